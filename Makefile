@@ -1,0 +1,45 @@
+# The whole test suite is `make test`; `.ci/run` calls it on a fresh machine.
+GO        ?= go
+NODE_DIRS := test/interop
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: test check go-test node-test demo build clean fuzz bench
+
+test: check go-test node-test
+
+build:
+	$(GO) build -o bin/ecb ./cmd/ecb
+
+demo:
+	$(GO) run ./cmd/ecb demo
+
+# Static checks: formatting, vet, staticcheck.
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$$( command -v staticcheck || echo $$($(GO) env GOPATH)/bin/staticcheck ) ./...
+
+# Go tests with the race detector; fuzz targets run their seed corpus.
+go-test:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# Node suites against real ECB processes (official socket.io-client, ...).
+node-test:
+	@for d in $(NODE_DIRS); do \
+	  echo "== $$d"; \
+	  ( cd $$d && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm test ) || exit 1; \
+	done
+
+# Run every fuzz target for FUZZTIME each (not part of `make test`).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,304 @@
+// Package backend owns ECB's calls to the company backend: the signed REST
+// contract of api/backend.yaml. Every call is signed (HMAC-SHA256 over timestamp
+// and body), bounded in time and in concurrency, guarded by a circuit breaker,
+// and its failure is mapped to one client error code (apierr).
+//
+// A Client is safe for concurrent use.
+package backend
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/sdk/ecbserver"
+)
+
+// Config configures the client; zero values mean the documented defaults.
+type Config struct {
+	URL             string        `yaml:"url"`             // base URL of the contract, e.g. http://127.0.0.1:8081/ecb/v1
+	Secret          string        `yaml:"secret"`          // the HMAC secret shared with the backend
+	Timeout         time.Duration `yaml:"timeout"`         // per call (default 5s)
+	MaxConcurrent   int           `yaml:"maxConcurrent"`   // calls in flight (default 64)
+	MaxResponse     int64         `yaml:"maxResponse"`     // bytes (default 4 MiB)
+	BreakerFailures int           `yaml:"breakerFailures"` // consecutive failures that open the circuit (default 5)
+	BreakerCooldown time.Duration `yaml:"breakerCooldown"` // how long it stays open (default 10s)
+}
+
+func (c *Config) setDefaults() {
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Second
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = 64
+	}
+	if c.MaxResponse <= 0 {
+		c.MaxResponse = 4 << 20
+	}
+	if c.BreakerFailures <= 0 {
+		c.BreakerFailures = 5
+	}
+	if c.BreakerCooldown <= 0 {
+		c.BreakerCooldown = 10 * time.Second
+	}
+}
+
+// Observer is told about every call; the server wires Prometheus to it.
+type Observer interface {
+	BackendCall(op string, outcome string, d time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) BackendCall(string, string, time.Duration) {}
+
+// Client calls the backend contract.
+type Client struct {
+	cfg     Config
+	base    string
+	secret  []byte
+	http    *http.Client
+	slots   chan struct{}
+	breaker *breaker
+	obs     Observer
+}
+
+// New returns a client. httpClient may be nil (a default transport is used).
+func New(cfg Config, httpClient *http.Client, obs Observer) (*Client, error) {
+	cfg.setDefaults()
+	if cfg.URL == "" {
+		return nil, errors.New("backend: url is required")
+	}
+	if cfg.Secret == "" {
+		return nil, errors.New("backend: secret is required")
+	}
+	if httpClient == nil {
+		httpClient = &http.Client{Transport: &http.Transport{
+			MaxIdleConnsPerHost: cfg.MaxConcurrent,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+	}
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	return &Client{
+		cfg:     cfg,
+		base:    strings.TrimRight(cfg.URL, "/"),
+		secret:  []byte(cfg.Secret),
+		http:    httpClient,
+		slots:   make(chan struct{}, cfg.MaxConcurrent),
+		breaker: &breaker{threshold: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown},
+		obs:     obs,
+	}, nil
+}
+
+// ErrCircuitOpen is the cause of backend_unavailable while the breaker is open.
+var ErrCircuitOpen = errors.New("backend: circuit open")
+
+// Authenticate exchanges an access token for a userToken.
+func (c *Client) Authenticate(ctx context.Context, req *ecbserver.AuthenticateRequest) (*ecbserver.AuthenticateResponse, error) {
+	var resp ecbserver.AuthenticateResponse
+	if err := c.call(ctx, ecbserver.PathAuthenticate, "", req, &resp); err != nil {
+		return nil, err
+	}
+	if resp.UserToken == "" || resp.User.ID == "" {
+		return nil, garbage(ecbserver.PathAuthenticate, "userToken and user.id are required")
+	}
+	return &resp, nil
+}
+
+// GetContacts returns the users req.UserID may start threads with.
+func (c *Client) GetContacts(ctx context.Context, req *ecbserver.GetContactsRequest) (*ecbserver.GetContactsResponse, error) {
+	var resp ecbserver.GetContactsResponse
+	if err := c.call(ctx, ecbserver.PathGetContacts, "", req, &resp); err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// GetThreads returns the threads of req.UserID, each with its threadToken.
+func (c *Client) GetThreads(ctx context.Context, req *ecbserver.GetThreadsRequest) (*ecbserver.GetThreadsResponse, error) {
+	var resp ecbserver.GetThreadsResponse
+	if err := c.call(ctx, ecbserver.PathGetThreads, "", req, &resp); err != nil {
+		return nil, err
+	}
+	for _, t := range resp.Threads {
+		if t.Thread.ID == "" || t.ThreadToken == "" {
+			return nil, garbage(ecbserver.PathGetThreads, "every thread needs thread.id and threadToken")
+		}
+	}
+	return &resp, nil
+}
+
+// CreateThread stores a new thread and its first message.
+func (c *Client) CreateThread(ctx context.Context, req *ecbserver.CreateThreadRequest) (*ecbserver.CreateThreadResponse, error) {
+	var resp ecbserver.CreateThreadResponse
+	if err := c.call(ctx, ecbserver.PathCreateThread, req.Message.ClientMessageID, req, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Thread.ID == "" || resp.ThreadToken == "" || resp.Message.ID == "" {
+		return nil, garbage(ecbserver.PathCreateThread, "thread.id, threadToken and message.id are required")
+	}
+	return &resp, nil
+}
+
+// GetThread returns a thread and a page of its messages.
+func (c *Client) GetThread(ctx context.Context, req *ecbserver.GetThreadRequest) (*ecbserver.GetThreadResponse, error) {
+	var resp ecbserver.GetThreadResponse
+	if err := c.call(ctx, ecbserver.PathGetThread, "", req, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Thread.ID == "" || resp.ThreadToken == "" {
+		return nil, garbage(ecbserver.PathGetThread, "thread.id and threadToken are required")
+	}
+	return &resp, nil
+}
+
+// AddThreadMessage stores a message.
+func (c *Client) AddThreadMessage(ctx context.Context, req *ecbserver.AddThreadMessageRequest) (*ecbserver.AddThreadMessageResponse, error) {
+	var resp ecbserver.AddThreadMessageResponse
+	if err := c.call(ctx, ecbserver.PathAddThreadMessage, req.ClientMessageID, req, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Message.ID == "" || resp.ThreadToken == "" {
+		return nil, garbage(ecbserver.PathAddThreadMessage, "message.id and threadToken are required")
+	}
+	return &resp, nil
+}
+
+func garbage(path, why string) error {
+	return apierr.Wrap(fmt.Errorf("backend %s: unusable response: %s", path, why), apierr.BackendError, "the backend answered an unusable response")
+}
+
+// call performs one signed POST and decodes the JSON answer into out.
+func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out any) (err error) {
+	start := time.Now()
+	outcome := "ok"
+	defer func() {
+		if err != nil {
+			outcome = string(apierr.From(err).Code)
+		}
+		c.obs.BackendCall(strings.TrimPrefix(path, "/"), outcome, time.Since(start))
+	}()
+
+	if !c.breaker.allow(start) {
+		return apierr.Wrap(ErrCircuitOpen, apierr.BackendUnavailable, "the backend is unavailable")
+	}
+	select {
+	case c.slots <- struct{}{}:
+		defer func() { <-c.slots }()
+	case <-ctx.Done():
+		return apierr.Wrap(fmt.Errorf("backend %s: waiting for a call slot: %w", path, ctx.Err()), apierr.BackendUnavailable, "the backend is busy")
+	}
+
+	body, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("backend %s: encode request: %w", path, err)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(callCtx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("backend %s: build request: %w", path, err)
+	}
+	now := time.Now()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(ecbserver.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(ecbserver.HeaderSignature, ecbserver.Sign(c.secret, now, body))
+	req.Header.Set(ecbserver.HeaderRequestID, requestID())
+	req.Header.Set(ecbserver.HeaderContractVersion, ecbserver.ContractVersion)
+	if idempotencyKey != "" {
+		req.Header.Set(ecbserver.HeaderIdempotencyKey, idempotencyKey)
+	}
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			// The caller gave up (a client went away): not the backend's fault.
+			c.breaker.release()
+			return apierr.Wrap(fmt.Errorf("backend %s: %w", path, ctx.Err()), apierr.BackendUnavailable, "the request was cancelled")
+		}
+		c.breaker.failure(time.Now())
+		return apierr.Wrap(fmt.Errorf("backend %s: %w", path, err), apierr.BackendUnavailable, "the backend is unavailable")
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponse+1))
+	if err != nil {
+		c.breaker.failure(time.Now())
+		return apierr.Wrap(fmt.Errorf("backend %s: read response: %w", path, err), apierr.BackendUnavailable, "the backend is unavailable")
+	}
+	if int64(len(raw)) > c.cfg.MaxResponse {
+		c.breaker.success()
+		return garbage(path, fmt.Sprintf("response larger than %d bytes", c.cfg.MaxResponse))
+	}
+	if resp.StatusCode >= 500 {
+		c.breaker.failure(time.Now())
+		return apierr.Wrap(fmt.Errorf("backend %s: status %d: %s", path, resp.StatusCode, snippet(raw)), apierr.BackendUnavailable, "the backend failed")
+	}
+	c.breaker.success()
+	if resp.StatusCode >= 300 {
+		return mapError(path, resp.StatusCode, raw)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return garbage(path, "invalid JSON: "+err.Error())
+	}
+	return nil
+}
+
+// mapError turns a 3xx/4xx answer into the client error of the same meaning.
+// A backend's message is passed on: it was written for the user.
+func mapError(path string, status int, raw []byte) error {
+	var eb ecbserver.ErrorResponse
+	_ = json.Unmarshal(raw, &eb)
+	code := map[string]apierr.Code{
+		ecbserver.CodeInvalidArgument: apierr.InvalidArgument,
+		ecbserver.CodeUnauthenticated: apierr.Unauthenticated,
+		ecbserver.CodeForbidden:       apierr.Forbidden,
+		ecbserver.CodeNotFound:        apierr.NotFound,
+		ecbserver.CodeConflict:        apierr.Conflict,
+	}[eb.Error.Code]
+	if code == "" {
+		code = map[int]apierr.Code{
+			http.StatusBadRequest:   apierr.InvalidArgument,
+			http.StatusUnauthorized: apierr.Unauthenticated,
+			http.StatusForbidden:    apierr.Forbidden,
+			http.StatusNotFound:     apierr.NotFound,
+			http.StatusConflict:     apierr.Conflict,
+		}[status]
+	}
+	if code == "" {
+		return garbage(path, fmt.Sprintf("unexpected status %d", status))
+	}
+	msg := eb.Error.Message
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	return apierr.Wrap(fmt.Errorf("backend %s: status %d", path, status), code, msg)
+}
+
+func snippet(b []byte) string {
+	const max = 200
+	if len(b) > max {
+		return string(b[:max]) + "..."
+	}
+	return string(b)
+}
+
+func requestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Healthy reports false while the circuit breaker is open.
+func (c *Client) Healthy() bool { return !c.breaker.open(time.Now()) }

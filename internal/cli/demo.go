@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ecbridge/ecb/internal/config"
+	"github.com/ecbridge/ecb/internal/refbackend"
+	"github.com/ecbridge/ecb/internal/server"
+	"github.com/ecbridge/ecb/sdk/ecbserver"
+	"github.com/ecbridge/ecb/web"
+)
+
+func init() {
+	register(Command{
+		Name:  "demo",
+		Usage: "[--listen 127.0.0.1:8080] [--backend-listen 127.0.0.1:8081] [--data DIR] [--set key=value ...]",
+		Short: "run ECB, the reference backend and the demo web app in one process",
+		Run:   runDemo,
+	})
+}
+
+// demoAudience is the aud of the demo's tokens.
+const demoAudience = "ecb-demo"
+
+func runDemo(ctx context.Context, args []string, env Env) (int, error) {
+	fs := newFlags("demo", env)
+	listen := fs.String("listen", "127.0.0.1:8080", "ECB's client API and the web app")
+	backendListen := fs.String("backend-listen", "127.0.0.1:8081", "the reference backend")
+	dataDir := fs.String("data", "ecb-demo-data", "directory for the SQLite database, keys and secrets (created on first start)")
+	var sets multiFlag
+	fs.Var(&sets, "set", "override one ECB setting, key=value (repeatable), e.g. --set log.level=debug")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if fs.NArg() > 0 {
+		return 2, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if err := ensureDemoKeys(*dataDir); err != nil {
+		return 1, err
+	}
+	secret, err := os.ReadFile(filepath.Join(*dataDir, secretFile))
+	if err != nil {
+		return 1, err
+	}
+
+	// Bind both listeners first: each side's configuration names the other's port.
+	ecbLn, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return 1, fmt.Errorf("--listen: %w", err)
+	}
+	backendLn, err := net.Listen("tcp", *backendListen)
+	if err != nil {
+		ecbLn.Close()
+		return 1, fmt.Errorf("--backend-listen: %w", err)
+	}
+	ecbURL := "http://" + ecbLn.Addr().String()
+	backendURL := "http://" + backendLn.Addr().String()
+
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	key, err := ecbserver.LoadPrivateKeyPEM(filepath.Join(*dataDir, privateKeyFile))
+	if err != nil {
+		return 1, err
+	}
+	signer, err := ecbserver.NewTokenSigner(key, ecbserver.SignerOptions{Audience: demoAudience})
+	if err != nil {
+		return 1, err
+	}
+	ref, err := refbackend.Open(ctx, refbackend.Config{
+		Path:           filepath.Join(*dataDir, "backend.db"),
+		Secret:         []byte(strings.TrimSpace(string(secret))),
+		Signer:         signer,
+		AllowedOrigins: []string{ecbURL, strings.Replace(ecbURL, "127.0.0.1", "localhost", 1)},
+		Logger:         log.With("component", "backend"),
+		// The demo's passwords are public (password = user name): a full
+		// work factor would only slow its first start and every login.
+		PasswordIterations: 10_000,
+	})
+	if err != nil {
+		return 1, err
+	}
+	defer ref.Close()
+
+	demoSets := []string{
+		"listen=" + ecbLn.Addr().String(),
+		"auth.publicKeyFile=" + filepath.Join(*dataDir, publicKeyFile),
+		"auth.audience=" + demoAudience,
+		"backend.url=" + backendURL + "/ecb/v1",
+		"backend.secret=" + strings.TrimSpace(string(secret)),
+		"operations.enforceMembership=true",
+		"log.format=text",
+	}
+	cfg, err := config.Load("", nil, append(demoSets, sets...))
+	if err != nil {
+		return 2, err
+	}
+	srv, err := server.New(ctx, cfg, server.Options{Listener: ecbLn, Web: web.Handler(), Logger: log.With("component", "ecb")})
+	if err != nil {
+		return 1, err
+	}
+	backendSrv := &http.Server{Handler: ref.Handler(), ReadHeaderTimeout: 10 * time.Second}
+
+	var wg sync.WaitGroup
+	var backendErr error
+	wg.Go(func() {
+		if err := backendSrv.Serve(backendLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			backendErr = err
+		}
+	})
+	fmt.Fprintf(env.Stdout, "ECB demo ready: open %s/ in two browser windows and log in as alice and bob (password = user name)\n", ecbURL)
+	fmt.Fprintf(env.Stdout, "  ECB client API:    %s  (REST /v1, SSE /v1/events, Socket.IO /socket.io/)\n", ecbURL)
+	fmt.Fprintf(env.Stdout, "  reference backend: %s  (POST /login, contract at /ecb/v1)\n", backendURL)
+	fmt.Fprintf(env.Stdout, "  data:              %s\n", *dataDir)
+	fmt.Fprintln(env.Stdout, "Press Ctrl+C to stop.")
+	runErr := srv.Run(ctx)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = backendSrv.Shutdown(shutdownCtx)
+	wg.Wait()
+	if err := errors.Join(runErr, backendErr); err != nil {
+		return 1, err
+	}
+	fmt.Fprintln(env.Stdout, "ECB demo stopped.")
+	return 0, nil
+}
+
+// ensureDemoKeys generates the demo's keys and secret on first start.
+func ensureDemoKeys(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, privateKeyFile)); err == nil {
+		return nil
+	}
+	_, err := generateKeys(dir, 2048)
+	return err
+}

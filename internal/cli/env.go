@@ -1,0 +1,5 @@
+package cli
+
+import "os"
+
+func environ() []string { return os.Environ() }

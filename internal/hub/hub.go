@@ -1,0 +1,438 @@
+// Package hub owns the live side of ECB on one node: which connections listen to
+// which thread, the per-thread push offsets with their bounded recent history,
+// and the fan-out of pushes to connections.
+//
+// The hub knows no transport. Socket.IO and SSE plug in through Conn, whose
+// Deliver must never block: a connection that cannot keep up is cut off (Close
+// with ReasonSlow) instead of slowing the fan-out or growing memory.
+//
+// All methods are safe for concurrent use. Pushes of one thread are delivered
+// to every Conn in offset order: Publish holds the thread's lock while it assigns
+// the offset and fans out, which is cheap because Deliver only enqueues.
+// Lock order: shard lock, then (never the reverse) a Conn's own lock inside Deliver.
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"hash/maphash"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Encoding names a transport's wire form of a Push; the encoded bytes are
+// cached on the Push so that each form is produced once per push, not once per
+// recipient.
+type Encoding int
+
+// The encodings known to ECB's transports.
+const (
+	EncodingSocketIO Encoding = iota
+	EncodingSSE
+	numEncodings
+)
+
+// Push is one event for the listeners of a thread or for one user's
+// connections. Data is the JSON payload, encoded once.
+type Push struct {
+	Event    string // the event name: message, thread, ...
+	ThreadID string // "" for a push that is not part of a thread's history
+	Epoch    string // the thread history's epoch, with Offset
+	Offset   uint64 // the position in the thread's history; 0 when none
+	Data     []byte // JSON
+	At       time.Time
+
+	frames [numEncodings]atomic.Pointer[[]byte]
+}
+
+// Frame returns the push encoded by encode, computing it at most once per
+// encoding (concurrent first calls may both encode; one result wins, both are equal).
+func (p *Push) Frame(enc Encoding, encode func(*Push) []byte) []byte {
+	if f := p.frames[enc].Load(); f != nil {
+		return *f
+	}
+	b := encode(p)
+	p.frames[enc].CompareAndSwap(nil, &b)
+	return *p.frames[enc].Load()
+}
+
+// Reason says why the hub closes a connection.
+type Reason string
+
+// Reasons the hub closes a connection.
+const (
+	ReasonSlow     Reason = "slow_consumer" // its queue was full
+	ReasonShutdown Reason = "shutdown"      // the node is stopping
+	ReasonKicked   Reason = "kicked"        // the Server API disconnected the user
+)
+
+// Conn is one client connection, as a transport gives it to the hub.
+type Conn interface {
+	// Deliver queues p for the client without blocking. It reports false when
+	// the queue is full; the hub then detaches the connection and closes it with ReasonSlow.
+	Deliver(p *Push) bool
+	// Close ends the connection. It must not block and may be called more than once.
+	Close(reason Reason)
+}
+
+// Config tunes the hub; the zero value is usable.
+type Config struct {
+	// HistorySize is how many recent pushes each thread keeps for recovery (default 256).
+	HistorySize int
+	// HistoryTTL is how long a push stays recoverable (default 5m).
+	HistoryTTL time.Duration
+	// Metrics receives counts; nil means none.
+	Metrics Metrics
+}
+
+// Metrics is what the hub reports; the server wires Prometheus to it.
+type Metrics interface {
+	Delivered(n int)
+	Dropped(n int)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Delivered(int) {}
+func (nopMetrics) Dropped(int)   {}
+
+const numShards = 64
+
+// Hub is the connection and thread registry of one node.
+type Hub struct {
+	cfg    Config
+	seed   maphash.Seed
+	epoch  string // the epoch given to threads whose history starts on this node
+	shards [numShards]shard
+
+	connsMu sync.Mutex
+	conns   map[Conn]*connState
+	users   map[string]map[Conn]struct{}
+
+	generation atomic.Uint64 // numbers the thread histories started on this node
+
+	closed atomic.Bool
+}
+
+type connState struct {
+	userID  string
+	threads map[string]struct{}
+}
+
+type shard struct {
+	mu      sync.Mutex
+	threads map[string]*thread
+}
+
+type thread struct {
+	listeners map[Conn]struct{}
+	epoch     string
+	offset    uint64
+	history   ring
+}
+
+// New returns an empty hub.
+func New(cfg Config) *Hub {
+	if cfg.HistorySize <= 0 {
+		cfg.HistorySize = 256
+	}
+	if cfg.HistoryTTL <= 0 {
+		cfg.HistoryTTL = 5 * time.Minute
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
+	}
+	h := &Hub{cfg: cfg, seed: maphash.MakeSeed(), epoch: newEpoch(),
+		conns: map[Conn]*connState{}, users: map[string]map[Conn]struct{}{}}
+	for i := range h.shards {
+		h.shards[i].threads = map[string]*thread{}
+	}
+	return h
+}
+
+func newEpoch() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// newThreadEpoch names a thread history that starts now. A thread's epoch
+// changes when its history is lost: on restart (a new hub epoch) and when an
+// idle thread is pruned and later starts again from offset 1.
+func (h *Hub) newThreadEpoch() string {
+	return h.epoch + "-" + strconv.FormatUint(h.generation.Add(1), 36)
+}
+
+func (h *Hub) shard(threadID string) *shard {
+	return &h.shards[maphash.String(h.seed, threadID)%numShards]
+}
+
+// Register adds a connection of userID. A connection must be registered before
+// it can Attach, and Unregistered when it ends.
+func (h *Hub) Register(c Conn, userID string) {
+	h.connsMu.Lock()
+	h.conns[c] = &connState{userID: userID, threads: map[string]struct{}{}}
+	if h.users[userID] == nil {
+		h.users[userID] = map[Conn]struct{}{}
+	}
+	h.users[userID][c] = struct{}{}
+	h.connsMu.Unlock()
+}
+
+// Unregister detaches c from every thread and forgets it. Safe to call twice.
+func (h *Hub) Unregister(c Conn) {
+	h.connsMu.Lock()
+	st := h.conns[c]
+	delete(h.conns, c)
+	if st != nil {
+		delete(h.users[st.userID], c)
+		if len(h.users[st.userID]) == 0 {
+			delete(h.users, st.userID)
+		}
+	}
+	h.connsMu.Unlock()
+	if st == nil {
+		return
+	}
+	for id := range st.threads {
+		h.removeListener(id, c)
+	}
+}
+
+// Attach makes c a listener of threadID. It reports false when c is not
+// registered (it has already ended).
+func (h *Hub) Attach(threadID string, c Conn) bool {
+	h.connsMu.Lock()
+	st := h.conns[c]
+	if st != nil {
+		st.threads[threadID] = struct{}{}
+	}
+	h.connsMu.Unlock()
+	if st == nil {
+		return false
+	}
+	s := h.shard(threadID)
+	s.mu.Lock()
+	t := h.threadLocked(s, threadID)
+	t.listeners[c] = struct{}{}
+	s.mu.Unlock()
+	return true
+}
+
+// Detach stops c listening to threadID.
+func (h *Hub) Detach(threadID string, c Conn) {
+	h.connsMu.Lock()
+	if st := h.conns[c]; st != nil {
+		delete(st.threads, threadID)
+	}
+	h.connsMu.Unlock()
+	h.removeListener(threadID, c)
+}
+
+// Attached reports how many threads c listens to.
+func (h *Hub) Attached(c Conn) int {
+	h.connsMu.Lock()
+	defer h.connsMu.Unlock()
+	if st := h.conns[c]; st != nil {
+		return len(st.threads)
+	}
+	return 0
+}
+
+func (h *Hub) removeListener(threadID string, c Conn) {
+	s := h.shard(threadID)
+	s.mu.Lock()
+	if t := s.threads[threadID]; t != nil {
+		delete(t.listeners, c)
+	}
+	s.mu.Unlock()
+}
+
+func (h *Hub) threadLocked(s *shard, id string) *thread {
+	t := s.threads[id]
+	if t == nil {
+		t = &thread{listeners: map[Conn]struct{}{}, epoch: h.newThreadEpoch(), history: newRing(h.cfg.HistorySize)}
+		s.threads[id] = t
+	}
+	return t
+}
+
+// Position is a place in a thread's push history.
+type Position struct {
+	Epoch  string `json:"epoch"`
+	Offset uint64 `json:"offset"`
+}
+
+// Publish assigns the next offset of threadID, lets build produce the payload
+// for that position (a message carries its own offset), records the push in the
+// thread's history and delivers it to every listener except skip (nil for none).
+// Listeners that cannot take it are closed as slow.
+func (h *Hub) Publish(threadID, event string, skip Conn, build func(Position) ([]byte, error)) (*Push, error) {
+	s := h.shard(threadID)
+	s.mu.Lock()
+	t := h.threadLocked(s, threadID)
+	pos := Position{Epoch: t.epoch, Offset: t.offset + 1}
+	data, err := build(pos)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	t.offset = pos.Offset
+	p := &Push{Event: event, ThreadID: threadID, Epoch: pos.Epoch, Offset: pos.Offset, Data: data, At: time.Now()}
+	t.history.add(p)
+	slow := h.fanOutLocked(t, p, skip)
+	s.mu.Unlock()
+	h.closeSlow(slow)
+	return p, nil
+}
+
+// fanOutLocked delivers p and returns the listeners that refused it, already
+// removed from t; the caller closes them outside the lock.
+func (h *Hub) fanOutLocked(t *thread, p *Push, skip Conn) []Conn {
+	var slow []Conn
+	delivered := 0
+	for c := range t.listeners {
+		if c == skip {
+			continue
+		}
+		if c.Deliver(p) {
+			delivered++
+			continue
+		}
+		delete(t.listeners, c)
+		slow = append(slow, c)
+	}
+	h.cfg.Metrics.Delivered(delivered)
+	return slow
+}
+
+func (h *Hub) closeSlow(slow []Conn) {
+	if len(slow) == 0 {
+		return
+	}
+	h.cfg.Metrics.Dropped(len(slow))
+	for _, c := range slow {
+		h.Unregister(c)
+		c.Close(ReasonSlow)
+	}
+}
+
+// Position returns the current position of threadID's history, starting the
+// history when there is none yet, so that a client told this position can
+// later recover from it.
+func (h *Hub) Position(threadID string) Position {
+	s := h.shard(threadID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := h.threadLocked(s, threadID)
+	return Position{Epoch: t.epoch, Offset: t.offset}
+}
+
+// Since returns the pushes of threadID after the position from, in order.
+// ok is false when they cannot all be given: another epoch (the history was
+// lost), an offset from the future, or a gap older than the kept history.
+func (h *Hub) Since(threadID string, from Position) (pushes []*Push, ok bool) {
+	s := h.shard(threadID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.threads[threadID]
+	if t == nil || from.Epoch != t.epoch || from.Offset > t.offset {
+		return nil, false
+	}
+	if from.Offset == t.offset {
+		return nil, true
+	}
+	return t.history.since(from.Offset, time.Now().Add(-h.cfg.HistoryTTL))
+}
+
+// SendToUser delivers a push that belongs to no thread history to every
+// connection of userID on this node but skip (nil for none). It returns how
+// many took it.
+func (h *Hub) SendToUser(userID string, p *Push, skip Conn) int {
+	h.connsMu.Lock()
+	targets := make([]Conn, 0, len(h.users[userID]))
+	for c := range h.users[userID] {
+		if c != skip {
+			targets = append(targets, c)
+		}
+	}
+	h.connsMu.Unlock()
+	n := 0
+	var slow []Conn
+	for _, c := range targets {
+		if c.Deliver(p) {
+			n++
+		} else {
+			slow = append(slow, c)
+		}
+	}
+	h.cfg.Metrics.Delivered(n)
+	h.closeSlow(slow)
+	return n
+}
+
+// Connections returns how many connections are registered.
+func (h *Hub) Connections() int {
+	h.connsMu.Lock()
+	defer h.connsMu.Unlock()
+	return len(h.conns)
+}
+
+// UserConnections returns how many connections userID has on this node.
+func (h *Hub) UserConnections(userID string) int {
+	h.connsMu.Lock()
+	defer h.connsMu.Unlock()
+	return len(h.users[userID])
+}
+
+// Prune forgets the threads that nobody listens to and whose newest push is
+// older than the history TTL. Run calls it periodically.
+func (h *Hub) Prune(now time.Time) (pruned int) {
+	cutoff := now.Add(-h.cfg.HistoryTTL)
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.Lock()
+		for id, t := range s.threads {
+			if len(t.listeners) == 0 && !t.history.newestAfter(cutoff) {
+				delete(s.threads, id)
+				pruned++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return pruned
+}
+
+// Run prunes idle threads every interval until ctx is done.
+func (h *Hub) Run(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			h.Prune(now)
+		}
+	}
+}
+
+// Shutdown closes every connection with ReasonShutdown.
+func (h *Hub) Shutdown() {
+	if !h.closed.CompareAndSwap(false, true) {
+		return
+	}
+	h.connsMu.Lock()
+	conns := make([]Conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.connsMu.Unlock()
+	for _, c := range conns {
+		h.Unregister(c)
+		c.Close(ReasonShutdown)
+	}
+}

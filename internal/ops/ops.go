@@ -1,0 +1,306 @@
+// Package ops owns ECB's client operations (the seed's getUserToken,
+// getContacts, getThreads, createThread, getThread, sendMessage), in one
+// transport-free place: it verifies the tokens, validates the request, calls the
+// backend, pages the results and publishes the pushes through the hub. Each
+// transport (REST + SSE, Socket.IO) only decodes, calls and encodes.
+//
+// A Service is safe for concurrent use. Every method takes the caller's context
+// and returns an *apierr.Error (or an error that apierr.From maps) on failure;
+// nothing is pushed unless the backend stored it first.
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/auth"
+	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/sdk/ecbserver"
+)
+
+// Backend is the part of the backend contract the operations use.
+type Backend interface {
+	Authenticate(ctx context.Context, req *ecbserver.AuthenticateRequest) (*ecbserver.AuthenticateResponse, error)
+	GetContacts(ctx context.Context, req *ecbserver.GetContactsRequest) (*ecbserver.GetContactsResponse, error)
+	GetThreads(ctx context.Context, req *ecbserver.GetThreadsRequest) (*ecbserver.GetThreadsResponse, error)
+	CreateThread(ctx context.Context, req *ecbserver.CreateThreadRequest) (*ecbserver.CreateThreadResponse, error)
+	GetThread(ctx context.Context, req *ecbserver.GetThreadRequest) (*ecbserver.GetThreadResponse, error)
+	AddThreadMessage(ctx context.Context, req *ecbserver.AddThreadMessageRequest) (*ecbserver.AddThreadMessageResponse, error)
+}
+
+// Verifier checks the tokens the backend signed.
+type Verifier interface {
+	VerifyUser(token, origin string) (*auth.User, error)
+	VerifyThread(token string) (*auth.Thread, error)
+}
+
+// Observer is told about every operation; the server wires Prometheus to it.
+type Observer interface {
+	Operation(op, outcome string, d time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Operation(string, string, time.Duration) {}
+
+// Config holds the operations' limits and switches; zero values mean the defaults.
+type Config struct {
+	// EnforceMembership refuses, before calling the backend, a threadToken
+	// issued for another user or whose access bits lack what the operation needs.
+	EnforceMembership bool `yaml:"enforceMembership"`
+	// DefaultPageSize is the page size when the client gives none (default 20).
+	DefaultPageSize int `yaml:"defaultPageSize"`
+	// MaxPageSize caps the page size a client may ask (default 100).
+	MaxPageSize int `yaml:"maxPageSize"`
+	// MaxMessageBytes caps a message body in bytes (default 16384).
+	MaxMessageBytes int `yaml:"maxMessageBytes"`
+	// MaxDataBytes caps a message's data object in bytes (default 8192).
+	MaxDataBytes int `yaml:"maxDataBytes"`
+	// MaxParticipants caps the participants of createThread (default 100).
+	MaxParticipants int `yaml:"maxParticipants"`
+	// MaxHistoryLimit caps getThread's limit (default 200).
+	MaxHistoryLimit int `yaml:"maxHistoryLimit"`
+	// MaxThreadsPerConnection caps the threads one connection listens to (default 1000).
+	MaxThreadsPerConnection int `yaml:"maxThreadsPerConnection"`
+}
+
+// SetDefaults fills in the zero values.
+func (c *Config) SetDefaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.DefaultPageSize, 20)
+	def(&c.MaxPageSize, 100)
+	def(&c.MaxMessageBytes, 16384)
+	def(&c.MaxDataBytes, 8192)
+	def(&c.MaxParticipants, 100)
+	def(&c.MaxHistoryLimit, 200)
+	def(&c.MaxThreadsPerConnection, 1000)
+	if c.DefaultPageSize > c.MaxPageSize {
+		c.DefaultPageSize = c.MaxPageSize
+	}
+}
+
+// Service runs the operations.
+type Service struct {
+	cfg      Config
+	backend  Backend
+	verifier Verifier
+	hub      *hub.Hub
+	log      *slog.Logger
+	obs      Observer
+}
+
+// New returns a Service. log and obs may be nil.
+func New(cfg Config, b Backend, v Verifier, h *hub.Hub, log *slog.Logger, obs Observer) *Service {
+	cfg.SetDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	return &Service{cfg: cfg, backend: b, verifier: v, hub: h, log: log, obs: obs}
+}
+
+// Config returns the effective configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// Caller is who runs an operation: the verified user, and the connection that
+// pushes reach (nil when the transport has none, such as REST without a stream).
+type Caller struct {
+	User *auth.User
+	Conn hub.Conn
+}
+
+// Authenticate verifies a userToken presented by a client with its Origin.
+func (s *Service) Authenticate(token, origin string) (*auth.User, error) {
+	if token == "" {
+		return nil, apierr.New(apierr.Unauthenticated, "a userToken is required")
+	}
+	u, err := s.verifier.VerifyUser(token, origin)
+	if err != nil {
+		return nil, tokenError(err, "userToken")
+	}
+	return u, nil
+}
+
+func tokenError(err error, which string) error {
+	msg := which + " is invalid"
+	switch {
+	case errors.Is(err, auth.ErrExpired):
+		msg = which + " has expired"
+	case errors.Is(err, auth.ErrOrigin):
+		return apierr.Wrap(err, apierr.Forbidden, which+" is not valid from this origin")
+	case errors.Is(err, auth.ErrMissingToken):
+		msg = which + " is required"
+	}
+	return apierr.Wrap(err, apierr.Unauthenticated, msg)
+}
+
+// run times an operation and reports its outcome.
+func (s *Service) run(ctx context.Context, op string, c Caller, f func() (any, error)) (any, error) {
+	start := time.Now()
+	out, err := f()
+	outcome := "ok"
+	if err != nil {
+		e := apierr.From(err)
+		outcome = string(e.Code)
+		level := slog.LevelInfo
+		if e.Code == apierr.Internal || e.Code == apierr.BackendError {
+			level = slog.LevelError
+		}
+		if s.log.Enabled(ctx, level) {
+			uid := ""
+			if c.User != nil {
+				uid = c.User.ID
+			}
+			s.log.Log(ctx, level, "operation failed", "op", op, "user", uid, "code", e.Code, "err", e.Error())
+		}
+	}
+	s.obs.Operation(op, outcome, time.Since(start))
+	return out, err
+}
+
+// Call runs the operation named op with its JSON payload: the entry point of
+// transports whose requests name the operation (Socket.IO events).
+func (s *Service) Call(ctx context.Context, c Caller, op string, payload json.RawMessage) (any, error) {
+	switch op {
+	case OpGetUserToken:
+		var req GetUserTokenRequest
+		if err := Decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return s.GetUserToken(ctx, req)
+	case OpGetContacts:
+		var req PageRequest
+		if err := Decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return s.GetContacts(ctx, c, req)
+	case OpGetThreads:
+		var req PageRequest
+		if err := Decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return s.GetThreads(ctx, c, req)
+	case OpCreateThread:
+		var req CreateThreadRequest
+		if err := Decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return s.CreateThread(ctx, c, req)
+	case OpGetThread:
+		var req GetThreadRequest
+		if err := Decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return s.GetThread(ctx, c, req)
+	case OpSendMessage:
+		var req SendMessageRequest
+		if err := Decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return s.SendMessage(ctx, c, req)
+	case OpLeaveThread:
+		var req LeaveThreadRequest
+		if err := Decode(payload, &req); err != nil {
+			return nil, err
+		}
+		return s.StopListening(ctx, c, req)
+	}
+	return nil, apierr.New(apierr.NotFound, "unknown operation %q", op)
+}
+
+// Operations names, as the Socket.IO events and the metrics label them.
+const (
+	OpGetUserToken = "getUserToken"
+	OpGetContacts  = "getContacts"
+	OpGetThreads   = "getThreads"
+	OpCreateThread = "createThread"
+	OpGetThread    = "getThread"
+	OpSendMessage  = "sendMessage"
+	OpLeaveThread  = "stopListening"
+)
+
+// Decode reads a JSON object payload into v; an absent payload is an empty
+// object. Errors are invalid_argument and never echo the input.
+func Decode(payload json.RawMessage, v any) error {
+	p := strings.TrimSpace(string(payload))
+	if p == "" || p == "null" {
+		return nil
+	}
+	if p[0] != '{' {
+		return apierr.New(apierr.InvalidArgument, "the payload must be a JSON object")
+	}
+	if err := json.Unmarshal(payload, v); err != nil {
+		return apierr.Wrap(err, apierr.InvalidArgument, "invalid payload: "+jsonProblem(err))
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing the input.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q must be %s", te.Field, te.Type.Kind())
+	}
+	return "malformed JSON"
+}
+
+// GetUserTokenRequest is the payload of getUserToken.
+type GetUserTokenRequest struct {
+	AccessToken string `json:"accessToken"`
+}
+
+// GetUserTokenResult is its answer.
+type GetUserTokenResult struct {
+	UserToken string         `json:"userToken"`
+	User      ecbserver.User `json:"user"`
+}
+
+// GetUserToken exchanges the backend's access token for a userToken (seed step 1).
+// The userToken is verified before it is handed out, so a misconfigured backend
+// is noticed here and not at the client's next request.
+func (s *Service) GetUserToken(ctx context.Context, req GetUserTokenRequest) (*GetUserTokenResult, error) {
+	out, err := s.run(ctx, OpGetUserToken, Caller{}, func() (any, error) {
+		if req.AccessToken == "" {
+			return nil, apierr.New(apierr.InvalidArgument, "accessToken is required")
+		}
+		resp, err := s.backend.Authenticate(ctx, &ecbserver.AuthenticateRequest{AccessToken: req.AccessToken})
+		if err != nil {
+			return nil, err
+		}
+		u, err := s.verifier.VerifyUser(resp.UserToken, "")
+		if err != nil && !errors.Is(err, auth.ErrOrigin) {
+			return nil, apierr.Wrap(fmt.Errorf("the backend's userToken does not verify: %w", err), apierr.BackendError, "the backend issued a userToken ECB cannot verify")
+		}
+		if u != nil && u.ID != resp.User.ID {
+			return nil, apierr.New(apierr.BackendError, "the backend's userToken names another user")
+		}
+		return &GetUserTokenResult{UserToken: resp.UserToken, User: resp.User}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*GetUserTokenResult), nil
+}
+
+// requireUser refuses anonymous visitors, who may use support operations only.
+func requireUser(c Caller) error {
+	if c.User == nil {
+		return apierr.New(apierr.Unauthenticated, "a userToken is required")
+	}
+	if c.User.Anonymous {
+		return apierr.New(apierr.Forbidden, "anonymous visitors may use the support operations only")
+	}
+	return nil
+}

@@ -1,0 +1,398 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/auth"
+	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/sdk/ecbserver"
+)
+
+// PageRequest asks for one page of a list; pages count from 1.
+type PageRequest struct {
+	Page     int `json:"page,omitempty"`
+	PageSize int `json:"pageSize,omitempty"`
+}
+
+// Page is one page of a list that ECB pages for the client.
+type Page[T any] struct {
+	Items    []T  `json:"items"`
+	Page     int  `json:"page"`
+	PageSize int  `json:"pageSize"`
+	Total    int  `json:"total"`
+	HasMore  bool `json:"hasMore"`
+}
+
+func paginate[T any](all []T, req PageRequest, cfg Config) (*Page[T], error) {
+	if req.Page < 0 || req.PageSize < 0 {
+		return nil, apierr.New(apierr.InvalidArgument, "page and pageSize must be positive")
+	}
+	page, size := req.Page, req.PageSize
+	if page == 0 {
+		page = 1
+	}
+	if size == 0 {
+		size = cfg.DefaultPageSize
+	}
+	size = min(size, cfg.MaxPageSize)
+	start := min((page-1)*size, len(all))
+	end := min(start+size, len(all))
+	items := all[start:end]
+	if items == nil {
+		items = []T{}
+	}
+	return &Page[T]{Items: items, Page: page, PageSize: size, Total: len(all), HasMore: end < len(all)}, nil
+}
+
+// GetContacts returns a page of the users the caller may start threads with.
+func (s *Service) GetContacts(ctx context.Context, c Caller, req PageRequest) (*Page[ecbserver.User], error) {
+	out, err := s.run(ctx, OpGetContacts, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		resp, err := s.backend.GetContacts(ctx, &ecbserver.GetContactsRequest{UserID: c.User.ID})
+		if err != nil {
+			return nil, err
+		}
+		return paginate(resp.Contacts, req, s.cfg)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*Page[ecbserver.User]), nil
+}
+
+// GetThreads returns a page of the caller's threads, each with its threadToken.
+func (s *Service) GetThreads(ctx context.Context, c Caller, req PageRequest) (*Page[ecbserver.SignedThread], error) {
+	out, err := s.run(ctx, OpGetThreads, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		resp, err := s.backend.GetThreads(ctx, &ecbserver.GetThreadsRequest{UserID: c.User.ID})
+		if err != nil {
+			return nil, err
+		}
+		return paginate(resp.Threads, req, s.cfg)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*Page[ecbserver.SignedThread]), nil
+}
+
+// MessageInput is the content of a message a client writes.
+type MessageInput struct {
+	Body            string          `json:"body"`
+	ClientMessageID string          `json:"clientMessageId,omitempty"`
+	Data            json.RawMessage `json:"data,omitempty"`
+}
+
+func (s *Service) validateMessage(m *MessageInput) error {
+	if strings.TrimSpace(m.Body) == "" {
+		return apierr.New(apierr.InvalidArgument, "message body is required")
+	}
+	if !utf8.ValidString(m.Body) {
+		return apierr.New(apierr.InvalidArgument, "message body must be valid UTF-8")
+	}
+	if len(m.Body) > s.cfg.MaxMessageBytes {
+		return apierr.New(apierr.PayloadTooLarge, "message body exceeds %d bytes", s.cfg.MaxMessageBytes)
+	}
+	if len(m.ClientMessageID) > 128 {
+		return apierr.New(apierr.InvalidArgument, "clientMessageId exceeds 128 characters")
+	}
+	if len(m.Data) > 0 {
+		if len(m.Data) > s.cfg.MaxDataBytes {
+			return apierr.New(apierr.PayloadTooLarge, "message data exceeds %d bytes", s.cfg.MaxDataBytes)
+		}
+		if string(m.Data) == "null" {
+			m.Data = nil
+		} else if m.Data[0] != '{' {
+			return apierr.New(apierr.InvalidArgument, "message data must be a JSON object")
+		}
+	}
+	return nil
+}
+
+// CreateThreadRequest is the payload of createThread.
+type CreateThreadRequest struct {
+	Participants []string     `json:"participants"`
+	Subject      string       `json:"subject,omitempty"`
+	Message      MessageInput `json:"message"`
+}
+
+// CreateThreadResult is its answer.
+type CreateThreadResult struct {
+	Thread      ecbserver.Thread  `json:"thread"`
+	ThreadToken string            `json:"threadToken"`
+	Message     ecbserver.Message `json:"message"`
+	Epoch       string            `json:"epoch"`
+}
+
+// CreateThread creates a thread with a first message. The caller's connection
+// listens to the new thread at once; the other members' connections are told
+// with a thread push ({change: "created"}).
+func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRequest) (*CreateThreadResult, error) {
+	out, err := s.run(ctx, OpCreateThread, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		participants, err := s.validateParticipants(c.User.ID, req.Participants)
+		if err != nil {
+			return nil, err
+		}
+		if len(req.Subject) > 256 {
+			return nil, apierr.New(apierr.InvalidArgument, "subject exceeds 256 bytes")
+		}
+		if err := s.validateMessage(&req.Message); err != nil {
+			return nil, err
+		}
+		if err := s.checkListenLimit(c); err != nil {
+			return nil, err
+		}
+		resp, err := s.backend.CreateThread(ctx, &ecbserver.CreateThreadRequest{
+			UserID:       c.User.ID,
+			Participants: participants,
+			Subject:      req.Subject,
+			Message:      ecbserver.NewMessage(req.Message),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if c.Conn != nil {
+			s.hub.Attach(resp.Thread.ID, c.Conn)
+		}
+		msg, push, err := s.publishMessage(resp.Thread.ID, resp.Message, c.Conn)
+		if err != nil {
+			return nil, err
+		}
+		created, err := json.Marshal(threadPush{ThreadID: resp.Thread.ID, Change: "created", Thread: &resp.Thread, Message: &msg, Epoch: push.Epoch})
+		if err != nil {
+			return nil, err
+		}
+		p := &hub.Push{Event: EventThread, Data: created}
+		for _, member := range resp.Thread.Members {
+			s.hub.SendToUser(member, p, c.Conn)
+		}
+		return &CreateThreadResult{Thread: resp.Thread, ThreadToken: resp.ThreadToken, Message: msg, Epoch: push.Epoch}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*CreateThreadResult), nil
+}
+
+func (s *Service) validateParticipants(self string, in []string) ([]string, error) {
+	out := make([]string, 0, len(in))
+	for _, p := range in {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			return nil, apierr.New(apierr.InvalidArgument, "participants must be non-empty user ids")
+		}
+		if p != self && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, apierr.New(apierr.InvalidArgument, "participants must name at least one other user")
+	}
+	if len(out) > s.cfg.MaxParticipants {
+		return nil, apierr.New(apierr.InvalidArgument, "at most %d participants", s.cfg.MaxParticipants)
+	}
+	return out, nil
+}
+
+func (s *Service) checkListenLimit(c Caller) error {
+	if c.Conn != nil && s.hub.Attached(c.Conn) >= s.cfg.MaxThreadsPerConnection {
+		return apierr.New(apierr.InvalidArgument, "this connection already listens to %d threads", s.cfg.MaxThreadsPerConnection)
+	}
+	return nil
+}
+
+// Push event names (ECB → client).
+const (
+	EventMessage = "message"
+	EventThread  = "thread"
+)
+
+// MessagePush is the payload of a message push.
+type MessagePush struct {
+	ThreadID string            `json:"threadId"`
+	Epoch    string            `json:"epoch"`
+	Offset   uint64            `json:"offset"`
+	Message  ecbserver.Message `json:"message"`
+}
+
+type threadPush struct {
+	ThreadID string             `json:"threadId"`
+	Change   string             `json:"change"`
+	Thread   *ecbserver.Thread  `json:"thread,omitempty"`
+	Message  *ecbserver.Message `json:"message,omitempty"`
+	Epoch    string             `json:"epoch,omitempty"`
+}
+
+// publishMessage gives a stored message its offset and pushes it to the
+// thread's listeners except skip.
+func (s *Service) publishMessage(threadID string, m ecbserver.Message, skip hub.Conn) (ecbserver.Message, *hub.Push, error) {
+	push, err := s.hub.Publish(threadID, EventMessage, skip, func(pos hub.Position) ([]byte, error) {
+		m.Offset = pos.Offset
+		return json.Marshal(MessagePush{ThreadID: threadID, Epoch: pos.Epoch, Offset: pos.Offset, Message: m})
+	})
+	return m, push, err
+}
+
+// verifyThread checks a threadToken for the caller and the access the operation needs.
+func (s *Service) verifyThread(c Caller, token, threadID string, need auth.Access) (*auth.Thread, error) {
+	if token == "" {
+		return nil, apierr.New(apierr.InvalidArgument, "threadToken is required")
+	}
+	t, err := s.verifier.VerifyThread(token)
+	if err != nil {
+		return nil, tokenError(err, "threadToken")
+	}
+	if threadID != "" && threadID != t.ThreadID {
+		return nil, apierr.New(apierr.InvalidArgument, "the threadToken is for another thread")
+	}
+	if s.cfg.EnforceMembership {
+		if t.UserID != c.User.ID {
+			return nil, apierr.New(apierr.Forbidden, "this threadToken was issued for another user")
+		}
+		if !t.Access.Has(need) {
+			return nil, apierr.New(apierr.Forbidden, "your access to this thread does not allow this")
+		}
+	}
+	return t, nil
+}
+
+// GetThreadRequest is the payload of getThread.
+type GetThreadRequest struct {
+	ThreadToken string `json:"threadToken"`
+	ThreadID    string `json:"threadId,omitempty"` // optional; when given it must be the token's thread
+	Before      string `json:"before,omitempty"`
+	Limit       int    `json:"limit,omitempty"`
+}
+
+// GetThreadResult is its answer. Epoch and Offset are the thread's push
+// position when the page was read: a client that reconnects later asks for
+// what came after it.
+type GetThreadResult struct {
+	Thread      ecbserver.Thread    `json:"thread"`
+	ThreadToken string              `json:"threadToken"`
+	Messages    []ecbserver.Message `json:"messages"`
+	NextCursor  string              `json:"nextCursor,omitempty"`
+	Epoch       string              `json:"epoch"`
+	Offset      uint64              `json:"offset"`
+}
+
+// GetThread returns a thread with a page of messages and makes the caller's
+// connection a listener of it.
+func (s *Service) GetThread(ctx context.Context, c Caller, req GetThreadRequest) (*GetThreadResult, error) {
+	out, err := s.run(ctx, OpGetThread, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		if req.Limit < 0 || req.Limit > s.cfg.MaxHistoryLimit {
+			return nil, apierr.New(apierr.InvalidArgument, "limit must be between 1 and %d", s.cfg.MaxHistoryLimit)
+		}
+		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessRead)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.checkListenLimit(c); err != nil {
+			return nil, err
+		}
+		// Attach before reading so that no message stored meanwhile is missed;
+		// the position read here is at most what the page already contains.
+		pos := s.hub.Position(t.ThreadID)
+		if c.Conn != nil && req.Before == "" {
+			s.hub.Attach(t.ThreadID, c.Conn)
+		}
+		resp, err := s.backend.GetThread(ctx, &ecbserver.GetThreadRequest{UserID: c.User.ID, ThreadID: t.ThreadID, Before: req.Before, Limit: req.Limit})
+		if err != nil {
+			if c.Conn != nil && req.Before == "" {
+				s.hub.Detach(t.ThreadID, c.Conn)
+			}
+			return nil, err
+		}
+		msgs := resp.Messages
+		if msgs == nil {
+			msgs = []ecbserver.Message{}
+		}
+		return &GetThreadResult{Thread: resp.Thread, ThreadToken: resp.ThreadToken, Messages: msgs, NextCursor: resp.NextCursor, Epoch: pos.Epoch, Offset: pos.Offset}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*GetThreadResult), nil
+}
+
+// SendMessageRequest is the payload of sendMessage.
+type SendMessageRequest struct {
+	ThreadToken string `json:"threadToken"`
+	ThreadID    string `json:"threadId,omitempty"` // optional; when given it must be the token's thread
+	MessageInput
+}
+
+// SendMessageResult is its answer.
+type SendMessageResult struct {
+	Message     ecbserver.Message `json:"message"`
+	ThreadToken string            `json:"threadToken"`
+	Epoch       string            `json:"epoch"`
+}
+
+// SendMessage stores a message through the backend, then pushes it to every
+// listener of the thread but the caller's own connection, which gets the answer.
+func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequest) (*SendMessageResult, error) {
+	out, err := s.run(ctx, OpSendMessage, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		if err := s.validateMessage(&req.MessageInput); err != nil {
+			return nil, err
+		}
+		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessWrite)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.backend.AddThreadMessage(ctx, &ecbserver.AddThreadMessageRequest{
+			UserID: c.User.ID, ThreadID: t.ThreadID, Body: req.Body, ClientMessageID: req.ClientMessageID, Data: req.Data,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if resp.Message.ThreadID == "" {
+			resp.Message.ThreadID = t.ThreadID
+		}
+		msg, push, err := s.publishMessage(t.ThreadID, resp.Message, c.Conn)
+		if err != nil {
+			return nil, err
+		}
+		return &SendMessageResult{Message: msg, ThreadToken: resp.ThreadToken, Epoch: push.Epoch}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*SendMessageResult), nil
+}
+
+// LeaveThreadRequest is the payload of stopListening.
+type LeaveThreadRequest struct {
+	ThreadID string `json:"threadId"`
+}
+
+// StopListening detaches the caller's connection from a thread's pushes.
+func (s *Service) StopListening(ctx context.Context, c Caller, req LeaveThreadRequest) (any, error) {
+	return s.run(ctx, OpLeaveThread, c, func() (any, error) {
+		if req.ThreadID == "" {
+			return nil, apierr.New(apierr.InvalidArgument, "threadId is required")
+		}
+		if c.Conn != nil {
+			s.hub.Detach(req.ThreadID, c.Conn)
+		}
+		return struct{}{}, nil
+	})
+}

@@ -1,0 +1,259 @@
+package refbackend
+
+// The contract test: every call the tests send through env.call, and every
+// answer the reference backend gives to it, success or error, is validated
+// against api/backend.yaml. A change to the contract types, the SDK handler or
+// the reference backend that the OpenAPI file does not describe fails here, so
+// the normative file and the code cannot drift apart.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
+	verrors "github.com/pb33f/libopenapi-validator/errors"
+
+	"github.com/ecbridge/ecb/sdk/ecbserver"
+)
+
+// specPath is api/backend.yaml, found from this file so the test runs from
+// any working directory.
+func specPath() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "api", "backend.yaml")
+}
+
+type contractValidator struct {
+	mu sync.Mutex // the validator's caches are not documented as goroutine-safe
+	v  validator.Validator
+}
+
+var loadContract = sync.OnceValues(func() (*contractValidator, error) {
+	spec, err := os.ReadFile(specPath())
+	if err != nil {
+		return nil, fmt.Errorf("read contract: %w", err)
+	}
+	doc, err := libopenapi.NewDocument(spec)
+	if err != nil {
+		return nil, fmt.Errorf("parse contract: %w", err)
+	}
+	// Format assertions make "format: date-time" a check, not a comment.
+	v, errs := validator.NewValidator(doc, config.WithFormatAssertions())
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("build validator: %v", errs)
+	}
+	if ok, verrs := v.ValidateDocument(); !ok {
+		return nil, fmt.Errorf("api/backend.yaml is not a valid OpenAPI document: %s", describe(verrs))
+	}
+	return &contractValidator{v: v}, nil
+})
+
+func describe(errs []*verrors.ValidationError) string {
+	var b strings.Builder
+	for _, e := range errs {
+		fmt.Fprintf(&b, "\n  - %s: %s", e.Message, e.Reason)
+		for _, f := range e.SchemaValidationErrors {
+			fmt.Fprintf(&b, "\n      %s at %s", f.Reason, f.FieldPath)
+		}
+	}
+	return b.String()
+}
+
+// checkContract validates one exchange. The request and response bodies were
+// already read, so fresh copies are handed to the validator.
+func checkContract(tb testing.TB, req *http.Request, reqBody []byte, resp *http.Response, respBody []byte, validateRequest bool) {
+	tb.Helper()
+	cv, err := loadContract()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	vreq := req.Clone(req.Context())
+	vreq.Body = io.NopCloser(bytes.NewReader(reqBody))
+	vresp := *resp
+	vresp.Body = io.NopCloser(bytes.NewReader(respBody))
+	vresp.Request = vreq
+
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	if validateRequest {
+		if ok, errs := cv.v.ValidateHttpRequestSync(vreq); !ok {
+			tb.Errorf("request %s %s breaks api/backend.yaml: %s\nbody: %s", req.Method, req.URL.Path, describe(errs), reqBody)
+		}
+		vreq.Body = io.NopCloser(bytes.NewReader(reqBody))
+	}
+	if ok, errs := cv.v.ValidateHttpResponse(vreq, &vresp); !ok {
+		tb.Errorf("response %d to %s breaks api/backend.yaml: %s\nbody: %s", resp.StatusCode, req.URL.Path, describe(errs), respBody)
+	}
+}
+
+// TestContractCoverage runs every operation to success and to each error
+// status the contract lists, all through the validating env.call, and checks
+// that the run really covered them.
+func TestContractCoverage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	seen := map[string]bool{}
+	mark := func(path string, status int) { seen[fmt.Sprintf("%s %d", path, status)] = true }
+	okCall := func(path string, req, out any, o callOpts) {
+		t.Helper()
+		e.ok(path, req, out, o)
+		mark(path, 200)
+	}
+	failCall := func(path string, req any, o callOpts, status int, code string) {
+		t.Helper()
+		e.fails(path, req, o, status, code)
+		mark(path, status)
+	}
+
+	var auth ecbserver.AuthenticateResponse
+	okCall(ecbserver.PathAuthenticate, ecbserver.AuthenticateRequest{AccessToken: e.login("alice")}, &auth, callOpts{})
+	failCall(ecbserver.PathAuthenticate, ecbserver.AuthenticateRequest{AccessToken: "nope"}, callOpts{}, 401, ecbserver.CodeUnauthenticated)
+	failCall(ecbserver.PathAuthenticate, ecbserver.AuthenticateRequest{AccessToken: "x"}, callOpts{secret: []byte("wrong")}, 401, ecbserver.CodeBadSignature)
+	failCall(ecbserver.PathAuthenticate, nil, callOpts{rawBody: []byte(`{"accessToken":`), invalidRequest: true}, 400, ecbserver.CodeInvalidArgument)
+
+	var contacts ecbserver.GetContactsResponse
+	okCall(ecbserver.PathGetContacts, ecbserver.GetContactsRequest{UserID: "alice"}, &contacts, callOpts{})
+	okCall(ecbserver.PathGetContacts, ecbserver.GetContactsRequest{UserID: "agent1"}, &contacts, callOpts{}) // empty list
+	failCall(ecbserver.PathGetContacts, ecbserver.GetContactsRequest{UserID: "nobody"}, callOpts{}, 404, ecbserver.CodeNotFound)
+
+	var threads ecbserver.GetThreadsResponse
+	okCall(ecbserver.PathGetThreads, ecbserver.GetThreadsRequest{UserID: "alice"}, &threads, callOpts{}) // none yet
+
+	var created ecbserver.CreateThreadResponse
+	okCall(ecbserver.PathCreateThread, ecbserver.CreateThreadRequest{UserID: "alice", Participants: []string{"bob"}, Subject: "Lunch",
+		Message: ecbserver.NewMessage{Body: "Noon?", ClientMessageID: "c-1", Data: []byte(`{"mood":"hungry"}`)}}, &created, callOpts{idempotencyKey: "c-1"})
+	okCall(ecbserver.PathCreateThread, ecbserver.CreateThreadRequest{UserID: "bob", Participants: []string{"carol"},
+		Message: ecbserver.NewMessage{Body: "hi"}}, &created, callOpts{})
+	failCall(ecbserver.PathCreateThread, ecbserver.CreateThreadRequest{UserID: "alice", Participants: []string{"agent1"},
+		Message: ecbserver.NewMessage{Body: "hi"}}, callOpts{}, 403, ecbserver.CodeForbidden)
+	failCall(ecbserver.PathCreateThread, ecbserver.CreateThreadRequest{UserID: "alice", Participants: []string{"bob"},
+		Message: ecbserver.NewMessage{Body: "other", ClientMessageID: "c-1"}}, callOpts{idempotencyKey: "c-1"}, 409, ecbserver.CodeConflict)
+	failCall(ecbserver.PathCreateThread, ecbserver.CreateThreadRequest{UserID: "alice", Participants: []string{"ghost"},
+		Message: ecbserver.NewMessage{Body: "hi"}}, callOpts{}, 400, ecbserver.CodeInvalidArgument)
+	failCall(ecbserver.PathCreateThread, ecbserver.CreateThreadRequest{UserID: "ghost", Participants: []string{"bob"},
+		Message: ecbserver.NewMessage{Body: "hi"}}, callOpts{}, 404, ecbserver.CodeNotFound)
+
+	okCall(ecbserver.PathGetThreads, ecbserver.GetThreadsRequest{UserID: "bob"}, &threads, callOpts{})
+	if len(threads.Threads) != 2 {
+		t.Fatalf("bob has %d threads", len(threads.Threads))
+	}
+	id := threads.Threads[1].Thread.ID // alice's, the older one
+
+	var added ecbserver.AddThreadMessageResponse
+	okCall(ecbserver.PathAddThreadMessage, ecbserver.AddThreadMessageRequest{UserID: "bob", ThreadID: id, Body: "Sure",
+		ClientMessageID: "m-1", Data: []byte(`[1,2]`)}, &added, callOpts{idempotencyKey: "m-1"})
+	failCall(ecbserver.PathAddThreadMessage, ecbserver.AddThreadMessageRequest{UserID: "bob", ThreadID: id, Body: "Changed",
+		ClientMessageID: "m-1"}, callOpts{idempotencyKey: "m-1"}, 409, ecbserver.CodeConflict)
+	failCall(ecbserver.PathAddThreadMessage, ecbserver.AddThreadMessageRequest{UserID: "carol", ThreadID: id, Body: "hi"}, callOpts{}, 403, ecbserver.CodeForbidden)
+	failCall(ecbserver.PathAddThreadMessage, ecbserver.AddThreadMessageRequest{UserID: "bob", ThreadID: "t_missing", Body: "hi"}, callOpts{}, 404, ecbserver.CodeNotFound)
+	failCall(ecbserver.PathAddThreadMessage, ecbserver.AddThreadMessageRequest{UserID: "bob", ThreadID: id, Body: "   "}, callOpts{}, 400, ecbserver.CodeInvalidArgument)
+
+	var page ecbserver.GetThreadResponse
+	okCall(ecbserver.PathGetThread, ecbserver.GetThreadRequest{UserID: "alice", ThreadID: id, Limit: 1}, &page, callOpts{})
+	if page.NextCursor == "" {
+		t.Fatal("no cursor on a partial page")
+	}
+	okCall(ecbserver.PathGetThread, ecbserver.GetThreadRequest{UserID: "alice", ThreadID: id, Before: page.NextCursor}, &page, callOpts{})
+	failCall(ecbserver.PathGetThread, ecbserver.GetThreadRequest{UserID: "carol", ThreadID: id}, callOpts{}, 403, ecbserver.CodeForbidden)
+	failCall(ecbserver.PathGetThread, ecbserver.GetThreadRequest{UserID: "alice", ThreadID: "t_missing"}, callOpts{}, 404, ecbserver.CodeNotFound)
+	failCall(ecbserver.PathGetThread, ecbserver.GetThreadRequest{UserID: "alice", ThreadID: id, Before: "!!"}, callOpts{}, 400, ecbserver.CodeInvalidArgument)
+
+	for _, path := range []string{ecbserver.PathAuthenticate, ecbserver.PathGetContacts, ecbserver.PathGetThreads,
+		ecbserver.PathCreateThread, ecbserver.PathGetThread, ecbserver.PathAddThreadMessage} {
+		if !seen[path+" 200"] {
+			t.Errorf("%s never succeeded", path)
+		}
+	}
+	for _, status := range []int{400, 401, 403, 404, 409} {
+		found := false
+		for k := range seen {
+			found = found || strings.HasSuffix(k, fmt.Sprintf(" %d", status))
+		}
+		if !found {
+			t.Errorf("no call answered %d", status)
+		}
+	}
+}
+
+// TestContractCatchesDrift makes sure the validation is not vacuous: answers
+// and calls that break the contract are reported.
+func TestContractCatchesDrift(t *testing.T) {
+	t.Parallel()
+	cv, err := loadContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://127.0.0.1:8081/ecb/v1"
+	signed := func(path, body string) *http.Request {
+		r, err := http.NewRequest(http.MethodPost, url+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set(ecbserver.HeaderRequestID, "r1")
+		r.Header.Set(ecbserver.HeaderContractVersion, ecbserver.ContractVersion)
+		return r
+	}
+	sign := func(r *http.Request, body string) *http.Request {
+		ecbserver.SignRequest([]byte("k"), r, []byte(body), fixedNow)
+		return r
+	}
+
+	requests := []struct {
+		name  string
+		req   *http.Request
+		valid bool
+	}{
+		{"good", sign(signed(ecbserver.PathGetThread, `{"userId":"a","threadId":"t"}`), `{"userId":"a","threadId":"t"}`), true},
+		{"missing threadId", sign(signed(ecbserver.PathGetThread, `{"userId":"a"}`), `{"userId":"a"}`), false},
+		{"negative limit", sign(signed(ecbserver.PathGetThread, `{"userId":"a","threadId":"t","limit":-1}`), `{"userId":"a","threadId":"t","limit":-1}`), false},
+		{"unsigned", signed(ecbserver.PathGetContacts, `{"userId":"a"}`), false},
+		{"unknown operation", sign(signed("/getEverything", `{}`), `{}`), false},
+	}
+	for _, tt := range requests {
+		cv.mu.Lock()
+		ok, _ := cv.v.ValidateHttpRequestSync(tt.req)
+		cv.mu.Unlock()
+		if ok != tt.valid {
+			t.Errorf("request %s: valid = %v, want %v", tt.name, ok, tt.valid)
+		}
+	}
+
+	responses := []struct {
+		name, path string
+		status     int
+		body       string
+		valid      bool
+	}{
+		{"good", ecbserver.PathGetContacts, 200, `{"contacts":[{"id":"b","name":"B"}]}`, true},
+		{"null list", ecbserver.PathGetContacts, 200, `{"contacts":null}`, false},
+		{"no threadToken", ecbserver.PathAddThreadMessage, 200,
+			`{"message":{"id":"m","threadId":"t","authorId":"a","body":"x","createdAt":"2026-01-02T03:04:05Z"}}`, false},
+		{"bad time", ecbserver.PathAddThreadMessage, 200,
+			`{"message":{"id":"m","threadId":"t","authorId":"a","body":"x","createdAt":"yesterday"},"threadToken":"x"}`, false},
+		{"good error", ecbserver.PathGetThread, 404, `{"error":{"code":"not_found","message":"no"}}`, true},
+		{"unknown code", ecbserver.PathGetThread, 404, `{"error":{"code":"gone","message":"no"}}`, false},
+		{"undocumented status", ecbserver.PathGetThread, 418, `{"error":{"code":"internal","message":"teapot"}}`, false},
+	}
+	for _, tt := range responses {
+		req := signed(tt.path, `{}`)
+		resp := &http.Response{StatusCode: tt.status, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(tt.body)), Request: req}
+		cv.mu.Lock()
+		ok, _ := cv.v.ValidateHttpResponse(req, resp)
+		cv.mu.Unlock()
+		if ok != tt.valid {
+			t.Errorf("response %s: valid = %v, want %v", tt.name, ok, tt.valid)
+		}
+	}
+}

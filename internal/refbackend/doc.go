@@ -1,0 +1,57 @@
+// Package refbackend is the reference backend: a small company backend, the
+// system of record of users, contacts, threads and messages, that ECB talks to.
+// It powers `ecb demo` and the end-to-end tests, and it shows an integrator
+// what a backend has to do.
+//
+// It is written the way an integrator would write it: it uses only the public
+// SDK (sdk/ecbserver) and its own code, never ECB's internals.
+//
+// # Storage
+//
+// One SQLite file (modernc.org/sqlite, pure Go) in WAL mode with a busy
+// timeout, so concurrent readers never block and writers wait for each other
+// instead of failing. Write transactions start with BEGIN IMMEDIATE, so two
+// writers never deadlock upgrading a read lock. The schema is created by
+// numbered migrations recorded in schema_migrations and applied by Open; the
+// demo users are seeded by a migration too, so they are created on first start
+// only and a restart never duplicates them.
+//
+// # HTTP surface (Server.Handler)
+//
+//	POST /login      {"username","password"} → {"accessToken","expiresAt"}
+//	                 Step 0 of the seed, outside ECB: the web app's own login.
+//	                 The access token is opaque and random, stored hashed in
+//	                 the sessions table, valid Config.AccessTokenTTL (12h).
+//	                 A wrong password is 401 with the error body.
+//	GET  /users      {"users":[{"id","name","roles"?}]}: the public user list
+//	                 for the demo's login screen.
+//	POST /ecb/v1/... The ECB contract (api/backend.yaml) through the SDK's
+//	                 handler: every call is signature-checked with
+//	                 Config.Secret.
+//
+// /login and /users answer CORS requests from Config.AllowedOrigins (exact
+// match), because the demo web app is served by ECB on another port.
+//
+// # Data and rules
+//
+// Seeded users (password = user name): alice, bob and carol are each other's
+// contacts; agent1 and agent2 have role agent in workgroup support; super has
+// role supervisor in support.
+//
+// A thread member has an access code (read 1, write 2, admin 4, owner 8):
+// members get 3, the creator 3|8. getThread needs the read bit,
+// addThreadMessage the write bit; a non-member gets 403, an unknown thread
+// 404. createThread needs known participants; a user without a staff role
+// (agent, supervisor) may only start threads with their contacts.
+//
+// Messages have a global integer sequence that orders them. getThread pages
+// backwards from an opaque cursor (limit 50 by default, at most 200), each page
+// oldest first. A clientMessageId (or the Idempotency-Key header) makes
+// addThreadMessage and createThread idempotent per author: a retry returns what
+// was stored the first time; the same key with a different body is 409.
+//
+// # Concurrency
+//
+// A Server is safe for concurrent use; it starts no goroutine. Close closes
+// the database; call it after the HTTP server that uses Handler has stopped.
+package refbackend

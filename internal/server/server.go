@@ -1,0 +1,231 @@
+// Package server wires one ECB node together: configuration to the hub, the
+// backend client, the operations and the transports, behind the HTTP
+// listeners with health, readiness and metrics; and it runs them until its
+// context ends, then shuts down gracefully.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ecbridge/ecb/internal/auth"
+	"github.com/ecbridge/ecb/internal/backend"
+	"github.com/ecbridge/ecb/internal/config"
+	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/metrics"
+	"github.com/ecbridge/ecb/internal/ops"
+	"github.com/ecbridge/ecb/internal/sioapi"
+	"github.com/ecbridge/ecb/internal/socketio"
+	"github.com/ecbridge/ecb/internal/sse"
+)
+
+// Options are the parts a caller may provide instead of the defaults.
+type Options struct {
+	// Listener, when set, is used instead of binding cfg.Listen (tests and
+	// the demo bind first to learn the port).
+	Listener net.Listener
+	// Web, when set, is served at / (the demo web app).
+	Web http.Handler
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is one ECB node.
+type Server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	hub     *hub.Hub
+	backend *backend.Client
+	ops     *ops.Service
+	sse     *sse.API
+	sio     *sioapi.API
+
+	listener      net.Listener
+	adminListener net.Listener
+	httpServer    *http.Server
+	adminServer   *http.Server
+	draining      atomic.Bool
+}
+
+// New builds a node from a validated configuration. ctx bounds background work
+// started while building (the JWKS refresher).
+func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) {
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: log, metrics: metrics.New()}
+	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	s.backend, err = backend.New(cfg.Backend, nil, s.metrics)
+	if err != nil {
+		return nil, err
+	}
+	s.hub = hub.New(hub.Config{HistorySize: cfg.Hub.HistorySize, HistoryTTL: cfg.Hub.HistoryTTL, Metrics: s.metrics})
+	s.ops = ops.New(cfg.Operations, s.backend, verifier, s.hub, log, s.metrics)
+	s.sse = sse.New(sse.Config{
+		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
+		Heartbeat:         cfg.SSE.Heartbeat,
+		QueueBytes:        cfg.SSE.QueueBytes,
+		ResumeWindow:      cfg.SSE.ResumeWindow,
+		ResumeEvents:      cfg.SSE.ResumeEvents,
+		MaxStreamsPerUser: cfg.SSE.MaxStreamsPerUser,
+	}, s.ops, s.hub, log, s.metrics.Transport("sse"))
+	origins := newOriginPolicy(cfg.HTTP.AllowedOrigins)
+	s.sio = sioapi.New(sioapi.Config{
+		Socket: socketio.Config{
+			PingInterval:    cfg.SocketIO.PingInterval,
+			PingTimeout:     cfg.SocketIO.PingTimeout,
+			MaxPayload:      cfg.SocketIO.MaxPayload,
+			ConnectTimeout:  cfg.SocketIO.ConnectTimeout,
+			WriteQueueBytes: cfg.SocketIO.QueueBytes,
+			AllowedOrigins:  cfg.HTTP.AllowedOrigins,
+			CheckOrigin:     origins.allows,
+			Logger:          log,
+		},
+		TokenExpiryWarning: cfg.SocketIO.TokenExpiryWarning,
+	}, s.ops, s.hub, log, s.metrics.Transport("socketio"))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("/v1/", origins.cors(s.sse))
+	mux.Handle("/socket.io/", s.sio)
+	if cfg.AdminListen == "" {
+		mux.Handle("GET /metrics", s.metrics.Handler())
+	}
+	if opt.Web != nil {
+		mux.Handle("/", opt.Web)
+	}
+	s.httpServer = &http.Server{
+		Handler:           securityHeaders(mux),
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.AdminListen != "" {
+		admin := http.NewServeMux()
+		admin.Handle("GET /metrics", s.metrics.Handler())
+		admin.HandleFunc("GET /debug/pprof/", pprof.Index)
+		admin.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		admin.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		admin.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		admin.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		s.adminServer = &http.Server{Handler: admin, ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout}
+	}
+	s.listener = opt.Listener
+	return s, nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	switch {
+	case s.draining.Load():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("shutting down\n"))
+	case !s.backend.Healthy():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("backend unavailable (circuit open)\n"))
+	default:
+		_, _ = w.Write([]byte("ready\n"))
+	}
+}
+
+// Addr is the client listener's address, once Run has bound it (or the
+// listener given in Options).
+func (s *Server) Addr() net.Addr {
+	if s.listener == nil {
+		return nil
+	}
+	return s.listener.Addr()
+}
+
+// Listen binds the listeners that are not bound yet.
+func (s *Server) Listen() error {
+	if s.listener == nil {
+		ln, err := net.Listen("tcp", s.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		s.listener = ln
+	}
+	if s.adminServer != nil && s.adminListener == nil {
+		ln, err := net.Listen("tcp", s.cfg.AdminListen)
+		if err != nil {
+			return fmt.Errorf("adminListen: %w", err)
+		}
+		s.adminListener = ln
+	}
+	return nil
+}
+
+// Run serves until ctx is done, then shuts down gracefully within
+// http.shutdownTimeout: it stops accepting, tells every connection, and waits
+// for the requests in flight.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { s.hub.Run(bg, time.Minute) })
+	wg.Go(func() { s.sse.Run(bg) })
+
+	errc := make(chan error, 2)
+	go func() { errc <- s.httpServer.Serve(s.listener) }()
+	if s.adminServer != nil {
+		go func() { errc <- s.adminServer.Serve(s.adminListener) }()
+	}
+	s.log.Info("ECB listening", "addr", s.listener.Addr().String(), "admin", s.cfg.AdminListen)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	s.draining.Store(true)
+	s.log.Info("ECB shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	s.sse.Shutdown()
+	if e := s.sio.Shutdown(shutdownCtx); e != nil {
+		err = errors.Join(err, fmt.Errorf("socket.io shutdown: %w", e))
+	}
+	s.hub.Shutdown()
+	if e := s.httpServer.Shutdown(shutdownCtx); e != nil && !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("shutdown: %w", e))
+	}
+	if s.adminServer != nil {
+		_ = s.adminServer.Shutdown(shutdownCtx)
+	}
+	stopBG()
+	wg.Wait()
+	s.log.Info("ECB stopped")
+	return err
+}
+
+// securityHeaders sets the headers every response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,305 @@
+// Package sioapi owns ECB over Socket.IO: the handshake that authenticates a
+// socket (userToken, or accessToken exchanged through the backend), the
+// operations as events answered through the ack with the {data}/{error}
+// envelope, the pushes as events, and the token's expiry on a live socket.
+// Like package sse it only decodes, calls package ops and encodes; the
+// protocol itself is package socketio.
+//
+// Operations of one socket run one at a time, in the order the client sent
+// them, on a worker goroutine that exists only while the socket has work
+// queued: the socket's reader never waits for the backend (it must keep
+// reading pongs), and a client can never have more than MaxPendingOps
+// operations waiting (beyond that it gets rate_limited).
+package sioapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/auth"
+	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/ops"
+	"github.com/ecbridge/ecb/internal/socketio"
+)
+
+// Config tunes the transport.
+type Config struct {
+	Socket socketio.Config
+	// TokenExpiryWarning is how long before the userToken expires the socket
+	// gets tokenExpiring (default 60s).
+	TokenExpiryWarning time.Duration
+	// MaxPendingOps bounds the operations queued per socket (default 32).
+	MaxPendingOps int
+}
+
+// Gauge counts open sockets.
+type Gauge interface {
+	StreamOpened()
+	StreamClosed()
+}
+
+// Events of this transport beyond the operations.
+const (
+	EventSession       = "session"       // ECB → client, after an accessToken handshake
+	EventTokenExpiring = "tokenExpiring" // ECB → client, before the userToken expires
+	EventRefreshToken  = "refreshToken"  // client → ECB, with ack: {userToken}
+)
+
+// API serves ECB over Socket.IO.
+type API struct {
+	cfg   Config
+	srv   *socketio.Server
+	ops   *ops.Service
+	hub   *hub.Hub
+	log   *slog.Logger
+	gauge Gauge
+}
+
+// New returns the transport, ready to serve /socket.io/.
+func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, gauge Gauge) *API {
+	if cfg.TokenExpiryWarning <= 0 {
+		cfg.TokenExpiryWarning = time.Minute
+	}
+	if cfg.MaxPendingOps <= 0 {
+		cfg.MaxPendingOps = 32
+	}
+	if cfg.Socket.Logger == nil {
+		cfg.Socket.Logger = log
+	}
+	a := &API{cfg: cfg, srv: socketio.NewServer(cfg.Socket), ops: svc, hub: h, log: log, gauge: gauge}
+	ns := a.srv.Namespace("/")
+	ns.Use(a.handshake)
+	ns.OnConnection(a.connected)
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.srv.ServeHTTP(w, r) }
+
+// Shutdown disconnects every socket and waits for their goroutines.
+func (a *API) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
+
+// handshakeAuth is the auth payload of the CONNECT packet.
+type handshakeAuth struct {
+	UserToken   string `json:"userToken"`
+	AccessToken string `json:"accessToken"`
+}
+
+// session is what a socket knows of its user.
+type session struct {
+	mu       sync.Mutex
+	user     *auth.User
+	announce *ops.GetUserTokenResult // sent as the session event, then cleared
+}
+
+func (s *session) current() *auth.User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.user
+}
+
+// connectError turns an operation error into the CONNECT_ERROR the client's
+// connect_error shows: message, and data {code, message}.
+func connectError(err error) error {
+	e := apierr.From(err)
+	return &socketio.ConnectError{Message: e.Message, Data: e.Body()}
+}
+
+func (a *API) handshake(h *socketio.Handshake) error {
+	var ha handshakeAuth
+	if err := ops.Decode(h.Auth, &ha); err != nil {
+		return connectError(err)
+	}
+	origin := h.Request.Header.Get("Origin")
+	sess := &session{}
+	token := ha.UserToken
+	if token == "" && ha.AccessToken != "" {
+		res, err := a.ops.GetUserToken(h.Request.Context(), ops.GetUserTokenRequest{AccessToken: ha.AccessToken})
+		if err != nil {
+			return connectError(err)
+		}
+		token, sess.announce = res.UserToken, res
+	}
+	u, err := a.ops.Authenticate(token, origin)
+	if err != nil {
+		return connectError(err)
+	}
+	sess.user = u
+	h.Data = sess
+	return nil
+}
+
+func (a *API) connected(s *socketio.Socket) {
+	sess := s.Data().(*session)
+	c := &conn{socket: s, api: a, sess: sess}
+	a.hub.Register(c, sess.user.ID)
+	a.gauge.StreamOpened()
+	c.armExpiry(sess.user)
+	s.OnDisconnect(func(string) {
+		c.stopExpiry()
+		a.hub.Unregister(c)
+		a.gauge.StreamClosed()
+	})
+	s.OnAny(c.onEvent)
+	if sess.announce != nil {
+		_ = s.Emit(EventSession, sess.announce)
+		sess.announce = nil
+	}
+}
+
+// conn is a socket as the hub sees it, and its operation queue.
+type conn struct {
+	socket *socketio.Socket
+	api    *API
+	sess   *session
+
+	mu      sync.Mutex
+	queue   []func()
+	running bool
+	warn    *time.Timer
+	expire  *time.Timer
+}
+
+var _ hub.Conn = (*conn)(nil)
+
+func encodePush(p *hub.Push) []byte {
+	b, err := socketio.EncodeEvent("/", p.Event, json.RawMessage(p.Data))
+	if err != nil {
+		return nil // p.Data is JSON ECB encoded itself; this does not happen
+	}
+	return b
+}
+
+// Deliver implements hub.Conn.
+func (c *conn) Deliver(p *hub.Push) bool {
+	frame := p.Frame(hub.EncodingSocketIO, encodePush)
+	return frame != nil && c.socket.SendEncoded(frame)
+}
+
+// Close implements hub.Conn.
+func (c *conn) Close(reason hub.Reason) {
+	// A slow consumer's connection is already closed by SendEncoded; for a
+	// kick or a shutdown the client is told with a DISCONNECT packet and
+	// does not reconnect by itself.
+	c.socket.Disconnect(reason == hub.ReasonSlow)
+}
+
+func (c *conn) onEvent(s *socketio.Socket, event string, args []json.RawMessage, ack socketio.Ack) {
+	if ack == nil {
+		c.api.log.Debug("socket.io event without ack ignored", "event", event)
+		return
+	}
+	var payload json.RawMessage
+	if len(args) > 0 {
+		payload = args[0]
+	}
+	job := func() {
+		var data any
+		var err error
+		if event == EventRefreshToken {
+			data, err = c.refresh(payload)
+		} else {
+			data, err = c.api.ops.Call(s.Context(), ops.Caller{User: c.sess.current(), Conn: c}, event, payload)
+		}
+		_ = ack(apierr.Result(data, err))
+	}
+	if !c.enqueue(job) {
+		_ = ack(apierr.Result(nil, &apierr.Error{Code: apierr.RateLimited, Message: "too many operations in flight on this connection", RetryAfter: time.Second}))
+	}
+}
+
+// enqueue adds job to the socket's queue and starts the worker if none runs.
+func (c *conn) enqueue(job func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) >= c.api.cfg.MaxPendingOps {
+		return false
+	}
+	c.queue = append(c.queue, job)
+	if !c.running {
+		c.running = true
+		go c.work()
+	}
+	return true
+}
+
+// work runs queued jobs until the queue is empty; it is the queue's only
+// consumer and exits as soon as there is nothing left, so an idle socket
+// costs no goroutine.
+func (c *conn) work() {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.running = false
+			c.mu.Unlock()
+			return
+		}
+		job := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+		job()
+	}
+}
+
+type refreshRequest struct {
+	UserToken string `json:"userToken"`
+}
+
+type refreshResult struct {
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// refresh swaps the socket's userToken for a fresh one of the same user.
+func (c *conn) refresh(payload json.RawMessage) (any, error) {
+	var req refreshRequest
+	if err := ops.Decode(payload, &req); err != nil {
+		return nil, err
+	}
+	origin := c.socket.Handshake().Request.Header.Get("Origin")
+	u, err := c.api.ops.Authenticate(req.UserToken, origin)
+	if err != nil {
+		return nil, err
+	}
+	if u.ID != c.sess.current().ID {
+		return nil, apierr.New(apierr.Forbidden, "the new userToken is for another user")
+	}
+	c.sess.mu.Lock()
+	c.sess.user = u
+	c.sess.mu.Unlock()
+	c.armExpiry(u)
+	return refreshResult{ExpiresAt: u.ExpiresAt}, nil
+}
+
+type expiringEvent struct {
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// armExpiry (re)sets the timers that warn before the token expires and
+// disconnect at expiry.
+func (c *conn) armExpiry(u *auth.User) {
+	c.stopExpiry()
+	until := time.Until(u.ExpiresAt)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.warn = time.AfterFunc(max(until-c.api.cfg.TokenExpiryWarning, 0), func() {
+		_ = c.socket.Emit(EventTokenExpiring, expiringEvent{ExpiresAt: u.ExpiresAt})
+	})
+	c.expire = time.AfterFunc(max(until, 0), func() {
+		c.api.log.Debug("socket token expired", "user", u.ID)
+		c.socket.Disconnect(false)
+	})
+}
+
+func (c *conn) stopExpiry() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.warn != nil {
+		c.warn.Stop()
+		c.expire.Stop()
+	}
+}

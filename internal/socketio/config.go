@@ -1,0 +1,94 @@
+package socketio
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Config holds the settings of a Server or an Engine. The zero value of every
+// field means its documented default, filled in by NewServer and NewEngine.
+type Config struct {
+	// PingInterval is how often the server sends an Engine.IO ping. Default 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for the pong before it closes
+	// the connection with reason "ping timeout". Default 20s.
+	PingTimeout time.Duration
+	// MaxPayload is the largest message, in bytes, the server accepts from a
+	// client: one WebSocket message, or the body of one polling POST. The
+	// client learns it from the open packet. Default 1,000,000.
+	MaxPayload int
+	// ConnectTimeout closes an Engine.IO connection that has not joined any
+	// Socket.IO namespace in that time. Default 45s. Server only.
+	ConnectTimeout time.Duration
+	// WriteQueueBytes bounds, per connection, the bytes queued for the client
+	// and not yet written. A send that would pass it closes the connection as a
+	// slow consumer (reason "slow consumer"). One message larger than the bound
+	// is accepted when the queue is empty. Default 1 MiB.
+	WriteQueueBytes int
+	// WriteTimeout bounds one batched write to a WebSocket; a client that does
+	// not read for that long is closed (reason "transport error"). Default 10s.
+	WriteTimeout time.Duration
+	// UpgradeTimeout is how long a polling session may stay in the middle of
+	// an upgrade (between the WebSocket probe and the "5" upgrade packet)
+	// before the upgrade is abandoned. Default 10s.
+	UpgradeTimeout time.Duration
+
+	// AllowedOrigins lists the origins ("https://app.example.com") a browser
+	// may connect from; "*" allows any. It drives both the Origin check (for
+	// polling and WebSocket alike) and the CORS headers of polling responses.
+	// When it is empty and CheckOrigin is nil, only requests without an Origin
+	// header or from the same origin (Origin host equal to the Host header)
+	// are accepted.
+	AllowedOrigins []string
+	// CheckOrigin, when set, decides instead of AllowedOrigins whether a
+	// request with an Origin header is accepted. A refused request gets
+	// 403 {"code":4,"message":"Forbidden"}.
+	CheckOrigin func(r *http.Request) bool
+	// AllowCredentials adds Access-Control-Allow-Credentials: true to the CORS
+	// headers (cookies on cross-origin polling requests).
+	AllowCredentials bool
+
+	// Logger receives the connection-level log lines (slow consumers, protocol
+	// errors at debug level). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults, as documented on Config.
+const (
+	DefaultPingInterval    = 25 * time.Second
+	DefaultPingTimeout     = 20 * time.Second
+	DefaultMaxPayload      = 1_000_000
+	DefaultConnectTimeout  = 45 * time.Second
+	DefaultWriteQueueBytes = 1 << 20
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultUpgradeTimeout  = 10 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = DefaultPingTimeout
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.WriteQueueBytes <= 0 {
+		c.WriteQueueBytes = DefaultWriteQueueBytes
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.UpgradeTimeout <= 0 {
+		c.UpgradeTimeout = DefaultUpgradeTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}

@@ -1,0 +1,66 @@
+// Package socketio is a server for Socket.IO protocol v5 over Engine.IO
+// protocol v4: the protocol of the official socket.io-client 4.x (and of the
+// Socket.IO clients for Swift, Java, Python and C++). It is generic: it knows
+// nothing of ECB's operations.
+//
+// # API
+//
+//	srv := socketio.NewServer(socketio.Config{AllowedOrigins: []string{"https://app.example"}})
+//	ns := srv.Namespace("/")                         // "/" always exists; others on first use
+//	ns.Use(func(h *socketio.Handshake) error {       // middleware: h.Auth, h.Request
+//		if !ok(h.Auth) {
+//			return &socketio.ConnectError{Message: "unauthorized", Data: map[string]string{"code": "unauthenticated"}}
+//		}
+//		h.Data = identity                            // becomes s.Data()
+//		return nil
+//	})
+//	ns.OnConnection(func(s *socketio.Socket) {
+//		s.On("echo", func(s *socketio.Socket, args []json.RawMessage, ack socketio.Ack) {
+//			if ack != nil { _ = ack(args...) }         // ack is nil when the client asked none
+//		})
+//		s.OnDisconnect(func(reason string) { ... })
+//		_ = s.Emit("hello", map[string]any{"id": s.ID()})
+//		res, err := s.EmitWithAck(ctx, "question", 42) // waits for the client's ack
+//	})
+//	mux.Handle("/socket.io/", srv)
+//	...
+//	pkt, _ := socketio.EncodeEvent("/", "message", msg) // encode once ...
+//	for _, s := range listeners { s.SendEncoded(pkt) }  // ... queue to many, never blocking
+//	srv.Shutdown(ctx)
+//
+// Binary attachments: a Binary value in arguments is sent as an attachment;
+// received attachments appear in the raw arguments as
+// {"_placeholder":true,"data":"<base64>"} (see Binary and BinaryArg).
+//
+// The Engine.IO layer is usable on its own (NewEngine, EngineHandler,
+// EngineConn), for raw Engine.IO messaging at another path.
+//
+// # Concurrency contract
+//
+// Every exported method is safe for concurrent use. Emit, EmitWithAck,
+// SendEncoded, Ack, Disconnect and EngineConn.Send never block on the
+// network: they append to the connection's write queue, bounded by
+// Config.WriteQueueBytes; a send that would pass the bound closes the
+// connection as a slow consumer instead of waiting. EmitWithAck blocks only
+// for the client's answer, bounded by its context.
+//
+// Middlewares, OnConnection, event handlers and OnDisconnect of one
+// Engine.IO connection run on that connection's reader, one at a time, in
+// the order the client sent the packets; OnDisconnect runs once, after the
+// last handler. They must not block: while one runs, nothing else from that
+// client is read (pongs included, so a handler blocked for longer than
+// PingInterval+PingTimeout gets its client disconnected). Hand slow work
+// (a backend call) to another goroutine and answer through the Ack, which
+// may be called from anywhere. Middlewares may do bounded I/O.
+//
+// Goroutines: per WebSocket connection, one reader goroutine, plus a writer
+// goroutine that exists only while the queue is not empty and writes every
+// pending frame in one batch (one flush). A polling connection has no
+// goroutine of its own: its HTTP requests carry it. Heartbeats and timeouts
+// are timers. Server.Shutdown closes every connection and waits for all
+// these goroutines. Lock order: EngineConn.recvMu, then the Socket and
+// client locks, then EngineConn.mu, then Engine.mu.
+//
+// docs/socketio.md lists what of the protocol is implemented, the knobs,
+// the limits and the close reasons.
+package socketio

@@ -1,0 +1,318 @@
+package socketio
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	transportPolling uint8 = iota
+	transportWebSocket
+)
+
+const (
+	stateOpen    uint8 = iota
+	stateClosing       // polling only: closed, waiting for a last GET to deliver the queue
+	stateClosed
+)
+
+// closeMode says what happens to the queued frames when a connection closes.
+type closeMode uint8
+
+const (
+	closeAbort    closeMode = iota // drop the queue; a pending poll gets "1"
+	closeGraceful                  // deliver the queue, then close ("1" or a WebSocket close frame)
+	closeByClient                  // the client sent close: a pending poll gets "6"
+)
+
+// EngineConn is one Engine.IO connection (a session, whichever transport
+// carries it). Its methods are safe for concurrent use.
+type EngineConn struct {
+	e       *Engine
+	id      string
+	req     *http.Request
+	handler EngineHandler
+
+	closed atomic.Bool
+	recvMu sync.Mutex // held while the handler runs: one call at a time
+
+	mu         sync.Mutex
+	state      uint8
+	transport  uint8
+	upgrading  bool // a WebSocket probe succeeded; polls answer at once
+	awaitPong  bool // a ping is out
+	writing    bool // the WebSocket writer goroutine runs
+	polling    bool // a GET is being served
+	posting    bool // a POST is being served
+	queue      []frame
+	spare      []frame
+	queued     int // bytes queued or being written
+	reason     string
+	mode       closeMode
+	ws         net.Conn      // the WebSocket, once the connection is on it
+	probe      net.Conn      // a WebSocket being probed for upgrade
+	pollWake   chan struct{} // signalled when a waiting GET has something to do
+	timer      *time.Timer   // heartbeat, then the polling linger
+	closeFrame bool          // the writer must end with a close frame
+}
+
+// ID returns the Engine.IO session id.
+func (c *EngineConn) ID() string { return c.id }
+
+// Request returns the handshake request: method, URL (with the query),
+// headers (with Origin and cookies), RemoteAddr, Host and TLS. Its Body is
+// empty and it has no context; do not modify it.
+func (c *EngineConn) Request() *http.Request { return c.req }
+
+// Transport returns "polling" or "websocket": the transport in use now.
+func (c *EngineConn) Transport() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.transport == transportWebSocket {
+		return "websocket"
+	}
+	return "polling"
+}
+
+// Send queues one message. data is retained until written and must not be
+// modified. It does not block. It returns ErrClosed if the connection is
+// closed, and ErrSlowConsumer (closing the connection) if the write queue
+// would pass Config.WriteQueueBytes.
+func (c *EngineConn) Send(data []byte, binary bool) error {
+	return c.enqueue(frame{typ: eioMessage, bin: binary, data: data})
+}
+
+// Close sends what is queued, then closes the connection (reason "forced
+// close"). It does not wait.
+func (c *EngineConn) Close() { c.close(ReasonForcedClose, closeGraceful) }
+
+// enqueue queues f; see Send.
+func (c *EngineConn) enqueue(f frame) error {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	n := f.size()
+	if c.queued > 0 && c.queued+n > c.e.cfg.WriteQueueBytes {
+		c.mu.Unlock()
+		c.slow()
+		return ErrSlowConsumer
+	}
+	c.queue = append(c.queue, f)
+	c.queued += n
+	c.kickLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+// enqueueAll queues fs atomically (a packet with its binary attachments).
+func (c *EngineConn) enqueueAll(fs []frame) error {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	n := 0
+	for _, f := range fs {
+		n += f.size()
+	}
+	if c.queued > 0 && c.queued+n > c.e.cfg.WriteQueueBytes {
+		c.mu.Unlock()
+		c.slow()
+		return ErrSlowConsumer
+	}
+	c.queue = append(c.queue, fs...)
+	c.queued += n
+	c.kickLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *EngineConn) slow() {
+	c.e.log.Warn("socketio: slow consumer, closing connection",
+		"sid", c.id, "remote", c.req.RemoteAddr, "max_queue_bytes", c.e.cfg.WriteQueueBytes)
+	c.close(ReasonSlowConsumer, closeAbort)
+}
+
+// kickLocked makes the active transport deliver the queue.
+func (c *EngineConn) kickLocked() {
+	if c.transport == transportWebSocket {
+		if !c.writing && c.ws != nil {
+			c.writing = true
+			c.e.track.Go(c.writeLoop)
+		}
+		return
+	}
+	c.wakePollLocked()
+}
+
+func (c *EngineConn) wakePollLocked() {
+	if c.pollWake != nil {
+		select {
+		case c.pollWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// close closes the connection once. The handler's OnClose runs afterwards
+// on a tracked goroutine, after any handler call in progress.
+func (c *EngineConn) close(reason string, mode closeMode) {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
+	}
+	c.closed.Store(true)
+	c.reason, c.mode = reason, mode
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if c.probe != nil {
+		_ = c.probe.Close()
+		c.probe = nil
+	}
+	linger := false
+	if c.transport == transportWebSocket {
+		c.state = stateClosed
+		if mode == closeAbort || c.ws == nil {
+			c.dropQueueLocked()
+			if c.ws != nil {
+				_ = c.ws.Close()
+			}
+		} else {
+			c.closeFrame = true
+			if !c.writing {
+				c.writing = true
+				c.e.track.Go(c.writeLoop)
+			}
+		}
+	} else {
+		if mode == closeAbort {
+			c.dropQueueLocked()
+		}
+		switch {
+		case c.pollWake != nil:
+			// A waiting GET delivers the end and unregisters.
+			c.state = stateClosing
+			c.wakePollLocked()
+		case mode == closeGraceful && len(c.queue) > 0 && !c.isShuttingDown():
+			// Wait briefly for the next GET to deliver the queue.
+			c.state = stateClosing
+			linger = true
+		default:
+			c.state = stateClosed
+		}
+	}
+	state := c.state
+	c.mu.Unlock()
+
+	if state == stateClosed {
+		c.e.unregister(c)
+	} else if linger {
+		c.mu.Lock()
+		c.timer = time.AfterFunc(c.lingerTime(), c.finish)
+		c.mu.Unlock()
+	}
+	c.e.track.Go(func() {
+		c.recvMu.Lock()
+		defer c.recvMu.Unlock()
+		c.handler.OnClose(c, reason)
+	})
+}
+
+func (c *EngineConn) isShuttingDown() bool {
+	c.e.mu.RLock()
+	defer c.e.mu.RUnlock()
+	return c.e.closed
+}
+
+func (c *EngineConn) lingerTime() time.Duration {
+	return min(c.e.cfg.PingInterval, 5*time.Second)
+}
+
+// finish ends a closing polling connection.
+func (c *EngineConn) finish() {
+	c.mu.Lock()
+	c.state = stateClosed
+	c.dropQueueLocked()
+	c.mu.Unlock()
+	c.e.unregister(c)
+}
+
+func (c *EngineConn) dropQueueLocked() {
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	c.queued = 0
+}
+
+// startHeartbeat schedules the first ping.
+func (c *EngineConn) startHeartbeat() {
+	c.mu.Lock()
+	c.timer = time.AfterFunc(c.e.cfg.PingInterval, c.onTimer)
+	c.mu.Unlock()
+}
+
+// onTimer sends a ping, or closes the connection when the previous ping
+// went unanswered for PingTimeout.
+func (c *EngineConn) onTimer() {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
+	}
+	if c.awaitPong {
+		c.mu.Unlock()
+		c.close(ReasonPingTimeout, closeAbort)
+		return
+	}
+	c.awaitPong = true
+	c.timer.Reset(c.e.cfg.PingTimeout)
+	// A ping always fits: it is not subject to the slow-consumer bound.
+	c.queue = append(c.queue, frame{typ: eioPing})
+	c.queued++
+	c.kickLocked()
+	c.mu.Unlock()
+}
+
+func (c *EngineConn) onPong() {
+	c.mu.Lock()
+	if c.state == stateOpen && c.awaitPong {
+		c.awaitPong = false
+		c.timer.Reset(c.e.cfg.PingInterval)
+	}
+	c.mu.Unlock()
+}
+
+// deliver passes a message to the handler, one call at a time.
+func (c *EngineConn) deliver(data []byte, binary bool) {
+	c.recvMu.Lock()
+	if !c.closed.Load() {
+		c.handler.OnMessage(c, data, binary)
+	}
+	c.recvMu.Unlock()
+}
+
+// handlePacket processes one packet received on the active transport. It
+// returns false when the connection must stop reading.
+func (c *EngineConn) handlePacket(p eioPacket) bool {
+	switch p.typ {
+	case eioMessage:
+		c.deliver(p.data, p.binary)
+	case eioPong:
+		c.onPong()
+	case eioClose:
+		c.close(ReasonTransportClose, closeByClient)
+		return false
+	case eioNoop:
+	default:
+		// open, upgrade, and pings (the server pings in v4) are out of place.
+		c.close(ReasonParseError, closeAbort)
+		return false
+	}
+	return true
+}

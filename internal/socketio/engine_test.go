@@ -1,0 +1,310 @@
+package socketio
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+func TestHandshakeErrors(t *testing.T) {
+	_, base := echoServer(t, testConfig())
+	cases := []struct {
+		method, query string
+		status        int
+		body          string
+	}{
+		{"GET", "EIO=4&transport=foo", 400, `{"code":0,"message":"Transport unknown"}`},
+		{"GET", "EIO=4", 400, `{"code":0,"message":"Transport unknown"}`},
+		{"GET", "EIO=3&transport=polling", 400, `{"code":5,"message":"Unsupported protocol version"}`},
+		{"GET", "transport=polling", 400, `{"code":5,"message":"Unsupported protocol version"}`},
+		{"GET", "EIO=3&transport=websocket", 400, `{"code":5,"message":"Unsupported protocol version"}`},
+		{"POST", "EIO=4&transport=polling", 400, `{"code":2,"message":"Bad handshake method"}`},
+		{"GET", "EIO=4&transport=polling&sid=nope", 400, `{"code":1,"message":"Session ID unknown"}`},
+		{"POST", "EIO=4&transport=polling&sid=nope", 400, `{"code":1,"message":"Session ID unknown"}`},
+		{"GET", "EIO=4&transport=websocket", 400, `{"code":3,"message":"Bad request"}`}, // no Upgrade header
+	}
+	for _, c := range cases {
+		code, body, hdr := httpDo(t, c.method, base+"/socket.io/?"+c.query, "", nil)
+		if code != c.status || body != c.body || hdr.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: %d %s (%s)", c.method, c.query, code, body, hdr.Get("Content-Type"))
+		}
+	}
+}
+
+func TestOriginChecks(t *testing.T) {
+	cfg := testConfig()
+	cfg.AllowedOrigins = []string{"https://good.example"}
+	cfg.AllowCredentials = true
+	_, base := echoServer(t, cfg)
+	u := base + "/socket.io/?EIO=4&transport=polling"
+	code, body, _ := httpDo(t, "GET", u, "", map[string]string{"Origin": "https://evil.example"})
+	if code != 403 || body != `{"code":4,"message":"Forbidden"}` {
+		t.Fatalf("bad origin: %d %s", code, body)
+	}
+	code, _, hdr := httpDo(t, "GET", u, "", map[string]string{"Origin": "https://good.example"})
+	if code != 200 || hdr.Get("Access-Control-Allow-Origin") != "https://good.example" || hdr.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("good origin: %d %v", code, hdr)
+	}
+	code, _, hdr = httpDo(t, "OPTIONS", u, "", map[string]string{"Origin": "https://good.example", "Access-Control-Request-Headers": "x-a"})
+	if code != 204 || hdr.Get("Access-Control-Allow-Methods") == "" || hdr.Get("Access-Control-Allow-Headers") != "x-a" {
+		t.Fatalf("preflight: %d %v", code, hdr)
+	}
+	// No Origin header (a non-browser client): accepted.
+	if code, _, _ := httpDo(t, "GET", u, "", nil); code != 200 {
+		t.Fatalf("no origin: %d", code)
+	}
+	// WebSocket with a bad origin is refused before the upgrade.
+	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(http.Header{"Origin": {"https://evil.example"}})}
+	if _, _, _, err := d.Dial(t.Context(), "ws"+strings.TrimPrefix(base, "http")+"/socket.io/?EIO=4&transport=websocket"); err == nil {
+		t.Fatal("websocket with a bad origin accepted")
+	}
+}
+
+func TestOriginDefaultsAndHook(t *testing.T) {
+	cfg := testConfig()
+	cfg.AllowedOrigins = nil
+	_, base := echoServer(t, cfg)
+	u := base + "/socket.io/?EIO=4&transport=polling"
+	host := strings.TrimPrefix(base, "http://")
+	if code, _, _ := httpDo(t, "GET", u, "", map[string]string{"Origin": "http://" + host}); code != 200 {
+		t.Fatalf("same origin refused: %d", code)
+	}
+	if code, _, _ := httpDo(t, "GET", u, "", map[string]string{"Origin": "http://other.example"}); code != 403 {
+		t.Fatalf("cross origin accepted: %d", code)
+	}
+	cfg.CheckOrigin = func(r *http.Request) bool { return r.Header.Get("Origin") == "null" }
+	_, base2 := echoServer(t, cfg)
+	if code, _, _ := httpDo(t, "GET", base2+"/socket.io/?EIO=4&transport=polling", "", map[string]string{"Origin": "null"}); code != 200 {
+		t.Fatalf("hook refused: %d", code)
+	}
+}
+
+func TestPollingSocketIO(t *testing.T) {
+	_, base := echoServer(t, testConfig())
+	sid := pollHandshake(t, base)
+	u := pollURL(base, sid)
+	if code, body, hdr := httpDo(t, "POST", u, `40{"k":1}`, nil); code != 200 || body != "ok" || hdr.Get("Content-Type") != "text/html" {
+		t.Fatalf("post: %d %q", code, body)
+	}
+	code, body, _ := httpDo(t, "GET", u, "", nil)
+	parts := strings.Split(body, "\x1e")
+	if code != 200 || len(parts) != 2 || !strings.HasPrefix(parts[0], `40{"sid":"`) || parts[1] != `42["auth",{"k":1}]` {
+		t.Fatalf("poll: %d %q", code, body)
+	}
+	// A binary event over polling: attachments as base64 "b" packets.
+	httpDo(t, "POST", u, "451-[\"message\",{\"_placeholder\":true,\"num\":0}]\x1ebAQID", nil)
+	_, body, _ = httpDo(t, "GET", u, "", nil)
+	if body != "451-[\"message-back\",{\"_placeholder\":true,\"num\":0}]\x1ebAQID" {
+		t.Fatalf("binary poll: %q", body)
+	}
+}
+
+func TestPollingBadInput(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxPayload = 100
+	var reasons atomic.Value
+	srv := NewServer(cfg)
+	srv.Namespace("/").OnConnection(func(s *Socket) {
+		s.OnDisconnect(func(r string) { reasons.Store(r) })
+	})
+	base := startServer(t, srv).URL
+
+	// Oversized POST: 413 and the session is gone.
+	sid := pollHandshake(t, base)
+	if code, _, _ := httpDo(t, "POST", pollURL(base, sid), "4"+strings.Repeat("x", 200), nil); code != 413 {
+		t.Fatalf("oversized: %d", code)
+	}
+	if code, _, _ := httpDo(t, "GET", pollURL(base, sid), "", nil); code != 400 {
+		t.Fatalf("after oversized: %d", code)
+	}
+
+	// Malformed payload: 400 code 3, session closed.
+	sid = pollHandshake(t, base)
+	if code, body, _ := httpDo(t, "POST", pollURL(base, sid), "zzz", nil); code != 400 || body != `{"code":3,"message":"Bad request"}` {
+		t.Fatalf("malformed: %d %s", code, body)
+	}
+	if code, _, _ := httpDo(t, "POST", pollURL(base, sid), "40", nil); code != 400 {
+		t.Fatalf("post to closed sid: %d", code)
+	}
+
+	// A malformed Socket.IO packet closes the connected socket with "parse error".
+	sid = pollHandshake(t, base)
+	httpDo(t, "POST", pollURL(base, sid), "40", nil)
+	httpDo(t, "GET", pollURL(base, sid), "", nil)
+	httpDo(t, "POST", pollURL(base, sid), "42{}", nil)
+	waitFor(t, func() bool { r, _ := reasons.Load().(string); return r == ReasonParseError })
+
+	// Two concurrent POSTs: the second is refused and the session closed.
+	sid = pollHandshake(t, base)
+	pr, pw := io.Pipe()
+	first := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", pollURL(base, sid), pr)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		res.Body.Close()
+		first <- res.StatusCode
+	}()
+	_, _ = pw.Write([]byte("4")) // the first POST is in progress, its body unfinished
+	waitFor(t, func() bool {
+		c := srv.engine.lookup(sid)
+		if c == nil {
+			return false
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.posting
+	})
+	if code, _, _ := httpDo(t, "POST", pollURL(base, sid), "4x", nil); code != 400 {
+		t.Fatalf("overlapping POST: %d", code)
+	}
+	pw.Close()
+	<-first
+	if srv.engine.lookup(sid) != nil {
+		t.Fatal("session survived overlapping POSTs")
+	}
+}
+
+func waitFor(tb testing.TB, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatal("condition not met in 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestWebSocketBadInput(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxPayload = 1000
+	_, base := echoServer(t, cfg)
+
+	// Oversized message: close 1009.
+	c := dialWSURL(t, base, "")
+	c.connect("/", "")
+	c.readSkipPing()
+	c.send("42" + `["message","` + strings.Repeat("x", 2000) + `"]`)
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := wsutil.ReadServerData(c.conn)
+		if err != nil {
+			if ce, ok := err.(wsutil.ClosedError); ok && ce.Code != ws.StatusMessageTooBig {
+				t.Fatalf("close code %d", ce.Code)
+			}
+			break
+		}
+	}
+
+	bad := []func(c *wsClient){
+		func(c *wsClient) { c.send("9") },                                                            // unknown Engine.IO type
+		func(c *wsClient) { c.send("") },                                                             // empty packet
+		func(c *wsClient) { c.send("2") },                                                            // client ping: wrong direction in v4
+		func(c *wsClient) { c.send("0{}") },                                                          // open from a client
+		func(c *wsClient) { c.send("4abc") },                                                         // unknown Socket.IO type
+		func(c *wsClient) { c.send(`42abc["message"]`) },                                             // non-numeric ack id
+		func(c *wsClient) { c.send(`44{"message":"x"}`) },                                            // CONNECT_ERROR from a client
+		func(c *wsClient) { c.send(`42["disconnect"]`) },                                             // reserved event
+		func(c *wsClient) { c.sendBinary([]byte{1}) },                                                // attachment without a packet
+		func(c *wsClient) { c.send(`451-["message",{"_placeholder":true,"num":3}]`); c.sendBinary([]byte{1}) }, // bad placeholder
+		func(c *wsClient) { c.send(`451-["message",{"_placeholder":true,"num":0}]`); c.send(`42["message"]`) }, // text instead of attachment
+		func(c *wsClient) { c.send(`452-["message"]`); c.sendBinary(make([]byte, 600)); c.sendBinary(make([]byte, 600)) }, // attachments > maxPayload
+		func(c *wsClient) { _, _ = c.conn.Write([]byte{0x81, 0x01, 'x'}) },                             // unmasked frame
+		func(c *wsClient) { _, _ = c.conn.Write([]byte{0x89, 0x80 | 126, 0, 200, 0, 0, 0, 0}) },      // control frame too long
+	}
+	for _, send := range bad {
+		c := dialWSURL(t, base, "")
+		c.connect("/", "")
+		c.readSkipPing() // auth
+		send(c)
+		c.expectClosed(5 * time.Second)
+	}
+
+	// Events for a namespace the client did not join are ignored; the
+	// connection stays usable.
+	c = dialWSURL(t, base, "")
+	c.connect("/", "")
+	c.readSkipPing()
+	c.send(`42/custom,["message","x"]`)
+	c.send(`42["message","y"]`)
+	if got := c.readSkipPing(); got != `42["message-back","y"]` {
+		t.Fatalf("%q", got)
+	}
+}
+
+func TestWebSocketPingTimeout(t *testing.T) {
+	cfg := testConfig()
+	cfg.PingInterval = 50 * time.Millisecond
+	cfg.PingTimeout = 50 * time.Millisecond
+	reason := make(chan string, 1)
+	srv := NewServer(cfg)
+	srv.Namespace("/").OnConnection(func(s *Socket) { s.OnDisconnect(func(r string) { reason <- r }) })
+	hs := startServer(t, srv)
+	c := dialWS(t, hs, "")
+	c.connect("/", "")
+	if r := <-reason; r != ReasonPingTimeout {
+		t.Fatalf("reason %q", r)
+	}
+	c.expectClosed(5 * time.Second)
+}
+
+func TestConnectTimeout(t *testing.T) {
+	cfg := testConfig()
+	cfg.ConnectTimeout = 100 * time.Millisecond
+	_, base := echoServer(t, cfg)
+	c := dialWSURL(t, base, "")
+	c.openSession()
+	c.expectClosed(5 * time.Second)
+	// Polling: the session disappears.
+	sid := pollHandshake(t, base)
+	code, body, _ := httpDo(t, "GET", pollURL(base, sid), "", nil)
+	if code != 200 || body != "1" {
+		t.Fatalf("poll: %d %q", code, body)
+	}
+	if code, _, _ := httpDo(t, "GET", pollURL(base, sid), "", nil); code != 400 {
+		t.Fatalf("poll after timeout: %d", code)
+	}
+}
+
+func TestUpgradeDeliversQueuedMessages(t *testing.T) {
+	srv := NewServer(testConfig())
+	sockets := make(chan *Socket, 1)
+	srv.Namespace("/").OnConnection(func(s *Socket) { sockets <- s })
+	hs := startServer(t, srv)
+	sid := pollHandshake(t, hs.URL)
+	httpDo(t, "POST", pollURL(hs.URL, sid), "40", nil)
+	s := <-sockets
+	if _, body, _ := httpDo(t, "GET", pollURL(hs.URL, sid), "", nil); !strings.HasPrefix(body, "40") {
+		t.Fatalf("connect %q", body)
+	}
+	c := dialWS(t, hs, "&sid="+sid)
+	c.send("2probe")
+	if got, _ := c.read(); got != "3probe" {
+		t.Fatalf("%q", got)
+	}
+	_ = s.Emit("during", 1) // queued while upgrading: goes to the poll
+	if _, body, _ := httpDo(t, "GET", pollURL(hs.URL, sid), "", nil); body != `42["during",1]` {
+		t.Fatalf("poll during upgrade %q", body)
+	}
+	if _, body, _ := httpDo(t, "GET", pollURL(hs.URL, sid), "", nil); body != "6" {
+		t.Fatalf("noop poll %q", body)
+	}
+	_ = s.Emit("before-5", 2)
+	c.send("5")
+	if got := c.readSkipPing(); got != `42["before-5",2]` {
+		t.Fatalf("after upgrade %q", got)
+	}
+	if s.Conn().Transport() != "websocket" {
+		t.Fatal("transport not upgraded")
+	}
+}

@@ -1,0 +1,167 @@
+package socketio
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+)
+
+var pollBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// servePoll answers a polling GET: with the queued packets, or, when there
+// are none, after waiting for one (or for an upgrade, a close, or the client
+// going away).
+func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	if c.transport != transportPolling {
+		c.mu.Unlock()
+		writeEIOError(w, eioErrBadRequest)
+		return
+	}
+	if c.polling {
+		// A second concurrent GET: the reference server closes the session.
+		c.mu.Unlock()
+		c.close(ReasonTransportError, closeAbort)
+		writeEIOError(w, eioErrBadRequest)
+		return
+	}
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		writeEIOError(w, eioErrUnknownSID)
+		return
+	}
+	c.polling = true
+	for len(c.queue) == 0 && c.state == stateOpen && !c.upgrading && c.transport == transportPolling {
+		if c.pollWake == nil {
+			c.pollWake = make(chan struct{}, 1)
+		}
+		wake := c.pollWake
+		c.mu.Unlock()
+		select {
+		case <-wake:
+		case <-r.Context().Done():
+			c.mu.Lock()
+			c.polling = false
+			c.pollWake = nil
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Lock()
+	}
+	c.pollWake = nil
+	if c.transport != transportPolling {
+		// Upgraded while waiting: end this poll with a noop.
+		c.polling = false
+		c.mu.Unlock()
+		writePollingBody(w, []byte{eioNoop})
+		return
+	}
+	batch := c.queue
+	c.queue, c.spare = c.spare[:0], nil
+	state, mode := c.state, c.mode
+	c.mu.Unlock()
+
+	bp := pollBufPool.Get().(*[]byte)
+	body := (*bp)[:0]
+	n := 0
+	for _, f := range batch {
+		if f.typ == 0 {
+			continue // WebSocket control frames have no polling form
+		}
+		if len(body) > 0 {
+			body = append(body, recordSeparator)
+		}
+		body = appendPollingFrame(body, f)
+		n += f.size()
+	}
+	switch {
+	case state != stateOpen && mode == closeByClient:
+		body = appendSep(body, eioNoop)
+	case state != stateOpen:
+		body = appendSep(body, eioClose)
+	case len(body) == 0:
+		body = append(body, eioNoop) // upgrading, or the transport changed
+	}
+	writePollingBody(w, body)
+	if cap(body) <= 64<<10 {
+		*bp = body[:0]
+		pollBufPool.Put(bp)
+	}
+	clear(batch)
+
+	c.mu.Lock()
+	c.polling = false
+	c.queued -= n
+	if c.spare == nil {
+		c.spare = batch[:0]
+	}
+	finish := c.state == stateClosing
+	c.mu.Unlock()
+	if finish {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.finish()
+	}
+}
+
+func appendSep(body []byte, typ byte) []byte {
+	if len(body) > 0 {
+		body = append(body, recordSeparator)
+	}
+	return append(body, typ)
+}
+
+// servePost reads a polling POST: one or more packets separated by the
+// record separator.
+func (c *EngineConn) servePost(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	if c.transport != transportPolling || c.state != stateOpen {
+		c.mu.Unlock()
+		writeEIOError(w, eioErrBadRequest)
+		return
+	}
+	if c.posting {
+		c.mu.Unlock()
+		c.close(ReasonTransportError, closeAbort)
+		writeEIOError(w, eioErrBadRequest)
+		return
+	}
+	c.posting = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.posting = false
+		c.mu.Unlock()
+	}()
+
+	max := c.e.cfg.MaxPayload
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(max)))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			c.close(ReasonTransportError, closeAbort)
+			w.Header().Set("Connection", "close")
+			http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		c.close(ReasonTransportError, closeAbort)
+		return
+	}
+	pkts, err := decodePollingPayload(body)
+	if err != nil {
+		c.close(ReasonParseError, closeAbort)
+		writeEIOError(w, eioErrBadRequest)
+		return
+	}
+	for _, p := range pkts {
+		if !c.handlePacket(p) {
+			break
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Content-Length", "2")
+	_, _ = w.Write([]byte("ok"))
+}

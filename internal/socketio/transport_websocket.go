@@ -1,0 +1,486 @@
+package socketio
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// The WebSocket transport, on github.com/gobwas/ws (chosen by measurement,
+// see docs/decisions.md). It keeps no buffer per idle connection: the reader
+// blocks on a 2-byte header read and borrows a pooled bufio.Reader only while
+// a frame is being read; the writer goroutine exists only while there is
+// something to write, and borrows a pooled bufio.Writer for one batch.
+
+const (
+	readBufSize  = 4 << 10
+	writeBufSize = 16 << 10
+)
+
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufSize) }}
+)
+
+var errWSProtocol = errors.New("socketio: WebSocket protocol error")
+
+// isWebSocketRequest reports whether r asks for a WebSocket upgrade.
+func isWebSocketRequest(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		headerHasToken(r.Header.Get("Connection"), "upgrade")
+}
+
+func headerHasToken(v, token string) bool {
+	for part := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(part), token) {
+			return true
+		}
+	}
+	return false
+}
+
+// upgrade hijacks the connection and completes the WebSocket handshake. It
+// returns the connection and any bytes the client sent after the handshake.
+func upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, *bufio.Reader, error) {
+	conn, rw, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		if conn != nil {
+			_ = conn.Close()
+		}
+		return nil, nil, err
+	}
+	var br *bufio.Reader
+	if rw != nil && rw.Reader.Buffered() > 0 {
+		br = rw.Reader
+	}
+	return conn, br, nil
+}
+
+func (e *Engine) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !isWebSocketRequest(r) {
+		writeEIOError(w, eioErrBadRequest)
+		return
+	}
+	c := e.newConn(r, transportWebSocket)
+	if c == nil {
+		writeEIOError(w, eioErrForbidden)
+		return
+	}
+	conn, br, err := upgrade(w, r)
+	if err != nil {
+		e.log.Debug("socketio: websocket upgrade failed", "err", err)
+		c.handler.OnClose(c, ReasonTransportError)
+		return
+	}
+	c.ws = conn // c is not shared yet
+	if !e.register(c) {
+		_ = conn.Close()
+		c.handler.OnClose(c, ReasonServerShutdown)
+		return
+	}
+	_ = c.enqueue(frame{typ: eioOpen, data: e.openPacket(c, e.openWS)})
+	c.startHeartbeat()
+	e.track.Go(func() { c.readLoop(conn, br, false) })
+}
+
+// serveUpgrade takes a WebSocket for an existing polling session: the probe
+// of an upgrade.
+func (c *EngineConn) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+	if !isWebSocketRequest(r) {
+		writeEIOError(w, eioErrBadRequest)
+		return
+	}
+	c.mu.Lock()
+	ok := c.state == stateOpen && c.transport == transportPolling && c.probe == nil && !c.upgrading
+	c.mu.Unlock()
+	if !ok {
+		writeEIOError(w, eioErrBadRequest)
+		return
+	}
+	conn, br, err := upgrade(w, r)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	if c.state != stateOpen || c.probe != nil {
+		c.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
+	c.probe = conn
+	c.mu.Unlock()
+	c.e.track.Go(func() { c.readLoop(conn, br, true) })
+}
+
+// readLoop reads frames from conn until it fails or the connection closes.
+// With probe set, it first runs the upgrade: "2probe" is answered with
+// "3probe", and "5" moves the session onto this WebSocket.
+func (c *EngineConn) readLoop(conn net.Conn, br *bufio.Reader, probe bool) {
+	var upgradeTimer *time.Timer
+	if probe {
+		upgradeTimer = time.AfterFunc(c.e.cfg.UpgradeTimeout, func() { c.abortProbe(conn) })
+		defer upgradeTimer.Stop()
+	}
+	fr := frameReader{conn: conn, br: br, max: c.e.cfg.MaxPayload}
+	defer fr.release()
+	busy := false
+	for {
+		if busy && !probe && fr.idle() {
+			// About to wait for the client with a stack that handlers may
+			// have grown: wait on a fresh goroutine (small stack) instead.
+			// This keeps idle connections at the minimum stack size.
+			fr.release()
+			c.e.track.Go(func() { c.readLoop(conn, nil, false) })
+			return
+		}
+		busy = true
+		op, payload, err := fr.next()
+		if err != nil {
+			if probe {
+				c.abortProbe(conn)
+				return
+			}
+			switch {
+			case errors.Is(err, errTooBig):
+				_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = conn.Write(ws.CompiledCloseMessageTooBig)
+				c.close(ReasonTransportError, closeAbort)
+			case errors.Is(err, errWSProtocol):
+				c.close(ReasonTransportError, closeAbort)
+			default:
+				c.close(ReasonTransportClose, closeAbort)
+			}
+			return
+		}
+		switch op {
+		case ws.OpClose:
+			if probe {
+				c.abortProbe(conn)
+				return
+			}
+			c.close(ReasonTransportClose, closeGraceful)
+			return
+		case ws.OpPing:
+			if probe {
+				continue
+			}
+			if c.enqueuePong(payload) != nil {
+				return
+			}
+			continue
+		case ws.OpPong:
+			continue
+		case ws.OpBinary:
+			if probe {
+				c.abortProbe(conn)
+				return
+			}
+			c.deliver(payload, true)
+			continue
+		}
+		// Text: an Engine.IO packet.
+		p, err := decodeEIOText(payload)
+		if err != nil {
+			if probe {
+				c.abortProbe(conn)
+				return
+			}
+			c.close(ReasonParseError, closeAbort)
+			return
+		}
+		if probe {
+			switch {
+			case p.typ == eioPing && string(p.data) == "probe":
+				_ = conn.SetWriteDeadline(time.Now().Add(c.e.cfg.WriteTimeout))
+				var b [16]byte
+				if _, err := conn.Write(append(appendWSHeader(b[:0], ws.OpText, 6), "3probe"...)); err != nil {
+					c.abortProbe(conn)
+					return
+				}
+				_ = conn.SetWriteDeadline(time.Time{})
+				c.mu.Lock()
+				c.upgrading = true
+				c.wakePollLocked()
+				c.mu.Unlock()
+			case p.typ == eioUpgrade && c.upgradingOn(conn):
+				if !c.completeUpgrade(conn) {
+					_ = conn.Close()
+					return
+				}
+				probe = false
+				upgradeTimer.Stop()
+			default:
+				c.abortProbe(conn)
+				return
+			}
+			continue
+		}
+		if !c.handlePacket(p) {
+			return
+		}
+	}
+}
+
+func (c *EngineConn) upgradingOn(conn net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.upgrading && c.probe == conn
+}
+
+// completeUpgrade moves the session onto conn.
+func (c *EngineConn) completeUpgrade(conn net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen || c.probe != conn {
+		return false
+	}
+	c.probe = nil
+	c.upgrading = false
+	c.transport = transportWebSocket
+	c.ws = conn
+	c.wakePollLocked() // a GET still waiting ends with a noop
+	if len(c.queue) > 0 {
+		c.kickLocked()
+	}
+	return true
+}
+
+// abortProbe drops a probe WebSocket; the session stays on polling.
+func (c *EngineConn) abortProbe(conn net.Conn) {
+	_ = conn.Close()
+	c.mu.Lock()
+	if c.probe == conn {
+		c.probe = nil
+		c.upgrading = false
+	}
+	c.mu.Unlock()
+}
+
+func (c *EngineConn) enqueuePong(payload []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen {
+		return ErrClosed
+	}
+	c.queue = append(c.queue, frame{op: ws.OpPong, data: payload})
+	c.queued += len(payload) + 1
+	c.kickLocked()
+	return nil
+}
+
+// writeLoop drains the queue onto the WebSocket, each pass writing every
+// pending frame with one flush, and exits when the queue is empty. After a
+// graceful close it ends with a close frame and closes the socket.
+func (c *EngineConn) writeLoop() {
+	for {
+		c.mu.Lock()
+		batch := c.queue
+		conn := c.ws
+		if len(batch) == 0 {
+			c.writing = false
+			closing := c.state != stateOpen
+			sendClose := c.closeFrame
+			c.mu.Unlock()
+			if closing && conn != nil {
+				if sendClose {
+					_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+					_, _ = conn.Write(ws.CompiledCloseNormalClosure)
+				}
+				_ = conn.Close()
+			}
+			return
+		}
+		c.queue, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
+
+		n, err := writeBatch(conn, batch, c.e.cfg.WriteTimeout)
+		clear(batch)
+
+		c.mu.Lock()
+		c.queued -= n
+		if c.spare == nil && cap(batch) <= 256 {
+			c.spare = batch[:0]
+		}
+		c.mu.Unlock()
+		if err != nil {
+			c.e.log.Debug("socketio: websocket write failed", "sid", c.id, "err", err)
+			c.mu.Lock()
+			c.writing = false
+			c.dropQueueLocked()
+			c.mu.Unlock()
+			c.close(ReasonTransportError, closeAbort)
+			_ = conn.Close()
+			return
+		}
+	}
+}
+
+// writeBatch writes frames as WebSocket frames through one pooled buffer and
+// one flush. It returns the queue bytes they accounted for.
+func writeBatch(conn net.Conn, batch []frame, timeout time.Duration) (int, error) {
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(conn)
+	defer func() {
+		bw.Reset(nil)
+		writerPool.Put(bw)
+	}()
+	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
+	var hdr [14]byte
+	n := 0
+	for _, f := range batch {
+		n += f.size()
+		switch {
+		case f.typ == 0:
+			_, _ = bw.Write(appendWSHeader(hdr[:0], f.op, len(f.data)))
+		case f.bin:
+			_, _ = bw.Write(appendWSHeader(hdr[:0], ws.OpBinary, len(f.data)))
+		default:
+			_, _ = bw.Write(appendWSHeader(hdr[:0], ws.OpText, len(f.data)+1))
+			_ = bw.WriteByte(f.typ)
+		}
+		_, _ = bw.Write(f.data)
+	}
+	return n, bw.Flush()
+}
+
+var errTooBig = errors.New("socketio: message exceeds maxPayload")
+
+// frameReader reads client WebSocket frames. While idle it holds no buffer:
+// it blocks on the first two bytes of a header read straight from the
+// connection, then borrows a pooled bufio.Reader for the rest of the frame
+// and keeps it only while it holds buffered bytes.
+type frameReader struct {
+	conn net.Conn
+	br   *bufio.Reader
+	own  bool // br comes from readerPool
+	max  int
+	msg  []byte // the fragments of a message being assembled
+	op   ws.OpCode
+	hdr  [12]byte
+}
+
+func (fr *frameReader) release() {
+	if fr.br != nil && fr.own {
+		fr.br.Reset(nil)
+		readerPool.Put(fr.br)
+	}
+	fr.br = nil
+}
+
+// idle reports whether the next read waits on the network: nothing is
+// buffered and no fragmented message is being assembled.
+func (fr *frameReader) idle() bool {
+	return fr.msg == nil && (fr.br == nil || fr.br.Buffered() == 0)
+}
+
+func (fr *frameReader) reader() *bufio.Reader {
+	if fr.br == nil {
+		fr.br = readerPool.Get().(*bufio.Reader)
+		fr.br.Reset(fr.conn)
+		fr.own = true
+	}
+	return fr.br
+}
+
+// next returns the next complete message or control frame, unmasked.
+func (fr *frameReader) next() (ws.OpCode, []byte, error) {
+	for {
+		if fr.br != nil && fr.br.Buffered() == 0 {
+			fr.release()
+		}
+		h := fr.hdr[:2]
+		if fr.br == nil {
+			if _, err := io.ReadFull(fr.conn, h); err != nil {
+				return 0, nil, err
+			}
+		} else if _, err := io.ReadFull(fr.br, h); err != nil {
+			return 0, nil, err
+		}
+		r := fr.reader()
+		fin := h[0]&0x80 != 0
+		if h[0]&0x70 != 0 || h[1]&0x80 == 0 {
+			return 0, nil, errWSProtocol // RSV bits without extension, or an unmasked client frame
+		}
+		op := ws.OpCode(h[0] & 0x0f)
+		length := int64(h[1] & 0x7f)
+		switch length {
+		case 126:
+			if _, err := io.ReadFull(r, fr.hdr[2:4]); err != nil {
+				return 0, nil, err
+			}
+			length = int64(binary.BigEndian.Uint16(fr.hdr[2:4]))
+		case 127:
+			if _, err := io.ReadFull(r, fr.hdr[2:10]); err != nil {
+				return 0, nil, err
+			}
+			length = int64(binary.BigEndian.Uint64(fr.hdr[2:10]))
+			if length < 0 {
+				return 0, nil, errWSProtocol
+			}
+		}
+		var mask [4]byte
+		if _, err := io.ReadFull(r, mask[:]); err != nil {
+			return 0, nil, err
+		}
+		if op.IsControl() {
+			if !fin || length > ws.MaxControlFramePayloadSize {
+				return 0, nil, errWSProtocol
+			}
+			p := make([]byte, length)
+			if _, err := io.ReadFull(r, p); err != nil {
+				return 0, nil, err
+			}
+			ws.Cipher(p, mask, 0)
+			if op != ws.OpClose && op != ws.OpPing && op != ws.OpPong {
+				return 0, nil, errWSProtocol
+			}
+			return op, p, nil
+		}
+		switch op {
+		case ws.OpContinuation:
+			if fr.msg == nil {
+				return 0, nil, errWSProtocol
+			}
+		case ws.OpText, ws.OpBinary:
+			if fr.msg != nil {
+				return 0, nil, errWSProtocol
+			}
+			fr.op = op
+		default:
+			return 0, nil, errWSProtocol
+		}
+		total := int64(len(fr.msg)) + length
+		if total > int64(fr.max) {
+			return 0, nil, errTooBig
+		}
+		start := len(fr.msg)
+		if fr.msg == nil && fin {
+			fr.msg = make([]byte, length)
+		} else {
+			fr.msg = append(fr.msg, make([]byte, length)...)
+		}
+		p := fr.msg[start:]
+		if _, err := io.ReadFull(r, p); err != nil {
+			return 0, nil, err
+		}
+		ws.Cipher(p, mask, 0)
+		if !fin {
+			if fr.msg == nil {
+				fr.msg = []byte{}
+			}
+			continue
+		}
+		msg := fr.msg
+		fr.msg = nil
+		return fr.op, msg, nil
+	}
+}

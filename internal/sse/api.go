@@ -1,0 +1,340 @@
+// Package sse owns ECB's second client API: the operations over REST under /v1
+// with the {data}/{error} envelope, and the pushes over Server-Sent Events at
+// GET /v1/events. It only decodes HTTP, calls package ops and encodes; the
+// streams plug into the hub as hub.Conn.
+//
+// A stream outlives its HTTP response for a resume window: a client that
+// reconnects with Last-Event-ID ("<streamId>:<seq>") gets the events it
+// missed, or a ready event with recovered=false when the gap is gone.
+// The API is safe for concurrent use; Run owns the janitor goroutine.
+package sse
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/auth"
+	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/ops"
+)
+
+// Headers of the REST API.
+const (
+	HeaderThreadToken = "ECB-Thread-Token"
+	HeaderStream      = "ECB-Stream"
+)
+
+// Config tunes the API; zero values mean the defaults of config.SSE.
+type Config struct {
+	MaxBodyBytes      int64
+	Heartbeat         time.Duration
+	QueueBytes        int
+	ResumeWindow      time.Duration
+	ResumeEvents      int
+	MaxStreamsPerUser int
+}
+
+// Metrics is what the API reports.
+type Metrics interface {
+	StreamOpened()
+	StreamClosed()
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) StreamOpened() {}
+func (nopMetrics) StreamClosed() {}
+
+// API serves /v1.
+type API struct {
+	cfg     Config
+	ops     *ops.Service
+	hub     *hub.Hub
+	log     *slog.Logger
+	metrics Metrics
+	mux     *http.ServeMux
+
+	mu      sync.Mutex
+	streams map[string]*stream
+	done    chan struct{} // closed by Shutdown: live responses end
+	once    sync.Once
+}
+
+// New returns the API. metrics may be nil.
+func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, metrics Metrics) *API {
+	if metrics == nil {
+		metrics = nopMetrics{}
+	}
+	a := &API{cfg: cfg, ops: svc, hub: h, log: log, metrics: metrics, streams: map[string]*stream{}, done: make(chan struct{})}
+	m := http.NewServeMux()
+	m.HandleFunc("POST /v1/token", a.token)
+	m.HandleFunc("GET /v1/contacts", a.authed(a.contacts))
+	m.HandleFunc("GET /v1/threads", a.authed(a.threads))
+	m.HandleFunc("POST /v1/threads", a.authed(a.createThread))
+	m.HandleFunc("GET /v1/threads/{id}", a.authed(a.getThread))
+	m.HandleFunc("POST /v1/threads/{id}/messages", a.authed(a.sendMessage))
+	m.HandleFunc("DELETE /v1/streams/{stream}/threads/{id}", a.authed(a.stopListening))
+	m.HandleFunc("GET /v1/events", a.events)
+	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, apierr.New(apierr.NotFound, "no such route: %s %s", r.Method, r.URL.Path))
+	})
+	a.mux = m
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// WriteJSON writes the {data} envelope.
+func WriteJSON(w http.ResponseWriter, status int, data any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(apierr.Result(data, nil))
+}
+
+// WriteError writes the {error} envelope with the code's HTTP status.
+func WriteError(w http.ResponseWriter, err error) {
+	e := apierr.From(err)
+	if e.Code == apierr.RateLimited && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.Body().RetryAfter))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(e.Code.HTTPStatus())
+	_ = json.NewEncoder(w).Encode(apierr.Result(nil, e))
+}
+
+// bearer returns the token of the Authorization header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+type authedHandler func(w http.ResponseWriter, r *http.Request, c ops.Caller)
+
+// authed verifies the userToken and finds the stream the request names.
+func (a *API) authed(h authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u, err := a.ops.Authenticate(bearer(r), r.Header.Get("Origin"))
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		c := ops.Caller{User: u}
+		if id := r.Header.Get(HeaderStream); id != "" {
+			st := a.stream(id)
+			if st == nil || st.userID != u.ID {
+				WriteError(w, apierr.New(apierr.NotFound, "no such stream: open GET /v1/events and use the streamId of its ready event"))
+				return
+			}
+			c.Conn = st
+		}
+		h(w, r.WithContext(auth.WithUser(r.Context(), u)), c)
+	}
+}
+
+// decodeBody reads a JSON object body within the size limit.
+func (a *API) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return apierr.New(apierr.PayloadTooLarge, "request body exceeds %d bytes", a.cfg.MaxBodyBytes)
+		}
+		return apierr.Wrap(err, apierr.InvalidArgument, "could not read the request body")
+	}
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		return apierr.New(apierr.InvalidArgument, "a JSON body is required")
+	}
+	return ops.Decode(raw, v)
+}
+
+func pageOf(r *http.Request) (ops.PageRequest, error) {
+	var p ops.PageRequest
+	var err error
+	if v := r.URL.Query().Get("page"); v != "" {
+		if p.Page, err = strconv.Atoi(v); err != nil {
+			return p, apierr.New(apierr.InvalidArgument, "page must be a whole number")
+		}
+	}
+	if v := r.URL.Query().Get("pageSize"); v != "" {
+		if p.PageSize, err = strconv.Atoi(v); err != nil {
+			return p, apierr.New(apierr.InvalidArgument, "pageSize must be a whole number")
+		}
+	}
+	return p, nil
+}
+
+func (a *API) token(w http.ResponseWriter, r *http.Request) {
+	var req ops.GetUserTokenRequest
+	if err := a.decodeBody(w, r, &req); err != nil {
+		WriteError(w, err)
+		return
+	}
+	res, err := a.ops.GetUserToken(r.Context(), req)
+	reply(w, http.StatusOK, res, err)
+}
+
+func reply(w http.ResponseWriter, status int, data any, err error) {
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	WriteJSON(w, status, data)
+}
+
+func (a *API) contacts(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	p, err := pageOf(r)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	res, err := a.ops.GetContacts(r.Context(), c, p)
+	reply(w, http.StatusOK, res, err)
+}
+
+func (a *API) threads(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	p, err := pageOf(r)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	res, err := a.ops.GetThreads(r.Context(), c, p)
+	reply(w, http.StatusOK, res, err)
+}
+
+func (a *API) createThread(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	var req ops.CreateThreadRequest
+	if err := a.decodeBody(w, r, &req); err != nil {
+		WriteError(w, err)
+		return
+	}
+	res, err := a.ops.CreateThread(r.Context(), c, req)
+	reply(w, http.StatusCreated, res, err)
+}
+
+// threadToken takes the token from the header (or the body's threadToken)
+// and checks that it is for the thread the path names.
+func (a *API) threadToken(r *http.Request, fromBody string) (string, error) {
+	tok := r.Header.Get(HeaderThreadToken)
+	if tok == "" {
+		tok = fromBody
+	}
+	if tok == "" {
+		return "", apierr.New(apierr.InvalidArgument, "the %s header is required", HeaderThreadToken)
+	}
+	return tok, nil
+}
+
+func (a *API) getThread(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	tok, err := a.threadToken(r, "")
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	req := ops.GetThreadRequest{ThreadToken: tok, ThreadID: r.PathValue("id"), Before: r.URL.Query().Get("before")}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if req.Limit, err = strconv.Atoi(v); err != nil {
+			WriteError(w, apierr.New(apierr.InvalidArgument, "limit must be a whole number"))
+			return
+		}
+	}
+	res, err := a.ops.GetThread(r.Context(), c, req)
+	reply(w, http.StatusOK, res, err)
+}
+
+func (a *API) sendMessage(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	var req ops.SendMessageRequest
+	if err := a.decodeBody(w, r, &req); err != nil {
+		WriteError(w, err)
+		return
+	}
+	tok, err := a.threadToken(r, req.ThreadToken)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	req.ThreadToken = tok
+	req.ThreadID = r.PathValue("id")
+	res, err := a.ops.SendMessage(r.Context(), c, req)
+	reply(w, http.StatusCreated, res, err)
+}
+
+func (a *API) stopListening(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	st := a.stream(r.PathValue("stream"))
+	if st == nil || st.userID != c.User.ID {
+		WriteError(w, apierr.New(apierr.NotFound, "no such stream"))
+		return
+	}
+	c.Conn = st
+	res, err := a.ops.StopListening(r.Context(), c, ops.LeaveThreadRequest{ThreadID: r.PathValue("id")})
+	reply(w, http.StatusOK, res, err)
+}
+
+func (a *API) stream(id string) *stream {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.streams[id]
+}
+
+func newStreamID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Run expires streams whose resume window has passed, until ctx is done.
+func (a *API) Run(ctx context.Context) {
+	tick := time.NewTicker(min(a.cfg.ResumeWindow/4, 10*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			a.expire(now)
+		}
+	}
+}
+
+func (a *API) expire(now time.Time) {
+	a.mu.Lock()
+	var gone []*stream
+	for id, st := range a.streams {
+		if st.expired(now, a.cfg.ResumeWindow) {
+			delete(a.streams, id)
+			gone = append(gone, st)
+		}
+	}
+	a.mu.Unlock()
+	for _, st := range gone {
+		a.hub.Unregister(st)
+		a.metrics.StreamClosed()
+	}
+}
+
+// Shutdown ends every live response; the hub closes the streams themselves.
+func (a *API) Shutdown() {
+	a.once.Do(func() { close(a.done) })
+}
+
+// Streams returns how many streams exist (live or within their resume window).
+func (a *API) Streams() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.streams)
+}

@@ -1,0 +1,224 @@
+package ecbserver
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ContractVersion is the version of the backend contract described in
+// api/backend.yaml. ECB sends it in the ECB-Contract-Version header of every call.
+const ContractVersion = "1"
+
+// The operation paths, relative to the backend base URL configured in ECB
+// (backend.url). Every call is a POST with a JSON body.
+const (
+	PathAuthenticate     = "/authenticate"
+	PathGetContacts      = "/getContacts"
+	PathGetThreads       = "/getThreads"
+	PathCreateThread     = "/createThread"
+	PathGetThread        = "/getThread"
+	PathAddThreadMessage = "/addThreadMessage"
+)
+
+// Headers ECB sets on every call to the backend.
+const (
+	HeaderTimestamp       = "ECB-Timestamp"        // unix seconds
+	HeaderSignature       = "ECB-Signature"        // "v1=" + hex(HMAC-SHA256(secret, timestamp + "." + body))
+	HeaderRequestID       = "ECB-Request-Id"       // unique per call, for logs and dedupe
+	HeaderContractVersion = "ECB-Contract-Version" // ContractVersion
+	HeaderIdempotencyKey  = "Idempotency-Key"      // addThreadMessage/createThread: the clientMessageId, when the client gave one
+)
+
+// User is a person (or bot) known to the backend.
+type User struct {
+	ID     string          `json:"id"`
+	Name   string          `json:"name"`
+	Avatar string          `json:"avatar,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
+}
+
+// Thread is a conversation between members.
+type Thread struct {
+	ID          string          `json:"id"`
+	Subject     string          `json:"subject,omitempty"`
+	Members     []string        `json:"members"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	UpdatedAt   time.Time       `json:"updatedAt"`
+	LastMessage *Message        `json:"lastMessage,omitempty"`
+	Unread      *int            `json:"unread,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
+}
+
+// Message is one message of a thread. Offset is never set by the backend: ECB
+// fills it in with the thread's push offset when it delivers the message.
+type Message struct {
+	ID              string          `json:"id"`
+	ThreadID        string          `json:"threadId"`
+	AuthorID        string          `json:"authorId"`
+	Body            string          `json:"body"`
+	Data            json.RawMessage `json:"data,omitempty"`
+	ClientMessageID string          `json:"clientMessageId,omitempty"`
+	CreatedAt       time.Time       `json:"createdAt"`
+	Offset          uint64          `json:"offset,omitempty"`
+}
+
+// SignedThread is a thread with the threadToken the backend signed for the caller.
+type SignedThread struct {
+	Thread      Thread `json:"thread"`
+	ThreadToken string `json:"threadToken"`
+}
+
+// NewMessage is the content of a message a user writes.
+type NewMessage struct {
+	Body            string          `json:"body"`
+	ClientMessageID string          `json:"clientMessageId,omitempty"`
+	Data            json.RawMessage `json:"data,omitempty"`
+}
+
+// AuthenticateRequest asks the backend to validate an access token it issued
+// (step 0 of the seed) and to sign a userToken for its user.
+type AuthenticateRequest struct {
+	AccessToken string `json:"accessToken"`
+}
+
+// AuthenticateResponse carries the userToken the backend signed.
+type AuthenticateResponse struct {
+	UserToken string `json:"userToken"`
+	User      User   `json:"user"`
+}
+
+// GetContactsRequest asks for the users UserID may start threads with.
+type GetContactsRequest struct {
+	UserID string `json:"userId"`
+}
+
+// GetContactsResponse lists contacts; ECB pages them for the client.
+type GetContactsResponse struct {
+	Contacts []User `json:"contacts"`
+}
+
+// GetThreadsRequest asks for the threads of UserID.
+type GetThreadsRequest struct {
+	UserID string `json:"userId"`
+}
+
+// GetThreadsResponse lists threads, each signed for the caller; ECB pages them.
+type GetThreadsResponse struct {
+	Threads []SignedThread `json:"threads"`
+}
+
+// CreateThreadRequest asks the backend to create a thread with a first message.
+type CreateThreadRequest struct {
+	UserID       string     `json:"userId"`
+	Participants []string   `json:"participants"`
+	Subject      string     `json:"subject,omitempty"`
+	Message      NewMessage `json:"message"`
+}
+
+// CreateThreadResponse is the stored thread, its token for the creator, and the
+// stored first message.
+type CreateThreadResponse struct {
+	Thread      Thread  `json:"thread"`
+	ThreadToken string  `json:"threadToken"`
+	Message     Message `json:"message"`
+}
+
+// GetThreadRequest asks for a thread and a page of its messages, newest last.
+// Before is an opaque cursor from a previous NextCursor ("" = the latest page).
+type GetThreadRequest struct {
+	UserID   string `json:"userId"`
+	ThreadID string `json:"threadId"`
+	Before   string `json:"before,omitempty"`
+	Limit    int    `json:"limit,omitempty"`
+}
+
+// GetThreadResponse is the thread, a fresh threadToken, a page of messages in
+// chronological order and the cursor of the page before it ("" when none).
+type GetThreadResponse struct {
+	Thread      Thread    `json:"thread"`
+	ThreadToken string    `json:"threadToken"`
+	Messages    []Message `json:"messages"`
+	NextCursor  string    `json:"nextCursor,omitempty"`
+}
+
+// AddThreadMessageRequest asks the backend to store a message.
+type AddThreadMessageRequest struct {
+	UserID          string          `json:"userId"`
+	ThreadID        string          `json:"threadId"`
+	Body            string          `json:"body"`
+	ClientMessageID string          `json:"clientMessageId,omitempty"`
+	Data            json.RawMessage `json:"data,omitempty"`
+}
+
+// AddThreadMessageResponse is the stored message and a fresh threadToken.
+type AddThreadMessageResponse struct {
+	Message     Message `json:"message"`
+	ThreadToken string  `json:"threadToken"`
+}
+
+// Error codes a backend may answer with, in ErrorResponse.Error.Code. ECB maps
+// them to the client error code of the same name.
+const (
+	CodeInvalidArgument = "invalid_argument" // HTTP 400
+	CodeUnauthenticated = "unauthenticated"  // HTTP 401: bad access token
+	CodeForbidden       = "forbidden"        // HTTP 403
+	CodeNotFound        = "not_found"        // HTTP 404
+	CodeConflict        = "conflict"         // HTTP 409
+	CodeInternal        = "internal"         // HTTP 500
+
+	// CodeBadSignature (HTTP 401) means the backend refused the call's
+	// signature: a missing or wrong ECB-Signature or a stale ECB-Timestamp.
+	// It is not the user's fault but a configuration or clock problem, so ECB
+	// must not report it to the client as unauthenticated.
+	CodeBadSignature = "bad_signature"
+	// CodePayloadTooLarge (HTTP 413) means the request body exceeded the
+	// backend's limit.
+	CodePayloadTooLarge = "payload_too_large"
+)
+
+// ErrorResponse is the body of every non-2xx answer of the backend.
+type ErrorResponse struct {
+	Error ErrorBody `json:"error"`
+}
+
+// ErrorBody describes an error.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Access bits of a threadToken's acc claim (the Ethora chat-access model).
+const (
+	AccessNone  = 0
+	AccessRead  = 1
+	AccessWrite = 2
+	AccessAdmin = 4
+	AccessOwner = 8
+)
+
+// UserClaims are the claims of a userToken. Typ is always "user".
+// Registered claims: sub (the user id), exp, iat, aud, iss.
+type UserClaims struct {
+	Typ        string   `json:"typ"`
+	Name       string   `json:"name"`
+	Roles      []string `json:"roles,omitempty"`      // agent, supervisor, bot
+	Workgroups []string `json:"workgroups,omitempty"` // for agents and supervisors
+	Anon       bool     `json:"anon,omitempty"`       // anonymous visitor
+	Origins    []string `json:"origins,omitempty"`    // anonymous: the allowed Origin values
+}
+
+// ThreadClaims are the claims of a threadToken. Typ is always "thread".
+// Registered claims: sub (the thread id), exp, iat, aud, iss.
+type ThreadClaims struct {
+	Typ     string   `json:"typ"`
+	UID     string   `json:"uid"` // the user the token was issued for
+	Acc     int      `json:"acc"` // access bits
+	Members []string `json:"members,omitempty"`
+}
+
+// Token types, the typ claim. ECB refuses a token of the wrong type, so a
+// threadToken can never be used as a userToken.
+const (
+	TokenTypeUser   = "user"
+	TokenTypeThread = "thread"
+)

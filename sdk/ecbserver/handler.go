@@ -1,0 +1,272 @@
+package ecbserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Backend is what a company backend implements to serve ECB: one method per
+// contract call. NewHandler calls the methods concurrently.
+//
+// The user in each request (UserID) was authenticated by ECB from a userToken
+// your backend signed, so a method may trust it; it must still check that the
+// user may do what is asked (membership of a thread, access bits).
+//
+// Return an [*Error] to refuse a call with a given status and code; any other
+// error is answered as a 500 "internal" error and logged. A method must not
+// return (nil, nil).
+type Backend interface {
+	// Authenticate validates an access token your backend issued to its
+	// logged-in user and returns a userToken signed for that user.
+	Authenticate(ctx context.Context, req *AuthenticateRequest) (*AuthenticateResponse, error)
+	// GetContacts returns the users req.UserID may start threads with.
+	GetContacts(ctx context.Context, req *GetContactsRequest) (*GetContactsResponse, error)
+	// GetThreads returns the threads of req.UserID, each with a threadToken
+	// signed for that user.
+	GetThreads(ctx context.Context, req *GetThreadsRequest) (*GetThreadsResponse, error)
+	// CreateThread stores a new thread with its first message.
+	CreateThread(ctx context.Context, req *CreateThreadRequest) (*CreateThreadResponse, error)
+	// GetThread returns a thread and one page of its messages.
+	GetThread(ctx context.Context, req *GetThreadRequest) (*GetThreadResponse, error)
+	// AddThreadMessage stores a message in a thread.
+	AddThreadMessage(ctx context.Context, req *AddThreadMessageRequest) (*AddThreadMessageResponse, error)
+}
+
+// DefaultMaxBodyBytes is the request body limit of NewHandler when
+// HandlerOptions.MaxBodyBytes is zero.
+const DefaultMaxBodyBytes = 1 << 20
+
+// HandlerOptions tunes NewHandler. The zero value is ready to use.
+type HandlerOptions struct {
+	// MaxBodyBytes caps a request body; a larger one is answered with 413.
+	// Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// ReplayWindow is how far ECB-Timestamp may be from this server's clock.
+	// Zero means DefaultReplayWindow.
+	ReplayWindow time.Duration
+	// Logger receives refused signatures (warn) and internal errors (error).
+	// Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+type ctxKey int
+
+const (
+	idempotencyKeyCtx ctxKey = iota
+	requestIDCtx
+)
+
+// IdempotencyKey returns the Idempotency-Key header of the call being served,
+// or "" when ECB sent none. ECB sets it on createThread and addThreadMessage
+// to the client's clientMessageId.
+func IdempotencyKey(ctx context.Context) string {
+	s, _ := ctx.Value(idempotencyKeyCtx).(string)
+	return s
+}
+
+// RequestID returns the ECB-Request-Id header of the call being served, or "".
+// ECB logs the same id, so quote it when correlating logs.
+func RequestID(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDCtx).(string)
+	return s
+}
+
+// operation decodes a call's body, runs it and returns the response to encode.
+type operation func(ctx context.Context, body []byte) (any, error)
+
+// validator is implemented by the request types: the structural checks every
+// backend would otherwise repeat (required fields present).
+type validator interface{ validate() error }
+
+// normalizer is implemented by the response types whose arrays must encode as
+// [] rather than null, as the contract says they are arrays.
+type normalizer interface{ normalize() }
+
+// errNilResponse reports a Backend method that returned neither a response nor
+// an error: a bug in the backend, answered as internal.
+var errNilResponse = errors.New("ecbserver: backend returned a nil response and a nil error")
+
+// bind turns a typed Backend method into an operation.
+func bind[Req, Resp any](call func(context.Context, *Req) (*Resp, error)) operation {
+	return func(ctx context.Context, body []byte) (any, error) {
+		req := new(Req)
+		// Unknown fields are allowed on purpose: a newer ECB may send fields an
+		// older backend does not know yet, and must not break it.
+		if err := json.Unmarshal(body, req); err != nil {
+			return nil, InvalidArgument("malformed JSON body: " + err.Error())
+		}
+		if v, ok := any(req).(validator); ok {
+			if err := v.validate(); err != nil {
+				return nil, InvalidArgument(err.Error())
+			}
+		}
+		resp, err := call(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilResponse
+		}
+		if n, ok := any(resp).(normalizer); ok {
+			n.normalize()
+		}
+		return resp, nil
+	}
+}
+
+type handler struct {
+	secret  []byte
+	maxBody int64
+	window  time.Duration
+	log     *slog.Logger
+	ops     map[string]operation
+	now     func() time.Time // time.Now; a field so tests can move the clock
+}
+
+// NewHandler returns the http.Handler that serves the contract for b. It
+// answers the six operation paths (PathAuthenticate, ...) relative to its own
+// root, so mount it with http.StripPrefix under the base path you configure in
+// ECB, for example "/ecb/v1".
+//
+// For every call it checks the method (POST, else 405), the body size (else
+// 413), the signature with secret (else 401 bad_signature) before it parses
+// anything, the ECB-Contract-Version when present, then decodes the JSON (a
+// malformed body or a missing required field is a 400 invalid_argument),
+// calls b with a context that carries [IdempotencyKey] and [RequestID], and
+// writes the JSON response. Unknown paths get 404.
+func NewHandler(secret []byte, b Backend, opts HandlerOptions) http.Handler {
+	h := &handler{
+		secret:  secret,
+		maxBody: opts.MaxBodyBytes,
+		window:  opts.ReplayWindow,
+		log:     opts.Logger,
+		now:     time.Now,
+		ops: map[string]operation{
+			PathAuthenticate:     bind(b.Authenticate),
+			PathGetContacts:      bind(b.GetContacts),
+			PathGetThreads:       bind(b.GetThreads),
+			PathCreateThread:     bind(b.CreateThread),
+			PathGetThread:        bind(b.GetThread),
+			PathAddThreadMessage: bind(b.AddThreadMessage),
+		},
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.window <= 0 {
+		h.window = DefaultReplayWindow
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if len(secret) == 0 {
+		// Not a panic: a misconfigured backend should still start and answer
+		// (with 401), but the operator must see why every call fails.
+		h.log.Error("ecbserver: NewHandler has an empty secret; every call will be refused")
+	}
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	op, ok := h.ops[r.URL.Path]
+	if !ok {
+		writeError(w, NotFound("no such operation: "+r.URL.Path))
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: CodeInvalidArgument,
+			Message: "method " + r.Method + " not allowed; use POST"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, &Error{Code: CodePayloadTooLarge,
+				Message: fmt.Sprintf("request body exceeds %d bytes", h.maxBody)})
+			return
+		}
+		// The client went away or sent a broken chunked body: nothing useful
+		// can be answered, but answer something for the logs of proxies.
+		writeError(w, InvalidArgument("cannot read request body"))
+		return
+	}
+	if err := VerifyRequest(h.secret, r, body, h.now(), h.window); err != nil {
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "ecbserver: refused call signature",
+			slog.String("path", r.URL.Path), slog.String("remote", r.RemoteAddr),
+			slog.String("request_id", r.Header.Get(HeaderRequestID)), slog.Any("err", err))
+		writeError(w, &Error{Code: CodeBadSignature, Message: signatureMessage(err)})
+		return
+	}
+	if v := r.Header.Get(HeaderContractVersion); v != "" && v != ContractVersion {
+		writeError(w, InvalidArgument(fmt.Sprintf("unsupported contract version %q; this backend speaks %q", v, ContractVersion)))
+		return
+	}
+
+	ctx := r.Context()
+	if k := r.Header.Get(HeaderIdempotencyKey); k != "" {
+		ctx = context.WithValue(ctx, idempotencyKeyCtx, k)
+	}
+	if id := r.Header.Get(HeaderRequestID); id != "" {
+		ctx = context.WithValue(ctx, requestIDCtx, id)
+	}
+	resp, err := op(ctx, body)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			h.log.LogAttrs(ctx, slog.LevelError, "ecbserver: backend call failed",
+				slog.String("path", r.URL.Path), slog.String("request_id", RequestID(ctx)), slog.Any("err", err))
+			e = &Error{Code: CodeInternal, Message: "internal error"}
+		}
+		writeError(w, e)
+		return
+	}
+	out, err := json.Marshal(resp)
+	if err != nil {
+		h.log.LogAttrs(ctx, slog.LevelError, "ecbserver: cannot encode response",
+			slog.String("path", r.URL.Path), slog.String("request_id", RequestID(ctx)), slog.Any("err", err))
+		writeError(w, &Error{Code: CodeInternal, Message: "internal error"})
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// signatureMessage tells ECB's operator which of the three checks failed
+// without echoing anything the caller sent.
+func signatureMessage(err error) string {
+	switch {
+	case errors.Is(err, ErrMissingSignature):
+		return "missing " + HeaderTimestamp + " or " + HeaderSignature + " header"
+	case errors.Is(err, ErrStaleTimestamp):
+		return HeaderTimestamp + " is outside the replay window; check both clocks"
+	default:
+		return "signature does not match; check the shared secret"
+	}
+}
+
+func writeError(w http.ResponseWriter, e *Error) {
+	e = e.normalized()
+	out, err := json.Marshal(ErrorResponse{Error: ErrorBody{Code: e.Code, Message: e.Message}})
+	if err != nil {
+		// Two strings always encode; this is unreachable but must not panic.
+		out = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	writeJSON(w, e.Status, out)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	// Answers carry tokens: no proxy or browser cache may keep them.
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body) // a write error means the caller left; nothing to do
+}
+
+var _ http.Handler = (*handler)(nil)
