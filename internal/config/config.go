@@ -322,6 +322,10 @@ func Set(c *Config, key, value string) error {
 			return fmt.Errorf("%s: no such setting (see docs/configuration.md)", key)
 		}
 	}
+	if v.Kind() == reflect.Pointer && v.Type().Elem().Kind() == reflect.Bool {
+		v.Set(reflect.New(v.Type().Elem())) // an optional switch: set means given
+		v = v.Elem()
+	}
 	switch {
 	case v.Type() == reflect.TypeFor[time.Duration]():
 		d, err := time.ParseDuration(value)

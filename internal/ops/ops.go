@@ -52,8 +52,9 @@ func (nopObserver) Operation(string, string, time.Duration) {}
 // Config holds the operations' limits and switches; zero values mean the defaults.
 type Config struct {
 	// EnforceMembership refuses, before calling the backend, a threadToken
-	// issued for another user or whose access bits lack what the operation needs.
-	EnforceMembership bool `yaml:"enforceMembership"`
+	// issued for another user or whose access bits lack what the operation
+	// needs. Default true; nil means the default.
+	EnforceMembership *bool `yaml:"enforceMembership"`
 	// DefaultPageSize is the page size when the client gives none (default 20).
 	DefaultPageSize int `yaml:"defaultPageSize"`
 	// MaxPageSize caps the page size a client may ask (default 100).
@@ -76,6 +77,10 @@ func (c *Config) SetDefaults() {
 		if *v <= 0 {
 			*v = d
 		}
+	}
+	if c.EnforceMembership == nil {
+		on := true
+		c.EnforceMembership = &on
 	}
 	def(&c.DefaultPageSize, 20)
 	def(&c.MaxPageSize, 100)

@@ -257,7 +257,7 @@ func (s *Service) verifyThread(c Caller, token, threadID string, need auth.Acces
 	if threadID != "" && threadID != t.ThreadID {
 		return nil, apierr.New(apierr.InvalidArgument, "the threadToken is for another thread")
 	}
-	if s.cfg.EnforceMembership {
+	if *s.cfg.EnforceMembership {
 		if t.UserID != c.User.ID {
 			return nil, apierr.New(apierr.Forbidden, "this threadToken was issued for another user")
 		}

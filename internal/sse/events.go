@@ -128,9 +128,8 @@ func appendClose(buf []byte, reason string) []byte {
 // openStream resumes the stream named by lastEventID when it still exists and
 // belongs to userID, or opens a new one.
 func (a *API) openStream(userID, lastEventID string) (*stream, readyEvent, error) {
-	if id, seqText, ok := strings.Cut(lastEventID, ":"); ok {
-		seq, err := strconv.ParseUint(seqText, 10, 64)
-		if st := a.stream(id); err == nil && st != nil && st.userID == userID && !st.isClosed() {
+	if id, seq, ok := parseEventID(lastEventID); ok {
+		if st := a.stream(id); st != nil && st.userID == userID && !st.isClosed() {
 			recovered := st.resume(seq)
 			return st, readyEvent{StreamID: st.id, Resumed: true, Recovered: recovered}, nil
 		}
@@ -153,6 +152,16 @@ func (a *API) openStream(userID, lastEventID string) (*stream, readyEvent, error
 	a.metrics.StreamOpened()
 	// A client that gave a Last-Event-ID we no longer know lost events.
 	return st, readyEvent{StreamID: st.id, Recovered: lastEventID == ""}, nil
+}
+
+// parseEventID splits an SSE event id "<streamId>:<seq>".
+func parseEventID(s string) (id string, seq uint64, ok bool) {
+	id, seqText, found := strings.Cut(s, ":")
+	if !found || id == "" {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	return id, seq, err == nil
 }
 
 func (a *API) dropStream(st *stream) {

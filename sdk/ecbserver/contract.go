@@ -157,7 +157,8 @@ type AddThreadMessageResponse struct {
 }
 
 // Error codes a backend may answer with, in ErrorResponse.Error.Code. ECB maps
-// them to the client error code of the same name.
+// them to the client error code of the same name, except CodeBadSignature and
+// CodeInternal, which are backend failures, not the client's doing.
 const (
 	CodeInvalidArgument = "invalid_argument" // HTTP 400
 	CodeUnauthenticated = "unauthenticated"  // HTTP 401: bad access token

@@ -56,11 +56,12 @@
 //
 // # Idempotency
 //
-// ECB retries createThread and addThreadMessage after a timeout or a network
-// error. When the client gave a clientMessageId, ECB sends it in the
-// Idempotency-Key header as well ([IdempotencyKey] reads it from the context):
-// a backend must answer a repeated key with the message it stored the first
-// time instead of storing a second one.
+// A createThread or addThreadMessage can arrive twice when an answer was lost
+// on the way: a client repeats its sendMessage, or ECB repeats a call. When
+// the client gave a clientMessageId, ECB sends it in the Idempotency-Key
+// header as well ([IdempotencyKey] reads it from the context): a backend must
+// answer a repeated key with the message it stored the first time instead of
+// storing a second one.
 //
 // This package imports nothing from ECB's internals; it is the one
 // implementation of the signature scheme, used by ECB itself too.

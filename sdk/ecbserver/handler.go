@@ -221,7 +221,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) {
-			h.log.LogAttrs(ctx, slog.LevelError, "ecbserver: backend call failed",
+			level := slog.LevelError
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				// ECB gave up waiting (its timeout) or went away: worth a
+				// warning, not an alert about a broken backend.
+				level = slog.LevelWarn
+			}
+			h.log.LogAttrs(ctx, level, "ecbserver: backend call failed",
 				slog.String("path", r.URL.Path), slog.String("request_id", RequestID(ctx)), slog.Any("err", err))
 			e = &Error{Code: CodeInternal, Message: "internal error"}
 		}

@@ -1,0 +1,84 @@
+/**
+ * The closed list of error codes of ECB's client protocol (version 1).
+ * A client decides on the code only; the message is for people.
+ */
+export const PROTOCOL_ERROR_CODES = [
+  "invalid_argument",
+  "unauthenticated",
+  "forbidden",
+  "not_found",
+  "conflict",
+  "payload_too_large",
+  "rate_limited",
+  "internal",
+  "backend_error",
+  "backend_unavailable",
+  "unavailable",
+] as const;
+
+/** An error code ECB sends (docs/protocol.md, "Error codes"). */
+export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
+
+/**
+ * Codes this library reports itself, for what never reached ECB or never came back:
+ * - `outbox_full`: sendMessage while `outboxLimit` messages already wait for their ack;
+ * - `timeout`: no answer within `requestTimeout` (the connection did not come back in time);
+ * - `disconnected`: the client is not connected and will not reconnect by itself
+ *   (never connected, or it gave up: see the `connection` event's error);
+ * - `closed`: `close()` was called.
+ */
+export const CLIENT_ERROR_CODES = ["outbox_full", "timeout", "disconnected", "closed"] as const;
+
+/** An error code this library reports itself. */
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
+
+/** Every code an {@link EcbError} can carry. */
+export type EcbErrorCode = ProtocolErrorCode | ClientErrorCode;
+
+/** The wire form of an error: the `error` of the answer envelope. */
+export interface ErrorBody {
+  code: string;
+  message: string;
+  retryAfter?: number;
+}
+
+const protocolCodes = new Set<string>(PROTOCOL_ERROR_CODES);
+
+/** Every failure of an operation: a code from the closed list, a message for people. */
+export class EcbError extends Error {
+  override readonly name = "EcbError";
+  /** The error code; decide on it, not on the message. */
+  readonly code: EcbErrorCode;
+  /** With `rate_limited`: seconds to wait before retrying. */
+  readonly retryAfter?: number;
+
+  constructor(code: EcbErrorCode, message: string, retryAfter?: number) {
+    super(message);
+    this.code = code;
+    if (retryAfter !== undefined) this.retryAfter = retryAfter;
+  }
+
+  /** True when the code came from ECB (or the backend through it), false when this library raised it. */
+  get fromServer(): boolean {
+    return protocolCodes.has(this.code);
+  }
+
+  /**
+   * Builds the error from an ECB answer. A code outside the closed list (a newer
+   * server) becomes `internal`, with the unknown code kept in the message.
+   */
+  static fromBody(body: ErrorBody | undefined | null): EcbError {
+    if (!body || typeof body !== "object") return new EcbError("internal", "malformed error from server");
+    const known = typeof body.code === "string" && protocolCodes.has(body.code);
+    const msg = typeof body.message === "string" && body.message !== "" ? body.message : String(body.code);
+    const retryAfter = typeof body.retryAfter === "number" && body.retryAfter > 0 ? body.retryAfter : undefined;
+    return known
+      ? new EcbError(body.code as ProtocolErrorCode, msg, retryAfter)
+      : new EcbError("internal", `${String(body.code)}: ${msg}`, retryAfter);
+  }
+}
+
+/** Narrows an unknown value to an EcbError, optionally of one code. */
+export function isEcbError(e: unknown, code?: EcbErrorCode): e is EcbError {
+  return e instanceof EcbError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,103 @@
+// Argument checks run before anything is sent: a malformed request is refused
+// with invalid_argument at once, without a round trip. They check what the
+// protocol fixes (types, required fields, clientMessageId ≤ 128 characters);
+// the limits a deployment configures (message size, page size caps) stay with
+// the server.
+import { EcbError } from "./errors.js";
+import type {
+  CreateThreadRequest,
+  GetThreadRequest,
+  GetUserTokenRequest,
+  PageRequest,
+  RefreshTokenRequest,
+  SendMessageRequest,
+  StopListeningRequest,
+} from "./types.js";
+
+function bad(message: string): EcbError {
+  return new EcbError("invalid_argument", message);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function requireObject(v: unknown, what: string): asserts v is Record<string, unknown> {
+  if (!isObject(v)) throw bad(`${what} must be an object`);
+}
+
+function nonEmptyString(v: unknown, field: string): void {
+  if (typeof v !== "string" || v.trim() === "") throw bad(`${field} must be a non-empty string`);
+}
+
+function optionalString(v: unknown, field: string): void {
+  if (v !== undefined && typeof v !== "string") throw bad(`${field} must be a string`);
+}
+
+function optionalPositiveInt(v: unknown, field: string): void {
+  if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < 1)) {
+    throw bad(`${field} must be a positive integer`);
+  }
+}
+
+function clientMessageId(v: unknown, field: string): void {
+  if (v === undefined) return;
+  if (typeof v !== "string" || v === "") throw bad(`${field} must be a non-empty string`);
+  if ([...v].length > 128) throw bad(`${field} exceeds 128 characters`);
+}
+
+function messageData(v: unknown, field: string): void {
+  if (v !== undefined && !isObject(v)) throw bad(`${field} must be a JSON object`);
+}
+
+export function checkGetUserToken(req: GetUserTokenRequest): void {
+  requireObject(req, "getUserToken's argument");
+  nonEmptyString(req.accessToken, "accessToken");
+}
+
+export function checkRefreshToken(req: RefreshTokenRequest): void {
+  requireObject(req, "refreshToken's argument");
+  nonEmptyString(req.userToken, "userToken");
+}
+
+export function checkPage(req: PageRequest | undefined, op: string): void {
+  if (req === undefined) return;
+  requireObject(req, `${op}'s argument`);
+  optionalPositiveInt(req.page, "page");
+  optionalPositiveInt(req.pageSize, "pageSize");
+}
+
+export function checkCreateThread(req: CreateThreadRequest): void {
+  requireObject(req, "createThread's argument");
+  if (!Array.isArray(req.participants) || req.participants.length === 0) {
+    throw bad("participants must be a non-empty array of user ids");
+  }
+  for (const p of req.participants) nonEmptyString(p, "each participant");
+  optionalString(req.subject, "subject");
+  requireObject(req.message, "message");
+  nonEmptyString(req.message.body, "message.body");
+  clientMessageId(req.message.clientMessageId, "message.clientMessageId");
+  messageData(req.message.data, "message.data");
+}
+
+export function checkGetThread(req: GetThreadRequest): void {
+  requireObject(req, "getThread's argument");
+  nonEmptyString(req.threadToken, "threadToken");
+  if (req.threadId !== undefined) nonEmptyString(req.threadId, "threadId");
+  if (req.before !== undefined) nonEmptyString(req.before, "before");
+  optionalPositiveInt(req.limit, "limit");
+}
+
+export function checkSendMessage(req: SendMessageRequest): void {
+  requireObject(req, "sendMessage's argument");
+  nonEmptyString(req.threadToken, "threadToken");
+  if (req.threadId !== undefined) nonEmptyString(req.threadId, "threadId");
+  nonEmptyString(req.body, "body");
+  clientMessageId(req.clientMessageId, "clientMessageId");
+  messageData(req.data, "data");
+}
+
+export function checkStopListening(req: StopListeningRequest): void {
+  requireObject(req, "stopListening's argument");
+  nonEmptyString(req.threadId, "threadId");
+}
