@@ -260,20 +260,28 @@ func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out 
 func mapError(path string, status int, raw []byte) error {
 	var eb ecbserver.ErrorResponse
 	_ = json.Unmarshal(raw, &eb)
+	if eb.Error.Code == ecbserver.CodeBadSignature {
+		// ECB and the backend disagree on the secret or the clock: an
+		// operator's problem, never the user's token.
+		return apierr.Wrap(fmt.Errorf("backend %s refused ECB's signature (check backend.secret and the clocks): %s", path, eb.Error.Message),
+			apierr.BackendError, "the backend refused ECB's credentials")
+	}
 	code := map[string]apierr.Code{
 		ecbserver.CodeInvalidArgument: apierr.InvalidArgument,
 		ecbserver.CodeUnauthenticated: apierr.Unauthenticated,
 		ecbserver.CodeForbidden:       apierr.Forbidden,
 		ecbserver.CodeNotFound:        apierr.NotFound,
 		ecbserver.CodeConflict:        apierr.Conflict,
+		ecbserver.CodePayloadTooLarge: apierr.PayloadTooLarge,
 	}[eb.Error.Code]
 	if code == "" {
 		code = map[int]apierr.Code{
-			http.StatusBadRequest:   apierr.InvalidArgument,
-			http.StatusUnauthorized: apierr.Unauthenticated,
-			http.StatusForbidden:    apierr.Forbidden,
-			http.StatusNotFound:     apierr.NotFound,
-			http.StatusConflict:     apierr.Conflict,
+			http.StatusBadRequest:            apierr.InvalidArgument,
+			http.StatusUnauthorized:          apierr.Unauthenticated,
+			http.StatusForbidden:             apierr.Forbidden,
+			http.StatusNotFound:              apierr.NotFound,
+			http.StatusConflict:              apierr.Conflict,
+			http.StatusRequestEntityTooLarge: apierr.PayloadTooLarge,
 		}[status]
 	}
 	if code == "" {

@@ -3,7 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -213,5 +215,54 @@ func TestSSEResumeWithLastEventID(t *testing.T) {
 	s3 := openStream(t, d.ECB, bob, "Last-Event-ID: nosuchstream:7")
 	if s3.Ready.Resumed || s3.Ready.Recovered || s3.ID == s1.ID {
 		t.Fatalf("unknown stream ready = %+v", s3.Ready)
+	}
+}
+
+// TestOperability: health, readiness, metrics, and a graceful shutdown that
+// tells SSE clients why their stream ends.
+func TestOperability(t *testing.T) {
+	d := startDemo(t)
+	alice := d.login(t, "alice")
+	decodeData[page[user]](t, call(t, "GET", d.ECB+"/v1/contacts", nil, bearer(alice)))
+	call(t, "GET", d.ECB+"/v1/contacts?page=-1", nil, bearer(alice)) // a failure: invalid_argument
+	stream := openStream(t, d.ECB, alice)
+
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready"} {
+		resp, err := http.Get(d.ECB + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", path, resp, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), want) {
+			t.Errorf("%s = %q", path, body)
+		}
+	}
+	resp, err := http.Get(d.ECB + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`ecb_operations_total{op="getContacts",outcome="ok"} 1`,
+		`ecb_operations_total{op="getContacts",outcome="invalid_argument"} 1`,
+		`ecb_backend_call_duration_seconds_count{call="authenticate",outcome="ok"} 1`,
+		`ecb_connections{transport="sse"} 1`,
+		`ecb_pushes_delivered_total`,
+		`ecb_slow_consumers_total 0`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Error("security headers missing")
+	}
+
+	d.stop()
+	ev := stream.next(t, 5*time.Second)
+	if ev.Event != "close" || !strings.Contains(string(ev.Data), "shutdown") {
+		t.Fatalf("on shutdown the stream got %s %s, want close {reason: shutdown}", ev.Event, ev.Data)
 	}
 }

@@ -51,16 +51,14 @@ export class EcbError extends Error {
   readonly code: EcbErrorCode;
   /** With `rate_limited`: seconds to wait before retrying. */
   readonly retryAfter?: number;
+  /** True when ECB answered with this error; false when this library raised it (checks, outbox, timeouts). */
+  readonly fromServer: boolean;
 
-  constructor(code: EcbErrorCode, message: string, retryAfter?: number) {
+  constructor(code: EcbErrorCode, message: string, options: { retryAfter?: number; fromServer?: boolean } = {}) {
     super(message);
     this.code = code;
-    if (retryAfter !== undefined) this.retryAfter = retryAfter;
-  }
-
-  /** True when the code came from ECB (or the backend through it), false when this library raised it. */
-  get fromServer(): boolean {
-    return protocolCodes.has(this.code);
+    this.fromServer = options.fromServer ?? false;
+    if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter;
   }
 
   /**
@@ -68,13 +66,14 @@ export class EcbError extends Error {
    * server) becomes `internal`, with the unknown code kept in the message.
    */
   static fromBody(body: ErrorBody | undefined | null): EcbError {
-    if (!body || typeof body !== "object") return new EcbError("internal", "malformed error from server");
+    if (!body || typeof body !== "object") return new EcbError("internal", "malformed error from server", { fromServer: true });
     const known = typeof body.code === "string" && protocolCodes.has(body.code);
     const msg = typeof body.message === "string" && body.message !== "" ? body.message : String(body.code);
     const retryAfter = typeof body.retryAfter === "number" && body.retryAfter > 0 ? body.retryAfter : undefined;
+    const opts = retryAfter === undefined ? { fromServer: true } : { fromServer: true, retryAfter };
     return known
-      ? new EcbError(body.code as ProtocolErrorCode, msg, retryAfter)
-      : new EcbError("internal", `${String(body.code)}: ${msg}`, retryAfter);
+      ? new EcbError(body.code as ProtocolErrorCode, msg, opts)
+      : new EcbError("internal", `${String(body.code)}: ${msg}`, opts);
   }
 }
 

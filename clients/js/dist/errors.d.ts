@@ -1,0 +1,47 @@
+/**
+ * The closed list of error codes of ECB's client protocol (version 1).
+ * A client decides on the code only; the message is for people.
+ */
+export declare const PROTOCOL_ERROR_CODES: readonly ["invalid_argument", "unauthenticated", "forbidden", "not_found", "conflict", "payload_too_large", "rate_limited", "internal", "backend_error", "backend_unavailable", "unavailable"];
+/** An error code ECB sends (docs/protocol.md, "Error codes"). */
+export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
+/**
+ * Codes this library reports itself, for what never reached ECB or never came back:
+ * - `outbox_full`: sendMessage while `outboxLimit` messages already wait for their ack;
+ * - `timeout`: no answer within `requestTimeout` (the connection did not come back in time);
+ * - `disconnected`: the client is not connected and will not reconnect by itself
+ *   (never connected, or it gave up: see the `connection` event's error);
+ * - `closed`: `close()` was called.
+ */
+export declare const CLIENT_ERROR_CODES: readonly ["outbox_full", "timeout", "disconnected", "closed"];
+/** An error code this library reports itself. */
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
+/** Every code an {@link EcbError} can carry. */
+export type EcbErrorCode = ProtocolErrorCode | ClientErrorCode;
+/** The wire form of an error: the `error` of the answer envelope. */
+export interface ErrorBody {
+    code: string;
+    message: string;
+    retryAfter?: number;
+}
+/** Every failure of an operation: a code from the closed list, a message for people. */
+export declare class EcbError extends Error {
+    readonly name = "EcbError";
+    /** The error code; decide on it, not on the message. */
+    readonly code: EcbErrorCode;
+    /** With `rate_limited`: seconds to wait before retrying. */
+    readonly retryAfter?: number;
+    /** True when ECB answered with this error; false when this library raised it (checks, outbox, timeouts). */
+    readonly fromServer: boolean;
+    constructor(code: EcbErrorCode, message: string, options?: {
+        retryAfter?: number;
+        fromServer?: boolean;
+    });
+    /**
+     * Builds the error from an ECB answer. A code outside the closed list (a newer
+     * server) becomes `internal`, with the unknown code kept in the message.
+     */
+    static fromBody(body: ErrorBody | undefined | null): EcbError;
+}
+/** Narrows an unknown value to an EcbError, optionally of one code. */
+export declare function isEcbError(e: unknown, code?: EcbErrorCode): e is EcbError;
