@@ -1,6 +1,10 @@
 # The whole test suite is `make test`; `.ci/run` calls it on a fresh machine.
 GO        ?= go
-NODE_DIRS := test/interop
+# Node suites, each with package-lock.json and `npm test`: the Socket.IO interop
+# tests, the JS client (builds, then tests against a real ecb demo), the demo
+# web app (type-checks; fails when the committed web/dist is stale), and the
+# browser tests (Debian's chromium through playwright-core).
+NODE_DIRS := test/interop clients/js web test/browser
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: test check go-test node-test demo build clean fuzz bench
@@ -26,6 +30,8 @@ go-test:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # Node suites against real ECB processes (official socket.io-client, ...).
+# Each installs exactly its lockfile with `npm ci` (skipped when node_modules is
+# already newer than the lockfile).
 node-test:
 	@for d in $(NODE_DIRS); do \
 	  echo "== $$d"; \

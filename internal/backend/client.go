@@ -241,7 +241,9 @@ func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out 
 		c.breaker.success()
 		return garbage(path, fmt.Sprintf("response larger than %d bytes", c.cfg.MaxResponse))
 	}
-	if resp.StatusCode >= 500 {
+	// 501 is the backend's healthy "I do not implement this optional call",
+	// not a failure: mapError reports it and the breaker stays closed.
+	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented {
 		c.breaker.failure(time.Now())
 		return apierr.Wrap(fmt.Errorf("backend %s: status %d: %s", path, resp.StatusCode, snippet(raw)), apierr.BackendUnavailable, "the backend failed")
 	}
@@ -255,11 +257,19 @@ func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out 
 	return nil
 }
 
-// mapError turns a 3xx/4xx answer into the client error of the same meaning.
-// A backend's message is passed on: it was written for the user.
+// mapError turns a 3xx/4xx answer, or a 501, into the client error of the
+// same meaning. A backend's message is passed on: it was written for the user.
 func mapError(path string, status int, raw []byte) error {
 	var eb ecbserver.ErrorResponse
 	_ = json.Unmarshal(raw, &eb)
+	if status == http.StatusNotImplemented || eb.Error.Code == ecbserver.CodeNotImplemented {
+		// An optional call (contract 1.1) this backend lacks. apierr has no
+		// not_implemented (adding one is a protocol change): the client sees
+		// not_found, with a message that says what is missing.
+		op := strings.TrimPrefix(path, "/")
+		return apierr.Wrap(fmt.Errorf("backend %s: status %d: not implemented: %s", path, status, snippet([]byte(eb.Error.Message))),
+			apierr.NotFound, "the backend does not support "+op)
+	}
 	if eb.Error.Code == ecbserver.CodeBadSignature {
 		// ECB and the backend disagree on the secret or the clock: an
 		// operator's problem, never the user's token.

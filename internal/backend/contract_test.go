@@ -44,6 +44,9 @@ func TestClientRequestsMatchTheContract(t *testing.T) {
 		"/createThread":     `{"thread":{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","message":{"id":"m","threadId":"t","authorId":"u","body":"b","createdAt":"2026-01-01T00:00:00Z"}}`,
 		"/getThread":        `{"thread":{"id":"t","members":["u"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","messages":[]}`,
 		"/addThreadMessage": `{"message":{"id":"m","threadId":"t","authorId":"u","body":"b","createdAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c"}`,
+		"/markRead":         `{"messageId":"m","unread":0}`,
+		"/addParticipants":  `{"thread":{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","added":["v"]}`,
+		"/leaveThread":      `{"thread":{"id":"t","members":["v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}}`,
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -85,14 +88,26 @@ func TestClientRequestsMatchTheContract(t *testing.T) {
 			_, err := c.AddThreadMessage(ctx, &ecbserver.AddThreadMessageRequest{UserID: "u", ThreadID: "t", Body: "b", ClientMessageID: "c2"})
 			return err
 		},
+		func() error {
+			_, err := c.MarkRead(ctx, &ecbserver.MarkReadRequest{UserID: "u", ThreadID: "t", MessageID: "m"})
+			return err
+		},
+		func() error {
+			_, err := c.AddParticipants(ctx, &ecbserver.AddParticipantsRequest{UserID: "u", ThreadID: "t", Participants: []string{"v"}})
+			return err
+		},
+		func() error {
+			_, err := c.LeaveThread(ctx, &ecbserver.LeaveThreadRequest{UserID: "u", ThreadID: "t"})
+			return err
+		},
 	}
 	for _, call := range calls {
 		if err := call(); err != nil {
 			t.Fatalf("%v", err)
 		}
 	}
-	if len(seen) != 6 {
-		t.Errorf("validated %d of the 6 contract calls", len(seen))
+	if len(seen) != len(calls) {
+		t.Errorf("validated %d of the %d contract calls", len(seen), len(calls))
 	}
 }
 

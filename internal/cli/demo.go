@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -103,7 +104,7 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 	if err != nil {
 		return 2, err
 	}
-	srv, err := server.New(ctx, cfg, server.Options{Listener: ecbLn, Web: web.Handler(), Logger: log.With("component", "ecb")})
+	srv, err := server.New(ctx, cfg, server.Options{Listener: ecbLn, Web: demoWeb(backendURL), Logger: log.With("component", "ecb")})
 	if err != nil {
 		return 1, err
 	}
@@ -131,6 +132,20 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 	}
 	fmt.Fprintln(env.Stdout, "ECB demo stopped.")
 	return 0, nil
+}
+
+// demoWeb serves the web app, and at GET /demo/config.json what it needs to
+// know of this demo: the reference backend's URL (for its login screen).
+func demoWeb(backendURL string) http.Handler {
+	cfg, _ := json.Marshal(map[string]string{"backendUrl": backendURL}) // a map of strings always marshals
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /demo/config.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(cfg)
+	})
+	mux.Handle("/", web.Handler())
+	return mux
 }
 
 // ensureDemoKeys generates the demo's keys and secret on first start.

@@ -8,6 +8,7 @@ package config
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +25,9 @@ import (
 
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/backend"
+	"github.com/ecbridge/ecb/internal/limits"
 	"github.com/ecbridge/ecb/internal/ops"
+	"github.com/ecbridge/ecb/internal/serverapi"
 )
 
 // Config is the whole configuration of `ecb serve`.
@@ -35,14 +38,16 @@ type Config struct {
 	// address; when empty /metrics is served on Listen and pprof is off.
 	AdminListen string `yaml:"adminListen"`
 
-	Auth       auth.Config    `yaml:"auth"`
-	Backend    backend.Config `yaml:"backend"`
-	Operations ops.Config     `yaml:"operations"`
-	HTTP       HTTP           `yaml:"http"`
-	Hub        Hub            `yaml:"hub"`
-	SSE        SSE            `yaml:"sse"`
-	SocketIO   SocketIO       `yaml:"socketio"`
-	Log        Log            `yaml:"log"`
+	Auth       auth.Config      `yaml:"auth"`
+	Backend    backend.Config   `yaml:"backend"`
+	Operations ops.Config       `yaml:"operations"`
+	HTTP       HTTP             `yaml:"http"`
+	Hub        Hub              `yaml:"hub"`
+	SSE        SSE              `yaml:"sse"`
+	SocketIO   SocketIO         `yaml:"socketio"`
+	Log        Log              `yaml:"log"`
+	ServerAPI  serverapi.Config `yaml:"serverApi"`
+	Limits     limits.Config    `yaml:"limits"`
 }
 
 // HTTP tunes the client listener.
@@ -52,6 +57,10 @@ type HTTP struct {
 	// header (server-to-server) and same-origin pages. "*" allows any origin
 	// but never with credentials.
 	AllowedOrigins []string `yaml:"allowedOrigins"`
+	// TrustedProxies lists the reverse proxies (IPs or CIDR prefixes) whose
+	// X-Forwarded-For names the client IP, for the per-IP limits. Empty:
+	// the peer's address is the client's.
+	TrustedProxies []string `yaml:"trustedProxies"`
 	// MaxBodyBytes caps a REST request body (default 65536).
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
 	// ReadHeaderTimeout bounds slow headers (default 10s).
@@ -127,6 +136,8 @@ func (c *Config) SetDefaults() {
 		c.Log.Format = "json"
 	}
 	c.Operations.SetDefaults()
+	c.ServerAPI.SetDefaults()
+	c.Limits.SetDefaults()
 }
 
 func setDur(d *time.Duration, def time.Duration) {
@@ -197,6 +208,18 @@ func (c *Config) Validate() error {
 	case "json", "text":
 	default:
 		bad("log.format", "%q is not one of json, text", c.Log.Format)
+	}
+	if err := c.ServerAPI.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ServerAPI.Listen != "" && (c.ServerAPI.Listen == c.Listen || c.ServerAPI.Listen == c.AdminListen) {
+		bad("serverApi.listen", "must differ from listen and adminListen (leave it empty to serve /server/v1 on listen)")
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := limits.ParseProxies(c.HTTP.TrustedProxies); err != nil {
+		bad("http.trustedProxies", "%v", err)
 	}
 	return errors.Join(errs...)
 }
@@ -321,6 +344,12 @@ func Set(c *Config, key, value string) error {
 		if !found {
 			return fmt.Errorf("%s: no such setting (see docs/configuration.md)", key)
 		}
+	}
+	if tu, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		if err := tu.UnmarshalText([]byte(value)); err != nil {
+			return fmt.Errorf("%s: %w", key, err) // the error must not quote value: it may be a secret
+		}
+		return nil
 	}
 	if v.Kind() == reflect.Pointer && v.Type().Elem().Kind() == reflect.Bool {
 		v.Set(reflect.New(v.Type().Elem())) // an optional switch: set means given

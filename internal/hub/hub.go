@@ -86,6 +86,16 @@ type Config struct {
 	HistoryTTL time.Duration
 	// Metrics receives counts; nil means none.
 	Metrics Metrics
+	// Observer is told about every connection registered and unregistered
+	// (presence); nil means nobody.
+	Observer ConnObserver
+}
+
+// ConnObserver is told about connections coming and going. Calls are made
+// outside the hub's locks, once per Register and per effective Unregister.
+type ConnObserver interface {
+	ConnRegistered(c Conn, userID string)
+	ConnUnregistered(c Conn, userID string)
 }
 
 // Metrics is what the hub reports; the server wires Prometheus to it.
@@ -98,6 +108,11 @@ type nopMetrics struct{}
 
 func (nopMetrics) Delivered(int) {}
 func (nopMetrics) Dropped(int)   {}
+
+type nopObserver struct{}
+
+func (nopObserver) ConnRegistered(Conn, string)   {}
+func (nopObserver) ConnUnregistered(Conn, string) {}
 
 const numShards = 64
 
@@ -145,6 +160,9 @@ func New(cfg Config) *Hub {
 	if cfg.Metrics == nil {
 		cfg.Metrics = nopMetrics{}
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	h := &Hub{cfg: cfg, seed: maphash.MakeSeed(), epoch: newEpoch(),
 		conns: map[Conn]*connState{}, users: map[string]map[Conn]struct{}{}}
 	for i := range h.shards {
@@ -158,6 +176,10 @@ func newEpoch() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// SetObserver sets the connection observer. It must be called before the
+// first Register (it is not synchronized with it).
+func (h *Hub) SetObserver(o ConnObserver) { h.cfg.Observer = o }
 
 // newThreadEpoch names a thread history that starts now. A thread's epoch
 // changes when its history is lost: on restart (a new hub epoch) and when an
@@ -180,6 +202,7 @@ func (h *Hub) Register(c Conn, userID string) {
 	}
 	h.users[userID][c] = struct{}{}
 	h.connsMu.Unlock()
+	h.cfg.Observer.ConnRegistered(c, userID)
 }
 
 // Unregister detaches c from every thread and forgets it. Safe to call twice.
@@ -197,6 +220,7 @@ func (h *Hub) Unregister(c Conn) {
 	if st == nil {
 		return
 	}
+	defer h.cfg.Observer.ConnUnregistered(c, st.userID)
 	for id := range st.threads {
 		h.removeListener(id, c)
 	}
@@ -318,6 +342,98 @@ func (h *Hub) closeSlow(slow []Conn) {
 		h.Unregister(c)
 		c.Close(ReasonSlow)
 	}
+}
+
+// Broadcast delivers a push that is not part of the thread's history (typing,
+// presence) to the thread's listeners except skip.
+func (h *Hub) Broadcast(threadID string, p *Push, skip Conn) {
+	s := h.shard(threadID)
+	s.mu.Lock()
+	var slow []Conn
+	if t := s.threads[threadID]; t != nil {
+		slow = h.fanOutLocked(t, p, skip)
+	}
+	s.mu.Unlock()
+	h.closeSlow(slow)
+}
+
+// Resume makes c a listener of threadID and, in the same step, delivers to c
+// the pushes after from, so that they come before any later push. recovered
+// is false when the gap cannot be given (see Since); c listens all the same.
+// now is the thread's current position.
+func (h *Hub) Resume(threadID string, c Conn, from Position) (missed int, recovered bool, now Position) {
+	if !h.Attach(threadID, c) {
+		return 0, false, Position{}
+	}
+	s := h.shard(threadID)
+	s.mu.Lock()
+	t := h.threadLocked(s, threadID)
+	now = Position{Epoch: t.epoch, Offset: t.offset}
+	var pushes []*Push
+	switch {
+	case from.Epoch != t.epoch || from.Offset > t.offset:
+	case from.Offset == t.offset:
+		recovered = true
+	default:
+		pushes, recovered = t.history.since(from.Offset, time.Now().Add(-h.cfg.HistoryTTL))
+	}
+	var slow []Conn
+	for _, p := range pushes {
+		if !c.Deliver(p) {
+			delete(t.listeners, c)
+			slow = append(slow, c)
+			recovered = false
+			break
+		}
+		missed++
+	}
+	s.mu.Unlock()
+	h.closeSlow(slow)
+	return missed, recovered, now
+}
+
+// DetachUser stops every connection of userID on this node listening to
+// threadID and returns them, so the caller can tell them why.
+func (h *Hub) DetachUser(threadID, userID string) []Conn {
+	h.connsMu.Lock()
+	var conns []Conn
+	for c := range h.users[userID] {
+		if st := h.conns[c]; st != nil {
+			if _, ok := st.threads[threadID]; ok {
+				delete(st.threads, threadID)
+				conns = append(conns, c)
+			}
+		}
+	}
+	h.connsMu.Unlock()
+	for _, c := range conns {
+		h.removeListener(threadID, c)
+	}
+	return conns
+}
+
+// ListenerUsers returns the users with a connection listening to threadID.
+func (h *Hub) ListenerUsers(threadID string) []string {
+	s := h.shard(threadID)
+	s.mu.Lock()
+	var conns []Conn
+	if t := s.threads[threadID]; t != nil {
+		for c := range t.listeners {
+			conns = append(conns, c)
+		}
+	}
+	s.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	h.connsMu.Lock()
+	for _, c := range conns {
+		if st := h.conns[c]; st != nil && !seen[st.userID] {
+			seen[st.userID] = true
+			out = append(out, st.userID)
+		}
+	}
+	h.connsMu.Unlock()
+	return out
 }
 
 // Position returns the current position of threadID's history, starting the

@@ -32,6 +32,9 @@ type Backend interface {
 	CreateThread(ctx context.Context, req *ecbserver.CreateThreadRequest) (*ecbserver.CreateThreadResponse, error)
 	GetThread(ctx context.Context, req *ecbserver.GetThreadRequest) (*ecbserver.GetThreadResponse, error)
 	AddThreadMessage(ctx context.Context, req *ecbserver.AddThreadMessageRequest) (*ecbserver.AddThreadMessageResponse, error)
+	MarkRead(ctx context.Context, req *ecbserver.MarkReadRequest) (*ecbserver.MarkReadResponse, error)
+	AddParticipants(ctx context.Context, req *ecbserver.AddParticipantsRequest) (*ecbserver.AddParticipantsResponse, error)
+	LeaveThread(ctx context.Context, req *ecbserver.LeaveThreadRequest) (*ecbserver.LeaveThreadResponse, error)
 }
 
 // Verifier checks the tokens the backend signed.
@@ -69,6 +72,15 @@ type Config struct {
 	MaxHistoryLimit int `yaml:"maxHistoryLimit"`
 	// MaxThreadsPerConnection caps the threads one connection listens to (default 1000).
 	MaxThreadsPerConnection int `yaml:"maxThreadsPerConnection"`
+	// TypingTimeout ends a typing start that is not refreshed (default 6s).
+	TypingTimeout time.Duration `yaml:"typingTimeout"`
+	// TypingPerSecond limits typing notifications per user (default 3, burst twice that).
+	TypingPerSecond int `yaml:"typingPerSecond"`
+	// DedupeWindow is how long ECB remembers a sendMessage's clientMessageId
+	// to answer a retry with the original message (default 10m).
+	DedupeWindow time.Duration `yaml:"dedupeWindow"`
+	// DedupeMaxEntries bounds the remembered clientMessageIds (default 100000).
+	DedupeMaxEntries int `yaml:"dedupeMaxEntries"`
 }
 
 // SetDefaults fills in the zero values.
@@ -89,6 +101,14 @@ func (c *Config) SetDefaults() {
 	def(&c.MaxParticipants, 100)
 	def(&c.MaxHistoryLimit, 200)
 	def(&c.MaxThreadsPerConnection, 1000)
+	def(&c.TypingPerSecond, 3)
+	def(&c.DedupeMaxEntries, 100000)
+	if c.TypingTimeout <= 0 {
+		c.TypingTimeout = 6 * time.Second
+	}
+	if c.DedupeWindow <= 0 {
+		c.DedupeWindow = 10 * time.Minute
+	}
 	if c.DefaultPageSize > c.MaxPageSize {
 		c.DefaultPageSize = c.MaxPageSize
 	}
@@ -102,6 +122,8 @@ type Service struct {
 	hub      *hub.Hub
 	log      *slog.Logger
 	obs      Observer
+	live     *live
+	guards   Guards // live decisions of the Server API and the limits (guards.go)
 }
 
 // New returns a Service. log and obs may be nil.
@@ -113,7 +135,11 @@ func New(cfg Config, b Backend, v Verifier, h *hub.Hub, log *slog.Logger, obs Ob
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	return &Service{cfg: cfg, backend: b, verifier: v, hub: h, log: log, obs: obs}
+	s := &Service{cfg: cfg, backend: b, verifier: v, hub: h, log: log, obs: obs, live: newLive(), guards: Guards{}.orNone()}
+	// Presence follows the hub's connections and pushes through the hub.
+	s.live.presence.SetHub(h)
+	h.SetObserver(s.live.presence)
+	return s
 }
 
 // Config returns the effective configuration.
@@ -135,6 +161,9 @@ func (s *Service) Authenticate(token, origin string) (*auth.User, error) {
 	if err != nil {
 		return nil, tokenError(err, "userToken")
 	}
+	if err := s.checkRevoked(u); err != nil {
+		return nil, err
+	}
 	return u, nil
 }
 
@@ -154,7 +183,11 @@ func tokenError(err error, which string) error {
 // run times an operation and reports its outcome.
 func (s *Service) run(ctx context.Context, op string, c Caller, f func() (any, error)) (any, error) {
 	start := time.Now()
-	out, err := f()
+	var out any
+	err := s.admit(c)
+	if err == nil {
+		out, err = f()
+	}
 	outcome := "ok"
 	if err != nil {
 		e := apierr.From(err)
@@ -180,61 +213,58 @@ func (s *Service) run(ctx context.Context, op string, c Caller, f func() (any, e
 func (s *Service) Call(ctx context.Context, c Caller, op string, payload json.RawMessage) (any, error) {
 	switch op {
 	case OpGetUserToken:
-		var req GetUserTokenRequest
-		if err := Decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return s.GetUserToken(ctx, req)
+		return call(ctx, c, payload, func(ctx context.Context, _ Caller, req GetUserTokenRequest) (*GetUserTokenResult, error) {
+			return s.GetUserToken(ctx, req)
+		})
 	case OpGetContacts:
-		var req PageRequest
-		if err := Decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return s.GetContacts(ctx, c, req)
+		return call(ctx, c, payload, s.GetContacts)
 	case OpGetThreads:
-		var req PageRequest
-		if err := Decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return s.GetThreads(ctx, c, req)
+		return call(ctx, c, payload, s.GetThreads)
 	case OpCreateThread:
-		var req CreateThreadRequest
-		if err := Decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return s.CreateThread(ctx, c, req)
+		return call(ctx, c, payload, s.CreateThread)
 	case OpGetThread:
-		var req GetThreadRequest
-		if err := Decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return s.GetThread(ctx, c, req)
+		return call(ctx, c, payload, s.GetThread)
 	case OpSendMessage:
-		var req SendMessageRequest
-		if err := Decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return s.SendMessage(ctx, c, req)
+		return call(ctx, c, payload, s.SendMessage)
+	case OpStopListening:
+		return call(ctx, c, payload, s.StopListening)
+	case OpSetPresence:
+		return call(ctx, c, payload, s.SetPresence)
+	case OpGetPresence:
+		return call(ctx, c, payload, s.GetPresence)
+	case OpTyping:
+		return call(ctx, c, payload, s.Typing)
+	case OpMarkRead:
+		return call(ctx, c, payload, s.MarkRead)
+	case OpAddParticipants:
+		return call(ctx, c, payload, s.AddParticipants)
 	case OpLeaveThread:
-		var req LeaveThreadRequest
-		if err := Decode(payload, &req); err != nil {
-			return nil, err
-		}
-		return s.StopListening(ctx, c, req)
+		return call(ctx, c, payload, s.LeaveThread)
+	case OpResume:
+		return call(ctx, c, payload, s.Resume)
 	}
 	return nil, apierr.New(apierr.NotFound, "unknown operation %q", op)
 }
 
 // Operations names, as the Socket.IO events and the metrics label them.
 const (
-	OpGetUserToken = "getUserToken"
-	OpGetContacts  = "getContacts"
-	OpGetThreads   = "getThreads"
-	OpCreateThread = "createThread"
-	OpGetThread    = "getThread"
-	OpSendMessage  = "sendMessage"
-	OpLeaveThread  = "stopListening"
+	OpGetUserToken  = "getUserToken"
+	OpGetContacts   = "getContacts"
+	OpGetThreads    = "getThreads"
+	OpCreateThread  = "createThread"
+	OpGetThread     = "getThread"
+	OpSendMessage   = "sendMessage"
+	OpStopListening = "stopListening"
 )
+
+// call decodes payload into the request type of op and runs it.
+func call[Req, Res any](ctx context.Context, c Caller, payload json.RawMessage, op func(context.Context, Caller, Req) (Res, error)) (any, error) {
+	var req Req
+	if err := Decode(payload, &req); err != nil {
+		return nil, err
+	}
+	return op(ctx, c, req)
+}
 
 // Decode reads a JSON object payload into v; an absent payload is an empty
 // object. Errors are invalid_argument and never echo the input.

@@ -6,10 +6,12 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/auth"
@@ -93,6 +95,37 @@ func (b *memBackend) AddThreadMessage(_ context.Context, req *ecbserver.AddThrea
 	return &ecbserver.AddThreadMessageResponse{Message: m, ThreadToken: tok}, err
 }
 
+func (b *memBackend) MarkRead(_ context.Context, req *ecbserver.MarkReadRequest) (*ecbserver.MarkReadResponse, error) {
+	b.call()
+	zero := 0
+	return &ecbserver.MarkReadResponse{Unread: &zero}, nil
+}
+
+func (b *memBackend) AddParticipants(_ context.Context, req *ecbserver.AddParticipantsRequest) (*ecbserver.AddParticipantsResponse, error) {
+	b.call()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.threads[req.ThreadID]
+	var added []string
+	for _, p := range req.Participants {
+		if !slices.Contains(t.Members, p) {
+			t.Members = append(t.Members, p)
+			added = append(added, p)
+		}
+	}
+	tok, err := b.signer.SignThreadToken(ecbserver.ThreadTokenParams{ThreadID: t.ID, UserID: req.UserID, Access: 11})
+	return &ecbserver.AddParticipantsResponse{Thread: *t, ThreadToken: tok, Added: added}, err
+}
+
+func (b *memBackend) LeaveThread(_ context.Context, req *ecbserver.LeaveThreadRequest) (*ecbserver.LeaveThreadResponse, error) {
+	b.call()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.threads[req.ThreadID]
+	t.Members = slices.DeleteFunc(t.Members, func(m string) bool { return m == req.UserID })
+	return &ecbserver.LeaveThreadResponse{Thread: *t}, nil
+}
+
 var (
 	keyOnce sync.Once
 	testKey *rsa.PrivateKey
@@ -123,7 +156,7 @@ func newFixture(tb testing.TB) *fixture {
 	}
 	b := &memBackend{signer: signer, threads: map[string]*ecbserver.Thread{}, messages: map[string][]ecbserver.Message{}}
 	h := hub.New(hub.Config{})
-	return &fixture{svc: ops.New(ops.Config{MaxMessageBytes: 64}, b, v, h, nil, nil), hub: h, backend: b, signer: signer}
+	return &fixture{svc: ops.New(ops.Config{MaxMessageBytes: 64, TypingTimeout: 200 * time.Millisecond}, b, v, h, slog.New(slog.DiscardHandler), nil), hub: h, backend: b, signer: signer}
 }
 
 func (f *fixture) caller(tb testing.TB, id string, conn hub.Conn) ops.Caller {

@@ -59,6 +59,11 @@ func (s *Service) GetContacts(ctx context.Context, c Caller, req PageRequest) (*
 		if err != nil {
 			return nil, err
 		}
+		ids := make([]string, len(resp.Contacts))
+		for i, u := range resp.Contacts {
+			ids[i] = u.ID
+		}
+		s.live.presence.NoteContacts(c.User.ID, ids)
 		return paginate(resp.Contacts, req, s.cfg)
 	})
 	if err != nil {
@@ -76,6 +81,9 @@ func (s *Service) GetThreads(ctx context.Context, c Caller, req PageRequest) (*P
 		resp, err := s.backend.GetThreads(ctx, &ecbserver.GetThreadsRequest{UserID: c.User.ID})
 		if err != nil {
 			return nil, err
+		}
+		for _, st := range resp.Threads {
+			s.noteThreads(st.Thread)
 		}
 		return paginate(resp.Threads, req, s.cfg)
 	})
@@ -163,6 +171,7 @@ func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRe
 		if err != nil {
 			return nil, err
 		}
+		s.noteThreads(resp.Thread)
 		if c.Conn != nil {
 			s.hub.Attach(resp.Thread.ID, c.Conn)
 		}
@@ -257,13 +266,15 @@ func (s *Service) verifyThread(c Caller, token, threadID string, need auth.Acces
 	if threadID != "" && threadID != t.ThreadID {
 		return nil, apierr.New(apierr.InvalidArgument, "the threadToken is for another thread")
 	}
-	if *s.cfg.EnforceMembership {
-		if t.UserID != c.User.ID {
-			return nil, apierr.New(apierr.Forbidden, "this threadToken was issued for another user")
-		}
-		if !t.Access.Has(need) {
-			return nil, apierr.New(apierr.Forbidden, "your access to this thread does not allow this")
-		}
+	overridden := s.liveAccess(c, t) // a Server API override replaces the token's acc
+	if *s.cfg.EnforceMembership && t.UserID != c.User.ID {
+		return nil, apierr.New(apierr.Forbidden, "this threadToken was issued for another user")
+	}
+	if (*s.cfg.EnforceMembership || overridden) && !t.Access.Has(need) {
+		return nil, apierr.New(apierr.Forbidden, "your access to this thread does not allow this")
+	}
+	if err := s.checkThreadStatus(t.ThreadID, need); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
@@ -310,6 +321,10 @@ func (s *Service) GetThread(ctx context.Context, c Caller, req GetThreadRequest)
 		pos := s.hub.Position(t.ThreadID)
 		if c.Conn != nil && req.Before == "" {
 			s.hub.Attach(t.ThreadID, c.Conn)
+			if err := s.stillListening(c, t.ThreadID); err != nil {
+				s.hub.Detach(t.ThreadID, c.Conn)
+				return nil, err
+			}
 		}
 		resp, err := s.backend.GetThread(ctx, &ecbserver.GetThreadRequest{UserID: c.User.ID, ThreadID: t.ThreadID, Before: req.Before, Limit: req.Limit})
 		if err != nil {
@@ -318,6 +333,7 @@ func (s *Service) GetThread(ctx context.Context, c Caller, req GetThreadRequest)
 			}
 			return nil, err
 		}
+		s.noteThreads(resp.Thread)
 		msgs := resp.Messages
 		if msgs == nil {
 			msgs = []ecbserver.Message{}
@@ -358,6 +374,34 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 		if err != nil {
 			return nil, err
 		}
+		if req.ClientMessageID == "" {
+			return s.storeAndPublish(ctx, c, t, req)
+		}
+		// A retry of a message ECB already stored gets the original answer:
+		// no second backend call, no second push.
+		key := dedupeKey{c.User.ID, t.ThreadID, req.ClientMessageID}
+		e, first := s.dedupeBegin(key)
+		if !first {
+			select {
+			case <-e.done:
+				return e.res, e.err
+			case <-ctx.Done():
+				return nil, apierr.Wrap(ctx.Err(), apierr.Unavailable, "the request was cancelled")
+			}
+		}
+		res, err := s.storeAndPublish(ctx, c, t, req)
+		s.dedupeEnd(key, e, res, err)
+		return res, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*SendMessageResult), nil
+}
+
+// storeAndPublish stores a message through the backend and pushes it.
+func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread, req SendMessageRequest) (*SendMessageResult, error) {
+	{
 		resp, err := s.backend.AddThreadMessage(ctx, &ecbserver.AddThreadMessageRequest{
 			UserID: c.User.ID, ThreadID: t.ThreadID, Body: req.Body, ClientMessageID: req.ClientMessageID, Data: req.Data,
 		})
@@ -372,21 +416,17 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 			return nil, err
 		}
 		return &SendMessageResult{Message: msg, ThreadToken: resp.ThreadToken, Epoch: push.Epoch}, nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	return out.(*SendMessageResult), nil
 }
 
-// LeaveThreadRequest is the payload of stopListening.
-type LeaveThreadRequest struct {
+// StopListeningRequest is the payload of stopListening.
+type StopListeningRequest struct {
 	ThreadID string `json:"threadId"`
 }
 
 // StopListening detaches the caller's connection from a thread's pushes.
-func (s *Service) StopListening(ctx context.Context, c Caller, req LeaveThreadRequest) (any, error) {
-	return s.run(ctx, OpLeaveThread, c, func() (any, error) {
+func (s *Service) StopListening(ctx context.Context, c Caller, req StopListeningRequest) (any, error) {
+	return s.run(ctx, OpStopListening, c, func() (any, error) {
 		if req.ThreadID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "threadId is required")
 		}

@@ -168,13 +168,52 @@ func TestContractCoverage(t *testing.T) {
 	failCall(ecbserver.PathGetThread, ecbserver.GetThreadRequest{UserID: "alice", ThreadID: "t_missing"}, callOpts{}, 404, ecbserver.CodeNotFound)
 	failCall(ecbserver.PathGetThread, ecbserver.GetThreadRequest{UserID: "alice", ThreadID: id, Before: "!!"}, callOpts{}, 400, ecbserver.CodeInvalidArgument)
 
+	// The optional calls of contract 1.1.
+	okCall(ecbserver.PathGetThreads, ecbserver.GetThreadsRequest{UserID: "alice"}, &threads, callOpts{}) // with unread counts
+	var marked ecbserver.MarkReadResponse
+	okCall(ecbserver.PathMarkRead, ecbserver.MarkReadRequest{UserID: "alice", ThreadID: id, MessageID: added.Message.ID}, &marked, callOpts{})
+	if marked.MessageID != added.Message.ID || marked.Unread == nil || *marked.Unread != 0 {
+		t.Fatalf("markRead: %+v", marked)
+	}
+	failCall(ecbserver.PathMarkRead, ecbserver.MarkReadRequest{UserID: "carol", ThreadID: id, MessageID: added.Message.ID}, callOpts{}, 403, ecbserver.CodeForbidden)
+	failCall(ecbserver.PathMarkRead, ecbserver.MarkReadRequest{UserID: "alice", ThreadID: id, MessageID: "m_missing"}, callOpts{}, 404, ecbserver.CodeNotFound)
+	failCall(ecbserver.PathMarkRead, ecbserver.MarkReadRequest{UserID: "alice", ThreadID: id}, callOpts{invalidRequest: true}, 400, ecbserver.CodeInvalidArgument)
+
+	var grown ecbserver.AddParticipantsResponse
+	okCall(ecbserver.PathAddParticipants, ecbserver.AddParticipantsRequest{UserID: "alice", ThreadID: id, Participants: []string{"carol", "bob"}}, &grown, callOpts{})
+	okCall(ecbserver.PathAddParticipants, ecbserver.AddParticipantsRequest{UserID: "alice", ThreadID: id, Participants: []string{"bob"}}, &grown, callOpts{}) // added: []
+	failCall(ecbserver.PathAddParticipants, ecbserver.AddParticipantsRequest{UserID: "bob", ThreadID: id, Participants: []string{"carol"}}, callOpts{}, 403, ecbserver.CodeForbidden)
+	failCall(ecbserver.PathAddParticipants, ecbserver.AddParticipantsRequest{UserID: "alice", ThreadID: id, Participants: []string{"ghost"}}, callOpts{}, 400, ecbserver.CodeInvalidArgument)
+	failCall(ecbserver.PathAddParticipants, ecbserver.AddParticipantsRequest{UserID: "alice", ThreadID: "t_missing", Participants: []string{"carol"}}, callOpts{}, 404, ecbserver.CodeNotFound)
+	failCall(ecbserver.PathAddParticipants, ecbserver.AddParticipantsRequest{UserID: "alice", ThreadID: id, Participants: []string{}}, callOpts{invalidRequest: true}, 400, ecbserver.CodeInvalidArgument)
+
+	var left ecbserver.LeaveThreadResponse
+	okCall(ecbserver.PathLeaveThread, ecbserver.LeaveThreadRequest{UserID: "carol", ThreadID: id}, &left, callOpts{})
+	failCall(ecbserver.PathLeaveThread, ecbserver.LeaveThreadRequest{UserID: "carol", ThreadID: id}, callOpts{}, 403, ecbserver.CodeForbidden)
+	failCall(ecbserver.PathLeaveThread, ecbserver.LeaveThreadRequest{UserID: "carol", ThreadID: "t_missing"}, callOpts{}, 404, ecbserver.CodeNotFound)
+	failCall(ecbserver.PathLeaveThread, nil, callOpts{rawBody: []byte(`{"userId":"carol"}`), invalidRequest: true}, 400, ecbserver.CodeInvalidArgument)
+
+	// A backend that does not implement them answers 501, as documented.
+	core := callOpts{base: e.coreOnlyServer()}
+	failCall(ecbserver.PathMarkRead, ecbserver.MarkReadRequest{UserID: "alice", ThreadID: id, MessageID: added.Message.ID}, core, 501, ecbserver.CodeNotImplemented)
+	failCall(ecbserver.PathAddParticipants, ecbserver.AddParticipantsRequest{UserID: "alice", ThreadID: id, Participants: []string{"carol"}}, core, 501, ecbserver.CodeNotImplemented)
+	failCall(ecbserver.PathLeaveThread, ecbserver.LeaveThreadRequest{UserID: "bob", ThreadID: id}, core, 501, ecbserver.CodeNotImplemented)
+
 	for _, path := range []string{ecbserver.PathAuthenticate, ecbserver.PathGetContacts, ecbserver.PathGetThreads,
-		ecbserver.PathCreateThread, ecbserver.PathGetThread, ecbserver.PathAddThreadMessage} {
+		ecbserver.PathCreateThread, ecbserver.PathGetThread, ecbserver.PathAddThreadMessage,
+		ecbserver.PathMarkRead, ecbserver.PathAddParticipants, ecbserver.PathLeaveThread} {
 		if !seen[path+" 200"] {
 			t.Errorf("%s never succeeded", path)
 		}
 	}
-	for _, status := range []int{400, 401, 403, 404, 409} {
+	for _, path := range []string{ecbserver.PathMarkRead, ecbserver.PathAddParticipants, ecbserver.PathLeaveThread} {
+		for _, status := range []int{400, 403, 404, 501} {
+			if !seen[fmt.Sprintf("%s %d", path, status)] {
+				t.Errorf("%s never answered %d", path, status)
+			}
+		}
+	}
+	for _, status := range []int{400, 401, 403, 404, 409, 501} {
 		found := false
 		for k := range seen {
 			found = found || strings.HasSuffix(k, fmt.Sprintf(" %d", status))
@@ -219,6 +258,9 @@ func TestContractCatchesDrift(t *testing.T) {
 		{"negative limit", sign(signed(ecbserver.PathGetThread, `{"userId":"a","threadId":"t","limit":-1}`), `{"userId":"a","threadId":"t","limit":-1}`), false},
 		{"unsigned", signed(ecbserver.PathGetContacts, `{"userId":"a"}`), false},
 		{"unknown operation", sign(signed("/getEverything", `{}`), `{}`), false},
+		{"markRead", sign(signed(ecbserver.PathMarkRead, `{"userId":"a","threadId":"t","messageId":"m"}`), `{"userId":"a","threadId":"t","messageId":"m"}`), true},
+		{"markRead without messageId", sign(signed(ecbserver.PathMarkRead, `{"userId":"a","threadId":"t"}`), `{"userId":"a","threadId":"t"}`), false},
+		{"no participants to add", sign(signed(ecbserver.PathAddParticipants, `{"userId":"a","threadId":"t","participants":[]}`), `{"userId":"a","threadId":"t","participants":[]}`), false},
 	}
 	for _, tt := range requests {
 		cv.mu.Lock()
@@ -244,6 +286,13 @@ func TestContractCatchesDrift(t *testing.T) {
 		{"good error", ecbserver.PathGetThread, 404, `{"error":{"code":"not_found","message":"no"}}`, true},
 		{"unknown code", ecbserver.PathGetThread, 404, `{"error":{"code":"gone","message":"no"}}`, false},
 		{"undocumented status", ecbserver.PathGetThread, 418, `{"error":{"code":"internal","message":"teapot"}}`, false},
+		{"501 on a required call", ecbserver.PathGetThread, 501, `{"error":{"code":"not_implemented","message":"no"}}`, false},
+		{"501 on an optional call", ecbserver.PathLeaveThread, 501, `{"error":{"code":"not_implemented","message":"no"}}`, true},
+		{"markRead empty", ecbserver.PathMarkRead, 200, `{}`, true},
+		{"markRead negative unread", ecbserver.PathMarkRead, 200, `{"unread":-1}`, false},
+		{"added missing", ecbserver.PathAddParticipants, 200,
+			`{"thread":{"id":"t","members":["a"],"createdAt":"2026-01-02T03:04:05Z","updatedAt":"2026-01-02T03:04:05Z"},"threadToken":"x"}`, false},
+		{"leave without thread", ecbserver.PathLeaveThread, 200, `{}`, false},
 	}
 	for _, tt := range responses {
 		req := signed(tt.path, `{}`)

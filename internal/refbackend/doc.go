@@ -44,6 +44,25 @@
 // 404. createThread needs known participants; a user without a staff role
 // (agent, supervisor) may only start threads with their contacts.
 //
+// It implements the optional calls of contract 1.1 too (ecbserver.ReadMarker
+// and ecbserver.ParticipantManager):
+//
+//   - markRead: each member has a read mark, the sequence number of the last
+//     message they read (migration 3). It only moves forward; writing a
+//     message moves the author's mark to it. It needs the read bit (403), a
+//     known thread and a message of that thread (404). getThreads gives each
+//     thread the caller's unread count: messages after the mark written by
+//     someone else.
+//   - addParticipants: the caller needs the admin or owner bit (403); the
+//     new members must be known users (400) and, for a caller without a
+//     staff role, their contacts (403), as for createThread. Members are
+//     skipped, a banned user (access 0) is refused (403), a thread has at
+//     most 101 members (409). New members get access 3 and a read mark at
+//     the thread's last message: the history is there, but not unread.
+//   - leaveThread: any member may leave (the owner too); the membership row
+//     goes, with the access code and the read mark. A banned user may not
+//     "leave", which would lift the ban (403).
+//
 // Messages have a global integer sequence that orders them. getThread pages
 // backwards from an opaque cursor (limit 50 by default, at most 200), each page
 // oldest first. A clientMessageId (or the Idempotency-Key header) makes

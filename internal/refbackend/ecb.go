@@ -35,7 +35,11 @@ const (
 // ecbBackend serves the ECB contract from the Server's database.
 type ecbBackend struct{ s *Server }
 
-var _ ecbserver.Backend = (*ecbBackend)(nil)
+var (
+	_ ecbserver.Backend            = (*ecbBackend)(nil)
+	_ ecbserver.ReadMarker         = (*ecbBackend)(nil)
+	_ ecbserver.ParticipantManager = (*ecbBackend)(nil)
+)
 
 // querier is what *sql.DB and *sql.Tx have in common.
 type querier interface {
@@ -114,7 +118,7 @@ func (b *ecbBackend) GetThreads(ctx context.Context, req *ecbserver.GetThreadsRe
 	}
 	// Threads the user cannot read (access without the read bit, a ban) are
 	// left out: the user has no use for a token that opens nothing.
-	rows, err := b.s.db.QueryContext(ctx, `SELECT t.id, m.access FROM threads t
+	rows, err := b.s.db.QueryContext(ctx, `SELECT t.id, m.access, m.read_seq FROM threads t
 		JOIN thread_members m ON m.thread_id = t.id
 		WHERE m.user_id = ? AND (m.access & ?) != 0
 		ORDER BY t.updated_at DESC, t.rowid DESC`, req.UserID, ecbserver.AccessRead)
@@ -122,13 +126,14 @@ func (b *ecbBackend) GetThreads(ctx context.Context, req *ecbserver.GetThreadsRe
 		return nil, fmt.Errorf("get threads of %s: %w", req.UserID, err)
 	}
 	type entry struct {
-		id  string
-		acc int
+		id      string
+		acc     int
+		readSeq int64
 	}
 	var entries []entry
 	for rows.Next() {
 		var e entry
-		if err := rows.Scan(&e.id, &e.acc); err != nil {
+		if err := rows.Scan(&e.id, &e.acc, &e.readSeq); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("get threads of %s: %w", req.UserID, err)
 		}
@@ -147,6 +152,13 @@ func (b *ecbBackend) GetThreads(ctx context.Context, req *ecbserver.GetThreadsRe
 		if err != nil {
 			return nil, fmt.Errorf("get threads of %s: %w", req.UserID, err)
 		}
+		// The unread count is the caller's own: set here, where the thread is
+		// answered to the caller alone, never in loadThread.
+		unread, err := countUnread(ctx, b.s.db, e.id, req.UserID, e.readSeq)
+		if err != nil {
+			return nil, fmt.Errorf("get threads of %s: %w", req.UserID, err)
+		}
+		th.Unread = &unread
 		tok, err := b.threadToken(th, req.UserID, e.acc)
 		if err != nil {
 			return nil, err
@@ -227,6 +239,9 @@ func (b *ecbBackend) CreateThread(ctx context.Context, req *ecbserver.CreateThre
 	if err != nil {
 		return nil, fmt.Errorf("create thread: %w", err)
 	}
+	if err := advanceReadMark(ctx, tx, threadID, req.UserID, msg.ID); err != nil {
+		return nil, fmt.Errorf("create thread: %w", err)
+	}
 	th, err := b.loadThread(ctx, tx, threadID)
 	if err != nil {
 		return nil, fmt.Errorf("create thread: %w", err)
@@ -276,21 +291,22 @@ func (b *ecbBackend) replayCreate(ctx context.Context, tx *sql.Tx, req *ecbserve
 }
 
 // checkParticipants: each must exist (else 400) and, unless the creator is
-// staff, be one of the creator's contacts (else 403).
+// staff, be one of the creator's contacts (else 403). createThread and
+// addParticipants apply it to the users they make members.
 func (b *ecbBackend) checkParticipants(ctx context.Context, q querier, creator string, participants []string) error {
 	// Staff (agents, supervisors) may start threads with any known user, not
 	// only their contacts: an agent answers customers who are nobody's contact.
 	var staff int
 	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM user_roles WHERE user_id = ? AND role IN ('agent', 'supervisor')`,
 		creator).Scan(&staff); err != nil {
-		return fmt.Errorf("create thread: roles of %s: %w", creator, err)
+		return fmt.Errorf("check participants: roles of %s: %w", creator, err)
 	}
 	for _, p := range participants {
 		var known, contact int
 		if err := q.QueryRowContext(ctx, `SELECT
 			EXISTS(SELECT 1 FROM users WHERE id = ?1),
 			EXISTS(SELECT 1 FROM contacts WHERE user_id = ?2 AND contact_id = ?1)`, p, creator).Scan(&known, &contact); err != nil {
-			return fmt.Errorf("create thread: check participant %s: %w", p, err)
+			return fmt.Errorf("check participant %s: %w", p, err)
 		}
 		if known == 0 {
 			return ecbserver.InvalidArgument("unknown participant " + strconv.Quote(p))
@@ -419,6 +435,9 @@ func (b *ecbBackend) AddThreadMessage(ctx context.Context, req *ecbserver.AddThr
 		now := b.s.now().UnixMilli()
 		msg, err = insertMessage(ctx, tx, req.ThreadID, req.UserID, req.Body, req.Data, key, now)
 		if err != nil {
+			return nil, fmt.Errorf("add message to %s: %w", req.ThreadID, err)
+		}
+		if err := advanceReadMark(ctx, tx, req.ThreadID, req.UserID, msg.ID); err != nil {
 			return nil, fmt.Errorf("add message to %s: %w", req.ThreadID, err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE threads SET updated_at = ? WHERE id = ?`, now, req.ThreadID); err != nil {

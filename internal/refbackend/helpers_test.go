@@ -40,6 +40,12 @@ type env struct {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
+	return newEnvAt(tb, filepath.Join(tb.TempDir(), "refbackend.db"))
+}
+
+// newEnvAt is newEnv on the database file at path, which may exist.
+func newEnvAt(tb testing.TB, path string) *env {
+	tb.Helper()
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
@@ -50,7 +56,7 @@ func newEnv(tb testing.TB) *env {
 	}
 	e := &env{tb: tb, secret: []byte("shared-secret-for-tests")}
 	e.cfg = Config{
-		Path:               filepath.Join(tb.TempDir(), "refbackend.db"),
+		Path:               path,
 		Secret:             e.secret,
 		Signer:             signer,
 		AllowedOrigins:     []string{testOrigin},
@@ -116,6 +122,7 @@ type callOpts struct {
 	signedAt       time.Time // zero: now
 	rawBody        []byte    // sent instead of the encoded request
 	invalidRequest bool      // the request deliberately breaks the contract: validate only the response
+	base           string    // the server to call instead of e.http.URL (it serves ContractPrefix too)
 }
 
 // call sends a contract call exactly as ECB does (signed, with the ECB
@@ -129,7 +136,11 @@ func (e *env) call(path string, req any, o callOpts) response {
 			e.tb.Fatal(err)
 		}
 	}
-	hreq, err := http.NewRequestWithContext(e.tb.Context(), http.MethodPost, e.http.URL+ContractPrefix+path, bytes.NewReader(body))
+	base := e.http.URL
+	if o.base != "" {
+		base = o.base
+	}
+	hreq, err := http.NewRequestWithContext(e.tb.Context(), http.MethodPost, base+ContractPrefix+path, bytes.NewReader(body))
 	if err != nil {
 		e.tb.Fatal(err)
 	}
@@ -259,6 +270,55 @@ func (e *env) getThreads(user string) ecbserver.GetThreadsResponse {
 	var out ecbserver.GetThreadsResponse
 	e.ok(ecbserver.PathGetThreads, ecbserver.GetThreadsRequest{UserID: user}, &out, callOpts{})
 	return out
+}
+
+func (e *env) markRead(user, thread, message string) ecbserver.MarkReadResponse {
+	e.tb.Helper()
+	var out ecbserver.MarkReadResponse
+	e.ok(ecbserver.PathMarkRead, ecbserver.MarkReadRequest{UserID: user, ThreadID: thread, MessageID: message}, &out, callOpts{})
+	return out
+}
+
+func (e *env) addParticipants(user, thread string, participants ...string) ecbserver.AddParticipantsResponse {
+	e.tb.Helper()
+	var out ecbserver.AddParticipantsResponse
+	e.ok(ecbserver.PathAddParticipants, ecbserver.AddParticipantsRequest{UserID: user, ThreadID: thread, Participants: participants}, &out, callOpts{})
+	return out
+}
+
+func (e *env) leaveThread(user, thread string) ecbserver.LeaveThreadResponse {
+	e.tb.Helper()
+	var out ecbserver.LeaveThreadResponse
+	e.ok(ecbserver.PathLeaveThread, ecbserver.LeaveThreadRequest{UserID: user, ThreadID: thread}, &out, callOpts{})
+	return out
+}
+
+// unread returns user's unread count of thread from getThreads; ok is false
+// when getThreads does not list the thread.
+func (e *env) unread(user, thread string) (n int, ok bool) {
+	e.tb.Helper()
+	for _, st := range e.getThreads(user).Threads {
+		if st.Thread.ID == thread {
+			if st.Thread.Unread == nil {
+				e.tb.Fatalf("getThreads of %s: thread %s has no unread count", user, thread)
+			}
+			return *st.Thread.Unread, true
+		}
+	}
+	return 0, false
+}
+
+// coreOnlyServer serves the reference backend's contract through a Backend
+// that hides the optional interfaces, as a contract 1.0 backend built on the
+// SDK would: its optional paths answer 501.
+func (e *env) coreOnlyServer() string {
+	e.tb.Helper()
+	h := ecbserver.NewHandler(e.secret, struct{ ecbserver.Backend }{&ecbBackend{e.srv}}, ecbserver.HandlerOptions{Logger: e.cfg.Logger})
+	mux := http.NewServeMux()
+	mux.Handle(ContractPrefix+"/", http.StripPrefix(ContractPrefix, h))
+	srv := httptest.NewServer(mux)
+	e.tb.Cleanup(srv.Close)
+	return srv.URL
 }
 
 type userClaims struct {

@@ -98,11 +98,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	for _, o := range cfg.AllowedOrigins {
 		s.origins[o] = true
 	}
-	steps := []migration{
-		{1, "schema", schemaV1},
-		{2, "seed demo users", seedDemo(cfg.PasswordIterations)},
-	}
-	if err := migrate(ctx, db, steps, s.now()); err != nil {
+	if err := migrate(ctx, db, migrations(cfg.PasswordIterations), s.now()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("refbackend: %s: %w", cfg.Path, err)
 	}
@@ -116,6 +112,15 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 		ecbserver.NewHandler(cfg.Secret, &ecbBackend{s}, ecbserver.HandlerOptions{Logger: cfg.Logger})))
 	s.handler = mux
 	return s, nil
+}
+
+// migrations are the schema's numbered steps, oldest first.
+func migrations(passwordIterations int) []migration {
+	return []migration{
+		{1, "schema", schemaV1},
+		{2, "seed demo users", seedDemo(passwordIterations)},
+		{3, "read marks", schemaV3},
+	}
 }
 
 // ContractPrefix is where Handler serves the ECB contract: ECB's backend URL

@@ -137,6 +137,16 @@ var schemaV1 = execAll(
 		WHERE client_message_id IS NOT NULL`,
 )
 
+// schemaV3 adds read marks (contract 1.1, markRead): per member of a thread,
+// the seq of the last message they have read, 0 for none. A member who
+// leaves loses the row and the mark with it. Existing members start at their
+// own last message: an author has read what they wrote, and what came before.
+var schemaV3 = execAll(
+	`ALTER TABLE thread_members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0`,
+	`UPDATE thread_members SET read_seq = COALESCE((SELECT MAX(m.seq) FROM messages m
+		WHERE m.thread_id = thread_members.thread_id AND m.author_id = thread_members.user_id), 0)`,
+)
+
 // migrate applies every migration the database has not recorded yet, each in
 // its own transaction together with its schema_migrations row, so a crash
 // leaves the database at a clean version and two processes starting at once

@@ -48,6 +48,7 @@ type Server struct {
 	ops     *ops.Service
 	sse     *sse.API
 	sio     *sioapi.API
+	guards  *guards // the Server API and the limits (guards.go)
 
 	listener      net.Listener
 	adminListener net.Listener
@@ -74,6 +75,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	}
 	s.hub = hub.New(hub.Config{HistorySize: cfg.Hub.HistorySize, HistoryTTL: cfg.Hub.HistoryTTL, Metrics: s.metrics})
 	s.ops = ops.New(cfg.Operations, s.backend, verifier, s.hub, log, s.metrics)
+	if err := s.newGuards(cfg); err != nil {
+		return nil, err
+	}
 	s.sse = sse.New(sse.Config{
 		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
 		Heartbeat:         cfg.SSE.Heartbeat,
@@ -103,8 +107,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("/v1/", origins.cors(s.sse))
-	mux.Handle("/socket.io/", s.sio)
+	mux.Handle("/v1/", s.limitHandshakes(origins.cors(s.sse)))
+	mux.Handle("/socket.io/", s.limitHandshakes(s.sio))
+	s.mountServerAPI(mux)
 	if cfg.AdminListen == "" {
 		mux.Handle("GET /metrics", s.metrics.Handler())
 	}
@@ -170,7 +175,7 @@ func (s *Server) Listen() error {
 		}
 		s.adminListener = ln
 	}
-	return nil
+	return s.listenGuards()
 }
 
 // Run serves until ctx is done, then shuts down gracefully within
@@ -184,8 +189,10 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.hub.Run(bg, time.Minute) })
 	wg.Go(func() { s.sse.Run(bg) })
+	wg.Go(func() { s.ops.Run(bg) })
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	s.runGuards(bg, &wg, errc)
 	go func() { errc <- s.httpServer.Serve(s.listener) }()
 	if s.adminServer != nil {
 		go func() { errc <- s.adminServer.Serve(s.adminListener) }()
@@ -210,6 +217,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if e := s.httpServer.Shutdown(shutdownCtx); e != nil && !errors.Is(e, http.ErrServerClosed) {
 		err = errors.Join(err, fmt.Errorf("shutdown: %w", e))
 	}
+	s.shutdownGuards(shutdownCtx)
 	if s.adminServer != nil {
 		_ = s.adminServer.Shutdown(shutdownCtx)
 	}

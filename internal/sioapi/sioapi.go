@@ -125,6 +125,9 @@ func (a *API) handshake(h *socketio.Handshake) error {
 		token, sess.announce = res.UserToken, res
 	}
 	u, err := a.ops.Authenticate(token, origin)
+	if err == nil {
+		err = a.ops.AdmitConnection(u.ID) // limits.connectionsPerUser, limits.maxConnections
+	}
 	if err != nil {
 		return connectError(err)
 	}

@@ -143,7 +143,8 @@ func (c *EngineConn) kickLocked() {
 	if c.transport == transportWebSocket {
 		if !c.writing && c.ws != nil {
 			c.writing = true
-			c.e.track.Go(c.writeLoop)
+			c.e.track.add()
+			go c.writeLoop()
 		}
 		return
 	}
@@ -188,7 +189,8 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 			c.closeFrame = true
 			if !c.writing {
 				c.writing = true
-				c.e.track.Go(c.writeLoop)
+				c.e.track.add()
+				go c.writeLoop()
 			}
 		}
 	} else {
@@ -208,15 +210,14 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 			c.state = stateClosed
 		}
 	}
+	if linger {
+		c.timer = time.AfterFunc(c.lingerTime(), c.finish)
+	}
 	state := c.state
 	c.mu.Unlock()
 
 	if state == stateClosed {
 		c.e.unregister(c)
-	} else if linger {
-		c.mu.Lock()
-		c.timer = time.AfterFunc(c.lingerTime(), c.finish)
-		c.mu.Unlock()
 	}
 	c.e.track.Go(func() {
 		c.recvMu.Lock()
@@ -235,13 +236,35 @@ func (c *EngineConn) lingerTime() time.Duration {
 	return min(c.e.cfg.PingInterval, 5*time.Second)
 }
 
-// finish ends a closing polling connection.
+// finish ends a closing polling connection (once its last poll is served,
+// its client went away, or the linger time is over).
 func (c *EngineConn) finish() {
 	c.mu.Lock()
+	if c.state != stateClosing {
+		c.mu.Unlock()
+		return
+	}
 	c.state = stateClosed
+	if c.timer != nil {
+		c.timer.Stop()
+	}
 	c.dropQueueLocked()
 	c.mu.Unlock()
 	c.e.unregister(c)
+}
+
+// recycleLocked keeps a written (cleared) batch's array for the next
+// sends, so that a steady flow of sends allocates no queue.
+func (c *EngineConn) recycleLocked(batch []frame) {
+	if cap(batch) == 0 || cap(batch) > 256 {
+		return
+	}
+	switch {
+	case cap(c.queue) == 0:
+		c.queue = batch[:0]
+	case c.spare == nil:
+		c.spare = batch[:0]
+	}
 }
 
 func (c *EngineConn) dropQueueLocked() {

@@ -207,20 +207,24 @@ func TestWebSocketBadInput(t *testing.T) {
 	}
 
 	bad := []func(c *wsClient){
-		func(c *wsClient) { c.send("9") },                                                            // unknown Engine.IO type
-		func(c *wsClient) { c.send("") },                                                             // empty packet
-		func(c *wsClient) { c.send("2") },                                                            // client ping: wrong direction in v4
-		func(c *wsClient) { c.send("0{}") },                                                          // open from a client
-		func(c *wsClient) { c.send("4abc") },                                                         // unknown Socket.IO type
-		func(c *wsClient) { c.send(`42abc["message"]`) },                                             // non-numeric ack id
-		func(c *wsClient) { c.send(`44{"message":"x"}`) },                                            // CONNECT_ERROR from a client
-		func(c *wsClient) { c.send(`42["disconnect"]`) },                                             // reserved event
-		func(c *wsClient) { c.sendBinary([]byte{1}) },                                                // attachment without a packet
+		func(c *wsClient) { c.send("9") },                 // unknown Engine.IO type
+		func(c *wsClient) { c.send("") },                  // empty packet
+		func(c *wsClient) { c.send("2") },                 // client ping: wrong direction in v4
+		func(c *wsClient) { c.send("0{}") },               // open from a client
+		func(c *wsClient) { c.send("4abc") },              // unknown Socket.IO type
+		func(c *wsClient) { c.send(`42abc["message"]`) },  // non-numeric ack id
+		func(c *wsClient) { c.send(`44{"message":"x"}`) }, // CONNECT_ERROR from a client
+		func(c *wsClient) { c.send(`42["disconnect"]`) },  // reserved event
+		func(c *wsClient) { c.sendBinary([]byte{1}) },     // attachment without a packet
 		func(c *wsClient) { c.send(`451-["message",{"_placeholder":true,"num":3}]`); c.sendBinary([]byte{1}) }, // bad placeholder
 		func(c *wsClient) { c.send(`451-["message",{"_placeholder":true,"num":0}]`); c.send(`42["message"]`) }, // text instead of attachment
-		func(c *wsClient) { c.send(`452-["message"]`); c.sendBinary(make([]byte, 600)); c.sendBinary(make([]byte, 600)) }, // attachments > maxPayload
-		func(c *wsClient) { _, _ = c.conn.Write([]byte{0x81, 0x01, 'x'}) },                             // unmasked frame
-		func(c *wsClient) { _, _ = c.conn.Write([]byte{0x89, 0x80 | 126, 0, 200, 0, 0, 0, 0}) },      // control frame too long
+		func(c *wsClient) {
+			c.send(`452-["message"]`)
+			c.sendBinary(make([]byte, 600))
+			c.sendBinary(make([]byte, 600))
+		}, // attachments > maxPayload
+		func(c *wsClient) { _, _ = c.conn.Write([]byte{0x81, 0x01, 'x'}) },                      // unmasked frame
+		func(c *wsClient) { _, _ = c.conn.Write([]byte{0x89, 0x80 | 126, 0, 200, 0, 0, 0, 0}) }, // control frame too long
 	}
 	for _, send := range bad {
 		c := dialWSURL(t, base, "")

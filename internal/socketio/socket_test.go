@@ -45,7 +45,7 @@ func TestEmitWithAck(t *testing.T) {
 		res <- result{a, err}
 	}()
 	got := c.readSkipPing()
-	if got != `51-0["q","x",{"_placeholder":true,"num":0}]` {
+	if got != `451-0["q","x",{"_placeholder":true,"num":0}]` {
 		t.Fatalf("%q", got)
 	}
 	if att, _ := c.read(); att != "\x07" {
@@ -123,7 +123,7 @@ func TestAckSemantics(t *testing.T) {
 	if err := a("again"); !errors.Is(err, ErrAckTwice) {
 		t.Fatalf("second ack: %v", err)
 	}
-	if got := c.readSkipPing(); got != `61-9["ok",{"_placeholder":true,"num":0}]` {
+	if got := c.readSkipPing(); got != `461-9["ok",{"_placeholder":true,"num":0}]` {
 		t.Fatalf("%q", got)
 	}
 }
@@ -241,10 +241,11 @@ func TestMiddlewareAndHandshake(t *testing.T) {
 	if data != "user-1" || h.Namespace != "/admin" || h.Request.URL.Query().Get("x") != "1" || h.Request.RemoteAddr == "" || h.Request.Header.Get("Sec-WebSocket-Version") != "13" {
 		t.Fatalf("handshake: %v %+v", data, h)
 	}
-	// Connecting twice answers with the same sid.
+	// Connecting twice answers again, without running the middlewares.
 	c.send(`40/admin,{"token":"good"}`)
-	<-hsCh
-	_ = c.readSkipPing()
+	if got := c.readSkipPing(); !strings.HasPrefix(got, `40/admin,{"sid":"`) {
+		t.Fatalf("%q", got)
+	}
 	// Unknown namespace.
 	c.send("40/nope,")
 	if got := c.readSkipPing(); got != `44/nope,{"message":"Invalid namespace"}` {
@@ -400,4 +401,23 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}()
 	http.DefaultClient.CloseIdleConnections()
 	waitGoroutines(t, before)
+}
+
+// A server-side disconnect of a polling client between two polls reaches
+// the client with its next poll.
+func TestPollingDisconnectDelivered(t *testing.T) {
+	_, hs, socks := sockServer(t, testConfig(), nil)
+	sid := pollHandshake(t, hs.URL)
+	httpDo(t, "POST", pollURL(hs.URL, sid), "40", nil)
+	s := <-socks
+	if _, body, _ := httpDo(t, "GET", pollURL(hs.URL, sid), "", nil); !strings.HasPrefix(body, "40") {
+		t.Fatalf("%q", body)
+	}
+	s.Disconnect(true) // no poll is waiting
+	if _, body, _ := httpDo(t, "GET", pollURL(hs.URL, sid), "", nil); body != "41\x1e1" {
+		t.Fatalf("%q", body)
+	}
+	if code, _, _ := httpDo(t, "GET", pollURL(hs.URL, sid), "", nil); code != 400 {
+		t.Fatalf("after close: %d", code)
+	}
 }

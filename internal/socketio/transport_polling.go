@@ -44,7 +44,11 @@ func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
 			c.mu.Lock()
 			c.polling = false
 			c.pollWake = nil
+			closing := c.state == stateClosing
 			c.mu.Unlock()
+			if closing {
+				c.finish() // no poll left to deliver the end
+			}
 			return
 		}
 		c.mu.Lock()
@@ -93,17 +97,9 @@ func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	c.polling = false
 	c.queued -= n
-	if c.spare == nil {
-		c.spare = batch[:0]
-	}
-	finish := c.state == stateClosing
+	c.recycleLocked(batch)
 	c.mu.Unlock()
-	if finish {
-		if c.timer != nil {
-			c.timer.Stop()
-		}
-		c.finish()
-	}
+	c.finish() // no-op unless the connection is closing
 }
 
 func appendSep(body []byte, typ byte) []byte {

@@ -89,7 +89,8 @@ func (e *Engine) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = c.enqueue(frame{typ: eioOpen, data: e.openPacket(c, e.openWS)})
 	c.startHeartbeat()
-	e.track.Go(func() { c.readLoop(conn, br, false) })
+	e.track.add()
+	go c.readLoop(conn, br, false)
 }
 
 // serveUpgrade takes a WebSocket for an existing polling session: the probe
@@ -118,13 +119,16 @@ func (c *EngineConn) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	}
 	c.probe = conn
 	c.mu.Unlock()
-	c.e.track.Go(func() { c.readLoop(conn, br, true) })
+	c.e.track.add()
+	go c.readLoop(conn, br, true)
 }
 
 // readLoop reads frames from conn until it fails or the connection closes.
 // With probe set, it first runs the upgrade: "2probe" is answered with
 // "3probe", and "5" moves the session onto this WebSocket.
+// The caller has called c.e.track.add for it.
 func (c *EngineConn) readLoop(conn net.Conn, br *bufio.Reader, probe bool) {
+	defer c.e.track.done()
 	var upgradeTimer *time.Timer
 	if probe {
 		upgradeTimer = time.AfterFunc(c.e.cfg.UpgradeTimeout, func() { c.abortProbe(conn) })
@@ -139,7 +143,8 @@ func (c *EngineConn) readLoop(conn net.Conn, br *bufio.Reader, probe bool) {
 			// have grown: wait on a fresh goroutine (small stack) instead.
 			// This keeps idle connections at the minimum stack size.
 			fr.release()
-			c.e.track.Go(func() { c.readLoop(conn, nil, false) })
+			c.e.track.add()
+			go c.readLoop(conn, nil, false)
 			return
 		}
 		busy = true
@@ -281,6 +286,7 @@ func (c *EngineConn) enqueuePong(payload []byte) error {
 // pending frame with one flush, and exits when the queue is empty. After a
 // graceful close it ends with a close frame and closes the socket.
 func (c *EngineConn) writeLoop() {
+	defer c.e.track.done()
 	for {
 		c.mu.Lock()
 		batch := c.queue
@@ -307,9 +313,7 @@ func (c *EngineConn) writeLoop() {
 
 		c.mu.Lock()
 		c.queued -= n
-		if c.spare == nil && cap(batch) <= 256 {
-			c.spare = batch[:0]
-		}
+		c.recycleLocked(batch)
 		c.mu.Unlock()
 		if err != nil {
 			c.e.log.Debug("socketio: websocket write failed", "sid", c.id, "err", err)

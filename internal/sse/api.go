@@ -85,6 +85,13 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, metrics Met
 	m.HandleFunc("GET /v1/threads/{id}", a.authed(a.getThread))
 	m.HandleFunc("POST /v1/threads/{id}/messages", a.authed(a.sendMessage))
 	m.HandleFunc("DELETE /v1/streams/{stream}/threads/{id}", a.authed(a.stopListening))
+	m.HandleFunc("POST /v1/threads/{id}/typing", a.authed(a.threadOp(ops.OpTyping)))
+	m.HandleFunc("POST /v1/threads/{id}/read", a.authed(a.threadOp(ops.OpMarkRead)))
+	m.HandleFunc("POST /v1/threads/{id}/participants", a.authed(a.threadOp(ops.OpAddParticipants)))
+	m.HandleFunc("POST /v1/threads/{id}/leave", a.authed(a.threadOp(ops.OpLeaveThread)))
+	m.HandleFunc("POST /v1/presence", a.authed(a.bodyOp(ops.OpSetPresence)))
+	m.HandleFunc("GET /v1/presence", a.authed(a.getPresence))
+	m.HandleFunc("POST /v1/resume", a.authed(a.bodyOp(ops.OpResume)))
 	m.HandleFunc("GET /v1/events", a.events)
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, apierr.New(apierr.NotFound, "no such route: %s %s", r.Method, r.URL.Path))
@@ -281,8 +288,63 @@ func (a *API) stopListening(w http.ResponseWriter, r *http.Request, c ops.Caller
 		return
 	}
 	c.Conn = st
-	res, err := a.ops.StopListening(r.Context(), c, ops.LeaveThreadRequest{ThreadID: r.PathValue("id")})
+	res, err := a.ops.StopListening(r.Context(), c, ops.StopListeningRequest{ThreadID: r.PathValue("id")})
 	reply(w, http.StatusOK, res, err)
+}
+
+// bodyOp runs the operation op with the JSON body as its payload.
+func (a *API) bodyOp(op string) authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+		var payload json.RawMessage
+		if err := a.decodeBody(w, r, &payload); err != nil {
+			WriteError(w, err)
+			return
+		}
+		res, err := a.ops.Call(r.Context(), c, op, payload)
+		reply(w, http.StatusOK, res, err)
+	}
+}
+
+// threadOp runs the operation op on the thread of the path: the JSON body
+// (optional) is its payload, completed with the threadToken of the
+// ECB-Thread-Token header and the path's thread id.
+func (a *API) threadOp(op string) authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+		fields := map[string]json.RawMessage{}
+		if r.ContentLength != 0 {
+			if err := a.decodeBody(w, r, &fields); err != nil {
+				WriteError(w, err)
+				return
+			}
+		}
+		var bodyToken string
+		_ = json.Unmarshal(fields["threadToken"], &bodyToken)
+		tok, err := a.threadToken(r, bodyToken)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		fields["threadToken"], _ = json.Marshal(tok)
+		fields["threadId"], _ = json.Marshal(r.PathValue("id"))
+		payload, _ := json.Marshal(fields)
+		res, err := a.ops.Call(r.Context(), c, op, payload)
+		reply(w, http.StatusOK, res, err)
+	}
+}
+
+func (a *API) getPresence(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	res, err := a.ops.GetPresence(r.Context(), c, ops.GetPresenceRequest{UserIDs: split(r.URL.Query().Get("userIds"))})
+	reply(w, http.StatusOK, res, err)
+}
+
+func split(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (a *API) stream(id string) *stream {

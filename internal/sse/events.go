@@ -134,6 +134,9 @@ func (a *API) openStream(userID, lastEventID string) (*stream, readyEvent, error
 			return st, readyEvent{StreamID: st.id, Resumed: true, Recovered: recovered}, nil
 		}
 	}
+	if err := a.ops.AdmitConnection(userID); err != nil { // limits.connectionsPerUser, limits.maxConnections
+		return nil, readyEvent{}, err
+	}
 	a.mu.Lock()
 	n := 0
 	for _, st := range a.streams {

@@ -5,8 +5,10 @@ import (
 	"time"
 )
 
-// ContractVersion is the version of the backend contract described in
-// api/backend.yaml. ECB sends it in the ECB-Contract-Version header of every call.
+// ContractVersion is the major version of the backend contract described in
+// api/backend.yaml (info.version 1.1.0). ECB sends it in the
+// ECB-Contract-Version header of every call. Minor versions only add optional
+// calls and fields, so they keep the same ContractVersion.
 const ContractVersion = "1"
 
 // The operation paths, relative to the backend base URL configured in ECB
@@ -18,6 +20,15 @@ const (
 	PathCreateThread     = "/createThread"
 	PathGetThread        = "/getThread"
 	PathAddThreadMessage = "/addThreadMessage"
+
+	// Optional calls (contract 1.1). A backend that does not implement one
+	// answers 501 with code CodeNotImplemented (a backend older than 1.1 may
+	// answer 404), and ECB refuses the matching client operation with
+	// not_found. With the SDK, implement [ReadMarker] and [ParticipantManager]:
+	// NewHandler answers the 501 for you otherwise.
+	PathMarkRead        = "/markRead"
+	PathAddParticipants = "/addParticipants"
+	PathLeaveThread     = "/leaveThread"
 )
 
 // Headers ECB sets on every call to the backend.
@@ -156,9 +167,61 @@ type AddThreadMessageResponse struct {
 	ThreadToken string  `json:"threadToken"`
 }
 
-// Error codes a backend may answer with, in ErrorResponse.Error.Code. ECB maps
-// them to the client error code of the same name, except CodeBadSignature and
-// CodeInternal, which are backend failures, not the client's doing.
+// MarkReadRequest records that UserID has read ThreadID up to and including
+// MessageID (optional call markRead, contract 1.1). A read mark only moves
+// forward: marking an older message than the current mark changes nothing.
+type MarkReadRequest struct {
+	UserID    string `json:"userId"`
+	ThreadID  string `json:"threadId"`
+	MessageID string `json:"messageId"`
+}
+
+// MarkReadResponse confirms a read mark. MessageID is the user's read mark
+// after the call: the request's message, or a later one when the mark was
+// already past it ("" when the backend does not say). Unread is the user's
+// unread count in the thread after it, when the backend keeps one.
+type MarkReadResponse struct {
+	MessageID string `json:"messageId,omitempty"`
+	Unread    *int   `json:"unread,omitempty"`
+}
+
+// AddParticipantsRequest asks the backend to add members to a thread on
+// behalf of UserID (who needs the admin or owner bit), optional call
+// addParticipants, contract 1.1. Participants that are already members are
+// skipped, not refused.
+type AddParticipantsRequest struct {
+	UserID       string   `json:"userId"`
+	ThreadID     string   `json:"threadId"`
+	Participants []string `json:"participants"`
+}
+
+// AddParticipantsResponse is the thread after the change, a fresh token for
+// the caller, and the users actually added (those not already members; empty
+// when there were none).
+type AddParticipantsResponse struct {
+	Thread      Thread   `json:"thread"`
+	ThreadToken string   `json:"threadToken"`
+	Added       []string `json:"added"`
+}
+
+// LeaveThreadRequest asks the backend to remove UserID from ThreadID
+// (optional call leaveThread, contract 1.1).
+type LeaveThreadRequest struct {
+	UserID   string `json:"userId"`
+	ThreadID string `json:"threadId"`
+}
+
+// LeaveThreadResponse is the thread after the change, without the user who
+// left. There is no threadToken: the user no longer has access.
+type LeaveThreadResponse struct {
+	Thread Thread `json:"thread"`
+}
+
+// Error codes a backend may answer with, in ErrorResponse.Error.Code: a closed
+// list (api/backend.yaml enumerates it). ECB maps them to the client error
+// code of the same name, except CodeBadSignature and CodeInternal, which are
+// backend failures, not the client's doing, and CodeNotImplemented, which the
+// client sees as not_found.
 const (
 	CodeInvalidArgument = "invalid_argument" // HTTP 400
 	CodeUnauthenticated = "unauthenticated"  // HTTP 401: bad access token
@@ -175,6 +238,11 @@ const (
 	// CodePayloadTooLarge (HTTP 413) means the request body exceeded the
 	// backend's limit.
 	CodePayloadTooLarge = "payload_too_large"
+	// CodeNotImplemented (HTTP 501) means the backend does not implement an
+	// optional call (markRead, addParticipants, leaveThread). It tells "this
+	// backend cannot do that" apart from not_found ("no such thread"); ECB
+	// reports it to the client as not_found with a message that says so.
+	CodeNotImplemented = "not_implemented"
 )
 
 // ErrorResponse is the body of every non-2xx answer of the backend.

@@ -9,9 +9,11 @@
 //
 //   - The contract itself: the request and response types of the six calls
 //     (authenticate, getContacts, getThreads, createThread, getThread,
-//     addThreadMessage), their paths, headers and error codes. The normative
-//     description is the OpenAPI 3.1 file api/backend.yaml in the ECB
-//     repository; docs/backend-contract.md explains it with examples.
+//     addThreadMessage) and of the three optional ones of contract 1.1
+//     (markRead, addParticipants, leaveThread), their paths, headers and error
+//     codes. The normative description is the OpenAPI 3.1 file
+//     api/backend.yaml in the ECB repository; docs/backend-contract.md
+//     explains it with examples.
 //
 //   - The server side: implement [Backend] (one method per call), hand it to
 //     [NewHandler] and mount the handler under the base URL you configure in
@@ -20,7 +22,9 @@
 //     method, and writes the response or the error. Return an [*Error] (built
 //     with [NotFound], [Forbidden], [InvalidArgument], [Unauthenticated] or
 //     [Conflict]) to answer a client error; any other error becomes a 500
-//     "internal" answer whose details are logged, never sent.
+//     "internal" answer whose details are logged, never sent. To serve the
+//     optional calls, implement [ReadMarker] or [ParticipantManager] as well;
+//     the handler answers 501 not_implemented for those you leave out.
 //
 //   - The tokens: ECB is sessionless. Every client request carries a JWT your
 //     backend signed: a userToken (who the user is) and, for thread operations,

@@ -48,6 +48,15 @@ func Conflict(msg string) *Error {
 	return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: msg}
 }
 
+// NotImplemented reports an optional call this backend does not support
+// (HTTP 501, code not_implemented). NewHandler answers it by itself for an
+// optional call whose interface the Backend does not implement; return it
+// from a method when support depends on something known only at run time,
+// such as one of the two methods of [ParticipantManager].
+func NotImplemented(msg string) *Error {
+	return &Error{Status: http.StatusNotImplemented, Code: CodeNotImplemented, Message: msg}
+}
+
 // statusOf is the one place that turns an error code into an HTTP status.
 func statusOf(code string) int {
 	switch code {
@@ -63,6 +72,8 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case CodeNotImplemented:
+		return http.StatusNotImplemented
 	default:
 		return http.StatusInternalServerError
 	}

@@ -44,9 +44,10 @@ func FuzzVerifyRequest(f *testing.F) {
 	})
 }
 
-// FuzzHandlerDecode sends correctly signed arbitrary bodies to every path:
-// the handler must answer 200 or a 4xx with the error body, never panic and
-// never answer 500 (the fake backend never fails).
+// FuzzHandlerDecode sends correctly signed arbitrary bodies to every path,
+// the optional ones included (the fake implements them): the handler must
+// answer 200 or a 4xx with the error body, never panic and never answer 5xx
+// (the fake backend never fails).
 func FuzzHandlerDecode(f *testing.F) {
 	seeds := []struct{ path, body string }{
 		{PathAuthenticate, `{"accessToken":"abc"}`},
@@ -59,6 +60,13 @@ func FuzzHandlerDecode(f *testing.F) {
 		{PathGetThread, `{"userId":"a","threadId":"t","limit":1e400}`},
 		{PathCreateThread, `{"participants":null,"message":null}`},
 		{PathAddThreadMessage, `{"userId":"a","threadId":"t","body":"x","data":}`},
+		{PathMarkRead, `{"userId":"alice","threadId":"t1","messageId":"m1"}`},
+		{PathMarkRead, `{"userId":"alice","threadId":"t1","messageId":null}`},
+		{PathAddParticipants, `{"userId":"alice","threadId":"t1","participants":["bob","carol"]}`},
+		{PathAddParticipants, `{"userId":"alice","threadId":"t1","participants":[""]}`},
+		{PathAddParticipants, `{"userId":"alice","threadId":"t1","participants":[1]}`},
+		{PathLeaveThread, `{"userId":"bob","threadId":"t1"}`},
+		{PathLeaveThread, `{"userId":"bob","threadId":{}}`},
 		{"/unknown", `{}`},
 		{PathAuthenticate, "\xff\xfe"},
 	}

@@ -12,7 +12,9 @@ import (
 )
 
 // Backend is what a company backend implements to serve ECB: one method per
-// contract call. NewHandler calls the methods concurrently.
+// required contract call. NewHandler calls the methods concurrently. The
+// optional calls of contract 1.1 have interfaces of their own, [ReadMarker]
+// and [ParticipantManager], that a Backend may implement too.
 //
 // The user in each request (UserID) was authenticated by ECB from a userToken
 // your backend signed, so a method may trust it; it must still check that the
@@ -134,6 +136,12 @@ type handler struct {
 // root, so mount it with http.StripPrefix under the base path you configure in
 // ECB, for example "/ecb/v1".
 //
+// It serves the optional paths of the interfaces b implements too
+// ([ReadMarker]: PathMarkRead; [ParticipantManager]: PathAddParticipants and
+// PathLeaveThread), found by type assertion once, here. An optional path
+// whose interface b does not implement is answered 501 not_implemented,
+// whatever the request, so ECB can tell "not supported" from "not found".
+//
 // For every call it checks the method (POST, else 405), the body size (else
 // 413), the signature with secret (else 401 bad_signature) before it parses
 // anything, the ECB-Contract-Version when present, then decodes the JSON (a
@@ -156,6 +164,13 @@ func NewHandler(secret []byte, b Backend, opts HandlerOptions) http.Handler {
 			PathAddThreadMessage: bind(b.AddThreadMessage),
 		},
 	}
+	if rm, ok := b.(ReadMarker); ok {
+		h.ops[PathMarkRead] = bind(rm.MarkRead)
+	}
+	if pm, ok := b.(ParticipantManager); ok {
+		h.ops[PathAddParticipants] = bind(pm.AddParticipants)
+		h.ops[PathLeaveThread] = bind(pm.LeaveThread)
+	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
@@ -176,6 +191,13 @@ func NewHandler(secret []byte, b Backend, opts HandlerOptions) http.Handler {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op, ok := h.ops[r.URL.Path]
 	if !ok {
+		if name, optional := optionalOps[r.URL.Path]; optional {
+			// Known to the contract, not implemented by this backend. Nothing
+			// is read or checked: the answer is the same for every caller
+			// and says no more than the published contract does.
+			writeError(w, NotImplemented("this backend does not implement "+name))
+			return
+		}
 		writeError(w, NotFound("no such operation: "+r.URL.Path))
 		return
 	}

@@ -60,6 +60,47 @@ func (r *AddThreadMessageRequest) validate() error {
 	return nil
 }
 
+func (r *MarkReadRequest) validate() error {
+	if err := requireUser(r.UserID); err != nil {
+		return err
+	}
+	if r.ThreadID == "" {
+		return errors.New("threadId is required")
+	}
+	if r.MessageID == "" {
+		return errors.New("messageId is required")
+	}
+	return nil
+}
+
+func (r *AddParticipantsRequest) validate() error {
+	if err := requireUser(r.UserID); err != nil {
+		return err
+	}
+	if r.ThreadID == "" {
+		return errors.New("threadId is required")
+	}
+	if len(r.Participants) == 0 {
+		return errors.New("participants must name at least one user")
+	}
+	for _, p := range r.Participants {
+		if p == "" {
+			return errors.New("participants must not contain an empty id")
+		}
+	}
+	return nil
+}
+
+func (r *LeaveThreadRequest) validate() error {
+	if err := requireUser(r.UserID); err != nil {
+		return err
+	}
+	if r.ThreadID == "" {
+		return errors.New("threadId is required")
+	}
+	return nil
+}
+
 func requireUser(id string) error {
 	if id == "" {
 		return errors.New("userId is required")
@@ -93,6 +134,15 @@ func (r *GetThreadResponse) normalize() {
 		r.Messages = []Message{}
 	}
 }
+
+func (r *AddParticipantsResponse) normalize() {
+	r.Thread.normalize()
+	if r.Added == nil {
+		r.Added = []string{}
+	}
+}
+
+func (r *LeaveThreadResponse) normalize() { r.Thread.normalize() }
 
 func (t *Thread) normalize() {
 	if t.Members == nil {

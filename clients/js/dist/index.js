@@ -362,6 +362,8 @@ var EcbClient = class {
     socket.on("disconnect", (reason) => this.#onDisconnect(reason));
     socket.on("session", (ev) => this.#onSession(ev));
     socket.on("message", (p) => this.#onPush(p));
+    socket.on("read", (p) => this.#onPush(p));
+    socket.on("member", (p) => this.#onPush(p));
     socket.on("thread", (ev) => this.#emit("thread", ev));
     socket.on("tokenExpiring", (ev) => void this.#onTokenExpiring(ev));
     socket.connect();
@@ -870,11 +872,12 @@ var EcbClient = class {
     }
   }
   #onPush(p) {
-    if (!p || typeof p !== "object" || !p.message) return;
-    const threadId = p.threadId || p.message.threadId;
+    if (!p || typeof p !== "object") return;
+    const threadId = p.threadId || p.message?.threadId;
+    if (!threadId) return;
     const t = this.#threads.get(threadId);
     if (!t) {
-      this.#emit("message", { threadId, message: p.message, epoch: p.epoch, offset: p.offset, recovered: false });
+      if (p.message) this.#emit("message", { threadId, message: p.message, epoch: p.epoch, offset: p.offset, recovered: false });
       return;
     }
     if (t.buffer) {
@@ -884,7 +887,7 @@ var EcbClient = class {
     this.#applyPush(t, p);
   }
   #applyPush(t, p) {
-    if (this.#see(t, p.message.id)) {
+    if (p.message && this.#see(t, p.message.id)) {
       this.#emit("message", { threadId: t.id, message: p.message, epoch: p.epoch, offset: p.offset, recovered: false });
     }
     if (!t.listening || typeof p.offset !== "number") return;

@@ -129,7 +129,19 @@ interface ThreadState {
   resync: Promise<void> | null;
   resyncAgain: boolean;
   /** Pushes that arrived while a re-attach was in flight. */
-  buffer: MessagePush[] | null;
+  buffer: HistoryPush[] | null;
+}
+
+/**
+ * A push that takes a place in a thread's history (an offset): `message`, and
+ * the other history pushes a server may send (`read`, `member`), which the
+ * client only counts so that their offsets are not mistaken for a gap.
+ */
+interface HistoryPush {
+  threadId: string;
+  epoch: string;
+  offset: number;
+  message?: Message;
 }
 
 interface OutboxEntry {
@@ -429,6 +441,8 @@ export class EcbClient {
     socket.on("disconnect", (reason: string) => this.#onDisconnect(reason));
     socket.on("session", (ev: SessionEvent) => this.#onSession(ev));
     socket.on("message", (p: MessagePush) => this.#onPush(p));
+    socket.on("read", (p: HistoryPush) => this.#onPush(p));
+    socket.on("member", (p: HistoryPush) => this.#onPush(p));
     socket.on("thread", (ev: ThreadEvent) => this.#emit("thread", ev));
     socket.on("tokenExpiring", (ev: TokenExpiringEvent) => void this.#onTokenExpiring(ev));
     socket.connect();
@@ -995,12 +1009,13 @@ export class EcbClient {
     }
   }
 
-  #onPush(p: MessagePush): void {
-    if (!p || typeof p !== "object" || !p.message) return;
-    const threadId = p.threadId || p.message.threadId;
+  #onPush(p: HistoryPush): void {
+    if (!p || typeof p !== "object") return;
+    const threadId = p.threadId || p.message?.threadId;
+    if (!threadId) return;
     const t = this.#threads.get(threadId);
     if (!t) {
-      this.#emit("message", { threadId, message: p.message, epoch: p.epoch, offset: p.offset, recovered: false });
+      if (p.message) this.#emit("message", { threadId, message: p.message, epoch: p.epoch, offset: p.offset, recovered: false });
       return;
     }
     if (t.buffer) {
@@ -1010,8 +1025,8 @@ export class EcbClient {
     this.#applyPush(t, p);
   }
 
-  #applyPush(t: ThreadState, p: MessagePush): void {
-    if (this.#see(t, p.message.id)) {
+  #applyPush(t: ThreadState, p: HistoryPush): void {
+    if (p.message && this.#see(t, p.message.id)) {
       this.#emit("message", { threadId: t.id, message: p.message, epoch: p.epoch, offset: p.offset, recovered: false });
     }
     if (!t.listening || typeof p.offset !== "number") return;

@@ -218,3 +218,13 @@ test("close() rejects queued messages and later calls with `closed`", async () =
   await assert.rejects(alice.sendMessage({ threadToken: "t", body: "x" }), { code: "closed" });
   await assert.rejects(alice.connect(), { code: "closed" });
 });
+
+test("the CommonJS build and the types ship next to the ESM build", async () => {
+  const { createRequire } = await import("node:module");
+  const { existsSync } = await import("node:fs");
+  const cjs = createRequire(import.meta.url)("../dist/index.cjs");
+  assert.equal(typeof cjs.EcbClient, "function");
+  assert.equal(cjs.PROTOCOL_VERSION, 1);
+  assert.ok(new cjs.EcbError("timeout", "x") instanceof Error);
+  assert.ok(existsSync(new URL("../dist/index.d.ts", import.meta.url)));
+});

@@ -1,0 +1,203 @@
+package access_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ecbridge/ecb/internal/access"
+	"github.com/ecbridge/ecb/internal/auth"
+	"github.com/ecbridge/ecb/internal/ops"
+)
+
+// The Store is what ops consults.
+var (
+	_ ops.AccessOverrides = (*access.Store)(nil)
+	_ ops.ThreadStates    = (*access.Store)(nil)
+	_ ops.Revocations     = (*access.Store)(nil)
+)
+
+func TestOverrideExpiresLazily(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := access.New(access.Config{})
+		if _, ok := s.Lookup("t1", "alice"); ok {
+			t.Fatal("override before any was set")
+		}
+		o, err := s.SetAccess("t1", "alice", 0, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !o.ExpiresAt.Equal(time.Now().Add(time.Hour)) {
+			t.Errorf("expiresAt %v", o.ExpiresAt)
+		}
+		if acc, ok := s.Lookup("t1", "alice"); !ok || acc != 0 {
+			t.Fatalf("lookup = %d %v, want 0 true", acc, ok)
+		}
+		if _, ok := s.Lookup("t1", "bob"); ok {
+			t.Fatal("another user is overridden")
+		}
+		if _, ok := s.Lookup("t2", "alice"); ok {
+			t.Fatal("another thread is overridden")
+		}
+		time.Sleep(time.Hour - time.Second)
+		if _, ok := s.Lookup("t1", "alice"); !ok {
+			t.Fatal("expired early")
+		}
+		time.Sleep(time.Second)
+		if _, ok := s.Lookup("t1", "alice"); ok {
+			t.Fatal("still there at its deadline")
+		}
+		if n := s.Len(); n != 0 {
+			t.Fatalf("expired entry kept: %d", n)
+		}
+	})
+}
+
+func TestOverrideWithoutTTLStaysUntilDeleted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := access.New(access.Config{})
+		_, _ = s.SetAccess("t1", "alice", auth.AccessRead, 0)
+		time.Sleep(1000 * time.Hour)
+		if acc, ok := s.Lookup("t1", "alice"); !ok || acc != auth.AccessRead {
+			t.Fatalf("lookup = %d %v", acc, ok)
+		}
+		if !s.DeleteAccess("t1", "alice") {
+			t.Fatal("delete reported nothing deleted")
+		}
+		if s.DeleteAccess("t1", "alice") {
+			t.Fatal("second delete reported a deletion")
+		}
+		if _, ok := s.Lookup("t1", "alice"); ok {
+			t.Fatal("override survives its deletion")
+		}
+	})
+}
+
+func TestRunSweepsUntilCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := access.New(access.Config{StateTTL: time.Minute})
+		_, _ = s.SetAccess("t1", "a", 0, time.Second)
+		_ = s.SetThreadStatus("t2", access.StatusClosed)
+		_, _ = s.Revoke("u", time.Now())
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { s.Run(ctx, 10*time.Second) })
+		time.Sleep(15 * time.Second)
+		synctest.Wait()
+		if n := s.Len(); n != 2 {
+			t.Fatalf("after 15s: %d entries, want 2 (the override swept)", n)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := s.Len(); n != 0 {
+			t.Fatalf("after the state TTL: %d entries", n)
+		}
+		cancel()
+		wg.Wait()
+	})
+}
+
+func TestThreadStatus(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := access.New(access.Config{StateTTL: time.Hour})
+		if st := s.ThreadStatus("t1"); st != access.StatusOpen {
+			t.Fatalf("status %q", st)
+		}
+		if err := s.SetThreadStatus("t1", access.StatusClosed); err != nil {
+			t.Fatal(err)
+		}
+		if st := s.ThreadStatus("t1"); st != access.StatusClosed {
+			t.Fatalf("status %q", st)
+		}
+		_ = s.SetThreadStatus("t1", access.StatusOpen)
+		if st := s.ThreadStatus("t1"); st != access.StatusOpen {
+			t.Fatalf("reopened: %q", st)
+		}
+		_ = s.SetThreadStatus("t1", access.StatusDeleted)
+		if err := s.SetThreadStatus("t1", access.StatusClosed); !errors.Is(err, access.ErrDeleted) {
+			t.Fatalf("closing a deleted thread: %v", err)
+		}
+		if err := s.SetThreadStatus("t1", access.StatusOpen); !errors.Is(err, access.ErrDeleted) {
+			t.Fatalf("reopening a deleted thread: %v", err)
+		}
+		time.Sleep(time.Hour)
+		if st := s.ThreadStatus("t1"); st != access.StatusOpen {
+			t.Fatalf("after the TTL: %q", st)
+		}
+	})
+}
+
+func TestRevocationNeverWeakens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := access.New(access.Config{StateTTL: time.Hour})
+		t0 := time.Now()
+		if got, _ := s.Revoke("alice", t0); !got.Equal(t0) {
+			t.Fatalf("revoke = %v", got)
+		}
+		if got, _ := s.Revoke("alice", t0.Add(-time.Minute)); !got.Equal(t0) {
+			t.Fatalf("an earlier time replaced the revocation: %v", got)
+		}
+		later := t0.Add(time.Minute)
+		if got, _ := s.Revoke("alice", later); !got.Equal(later) {
+			t.Fatalf("a later time was ignored: %v", got)
+		}
+		if b, ok := s.RevokedBefore("alice"); !ok || !b.Equal(later) {
+			t.Fatalf("revokedBefore = %v %v", b, ok)
+		}
+		if _, ok := s.RevokedBefore("bob"); ok {
+			t.Fatal("bob is revoked")
+		}
+		time.Sleep(time.Hour)
+		if _, ok := s.RevokedBefore("alice"); ok {
+			t.Fatal("revocation outlived the state TTL")
+		}
+	})
+}
+
+func TestMaxEntries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := access.New(access.Config{MaxEntries: 2})
+		_, _ = s.SetAccess("t1", "a", 0, time.Second)
+		_, _ = s.SetAccess("t1", "b", 0, 0)
+		if _, err := s.SetAccess("t1", "c", 0, 0); !errors.Is(err, access.ErrFull) {
+			t.Fatalf("third entry: %v", err)
+		}
+		if _, err := s.SetAccess("t1", "b", 1, 0); err != nil {
+			t.Fatalf("replacing an entry when full: %v", err)
+		}
+		if err := s.SetThreadStatus("t9", access.StatusClosed); !errors.Is(err, access.ErrFull) {
+			t.Fatalf("state when full: %v", err)
+		}
+		if _, err := s.Revoke("u", time.Now()); !errors.Is(err, access.ErrFull) {
+			t.Fatalf("revocation when full: %v", err)
+		}
+		time.Sleep(time.Second) // the first one expires: room again
+		if _, err := s.SetAccess("t1", "c", 0, 0); err != nil {
+			t.Fatalf("after an expiry: %v", err)
+		}
+	})
+}
+
+func TestConcurrentUse(t *testing.T) {
+	s := access.New(access.Config{})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 200 {
+				u := string(rune('a' + (i+j)%5))
+				_, _ = s.SetAccess("t", u, auth.Access(j%16), time.Millisecond)
+				s.Lookup("t", u)
+				_ = s.SetThreadStatus("t", access.StatusClosed)
+				s.ThreadStatus("t")
+				_, _ = s.Revoke(u, time.Now())
+				s.RevokedBefore(u)
+				s.DeleteAccess("t", u)
+				s.Sweep(time.Now())
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,517 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/auth"
+	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/presence"
+	"github.com/ecbridge/ecb/sdk/ecbserver"
+)
+
+// Live-feature operation and push names.
+const (
+	OpSetPresence     = "setPresence"
+	OpGetPresence     = "getPresence"
+	OpTyping          = "typing"
+	OpMarkRead        = "markRead"
+	OpAddParticipants = "addParticipants"
+	OpLeaveThread     = "leaveThread"
+	OpResume          = "resume"
+
+	EventTyping = "typing"
+	EventRead   = "read"
+	EventMember = "member"
+)
+
+// live holds the state of the live features: the presence service, typing
+// timers and limiters, and the clientMessageId dedupe window.
+type live struct {
+	presence *presence.Service
+
+	mu       sync.Mutex
+	typing   map[typingKey]*time.Timer
+	limiters map[string]*limiterEntry
+	dedupe   map[dedupeKey]*dedupeEntry
+}
+
+type typingKey struct{ threadID, userID string }
+
+type limiterEntry struct {
+	l    *rate.Limiter
+	used time.Time
+}
+
+type dedupeKey struct{ userID, threadID, clientMessageID string }
+
+// dedupeEntry is the outcome of a sendMessage with a clientMessageId; done is
+// closed when res or err is set, so that a concurrent retry waits for the
+// first attempt instead of storing twice.
+type dedupeEntry struct {
+	done    chan struct{}
+	res     *SendMessageResult
+	err     error
+	expires time.Time
+}
+
+func newLive() *live {
+	return &live{
+		presence: presence.New(),
+		typing:   map[typingKey]*time.Timer{},
+		limiters: map[string]*limiterEntry{},
+		dedupe:   map[dedupeKey]*dedupeEntry{},
+	}
+}
+
+// Presence returns the presence service, which the hub must be built to
+// observe (hub.Config.Observer).
+func (s *Service) Presence() *presence.Service { return s.live.presence }
+
+// Run expires the typing limiters and the dedupe entries until ctx is done.
+func (s *Service) Run(ctx context.Context) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			s.sweep(now)
+		}
+	}
+}
+
+func (s *Service) sweep(now time.Time) {
+	l := s.live
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, e := range l.limiters {
+		if now.Sub(e.used) > time.Minute {
+			delete(l.limiters, k)
+		}
+	}
+	for k, e := range l.dedupe {
+		if !e.expires.IsZero() && now.After(e.expires) {
+			delete(l.dedupe, k)
+		}
+	}
+}
+
+// SetPresenceRequest is the payload of setPresence.
+type SetPresenceRequest struct {
+	Show   string `json:"show"`
+	Status string `json:"status,omitempty"`
+}
+
+// SetPresence sets the show and status of the caller's connection; the
+// user's presence (the most available of their connections) is pushed to
+// those who may see it when it changes.
+func (s *Service) SetPresence(ctx context.Context, c Caller, req SetPresenceRequest) (*presence.Presence, error) {
+	out, err := s.run(ctx, OpSetPresence, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		if c.Conn == nil {
+			return nil, apierr.New(apierr.InvalidArgument, "presence belongs to a connection: use Socket.IO or name your event stream (ECB-Stream)")
+		}
+		if !presence.Valid(req.Show) {
+			return nil, apierr.New(apierr.InvalidArgument, "show must be one of available, away, dnd, xa, chat")
+		}
+		if len(req.Status) > 256 {
+			return nil, apierr.New(apierr.InvalidArgument, "status exceeds 256 bytes")
+		}
+		p := s.live.presence.Set(c.Conn, req.Show, req.Status)
+		return &p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*presence.Presence), nil
+}
+
+// GetPresenceRequest is the payload of getPresence.
+type GetPresenceRequest struct {
+	UserIDs []string `json:"userIds"`
+}
+
+// GetPresenceResult is its answer.
+type GetPresenceResult struct {
+	Presence []presence.Presence `json:"presence"`
+}
+
+// GetPresence answers for users the caller may see (contacts, members of a
+// shared thread) and refuses the request when it names anyone else.
+func (s *Service) GetPresence(ctx context.Context, c Caller, req GetPresenceRequest) (*GetPresenceResult, error) {
+	out, err := s.run(ctx, OpGetPresence, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		if len(req.UserIDs) == 0 || len(req.UserIDs) > s.cfg.MaxPageSize {
+			return nil, apierr.New(apierr.InvalidArgument, "userIds must name 1 to %d users", s.cfg.MaxPageSize)
+		}
+		res := &GetPresenceResult{Presence: make([]presence.Presence, 0, len(req.UserIDs))}
+		for _, id := range req.UserIDs {
+			if !s.live.presence.MaySee(c.User.ID, id) {
+				return nil, apierr.New(apierr.Forbidden, "you may not see the presence of %q: not a contact, no shared thread", id)
+			}
+			res.Presence = append(res.Presence, s.live.presence.Get(id))
+		}
+		return res, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*GetPresenceResult), nil
+}
+
+// TypingRequest is the payload of typing.
+type TypingRequest struct {
+	ThreadToken string `json:"threadToken"`
+	ThreadID    string `json:"threadId,omitempty"` // optional; when given it must be the token's thread
+	State       string `json:"state"`
+}
+
+// TypingPush is the payload of a typing push.
+type TypingPush struct {
+	ThreadID string `json:"threadId"`
+	UserID   string `json:"userId"`
+	State    string `json:"state"`
+}
+
+// Typing tells the thread's other listeners that the caller starts or stops
+// typing. It is never stored; a start not refreshed within
+// operations.typingTimeout ends by itself with a stop push.
+func (s *Service) Typing(ctx context.Context, c Caller, req TypingRequest) (any, error) {
+	return s.run(ctx, OpTyping, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		if req.State != "start" && req.State != "stop" {
+			return nil, apierr.New(apierr.InvalidArgument, "state must be start or stop")
+		}
+		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessWrite)
+		if err != nil {
+			return nil, err
+		}
+		if !s.allowTyping(c.User.ID) {
+			return nil, &apierr.Error{Code: apierr.RateLimited, Message: "too many typing notifications", RetryAfter: time.Second}
+		}
+		key := typingKey{t.ThreadID, c.User.ID}
+		s.live.mu.Lock()
+		if timer := s.live.typing[key]; timer != nil {
+			timer.Stop()
+			delete(s.live.typing, key)
+		}
+		if req.State == "start" {
+			s.live.typing[key] = time.AfterFunc(s.cfg.TypingTimeout, func() {
+				s.live.mu.Lock()
+				delete(s.live.typing, key)
+				s.live.mu.Unlock()
+				s.broadcastTyping(key, "stop", c.Conn)
+			})
+		}
+		s.live.mu.Unlock()
+		s.broadcastTyping(key, req.State, c.Conn)
+		return struct{}{}, nil
+	})
+}
+
+func (s *Service) allowTyping(userID string) bool {
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	e := s.live.limiters[userID]
+	if e == nil {
+		e = &limiterEntry{l: rate.NewLimiter(rate.Limit(s.cfg.TypingPerSecond), s.cfg.TypingPerSecond*2)}
+		s.live.limiters[userID] = e
+	}
+	e.used = time.Now()
+	return e.l.Allow()
+}
+
+func (s *Service) broadcastTyping(k typingKey, state string, skip hub.Conn) {
+	data, _ := json.Marshal(TypingPush{ThreadID: k.threadID, UserID: k.userID, State: state})
+	s.hub.Broadcast(k.threadID, &hub.Push{Event: EventTyping, ThreadID: k.threadID, Data: data, At: time.Now()}, skip)
+}
+
+// MarkReadRequest is the payload of markRead.
+type MarkReadRequest struct {
+	ThreadToken string `json:"threadToken"`
+	ThreadID    string `json:"threadId,omitempty"` // optional; when given it must be the token's thread
+	MessageID   string `json:"messageId"`
+}
+
+// ReadPush is the payload of a read push.
+type ReadPush struct {
+	ThreadID  string `json:"threadId"`
+	UserID    string `json:"userId"`
+	MessageID string `json:"messageId"`
+	Epoch     string `json:"epoch"`
+	Offset    uint64 `json:"offset"`
+}
+
+// MarkReadResult is its answer.
+type MarkReadResult struct {
+	Unread *int `json:"unread,omitempty"`
+}
+
+// MarkRead forwards a read mark to the backend, then pushes it to the
+// thread's listeners (part of the thread's history, with an offset).
+func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (*MarkReadResult, error) {
+	out, err := s.run(ctx, OpMarkRead, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		if req.MessageID == "" {
+			return nil, apierr.New(apierr.InvalidArgument, "messageId is required")
+		}
+		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessRead)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.backend.MarkRead(ctx, &ecbserver.MarkReadRequest{UserID: c.User.ID, ThreadID: t.ThreadID, MessageID: req.MessageID})
+		if err != nil {
+			return nil, err
+		}
+		_, err = s.hub.Publish(t.ThreadID, EventRead, c.Conn, func(pos hub.Position) ([]byte, error) {
+			return json.Marshal(ReadPush{ThreadID: t.ThreadID, UserID: c.User.ID, MessageID: req.MessageID, Epoch: pos.Epoch, Offset: pos.Offset})
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &MarkReadResult{Unread: resp.Unread}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*MarkReadResult), nil
+}
+
+// MemberPush is the payload of a member push.
+type MemberPush struct {
+	ThreadID string `json:"threadId"`
+	UserID   string `json:"userId"`
+	Change   string `json:"change"` // joined or left
+	Epoch    string `json:"epoch"`
+	Offset   uint64 `json:"offset"`
+}
+
+func (s *Service) publishMember(threadID, userID, change string) error {
+	_, err := s.hub.Publish(threadID, EventMember, nil, func(pos hub.Position) ([]byte, error) {
+		return json.Marshal(MemberPush{ThreadID: threadID, UserID: userID, Change: change, Epoch: pos.Epoch, Offset: pos.Offset})
+	})
+	return err
+}
+
+// AddParticipantsRequest is the payload of addParticipants.
+type AddParticipantsRequest struct {
+	ThreadToken  string   `json:"threadToken"`
+	ThreadID     string   `json:"threadId,omitempty"` // optional; when given it must be the token's thread
+	Participants []string `json:"participants"`
+}
+
+// AddParticipantsResult is its answer.
+type AddParticipantsResult struct {
+	Thread      ecbserver.Thread `json:"thread"`
+	ThreadToken string           `json:"threadToken"`
+	Added       []string         `json:"added"`
+}
+
+// AddParticipants adds members to a group thread (the caller needs the admin
+// or owner bit): the listeners get a member push per new member, and the new
+// members' connections a thread push (change "added").
+func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticipantsRequest) (*AddParticipantsResult, error) {
+	out, err := s.run(ctx, OpAddParticipants, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		participants, err := s.validateParticipants(c.User.ID, req.Participants)
+		if err != nil {
+			return nil, err
+		}
+		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessRead)
+		if err != nil {
+			return nil, err
+		}
+		if *s.cfg.EnforceMembership && t.Access&(auth.AccessAdmin|auth.AccessOwner) == 0 {
+			return nil, apierr.New(apierr.Forbidden, "adding members needs the admin or owner access bit")
+		}
+		resp, err := s.backend.AddParticipants(ctx, &ecbserver.AddParticipantsRequest{UserID: c.User.ID, ThreadID: t.ThreadID, Participants: participants})
+		if err != nil {
+			return nil, err
+		}
+		s.live.presence.NoteThread(resp.Thread.ID, resp.Thread.Members)
+		if resp.Added == nil {
+			resp.Added = []string{}
+		}
+		for _, u := range resp.Added {
+			if err := s.publishMember(t.ThreadID, u, "joined"); err != nil {
+				return nil, err
+			}
+		}
+		data, err := json.Marshal(threadPush{ThreadID: t.ThreadID, Change: "added", Thread: &resp.Thread})
+		if err != nil {
+			return nil, err
+		}
+		p := &hub.Push{Event: EventThread, Data: data, At: time.Now()}
+		for _, u := range resp.Added {
+			s.hub.SendToUser(u, p, nil)
+		}
+		return &AddParticipantsResult{Thread: resp.Thread, ThreadToken: resp.ThreadToken, Added: resp.Added}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*AddParticipantsResult), nil
+}
+
+// LeaveThreadRequest is the payload of leaveThread.
+type LeaveThreadRequest struct {
+	ThreadToken string `json:"threadToken"`
+	ThreadID    string `json:"threadId,omitempty"` // optional; when given it must be the token's thread
+}
+
+// LeaveThread removes the caller from a thread: the backend first, then every
+// connection of the caller on this node stops listening to it at once (and is
+// told with a thread push, change "left"), and the remaining listeners get a
+// member push.
+func (s *Service) LeaveThread(ctx context.Context, c Caller, req LeaveThreadRequest) (any, error) {
+	return s.run(ctx, OpLeaveThread, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, 0)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.backend.LeaveThread(ctx, &ecbserver.LeaveThreadRequest{UserID: c.User.ID, ThreadID: t.ThreadID})
+		if err != nil {
+			return nil, err
+		}
+		s.live.presence.NoteThread(t.ThreadID, resp.Thread.Members)
+		s.hub.DetachUser(t.ThreadID, c.User.ID)
+		data, err := json.Marshal(threadPush{ThreadID: t.ThreadID, Change: "left"})
+		if err != nil {
+			return nil, err
+		}
+		s.hub.SendToUser(c.User.ID, &hub.Push{Event: EventThread, Data: data, At: time.Now()}, c.Conn)
+		if err := s.publishMember(t.ThreadID, c.User.ID, "left"); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
+	})
+}
+
+// ResumeRequest is the payload of resume: for each thread the client showed,
+// its newest threadToken and the last position it processed.
+type ResumeRequest struct {
+	Threads []ResumeThread `json:"threads"`
+}
+
+// ResumeThread is one thread of a resume request.
+type ResumeThread struct {
+	ThreadToken string `json:"threadToken"`
+	Epoch       string `json:"epoch"`
+	Offset      uint64 `json:"offset"`
+}
+
+// ResumeResult is its answer, one entry per requested thread, in order.
+type ResumeResult struct {
+	Threads []ResumedThread `json:"threads"`
+}
+
+// ResumedThread tells whether a thread's missed pushes follow (recovered)
+// or the client must re-fetch it with getThread.
+type ResumedThread struct {
+	ThreadID  string `json:"threadId"`
+	Recovered bool   `json:"recovered"`
+	Missed    int    `json:"missed"`
+	Epoch     string `json:"epoch"`
+	Offset    uint64 `json:"offset"`
+}
+
+// Resume re-attaches a reconnected connection to its threads and delivers,
+// before any later push, the pushes it missed — or says recovered: false when
+// they are gone (another epoch, an offset from the future, a gap older than
+// the kept history).
+func (s *Service) Resume(ctx context.Context, c Caller, req ResumeRequest) (*ResumeResult, error) {
+	out, err := s.run(ctx, OpResume, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		if c.Conn == nil {
+			return nil, apierr.New(apierr.InvalidArgument, "resume needs a connection: use Socket.IO or name your event stream (ECB-Stream)")
+		}
+		if len(req.Threads) == 0 || len(req.Threads) > s.cfg.MaxThreadsPerConnection {
+			return nil, apierr.New(apierr.InvalidArgument, "threads must list 1 to %d threads", s.cfg.MaxThreadsPerConnection)
+		}
+		// Verify every token first: a request naming a thread the caller may
+		// not read changes nothing.
+		verified := make([]*auth.Thread, len(req.Threads))
+		for i, rt := range req.Threads {
+			t, err := s.verifyThread(c, rt.ThreadToken, "", auth.AccessRead)
+			if err != nil {
+				return nil, err
+			}
+			verified[i] = t
+		}
+		res := &ResumeResult{Threads: make([]ResumedThread, 0, len(req.Threads))}
+		for i, rt := range req.Threads {
+			id := verified[i].ThreadID
+			missed, ok, now := s.hub.Resume(id, c.Conn, hub.Position{Epoch: rt.Epoch, Offset: rt.Offset})
+			res.Threads = append(res.Threads, ResumedThread{ThreadID: id, Recovered: ok, Missed: missed, Epoch: now.Epoch, Offset: now.Offset})
+		}
+		return res, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*ResumeResult), nil
+}
+
+// dedupeBegin finds or starts the outcome of a sendMessage with a
+// clientMessageId. When first is false, the caller waits on e.done and
+// answers with e's outcome.
+func (s *Service) dedupeBegin(k dedupeKey) (e *dedupeEntry, first bool) {
+	s.live.mu.Lock()
+	defer s.live.mu.Unlock()
+	if e := s.live.dedupe[k]; e != nil && (e.expires.IsZero() || time.Now().Before(e.expires)) {
+		return e, false
+	}
+	e = &dedupeEntry{done: make(chan struct{})}
+	if len(s.live.dedupe) < s.cfg.DedupeMaxEntries {
+		s.live.dedupe[k] = e
+	}
+	return e, true
+}
+
+// dedupeEnd records the outcome; a failed attempt is forgotten, so that the
+// retry it calls for reaches the backend again.
+func (s *Service) dedupeEnd(k dedupeKey, e *dedupeEntry, res *SendMessageResult, err error) {
+	s.live.mu.Lock()
+	e.res, e.err = res, err
+	if err != nil {
+		if s.live.dedupe[k] == e {
+			delete(s.live.dedupe, k)
+		}
+	} else {
+		e.expires = time.Now().Add(s.cfg.DedupeWindow)
+	}
+	s.live.mu.Unlock()
+	close(e.done)
+}
+
+// noteThreads feeds the presence visibility from what the backend returned.
+func (s *Service) noteThreads(threads ...ecbserver.Thread) {
+	for _, t := range threads {
+		if len(t.Members) > 0 {
+			s.live.presence.NoteThread(t.ID, slices.Clone(t.Members))
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ecbridge/ecb/internal/access"
+	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/config"
+	"github.com/ecbridge/ecb/internal/limits"
+	"github.com/ecbridge/ecb/internal/ops"
+	"github.com/ecbridge/ecb/internal/serverapi"
+	"github.com/ecbridge/ecb/internal/sse"
+)
+
+// guards are the parts of a node that bound and steer its clients: the
+// Server API with its store of live decisions, and the limits.
+type guards struct {
+	store      *access.Store
+	limiter    *limits.Limiter
+	handshakes *limits.Handshakes
+	api        http.Handler // the Server API, or serverapi.Disabled()
+
+	server   *http.Server // when serverApi.listen is set
+	listener net.Listener
+}
+
+var (
+	_ ops.AccessOverrides = (*access.Store)(nil)
+	_ ops.ThreadStates    = (*access.Store)(nil)
+	_ ops.Revocations     = (*access.Store)(nil)
+	_ ops.Limiter         = (*limits.Limiter)(nil)
+)
+
+// newGuards builds the guards and installs them in the operations.
+func (s *Server) newGuards(cfg *config.Config) error {
+	proxies, err := limits.ParseProxies(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("http.trustedProxies: %w", err)
+	}
+	g := &guards{
+		store:      access.New(access.Config{StateTTL: cfg.ServerAPI.StateTTL, MaxEntries: cfg.ServerAPI.MaxEntries}),
+		limiter:    limits.New(cfg.Limits, s.hub),
+		handshakes: limits.NewHandshakes(cfg.Limits, proxies),
+		api:        serverapi.Disabled(),
+	}
+	s.ops.SetGuards(ops.Guards{Access: g.store, Threads: g.store, Revocations: g.store, Limiter: g.limiter})
+	if cfg.ServerAPI.Enabled() {
+		g.api = serverapi.New(cfg.ServerAPI, serverapi.Options{
+			Ops: s.ops, Store: g.store, Hub: s.hub, MaxBody: cfg.HTTP.MaxBodyBytes,
+			Logger: s.log.With("component", "server-api"),
+		})
+	}
+	if cfg.ServerAPI.Listen != "" {
+		mux := http.NewServeMux()
+		mux.Handle(serverapi.Prefix, g.api)
+		g.server = &http.Server{Handler: securityHeaders(mux), ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout}
+	}
+	s.guards = g
+	return nil
+}
+
+// mountServerAPI serves /server/v1/ on the client listener, unless the
+// Server API has its own.
+func (s *Server) mountServerAPI(mux *http.ServeMux) {
+	if s.guards.server == nil {
+		mux.Handle(serverapi.Prefix, s.guards.api)
+	}
+}
+
+// ServerAPIAddr is the Server API's own listener address, when
+// serverApi.listen is set and Listen has bound it.
+func (s *Server) ServerAPIAddr() net.Addr {
+	if s.guards.listener == nil {
+		return nil
+	}
+	return s.guards.listener.Addr()
+}
+
+func (s *Server) listenGuards() error {
+	if s.guards.server != nil && s.guards.listener == nil {
+		ln, err := net.Listen("tcp", s.cfg.ServerAPI.Listen)
+		if err != nil {
+			return fmt.Errorf("serverApi.listen: %w", err)
+		}
+		s.guards.listener = ln
+	}
+	return nil
+}
+
+// runGuards starts the janitors (until ctx is done) and the Server API's
+// own listener (until shutdownGuards).
+func (s *Server) runGuards(ctx context.Context, wg *sync.WaitGroup, errc chan<- error) {
+	g := s.guards
+	wg.Go(func() { g.store.Run(ctx, time.Minute) })
+	wg.Go(func() {
+		tick := time.NewTicker(30 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				g.limiter.Sweep(now)
+				g.handshakes.Sweep(now)
+			}
+		}
+	})
+	if g.server != nil {
+		go func() {
+			if err := g.server.Serve(g.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("server API: %w", err)
+			}
+		}()
+		s.log.Info("Server API listening", "addr", g.listener.Addr().String())
+	}
+}
+
+func (s *Server) shutdownGuards(ctx context.Context) {
+	if s.guards.server != nil {
+		_ = s.guards.server.Shutdown(ctx)
+	}
+}
+
+// limitHandshakes refuses new connections from a client IP beyond
+// limits.handshakesPerSecondPerIP (rate_limited), and new connections of a
+// node at limits.maxConnections (unavailable), before any work is done for
+// them. Requests on existing connections pass.
+func (s *Server) limitHandshakes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := handshakeKind(r)
+		if kind == notHandshake {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if kind == newConnection && s.guards.limiter.Full() {
+			sse.WriteError(w, &apierr.Error{Code: apierr.Unavailable, Message: "this node is at its connection limit: try again later or another node"})
+			return
+		}
+		if err := s.guards.handshakes.Allow(r); err != nil {
+			sse.WriteError(w, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type handshake int
+
+const (
+	notHandshake  handshake = iota
+	newConnection           // an Engine.IO handshake, an event stream
+	tokenExchange           // POST /v1/token: a backend call for anyone
+)
+
+func handshakeKind(r *http.Request) handshake {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/socket.io/") && r.Method == http.MethodGet && r.URL.Query().Get("sid") == "":
+		return newConnection
+	case r.URL.Path == "/v1/events" && r.Method == http.MethodGet:
+		return newConnection
+	case r.URL.Path == "/v1/token" && r.Method == http.MethodPost:
+		return tokenExchange
+	}
+	return notHandshake
+}

@@ -1,0 +1,277 @@
+package ecbserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file is the client of ECB's Server API (/server/v1): what a backend
+// calls to act on ECB. The normative description is api/server.yaml in the
+// ECB repository; docs/server-api.md explains it.
+
+// Scopes an API key may hold (ECB's serverApi.keys).
+const (
+	ScopeAccessRead   = "access:read"
+	ScopeAccessWrite  = "access:write"
+	ScopeThreadsWrite = "threads:write"
+	ScopeUsersWrite   = "users:write"
+	ScopePresenceRead = "presence:read"
+	ScopeAll          = "*"
+)
+
+// Thread changes a backend announces with [ServerAPIClient.ThreadEvent].
+const (
+	ThreadUpdated  = "updated"  // listeners are told (with the new thread, if given)
+	ThreadClosed   = "closed"   // read-only: ECB refuses sends with conflict
+	ThreadReopened = "reopened" // writable again
+	ThreadDeleted  = "deleted"  // listeners are told and stop listening; ECB refuses it with not_found
+)
+
+// ServerAPIError is an error answer of the Server API. Code is one of ECB's
+// client error codes (unauthenticated, forbidden, not_found, invalid_argument,
+// conflict, payload_too_large, rate_limited, unavailable, ...).
+type ServerAPIError struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter time.Duration // with rate_limited
+}
+
+func (e *ServerAPIError) Error() string {
+	return fmt.Sprintf("ecbserver: server API: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// AccessOverride is a user's access to a thread as set through the Server
+// API: it replaces the acc claim of the user's threadTokens until ExpiresAt.
+type AccessOverride struct {
+	ThreadID  string     `json:"threadId"`
+	UserID    string     `json:"userId"`
+	Acc       int        `json:"acc"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"` // nil: until deleted
+	// Detached is how many of the user's connections stopped listening to
+	// the thread (SetAccess without AccessRead); nil on GetAccess.
+	Detached *int `json:"detached,omitempty"`
+}
+
+// SystemMessage is a message a backend publishes into a thread; its author
+// is "system". ECB pushes it but does not store it: store it yourself (under
+// the same ID) if it belongs in the history.
+type SystemMessage struct {
+	ID   string          `json:"id,omitempty"` // empty: ECB makes one
+	Body string          `json:"body"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// PublishedMessage is the message as pushed, with its offset and epoch.
+type PublishedMessage struct {
+	Message Message `json:"message"`
+	Epoch   string  `json:"epoch"`
+}
+
+// ThreadEventResult says how many connections were told of a thread event.
+type ThreadEventResult struct {
+	ThreadID string `json:"threadId"`
+	Change   string `json:"change"`
+	Told     int    `json:"told"`
+}
+
+// DisconnectResult is the answer of [ServerAPIClient.DisconnectUser].
+type DisconnectResult struct {
+	UserID        string     `json:"userId"`
+	Disconnected  int        `json:"disconnected"`
+	RevokedBefore *time.Time `json:"revokedBefore,omitempty"`
+}
+
+// UserPresence is a user's connection count on the ECB node that answered.
+type UserPresence struct {
+	UserID      string `json:"userId"`
+	Online      bool   `json:"online"`
+	Connections int    `json:"connections"`
+}
+
+// ThreadInfo is a thread's live state on the ECB node that answered.
+type ThreadInfo struct {
+	ThreadID  string   `json:"threadId"`
+	Status    string   `json:"status"` // open, closed, deleted
+	Listeners int      `json:"listeners"`
+	Users     []string `json:"users"`
+}
+
+// ServerAPIClient calls ECB's Server API with an API key. It is safe for
+// concurrent use.
+type ServerAPIClient struct {
+	base string // ending in /server/v1
+	key  string
+	http *http.Client
+}
+
+// ServerAPIOptions configures a ServerAPIClient.
+type ServerAPIOptions struct {
+	// HTTPClient defaults to a client with a 10 second timeout.
+	HTTPClient *http.Client
+}
+
+// NewServerAPIClient returns a client of the Server API at baseURL: ECB's
+// address (https://chat.example.com, or serverApi.listen's), with or
+// without the /server/v1 path. key is one of ECB's serverApi.keys.
+func NewServerAPIClient(baseURL, key string, opts ServerAPIOptions) (*ServerAPIClient, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("ecbserver: server API URL %q is not an http(s) URL", baseURL)
+	}
+	if key == "" {
+		return nil, errors.New("ecbserver: an API key is required")
+	}
+	base := u.String()
+	if !strings.HasSuffix(base, "/server/v1") {
+		base += "/server/v1"
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &ServerAPIClient{base: base, key: key, http: hc}, nil
+}
+
+// SetAccess overrides userID's access to threadID (a sum of the Access
+// bits; AccessNone bans) for ttl, or until DeleteAccess when ttl is 0. It
+// takes effect at once: without AccessRead the user's connections stop
+// listening to the thread; all of them get a thread push {change: "access"}.
+func (c *ServerAPIClient) SetAccess(ctx context.Context, threadID, userID string, acc int, ttl time.Duration) (*AccessOverride, error) {
+	body := map[string]int{"acc": acc}
+	if ttl > 0 {
+		body["ttlSeconds"] = int((ttl + time.Second - 1) / time.Second)
+	}
+	return serverCall[AccessOverride](ctx, c, http.MethodPut, "/threads/"+url.PathEscape(threadID)+"/access/"+url.PathEscape(userID), body)
+}
+
+// GetAccess returns the live override of userID in threadID; an error with
+// Code "not_found" means none (the threadToken's acc applies).
+func (c *ServerAPIClient) GetAccess(ctx context.Context, threadID, userID string) (*AccessOverride, error) {
+	return serverCall[AccessOverride](ctx, c, http.MethodGet, "/threads/"+url.PathEscape(threadID)+"/access/"+url.PathEscape(userID), nil)
+}
+
+// DeleteAccess removes the override; it reports whether there was one.
+func (c *ServerAPIClient) DeleteAccess(ctx context.Context, threadID, userID string) (bool, error) {
+	var out struct {
+		Deleted bool `json:"deleted"`
+	}
+	err := c.do(ctx, http.MethodDelete, "/threads/"+url.PathEscape(threadID)+"/access/"+url.PathEscape(userID), nil, &out)
+	return out.Deleted, err
+}
+
+// PublishSystemMessage pushes m into threadID to every listener, with the
+// thread's next offset, like any message.
+func (c *ServerAPIClient) PublishSystemMessage(ctx context.Context, threadID string, m SystemMessage) (*PublishedMessage, error) {
+	return serverCall[PublishedMessage](ctx, c, http.MethodPost, "/threads/"+url.PathEscape(threadID)+"/messages", m)
+}
+
+// ThreadEvent tells threadID's listeners that it changed: ThreadUpdated
+// (thread, optional, is the new state pushed to them), ThreadClosed,
+// ThreadReopened or ThreadDeleted.
+func (c *ServerAPIClient) ThreadEvent(ctx context.Context, threadID, change string, thread *Thread) (*ThreadEventResult, error) {
+	body := struct {
+		Change string  `json:"change"`
+		Thread *Thread `json:"thread,omitempty"`
+	}{change, thread}
+	return serverCall[ThreadEventResult](ctx, c, http.MethodPost, "/threads/"+url.PathEscape(threadID)+"/events", body)
+}
+
+// DisconnectUser closes every connection of userID (reason "kicked"). With
+// a non-zero revokedBefore, ECB also refuses from now on the user's tokens
+// issued at or before it (pass time.Now() after a password change or a
+// logout everywhere); new tokens you sign afterwards work.
+func (c *ServerAPIClient) DisconnectUser(ctx context.Context, userID string, revokedBefore time.Time) (*DisconnectResult, error) {
+	body := map[string]string{}
+	if !revokedBefore.IsZero() {
+		body["revokedBefore"] = revokedBefore.UTC().Format(time.RFC3339Nano)
+	}
+	return serverCall[DisconnectResult](ctx, c, http.MethodPost, "/users/"+url.PathEscape(userID)+"/disconnect", body)
+}
+
+// UserPresence returns userID's connection count on the node that answers.
+func (c *ServerAPIClient) UserPresence(ctx context.Context, userID string) (*UserPresence, error) {
+	return serverCall[UserPresence](ctx, c, http.MethodGet, "/users/"+url.PathEscape(userID)+"/presence", nil)
+}
+
+// ThreadInfo returns threadID's status and listeners on the node that answers.
+func (c *ServerAPIClient) ThreadInfo(ctx context.Context, threadID string) (*ThreadInfo, error) {
+	return serverCall[ThreadInfo](ctx, c, http.MethodGet, "/threads/"+url.PathEscape(threadID), nil)
+}
+
+func serverCall[T any](ctx context.Context, c *ServerAPIClient, method, path string, body any) (*T, error) {
+	var out T
+	if err := c.do(ctx, method, path, body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// maxAnswer bounds the answers read.
+const maxAnswer = 1 << 20
+
+func (c *ServerAPIClient) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("ecbserver: server API request: %w", err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return fmt.Errorf("ecbserver: server API request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Accept", "application/json")
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("ecbserver: server API %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return fmt.Errorf("ecbserver: server API %s %s: %w", method, path, err)
+	}
+	var env struct {
+		Data  json.RawMessage `json:"data"`
+		Error *struct {
+			Code       string `json:"code"`
+			Message    string `json:"message"`
+			RetryAfter int    `json:"retryAfter"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return &ServerAPIError{Status: resp.StatusCode, Code: "internal", Message: "the answer is not ECB's JSON envelope"}
+	}
+	if env.Error != nil || resp.StatusCode >= 300 {
+		e := &ServerAPIError{Status: resp.StatusCode, Code: "internal", Message: http.StatusText(resp.StatusCode)}
+		if env.Error != nil {
+			e.Code, e.Message = env.Error.Code, env.Error.Message
+			e.RetryAfter = time.Duration(env.Error.RetryAfter) * time.Second
+		}
+		if e.RetryAfter == 0 {
+			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+				e.RetryAfter = time.Duration(s) * time.Second
+			}
+		}
+		return e
+	}
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		return fmt.Errorf("ecbserver: server API %s %s: decoding the answer: %w", method, path, err)
+	}
+	return nil
+}

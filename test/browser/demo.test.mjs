@@ -1,0 +1,257 @@
+// The demo web app in a real browser: Debian's chromium through
+// playwright-core, against a real `ecb demo` built from this repository.
+// Two browser contexts (alice, bob) chat live; then bob goes offline, writes,
+// comes back, and the message arrives exactly once.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../..");
+const shots = join(repo, "test/artifacts/screenshots");
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const T = 20000; // per wait
+
+let tmp, bin, ecbProc, ecbUrl, backendUrl, browser;
+const pageErrors = [];
+
+function killEcb() {
+  if (ecbProc && ecbProc.exitCode === null && ecbProc.signalCode === null) ecbProc.kill("SIGKILL");
+}
+process.on("exit", killEcb); // also when a test fails or the runner is interrupted
+
+function startEcb() {
+  ecbProc = spawn(bin, ["demo", "--listen", "127.0.0.1:0", "--backend-listen", "127.0.0.1:0", "--data", join(tmp, "data")], {
+    stdio: ["ignore", "pipe", process.env.ECB_LOG ? "inherit" : "ignore"],
+  });
+  return new Promise((ok, fail) => {
+    let out = "";
+    const timer = setTimeout(() => fail(new Error("ecb demo did not start: " + out)), 60000);
+    ecbProc.stdout.on("data", (d) => {
+      out += d;
+      const api = out.match(/ECB client API:\s+(http:\/\/\S+)/);
+      const be = out.match(/reference backend:\s+(http:\/\/\S+)/);
+      if (api && be) {
+        clearTimeout(timer);
+        ecbUrl = api[1];
+        backendUrl = be[1];
+        ok();
+      }
+    });
+    ecbProc.on("exit", (code) => fail(new Error(`ecb demo exited with ${code}: ${out}`)));
+  });
+}
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
+  mkdirSync(shots, { recursive: true });
+  tmp = mkdtempSync(join(tmpdir(), "ecb-browser-"));
+  bin = process.env.ECB_BIN ?? join(tmp, "ecb");
+  if (!process.env.ECB_BIN) execFileSync("go", ["build", "-o", bin, "./cmd/ecb"], { cwd: repo, stdio: "inherit" });
+  await startEcb();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (ecbProc && ecbProc.exitCode === null) {
+    const exited = new Promise((ok) => ecbProc.once("exit", ok));
+    ecbProc.kill("SIGTERM");
+    const force = setTimeout(killEcb, 10000);
+    await exited;
+    clearTimeout(force);
+  }
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+async function openAs(user) {
+  const context = await browser.newContext({ viewport: { width: 1180, height: 760 }, locale: "en-GB", timezoneId: "UTC" });
+  context.setDefaultTimeout(T);
+  const page = await context.newPage();
+  page.on("pageerror", (e) => pageErrors.push(`${user}: ${e.message}`));
+  page.on("console", (m) => {
+    // Failed requests are checked below, by URL; while offline, failing ones are expected.
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) pageErrors.push(`${user} console: ${m.text()}`);
+  });
+  page.on("response", (r) => {
+    const refusedLogin = r.status() === 401 && r.url().endsWith("/login"); // the test's wrong password
+    if (r.status() >= 400 && !refusedLogin) pageErrors.push(`${user}: HTTP ${r.status()} ${r.request().method()} ${r.url()}`);
+  });
+  await page.goto(ecbUrl + "/");
+  await page.locator(`#user-${user}`).check();
+  return { context, page, user };
+}
+
+async function signIn(w) {
+  await assert.doesNotReject(async () => {
+    const pw = w.page.getByLabel("Password");
+    assert.equal(await pw.inputValue(), w.user, "the password is prefilled with the demo's hint");
+  });
+  await w.page.getByRole("button", { name: "Sign in" }).click();
+  await w.page.locator('#conn[data-state="connected"]').waitFor();
+}
+
+function snap(w, name) {
+  return w.page.screenshot({ path: join(shots, `${name}-${w.user}.png`) });
+}
+
+/** The message bodies shown in the open thread with exactly this text. */
+function bodies(w, text) {
+  return w.page.locator("#messages .msg-body", { hasText: new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`) });
+}
+
+test("alice and bob chat live; a message written offline arrives exactly once", async () => {
+  const alice = await openAs("alice");
+  const bob = await openAs("bob");
+  try {
+    // Login screen: the seeded users from the backend's GET /users.
+    const names = await alice.page.locator("#user-list .user-name").allTextContents();
+    for (const n of ["Alice", "Bob", "Carol"]) assert.ok(names.includes(n), `login lists ${n}: ${names}`);
+    await snap(alice, "01-login");
+
+    // A refused login is shown to the person.
+    await alice.page.getByLabel("Password").fill("wrong");
+    await alice.page.getByRole("button", { name: "Sign in" }).click();
+    await alice.page.getByRole("alert").filter({ hasText: "Wrong user name or password" }).waitFor();
+    await snap(alice, "02-login-refused");
+    await alice.page.getByLabel("Password").fill("alice");
+    await signIn(alice);
+    await signIn(bob);
+    await bob.page.locator("#thread-empty").waitFor();
+    await snap(bob, "03-signed-in");
+
+    // alice starts a thread with bob.
+    await alice.page.getByRole("button", { name: "New thread" }).click();
+    const dialog = alice.page.getByRole("dialog", { name: "New thread" });
+    await dialog.getByLabel("Bob").check();
+    await dialog.getByLabel("Subject").fill("Project kickoff");
+    await dialog.getByLabel("First message").fill("Hi Bob, ready for the kickoff tomorrow?");
+    await snap(alice, "04-new-thread-dialog");
+    await dialog.getByRole("button", { name: "Create thread" }).click();
+    await bodies(alice, "Hi Bob, ready for the kickoff tomorrow?").waitFor();
+
+    // bob sees the thread appear live, without reloading.
+    const bobThread = bob.page.locator(".thread-item", { hasText: "Project kickoff" });
+    await bobThread.waitFor();
+    await bobThread.click();
+    await bodies(bob, "Hi Bob, ready for the kickoff tomorrow?").waitFor();
+
+    // alice writes again; bob sees it live. bob answers; alice sees it.
+    await alice.page.getByLabel("Message", { exact: true }).fill("I'll bring the slides.");
+    await alice.page.getByLabel("Message", { exact: true }).press("Enter");
+    await bodies(bob, "I'll bring the slides.").waitFor();
+    await bob.page.getByLabel("Message", { exact: true }).fill("Yes! Let's start at 10.");
+    await bob.page.getByRole("button", { name: "Send" }).click();
+    await bodies(alice, "Yes! Let's start at 10.").waitFor();
+    await snap(alice, "05-chat");
+    await snap(bob, "05-chat");
+
+    // bob goes offline and writes: the message is queued, visibly.
+    await bob.context.setOffline(true);
+    await bob.page.locator('#conn[data-state="offline"]').waitFor();
+    const offlineText = "Written on the train, no signal.";
+    await bob.page.getByLabel("Message", { exact: true }).fill(offlineText);
+    await bob.page.getByLabel("Message", { exact: true }).press("Enter");
+    const pending = bob.page.locator(".msg.pending", { hasText: offlineText });
+    await pending.locator(".msg-status", { hasText: "Queued" }).waitFor();
+    await bob.page.locator("#conn", { hasText: "1 message queued" }).waitFor();
+    await snap(bob, "06-offline-queued");
+
+    // Back online: it is sent once, and alice gets it once.
+    await bob.context.setOffline(false);
+    await bob.page.locator('#conn[data-state="connected"]').waitFor();
+    await pending.waitFor({ state: "detached" });
+    await bodies(alice, offlineText).waitFor();
+    // A marker after it: were the message delivered twice, the copy would come before the marker.
+    await bob.page.getByLabel("Message", { exact: true }).fill("Back online.");
+    await bob.page.getByLabel("Message", { exact: true }).press("Enter");
+    await bodies(alice, "Back online.").waitFor();
+    assert.equal(await bodies(alice, offlineText).count(), 1, "alice shows it once");
+    assert.equal(await bodies(bob, offlineText).count(), 1, "bob shows it once");
+    await snap(alice, "07-after-reconnect");
+    await snap(bob, "07-after-reconnect");
+
+    // And the backend stored it once (REST, as bob).
+    const login = await (
+      await fetch(`${backendUrl}/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "bob", password: "bob" }) })
+    ).json();
+    const tok = (await (await fetch(`${ecbUrl}/v1/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ accessToken: login.accessToken }) })).json()).data.userToken;
+    const threads = (await (await fetch(`${ecbUrl}/v1/threads`, { headers: { authorization: `Bearer ${tok}` } })).json()).data.items;
+    const t = threads.find((x) => x.thread.subject === "Project kickoff");
+    assert.ok(t, "bob's threads include the kickoff");
+    const page = (
+      await (await fetch(`${ecbUrl}/v1/threads/${t.thread.id}?limit=200`, { headers: { authorization: `Bearer ${tok}`, "ecb-thread-token": t.threadToken } })).json()
+    ).data;
+    const stored = page.messages.map((m) => m.body);
+    assert.equal(stored.filter((b) => b === offlineText).length, 1, `stored once: ${JSON.stringify(stored)}`);
+    assert.deepEqual(stored, [
+      "Hi Bob, ready for the kickoff tomorrow?",
+      "I'll bring the slides.",
+      "Yes! Let's start at 10.",
+      offlineText,
+      "Back online.",
+    ]);
+    assert.deepEqual(pageErrors, [], "no errors in the pages");
+  } finally {
+    await alice.context.close();
+    await bob.context.close();
+  }
+});
+
+test("older history loads when scrolling to the top", async () => {
+  // bob wrote 45 messages to alice over REST before she signs in.
+  const api = async (method, path, token, body, threadToken) => {
+    const headers = { "content-type": "application/json" };
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (threadToken) headers["ecb-thread-token"] = threadToken;
+    const env = await (await fetch(ecbUrl + path, { method, headers, body: body && JSON.stringify(body) })).json();
+    assert.ok(env.data, JSON.stringify(env.error));
+    return env.data;
+  };
+  const alice = await openAs("alice");
+  try {
+    const access = (
+      await (await fetch(`${backendUrl}/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "bob", password: "bob" }) })).json()
+    ).accessToken;
+    const tok = (await api("POST", "/v1/token", null, { accessToken: access })).userToken;
+    const created = await api("POST", "/v1/threads", tok, { participants: ["alice"], subject: "Long history", message: { body: "history 0" } });
+    let threadToken = created.threadToken;
+    for (let i = 1; i < 45; i++) {
+      threadToken = (await api("POST", `/v1/threads/${created.thread.id}/messages`, tok, { body: `history ${i}` }, threadToken)).threadToken;
+    }
+    await signIn(alice);
+    const item = alice.page.locator(".thread-item", { hasText: "Long history" });
+    await item.waitFor();
+    await item.click();
+    await bodies(alice, "history 44").waitFor();
+    await alice.page.locator("#load-older").waitFor();
+    assert.equal(await alice.page.locator("#messages .msg-body").count(), 30, "the newest 30 first");
+    assert.equal(await bodies(alice, "history 0").count(), 0);
+    // Scrolling to the top loads the older ones.
+    await alice.page.locator("#scroller").evaluate((el) => el.scrollTo(0, 0));
+    await bodies(alice, "history 0").waitFor();
+    assert.equal(await alice.page.locator("#messages .msg-body").count(), 45);
+    await alice.page.locator("#history-start").waitFor();
+    await snap(alice, "08-history");
+    assert.deepEqual(pageErrors, [], "no errors in the pages");
+  } finally {
+    await alice.context.close();
+  }
+});

@@ -1,0 +1,280 @@
+// Live chat features over Socket.IO with the official socket.io-client
+// against a real `ecb demo`: presence (including a connection that dies
+// without a goodbye), typing, read marks, group threads, recovery after a
+// connection is killed mid-conversation, and clientMessageId dedupe.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { io } from "socket.io-client";
+import WebSocket from "ws";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../..");
+let bin, tmp, demo;
+
+function startDemo() {
+  return new Promise((ok, fail) => {
+    const args = ["demo", "--data", join(tmp, "data"), "--listen", "127.0.0.1:0", "--backend-listen", "127.0.0.1:0",
+      "--set", "socketio.pingInterval=300ms", "--set", "socketio.pingTimeout=200ms", "--set", "operations.typingTimeout=500ms"];
+    const proc = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    const timer = setTimeout(() => fail(new Error("ecb demo did not start:\n" + out + err)), 30000);
+    proc.stderr.on("data", (d) => (err += d));
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const e = out.match(/ECB client API:\s+(http:\/\/\S+)/);
+      const b = out.match(/reference backend:\s+(http:\/\/\S+)/);
+      if (e && b) {
+        clearTimeout(timer);
+        ok({ proc, url: e[1], backend: b[1] });
+      }
+    });
+    proc.on("exit", (code) => fail(new Error(`ecb demo exited with ${code}:\n${out}${err}`)));
+  });
+}
+
+function once(emitter, event, ms = 5000, filter = () => true) {
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`timeout waiting for ${event}`)), ms);
+    const h = (...args) => {
+      if (!filter(...args)) return;
+      clearTimeout(timer);
+      emitter.off(event, h);
+      ok(args[0]);
+    };
+    emitter.on(event, h);
+  });
+}
+
+async function userToken(user) {
+  const r = await fetch(demo.backend + "/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: user, password: user }),
+  });
+  const { accessToken } = await r.json();
+  const t = await fetch(demo.url + "/v1/token", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ accessToken }),
+  });
+  return (await t.json()).data.userToken;
+}
+
+function call(socket, op, payload) {
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no ack for ${op}`)), 5000);
+    socket.emit(op, payload, (res) => {
+      clearTimeout(timer);
+      ok(res);
+    });
+  });
+}
+
+async function data(socket, op, payload) {
+  const res = await call(socket, op, payload);
+  assert.ok(res && res.error === undefined, `${op} failed: ${JSON.stringify(res)}`);
+  return res.data;
+}
+
+async function connect(user, opts = {}) {
+  const s = io(demo.url, { auth: { userToken: await userToken(user) }, forceNew: true, transports: ["websocket"], reconnectionDelay: 100, reconnectionDelayMax: 200, ...opts });
+  await once(s, "connect");
+  return s;
+}
+
+// threadWith creates a thread of alice's with the others and returns each user's threadToken.
+async function threadWith(alice, others, sockets) {
+  const created = await data(alice, "createThread", { participants: others, message: { body: "hello all" } });
+  const tokens = { alice: created.threadToken };
+  for (const [name, s] of Object.entries(sockets)) {
+    const page = await data(s, "getThreads", {});
+    tokens[name] = page.items.find((t) => t.thread.id === created.thread.id).threadToken;
+  }
+  return { created, tokens };
+}
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), "ecb-live-"));
+  bin = join(tmp, "ecb");
+  execFileSync("go", ["build", "-o", bin, "./cmd/ecb"], { cwd: repo, stdio: "inherit" });
+  demo = await startDemo();
+});
+
+after(async () => {
+  if (demo && demo.proc.exitCode === null) {
+    const exited = new Promise((ok) => demo.proc.once("exit", ok));
+    demo.proc.kill("SIGTERM");
+    await exited;
+  }
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+test("presence: online, setPresence, and offline within the ping timeout after a silent death", async () => {
+  const alice = await connect("alice");
+  await data(alice, "getContacts", {}); // alice now watches bob and carol
+
+  // bob connects with a raw WebSocket that will never answer a ping
+  const tok = await userToken("bob");
+  const ws = new WebSocket(demo.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket");
+  const online = once(alice, "presence", 5000, (p) => p.userId === "bob" && p.show === "available");
+  ws.on("message", (m) => {
+    if (String(m).startsWith("0")) ws.send("40" + JSON.stringify({ userToken: tok }));
+  });
+  await online;
+
+  const seen = await data(alice, "getPresence", { userIds: ["bob"] });
+  assert.equal(seen.presence[0].show, "available");
+  const stranger = await call(alice, "getPresence", { userIds: ["agent1"] });
+  assert.equal(stranger.error.code, "forbidden");
+
+  // no pong: ECB closes the connection after pingInterval + pingTimeout (0.5s here)
+  const started = Date.now();
+  const offline = await once(alice, "presence", 5000, (p) => p.userId === "bob" && p.show === "offline");
+  assert.ok(offline.lastSeen, "offline carries lastSeen");
+  assert.ok(Date.now() - started < 3000, `offline after ${Date.now() - started}ms`);
+  ws.terminate();
+
+  const bob = await connect("bob");
+  await once(alice, "presence", 5000, (p) => p.userId === "bob" && p.show === "available");
+  const away = once(alice, "presence", 5000, (p) => p.userId === "bob" && p.show === "away");
+  await data(bob, "setPresence", { show: "away", status: "lunch" });
+  assert.equal((await away).status, "lunch");
+  assert.equal((await call(bob, "setPresence", { show: "invisible" })).error.code, "invalid_argument");
+  alice.close();
+  bob.close();
+});
+
+test("typing is pushed to the others and stops by itself", async () => {
+  const alice = await connect("alice");
+  const bob = await connect("bob");
+  const { created, tokens } = await threadWith(alice, ["bob"], { bob });
+  await data(bob, "getThread", { threadToken: tokens.bob });
+  const start = once(bob, "typing", 5000, (t) => t.state === "start");
+  await data(alice, "typing", { threadToken: tokens.alice, state: "start" });
+  const s = await start;
+  assert.equal(s.userId, "alice");
+  assert.equal(s.threadId, created.thread.id);
+  const stop = await once(bob, "typing", 3000, (t) => t.state === "stop"); // typingTimeout 500ms
+  assert.equal(stop.userId, "alice");
+  // a flood is rate limited
+  const results = await Promise.all(Array.from({ length: 15 }, () => call(alice, "typing", { threadToken: tokens.alice, state: "start" })));
+  assert.ok(results.some((r) => r.error && r.error.code === "rate_limited"), "typing flood not limited");
+  alice.close();
+  bob.close();
+});
+
+test("read marks go to the backend and to the listeners; unread counts", async () => {
+  const alice = await connect("alice");
+  const bob = await connect("bob");
+  const { created, tokens } = await threadWith(alice, ["bob"], { bob });
+  await data(alice, "sendMessage", { threadToken: tokens.alice, body: "second" });
+  const before = (await data(bob, "getThreads", {})).items.find((t) => t.thread.id === created.thread.id);
+  assert.equal(before.thread.unread, 2);
+  const page = await data(bob, "getThread", { threadToken: tokens.bob });
+  const last = page.messages[page.messages.length - 1];
+  const read = once(alice, "read", 5000, (r) => r.userId === "bob");
+  await data(bob, "markRead", { threadToken: tokens.bob, messageId: last.id });
+  const r = await read;
+  assert.equal(r.messageId, last.id);
+  assert.ok(r.offset > 0);
+  const after = (await data(bob, "getThreads", {})).items.find((t) => t.thread.id === created.thread.id);
+  assert.equal(after.thread.unread, 0);
+  const carol = await connect("carol");
+  assert.equal((await call(carol, "markRead", { threadToken: tokens.bob, messageId: last.id })).error.code, "forbidden");
+  alice.close();
+  bob.close();
+  carol.close();
+});
+
+test("group threads: add a member, leave, and the leaver stops receiving at once", async () => {
+  const alice = await connect("alice");
+  const bob = await connect("bob");
+  const carol = await connect("carol");
+  const { created, tokens } = await threadWith(alice, ["bob"], { bob });
+  await data(bob, "getThread", { threadToken: tokens.bob });
+
+  const notDenied = await call(bob, "addParticipants", { threadToken: tokens.bob, participants: ["carol"] });
+  assert.equal(notDenied.error.code, "forbidden", "a plain member cannot add");
+
+  const told = once(carol, "thread", 5000, (t) => t.change === "added");
+  const joined = once(bob, "member", 5000, (m) => m.userId === "carol" && m.change === "joined");
+  const added = await data(alice, "addParticipants", { threadToken: tokens.alice, participants: ["carol"] });
+  assert.deepEqual(added.added, ["carol"]);
+  assert.equal((await told).threadId, created.thread.id);
+  await joined;
+
+  const carolTok = (await data(carol, "getThreads", {})).items.find((t) => t.thread.id === created.thread.id).threadToken;
+  await data(carol, "getThread", { threadToken: carolTok });
+  const left = once(carol, "member", 5000, (m) => m.userId === "bob" && m.change === "left");
+  await data(bob, "leaveThread", { threadToken: tokens.bob });
+  await left;
+
+  let bobGot = 0;
+  bob.on("message", () => bobGot++);
+  const carolGets = once(carol, "message", 5000);
+  await data(alice, "sendMessage", { threadToken: tokens.alice, body: "bob is gone" });
+  await carolGets;
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(bobGot, 0, "bob still receives after leaving");
+  alice.close();
+  bob.close();
+  carol.close();
+});
+
+test("a killed connection resumes with exactly the messages sent meanwhile", async () => {
+  const alice = await connect("alice");
+  const bob = await connect("bob");
+  const { tokens } = await threadWith(alice, ["bob"], { bob });
+  const page = await data(bob, "getThread", { threadToken: tokens.bob });
+  let last = { epoch: page.epoch, offset: page.offset };
+  const seen = [];
+  bob.on("message", (m) => {
+    seen.push(m.message.body);
+    last = { epoch: m.epoch, offset: m.offset };
+  });
+  await data(alice, "sendMessage", { threadToken: tokens.alice, body: "m1" });
+  await once(bob, "message");
+
+  // kill bob's connection (no goodbye) and write while he is away
+  const reconnected = once(bob, "connect", 10000);
+  bob.io.engine.close();
+  for (const body of ["m2", "m3", "m4"]) await data(alice, "sendMessage", { threadToken: tokens.alice, body });
+  await reconnected;
+  const res = await data(bob, "resume", { threads: [{ threadToken: tokens.bob, epoch: last.epoch, offset: last.offset }] });
+  assert.equal(res.threads[0].recovered, true);
+  assert.equal(res.threads[0].missed, 3);
+  await data(alice, "sendMessage", { threadToken: tokens.alice, body: "m5" });
+  await once(bob, "message", 5000, (m) => m.message.body === "m5");
+  assert.deepEqual(seen, ["m1", "m2", "m3", "m4", "m5"], "each message exactly once, in order");
+
+  // recovery with a stale epoch says so plainly
+  const stale = await data(bob, "resume", { threads: [{ threadToken: tokens.bob, epoch: "gone", offset: 1 }] });
+  assert.equal(stale.threads[0].recovered, false);
+  const carol = await connect("carol");
+  assert.equal((await call(carol, "resume", { threads: [{ threadToken: tokens.bob, epoch: last.epoch, offset: 0 }] })).error.code, "forbidden");
+  alice.close();
+  bob.close();
+  carol.close();
+});
+
+test("a retried sendMessage with the same clientMessageId stores one message", async () => {
+  const alice = await connect("alice");
+  const bob = await connect("bob");
+  const { tokens } = await threadWith(alice, ["bob"], { bob });
+  const msg = { threadToken: tokens.alice, body: "exactly once", clientMessageId: "retry-" + Date.now() };
+  const first = await data(alice, "sendMessage", msg);
+  // the ack was "lost": the client reconnects and retries
+  alice.io.engine.close();
+  await once(alice, "connect", 10000);
+  const second = await data(alice, "sendMessage", msg);
+  assert.equal(second.message.id, first.message.id);
+  const page = await data(bob, "getThread", { threadToken: tokens.bob });
+  assert.equal(page.messages.filter((m) => m.body === "exactly once").length, 1);
+  alice.close();
+  bob.close();
+});
