@@ -73,7 +73,10 @@ func TestClientRequestsMatchTheContract(t *testing.T) {
 	}
 	ctx := context.Background()
 	calls := []func() error{
-		func() error { _, err := c.Authenticate(ctx, &ecbserver.AuthenticateRequest{AccessToken: "x"}); return err },
+		func() error {
+			_, err := c.Authenticate(ctx, &ecbserver.AuthenticateRequest{AccessToken: "x"})
+			return err
+		},
 		func() error { _, err := c.GetContacts(ctx, &ecbserver.GetContactsRequest{UserID: "u"}); return err },
 		func() error { _, err := c.GetThreads(ctx, &ecbserver.GetThreadsRequest{UserID: "u"}); return err },
 		func() error {

@@ -229,6 +229,11 @@ func (h *Hub) Unregister(c Conn) {
 // Attach makes c a listener of threadID. It reports false when c is not
 // registered (it has already ended).
 func (h *Hub) Attach(threadID string, c Conn) bool {
+	_, ok := h.attach(threadID, c)
+	return ok
+}
+
+func (h *Hub) attach(threadID string, c Conn) (Position, bool) {
 	h.connsMu.Lock()
 	st := h.conns[c]
 	if st != nil {
@@ -236,14 +241,22 @@ func (h *Hub) Attach(threadID string, c Conn) bool {
 	}
 	h.connsMu.Unlock()
 	if st == nil {
-		return false
+		return Position{}, false
 	}
 	s := h.shard(threadID)
 	s.mu.Lock()
 	t := h.threadLocked(s, threadID)
 	t.listeners[c] = struct{}{}
+	pos := Position{Epoch: t.epoch, Offset: t.offset}
 	s.mu.Unlock()
-	return true
+	return pos, true
+}
+
+// AttachPosition makes c a listener of threadID and returns the thread's
+// position at that moment, in one step under the thread's lock: every push
+// after that position reaches c, and none before it does.
+func (h *Hub) AttachPosition(threadID string, c Conn) (Position, bool) {
+	return h.attach(threadID, c)
 }
 
 // Detach stops c listening to threadID.

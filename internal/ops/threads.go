@@ -316,11 +316,12 @@ func (s *Service) GetThread(ctx context.Context, c Caller, req GetThreadRequest)
 		if err := s.checkListenLimit(c); err != nil {
 			return nil, err
 		}
-		// Attach before reading so that no message stored meanwhile is missed;
-		// the position read here is at most what the page already contains.
+		// Attach (and read the position in the same step) before reading the
+		// backend, so that no message stored meanwhile is missed: it comes as
+		// a push, and possibly in the page too (clients drop it by id).
 		pos := s.hub.Position(t.ThreadID)
 		if c.Conn != nil && req.Before == "" {
-			s.hub.Attach(t.ThreadID, c.Conn)
+			pos, _ = s.hub.AttachPosition(t.ThreadID, c.Conn)
 			if err := s.stillListening(c, t.ThreadID); err != nil {
 				s.hub.Detach(t.ThreadID, c.Conn)
 				return nil, err

@@ -48,6 +48,7 @@ const (
 	EventSession       = "session"       // ECB → client, after an accessToken handshake
 	EventTokenExpiring = "tokenExpiring" // ECB → client, before the userToken expires
 	EventRefreshToken  = "refreshToken"  // client → ECB, with ack: {userToken}
+	EventClosing       = "closing"       // ECB → client, {reason}, before ECB ends the session
 )
 
 // API serves ECB over Socket.IO.
@@ -183,12 +184,26 @@ func (c *conn) Deliver(p *hub.Push) bool {
 	return frame != nil && c.socket.SendEncoded(frame)
 }
 
+// closingEvent tells a client why ECB ends its session, just before the
+// DISCONNECT packet (after which socket.io-client does not reconnect alone).
+type closingEvent struct {
+	Reason string `json:"reason"`
+}
+
 // Close implements hub.Conn.
 func (c *conn) Close(reason hub.Reason) {
-	// A slow consumer's connection is already closed by SendEncoded; for a
-	// kick or a shutdown the client is told with a DISCONNECT packet and
-	// does not reconnect by itself.
-	c.socket.Disconnect(reason == hub.ReasonSlow)
+	if reason == hub.ReasonSlow {
+		// SendEncoded already closed the connection: nothing can be told.
+		c.socket.Disconnect(true)
+		return
+	}
+	c.end(string(reason))
+}
+
+// end tells the client why, then disconnects the socket.
+func (c *conn) end(reason string) {
+	_ = c.socket.Emit(EventClosing, closingEvent{Reason: reason})
+	c.socket.Disconnect(false)
 }
 
 func (c *conn) onEvent(s *socketio.Socket, event string, args []json.RawMessage, ack socketio.Ack) {
@@ -294,7 +309,7 @@ func (c *conn) armExpiry(u *auth.User) {
 	})
 	c.expire = time.AfterFunc(max(until, 0), func() {
 		c.api.log.Debug("socket token expired", "user", u.ID)
-		c.socket.Disconnect(false)
+		c.end("token_expired")
 	})
 }
 

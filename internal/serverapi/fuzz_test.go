@@ -1,0 +1,95 @@
+package serverapi_test
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ecbridge/ecb/internal/access"
+	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/ops"
+	"github.com/ecbridge/ecb/internal/serverapi"
+)
+
+// FuzzKeysText: the text form of serverApi.keys never panics, and its
+// errors never quote the input (it holds secrets).
+func FuzzKeysText(f *testing.F) {
+	for _, s := range []string{
+		`[{name: a, key: ` + strings.Repeat("k", 32) + `, scopes: ["*"]}]`,
+		`[{"name":"a","key":"secret-secret-secret-secret-secret","scopes":["presence:read"]}]`,
+		`[]`, `{`, `[{name: a, nope: 1}]`, "- name: x\n  key: y\n", `!!binary AAAA`, `[{name: [1]}]`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		var k serverapi.Keys
+		err := k.UnmarshalText([]byte(text))
+		if err != nil && len(text) >= 8 && strings.Contains(err.Error(), text) {
+			t.Fatalf("the error quotes the input: %v", err)
+		}
+		c := serverapi.Config{Keys: k}
+		c.SetDefaults()
+		if err := c.Validate(); err != nil {
+			for _, key := range k {
+				if len(key.Key) >= 8 && strings.Contains(err.Error(), key.Key) {
+					t.Fatalf("a validation error quotes a key: %v", err)
+				}
+			}
+		}
+	})
+}
+
+// FuzzRequests: any method, path and body gets the envelope, never a panic
+// or an internal error.
+func FuzzRequests(f *testing.F) {
+	seeds := []struct{ method, path, body string }{
+		{"PUT", "/server/v1/threads/t/access/u", `{"acc":0,"ttlSeconds":60}`},
+		{"GET", "/server/v1/threads/t/access/u", ``},
+		{"DELETE", "/server/v1/threads/t/access/u", ``},
+		{"POST", "/server/v1/threads/t/messages", `{"body":"hi","data":{"a":1}}`},
+		{"POST", "/server/v1/threads/t/events", `{"change":"deleted"}`},
+		{"POST", "/server/v1/threads/t/events", `{"change":"updated","thread":{"id":"t","members":[]}}`},
+		{"POST", "/server/v1/users/u/disconnect", `{"revokedBefore":"now"}`},
+		{"GET", "/server/v1/users/u/presence", ``},
+		{"GET", "/server/v1/threads/t", ``},
+		{"PUT", "/server/v1/threads/t/access/u", `{"acc":1e309}`},
+		{"POST", "/server/v1/threads/t/messages", `{"body":"\ud800"}`},
+	}
+	for _, s := range seeds {
+		f.Add(s.method, s.path, s.body)
+	}
+	h := hub.New(hub.Config{})
+	svc := ops.New(ops.Config{}, nil, nil, h, slog.New(slog.DiscardHandler), nil)
+	store := access.New(access.Config{MaxEntries: 1000})
+	svc.SetGuards(ops.Guards{Access: store, Threads: store, Revocations: store})
+	api := serverapi.New(serverapi.Config{Keys: serverapi.Keys{{Name: "k", Key: allKey, Scopes: []string{"*"}}}},
+		serverapi.Options{Ops: svc, Store: store, Hub: h, Logger: slog.New(slog.DiscardHandler)})
+	f.Fuzz(func(t *testing.T, method, path, body string) {
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\r\n?#%") || strings.ContainsAny(method, " \t\r\n") || method == "" {
+			return // not a request line an HTTP server would parse
+		}
+		req := httptest.NewRequest("GET", "/", strings.NewReader(body))
+		req.Method = method
+		req.URL.Path = path
+		req.Header.Set("Authorization", "Bearer "+allKey)
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		var env struct {
+			Data  json.RawMessage `json:"data"`
+			Error *struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+			t.Fatalf("%s %s: not the envelope: %q", method, path, rec.Body.String())
+		}
+		if (env.Data == nil) == (env.Error == nil) {
+			t.Fatalf("%s %s: envelope with both or neither: %q", method, path, rec.Body.String())
+		}
+		if env.Error != nil && env.Error.Code == "internal" {
+			t.Fatalf("%s %s %q: internal error", method, path, body)
+		}
+	})
+}
