@@ -53,6 +53,10 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	apiKey, err := ensureServerAPIKey(*dataDir)
+	if err != nil {
+		return 1, err
+	}
 
 	// Bind both listeners first: each side's configuration names the other's port.
 	ecbLn, err := net.Listen("tcp", *listen)
@@ -99,6 +103,7 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 		"backend.secret=" + strings.TrimSpace(string(secret)),
 		"operations.enforceMembership=true",
 		"log.format=text",
+		"serverApi.keys=" + demoServerAPIKeys(apiKey),
 	}
 	cfg, err := config.Load("", nil, append(demoSets, sets...))
 	if err != nil {
@@ -120,6 +125,8 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 	fmt.Fprintf(env.Stdout, "ECB demo ready: open %s/ in two browser windows and log in as alice and bob (password = user name)\n", ecbURL)
 	fmt.Fprintf(env.Stdout, "  ECB client API:    %s  (REST /v1, SSE /v1/events, Socket.IO /socket.io/)\n", ecbURL)
 	fmt.Fprintf(env.Stdout, "  reference backend: %s  (POST /login, contract at /ecb/v1)\n", backendURL)
+	fmt.Fprintf(env.Stdout, "  Server API key:    %s  (curl -H \"Authorization: Bearer $(cat %s)\" %s/server/v1/users/alice/presence)\n",
+		apiKey, filepath.Join(*dataDir, serverAPIKeyFile), ecbURL)
 	fmt.Fprintf(env.Stdout, "  data:              %s\n", *dataDir)
 	fmt.Fprintln(env.Stdout, "Press Ctrl+C to stop.")
 	runErr := srv.Run(ctx)

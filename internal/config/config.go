@@ -65,6 +65,8 @@ type HTTP struct {
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
 	// ReadHeaderTimeout bounds slow headers (default 10s).
 	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
+	// ReadBodyTimeout bounds the time a client takes to send a request body (default 30s).
+	ReadBodyTimeout time.Duration `yaml:"readBodyTimeout"`
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 }
@@ -115,6 +117,7 @@ func (c *Config) SetDefaults() {
 		c.HTTP.MaxBodyBytes = 64 << 10
 	}
 	setDur(&c.HTTP.ReadHeaderTimeout, 10*time.Second)
+	setDur(&c.HTTP.ReadBodyTimeout, 30*time.Second)
 	setDur(&c.HTTP.ShutdownTimeout, 15*time.Second)
 	setInt(&c.Hub.HistorySize, 256)
 	setDur(&c.Hub.HistoryTTL, 5*time.Minute)

@@ -259,6 +259,9 @@ type ReadPush struct {
 // MarkReadResult is its answer.
 type MarkReadResult struct {
 	Unread *int `json:"unread,omitempty"`
+	// MessageID is the read mark now: the message asked, or a later one
+	// when the mark was already past it (then nothing is pushed).
+	MessageID string `json:"messageId,omitempty"`
 }
 
 // MarkRead forwards a read mark to the backend, then pushes it to the
@@ -279,13 +282,18 @@ func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (
 		if err != nil {
 			return nil, err
 		}
+		if resp.MessageID != "" && resp.MessageID != req.MessageID {
+			// The mark was already past this message: nothing changed, and a
+			// push would make read receipts go backwards.
+			return &MarkReadResult{Unread: resp.Unread, MessageID: resp.MessageID}, nil
+		}
 		_, err = s.hub.Publish(t.ThreadID, EventRead, c.Conn, func(pos hub.Position) ([]byte, error) {
 			return json.Marshal(ReadPush{ThreadID: t.ThreadID, UserID: c.User.ID, MessageID: req.MessageID, Epoch: pos.Epoch, Offset: pos.Offset})
 		})
 		if err != nil {
 			return nil, err
 		}
-		return &MarkReadResult{Unread: resp.Unread}, nil
+		return &MarkReadResult{Unread: resp.Unread, MessageID: req.MessageID}, nil
 	})
 	if err != nil {
 		return nil, err

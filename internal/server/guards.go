@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -54,7 +55,7 @@ func (s *Server) newGuards(cfg *config.Config) error {
 	if cfg.ServerAPI.Enabled() {
 		g.api = serverapi.New(cfg.ServerAPI, serverapi.Options{
 			Ops: s.ops, Store: g.store, Hub: s.hub, MaxBody: cfg.HTTP.MaxBodyBytes,
-			Logger: s.log.With("component", "server-api"),
+			Logger: s.log,
 		})
 	}
 	if cfg.ServerAPI.Listen != "" {
@@ -169,4 +170,40 @@ func handshakeKind(r *http.Request) handshake {
 		return tokenExchange
 	}
 	return notHandshake
+}
+
+// bodyDeadline bounds the time a client takes to send a request body
+// (slow-body attacks): the connection's read deadline is set when a request
+// with a body starts, and cleared once the body is read, so that a slow
+// backend call afterwards is not cut. http.Server's ReadTimeout cannot do
+// this: it would also end event streams and WebSockets.
+func bodyDeadline(next http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if err := rc.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+			next.ServeHTTP(w, r) // a connection without deadlines (tests' recorders)
+			return
+		}
+		r.Body = &deadlineBody{ReadCloser: r.Body, clear: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody clears the read deadline at the end of the body.
+type deadlineBody struct {
+	io.ReadCloser
+	once  sync.Once
+	clear func()
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.once.Do(b.clear)
+	}
+	return n, err
 }

@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 		mux.Handle("/", opt.Web)
 	}
 	s.httpServer = &http.Server{
-		Handler:           securityHeaders(mux),
+		Handler:           securityHeaders(bodyDeadline(mux, cfg.HTTP.ReadBodyTimeout)),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -209,6 +209,23 @@ test("tokenExpiring is announced and refreshToken extends the live socket", asyn
   alice.s.close();
 });
 
+test("a socket whose token expires is told why and disconnected", async () => {
+  // a 2-second userToken, signed with the demo's key like the backend would
+  const token = execFileSync(bin, ["token", "--key", join(tmp, "data", "private.pem"), "--aud", "ecb-demo", "--user", "alice", "--ttl", "2s"]).toString().trim();
+  const s = io(demo.url, { auth: { userToken: token }, reconnection: false, forceNew: true, transports: ["websocket"] });
+  await once(s, "connect");
+  const started = Date.now();
+  // both arrive in one batch: listen for both before awaiting either
+  const closingP = once(s, "closing", 5000);
+  const disconnectP = once(s, "disconnect", 5000);
+  const [closing] = await closingP;
+  assert.equal(closing.reason, "token_expired");
+  const [reason] = await disconnectP;
+  assert.equal(reason, "io server disconnect");
+  assert.ok(Date.now() - started < 4000);
+  s.close();
+});
+
 test("the client reconnects after ECB restarts and resumes its thread", async () => {
   const url = new URL(demo.url);
   const backendUrl = new URL(demo.backend);

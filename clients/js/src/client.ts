@@ -1,26 +1,45 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { EcbError, type ErrorBody } from "./errors.js";
 import type {
+  AddParticipantsRequest,
+  AddParticipantsResult,
+  ClosingEvent,
   CreateThreadRequest,
   CreateThreadResult,
+  GetPresenceRequest,
+  GetPresenceResult,
   GetThreadRequest,
   GetThreadResult,
   GetUserTokenRequest,
   GetUserTokenResult,
+  LeaveThreadRequest,
+  LeaveThreadResult,
+  MarkReadRequest,
+  MarkReadResult,
+  MemberPush,
   Message,
   MessagePush,
   Page,
   PageRequest,
+  PresenceEvent,
+  ReadPush,
   RefreshTokenRequest,
   RefreshTokenResult,
+  ResumeRequest,
+  ResumeResult,
   SendMessageRequest,
   SendMessageResult,
   SessionEvent,
+  SetPresenceRequest,
+  SetPresenceResult,
   SignedThread,
   StopListeningRequest,
   StopListeningResult,
   ThreadEvent,
   TokenExpiringEvent,
+  TypingEvent,
+  TypingRequest,
+  TypingResult,
   User,
 } from "./types.js";
 import * as check from "./validate.js";
@@ -53,14 +72,26 @@ export interface MessageEvent {
   /** The thread's push position, when the message came as a push. */
   epoch?: string;
   offset?: number;
-  /** True when the message was missed while disconnected and fetched again on re-attach. */
+  /** True when the message was missed while disconnected (replayed by `resume`, or fetched again with getThread). */
   recovered: boolean;
 }
 
-/** The `error` event: something the client did on its own failed (re-attach, token refresh). */
+/** The `read` event: a member read a thread this client listens to up to `messageId`. */
+export interface ReadEvent extends ReadPush {
+  /** True when the read mark was missed while disconnected and replayed by `resume`. */
+  recovered: boolean;
+}
+
+/** The `member` event: someone joined or left a thread this client listens to. */
+export interface MemberEvent extends MemberPush {
+  /** True when the change was missed while disconnected and replayed by `resume`. */
+  recovered: boolean;
+}
+
+/** The `error` event: something the client did on its own failed (recovery, token refresh). */
 export interface ErrorEvent {
   error: EcbError;
-  /** What failed: `getThread` (re-attach), `refreshToken`, `getUserToken`. */
+  /** What failed: `resume` or `getThread` (recovery of a thread), `refreshToken`, `getUserToken`, `setPresence` (re-applied after a reconnect). */
   operation: string;
   threadId?: string;
 }
@@ -69,8 +100,13 @@ export interface ErrorEvent {
 export interface EcbClientEvents {
   message: MessageEvent;
   thread: ThreadEvent;
+  presence: PresenceEvent;
+  typing: TypingEvent;
+  read: ReadEvent;
+  member: MemberEvent;
   session: SessionEvent;
   tokenExpiring: TokenExpiringEvent;
+  closing: ClosingEvent;
   connection: ConnectionEvent;
   error: ErrorEvent;
 }
@@ -104,6 +140,10 @@ export interface EcbClientOptions {
   watchNetwork?: boolean;
   /** Extra socket.io-client options (reconnection delays, ...). auth, autoConnect and reconnection are the client's. */
   socketOptions?: Partial<ManagerOptions & SocketOptions>;
+  /** noteTyping sends `start` again at most this often while the user keeps typing, in ms (default 3000; ECB ends a start after 6 s). */
+  typingRefresh?: number;
+  /** noteTyping sends `stop` after this long without a keystroke, in ms (default 4000). */
+  typingIdle?: number;
 }
 
 /** Ack answers of every operation: exactly one of data and error. */
@@ -126,22 +166,31 @@ interface ThreadState {
   ahead: Set<number>;
   /** Ids of the messages this client saw (answers and pushes), newest last, bounded. */
   seen: Set<string>;
-  resync: Promise<void> | null;
+  /** A recovery (#recover) of the thread is under way. */
+  recovering: boolean;
+  /** Recover the thread once more when the current run ends. */
   resyncAgain: boolean;
   /** Pushes that arrived while a re-attach was in flight. */
   buffer: HistoryPush[] | null;
 }
 
 /**
- * A push that takes a place in a thread's history (an offset): `message`, and
- * the other history pushes a server may send (`read`, `member`), which the
- * client only counts so that their offsets are not mistaken for a gap.
+ * A push that takes a place in a thread's history (an offset): `message`,
+ * `read` and `member`. Offsets count all three.
  */
 interface HistoryPush {
+  kind: "message" | "read" | "member";
   threadId: string;
   epoch: string;
   offset: number;
   message?: Message;
+  raw: MessagePush | ReadPush | MemberPush;
+}
+
+/** noteTyping's state of one thread. */
+interface Typer {
+  sentAt: number;
+  idle: ReturnType<typeof setTimeout> | null;
 }
 
 interface OutboxEntry {
@@ -164,6 +213,10 @@ interface Waiter {
 const SEEN_PER_THREAD = 5000;
 const MAX_IN_FLIGHT = 8;
 const RECOVERY_PAGE = 100;
+/** Threads per resume request. */
+const RESUME_BATCH = 100;
+/** Rounds of resume for one thread in one recovery before falling back to getThread. */
+const RESUME_ROUNDS = 2;
 const RECOVERY_MAX_PAGES = 10;
 const TOKEN_MAP_MAX = 2000;
 
@@ -183,8 +236,9 @@ export function newClientMessageId(): string {
  * A connection to ECB over Socket.IO, with one typed method per operation.
  *
  * It reconnects by itself, re-authenticates (with the access token or the getUserToken
- * callback), re-attaches the threads it listened to and emits the messages missed
- * meanwhile (`recovered: true`), dropping duplicates by message id. sendMessage goes
+ * callback), resumes the threads it listened to from the last position it processed
+ * and emits what was missed meanwhile (`recovered: true`), dropping duplicates by message
+ * id (a thread whose history ECB no longer holds is fetched again with getThread). sendMessage goes
  * through an outbox: while disconnected the message waits and is sent once the
  * connection is back, always with the same clientMessageId, so a retry never
  * duplicates it.
@@ -196,6 +250,8 @@ export class EcbClient {
   readonly #opts: EcbClientOptions;
   readonly #requestTimeout: number;
   readonly #outboxLimit: number;
+  readonly #typingRefresh: number;
+  readonly #typingIdle: number;
 
   #socket: Socket | null = null;
   #state: ConnectionState = "idle";
@@ -226,6 +282,11 @@ export class EcbClient {
   #pumpTimer: ReturnType<typeof setTimeout> | null = null;
   #threadTokenRefresh: Promise<void> | null = null;
   #unwatchNetwork: (() => void) | null = null;
+  /** The reason of the `closing` push, until the disconnect that follows it. */
+  #closing: string | null = null;
+  /** The last setPresence, applied again on every new connection (a connection starts `available`). */
+  #presence: SetPresenceRequest | null = null;
+  #typers = new Map<string, Typer>();
 
   constructor(options: EcbClientOptions) {
     if (!options || typeof options.url !== "string" || options.url === "") {
@@ -243,6 +304,8 @@ export class EcbClient {
     this.#accessToken = options.accessToken || undefined;
     this.#requestTimeout = options.requestTimeout ?? 30_000;
     this.#outboxLimit = options.outboxLimit ?? 100;
+    this.#typingRefresh = options.typingRefresh ?? 3000;
+    this.#typingIdle = options.typingIdle ?? 4000;
   }
 
   // ---- state ----
@@ -396,6 +459,7 @@ export class EcbClient {
     const err = new EcbError("closed", "the client was closed");
     this.#settleConnect(err);
     this.#rejectWaiters(err);
+    this.#clearTypers();
     for (const e of this.#outbox.splice(0)) e.reject(err);
     this.#lastError = undefined;
     this.#announce();
@@ -440,10 +504,21 @@ export class EcbClient {
     socket.on("connect_error", (err: Error & { data?: unknown }) => this.#onConnectError(socket, err));
     socket.on("disconnect", (reason: string) => this.#onDisconnect(reason));
     socket.on("session", (ev: SessionEvent) => this.#onSession(ev));
-    socket.on("message", (p: MessagePush) => this.#onPush(p));
-    socket.on("read", (p: HistoryPush) => this.#onPush(p));
-    socket.on("member", (p: HistoryPush) => this.#onPush(p));
-    socket.on("thread", (ev: ThreadEvent) => this.#emit("thread", ev));
+    socket.on("message", (p: MessagePush) => this.#onPush("message", p));
+    socket.on("read", (p: ReadPush) => this.#onPush("read", p));
+    socket.on("member", (p: MemberPush) => this.#onPush("member", p));
+    socket.on("thread", (ev: ThreadEvent) => this.#onThread(ev));
+    socket.on("presence", (ev: PresenceEvent) => {
+      if (ev && typeof ev === "object" && typeof ev.userId === "string") this.#emit("presence", ev);
+    });
+    socket.on("typing", (ev: TypingEvent) => {
+      if (ev && typeof ev === "object" && typeof ev.threadId === "string") this.#emit("typing", ev);
+    });
+    socket.on("closing", (ev: ClosingEvent) => {
+      const reason = ev && typeof ev.reason === "string" ? ev.reason : "";
+      this.#closing = reason;
+      this.#emit("closing", { reason });
+    });
     socket.on("tokenExpiring", (ev: TokenExpiringEvent) => void this.#onTokenExpiring(ev));
     socket.connect();
   }
@@ -486,25 +561,72 @@ export class EcbClient {
       clearTimeout(w.timer);
       w.resolve();
     }
-    // Re-attach first (the server runs a socket's operations in order), then the outbox.
-    for (const t of this.#threads.values()) if (t.listening) void this.#resync(t);
+    // Resume the threads first (the server runs a socket's operations in order), then
+    // presence, then the outbox.
+    const listening = [...this.#threads.values()].filter((t) => t.listening);
+    if (listening.length) this.#recover(listening);
+    if (this.#presence) {
+      void this.#emitOnce<SetPresenceResult>("setPresence", this.#presence, this.#requestTimeout).then((out) => {
+        if ("error" in out) this.#emit("error", { error: out.error, operation: "setPresence" });
+      });
+    }
     this.#pump();
   }
 
   #onDisconnect(reason: string): void {
     this.#generation++;
     this.#ready = false;
+    const closing = this.#closing;
+    this.#closing = null;
+    this.#clearTypers();
     if (this.#awaitingSession) {
       clearTimeout(this.#awaitingSession);
       this.#awaitingSession = null;
     }
     if (this.#state === "closed" || this.#givenUp) return;
     if (reason === "io server disconnect") {
-      // ECB ended the session (token expiry, kicked, shutting down): socket.io-client does
-      // not reconnect by itself after that; the client does, with a fresh token if needed.
+      // ECB ended the session: socket.io-client does not reconnect by itself after that.
+      if (closing === "kicked") {
+        this.#giveUp(new EcbError("kicked", "ECB ended this session at the backend's request"));
+        return;
+      }
+      if (closing === "token_expired") {
+        // Reconnect at once, with a fresh token (the expired one would only be refused).
+        this.#setState(this.#networkDown ? "offline" : "reconnecting");
+        void this.#reauthenticate();
+        return;
+      }
+      // Shutting down, an access change, ...: reconnect with backoff.
       this.#scheduleRetry(undefined);
     }
     this.#setState(this.#networkDown ? "offline" : "reconnecting");
+  }
+
+  /** After `closing` {reason: token_expired}: gets a fresh userToken, then reconnects. */
+  async #reauthenticate(): Promise<void> {
+    if (this.#opts.getUserToken) {
+      let token: string;
+      try {
+        token = await this.#opts.getUserToken();
+      } catch (err) {
+        this.#giveUp(err instanceof EcbError ? err : new EcbError("unauthenticated", `could not get a fresh userToken: ${String(err)}`));
+        return;
+      }
+      if (typeof token !== "string" || token === "") {
+        this.#giveUp(new EcbError("unauthenticated", "getUserToken gave no token"));
+        return;
+      }
+      this.#userToken = token;
+      this.#triedCallback = true; // a refusal of this one falls back to the access token, or gives up
+    } else if (this.#accessToken) {
+      this.#userToken = undefined; // the handshake trades the access token for a fresh userToken
+      this.#triedAccess = true;
+    } else {
+      this.#giveUp(new EcbError("unauthenticated", "the userToken expired and the client has no way to get a fresh one"));
+      return;
+    }
+    if (this.#state === "closed" || this.#givenUp || this.#ready) return;
+    this.#socket?.connect();
   }
 
   #onConnectError(socket: Socket, err: Error & { data?: unknown }): void {
@@ -821,7 +943,10 @@ export class EcbClient {
       // The thread the token was issued for (a threadId given by the caller is only
       // checked by ECB against the token, never used to pick another token).
       const tid = this.#tokenToThread.get(req.threadToken);
-      if (tid !== undefined) entry.threadId = tid;
+      if (tid !== undefined) {
+        entry.threadId = tid;
+        this.stopTyping(tid);
+      }
       this.#outbox.push(entry);
       this.#announce();
       this.#pump();
@@ -838,6 +963,138 @@ export class EcbClient {
     const out = await this.#emitOnce<StopListeningResult>("stopListening", { threadId: req.threadId }, this.#requestTimeout);
     if ("error" in out) throw out.error;
     return {};
+  }
+
+  /**
+   * Sets this user's presence (on this connection; the user's presence is the most available
+   * of their connections). The client applies it again on every new connection.
+   */
+  async setPresence(req: SetPresenceRequest): Promise<SetPresenceResult> {
+    check.checkSetPresence(req);
+    const payload: SetPresenceRequest = { show: req.show };
+    if (req.status !== undefined) payload.status = req.status;
+    this.#presence = payload;
+    return this.#call<SetPresenceResult>("setPresence", payload);
+  }
+
+  /** The presence of contacts and members of shared threads (anyone else: `forbidden`). */
+  async getPresence(req: GetPresenceRequest): Promise<GetPresenceResult> {
+    check.checkGetPresence(req);
+    return this.#call<GetPresenceResult>("getPresence", { userIds: [...req.userIds] });
+  }
+
+  /**
+   * Tells the thread's other listeners that this user starts or stops typing (needs the write bit).
+   * For a text field, {@link noteTyping} and {@link stopTyping} do the pacing.
+   */
+  async typing(req: TypingRequest): Promise<TypingResult> {
+    check.checkTyping(req);
+    return this.#call<TypingResult>("typing", this.#threadPayload(req, { state: req.state }));
+  }
+
+  /**
+   * Call on every keystroke in a thread's composer: sends `start` at once, then again at most
+   * every `typingRefresh` ms while the typing goes on, and `stop` after `typingIdle` ms without
+   * a keystroke. sendMessage to the thread (and stopTyping) sends `stop` at once. Best effort:
+   * nothing is sent while disconnected, failures are ignored.
+   */
+  noteTyping(threadId: string): void {
+    const t = this.#threads.get(threadId);
+    if (!t || !this.#ready) return;
+    let typer = this.#typers.get(threadId);
+    const now = Date.now();
+    if (!typer) {
+      typer = { sentAt: 0, idle: null };
+      this.#typers.set(threadId, typer);
+    }
+    if (now - typer.sentAt >= this.#typingRefresh) {
+      typer.sentAt = now;
+      this.#sendTyping(t, "start");
+    }
+    if (typer.idle) clearTimeout(typer.idle);
+    typer.idle = setTimeout(() => this.stopTyping(threadId), this.#typingIdle);
+  }
+
+  /** Ends what noteTyping started in the thread: sends `stop` if a `start` was sent. */
+  stopTyping(threadId: string): void {
+    const typer = this.#typers.get(threadId);
+    if (!typer) return;
+    if (typer.idle) clearTimeout(typer.idle);
+    this.#typers.delete(threadId);
+    const t = this.#threads.get(threadId);
+    if (t && this.#ready) this.#sendTyping(t, "stop");
+  }
+
+  #sendTyping(t: ThreadState, state: "start" | "stop"): void {
+    void this.#emitOnce<TypingResult>("typing", { threadToken: t.token, state }, this.#requestTimeout);
+  }
+
+  /** Forgets noteTyping's state (the connection is gone: ECB ends the starts by itself). */
+  #clearTypers(): void {
+    for (const typer of this.#typers.values()) if (typer.idle) clearTimeout(typer.idle);
+    this.#typers.clear();
+  }
+
+  /**
+   * Marks the thread read up to messageId (the backend stores it); the other listeners get a
+   * `read` push. Fails with `not_found` when the backend does not keep read marks.
+   */
+  async markRead(req: MarkReadRequest): Promise<MarkReadResult> {
+    check.checkMarkRead(req);
+    return this.#call<MarkReadResult>("markRead", this.#threadPayload(req, { messageId: req.messageId }));
+  }
+
+  /** Adds members to a thread (needs the admin or owner bit); the listeners get a `member` push per new member. */
+  async addParticipants(req: AddParticipantsRequest): Promise<AddParticipantsResult> {
+    check.checkAddParticipants(req);
+    const res = await this.#call<AddParticipantsResult>(
+      "addParticipants",
+      this.#threadPayload(req, { participants: [...req.participants] }),
+    );
+    if (res.thread?.id && res.threadToken) this.#noteToken(res.thread.id, res.threadToken, undefined);
+    return res;
+  }
+
+  /** Leaves a thread: every connection of this user stops receiving it at once. */
+  async leaveThread(req: LeaveThreadRequest): Promise<LeaveThreadResult> {
+    check.checkLeaveThread(req);
+    const id = req.threadId ?? this.#tokenToThread.get(req.threadToken);
+    const res = await this.#call<LeaveThreadResult>("leaveThread", this.#threadPayload(req, {}));
+    if (id !== undefined) {
+      this.stopTyping(id);
+      const t = this.#threads.get(id);
+      if (t) t.listening = false;
+    }
+    return res;
+  }
+
+  /**
+   * Re-attaches this connection to threads from the positions given, and makes ECB send the
+   * pushes missed since, before any newer one. The client does this by itself after a
+   * reconnect for every thread it listens to; call it yourself only to resume threads from
+   * positions you kept elsewhere. For a thread answered `recovered: false`, call getThread.
+   */
+  async resume(req: ResumeRequest): Promise<ResumeResult> {
+    check.checkResume(req);
+    const threads = req.threads.map((r) => ({ threadToken: this.#newestToken(r.threadToken), epoch: r.epoch, offset: r.offset }));
+    const res = await this.#call<ResumeResult>("resume", { threads });
+    res.threads.forEach((ans, i) => {
+      const t = this.#noteToken(ans.threadId, threads[i]?.threadToken ?? "", true);
+      const given = req.threads[i]?.threadToken;
+      if (given) this.#tokenToThreadSet(given, ans.threadId);
+      // The missed pushes came before this answer; from here on the offsets follow on.
+      this.#position(t, ans.epoch, ans.offset, true);
+    });
+    return res;
+  }
+
+  /** The payload of an operation on a thread: the newest token of the thread, the threadId if given. */
+  #threadPayload(req: { threadToken: string; threadId?: string }, rest: object): object {
+    // The newest token of the thread the given token was issued for; a threadId given by the
+    // caller is only checked by ECB against the token, never used to pick another token.
+    const payload: Record<string, unknown> = { ...rest, threadToken: this.#newestToken(req.threadToken) };
+    if (req.threadId !== undefined) payload.threadId = req.threadId;
+    return payload;
   }
 
   // ---- outbox ----
@@ -954,7 +1211,7 @@ export class EcbClient {
         offset: 0,
         ahead: new Set(),
         seen: new Set(),
-        resync: null,
+        recovering: false,
         resyncAgain: false,
         buffer: null,
       };
@@ -998,7 +1255,7 @@ export class EcbClient {
   #own(t: ThreadState, epoch: string, offset: number | undefined): void {
     if (!t.listening || offset === undefined) return;
     if (t.epoch !== epoch) {
-      void this.#resync(t);
+      this.#recover([t]);
       return;
     }
     if (offset === t.offset + 1) {
@@ -1009,67 +1266,229 @@ export class EcbClient {
     }
   }
 
-  #onPush(p: HistoryPush): void {
+  #onThread(ev: ThreadEvent): void {
+    if (!ev || typeof ev !== "object" || typeof ev.threadId !== "string") return;
+    const t = this.#threads.get(ev.threadId);
+    // Left on another connection, deleted, or read access taken away: ECB detached this
+    // connection already; do not resume the thread after a reconnect.
+    const gone = ev.change === "left" || ev.change === "deleted" || (ev.change === "access" && typeof ev.acc === "number" && (ev.acc & 1) === 0);
+    if (t && gone) {
+      t.listening = false;
+      this.stopTyping(t.id);
+    }
+    this.#emit("thread", ev);
+  }
+
+  #onPush(kind: HistoryPush["kind"], p: MessagePush | ReadPush | MemberPush): void {
     if (!p || typeof p !== "object") return;
-    const threadId = p.threadId || p.message?.threadId;
+    const message = kind === "message" ? (p as MessagePush).message : undefined;
+    if (kind === "message" && (!message || typeof message !== "object" || typeof message.id !== "string")) return;
+    const threadId = p.threadId || message?.threadId;
     if (!threadId) return;
+    const h: HistoryPush = { kind, threadId, epoch: p.epoch, offset: p.offset, raw: p };
+    if (message) h.message = message;
     const t = this.#threads.get(threadId);
     if (!t) {
-      if (p.message) this.#emit("message", { threadId, message: p.message, epoch: p.epoch, offset: p.offset, recovered: false });
+      this.#deliver(undefined, h, false);
       return;
     }
     if (t.buffer) {
-      t.buffer.push(p);
+      t.buffer.push(h); // a recovery of the thread is under way: applied after it, in order
       return;
     }
-    this.#applyPush(t, p);
+    if (!this.#applyPush(t, h, false)) {
+      // A gap, or a new epoch: recover what was missed; this push waits, and follows it.
+      t.buffer = [h];
+      this.#recover([t]);
+    }
   }
 
-  #applyPush(t: ThreadState, p: HistoryPush): void {
-    if (p.message && this.#see(t, p.message.id)) {
-      this.#emit("message", { threadId: t.id, message: p.message, epoch: p.epoch, offset: p.offset, recovered: false });
+  /**
+   * Processes a history push in the thread's order. Returns false (and does nothing) when
+   * pushes were missed before it: a gap, or another epoch.
+   */
+  #applyPush(t: ThreadState, h: HistoryPush, recovered: boolean): boolean {
+    if (!t.listening || typeof h.offset !== "number" || typeof h.epoch !== "string") {
+      this.#deliver(t, h, recovered);
+      return true;
     }
-    if (!t.listening || typeof p.offset !== "number") return;
-    if (p.epoch === t.epoch && p.offset <= t.offset) return; // a duplicate (a retried send re-published)
-    if (p.epoch === t.epoch && p.offset === t.offset + 1) {
-      t.offset = p.offset;
-      this.#advance(t);
-      return;
+    if (h.epoch === t.epoch) {
+      if (h.offset <= t.offset || t.ahead.has(h.offset)) {
+        // Already processed (a replay, a retried send published once more): a message is still
+        // emitted when its id is new (it cannot be, but the id decides), anything else is dropped.
+        if (h.kind === "message") this.#deliver(t, h, recovered);
+        return true;
+      }
+      if (h.offset === t.offset + 1) {
+        t.offset = h.offset;
+        this.#advance(t);
+        this.#deliver(t, h, recovered);
+        return true;
+      }
     }
-    if (p.epoch === t.epoch && t.ahead.has(p.offset)) return;
-    // A gap, or a new epoch (ECB forgot the thread's history): fetch what was missed.
-    void this.#resync(t);
+    return false;
   }
 
-  /** Re-attaches a thread and emits what was missed; one at a time per thread. */
-  #resync(t: ThreadState): Promise<void> {
-    if (t.resync) {
-      t.resyncAgain = true;
-      return t.resync;
+  /** Emits a history push as its event; messages once per id. */
+  #deliver(t: ThreadState | undefined, h: HistoryPush, recovered: boolean): void {
+    if (h.kind === "message") {
+      const m = h.message;
+      if (!m || (t && !this.#see(t, m.id))) return;
+      const ev: MessageEvent = { threadId: h.threadId, message: m, recovered };
+      if (h.epoch !== undefined) ev.epoch = h.epoch;
+      if (h.offset !== undefined) ev.offset = h.offset;
+      this.#emit("message", ev);
+    } else if (h.kind === "read") {
+      this.#emit("read", { ...(h.raw as ReadPush), recovered });
+    } else {
+      this.#emit("member", { ...(h.raw as MemberPush), recovered });
     }
-    t.resync = (async () => {
-      do {
-        t.resyncAgain = false;
-        if (!this.#ready || !t.listening) break;
-        t.buffer = [];
-        try {
-          await this.#reattach(t);
-        } catch (err) {
-          const error = err instanceof EcbError ? err : new EcbError("internal", String(err));
-          this.#emit("error", { error, operation: "getThread", threadId: t.id });
-        } finally {
-          const buffered = t.buffer ?? [];
-          t.buffer = null;
-          for (const p of buffered) this.#applyPush(t, p);
+  }
+
+  /**
+   * Applies the pushes buffered during a recovery, in offset order whatever order they came in
+   * (the push that revealed a gap comes before the replay of the missed ones). Those up to
+   * `upTo` of `epoch` are flagged recovered; those of an older epoch than the thread's are
+   * stale (messages still emitted once by id). Returns false when a gap remains: the pushes
+   * after it stay buffered. `force` emits them anyway (the recovery failed; never lose a message).
+   */
+  #flush(t: ThreadState, upTo?: number, epoch?: string, force = false): boolean {
+    let pending = t.buffer ?? [];
+    t.buffer = null;
+    for (;;) {
+      const rest: HistoryPush[] = [];
+      for (const h of pending) {
+        const recovered = upTo !== undefined && h.epoch === epoch && h.offset <= upTo;
+        if (t.listening && t.epoch !== undefined && typeof h.offset === "number" && h.epoch !== t.epoch) {
+          if (h.kind === "message") this.#deliver(t, h, true);
+          continue;
         }
-      } while (t.resyncAgain);
-    })().finally(() => {
-      t.resync = null;
-    });
-    return t.resync;
+        if (!this.#applyPush(t, h, recovered)) rest.push(h);
+      }
+      if (rest.length === 0) return true;
+      if (rest.length === pending.length) {
+        if (force) {
+          for (const h of rest) this.#deliver(t, h, false);
+          return true;
+        }
+        t.buffer = rest;
+        return false;
+      }
+      pending = rest;
+    }
   }
 
-  async #reattach(t: ThreadState): Promise<void> {
+  /**
+   * Recovers what the threads missed: `resume` from the last position processed (ECB replays
+   * the missed pushes, in order, before any newer one), and getThread for those ECB no longer
+   * holds the history of. Pushes that come meanwhile wait in the thread's buffer. A thread
+   * being recovered already is done once more when the current run ends.
+   */
+  #recover(list: ThreadState[]): void {
+    const fresh: ThreadState[] = [];
+    for (const t of list) {
+      if (t.recovering) t.resyncAgain = true;
+      else fresh.push(t);
+    }
+    if (!fresh.length) return;
+    for (const t of fresh) t.recovering = true;
+    void this.#recoverRun(fresh);
+  }
+
+  async #recoverRun(list: ThreadState[]): Promise<void> {
+    const rounds = new Map<ThreadState, number>();
+    try {
+      let todo = list;
+      while (todo.length && this.#ready) {
+        const byResume: ThreadState[] = [];
+        const byFetch: ThreadState[] = [];
+        for (const t of todo) {
+          t.resyncAgain = false;
+          t.buffer ??= [];
+          const n = rounds.get(t) ?? 0;
+          rounds.set(t, n + 1);
+          if (!t.listening) this.#flush(t);
+          else if (n >= RESUME_ROUNDS + 2) this.#flush(t, undefined, undefined, true); // give up for now: the next gap tries again
+          else (t.epoch !== undefined && n < RESUME_ROUNDS ? byResume : byFetch).push(t);
+        }
+        for (let i = 0; i < byResume.length; i += RESUME_BATCH) {
+          byFetch.push(...(await this.#resumeBatch(byResume.slice(i, i + RESUME_BATCH))));
+        }
+        for (const t of byFetch) {
+          if (!this.#ready) {
+            t.resyncAgain = true;
+            continue;
+          }
+          let fetched: boolean;
+          try {
+            fetched = await this.#reattach(t);
+          } catch (err) {
+            const error = err instanceof EcbError ? err : new EcbError("internal", String(err));
+            this.#emit("error", { error, operation: "getThread", threadId: t.id });
+            this.#flush(t, undefined, undefined, true);
+            continue;
+          }
+          if (!fetched) t.resyncAgain = true; // the connection dropped
+          else if (!this.#flush(t)) t.resyncAgain = true;
+        }
+        todo = list.filter((t) => t.resyncAgain);
+      }
+    } finally {
+      for (const t of list) {
+        t.recovering = false;
+        if (!t.buffer && !t.resyncAgain) continue;
+        if (!t.listening) this.#flush(t);
+        else if (this.#ready) this.#recover([t]);
+        // else: not connected; the next connection's recovery starts from this buffer.
+      }
+    }
+  }
+
+  /**
+   * One `resume` request for threads with a known position. Threads recovered by it are done
+   * (their missed pushes came before the answer and were buffered); returns those to fetch
+   * again with getThread. A dropped connection leaves them to the next one.
+   */
+  async #resumeBatch(batch: ThreadState[]): Promise<ThreadState[]> {
+    if (!batch.length) return [];
+    const send = () =>
+      this.#emitOnce<ResumeResult>(
+        "resume",
+        { threads: batch.map((t) => ({ threadToken: t.token, epoch: t.epoch ?? "", offset: t.offset })) },
+        this.#requestTimeout,
+      );
+    let out = await send();
+    if ("error" in out && out.error.code === "unauthenticated") {
+      await this.#refreshThreadTokens(); // a threadToken expired: the whole request was refused
+      out = await send();
+    }
+    if ("lost" in out) {
+      for (const t of batch) t.resyncAgain = true;
+      return [];
+    }
+    if ("error" in out) {
+      // One token refused (left, removed...) refuses them all: getThread tells which.
+      this.#emit("error", { error: out.error, operation: "resume" });
+      return batch;
+    }
+    const again: ThreadState[] = [];
+    batch.forEach((t, i) => {
+      const ans = out.data.threads?.[i];
+      if (!ans || ans.threadId !== t.id || !ans.recovered) {
+        again.push(t);
+        return;
+      }
+      if (!this.#flush(t, ans.offset, ans.epoch)) {
+        t.resyncAgain = true;
+      } else if (t.epoch !== ans.epoch || t.offset < ans.offset) {
+        again.push(t); // the replay did not reach the answer's position: fetch instead
+      }
+    });
+    return again;
+  }
+
+  /** Re-fetches a thread with getThread (a listener again) and emits the messages missed. False when the connection dropped. */
+  async #reattach(t: ThreadState): Promise<boolean> {
     const fetchPage = async (before?: string): Promise<GetThreadResult | null> => {
       const payload: Record<string, unknown> = { threadToken: t.token, limit: RECOVERY_PAGE };
       if (before) payload.before = before;
@@ -1087,7 +1506,7 @@ export class EcbClient {
       return out.data;
     };
     const first = await fetchPage();
-    if (!first) return;
+    if (!first) return false;
     if (first.threadToken) this.#noteToken(t.id, first.threadToken, undefined);
     const nothingMissed = first.epoch === t.epoch && first.offset <= t.offset;
     const pages: Message[][] = [first.messages];
@@ -1096,7 +1515,7 @@ export class EcbClient {
       let known = first.messages.some((m) => t.seen.has(m.id));
       for (let i = 1; !known && cursor && i < RECOVERY_MAX_PAGES; i++) {
         const older = await fetchPage(cursor);
-        if (!older) return;
+        if (!older) return false;
         pages.unshift(older.messages);
         known = older.messages.some((m) => t.seen.has(m.id));
         cursor = older.nextCursor;
@@ -1108,6 +1527,7 @@ export class EcbClient {
       }
     }
     this.#position(t, first.epoch, first.offset, true);
+    return true;
   }
 }
 

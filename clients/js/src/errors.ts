@@ -25,9 +25,11 @@ export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
  * - `timeout`: no answer within `requestTimeout` (the connection did not come back in time);
  * - `disconnected`: the client is not connected and will not reconnect by itself
  *   (never connected, or it gave up: see the `connection` event's error);
- * - `closed`: `close()` was called.
+ * - `closed`: `close()` was called;
+ * - `kicked`: ECB ended the session at the backend's request (`closing` with reason `kicked`);
+ *   the client went `offline` and does not reconnect by itself.
  */
-export const CLIENT_ERROR_CODES = ["outbox_full", "timeout", "disconnected", "closed"] as const;
+export const CLIENT_ERROR_CODES = ["outbox_full", "timeout", "disconnected", "closed", "kicked"] as const;
 
 /** An error code this library reports itself. */
 export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];

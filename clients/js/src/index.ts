@@ -7,7 +7,9 @@ export type {
   EcbClientOptions,
   EcbEventName,
   ErrorEvent,
+  MemberEvent,
   MessageEvent,
+  ReadEvent,
 } from "./client.js";
 export { EcbError, isEcbError, PROTOCOL_ERROR_CODES, CLIENT_ERROR_CODES } from "./errors.js";
 export type { ClientErrorCode, EcbErrorCode, ErrorBody, ProtocolErrorCode } from "./errors.js";

@@ -127,6 +127,95 @@ export interface RefreshTokenResult {
   expiresAt: string;
 }
 
+/** How available a user is; `offline` only ever comes from ECB (no connection). */
+export type PresenceShow = "available" | "away" | "dnd" | "xa" | "chat";
+export type PresenceState = PresenceShow | "offline";
+
+export interface SetPresenceRequest {
+  show: PresenceShow;
+  /** Free text up to 256 bytes; empty or absent clears it. */
+  status?: string;
+}
+/** The user's presence now (the most available of their connections). */
+export interface SetPresenceResult {
+  userId: string;
+  show: PresenceState;
+  status?: string;
+}
+
+export interface GetPresenceRequest {
+  /** Contacts and members of threads shared with the caller only (others: `forbidden`). */
+  userIds: string[];
+}
+export interface Presence {
+  userId: string;
+  show: PresenceState;
+  status?: string;
+  /** When the user went offline. */
+  lastSeen?: string;
+}
+export interface GetPresenceResult {
+  presence: Presence[];
+}
+
+export type TypingState = "start" | "stop";
+export interface TypingRequest {
+  threadToken: string;
+  threadId?: string;
+  state: TypingState;
+}
+export type TypingResult = Record<string, never>;
+
+export interface MarkReadRequest {
+  threadToken: string;
+  threadId?: string;
+  /** The newest message the user has seen. */
+  messageId: string;
+}
+export interface MarkReadResult {
+  /** Messages still unread in the thread, when the backend keeps counts. */
+  unread?: number;
+}
+
+export interface AddParticipantsRequest {
+  /** Needs the admin or owner access bit. */
+  threadToken: string;
+  threadId?: string;
+  participants: string[];
+}
+export interface AddParticipantsResult {
+  thread: Thread;
+  threadToken: string;
+  /** The users that were not members yet. */
+  added: string[];
+}
+
+export interface LeaveThreadRequest {
+  threadToken: string;
+  threadId?: string;
+}
+export type LeaveThreadResult = Record<string, never>;
+
+export interface ResumeThread {
+  threadToken: string;
+  epoch: string;
+  offset: number;
+}
+export interface ResumeRequest {
+  threads: ResumeThread[];
+}
+export interface ResumedThread {
+  threadId: string;
+  /** True: the `missed` pushes follow, in order, before any newer one. False: re-fetch with getThread. */
+  recovered: boolean;
+  missed: number;
+  epoch: string;
+  offset: number;
+}
+export interface ResumeResult {
+  threads: ResumedThread[];
+}
+
 // ---- pushes (ECB → client) ----
 
 /** The `message` push as ECB sends it. */
@@ -137,13 +226,60 @@ export interface MessagePush {
   message: Message;
 }
 
-/** The `thread` push: a thread this user is a member of changed (protocol 1: it was created). */
+/**
+ * The `thread` push: a thread of this user changed. `created` (with thread, message, epoch):
+ * someone started it; `added` (with thread): this user was added to it; `left`: this user
+ * left it on another connection (the client stops listening to it). A backend may send
+ * others through ECB's Server API (`updated`, `closed`, `reopened`, `deleted`, `access`).
+ */
 export interface ThreadEvent {
   threadId: string;
-  change: "created" | (string & {});
+  change: "created" | "added" | "left" | (string & {});
   thread?: Thread;
   message?: Message;
   epoch?: string;
+  /** With `access`: the user's new access bits (read=1, write=2, admin=4, owner=8). */
+  acc?: number;
+}
+
+/** The `presence` push: a contact's or a thread member's presence changed. */
+export interface PresenceEvent {
+  userId: string;
+  show: PresenceState;
+  status?: string;
+  /** With `offline`: when the user went offline. */
+  lastSeen?: string;
+}
+
+/** The `typing` push: someone else starts or stops typing in a thread this client listens to. */
+export interface TypingEvent {
+  threadId: string;
+  userId: string;
+  state: TypingState;
+}
+
+/** The `read` push: a member read the thread up to `messageId`. */
+export interface ReadPush {
+  threadId: string;
+  userId: string;
+  messageId: string;
+  epoch: string;
+  offset: number;
+}
+
+/** The `member` push: someone joined or left a thread this client listens to. */
+export interface MemberPush {
+  threadId: string;
+  userId: string;
+  change: "joined" | "left";
+  epoch: string;
+  offset: number;
+}
+
+/** The `closing` push: ECB is about to end this session (then socket.io-client does not reconnect alone). */
+export interface ClosingEvent {
+  /** `token_expired`, `kicked`, `shutdown`, or an access change. */
+  reason: "token_expired" | "kicked" | "shutdown" | (string & {});
 }
 
 /** The `session` event: a userToken the client now uses. */

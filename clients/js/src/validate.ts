@@ -5,7 +5,14 @@
 // the server.
 import { EcbError } from "./errors.js";
 import type {
+  AddParticipantsRequest,
   CreateThreadRequest,
+  GetPresenceRequest,
+  LeaveThreadRequest,
+  MarkReadRequest,
+  ResumeRequest,
+  SetPresenceRequest,
+  TypingRequest,
   GetThreadRequest,
   GetUserTokenRequest,
   PageRequest,
@@ -100,4 +107,64 @@ export function checkSendMessage(req: SendMessageRequest): void {
 export function checkStopListening(req: StopListeningRequest): void {
   requireObject(req, "stopListening's argument");
   nonEmptyString(req.threadId, "threadId");
+}
+
+const SHOWS = new Set(["available", "away", "dnd", "xa", "chat"]);
+
+export function checkSetPresence(req: SetPresenceRequest): void {
+  requireObject(req, "setPresence's argument");
+  if (typeof req.show !== "string" || !SHOWS.has(req.show)) {
+    throw bad("show must be one of available, away, dnd, xa, chat");
+  }
+  optionalString(req.status, "status");
+}
+
+export function checkGetPresence(req: GetPresenceRequest): void {
+  requireObject(req, "getPresence's argument");
+  if (!Array.isArray(req.userIds) || req.userIds.length === 0) throw bad("userIds must be a non-empty array of user ids");
+  for (const id of req.userIds) nonEmptyString(id, "each userId");
+}
+
+function threadRef(req: { threadToken?: unknown; threadId?: unknown }): void {
+  nonEmptyString(req.threadToken, "threadToken");
+  if (req.threadId !== undefined) nonEmptyString(req.threadId, "threadId");
+}
+
+export function checkTyping(req: TypingRequest): void {
+  requireObject(req, "typing's argument");
+  threadRef(req);
+  if (req.state !== "start" && req.state !== "stop") throw bad("state must be start or stop");
+}
+
+export function checkMarkRead(req: MarkReadRequest): void {
+  requireObject(req, "markRead's argument");
+  threadRef(req);
+  nonEmptyString(req.messageId, "messageId");
+}
+
+export function checkAddParticipants(req: AddParticipantsRequest): void {
+  requireObject(req, "addParticipants's argument");
+  threadRef(req);
+  if (!Array.isArray(req.participants) || req.participants.length === 0) {
+    throw bad("participants must be a non-empty array of user ids");
+  }
+  for (const p of req.participants) nonEmptyString(p, "each participant");
+}
+
+export function checkLeaveThread(req: LeaveThreadRequest): void {
+  requireObject(req, "leaveThread's argument");
+  threadRef(req);
+}
+
+export function checkResume(req: ResumeRequest): void {
+  requireObject(req, "resume's argument");
+  if (!Array.isArray(req.threads) || req.threads.length === 0) throw bad("threads must be a non-empty array");
+  for (const t of req.threads) {
+    requireObject(t, "each thread");
+    nonEmptyString(t.threadToken, "threadToken");
+    if (typeof t.epoch !== "string") throw bad("epoch must be a string");
+    if (typeof t.offset !== "number" || !Number.isInteger(t.offset) || t.offset < 0) {
+      throw bad("offset must be a non-negative integer");
+    }
+  }
 }

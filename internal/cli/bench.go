@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ecbridge/ecb/bench/fanout"
+)
+
+// benchServerCommand is the hidden subcommand `ecb bench fanout` re-executes
+// itself with, to run the ECB server of the benchmark in its own process.
+const benchServerCommand = "fanout-server"
+
+func init() {
+	register(Command{
+		Name:  "bench",
+		Usage: "fanout [--clients N] [--messages M] [--rate R] [--window W] [--size B] [--target ecb|node|both] [--rounds K] [--timeout D] [--cpuprofile FILE] [--node-dir DIR]",
+		Short: "measure broadcast fan-out of ECB against Node socket.io 4.8 (docs/performance.md)",
+		Run:   runBench,
+	})
+}
+
+func runBench(ctx context.Context, args []string, env Env) (int, error) {
+	if len(args) == 0 {
+		return 2, fmt.Errorf("%w: missing benchmark (fanout)", errUsage)
+	}
+	switch args[0] {
+	case "fanout":
+		return runBenchFanout(ctx, args[1:], env)
+	case benchServerCommand:
+		fs := newFlags("bench "+benchServerCommand, env)
+		cpuprofile := fs.String("cpuprofile", "", "write the CPU profile of the measurement window to this file")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2, err
+		}
+		if err := fanout.ServeECB(ctx, os.Stdin, env.Stdout, fanout.ServerOptions{CPUProfile: *cpuprofile, Log: env.Stderr}); err != nil {
+			return 1, err
+		}
+		return 0, nil
+	}
+	return 2, fmt.Errorf("%w: unknown benchmark %q", errUsage, args[0])
+}
+
+func runBenchFanout(ctx context.Context, args []string, env Env) (int, error) {
+	fs := newFlags("bench fanout", env)
+	clients := fs.Int("clients", 1000, "subscribed Socket.IO clients")
+	messages := fs.Int("messages", 2000, "measured publishes (each delivered to every client)")
+	rate := fs.Float64("rate", 0, "publishes per second; 0: as fast as the acks allow (see --window)")
+	window := fs.Int("window", 1, "with --rate 0: publishes sent and not yet acked")
+	size := fs.Int("size", 128, "payload bytes of each message")
+	target := fs.String("target", "both", "ecb, node or both")
+	rounds := fs.Int("rounds", 1, "measure each target this many times, alternating; the ratio compares the medians")
+	timeout := fs.Duration("timeout", 3*time.Minute, "deadline of each target's run")
+	cpuprofile := fs.String("cpuprofile", "", "write the ECB server's CPU profile of the measurement to this file")
+	nodeDir := fs.String("node-dir", "", "the Node server's directory (default: bench/node-server, searched from the working directory up)")
+	if err := fs.Parse(args); err != nil {
+		return 2, err
+	}
+	if fs.NArg() > 0 {
+		return 2, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	var targets []string
+	switch strings.ToLower(*target) {
+	case "ecb":
+		targets = []string{fanout.TargetECB}
+	case "node":
+		targets = []string{fanout.TargetNode}
+	case "both":
+		targets = []string{fanout.TargetECB, fanout.TargetNode}
+	default:
+		return 2, fmt.Errorf("%w: --target must be ecb, node or both", errUsage)
+	}
+	if *clients < 1 || *messages < 1 || *size < 1 || *window < 1 || *rounds < 1 || *rate < 0 {
+		return 2, fmt.Errorf("%w: --clients, --messages, --size, --window and --rounds must be positive, --rate not negative", errUsage)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return 1, err
+	}
+	err = fanout.Run(ctx, fanout.Config{
+		Clients: *clients, Messages: *messages, Rate: *rate, Window: *window, Size: *size,
+		Targets: targets, Rounds: *rounds, Timeout: *timeout,
+		ECBServer:  []string{self, "bench", benchServerCommand},
+		CPUProfile: *cpuprofile, NodeDir: *nodeDir,
+		Stdout: env.Stdout, Stderr: env.Stderr,
+	})
+	if err != nil {
+		return 1, err
+	}
+	return 0, nil
+}
