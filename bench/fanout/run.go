@@ -68,7 +68,7 @@ type Config struct {
 type Result struct {
 	Target           string       `json:"target"`
 	Round            int          `json:"round,omitempty"` // with --rounds above 1
-	Server           string       `json:"server"` // runtime and library versions
+	Server           string       `json:"server"`          // runtime and library versions
 	Clients          int          `json:"clients"`
 	Messages         int          `json:"messages"`
 	Size             int          `json:"size"`
@@ -86,8 +86,9 @@ type Result struct {
 	ServerRSSMB      float64      `json:"server_rss_mb"`  // peak (VmHWM), whole life
 	DeliveriesPerCPU float64      `json:"deliveries_per_server_cpu_sec"`
 	LoadgenCPUSec    float64      `json:"loadgen_cpu_sec"` // this process, during the measurement
+	CPUShare         float64      `json:"cpu_share"`       // (server + load generator CPU) ÷ (duration × cores): below 1, other processes had the rest
 	ECB              *ServerStats `json:"ecb,omitempty"`   // the ECB server's own counters
-	LoadAvg          float64      `json:"loadavg"` // the machine's 1-minute load average before the run
+	LoadAvg          float64      `json:"loadavg"`         // the machine's 1-minute load average before the run
 	Error            string       `json:"error,omitempty"`
 }
 
@@ -583,7 +584,7 @@ func measure(ctx context.Context, cfg Config, target string, argv []string, dir 
 		return res, err
 	}
 	if target == TargetECB {
-		if line, err := srv.readLine(ctx, 10*time.Second); err == nil {
+		if line, err := srv.readLine(context.Background(), 10*time.Second); err == nil {
 			var st ServerStats
 			if json.Unmarshal([]byte(line), &st) == nil {
 				res.ECB = &st
@@ -616,6 +617,9 @@ func measure(ctx context.Context, cfg Config, target string, argv []string, dir 
 	if d := time.Duration(last) - start; d > 0 {
 		res.DurationSec = round(d.Seconds(), 3)
 		res.DeliveriesPerSec = round(float64(res.Deliveries)/d.Seconds(), 0)
+	}
+	if res.DurationSec > 0 {
+		res.CPUShare = round((res.ServerCPUSec+res.LoadgenCPUSec)/(res.DurationSec*float64(runtime.NumCPU())), 2)
 	}
 	if res.ServerCPUSec > 0 {
 		res.DeliveriesPerCPU = round(float64(res.Deliveries)/res.ServerCPUSec, 0)

@@ -38,15 +38,16 @@ func TestClientRequestsMatchTheContract(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]bool{}
 	answers := map[string]string{
-		"/authenticate":     `{"userToken":"a.b.c","user":{"id":"u","name":"U"}}`,
-		"/getContacts":      `{"contacts":[]}`,
-		"/getThreads":       `{"threads":[]}`,
-		"/createThread":     `{"thread":{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","message":{"id":"m","threadId":"t","authorId":"u","body":"b","createdAt":"2026-01-01T00:00:00Z"}}`,
-		"/getThread":        `{"thread":{"id":"t","members":["u"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","messages":[]}`,
-		"/addThreadMessage": `{"message":{"id":"m","threadId":"t","authorId":"u","body":"b","createdAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c"}`,
-		"/markRead":         `{"messageId":"m","unread":0}`,
-		"/addParticipants":  `{"thread":{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","added":["v"]}`,
-		"/leaveThread":      `{"thread":{"id":"t","members":["v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}}`,
+		"/authenticate":        `{"userToken":"a.b.c","user":{"id":"u","name":"U"}}`,
+		"/getContacts":         `{"contacts":[]}`,
+		"/getThreads":          `{"threads":[]}`,
+		"/createThread":        `{"thread":{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","message":{"id":"m","threadId":"t","authorId":"u","body":"b","createdAt":"2026-01-01T00:00:00Z"}}`,
+		"/getThread":           `{"thread":{"id":"t","members":["u"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","messages":[]}`,
+		"/addThreadMessage":    `{"message":{"id":"m","threadId":"t","authorId":"u","body":"b","createdAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c"}`,
+		"/markRead":            `{"messageId":"m","unread":0}`,
+		"/addParticipants":     `{"thread":{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","added":["v"]}`,
+		"/leaveThread":         `{"thread":{"id":"t","members":["v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}}`,
+		"/createSupportThread": `{"thread":{"id":"t","subject":"q","members":["v","a"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"visitorToken":"a.b.c","agentToken":"d.e.f"}`,
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -101,6 +102,10 @@ func TestClientRequestsMatchTheContract(t *testing.T) {
 		},
 		func() error {
 			_, err := c.LeaveThread(ctx, &ecbserver.LeaveThreadRequest{UserID: "u", ThreadID: "t"})
+			return err
+		},
+		func() error {
+			_, err := c.CreateSupportThread(ctx, &ecbserver.CreateSupportThreadRequest{RequestID: "r", Workgroup: "support", VisitorID: "v", AgentID: "a", Question: "q", Metadata: []byte(`{"email":"x"}`), OperationID: "op"})
 			return err
 		},
 	}

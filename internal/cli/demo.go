@@ -17,6 +17,7 @@ import (
 	"github.com/ecbridge/ecb/internal/config"
 	"github.com/ecbridge/ecb/internal/refbackend"
 	"github.com/ecbridge/ecb/internal/server"
+	"github.com/ecbridge/ecb/internal/support"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 	"github.com/ecbridge/ecb/web"
 )
@@ -108,6 +109,11 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 	cfg, err := config.Load("", nil, append(demoSets, sets...))
 	if err != nil {
 		return 2, err
+	}
+	if len(cfg.Support.Workgroups) == 0 {
+		// The workgroup of the seeded agents (agent1, agent2); its settings
+		// follow --set support.offerTimeout=..., support.strategy=..., ...
+		cfg.Support.Workgroups = []support.WorkgroupConfig{{Name: "support", DisplayName: "Customer support"}}
 	}
 	srv, err := server.New(ctx, cfg, server.Options{Listener: ecbLn, Web: demoWeb(backendURL), Logger: log.With("component", "ecb")})
 	if err != nil {

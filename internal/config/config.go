@@ -28,6 +28,7 @@ import (
 	"github.com/ecbridge/ecb/internal/limits"
 	"github.com/ecbridge/ecb/internal/ops"
 	"github.com/ecbridge/ecb/internal/serverapi"
+	"github.com/ecbridge/ecb/internal/support"
 )
 
 // Config is the whole configuration of `ecb serve`.
@@ -48,6 +49,7 @@ type Config struct {
 	Log        Log              `yaml:"log"`
 	ServerAPI  serverapi.Config `yaml:"serverApi"`
 	Limits     limits.Config    `yaml:"limits"`
+	Support    support.Config   `yaml:"support"`
 }
 
 // HTTP tunes the client listener.
@@ -139,6 +141,7 @@ func (c *Config) SetDefaults() {
 		c.Log.Format = "json"
 	}
 	c.Operations.SetDefaults()
+	c.Support.SetDefaults()
 	c.ServerAPI.SetDefaults()
 	c.Limits.SetDefaults()
 }
@@ -219,6 +222,9 @@ func (c *Config) Validate() error {
 		bad("serverApi.listen", "must differ from listen and adminListen (leave it empty to serve /server/v1 on listen)")
 	}
 	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.Support.Resolve(); err != nil {
 		errs = append(errs, err)
 	}
 	if _, err := limits.ParseProxies(c.HTTP.TrustedProxies); err != nil {

@@ -185,8 +185,10 @@ func TestHandshakesPerIP(t *testing.T) {
 		r.RemoteAddr = ip + ":1234"
 		return r
 	}
-	if h.Allow(req("1.1.1.1")) != nil || h.Allow(req("1.1.1.1")) != nil {
-		t.Fatal("burst refused")
+	for range 2 {
+		if h.Allow(req("1.1.1.1")) != nil {
+			t.Fatal("burst refused")
+		}
 	}
 	if code(h.Allow(req("1.1.1.1"))) != apierr.RateLimited {
 		t.Fatal("third handshake allowed")

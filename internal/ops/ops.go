@@ -21,6 +21,7 @@ import (
 	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/support"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
@@ -123,7 +124,8 @@ type Service struct {
 	log      *slog.Logger
 	obs      Observer
 	live     *live
-	guards   Guards // live decisions of the Server API and the limits (guards.go)
+	guards   Guards          // live decisions of the Server API and the limits (guards.go)
+	support  *support.Engine // nil unless EnableSupport (support.go)
 }
 
 // New returns a Service. log and obs may be nil.
@@ -138,7 +140,7 @@ func New(cfg Config, b Backend, v Verifier, h *hub.Hub, log *slog.Logger, obs Ob
 	s := &Service{cfg: cfg, backend: b, verifier: v, hub: h, log: log, obs: obs, live: newLive(), guards: Guards{}.orNone()}
 	// Presence follows the hub's connections and pushes through the hub.
 	s.live.presence.SetHub(h)
-	h.SetObserver(s.live.presence)
+	h.SetObserver(connObservers{s.live.presence, supportObserver{s}})
 	return s
 }
 
@@ -242,6 +244,9 @@ func (s *Service) Call(ctx context.Context, c Caller, op string, payload json.Ra
 		return call(ctx, c, payload, s.LeaveThread)
 	case OpResume:
 		return call(ctx, c, payload, s.Resume)
+	}
+	if f := s.supportOp(op); f != nil {
+		return f(ctx, c, payload)
 	}
 	return nil, apierr.New(apierr.NotFound, "unknown operation %q", op)
 }

@@ -174,9 +174,10 @@ func handshakeKind(r *http.Request) handshake {
 
 // bodyDeadline bounds the time a client takes to send a request body
 // (slow-body attacks): the connection's read deadline is set when a request
-// with a body starts, and cleared once the body is read, so that a slow
-// backend call afterwards is not cut. http.Server's ReadTimeout cannot do
-// this: it would also end event streams and WebSockets.
+// with a body starts, and cleared once the body is read, so that it bounds
+// the body only, never what the handler does afterwards (a slow backend
+// call). http.Server's ReadTimeout cannot be used for this: it would also
+// bound event streams and WebSockets.
 func bodyDeadline(next http.Handler, timeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {

@@ -75,6 +75,13 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	}
 	s.hub = hub.New(hub.Config{HistorySize: cfg.Hub.HistorySize, HistoryTTL: cfg.Hub.HistoryTTL, Metrics: s.metrics})
 	s.ops = ops.New(cfg.Operations, s.backend, verifier, s.hub, log, s.metrics)
+	if wgs, err := cfg.Support.Resolve(); err != nil {
+		return nil, err
+	} else if len(wgs) > 0 {
+		if err := s.ops.EnableSupport(wgs, cfg.Support.Grace); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.newGuards(cfg); err != nil {
 		return nil, err
 	}

@@ -67,6 +67,17 @@
 // answer a repeated key with the message it stored the first time instead of
 // storing a second one.
 //
+// # Acting on ECB: the Server API
+//
+// [ServerAPIClient] calls ECB's Server API (/server/v1, described by
+// api/server.yaml) with one of the API keys configured in ECB
+// (serverApi.keys): override a user's access to a thread, for a time or
+// until removed ([ServerAPIClient.SetAccess]; a temporary ban is
+// AccessNone with a TTL), publish a system message, announce that a thread
+// was updated, closed or deleted, disconnect a user and revoke their older
+// tokens, read connection counts. ECB keeps these decisions in the memory
+// of the node that got the call; docs/server-api.md explains what that means.
+//
 // This package imports nothing from ECB's internals; it is the one
 // implementation of the signature scheme, used by ECB itself too.
 package ecbserver

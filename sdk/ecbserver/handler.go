@@ -171,6 +171,9 @@ func NewHandler(secret []byte, b Backend, opts HandlerOptions) http.Handler {
 		h.ops[PathAddParticipants] = bind(pm.AddParticipants)
 		h.ops[PathLeaveThread] = bind(pm.LeaveThread)
 	}
+	if sc, ok := b.(SupportThreadCreator); ok {
+		h.ops[PathCreateSupportThread] = bind(sc.CreateSupportThread)
+	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}

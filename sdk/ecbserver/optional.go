@@ -55,7 +55,8 @@ type ParticipantManager interface {
 // optionalOps names the optional calls, for the 501 answer of a Backend that
 // does not implement one.
 var optionalOps = map[string]string{
-	PathMarkRead:        "markRead",
-	PathAddParticipants: "addParticipants",
-	PathLeaveThread:     "leaveThread",
+	PathMarkRead:            "markRead",
+	PathAddParticipants:     "addParticipants",
+	PathLeaveThread:         "leaveThread",
+	PathCreateSupportThread: "createSupportThread",
 }

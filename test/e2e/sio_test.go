@@ -54,14 +54,14 @@ func sioDial(tb testing.TB, base string, auth any, headers ...string) (*sioClien
 	}
 	c := &sioClient{tb: tb, url: base + "/socket.io/?EIO=4&transport=polling&sid=" + open.SID, headers: headers}
 	rawAuth, _ := json.Marshal(auth)
-	c.send("40" + string(rawAuth))
-	p := c.awaitPacket(func(p string) bool { return strings.HasPrefix(p, "40") || strings.HasPrefix(p, "44") })
-	if strings.HasPrefix(p, "44") {
+	c.send("0" + string(rawAuth)) // Socket.IO CONNECT
+	p := c.awaitPacket(func(p string) bool { return strings.HasPrefix(p, "0") || strings.HasPrefix(p, "4") })
+	if strings.HasPrefix(p, "4") { // CONNECT_ERROR
 		var ce struct {
-			Message string `json:"message"`
+			Message string                         `json:"message"`
 			Data    struct{ Code, Message string } `json:"data"`
 		}
-		_ = json.Unmarshal([]byte(p[2:]), &ce)
+		_ = json.Unmarshal([]byte(p[1:]), &ce)
 		c.closed = true
 		return nil, &sioError{Status: 200, Code: ce.Data.Code, Message: ce.Message}
 	}
@@ -94,8 +94,7 @@ func sioHTTP(tb testing.TB, method, url, body string, headers []string) (int, st
 	return resp.StatusCode, string(raw)
 }
 
-// send posts one Engine.IO message packet ("4" + the Socket.IO packet is
-// added by the caller's text: pass the Socket.IO packet).
+// send posts one Socket.IO packet in an Engine.IO message packet ("4").
 func (c *sioClient) send(sioPacket string) {
 	c.tb.Helper()
 	if status, body := sioHTTP(c.tb, "POST", c.url, "4"+sioPacket, c.headers); status != 200 {

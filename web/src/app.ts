@@ -5,8 +5,14 @@ import {
   EcbError,
   newClientMessageId,
   type ConnectionEvent,
+  type MemberEvent,
   type Message,
+  type Presence,
+  type PresenceShow,
+  type ReadEvent,
   type Thread,
+  type ThreadEvent,
+  type TypingEvent,
   type User,
 } from "@ecb/client";
 
@@ -72,6 +78,55 @@ function avatar(id: string, name: string, cls = "avatar"): HTMLElement {
   return el;
 }
 
+// ---------- presence ----------
+
+const SHOW_LABEL: Record<string, string> = {
+  available: "Available",
+  chat: "Free to chat",
+  away: "Away",
+  xa: "Extended away",
+  dnd: "Do not disturb",
+  offline: "Offline",
+};
+
+function presenceOf(id: string): Presence {
+  if (state.me && id === state.me.id) return { userId: id, show: state.myPresence.show, status: state.myPresence.status || undefined };
+  return state.presence.get(id) ?? { userId: id, show: "offline" };
+}
+
+/** "Away · lunch", "Offline · last seen 14:05", "Available". */
+function presenceText(id: string): string {
+  const p = presenceOf(id);
+  const label = SHOW_LABEL[p.show] ?? p.show;
+  if (p.status) return `${label} · ${p.status}`;
+  if (p.show === "offline" && p.lastSeen) return `${label} · last seen ${when(p.lastSeen)}`;
+  return label;
+}
+
+function isOnline(id: string): boolean {
+  return presenceOf(id).show !== "offline";
+}
+
+/** An avatar with the user's presence dot. */
+function userAvatar(id: string, cls = "avatar"): HTMLElement {
+  const p = presenceOf(id);
+  // Hidden from screen readers: the presence text next to it says the same in words.
+  const dot = h("span", { class: "dot", "data-show": p.show, "data-user-id": id, "aria-hidden": "true", title: presenceText(id) });
+  return h("span", { class: "avatar-wrap" }, avatar(id, nameOf(id), cls), dot);
+}
+
+/** The thread's token says whether this user may add people (owner or admin bit). A UI hint only: ECB decides. */
+function mayAddPeople(threadToken: string | undefined): boolean {
+  if (!threadToken) return false;
+  try {
+    const part = threadToken.split(".")[1] ?? "";
+    const claims = JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/"))) as { acc?: number };
+    return typeof claims.acc === "number" && (claims.acc & (4 | 8)) !== 0;
+  } catch {
+    return false;
+  }
+}
+
 // ---------- state ----------
 
 interface DirectoryUser {
@@ -94,15 +149,23 @@ interface Pending {
   failed?: string;
 }
 
+interface Notice {
+  at: string;
+  text: string;
+}
+
 interface History {
   messages: Message[];
   ids: Set<string>;
   nextCursor: string | undefined;
   loaded: boolean;
   loadingOlder: boolean;
+  /** Membership changes seen while the thread was live ("Carol joined"). */
+  notices: Notice[];
 }
 
 const SESSION_KEY = "ecb-demo-session";
+const PRESENCE_KEY = "ecb-demo-presence";
 
 const state = {
   backendUrl: "",
@@ -115,6 +178,15 @@ const state = {
   histories: new Map<string, History>(),
   pending: new Map<string, Pending>(),
   conn: { state: "idle", queued: 0 } as ConnectionEvent,
+  presence: new Map<string, Presence>(),
+  myPresence: { show: "available" as PresenceShow, status: "" },
+  /** threadId → userId → the timer that forgets a typing start nobody stopped. */
+  typing: new Map<string, Map<string, ReturnType<typeof setTimeout>>>(),
+  /** threadId → userId → the newest message id that user read (read pushes). */
+  reads: new Map<string, Map<string, string>>(),
+  /** threadId → the message id this user last marked read. */
+  marked: new Map<string, string>(),
+  markReadOff: false,
 };
 
 function nameOf(id: string): string {
@@ -131,7 +203,7 @@ function threadTitle(t: Thread): string {
 function history(threadId: string): History {
   let hist = state.histories.get(threadId);
   if (!hist) {
-    hist = { messages: [], ids: new Set(), nextCursor: undefined, loaded: false, loadingOlder: false };
+    hist = { messages: [], ids: new Set(), nextCursor: undefined, loaded: false, loadingOlder: false, notices: [] };
     state.histories.set(threadId, hist);
   }
   return hist;
@@ -291,13 +363,23 @@ async function onLogin(ev: SubmitEvent): Promise<void> {
 
 function logout(message?: string): void {
   sessionStorage.removeItem(SESSION_KEY);
+  sessionStorage.removeItem(PRESENCE_KEY);
   state.client?.close();
   state.client = null;
   state.me = null;
   state.threads.clear();
   state.histories.clear();
   state.pending.clear();
+  state.presence.clear();
+  state.reads.clear();
+  state.marked.clear();
+  clearTyping();
+  state.myPresence = { show: "available", status: "" };
+  ($("me-status") as HTMLInputElement).value = "";
+  state.markReadOff = false;
   state.current = null;
+  show($("thread-view"), false);
+  show($("thread-empty"), true);
   banner(null);
   showLogin(message);
 }
@@ -313,8 +395,22 @@ async function start(accessToken: string): Promise<void> {
     renderMe();
   });
   client.on("message", ({ threadId, message }) => onMessage(threadId, message));
-  client.on("thread", (ev) => void onThreadCreated(ev.threadId));
-  client.on("error", ({ error }) => banner(describe(error)));
+  client.on("thread", (ev) => onThreadEvent(ev));
+  client.on("presence", (p) => onPresence(p));
+  client.on("typing", (ev) => onTyping(ev));
+  client.on("read", (ev) => onRead(ev));
+  client.on("member", (ev) => onMember(ev));
+  client.on("error", ({ error, operation }) => {
+    if (operation !== "setPresence") banner(describe(error));
+  });
+  // The presence chosen before a reload (a new connection starts available). The client
+  // keeps it and applies it as soon as it is connected (this call itself fails: not yet connected).
+  const saved = readSavedPresence();
+  if (saved && SHOW_LABEL[saved.show] && (saved.show !== "available" || saved.status)) {
+    state.myPresence = { show: saved.show, status: saved.status ?? "" };
+    ($("me-status") as HTMLInputElement).value = state.myPresence.status;
+    void client.setPresence({ show: saved.show, status: state.myPresence.status }).catch(() => undefined);
+  }
   try {
     await client.connect();
   } catch (e) {
@@ -341,6 +437,33 @@ function renderMe(): void {
   const a = $("me-avatar");
   a.textContent = initials(state.me.name);
   a.style.setProperty("--h", String(hue(state.me.id)));
+  const dot = $("me-dot");
+  dot.dataset.show = state.conn.state === "connected" ? state.myPresence.show : "offline";
+  ($("me-show") as HTMLSelectElement).value = state.myPresence.show;
+}
+
+async function applyPresence(): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  const show = ($("me-show") as HTMLSelectElement).value as PresenceShow;
+  const status = ($("me-status") as HTMLInputElement).value.trim();
+  if (show === state.myPresence.show && status === state.myPresence.status) return;
+  state.myPresence = { show, status };
+  sessionStorage.setItem(PRESENCE_KEY, JSON.stringify(state.myPresence));
+  renderMe();
+  try {
+    await client.setPresence({ show, status });
+  } catch (e) {
+    banner(describe(e));
+  }
+}
+
+function readSavedPresence(): { show: PresenceShow; status?: string } | null {
+  try {
+    return JSON.parse(sessionStorage.getItem(PRESENCE_KEY) ?? "null") as { show: PresenceShow; status?: string } | null;
+  } catch {
+    return null;
+  }
 }
 
 let refreshing: Promise<void> | null = null;
@@ -371,10 +494,13 @@ async function loadLists(): Promise<void> {
     state.contacts = contacts.items;
     for (const st of threads.items) {
       const old = state.threads.get(st.thread.id);
-      state.threads.set(st.thread.id, { thread: newer(old?.thread, st.thread), unread: old?.unread ?? 0 });
+      // The backend counts unread messages (read marks): the count survives a reload.
+      const unread = old ? old.unread : st.thread.id === state.current ? 0 : (st.thread.unread ?? 0);
+      state.threads.set(st.thread.id, { thread: newer(old?.thread, st.thread), unread });
     }
     renderContacts();
     renderThreads();
+    void loadPresence();
     // Listen to every thread, so that the list stays live (limit 1: the page is not needed).
     await Promise.all(
       threads.items
@@ -386,15 +512,74 @@ async function loadLists(): Promise<void> {
   }
 }
 
-async function onThreadCreated(threadId: string): Promise<void> {
-  if (state.threads.has(threadId)) return;
-  await refreshLists();
+/** The presence of everyone shown: contacts and the members of this user's threads. */
+async function loadPresence(): Promise<void> {
+  const client = state.client;
+  if (!client || !state.me) return;
+  const me = state.me.id;
+  const contacts = state.contacts.map((c) => c.id).filter((id) => id !== me);
+  const members = new Set<string>();
+  for (const { thread } of state.threads.values()) for (const m of thread.members) if (m !== me && !contacts.includes(m)) members.add(m);
+  // One request per kind: a name ECB does not let this user see refuses the whole request.
+  for (const ids of [contacts, [...members]]) {
+    for (let i = 0; i < ids.length; i += 100) {
+      try {
+        const res = await client.getPresence({ userIds: ids.slice(i, i + 100) });
+        for (const p of res.presence) state.presence.set(p.userId, p);
+      } catch {
+        // not allowed, or not connected: the pushes will tell
+      }
+    }
+  }
+  renderPresence();
+}
+
+function onPresence(p: Presence): void {
+  state.presence.set(p.userId, p);
+  renderPresence();
+}
+
+/** Re-renders what shows presence. */
+function renderPresence(): void {
+  renderContacts();
+  renderThreads();
+  if (state.current) renderThreadHead();
+}
+
+function onThreadEvent(ev: ThreadEvent): void {
+  if (ev.change === "left" || ev.change === "deleted") {
+    // Left on another device, or deleted: it is gone from this one too.
+    dropThread(ev.threadId);
+    return;
+  }
+  const entry = state.threads.get(ev.threadId);
+  if (entry && ev.thread) {
+    entry.thread = newer(entry.thread, ev.thread);
+    renderThreads();
+    if (state.current === ev.threadId) renderThreadHead();
+  }
+  if (!entry) void refreshLists(); // created with this user, or this user was added
+}
+
+function dropThread(threadId: string): void {
+  state.threads.delete(threadId);
+  state.histories.delete(threadId);
+  state.reads.delete(threadId);
+  state.marked.delete(threadId);
+  forgetTyping(threadId);
+  if (state.current === threadId) {
+    state.current = null;
+    show($("thread-view"), false);
+    show($("thread-empty"), true);
+  }
+  renderThreads();
 }
 
 function onMessage(threadId: string, message: Message): void {
   const entry = state.threads.get(threadId);
   const added = addMessages(threadId, [message]);
   if (!added) return;
+  stoppedTyping(threadId, message.authorId); // their message is what they were typing
   if (entry) {
     entry.thread = newer(entry.thread, { ...entry.thread, lastMessage: message, updatedAt: message.createdAt });
     if (message.authorId !== state.me?.id && (threadId !== state.current || document.hidden)) entry.unread++;
@@ -402,14 +587,160 @@ function onMessage(threadId: string, message: Message): void {
     void refreshLists();
   }
   renderThreads();
-  if (threadId === state.current) renderMessages({ stick: message.authorId === state.me?.id });
+  if (threadId === state.current) {
+    renderMessages({ stick: message.authorId === state.me?.id });
+    markSeen(threadId);
+  }
+}
+
+// ---------- typing ----------
+
+function onTyping(ev: TypingEvent): void {
+  if (ev.userId === state.me?.id) return;
+  if (ev.state === "start") {
+    let users = state.typing.get(ev.threadId);
+    if (!users) {
+      users = new Map();
+      state.typing.set(ev.threadId, users);
+    }
+    const old = users.get(ev.userId);
+    if (old) clearTimeout(old);
+    // ECB ends a start after 6 s with a stop; this only guards against a stop that never comes.
+    users.set(ev.userId, setTimeout(() => stoppedTyping(ev.threadId, ev.userId), 8000));
+    renderTyping(ev.threadId);
+  } else {
+    stoppedTyping(ev.threadId, ev.userId);
+  }
+}
+
+function stoppedTyping(threadId: string, userId: string): void {
+  const users = state.typing.get(threadId);
+  const timer = users?.get(userId);
+  if (!users || timer === undefined) return;
+  clearTimeout(timer);
+  users.delete(userId);
+  if (!users.size) state.typing.delete(threadId);
+  renderTyping(threadId);
+}
+
+function forgetTyping(threadId: string): void {
+  for (const t of state.typing.get(threadId)?.values() ?? []) clearTimeout(t);
+  state.typing.delete(threadId);
+}
+
+function clearTyping(): void {
+  for (const id of [...state.typing.keys()]) forgetTyping(id);
+}
+
+function typingText(threadId: string): string {
+  const names = [...(state.typing.get(threadId)?.keys() ?? [])].map(nameOf);
+  if (!names.length) return "";
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return `${names.length} people are typing…`;
+}
+
+function renderTyping(threadId: string): void {
+  renderThreads();
+  if (threadId !== state.current) return;
+  const text = typingText(threadId);
+  const el = $("typing");
+  el.replaceChildren();
+  if (text) el.append(h("span", { class: "typing-dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")), h("span", {}, text));
+}
+
+// ---------- read marks ----------
+
+function onRead(ev: ReadEvent): void {
+  if (ev.userId === state.me?.id) {
+    // Read on another device of this user.
+    state.marked.set(ev.threadId, ev.messageId);
+    const entry = state.threads.get(ev.threadId);
+    if (entry?.unread) {
+      entry.unread = 0;
+      renderThreads();
+    }
+    return;
+  }
+  let marks = state.reads.get(ev.threadId);
+  if (!marks) {
+    marks = new Map();
+    state.reads.set(ev.threadId, marks);
+  }
+  // Read marks only move forward.
+  const hist = history(ev.threadId);
+  const at = (id: string | undefined) => (id === undefined ? -1 : hist.messages.findIndex((m) => m.id === id));
+  const old = marks.get(ev.userId);
+  if (old !== undefined && at(old) > at(ev.messageId)) return;
+  marks.set(ev.userId, ev.messageId);
+  if (ev.threadId === state.current) renderMessages({});
+}
+
+/** Marks the open thread read up to its newest message from someone else, once per message. */
+function markSeen(threadId: string): void {
+  const client = state.client;
+  if (!client || state.markReadOff || threadId !== state.current || document.hidden) return;
+  const hist = history(threadId);
+  const last = [...hist.messages].reverse().find((m) => m.authorId !== state.me?.id);
+  const token = client.threadToken(threadId);
+  if (!last || !token || state.marked.get(threadId) === last.id) return;
+  const lastIndex = hist.messages.indexOf(last);
+  const markedIndex = hist.messages.findIndex((m) => m.id === state.marked.get(threadId));
+  if (markedIndex > lastIndex) return;
+  state.marked.set(threadId, last.id);
+  client.markRead({ threadToken: token, messageId: last.id }).catch((e: unknown) => {
+    if (e instanceof EcbError && e.code === "not_found") state.markReadOff = true; // the backend keeps no read marks
+    else if (state.marked.get(threadId) === last.id) state.marked.delete(threadId); // try again next time
+  });
+}
+
+/** Who of the others has read message index i of the thread. */
+function readersOf(threadId: string, index: number, indexOf: Map<string, number>): string[] {
+  const out: string[] = [];
+  for (const [userId, messageId] of state.reads.get(threadId) ?? []) {
+    const at = indexOf.get(messageId);
+    if (at !== undefined && at >= index) out.push(userId);
+  }
+  return out;
+}
+
+// ---------- members ----------
+
+function onMember(ev: MemberEvent): void {
+  const entry = state.threads.get(ev.threadId);
+  if (!entry) return;
+  const members = new Set(entry.thread.members);
+  if (ev.change === "joined") members.add(ev.userId);
+  else members.delete(ev.userId);
+  entry.thread = { ...entry.thread, members: [...members] };
+  if (ev.change === "left") stoppedTyping(ev.threadId, ev.userId); // what they read stays read
+  const hist = history(ev.threadId);
+  hist.notices.push({ at: new Date().toISOString(), text: `${nameOf(ev.userId)} ${ev.change === "joined" ? "joined" : "left"} the thread` });
+  renderThreads();
+  if (ev.threadId === state.current) {
+    renderThreadHead();
+    renderMessages({});
+  }
+  if (ev.change === "joined" && !state.presence.has(ev.userId)) void loadPresence();
 }
 
 function onConnection(ev: ConnectionEvent): void {
+  const was = state.conn.state;
   state.conn = ev;
   renderConn();
+  renderMe();
+  if (ev.state !== "connected" && was === "connected") {
+    // Typing pushes stop with the connection; presence pushes too (fetched again once back).
+    clearTyping();
+    if (state.current) renderTyping(state.current);
+  }
+  if (ev.state === "connected" && was !== "connected" && was !== "connecting" && state.me) void loadPresence();
   if (ev.state === "offline" && ev.error?.code === "unauthenticated") {
     logout("Your session has expired. Please sign in again.");
+    return;
+  }
+  if (ev.state === "offline" && ev.error?.code === "kicked") {
+    logout("You were signed out by an administrator.");
     return;
   }
   if (ev.state === "connected") banner(null);
@@ -436,8 +767,15 @@ function renderConn(): void {
 function renderContacts(): void {
   const list = $("contacts");
   list.replaceChildren();
-  for (const c of state.contacts) {
-    const btn = h("button", { type: "button", class: "contact", title: `Start a thread with ${c.name}` }, avatar(c.id, c.name), h("span", {}, c.name));
+  // Online first, then by name.
+  const contacts = [...state.contacts].sort((a, b) => Number(isOnline(b.id)) - Number(isOnline(a.id)) || a.name.localeCompare(b.name));
+  for (const c of contacts) {
+    const btn = h(
+      "button",
+      { type: "button", class: "contact", "data-user-id": c.id, title: `Start a thread with ${c.name}` },
+      userAvatar(c.id),
+      h("span", { class: "contact-text" }, h("span", { class: "contact-name" }, c.name), h("span", { class: "presence-text" }, presenceText(c.id))),
+    );
     btn.addEventListener("click", () => openNewDialog([c.id]));
     list.append(h("li", {}, btn));
   }
@@ -452,8 +790,10 @@ function renderThreads(): void {
   if (!entries.length) list.append(h("li", { class: "muted small pad" }, "No threads yet. Start one!"));
   for (const { thread, unread } of entries) {
     const last = thread.lastMessage;
-    const preview = last ? `${last.authorId === state.me?.id ? "You" : nameOf(last.authorId)}: ${last.body}` : "";
-    const other = thread.members.find((m) => m !== state.me?.id) ?? thread.id;
+    const typing = typingText(thread.id);
+    const preview = typing || (last ? `${last.authorId === state.me?.id ? "You" : nameOf(last.authorId)}: ${last.body}` : "");
+    const others = thread.members.filter((m) => m !== state.me?.id);
+    const group = others.length > 1;
     const btn = h(
       "button",
       {
@@ -462,12 +802,12 @@ function renderThreads(): void {
         "data-thread-id": thread.id,
         "aria-current": thread.id === state.current ? "true" : undefined,
       },
-      avatar(other, nameOf(other)),
+      group ? groupAvatar(thread) : userAvatar(others[0] ?? thread.id),
       h(
         "span",
         { class: "thread-item-text" },
         h("span", { class: "thread-item-title" }, threadTitle(thread)),
-        h("span", { class: "thread-item-preview" }, preview),
+        h("span", { class: `thread-item-preview${typing ? " is-typing" : ""}` }, preview),
       ),
       h(
         "span",
@@ -482,19 +822,30 @@ function renderThreads(): void {
   if (focusedId) list.querySelector<HTMLElement>(`[data-thread-id="${CSS.escape(focusedId)}"]`)?.focus();
 }
 
+/** A group thread's avatar: the first two other members, overlapping. */
+function groupAvatar(thread: Thread): HTMLElement {
+  const others = thread.members.filter((m) => m !== state.me?.id);
+  const el = h("span", { class: "avatar-group", "aria-hidden": "true" });
+  for (const m of others.slice(0, 2)) el.append(avatar(m, nameOf(m), "avatar avatar-xs"));
+  if (others.length > 2) el.append(h("span", { class: "avatar avatar-xs avatar-more" }, `+${others.length - 2}`));
+  return el;
+}
+
 async function openThread(threadId: string): Promise<void> {
   const client = state.client;
   const entry = state.threads.get(threadId);
   if (!client || !entry) return;
+  if (state.current && state.current !== threadId) client.stopTyping(state.current);
   state.current = threadId;
   entry.unread = 0;
   renderThreads();
   show($("thread-empty"), false);
   show($("thread-view"), true);
-  $("thread-title").textContent = threadTitle(entry.thread);
-  $("thread-members").textContent = entry.thread.members.map(nameOf).join(", ");
+  renderThreadHead();
+  renderTyping(threadId);
   const hist = history(threadId);
   renderMessages({ stick: true });
+  markSeen(threadId);
   ($("composer-input") as HTMLTextAreaElement).focus();
   if (!hist.loaded) {
     const token = client.threadToken(threadId);
@@ -506,11 +857,58 @@ async function openThread(threadId: string): Promise<void> {
       hist.loaded = true;
       entry.thread = newer(entry.thread, page.thread);
       renderThreads();
-      if (state.current === threadId) renderMessages({ stick: true });
+      if (state.current === threadId) {
+        renderThreadHead();
+        renderMessages({ stick: true });
+        markSeen(threadId);
+      }
     } catch (e) {
       banner(describe(e));
     }
   }
+}
+
+/** The open thread's title, members (with presence), and actions. */
+function renderThreadHead(): void {
+  const threadId = state.current;
+  const entry = threadId ? state.threads.get(threadId) : undefined;
+  if (!threadId || !entry) return;
+  const { thread } = entry;
+  const me = state.me?.id;
+  const others = thread.members.filter((m) => m !== me);
+  const group = others.length > 1;
+  $("thread-title").textContent = threadTitle(thread);
+  $("thread-head-avatar").replaceChildren(group ? groupAvatar(thread) : userAvatar(others[0] ?? threadId));
+  const sub = $("thread-sub");
+  sub.replaceChildren();
+  if (group) {
+    const online = thread.members.filter(isOnline).length;
+    sub.append(`${thread.members.length} members · ${online} online`);
+  } else if (others[0]) {
+    sub.append(h("span", { class: "presence-text", "data-user-id": others[0] }, presenceText(others[0])));
+  }
+  show($("add-people"), mayAddPeople(state.client?.threadToken(threadId)));
+  // Members: a panel for group threads, online first, you first of all.
+  show($("members-panel"), group);
+  $("members-count").textContent = String(thread.members.length);
+  const sorted = [...thread.members].sort(
+    (a, b) => Number(b === me) - Number(a === me) || Number(isOnline(b)) - Number(isOnline(a)) || nameOf(a).localeCompare(nameOf(b)),
+  );
+  $("members").replaceChildren(
+    ...sorted.map((m) =>
+      h(
+        "li",
+        { class: "member", "data-user-id": m },
+        userAvatar(m, "avatar avatar-sm"),
+        h(
+          "span",
+          { class: "member-text" },
+          h("span", { class: "member-name" }, m === me ? `${nameOf(m)} (you)` : nameOf(m)),
+          h("span", { class: "presence-text" }, presenceText(m)),
+        ),
+      ),
+    ),
+  );
 }
 
 async function loadOlder(): Promise<void> {
@@ -548,16 +946,40 @@ function renderMessages({ stick }: { stick?: boolean }): void {
   const items: HTMLElement[] = [];
   let prevAuthor = "";
   let prevDay = "";
-  for (const m of hist.messages) {
+  const indexOf = new Map(hist.messages.map((m, i) => [m.id, i]));
+  const others = (state.threads.get(threadId)?.thread.members ?? []).filter((m) => m !== state.me?.id);
+  const notices = [...hist.notices];
+  const flushNotices = (until: number) => {
+    while (notices.length && ts(notices[0]!.at) <= until) {
+      items.push(h("li", { class: "notice", role: "note" }, notices.shift()!.text));
+      prevAuthor = "";
+    }
+  };
+  // "Read by …" under the newest of this user's messages that someone has read.
+  let receiptAt = -1;
+  for (let i = hist.messages.length - 1; i >= 0; i--) {
+    if (hist.messages[i]!.authorId === state.me?.id && readersOf(threadId, i, indexOf).length) {
+      receiptAt = i;
+      break;
+    }
+  }
+  hist.messages.forEach((m, i) => {
+    flushNotices(ts(m.createdAt));
     const day = new Date(m.createdAt).toDateString();
     if (day !== prevDay) {
       items.push(h("li", { class: "day", role: "presentation" }, dayFmt.format(new Date(m.createdAt))));
       prevDay = day;
       prevAuthor = "";
     }
-    items.push(renderMessage(m, m.authorId === prevAuthor));
+    const readers = m.authorId === state.me?.id ? readersOf(threadId, i, indexOf) : [];
+    items.push(renderMessage(m, m.authorId === prevAuthor, readers, others));
+    if (i === receiptAt) {
+      const text = others.length > 1 && others.every((o) => readers.includes(o)) ? "Read by everyone" : `Read by ${readers.map(nameOf).join(", ")}`;
+      items.push(h("li", { class: "receipt", role: "note" }, text));
+    }
     prevAuthor = m.authorId;
-  }
+  });
+  flushNotices(Infinity);
   for (const p of state.pending.values()) if (p.threadId === threadId) items.push(renderPending(p));
   list.replaceChildren(...items);
   show($("load-older"), !!hist.nextCursor);
@@ -566,8 +988,34 @@ function renderMessages({ stick }: { stick?: boolean }): void {
   if (stick || atBottom) scroller.scrollTop = scroller.scrollHeight;
 }
 
-function renderMessage(m: Message, continued: boolean): HTMLElement {
+/** A check mark (sent) or two (read), as an inline SVG. */
+function checks(double: boolean): SVGSVGElement {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", double ? "0 0 22 12" : "0 0 16 12");
+  svg.setAttribute("width", double ? "20" : "14");
+  svg.setAttribute("height", "11");
+  svg.setAttribute("aria-hidden", "true");
+  const marks = double ? ["M1 6.5 4.8 10 12 2", "M8.5 8.8 10 10 17.2 2"] : ["M2 6.5 5.8 10 13.5 2"];
+  for (const d of marks) {
+    const path = document.createElementNS(ns, "path");
+    path.setAttribute("d", d);
+    svg.append(path);
+  }
+  return svg;
+}
+
+function renderMessage(m: Message, continued: boolean, readers: string[], others: string[]): HTMLElement {
   const mine = m.authorId === state.me?.id;
+  let tick: HTMLElement | null = null;
+  if (mine) {
+    // ✓ sent (ECB acknowledged it: the backend stored it); ✓✓ read by the other side
+    // (in a group: by everyone when bright, by some when dim).
+    const label = readers.length ? `Read by ${readers.map(nameOf).join(", ")}` : "Sent";
+    const all = readers.length > 0 && others.every((o) => readers.includes(o));
+    tick = h("span", { class: "tick", role: "img", "data-state": readers.length ? (all ? "read" : "partly-read") : "sent", title: label, "aria-label": label });
+    tick.append(checks(readers.length > 0));
+  }
   return h(
     "li",
     { class: `msg${mine ? " mine" : ""}${continued ? " cont" : ""}`, "data-id": m.id },
@@ -576,7 +1024,7 @@ function renderMessage(m: Message, continued: boolean): HTMLElement {
       "div",
       { class: "bubble", title: new Date(m.createdAt).toLocaleString() },
       continued ? null : h("div", { class: "msg-head" }, h("span", { class: "msg-author" }, mine ? "You" : nameOf(m.authorId)), h("time", { datetime: m.createdAt }, when(m.createdAt))),
-      h("p", { class: "msg-body" }, m.body),
+      tick ? h("div", { class: "msg-line" }, h("p", { class: "msg-body" }, m.body), tick) : h("p", { class: "msg-body" }, m.body),
     ),
   );
 }
@@ -695,6 +1143,88 @@ async function onCreate(ev: SubmitEvent): Promise<void> {
   }
 }
 
+// ---------- add people, leave ----------
+
+function openAddDialog(): void {
+  const entry = state.current ? state.threads.get(state.current) : undefined;
+  if (!entry) return;
+  const list = $("add-people-list");
+  list.replaceChildren();
+  const candidates = state.contacts.filter((c) => !entry.thread.members.includes(c.id));
+  for (const c of candidates) {
+    const id = `add-${c.id}`;
+    list.append(
+      h("label", { class: "person", for: id }, h("input", { type: "checkbox", id, value: c.id }), userAvatar(c.id, "avatar"), h("span", {}, c.name)),
+    );
+  }
+  if (!candidates.length) list.append(h("p", { class: "muted" }, "Everyone in your contacts is already here."));
+  $("add-intro").textContent = `They will see “${threadTitle(entry.thread)}” and its history.`;
+  ($("add-submit") as HTMLButtonElement).disabled = !candidates.length;
+  show($("add-error"), false);
+  ($("add-dialog") as HTMLDialogElement).showModal();
+  list.querySelector("input")?.focus();
+}
+
+async function onAdd(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const client = state.client;
+  const threadId = state.current;
+  const token = threadId ? client?.threadToken(threadId) : undefined;
+  if (!client || !threadId || !token) return;
+  const participants = [...document.querySelectorAll<HTMLInputElement>("#add-people-list input:checked")].map((i) => i.value);
+  const err = $("add-error");
+  if (!participants.length) {
+    err.textContent = "Choose at least one person.";
+    show(err, true);
+    return;
+  }
+  const submit = $("add-submit") as HTMLButtonElement;
+  submit.disabled = true;
+  try {
+    const res = await client.addParticipants({ threadToken: token, participants });
+    const entry = state.threads.get(threadId);
+    if (entry) entry.thread = newer(entry.thread, res.thread);
+    ($("add-dialog") as HTMLDialogElement).close();
+    renderThreads();
+    if (state.current === threadId) renderThreadHead();
+    void loadPresence();
+  } catch (e) {
+    err.textContent = describe(e);
+    show(err, true);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+function openLeaveDialog(): void {
+  const entry = state.current ? state.threads.get(state.current) : undefined;
+  if (!entry) return;
+  $("leave-text").textContent = `You will stop receiving the messages of “${threadTitle(entry.thread)}”, and it leaves your list.`;
+  show($("leave-error"), false);
+  ($("leave-dialog") as HTMLDialogElement).showModal();
+  ($("leave-cancel") as HTMLButtonElement).focus();
+}
+
+async function onLeave(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const client = state.client;
+  const threadId = state.current;
+  const token = threadId ? client?.threadToken(threadId) : undefined;
+  if (!client || !threadId || !token) return;
+  const submit = $("leave-submit") as HTMLButtonElement;
+  submit.disabled = true;
+  try {
+    await client.leaveThread({ threadToken: token });
+    ($("leave-dialog") as HTMLDialogElement).close();
+    dropThread(threadId);
+  } catch (e) {
+    $("leave-error").textContent = describe(e);
+    show($("leave-error"), true);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
 // ---------- wiring ----------
 
 function wire(): void {
@@ -705,6 +1235,18 @@ function wire(): void {
   $("new-cancel").addEventListener("click", () => ($("new-dialog") as HTMLDialogElement).close());
   $("new-form").addEventListener("submit", (e) => void onCreate(e as SubmitEvent));
   $("composer").addEventListener("submit", onSend);
+  $("add-people").addEventListener("click", openAddDialog);
+  $("add-cancel").addEventListener("click", () => ($("add-dialog") as HTMLDialogElement).close());
+  $("add-form").addEventListener("submit", (e) => void onAdd(e as SubmitEvent));
+  $("leave-thread").addEventListener("click", openLeaveDialog);
+  $("leave-cancel").addEventListener("click", () => ($("leave-dialog") as HTMLDialogElement).close());
+  $("leave-form").addEventListener("submit", (e) => void onLeave(e as SubmitEvent));
+  $("me-show").addEventListener("change", () => void applyPresence());
+  $("presence-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    void applyPresence();
+  });
+  $("me-status").addEventListener("change", () => void applyPresence());
   $("load-older").addEventListener("click", () => void loadOlder());
   $("scroller").addEventListener("scroll", () => {
     if ($("scroller").scrollTop < 40) void loadOlder();
@@ -713,7 +1255,15 @@ function wire(): void {
   input.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) onSend(e);
   });
-  input.addEventListener("input", () => autosize(input));
+  input.addEventListener("input", () => {
+    autosize(input);
+    if (!state.current) return;
+    if (input.value.trim()) state.client?.noteTyping(state.current);
+    else state.client?.stopTyping(state.current);
+  });
+  input.addEventListener("blur", () => {
+    if (state.current && !input.value.trim()) state.client?.stopTyping(state.current);
+  });
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && state.current) {
       const entry = state.threads.get(state.current);
@@ -721,6 +1271,7 @@ function wire(): void {
         entry.unread = 0;
         renderThreads();
       }
+      markSeen(state.current);
     }
   });
 }

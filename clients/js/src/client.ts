@@ -824,7 +824,9 @@ export class EcbClient {
   /**
    * Runs an operation: waits for the connection, emits, and retries on a new connection
    * when the old one dropped before the answer (every operation of protocol 1 is safe to
-   * retry: reads, and writes that carry a clientMessageId).
+   * retry: reads, and writes that carry a clientMessageId). A `rate_limited` answer is
+   * retried after its retryAfter when that fits in requestTimeout (not for `typing`: a late
+   * typing notification is worse than none).
    */
   async #call<T>(op: string, payload: object): Promise<T> {
     const deadline = Date.now() + this.#requestTimeout;
@@ -832,7 +834,13 @@ export class EcbClient {
       await this.#waitReady(deadline);
       const out = await this.#emitOnce<T>(op, payload, deadline - Date.now());
       if ("data" in out) return out.data;
-      if ("error" in out) throw out.error;
+      if ("error" in out) {
+        const wait = (out.error.retryAfter ?? 1) * 1000;
+        if (out.error.code !== "rate_limited" || op === "typing" || Date.now() + wait >= deadline) throw out.error;
+        await new Promise((ok) => setTimeout(ok, wait));
+        if (this.#state === "closed") throw new EcbError("closed", "the client was closed");
+        continue;
+      }
       if (Date.now() >= deadline) throw new EcbError("timeout", `no answer to ${op} in time`);
     }
   }

@@ -199,6 +199,19 @@ test("invalid arguments are refused before anything is sent", async () => {
     () => idle.sendMessage({ threadToken: tok, body: "x", clientMessageId: "c".repeat(129) }),
     () => idle.stopListening({}),
     () => idle.sendMessage(undefined),
+    () => idle.setPresence({ show: "invisible" }),
+    () => idle.setPresence({ show: "away", status: 3 }),
+    () => idle.getPresence({ userIds: [] }),
+    () => idle.getPresence({ userIds: ["bob", ""] }),
+    () => idle.typing({ threadToken: tok, state: "typing" }),
+    () => idle.typing({ state: "start" }),
+    () => idle.markRead({ threadToken: tok, messageId: "" }),
+    () => idle.addParticipants({ threadToken: tok, participants: [] }),
+    () => idle.addParticipants({ threadToken: tok, participants: "carol" }),
+    () => idle.leaveThread({ threadToken: "" }),
+    () => idle.resume({ threads: [] }),
+    () => idle.resume({ threads: [{ threadToken: tok, epoch: "e", offset: -1 }] }),
+    () => idle.resume({ threads: [{ threadToken: tok, offset: 1 }] }),
   ];
   for (const [i, f] of cases.entries()) {
     await assert.rejects(f(), (e) => e instanceof EcbError && e.code === "invalid_argument" && !e.fromServer, `case ${i}`);

@@ -1,0 +1,541 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/support"
+	"github.com/ecbridge/ecb/sdk/ecbserver"
+)
+
+// Customer-support operation and push names (docs/support.md).
+const (
+	OpGetWorkgroupStatus   = "getWorkgroupStatus"
+	OpSupportAsk           = "support.ask"
+	OpSupportCancel        = "support.cancel"
+	OpSupportClose         = "support.close"
+	OpAgentSetAvailability = "agent.setAvailability"
+	OpOfferAccept          = "offer.accept"
+	OpOfferReject          = "offer.reject"
+
+	EventQueue        = "queue"
+	EventOffer        = "offer"
+	EventOfferRevoked = "offerRevoked"
+	EventInvitation   = "invitation"
+	EventSupportEnded = "supportEnded"
+)
+
+// Limits of the support payloads.
+const (
+	maxQuestionBytes  = 4096
+	maxWorkgroupBytes = 128
+	maxIDBytes        = 128
+)
+
+// SupportThreadCreator is the optional backend call the support operations
+// need (internal/backend.Client implements it).
+type SupportThreadCreator interface {
+	CreateSupportThread(ctx context.Context, req *ecbserver.CreateSupportThreadRequest) (*ecbserver.CreateSupportThreadResponse, error)
+}
+
+// EnableSupport starts the customer-support routing for wgs; without it the
+// support operations answer not_found. It must be called before the Service
+// serves requests.
+func (s *Service) EnableSupport(wgs []support.Workgroup, grace time.Duration) error {
+	e, err := support.New(wgs, support.Options{Events: supportEvents{s}, Threads: supportThreads{s}, Grace: grace})
+	if err != nil {
+		return err
+	}
+	s.support = e
+	return nil
+}
+
+// Support returns the routing engine, nil when support is not enabled.
+func (s *Service) Support() *support.Engine { return s.support }
+
+func (s *Service) requireSupport() (*support.Engine, error) {
+	if s.support == nil {
+		return nil, apierr.New(apierr.NotFound, "customer support is not configured")
+	}
+	return s.support, nil
+}
+
+// requireUserOrVisitor admits any verified user, anonymous visitors included:
+// the support operations are the ones anonymous visitors may use.
+func requireUserOrVisitor(c Caller) error {
+	if c.User == nil {
+		return apierr.New(apierr.Unauthenticated, "a userToken is required")
+	}
+	return nil
+}
+
+// requireAgent admits users with the agent role only.
+func requireAgent(c Caller) error {
+	if err := requireUser(c); err != nil {
+		return err
+	}
+	if !c.User.HasRole("agent") {
+		return apierr.New(apierr.Forbidden, "this operation is for agents (role agent)")
+	}
+	return nil
+}
+
+// supportError maps an engine refusal to the client's error code.
+func supportError(err error) error {
+	var se *support.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Kind {
+	case support.KindNotFound:
+		return apierr.Wrap(err, apierr.NotFound, se.Msg)
+	case support.KindForbidden:
+		return apierr.Wrap(err, apierr.Forbidden, se.Msg)
+	case support.KindConflict:
+		return apierr.Wrap(err, apierr.Conflict, se.Msg)
+	case support.KindInvalid:
+		return apierr.Wrap(err, apierr.InvalidArgument, se.Msg)
+	}
+	return err
+}
+
+func seconds(d time.Duration) int { return int((d + time.Second/2) / time.Second) }
+
+// GetWorkgroupStatusRequest is the payload of getWorkgroupStatus.
+type GetWorkgroupStatusRequest struct {
+	Workgroup string `json:"workgroup"`
+}
+
+// WorkgroupStatus is its answer; EstimatedWait is in seconds.
+type WorkgroupStatus struct {
+	Workgroup       string `json:"workgroup"`
+	DisplayName     string `json:"displayName,omitempty"`
+	Open            bool   `json:"open"`
+	AgentsAvailable int    `json:"agentsAvailable"`
+	QueueLength     int    `json:"queueLength"`
+	EstimatedWait   int    `json:"estimatedWait"`
+}
+
+// GetWorkgroupStatus tells anyone (anonymous visitors included) whether a
+// workgroup is open, how many agents are available and how long the queue is.
+func (s *Service) GetWorkgroupStatus(ctx context.Context, c Caller, req GetWorkgroupStatusRequest) (*WorkgroupStatus, error) {
+	out, err := s.run(ctx, OpGetWorkgroupStatus, c, func() (any, error) {
+		if err := requireUserOrVisitor(c); err != nil {
+			return nil, err
+		}
+		e, err := s.requireSupport()
+		if err != nil {
+			return nil, err
+		}
+		if req.Workgroup == "" || len(req.Workgroup) > maxWorkgroupBytes {
+			return nil, apierr.New(apierr.InvalidArgument, "workgroup is required (at most %d bytes)", maxWorkgroupBytes)
+		}
+		st, err := e.Status(req.Workgroup)
+		if err != nil {
+			return nil, supportError(err)
+		}
+		return &WorkgroupStatus{Workgroup: st.Workgroup, DisplayName: st.DisplayName, Open: st.Open,
+			AgentsAvailable: st.AgentsAvailable, QueueLength: st.QueueLength, EstimatedWait: seconds(st.EstimatedWait)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*WorkgroupStatus), nil
+}
+
+// SupportAskRequest is the payload of support.ask.
+type SupportAskRequest struct {
+	Workgroup   string          `json:"workgroup"`
+	Question    string          `json:"question"`
+	Metadata    json.RawMessage `json:"metadata,omitempty"` // a JSON object
+	OperationID string          `json:"operationId,omitempty"`
+}
+
+// SupportAskResult is its answer; EstimatedWait is in seconds.
+type SupportAskResult struct {
+	RequestID     string `json:"requestId"`
+	Position      int    `json:"position"`
+	EstimatedWait int    `json:"estimatedWait"`
+}
+
+// SupportAsk queues the caller's question in a workgroup (the visitor's
+// Join). Queue pushes follow while it waits.
+func (s *Service) SupportAsk(ctx context.Context, c Caller, req SupportAskRequest) (*SupportAskResult, error) {
+	out, err := s.run(ctx, OpSupportAsk, c, func() (any, error) {
+		if err := requireUserOrVisitor(c); err != nil {
+			return nil, err
+		}
+		e, err := s.requireSupport()
+		if err != nil {
+			return nil, err
+		}
+		meta, err := decodeMetadata(req, s.cfg.MaxDataBytes)
+		if err != nil {
+			return nil, err
+		}
+		v := support.Visitor{ID: c.User.ID, Name: c.User.Name, Anonymous: c.User.Anonymous}
+		r, pos, est, err := e.Ask(v, req.Workgroup, req.Question, meta, req.OperationID)
+		if err != nil {
+			return nil, supportError(err)
+		}
+		return &SupportAskResult{RequestID: r.ID, Position: pos, EstimatedWait: seconds(est)}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*SupportAskResult), nil
+}
+
+// decodeMetadata checks a support.ask payload and returns its metadata
+// object (nil when absent). Errors are invalid_argument and never echo the input.
+func decodeMetadata(req SupportAskRequest, maxBytes int) (map[string]any, error) {
+	switch {
+	case req.Workgroup == "" || len(req.Workgroup) > maxWorkgroupBytes:
+		return nil, apierr.New(apierr.InvalidArgument, "workgroup is required (at most %d bytes)", maxWorkgroupBytes)
+	case len(req.Question) > maxQuestionBytes:
+		return nil, apierr.New(apierr.InvalidArgument, "question exceeds %d bytes", maxQuestionBytes)
+	case len(req.OperationID) > maxIDBytes:
+		return nil, apierr.New(apierr.InvalidArgument, "operationId exceeds %d bytes", maxIDBytes)
+	case len(req.Metadata) > maxBytes:
+		return nil, apierr.New(apierr.InvalidArgument, "metadata exceeds %d bytes", maxBytes)
+	}
+	if len(req.Metadata) == 0 || string(req.Metadata) == "null" {
+		return nil, nil
+	}
+	var meta map[string]any
+	if err := json.Unmarshal(req.Metadata, &meta); err != nil || meta == nil {
+		return nil, apierr.New(apierr.InvalidArgument, "metadata must be a JSON object")
+	}
+	return meta, nil
+}
+
+// SupportRequestRef names a request (support.cancel, support.close).
+type SupportRequestRef struct {
+	RequestID string `json:"requestId"`
+}
+
+// SupportCancel withdraws the caller's waiting request (the visitor's Leave).
+func (s *Service) SupportCancel(ctx context.Context, c Caller, req SupportRequestRef) (any, error) {
+	return s.run(ctx, OpSupportCancel, c, func() (any, error) {
+		if err := requireUserOrVisitor(c); err != nil {
+			return nil, err
+		}
+		e, err := s.requireSupport()
+		if err != nil {
+			return nil, err
+		}
+		if req.RequestID == "" {
+			return nil, apierr.New(apierr.InvalidArgument, "requestId is required")
+		}
+		if err := e.Cancel(c.User.ID, req.RequestID); err != nil {
+			return nil, supportError(err)
+		}
+		return struct{}{}, nil
+	})
+}
+
+// SupportClose ends a support chat (the visitor or the agent): the agent's
+// slot is freed and both sides get supportEnded. The thread stays.
+func (s *Service) SupportClose(ctx context.Context, c Caller, req SupportRequestRef) (any, error) {
+	return s.run(ctx, OpSupportClose, c, func() (any, error) {
+		if err := requireUserOrVisitor(c); err != nil {
+			return nil, err
+		}
+		e, err := s.requireSupport()
+		if err != nil {
+			return nil, err
+		}
+		if req.RequestID == "" {
+			return nil, apierr.New(apierr.InvalidArgument, "requestId is required")
+		}
+		if err := e.Close(c.User.ID, req.RequestID); err != nil {
+			return nil, supportError(err)
+		}
+		return struct{}{}, nil
+	})
+}
+
+// SetAvailabilityRequest is the payload of agent.setAvailability.
+type SetAvailabilityRequest struct {
+	Available bool `json:"available"`
+	MaxChats  *int `json:"maxChats,omitempty"`
+}
+
+// AgentSetAvailability makes the caller (role agent) available or not in the
+// workgroups of their userToken that ECB serves.
+func (s *Service) AgentSetAvailability(ctx context.Context, c Caller, req SetAvailabilityRequest) (*support.AgentStatus, error) {
+	out, err := s.run(ctx, OpAgentSetAvailability, c, func() (any, error) {
+		if err := requireAgent(c); err != nil {
+			return nil, err
+		}
+		e, err := s.requireSupport()
+		if err != nil {
+			return nil, err
+		}
+		if req.Available && c.Conn == nil {
+			return nil, apierr.New(apierr.InvalidArgument, "offers are pushed: use Socket.IO or name your event stream (ECB-Stream)")
+		}
+		if req.MaxChats != nil && *req.MaxChats > 1000 {
+			return nil, apierr.New(apierr.InvalidArgument, "maxChats must be at most 1000")
+		}
+		st, err := e.SetAvailability(c.User.ID, c.User.Workgroups, req.Available, req.MaxChats)
+		if err != nil {
+			return nil, supportError(err)
+		}
+		return &st, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*support.AgentStatus), nil
+}
+
+// OfferRef names an offer (offer.accept, offer.reject).
+type OfferRef struct {
+	OfferID string `json:"offerId"`
+}
+
+// OfferAcceptResult is the answer of offer.accept: the support thread and
+// the agent's threadToken (the invitation push carries the same).
+type OfferAcceptResult struct {
+	RequestID   string           `json:"requestId"`
+	Thread      ecbserver.Thread `json:"thread"`
+	ThreadToken string           `json:"threadToken"`
+}
+
+// OfferAccept takes an offer made to the caller: the backend creates the
+// support thread and both sides get an invitation.
+func (s *Service) OfferAccept(ctx context.Context, c Caller, req OfferRef) (*OfferAcceptResult, error) {
+	out, err := s.run(ctx, OpOfferAccept, c, func() (any, error) {
+		if err := requireAgent(c); err != nil {
+			return nil, err
+		}
+		e, err := s.requireSupport()
+		if err != nil {
+			return nil, err
+		}
+		if req.OfferID == "" {
+			return nil, apierr.New(apierr.InvalidArgument, "offerId is required")
+		}
+		inv, err := e.Accept(ctx, c.User.ID, req.OfferID)
+		if err != nil {
+			return nil, supportError(err)
+		}
+		th, _ := inv.Thread.Thread.(ecbserver.Thread)
+		return &OfferAcceptResult{RequestID: inv.Request.ID, Thread: th, ThreadToken: inv.Thread.AgentToken}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*OfferAcceptResult), nil
+}
+
+// OfferReject declines an offer made to the caller; it goes to the next agent.
+func (s *Service) OfferReject(ctx context.Context, c Caller, req OfferRef) (any, error) {
+	return s.run(ctx, OpOfferReject, c, func() (any, error) {
+		if err := requireAgent(c); err != nil {
+			return nil, err
+		}
+		e, err := s.requireSupport()
+		if err != nil {
+			return nil, err
+		}
+		if req.OfferID == "" {
+			return nil, apierr.New(apierr.InvalidArgument, "offerId is required")
+		}
+		if err := e.Reject(c.User.ID, req.OfferID); err != nil {
+			return nil, supportError(err)
+		}
+		return struct{}{}, nil
+	})
+}
+
+// supportOp returns the support operation named op for Call, nil for any other.
+func (s *Service) supportOp(op string) func(context.Context, Caller, json.RawMessage) (any, error) {
+	switch op {
+	case OpGetWorkgroupStatus:
+		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
+			return call(ctx, c, p, s.GetWorkgroupStatus)
+		}
+	case OpSupportAsk:
+		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
+			return call(ctx, c, p, s.SupportAsk)
+		}
+	case OpSupportCancel:
+		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
+			return call(ctx, c, p, s.SupportCancel)
+		}
+	case OpSupportClose:
+		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
+			return call(ctx, c, p, s.SupportClose)
+		}
+	case OpAgentSetAvailability:
+		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
+			return call(ctx, c, p, s.AgentSetAvailability)
+		}
+	case OpOfferAccept:
+		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
+			return call(ctx, c, p, s.OfferAccept)
+		}
+	case OpOfferReject:
+		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
+			return call(ctx, c, p, s.OfferReject)
+		}
+	}
+	return nil
+}
+
+// The pushes of the support operations.
+type (
+	// QueuePush tells a visitor where their request stands (seconds).
+	QueuePush struct {
+		RequestID     string `json:"requestId"`
+		Position      int    `json:"position"`
+		EstimatedWait int    `json:"estimatedWait"`
+	}
+	// OfferPush offers a request to an agent.
+	OfferPush struct {
+		OfferID   string         `json:"offerId"`
+		RequestID string         `json:"requestId"`
+		Workgroup string         `json:"workgroup"`
+		Question  string         `json:"question"`
+		Metadata  map[string]any `json:"metadata,omitempty"`
+		Visitor   OfferVisitor   `json:"visitor"`
+		ExpiresAt time.Time      `json:"expiresAt"`
+	}
+	// OfferVisitor is who asked.
+	OfferVisitor struct {
+		ID        string `json:"id"`
+		Name      string `json:"name,omitempty"`
+		Anonymous bool   `json:"anonymous,omitempty"`
+	}
+	// OfferRevokedPush withdraws an offer (reason: timeout, cancelled,
+	// dropped, unavailable, failed).
+	OfferRevokedPush struct {
+		OfferID   string `json:"offerId"`
+		RequestID string `json:"requestId"`
+		Reason    string `json:"reason"`
+	}
+	// InvitationPush tells both sides that the support thread is ready.
+	InvitationPush struct {
+		RequestID   string           `json:"requestId"`
+		Workgroup   string           `json:"workgroup"`
+		Thread      ecbserver.Thread `json:"thread"`
+		ThreadToken string           `json:"threadToken"`
+	}
+	// SupportEndedPush tells that a request ended (cancelled, dropped, closed).
+	SupportEndedPush struct {
+		RequestID string `json:"requestId"`
+		State     string `json:"state"`
+	}
+)
+
+// supportEvents turns the engine's events into pushes to users. It is called
+// with the engine's lock held; SendToUser only enqueues.
+type supportEvents struct{ s *Service }
+
+func (ev supportEvents) send(userID, event string, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		ev.s.log.Error("support push", "event", event, "err", err)
+		return
+	}
+	ev.s.hub.SendToUser(userID, &hub.Push{Event: event, Data: data, At: time.Now()}, nil)
+}
+
+func (ev supportEvents) Queue(visitorID, requestID string, position int, est time.Duration) {
+	ev.send(visitorID, EventQueue, QueuePush{RequestID: requestID, Position: position, EstimatedWait: seconds(est)})
+}
+
+func (ev supportEvents) Offer(o support.Offer) {
+	r := o.Request
+	ev.send(o.AgentID, EventOffer, OfferPush{OfferID: o.ID, RequestID: r.ID, Workgroup: r.Workgroup, Question: r.Question,
+		Metadata: r.Metadata, Visitor: OfferVisitor{ID: r.VisitorID, Name: r.VisitorName, Anonymous: r.Anonymous}, ExpiresAt: o.ExpiresAt})
+}
+
+func (ev supportEvents) OfferRevoked(agentID, offerID, requestID, reason string) {
+	ev.send(agentID, EventOfferRevoked, OfferRevokedPush{OfferID: offerID, RequestID: requestID, Reason: reason})
+}
+
+func (ev supportEvents) Invitation(inv support.Invitation, toVisitor, toAgent bool) {
+	th, _ := inv.Thread.Thread.(ecbserver.Thread)
+	if toVisitor {
+		ev.send(inv.Request.VisitorID, EventInvitation, InvitationPush{RequestID: inv.Request.ID, Workgroup: inv.Request.Workgroup, Thread: th, ThreadToken: inv.Thread.VisitorToken})
+	}
+	if toAgent {
+		ev.send(inv.AgentID, EventInvitation, InvitationPush{RequestID: inv.Request.ID, Workgroup: inv.Request.Workgroup, Thread: th, ThreadToken: inv.Thread.AgentToken})
+	}
+}
+
+func (ev supportEvents) RequestEnded(r support.Request) {
+	p := SupportEndedPush{RequestID: r.ID, State: string(r.State)}
+	ev.send(r.VisitorID, EventSupportEnded, p)
+	if r.State == support.StateClosed && r.AgentID != "" {
+		ev.send(r.AgentID, EventSupportEnded, p)
+	}
+}
+
+// supportThreads creates the support thread through the backend.
+type supportThreads struct{ s *Service }
+
+func (st supportThreads) CreateSupportThread(ctx context.Context, r support.Request, agentID string) (support.SupportThread, error) {
+	b, ok := st.s.backend.(SupportThreadCreator)
+	if !ok {
+		return support.SupportThread{}, apierr.New(apierr.NotFound, "the backend does not support createSupportThread")
+	}
+	var meta json.RawMessage
+	if len(r.Metadata) > 0 {
+		m, err := json.Marshal(r.Metadata)
+		if err != nil {
+			return support.SupportThread{}, err
+		}
+		meta = m
+	}
+	resp, err := b.CreateSupportThread(ctx, &ecbserver.CreateSupportThreadRequest{RequestID: r.ID, Workgroup: r.Workgroup,
+		VisitorID: r.VisitorID, VisitorName: r.VisitorName, Anonymous: r.Anonymous, AgentID: agentID,
+		Question: r.Question, Metadata: meta, OperationID: r.OperationID})
+	if err != nil {
+		return support.SupportThread{}, err
+	}
+	st.s.noteThreads(resp.Thread)
+	return support.SupportThread{ThreadID: resp.Thread.ID, Thread: resp.Thread, VisitorToken: resp.VisitorToken, AgentToken: resp.AgentToken}, nil
+}
+
+// supportObserver follows connections: a visitor whose last connection ends
+// keeps their place for the grace period, and resumes it on reconnect; an
+// agent whose last connection ends becomes unavailable.
+type supportObserver struct{ s *Service }
+
+func (o supportObserver) ConnRegistered(_ hub.Conn, userID string) {
+	if e := o.s.support; e != nil {
+		e.VisitorBack(userID)
+	}
+}
+
+func (o supportObserver) ConnUnregistered(_ hub.Conn, userID string) {
+	e := o.s.support
+	if e == nil || o.s.hub.UserConnections(userID) > 0 {
+		return
+	}
+	e.VisitorGone(userID)
+	e.AgentGone(userID)
+}
+
+// connObservers tells several observers, in order.
+type connObservers []hub.ConnObserver
+
+func (os connObservers) ConnRegistered(c hub.Conn, userID string) {
+	for _, o := range os {
+		o.ConnRegistered(c, userID)
+	}
+}
+
+func (os connObservers) ConnUnregistered(c hub.Conn, userID string) {
+	for _, o := range os {
+		o.ConnUnregistered(c, userID)
+	}
+}

@@ -1,0 +1,308 @@
+package support
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// propEvents checks, at the moment each event happens (the engine's lock is
+// held by the same goroutine, so its state can be read), the invariants that
+// are about one decision: FIFO routing and one agent per request.
+type propEvents struct {
+	t      *testing.T
+	e      *Engine
+	offers map[string]Offer // current offers, as told
+	dead   []string         // offers no longer current
+	ended  map[string]State
+	holder map[string]string // request -> agent offered or assigned
+}
+
+func (p *propEvents) Queue(string, string, int, time.Duration) {}
+
+func (p *propEvents) Offer(o Offer) {
+	t, e := p.t, p.e
+	if h, ok := p.holder[o.Request.ID]; ok {
+		t.Fatalf("request %s offered to %s while held by %s", o.Request.ID, o.AgentID, h)
+	}
+	p.holder[o.Request.ID] = o.AgentID
+	p.offers[o.ID] = o
+	g := e.wgs[o.Request.Workgroup]
+	r := e.requests[o.Request.ID]
+	a := e.agents[o.AgentID]
+	now := e.opts.Clock.Now()
+	if len(a.chats)+1 > e.limit(a, g) {
+		t.Fatalf("offer to %s who is full (%d chats, limit %d)", a.id, len(a.chats), e.limit(a, g))
+	}
+	// FIFO: no older queued request could have gone to this agent.
+	for _, q := range g.waiting {
+		if q.seq >= r.seq {
+			break
+		}
+		if q.State == StateQueued && a.available && a.workgroups[g.Name] && a.id != q.VisitorID &&
+			len(a.chats) < e.limit(a, g) && !now.Before(q.tried[a.id]) {
+			t.Fatalf("request %s (seq %d) offered to %s before older %s (seq %d)", r.ID, r.seq, a.id, q.ID, q.seq)
+		}
+	}
+}
+
+func (p *propEvents) OfferRevoked(agentID, offerID, requestID, _ string) {
+	if p.holder[requestID] == agentID {
+		delete(p.holder, requestID)
+	}
+	if _, ok := p.offers[offerID]; ok {
+		delete(p.offers, offerID)
+		p.dead = append(p.dead, offerID)
+	}
+}
+
+func (p *propEvents) Invitation(inv Invitation, _, toAgent bool) {
+	if toAgent && p.holder[inv.Request.ID] != inv.AgentID {
+		p.t.Fatalf("invitation of %s to %s, held by %q", inv.Request.ID, inv.AgentID, p.holder[inv.Request.ID])
+	}
+}
+
+func (p *propEvents) RequestEnded(r Request) {
+	requestID, st := r.ID, r.State
+	if _, ok := p.ended[requestID]; ok {
+		p.t.Fatalf("request %s ended twice", requestID)
+	}
+	p.ended[requestID] = st
+	delete(p.holder, requestID)
+}
+
+// checkState verifies the engine's structure after a step.
+func checkState(t *testing.T, e *Engine, asked []string, p *propEvents) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range asked {
+		_, active := e.requests[id]
+		_, ended := p.ended[id]
+		if active == ended {
+			t.Fatalf("request %s: active %v, ended %v", id, active, ended)
+		}
+	}
+	inWaiting := map[*request]int{}
+	for _, g := range e.wgs {
+		for i, r := range g.waiting {
+			inWaiting[r]++
+			if i > 0 && g.waiting[i-1].seq >= r.seq {
+				t.Fatalf("workgroup %s: queue out of order", g.Name)
+			}
+			if r.Workgroup != g.Name {
+				t.Fatalf("request %s in the wrong queue", r.ID)
+			}
+		}
+	}
+	now := e.opts.Clock.Now()
+	for id, r := range e.requests {
+		if e.byVisitor[r.VisitorID][id] != r {
+			t.Fatalf("request %s missing from its visitor's index", id)
+		}
+		switch r.State {
+		case StateQueued:
+			if inWaiting[r] != 1 || r.offer != nil {
+				t.Fatalf("queued %s: in queue %d times, offer %v", id, inWaiting[r], r.offer)
+			}
+			// Work-conserving: nobody could take it now.
+			g := e.wgs[r.Workgroup]
+			for _, a := range e.agents {
+				if e.eligible(g, r, a, now) {
+					t.Fatalf("queued %s while %s could take it", id, a.id)
+				}
+			}
+		case StateOffered:
+			o := r.offer
+			if inWaiting[r] != 1 || o == nil || e.offers[o.id] != o || e.agents[o.agentID].offer != o {
+				t.Fatalf("offered %s is inconsistent", id)
+			}
+			if p.holder[id] != o.agentID {
+				t.Fatalf("offered %s to %s, events say %q", id, o.agentID, p.holder[id])
+			}
+		case StatePending, StateChat:
+			a := e.agents[r.AgentID]
+			if inWaiting[r] != 0 || r.offer != nil || a == nil || !a.chats[id] {
+				t.Fatalf("%s %s is inconsistent", r.State, id)
+			}
+		default:
+			t.Fatalf("active request %s in state %s", id, r.State)
+		}
+	}
+	for _, a := range e.agents {
+		if a.offer != nil {
+			if a.offer.req.offer != a.offer || e.limit(a, e.wgs[a.offer.req.Workgroup]) < len(a.chats)+1 || !a.available {
+				t.Fatalf("agent %s holds an offer it may not", a.id)
+			}
+		}
+		for id := range a.chats {
+			if r := e.requests[id]; r == nil || r.AgentID != a.id {
+				t.Fatalf("agent %s has a stale chat %s", a.id, id)
+			}
+		}
+	}
+	if len(e.offers) != len(p.offers) {
+		t.Fatalf("%d offers, events told %d", len(e.offers), len(p.offers))
+	}
+}
+
+func TestPropertyRandomInterleavings(t *testing.T) {
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("SUPPORT_SEED"); s != "" {
+		seed, _ = strconv.ParseInt(s, 10, 64)
+	}
+	steps := 4000
+	if testing.Short() {
+		steps = 500
+	}
+	for run := range 3 {
+		s := seed + int64(run)
+		t.Run(fmt.Sprint(s), func(t *testing.T) {
+			t.Logf("seed %d (rerun with SUPPORT_SEED=%d)", s, s)
+			runProperty(t, rand.New(rand.NewSource(s)), steps)
+		})
+	}
+}
+
+func runProperty(t *testing.T, rng *rand.Rand, steps int) {
+	clk := NewManualClock(t0)
+	p := &propEvents{t: t, offers: map[string]Offer{}, ended: map[string]State{}, holder: map[string]string{}}
+	cr := &creator{}
+	n := 0
+	e, err := New([]Workgroup{
+		{Name: "rr", Strategy: RoundRobin, OfferTimeout: 5 * time.Second, MaxChats: 2, Open: true},
+		{Name: "lb", Strategy: LeastBusy, OfferTimeout: 3 * time.Second, MaxChats: 3, Open: true},
+	}, Options{Clock: clk, Events: p, Threads: cr, Grace: 8 * time.Second, NewID: func() string { n++; return strconv.Itoa(n) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.e = e
+	visitors := []string{"v0", "v1", "v2", "v3", "v4", "v5", "v6", "a0"}
+	agents := []string{"a0", "a1", "a2", "a3"}
+	agentWgs := map[string][]string{"a0": {"rr"}, "a1": {"rr", "lb"}, "a2": {"lb"}, "a3": {"rr", "lb"}}
+	var asked []string
+	ctx := context.Background()
+	pickOffer := func() (Offer, bool) {
+		if len(p.offers) == 0 {
+			return Offer{}, false
+		}
+		ids := make([]string, 0, len(p.offers))
+		for id := range p.offers {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		return p.offers[ids[rng.Intn(len(ids))]], true
+	}
+	activeOf := func(v string) []Request { return e.Requests(v) }
+	counts := map[string]int{}
+	for step := 0; step < steps; step++ {
+		var op string
+		switch k := rng.Intn(100); {
+		case k < 20:
+			op = "ask"
+			v := visitors[rng.Intn(len(visitors))]
+			wg := []string{"rr", "lb"}[rng.Intn(2)]
+			r, _, _, err := e.Ask(Visitor{ID: v}, wg, "q", nil, "")
+			if err == nil {
+				asked = append(asked, r.ID)
+			}
+		case k < 28:
+			op = "cancel"
+			v := visitors[rng.Intn(len(visitors))]
+			if rs := activeOf(v); len(rs) > 0 {
+				r := rs[rng.Intn(len(rs))]
+				err := e.Cancel(v, r.ID)
+				if (err == nil) == (r.State == StateChat) {
+					t.Fatalf("step %d: cancel of %s in %s: %v", step, r.ID, r.State, err)
+				}
+			}
+		case k < 43:
+			op = "accept"
+			if o, ok := pickOffer(); ok {
+				delete(p.offers, o.ID)
+				p.dead = append(p.dead, o.ID)
+				cr.fail = rng.Intn(8) == 0
+				cr.hook = nil
+				if rng.Intn(10) == 0 {
+					cr.hook = func() { _ = e.Cancel(o.Request.VisitorID, o.Request.ID) }
+				}
+				_, err := e.Accept(ctx, o.AgentID, o.ID)
+				if err == nil {
+					counts["accepted"]++
+				}
+				cr.fail, cr.hook = false, nil
+			}
+		case k < 53:
+			op = "reject"
+			if o, ok := pickOffer(); ok {
+				delete(p.offers, o.ID)
+				p.dead = append(p.dead, o.ID)
+				delete(p.holder, o.Request.ID)
+				if err := e.Reject(o.AgentID, o.ID); err != nil {
+					t.Fatalf("step %d: reject: %v", step, err)
+				}
+			}
+		case k < 58:
+			op = "stale"
+			if len(p.dead) > 0 {
+				id := p.dead[rng.Intn(len(p.dead))]
+				a := agents[rng.Intn(len(agents))]
+				_, err := e.Accept(ctx, a, id)
+				var ee *Error
+				if !errors.As(err, &ee) || (ee.Kind != KindConflict && ee.Kind != KindForbidden) {
+					t.Fatalf("step %d: accept of dead offer %s: %v", step, id, err)
+				}
+			}
+		case k < 70:
+			op = "advance"
+			clk.Advance(time.Duration(rng.Intn(4000)) * time.Millisecond)
+		case k < 78:
+			op = "gone"
+			e.VisitorGone(visitors[rng.Intn(len(visitors))])
+		case k < 86:
+			op = "back"
+			e.VisitorBack(visitors[rng.Intn(len(visitors))])
+		case k < 96:
+			op = "availability"
+			a := agents[rng.Intn(len(agents))]
+			var max *int
+			if rng.Intn(3) == 0 {
+				m := rng.Intn(4)
+				max = &m
+			}
+			if _, err := e.SetAvailability(a, agentWgs[a], rng.Intn(4) != 0, max); err != nil {
+				t.Fatalf("step %d: availability: %v", step, err)
+			}
+		default:
+			op = "close"
+			v := visitors[rng.Intn(len(visitors))]
+			for _, r := range activeOf(v) {
+				if r.State == StateChat {
+					if err := e.Close(v, r.ID); err != nil {
+						t.Fatalf("step %d: close: %v", step, err)
+					}
+					// Closing ended it: the agent no longer holds it.
+					break
+				}
+			}
+		}
+		counts[op]++
+		if testing.Verbose() && os.Getenv("SUPPORT_TRACE") != "" {
+			t.Logf("step %d: %s", step, op)
+		}
+		checkState(t, e, asked, p)
+	}
+	ended := map[State]int{}
+	for _, st := range p.ended {
+		ended[st]++
+	}
+	t.Logf("%d steps: ops %v; %d requests, ended %v, accepted %d", steps, counts, len(asked), ended, counts["accepted"])
+	if counts["accepted"] == 0 || ended[StateDropped] == 0 || ended[StateCancelled] == 0 {
+		t.Fatalf("the run did not exercise enough: %v %v", counts, ended)
+	}
+}

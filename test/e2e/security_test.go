@@ -1,0 +1,519 @@
+package e2e
+
+// The security suite: issue 7's table of attacks, each against a real
+// `ecb demo` in process, each ending with the documented refusal, the
+// process healthy, and nothing changed in the backend. The userToken attacks
+// on REST are in badinput_test.go (TestBadTokensAreRefused), and a
+// threadToken of another user in TestThreadTokenOfAnotherUserIsForbidden;
+// here they are extended to the other entry points and to threadTokens.
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ecbridge/ecb/sdk/ecbserver"
+)
+
+func threadClaims(thread, uid string, acc int, mods ...func(jwt.MapClaims)) jwt.MapClaims {
+	c := jwt.MapClaims{"sub": thread, "uid": uid, "acc": acc, "typ": "thread", "aud": "ecb-demo",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+	for _, m := range mods {
+		m(c)
+	}
+	return c
+}
+
+// setClaim changes one claim of a JWT without re-signing it.
+func setClaim(tb testing.TB, tok, claim string, value any) string {
+	tb.Helper()
+	parts := strings.Split(tok, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		tb.Fatal(err)
+	}
+	claims[claim] = value
+	payload, _ = json.Marshal(claims)
+	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
+	return strings.Join(parts, ".")
+}
+
+func noneToken(claims jwt.MapClaims) string {
+	b64 := base64.RawURLEncoding.EncodeToString
+	payload, _ := json.Marshal(claims)
+	return b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + b64(payload) + "."
+}
+
+// TestForgedTokensOnEveryEntryPoint: the forged userTokens of
+// TestBadTokensAreRefused, presented to the event stream (header and query)
+// and to the Socket.IO handshake; the forged threadTokens, including one
+// whose acc was raised by hand, to getThread and sendMessage over REST and
+// Socket.IO. Everything is unauthenticated, and the backend keeps one message.
+func TestForgedTokensOnEveryEntryPoint(t *testing.T) {
+	d := startDemo(t)
+	alice := d.login(t, "alice")
+	c := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "only message"}}, bearer(alice)))
+	id := c.Thread.ID
+	pubPEM, err := os.ReadFile(filepath.Join(d.Data, "public.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := func(cl jwt.MapClaims) { cl["exp"] = time.Now().Add(-time.Hour).Unix() }
+	otherAud := func(cl jwt.MapClaims) { cl["aud"] = "another-service" }
+
+	users := map[string]string{
+		"alg none":                         noneToken(userClaims("alice")),
+		"HS256 signed with the public key": d.forge(t, jwt.SigningMethodHS256, pubPEM, userClaims("alice")),
+		"expired":                          d.forge(t, jwt.SigningMethodRS256, nil, userClaims("alice", expired)),
+		"another audience":                 d.forge(t, jwt.SigningMethodRS256, nil, userClaims("alice", otherAud)),
+		"claims changed by hand":           setClaim(t, alice, "sub", "bob"),
+	}
+	for name, tok := range users {
+		t.Run("userToken "+name, func(t *testing.T) {
+			if r := call(t, "GET", d.ECB+"/v1/events", nil, bearer(tok)); r.Status != 401 || r.code() != "unauthenticated" {
+				t.Fatalf("event stream: %d %s", r.Status, r.code())
+			}
+			if r := call(t, "GET", d.ECB+"/v1/events?access_token="+tok, nil); r.Status != 401 || r.code() != "unauthenticated" {
+				t.Fatalf("event stream (query): %d %s", r.Status, r.code())
+			}
+			if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": tok}); refused == nil || refused.Code != "unauthenticated" {
+				t.Fatalf("socket.io handshake: %+v", refused)
+			}
+		})
+	}
+
+	real := c.ThreadToken // acc 11: read, write, owner
+	threads := map[string]string{
+		"alg none":                         noneToken(threadClaims(id, "alice", 15)),
+		"HS256 signed with the public key": d.forge(t, jwt.SigningMethodHS256, pubPEM, threadClaims(id, "alice", 15)),
+		"expired":                          d.forge(t, jwt.SigningMethodRS256, nil, threadClaims(id, "alice", 3, expired)),
+		"another audience":                 d.forge(t, jwt.SigningMethodRS256, nil, threadClaims(id, "alice", 3, otherAud)),
+		"acc raised by hand":               setClaim(t, d.forge(t, jwt.SigningMethodRS256, nil, threadClaims(id, "alice", 1)), "acc", 15),
+		"uid changed by hand":              setClaim(t, real, "uid", "carol"),
+	}
+	sock, refused := sioDial(t, d.ECB, map[string]string{"userToken": alice})
+	if refused != nil {
+		t.Fatalf("alice's socket: %+v", refused)
+	}
+	for name, tok := range threads {
+		t.Run("threadToken "+name, func(t *testing.T) {
+			if r := call(t, "GET", d.ECB+"/v1/threads/"+id, nil, bearer(alice), "ECB-Thread-Token: "+tok); r.Status != 401 || r.code() != "unauthenticated" {
+				t.Fatalf("getThread: %d %s", r.Status, r.code())
+			}
+			if r := call(t, "POST", d.ECB+"/v1/threads/"+id+"/messages", map[string]any{"body": "forged"}, bearer(alice), "ECB-Thread-Token: "+tok); r.Status != 401 || r.code() != "unauthenticated" {
+				t.Fatalf("sendMessage: %d %s", r.Status, r.code())
+			}
+			if a := sock.call("sendMessage", map[string]any{"threadToken": tok, "body": "forged"}); a.code() != "unauthenticated" {
+				t.Fatalf("socket.io sendMessage: %s", a.code())
+			}
+			if a := sock.call("getThread", map[string]any{"threadToken": tok}); a.code() != "unauthenticated" {
+				t.Fatalf("socket.io getThread: %s", a.code())
+			}
+		})
+	}
+	if n := d.stored(t, alice, id); n != 1 {
+		t.Fatalf("the backend holds %d messages, want 1", n)
+	}
+	d.healthy(t)
+	if strings.Contains(d.stderr.String(), alice[:40]) {
+		t.Error("the log contains a token")
+	}
+}
+
+// TestBannedUserReconnectingWithAnOldThreadToken: bob is banned while away;
+// he reconnects (Socket.IO and SSE) with the threadToken he kept. Nothing
+// of the thread reaches him, his writes are refused, the backend unchanged.
+func TestBannedUserReconnectingWithAnOldThreadToken(t *testing.T) {
+	d := startDemo(t)
+	alice, bob := d.login(t, "alice"), d.login(t, "bob")
+	c := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "hi"}}, bearer(alice)))
+	old := d.threadTokenFor(t, bob, c.Thread.ID)
+	if _, err := d.serverAPI(t).SetAccess(context.Background(), c.Thread.ID, "bob", ecbserver.AccessNone, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	sock, refused := sioDial(t, d.ECB, map[string]string{"userToken": bob})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	if a := sock.call("getThread", map[string]any{"threadToken": old}); a.code() != "forbidden" {
+		t.Fatalf("socket.io getThread: %s", a.code())
+	}
+	if a := sock.call("sendMessage", map[string]any{"threadToken": old, "body": "I'm back"}); a.code() != "forbidden" {
+		t.Fatalf("socket.io sendMessage: %s", a.code())
+	}
+	s := openStream(t, d.ECB, bob)
+	if r := call(t, "GET", d.ECB+"/v1/threads/"+c.Thread.ID, nil, bearer(bob), "ECB-Stream: "+s.ID, "ECB-Thread-Token: "+old); r.code() != "forbidden" {
+		t.Fatalf("SSE getThread: %s", r.code())
+	}
+	d.send(t, alice, c.Thread.ID, "not for bob")
+	s.expectNoneOf(t, 300*time.Millisecond, "message")
+	if n := d.stored(t, alice, c.Thread.ID); n != 2 {
+		t.Fatalf("the backend holds %d messages, want 2", n)
+	}
+	d.healthy(t)
+}
+
+// TestSocketIOKickAndRevocation: a Socket.IO client of a user the backend
+// disconnects is told (closing {reason: kicked}) and disconnected; with its
+// tokens revoked it cannot connect again.
+func TestSocketIOKickAndRevocation(t *testing.T) {
+	d := startDemo(t)
+	bob := d.login(t, "bob")
+	sock, refused := sioDial(t, d.ECB, map[string]string{"userToken": bob})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	if a := sock.call("getContacts", map[string]any{}); a.Error != nil {
+		t.Fatalf("getContacts: %s", a.code())
+	}
+	res, err := d.serverAPI(t).DisconnectUser(context.Background(), "bob", time.Now())
+	if err != nil || res.Disconnected != 1 {
+		t.Fatalf("disconnect: %+v %v", res, err)
+	}
+	var closing struct{ Reason string }
+	_ = json.Unmarshal(sock.event("closing"), &closing)
+	if closing.Reason != "kicked" {
+		t.Fatalf("closing reason %q", closing.Reason)
+	}
+	sock.disconnected()
+	if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": bob}); refused == nil || refused.Code != "unauthenticated" {
+		t.Fatalf("reconnecting with a revoked token: %+v", refused)
+	}
+	d.healthy(t)
+}
+
+// TestAnonymousTokenFromAForeignOrigin: an anonymous visitor's token is bound
+// to its origins claim; another origin, even one ECB allows, is refused.
+func TestAnonymousTokenFromAForeignOrigin(t *testing.T) {
+	d := startDemo(t, "--set", "http.allowedOrigins=https://shop.example,https://other.example")
+	anon := d.forge(t, jwt.SigningMethodRS256, nil, userClaims("anon-1", func(c jwt.MapClaims) {
+		c["anon"] = true
+		c["origins"] = []string{"https://shop.example"}
+	}))
+	if r := call(t, "GET", d.ECB+"/v1/events", nil, bearer(anon), "Origin: https://other.example"); r.Status != 403 || r.code() != "forbidden" {
+		t.Fatalf("event stream from another origin: %d %s", r.Status, r.code())
+	}
+	if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": anon}, "Origin: https://other.example"); refused == nil || refused.Code != "forbidden" {
+		t.Fatalf("socket.io from another origin: %+v", refused)
+	}
+	if r := call(t, "GET", d.ECB+"/v1/events", nil, bearer(anon), "Origin: https://evil.example"); r.Status != 403 || r.code() != "forbidden" {
+		t.Fatalf("event stream from a origin ECB does not allow: %d %s", r.Status, r.code())
+	}
+	// From its own origin the visitor connects, and still may not use chat operations.
+	openStream(t, d.ECB, anon, "Origin: https://shop.example")
+	if r := call(t, "GET", d.ECB+"/v1/threads", nil, bearer(anon), "Origin: https://shop.example"); r.Status != 403 || r.code() != "forbidden" {
+		t.Fatalf("anonymous getThreads: %d %s", r.Status, r.code())
+	}
+	d.healthy(t)
+}
+
+// TestServerAPIKeys: without a key, with a wrong key, with a key lacking the
+// scope: refused, nothing changed, no key in the log.
+func TestServerAPIKeys(t *testing.T) {
+	full, reader := strings.Repeat("f", 40), strings.Repeat("r", 40)
+	d := startDemo(t, "--set", fmt.Sprintf(`serverApi.keys=[{name: full, key: %s, scopes: ["*"]}, {name: reader, key: %s, scopes: [presence:read]}]`, full, reader))
+	base := d.ECB + "/server/v1"
+	cases := []struct {
+		name, key    string
+		status       int
+		code, method string
+	}{
+		{"no key", "", 401, "unauthenticated", "PUT"},
+		{"wrong key", strings.Repeat("x", 40), 401, "unauthenticated", "PUT"},
+		{"the demo's own key, replaced by the configuration", "", 401, "unauthenticated", "PUT"},
+		{"key lacking the scope", reader, 403, "forbidden", "PUT"},
+	}
+	demoKey, _ := os.ReadFile(filepath.Join(d.Data, "server-api-key"))
+	cases[2].key = strings.TrimSpace(string(demoKey))
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var headers []string
+			if tc.key != "" {
+				headers = append(headers, bearer(tc.key))
+			}
+			r := call(t, tc.method, base+"/threads/t1/access/bob", map[string]any{"acc": 0}, headers...)
+			if r.Status != tc.status || r.code() != tc.code {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.code(), tc.status, tc.code)
+			}
+			if r := call(t, "POST", base+"/users/alice/disconnect", map[string]any{"revokedBefore": "now"}, headers...); r.Status != tc.status {
+				t.Fatalf("disconnect: %d %s", r.Status, r.code())
+			}
+		})
+	}
+	if r := call(t, "GET", base+"/users/alice/presence", nil, bearer(reader)); r.Status != 200 {
+		t.Fatalf("the reader's own scope: %d %s", r.Status, r.code())
+	}
+	if r := call(t, "GET", base+"/threads/t1/access/bob", nil, bearer(full)); r.code() != "not_found" {
+		t.Fatalf("a refused PUT left an override: %s", r.code())
+	}
+	alice := d.login(t, "alice") // not revoked by the refused disconnects
+	decodeData[page[user]](t, call(t, "GET", d.ECB+"/v1/contacts", nil, bearer(alice)))
+	logs := d.stderr.String()
+	for _, k := range []string{full, reader, strings.Repeat("x", 40)} {
+		if strings.Contains(logs, k) {
+			t.Fatal("an API key is in the log")
+		}
+	}
+	d.healthy(t)
+}
+
+// TestOversizedAndDeeplyNestedJSON on REST, Socket.IO and the Server API.
+func TestOversizedAndDeeplyNestedJSON(t *testing.T) {
+	d := startDemo(t)
+	alice := d.login(t, "alice")
+	key, _ := os.ReadFile(filepath.Join(d.Data, "server-api-key"))
+	apiKey := bearer(strings.TrimSpace(string(key)))
+	nested := func(depth int) string {
+		return `{"participants":["bob"],"message":{"body":"x","data":` + strings.Repeat(`{"a":`, depth) + "1" + strings.Repeat("}", depth) + "}}"
+	}
+	huge := `{"participants":["bob"],"message":{"body":"` + strings.Repeat("x", 1<<20) + `"}}`
+	cases := []struct {
+		name, method, url, body string
+		headers                 []string
+		status                  int
+		code                    string
+	}{
+		{"REST: a megabyte", "POST", "/v1/threads", huge, []string{bearer(alice)}, 413, "payload_too_large"},
+		{"REST: nested 10000 deep", "POST", "/v1/threads", nested(10000), []string{bearer(alice)}, 400, "invalid_argument"},
+		{"REST: nested 100000 deep", "POST", "/v1/threads", nested(100000), []string{bearer(alice)}, 413, "payload_too_large"},
+		{"token exchange: a megabyte", "POST", "/v1/token", `{"accessToken":"` + strings.Repeat("a", 1<<20) + `"}`, nil, 413, "payload_too_large"},
+		{"Server API: a megabyte", "POST", "/server/v1/threads/t/messages", `{"body":"` + strings.Repeat("x", 1<<20) + `"}`, []string{apiKey}, 413, "payload_too_large"},
+		{"Server API: nested", "POST", "/server/v1/threads/t/messages", `{"body":"x","data":` + strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000) + "}", []string{apiKey}, 400, "invalid_argument"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := call(t, tc.method, d.ECB+tc.url, tc.body, tc.headers...)
+			if r.Status != tc.status || r.code() != tc.code {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.code(), tc.status, tc.code)
+			}
+		})
+	}
+	// Socket.IO: a nested payload is refused, a payload beyond socketio.maxPayload ends the session.
+	sock, refused := sioDial(t, d.ECB, map[string]string{"userToken": alice})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	var deep any = 1
+	for range 2000 {
+		deep = map[string]any{"a": deep}
+	}
+	if a := sock.call("createThread", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "x", "data": deep}}); a.code() != "payload_too_large" && a.code() != "invalid_argument" {
+		t.Fatalf("socket.io nested data: %s", a.code())
+	}
+	status, _ := sioHTTP(t, "POST", sock.url, "4"+strings.Repeat("x", 2_000_000), nil)
+	if status < 400 {
+		t.Fatalf("a polling POST over maxPayload answered %d", status)
+	}
+	if n := decodeData[page[signedThread]](t, call(t, "GET", d.ECB+"/v1/threads", nil, bearer(alice))).Total; n != 0 {
+		t.Fatalf("refused requests created %d threads", n)
+	}
+	d.healthy(t)
+}
+
+// TestSlowHeadersAndSlowBodies: a client that never finishes its headers or
+// its body is cut after http.readHeaderTimeout / http.readBodyTimeout.
+func TestSlowHeadersAndSlowBodies(t *testing.T) {
+	d := startDemo(t, "--set", "http.readHeaderTimeout=1s", "--set", "http.readBodyTimeout=1s")
+	alice := d.login(t, "alice")
+	host := strings.TrimPrefix(d.ECB, "http://")
+	cut := func(t *testing.T, request string) {
+		t.Helper()
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, request); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+		start := time.Now()
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err == nil {
+			defer resp.Body.Close()
+			if resp.StatusCode < 400 {
+				t.Fatalf("a stalled request got %d", resp.StatusCode)
+			}
+			_, err = io.ReadAll(resp.Body)
+			if err == nil {
+				_, err = conn.Read(make([]byte, 1))
+			}
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("the connection was still open after %s", time.Since(start))
+		}
+	}
+	t.Run("slow headers", func(t *testing.T) {
+		cut(t, "GET /healthz HTTP/1.1\r\nHost: "+host+"\r\nX-Slow: ")
+	})
+	t.Run("slow body", func(t *testing.T) {
+		cut(t, "POST /v1/threads HTTP/1.1\r\nHost: "+host+"\r\nAuthorization: Bearer "+alice+"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"participants\":")
+	})
+	if n := decodeData[page[signedThread]](t, call(t, "GET", d.ECB+"/v1/threads", nil, bearer(alice))).Total; n != 0 {
+		t.Fatalf("%d threads created", n)
+	}
+	// A slow backend call after a body read in time is not cut.
+	decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "fine"}}, bearer(alice)))
+	d.healthy(t)
+}
+
+// TestHandshakeFloodFromOneIP: beyond limits.handshakeBurstPerIP new
+// connections from one IP are refused with rate_limited and Retry-After,
+// the connections already open keep working.
+func TestHandshakeFloodFromOneIP(t *testing.T) {
+	d := startDemo(t, "--set", "limits.handshakesPerSecondPerIP=1", "--set", "limits.handshakeBurstPerIP=6")
+	alice := d.login(t, "alice") // 1
+	live := openStream(t, d.ECB, alice)
+	var mu sync.Mutex
+	codes := map[string]int{}
+	retryAfter := ""
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			var code string
+			if i%2 == 0 {
+				_, refused := sioDial(t, d.ECB, map[string]string{"userToken": alice})
+				if refused != nil {
+					code = refused.Code
+				}
+			} else {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, "GET", d.ECB+"/v1/events", nil)
+				req.Header.Set("Authorization", "Bearer "+alice)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if resp.StatusCode == 429 {
+					code = "rate_limited"
+					mu.Lock()
+					retryAfter = resp.Header.Get("Retry-After")
+					mu.Unlock()
+				}
+				resp.Body.Close()
+			}
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if codes["rate_limited"] < 30 || codes[""] > 6 || retryAfter == "" {
+		t.Fatalf("outcomes %v (Retry-After %q): want at most 6 accepted, the rest rate_limited", codes, retryAfter)
+	}
+	// A token exchange counts as a handshake too; after the retry-after the IP is served again.
+	r := call(t, "POST", d.ECB+"/v1/token", map[string]string{"accessToken": "x"})
+	if r.Status != 429 || r.Error.RetryAfter < 1 {
+		t.Fatalf("token exchange during the flood: %d %s", r.Status, r.code())
+	}
+	time.Sleep(time.Duration(r.Error.RetryAfter) * time.Second)
+	d.login(t, "bob")
+	c := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "still here"}}, bearer(alice), "ECB-Stream: "+live.ID))
+	if c.Thread.ID == "" {
+		t.Fatal("no thread")
+	}
+	d.healthy(t)
+}
+
+// TestMessageFloodFromOneUser: beyond limits.opsBurstPerUser a user's
+// operations are refused with rate_limited and a retry-after; exactly the
+// accepted messages are stored; another user is not slowed down.
+func TestMessageFloodFromOneUser(t *testing.T) {
+	d := startDemo(t, "--set", "limits.opsPerSecondPerUser=2", "--set", "limits.opsBurstPerUser=8",
+		"--set", "limits.opsPerSecondPerConnection=1", "--set", "limits.opsBurstPerConnection=4")
+	alice, bob := d.login(t, "alice"), d.login(t, "bob")
+	c := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "first"}}, bearer(alice))) // 1 op
+	ok, limited := 0, 0
+	start := time.Now()
+	for i := range 30 {
+		r := call(t, "POST", d.ECB+"/v1/threads/"+c.Thread.ID+"/messages", map[string]any{"body": fmt.Sprint("flood ", i)}, bearer(alice), "ECB-Thread-Token: "+c.ThreadToken)
+		switch {
+		case r.Status == 201:
+			ok++
+		case r.Status == 429 && r.code() == "rate_limited" && r.Error.RetryAfter >= 1 && r.Header.Get("Retry-After") != "":
+			limited++
+		default:
+			t.Fatalf("message %d: %d %s", i, r.Status, r.code())
+		}
+	}
+	// 7 tokens left after createThread, and 2 more each second the flood lasted.
+	if most := 7 + 2*int(time.Since(start).Seconds()+1); ok > most || ok+limited != 30 || limited == 0 {
+		t.Fatalf("%d accepted (at most %d), %d limited", ok, most, limited)
+	}
+	// Bob is not limited by alice's flood.
+	bobTok := d.threadTokenFor(t, bob, c.Thread.ID)
+	if r := call(t, "POST", d.ECB+"/v1/threads/"+c.Thread.ID+"/messages", map[string]any{"body": "bob here"}, bearer(bob), "ECB-Thread-Token: "+bobTok); r.Status != 201 {
+		t.Fatalf("bob: %d %s", r.Status, r.code())
+	}
+	// One Socket.IO connection flooding hits its own limit first.
+	sock, refused := sioDial(t, d.ECB, map[string]string{"userToken": bob})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	var ids []int
+	for range 10 {
+		ids = append(ids, sock.emit("getContacts", map[string]any{}))
+	}
+	sockLimited := 0
+	for _, id := range ids {
+		if a := sock.ack(id); a.code() == "rate_limited" {
+			sockLimited++
+		}
+	}
+	if sockLimited < 5 {
+		t.Fatalf("socket.io flood: %d of 10 limited", sockLimited)
+	}
+	// Let bob's bucket refill, then count what the backend stored.
+	time.Sleep(3 * time.Second)
+	if n := d.stored(t, bob, c.Thread.ID); n != 1+ok+1 {
+		t.Fatalf("the backend holds %d messages, want %d", n, 2+ok)
+	}
+	d.healthy(t)
+}
+
+// TestConnectionCaps: limits.connectionsPerUser and limits.maxConnections
+// refuse new connections cleanly, and the others stay served.
+func TestConnectionCaps(t *testing.T) {
+	d := startDemo(t, "--set", "limits.connectionsPerUser=2", "--set", "limits.maxConnections=3")
+	alice, bob := d.login(t, "alice"), d.login(t, "bob")
+	a1 := openStream(t, d.ECB, alice)
+	openStream(t, d.ECB, alice)
+	if r := call(t, "GET", d.ECB+"/v1/events", nil, bearer(alice)); r.Status != 429 || r.code() != "rate_limited" {
+		t.Fatalf("alice's third stream: %d %s", r.Status, r.code())
+	}
+	if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": alice}); refused == nil || refused.Code != "rate_limited" {
+		t.Fatalf("alice's third connection over socket.io: %+v", refused)
+	}
+	openStream(t, d.ECB, bob) // the node's third
+	if r := call(t, "GET", d.ECB+"/v1/events", nil, bearer(bob)); r.Status != 503 || r.code() != "unavailable" {
+		t.Fatalf("beyond the node's limit: %d %s", r.Status, r.code())
+	}
+	if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": bob}); refused == nil || refused.Code != "unavailable" || refused.Status != 503 {
+		t.Fatalf("socket.io beyond the node's limit: %+v", refused)
+	}
+	// Existing connections stay served.
+	c := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "hi"}}, bearer(alice), "ECB-Stream: "+a1.ID))
+	if c.Thread.ID == "" {
+		t.Fatal("no thread")
+	}
+	d.healthy(t)
+}
