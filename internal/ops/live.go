@@ -343,12 +343,10 @@ func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticip
 		if err != nil {
 			return nil, err
 		}
-		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessRead)
+		// Adding members needs the admin (or owner) bit.
+		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessAdmin)
 		if err != nil {
 			return nil, err
-		}
-		if *s.cfg.EnforceMembership && t.Access&(auth.AccessAdmin|auth.AccessOwner) == 0 {
-			return nil, apierr.New(apierr.Forbidden, "adding members needs the admin or owner access bit")
 		}
 		resp, err := s.backend.AddParticipants(ctx, &ecbserver.AddParticipantsRequest{UserID: c.User.ID, ThreadID: t.ThreadID, Participants: participants})
 		if err != nil {
@@ -473,6 +471,11 @@ func (s *Service) Resume(ctx context.Context, c Caller, req ResumeRequest) (*Res
 		for i, rt := range req.Threads {
 			id := verified[i].ThreadID
 			missed, ok, now := s.hub.Resume(id, c.Conn, hub.Position{Epoch: rt.Epoch, Offset: rt.Offset})
+			if err := s.stillListening(c, id); err != nil {
+				// A ban that raced with this resume wins.
+				s.hub.Detach(id, c.Conn)
+				return nil, err
+			}
 			res.Threads = append(res.Threads, ResumedThread{ThreadID: id, Recovered: ok, Missed: missed, Epoch: now.Epoch, Offset: now.Offset})
 		}
 		return res, nil

@@ -270,13 +270,22 @@ func (s *Service) verifyThread(c Caller, token, threadID string, need auth.Acces
 	if *s.cfg.EnforceMembership && t.UserID != c.User.ID {
 		return nil, apierr.New(apierr.Forbidden, "this threadToken was issued for another user")
 	}
-	if (*s.cfg.EnforceMembership || overridden) && !t.Access.Has(need) {
+	if (*s.cfg.EnforceMembership || overridden) && !grants(t.Access, need) {
 		return nil, apierr.New(apierr.Forbidden, "your access to this thread does not allow this")
 	}
 	if err := s.checkThreadStatus(t.ThreadID, need); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// grants reports whether acc allows what need asks; the owner bit counts as
+// admin (an owner may do what a moderator may).
+func grants(acc, need auth.Access) bool {
+	if need&auth.AccessAdmin != 0 && acc&auth.AccessOwner != 0 {
+		acc |= auth.AccessAdmin
+	}
+	return acc.Has(need)
 }
 
 // GetThreadRequest is the payload of getThread.
