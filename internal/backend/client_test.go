@@ -109,7 +109,7 @@ func TestTimeoutAndBreaker(t *testing.T) {
 		if apierr.From(err).Code != apierr.BackendUnavailable {
 			t.Fatalf("slow backend: %v", err)
 		}
-		if time.Since(start) > time.Second {
+		if time.Since(start) > 1900*time.Millisecond { // the handler answers after 2s: only the timeout ends it sooner
 			t.Fatalf("call took %s despite a 300ms timeout", time.Since(start))
 		}
 	}

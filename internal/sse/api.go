@@ -92,6 +92,11 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, metrics Met
 	m.HandleFunc("POST /v1/presence", a.authed(a.bodyOp(ops.OpSetPresence)))
 	m.HandleFunc("GET /v1/presence", a.authed(a.getPresence))
 	m.HandleFunc("POST /v1/resume", a.authed(a.bodyOp(ops.OpResume)))
+	// Every operation by its protocol name, for those without a route of their own
+	// (the support operations) and for clients that prefer one shape.
+	m.HandleFunc("POST /v1/ops/{op}", a.authed(func(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+		a.bodyOp(r.PathValue("op"))(w, r, c)
+	}))
 	m.HandleFunc("GET /v1/events", a.events)
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, apierr.New(apierr.NotFound, "no such route: %s %s", r.Method, r.URL.Path))

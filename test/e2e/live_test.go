@@ -116,3 +116,24 @@ func TestLiveFeaturesOverRESTAndSSE(t *testing.T) {
 		t.Fatalf("carol resuming bob's thread: %s", r.code())
 	}
 }
+
+// TestEveryOperationByName: POST /v1/ops/{operation} runs any operation of the
+// protocol over REST, the support operations included.
+func TestEveryOperationByName(t *testing.T) {
+	d := startDemo(t)
+	alice := d.login(t, "alice")
+	contacts := decodeData[page[user]](t, call(t, "POST", d.ECB+"/v1/ops/getContacts", map[string]int{"pageSize": 1}, bearer(alice)))
+	if contacts.Total != 2 || len(contacts.Items) != 1 {
+		t.Fatalf("getContacts by name = %+v", contacts)
+	}
+	status := decodeData[map[string]any](t, call(t, "POST", d.ECB+"/v1/ops/getWorkgroupStatus", map[string]string{"workgroup": "support"}, bearer(alice)))
+	if _, ok := status["queueLength"]; !ok {
+		t.Fatalf("getWorkgroupStatus = %v", status)
+	}
+	if r := call(t, "POST", d.ECB+"/v1/ops/noSuchOperation", map[string]string{}, bearer(alice)); r.Status != 404 || r.code() != "not_found" {
+		t.Fatalf("unknown operation: %d %s", r.Status, r.code())
+	}
+	if r := call(t, "POST", d.ECB+"/v1/ops/getContacts", map[string]string{}); r.code() != "unauthenticated" {
+		t.Fatalf("without a token: %s", r.code())
+	}
+}

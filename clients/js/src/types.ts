@@ -175,6 +175,11 @@ export interface MarkReadRequest {
 export interface MarkReadResult {
   /** Messages still unread in the thread, when the backend keeps counts. */
   unread?: number;
+  /**
+   * The read mark now: the message asked, or a later one when the mark was already past it
+   * (read marks only move forward; then nothing was pushed).
+   */
+  messageId?: string;
 }
 
 export interface AddParticipantsRequest {

@@ -159,6 +159,7 @@ test("markRead: the read push reaches the other side; the reader's own offset do
   const read = waitEvent(alice, "read", (r) => r.userId === "bob");
   const res = await bob.markRead({ threadToken: bob.threadToken(threadId), messageId: sent.message.id });
   assert.equal(res.unread, 0);
+  assert.equal(res.messageId, sent.message.id);
   const r = await read;
   assert.equal(r.threadId, threadId);
   assert.equal(r.messageId, sent.message.id);
@@ -178,6 +179,15 @@ test("markRead: the read push reaches the other side; the reader's own offset do
   await bob.sendMessage({ threadToken: bob.threadToken(threadId), body: "answer" });
   await until(alice, "message", () => aliceGot.length === 1);
   assert.equal(aliceGot[0].recovered, false);
+  // Read marks only move forward: an older one answers the current mark, pushes nothing,
+  // and takes no offset (bob's stream goes on without a gap).
+  const lastRead = bobGot.at(-1).message.id;
+  assert.equal((await bob.markRead({ threadToken: bob.threadToken(threadId), messageId: lastRead })).messageId, lastRead);
+  const older = await bob.markRead({ threadToken: bob.threadToken(threadId), messageId: sent.message.id });
+  assert.equal(older.messageId, lastRead);
+  await alice.sendMessage({ threadToken: alice.threadToken(threadId), body: "after the old mark" });
+  await until(bob, "message", () => bobGot.some((e) => e.message.body === "after the old mark"));
+  assert.deepEqual(errors, []);
   await assert.rejects(bob.markRead({ threadToken: bob.threadToken(threadId) }), { code: "invalid_argument", fromServer: false });
 });
 
