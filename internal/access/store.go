@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ecbridge/ecb/internal/auth"
+	"github.com/ecbridge/ecb/internal/periodic"
 )
 
 // ErrFull is returned when the Store already holds Config.MaxEntries entries.
@@ -273,14 +274,5 @@ func (s *Store) sweepLocked(now time.Time) (n int) {
 
 // Run sweeps expired entries every interval until ctx is done.
 func (s *Store) Run(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			s.Sweep(now)
-		}
-	}
+	periodic.Run(ctx, interval, func(now time.Time) { s.Sweep(now) })
 }

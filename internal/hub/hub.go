@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ecbridge/ecb/internal/periodic"
 )
 
 // Encoding names a transport's wire form of a Push; the encoded bytes are
@@ -44,6 +46,11 @@ type Push struct {
 	Offset   uint64 // the position in the thread's history; 0 when none
 	Data     []byte // JSON
 	At       time.Time
+	// AgentsOnly marks a push for the agents' side only (a whisper): the hub
+	// delivers it only to connections that implement AgentsAudience and
+	// answered true when they were registered, on every path (fan-out,
+	// Broadcast, Resume, SendToUser), and Since never returns it.
+	AgentsOnly bool
 
 	frames [numEncodings]atomic.Pointer[[]byte]
 }
@@ -76,6 +83,19 @@ type Conn interface {
 	Deliver(p *Push) bool
 	// Close ends the connection. It must not block and may be called more than once.
 	Close(reason Reason)
+}
+
+// AgentsAudience is the optional interface of a Conn that may receive
+// AgentsOnly pushes (its user has role agent or supervisor). The hub asks it
+// once, at Register; a Conn that does not implement it never gets them.
+type AgentsAudience interface {
+	SeesAgentsOnly() bool
+}
+
+// seesAgentsOnly reports whether c may receive AgentsOnly pushes.
+func seesAgentsOnly(c Conn) bool {
+	a, ok := c.(AgentsAudience)
+	return ok && a.SeesAgentsOnly()
 }
 
 // Config tunes the hub; the zero value is usable.
@@ -134,6 +154,7 @@ type Hub struct {
 
 type connState struct {
 	userID  string
+	agents  bool // may receive AgentsOnly pushes (asked once, at Register)
 	threads map[string]struct{}
 }
 
@@ -143,7 +164,7 @@ type shard struct {
 }
 
 type thread struct {
-	listeners map[Conn]struct{}
+	listeners map[Conn]bool // value: the Conn may receive AgentsOnly pushes
 	epoch     string
 	offset    uint64
 	history   ring
@@ -196,7 +217,7 @@ func (h *Hub) shard(threadID string) *shard {
 // it can Attach, and Unregistered when it ends.
 func (h *Hub) Register(c Conn, userID string) {
 	h.connsMu.Lock()
-	h.conns[c] = &connState{userID: userID, threads: map[string]struct{}{}}
+	h.conns[c] = &connState{userID: userID, agents: seesAgentsOnly(c), threads: map[string]struct{}{}}
 	if h.users[userID] == nil {
 		h.users[userID] = map[Conn]struct{}{}
 	}
@@ -246,7 +267,7 @@ func (h *Hub) attach(threadID string, c Conn) (Position, bool) {
 	s := h.shard(threadID)
 	s.mu.Lock()
 	t := h.threadLocked(s, threadID)
-	t.listeners[c] = struct{}{}
+	t.listeners[c] = st.agents
 	pos := Position{Epoch: t.epoch, Offset: t.offset}
 	s.mu.Unlock()
 	return pos, true
@@ -291,7 +312,7 @@ func (h *Hub) removeListener(threadID string, c Conn) {
 func (h *Hub) threadLocked(s *shard, id string) *thread {
 	t := s.threads[id]
 	if t == nil {
-		t = &thread{listeners: map[Conn]struct{}{}, epoch: h.newThreadEpoch(), history: newRing(h.cfg.HistorySize)}
+		t = &thread{listeners: map[Conn]bool{}, epoch: h.newThreadEpoch(), history: newRing(h.cfg.HistorySize)}
 		s.threads[id] = t
 	}
 	return t
@@ -331,8 +352,8 @@ func (h *Hub) Publish(threadID, event string, skip Conn, build func(Position) ([
 func (h *Hub) fanOutLocked(t *thread, p *Push, skip Conn) []Conn {
 	var slow []Conn
 	delivered := 0
-	for c := range t.listeners {
-		if c == skip {
+	for c, agents := range t.listeners {
+		if c == skip || (p.AgentsOnly && !agents) {
 			continue
 		}
 		if c.Deliver(p) {
@@ -391,7 +412,11 @@ func (h *Hub) Resume(threadID string, c Conn, from Position) (missed int, recove
 		pushes, recovered = t.history.since(from.Offset, time.Now().Add(-h.cfg.HistoryTTL))
 	}
 	var slow []Conn
+	agents := t.listeners[c]
 	for _, p := range pushes {
+		if p.AgentsOnly && !agents {
+			continue // a whisper: not for this connection, and not missed by it
+		}
 		if !c.Deliver(p) {
 			delete(t.listeners, c)
 			slow = append(slow, c)
@@ -460,7 +485,9 @@ func (h *Hub) Position(threadID string) Position {
 	return Position{Epoch: t.epoch, Offset: t.offset}
 }
 
-// Since returns the pushes of threadID after the position from, in order.
+// Since returns the pushes of threadID after the position from, in order,
+// leaving out AgentsOnly pushes (Since knows no recipient; Resume delivers
+// them to the connections that may see them).
 // ok is false when they cannot all be given: another epoch (the history was
 // lost), an offset from the future, or a gap older than the kept history.
 func (h *Hub) Since(threadID string, from Position) (pushes []*Push, ok bool) {
@@ -474,7 +501,14 @@ func (h *Hub) Since(threadID string, from Position) (pushes []*Push, ok bool) {
 	if from.Offset == t.offset {
 		return nil, true
 	}
-	return t.history.since(from.Offset, time.Now().Add(-h.cfg.HistoryTTL))
+	all, ok := t.history.since(from.Offset, time.Now().Add(-h.cfg.HistoryTTL))
+	pushes = all[:0:0]
+	for _, p := range all {
+		if !p.AgentsOnly {
+			pushes = append(pushes, p)
+		}
+	}
+	return pushes, ok
 }
 
 // SendToUser delivers a push that belongs to no thread history to every
@@ -484,7 +518,7 @@ func (h *Hub) SendToUser(userID string, p *Push, skip Conn) int {
 	h.connsMu.Lock()
 	targets := make([]Conn, 0, len(h.users[userID]))
 	for c := range h.users[userID] {
-		if c != skip {
+		if c != skip && (!p.AgentsOnly || h.conns[c].agents) {
 			targets = append(targets, c)
 		}
 	}
@@ -537,16 +571,7 @@ func (h *Hub) Prune(now time.Time) (pruned int) {
 
 // Run prunes idle threads every interval until ctx is done.
 func (h *Hub) Run(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			h.Prune(now)
-		}
-	}
+	periodic.Run(ctx, interval, func(now time.Time) { h.Prune(now) })
 }
 
 // Shutdown closes every connection with ReasonShutdown.

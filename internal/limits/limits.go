@@ -16,6 +16,7 @@ import (
 
 	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/periodic"
 )
 
 // Config holds the limits. Zero means the documented default; a negative
@@ -141,16 +142,7 @@ func (l *Limiter) Sweep(now time.Time) {
 
 // Run sweeps every interval until ctx is done.
 func (l *Limiter) Run(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			l.Sweep(now)
-		}
-	}
+	periodic.Run(ctx, interval, func(now time.Time) { l.Sweep(now) })
 }
 
 // Limited is the rate_limited error with its retry-after (at least a second).

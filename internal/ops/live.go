@@ -12,6 +12,7 @@ import (
 	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/periodic"
 	"github.com/ecbridge/ecb/internal/presence"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
@@ -76,16 +77,7 @@ func (s *Service) Presence() *presence.Service { return s.live.presence }
 
 // Run expires the typing limiters and the dedupe entries until ctx is done.
 func (s *Service) Run(ctx context.Context) {
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			s.sweep(now)
-		}
-	}
+	periodic.Run(ctx, time.Minute, s.sweep)
 }
 
 func (s *Service) sweep(now time.Time) {

@@ -27,6 +27,7 @@ import (
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/ops"
+	"github.com/ecbridge/ecb/internal/periodic"
 )
 
 // Headers of the REST API.
@@ -366,16 +367,7 @@ func newStreamID() string {
 
 // Run expires streams whose resume window has passed, until ctx is done.
 func (a *API) Run(ctx context.Context) {
-	tick := time.NewTicker(min(a.cfg.ResumeWindow/4, 10*time.Second))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			a.expire(now)
-		}
-	}
+	periodic.Run(ctx, min(a.cfg.ResumeWindow/4, 10*time.Second), a.expire)
 }
 
 func (a *API) expire(now time.Time) {
