@@ -50,6 +50,16 @@ type Config struct {
 	ServerAPI  serverapi.Config `yaml:"serverApi"`
 	Limits     limits.Config    `yaml:"limits"`
 	Support    support.Config   `yaml:"support"`
+	Callbacks  Callbacks        `yaml:"callbacks"`
+}
+
+// Callbacks configures the support events ECB posts to the backend
+// (internal/callbacks).
+type Callbacks struct {
+	// URL receives the events (POST, signed with backend.secret); empty: off.
+	URL string `yaml:"url"`
+	// MaxRetryDuration bounds the retries of one event (default 1m).
+	MaxRetryDuration time.Duration `yaml:"maxRetryDuration"`
 }
 
 // HTTP tunes the client listener.

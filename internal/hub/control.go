@@ -28,7 +28,7 @@ func (h *Hub) DetachThread(threadID string, p *Push) int {
 		return 0
 	}
 	listeners := t.listeners
-	t.listeners = map[Conn]struct{}{}
+	t.listeners = map[Conn]bool{}
 	slow := h.fanOutLocked(&thread{listeners: listeners}, p, nil) // removes the slow ones from listeners
 	s.mu.Unlock()
 

@@ -329,6 +329,13 @@ type Position struct {
 // thread's history and delivers it to every listener except skip (nil for none).
 // Listeners that cannot take it are closed as slow.
 func (h *Hub) Publish(threadID, event string, skip Conn, build func(Position) ([]byte, error)) (*Push, error) {
+	return h.PublishAudience(threadID, event, skip, false, build)
+}
+
+// PublishAudience is Publish with the push's audience: agentsOnly marks it
+// AgentsOnly (a whisper), delivered and recovered only by the connections
+// that may see it. It takes its offset in the history all the same.
+func (h *Hub) PublishAudience(threadID, event string, skip Conn, agentsOnly bool, build func(Position) ([]byte, error)) (*Push, error) {
 	s := h.shard(threadID)
 	s.mu.Lock()
 	t := h.threadLocked(s, threadID)
@@ -339,7 +346,7 @@ func (h *Hub) Publish(threadID, event string, skip Conn, build func(Position) ([
 		return nil, err
 	}
 	t.offset = pos.Offset
-	p := &Push{Event: event, ThreadID: threadID, Epoch: pos.Epoch, Offset: pos.Offset, Data: data, At: time.Now()}
+	p := &Push{Event: event, ThreadID: threadID, Epoch: pos.Epoch, Offset: pos.Offset, Data: data, At: time.Now(), AgentsOnly: agentsOnly}
 	t.history.add(p)
 	slow := h.fanOutLocked(t, p, skip)
 	s.mu.Unlock()

@@ -254,6 +254,10 @@ type MarkReadResult struct {
 	// MessageID is the read mark now: the message asked, or a later one
 	// when the mark was already past it (then nothing is pushed).
 	MessageID string `json:"messageId,omitempty"`
+	// Epoch and Offset are the position the read push took (absent when
+	// nothing was pushed).
+	Epoch  string `json:"epoch,omitempty"`
+	Offset uint64 `json:"offset,omitempty"`
 }
 
 // MarkRead forwards a read mark to the backend, then pushes it to the
@@ -279,13 +283,15 @@ func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (
 			// push would make read receipts go backwards.
 			return &MarkReadResult{Unread: resp.Unread, MessageID: resp.MessageID}, nil
 		}
-		_, err = s.hub.Publish(t.ThreadID, EventRead, c.Conn, func(pos hub.Position) ([]byte, error) {
+		push, err := s.hub.Publish(t.ThreadID, EventRead, c.Conn, func(pos hub.Position) ([]byte, error) {
 			return json.Marshal(ReadPush{ThreadID: t.ThreadID, UserID: c.User.ID, MessageID: req.MessageID, Epoch: pos.Epoch, Offset: pos.Offset})
 		})
 		if err != nil {
 			return nil, err
 		}
-		return &MarkReadResult{Unread: resp.Unread, MessageID: req.MessageID}, nil
+		// The reader's connection does not get the push: the answer tells it
+		// the offset the mark took, so its next push is not a false gap.
+		return &MarkReadResult{Unread: resp.Unread, MessageID: req.MessageID, Epoch: push.Epoch, Offset: push.Offset}, nil
 	})
 	if err != nil {
 		return nil, err

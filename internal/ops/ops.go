@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ecbridge/ecb/internal/callbacks"
 	"log/slog"
 	"strings"
 	"time"
@@ -124,8 +125,9 @@ type Service struct {
 	log      *slog.Logger
 	obs      Observer
 	live     *live
-	guards   Guards          // live decisions of the Server API and the limits (guards.go)
-	support  *support.Engine // nil unless EnableSupport (support.go)
+	guards   Guards            // live decisions of the Server API and the limits (guards.go)
+	support  *support.Engine   // nil unless EnableSupport (support.go)
+	cbs      *callbacks.Poster // nil: callbacks off (SetCallbacks, callbacks.go)
 }
 
 // New returns a Service. log and obs may be nil.

@@ -29,7 +29,10 @@ type memBackend struct {
 	messages map[string][]ecbserver.Message
 	failAdd  error
 	calls    int
+	lastVis  string
 }
+
+func (b *memBackend) lastVisibility() string { b.mu.Lock(); defer b.mu.Unlock(); return b.lastVis }
 
 func (b *memBackend) call() { b.mu.Lock(); b.calls++; b.mu.Unlock() }
 
@@ -90,6 +93,7 @@ func (b *memBackend) AddThreadMessage(_ context.Context, req *ecbserver.AddThrea
 		return nil, b.failAdd
 	}
 	m := ecbserver.Message{ID: fmt.Sprintf("%s-m%d", req.ThreadID, len(b.messages[req.ThreadID])+1), ThreadID: req.ThreadID, AuthorID: req.UserID, Body: req.Body}
+	b.lastVis = req.Visibility
 	b.messages[req.ThreadID] = append(b.messages[req.ThreadID], m)
 	tok, err := b.signer.SignThreadToken(ecbserver.ThreadTokenParams{ThreadID: req.ThreadID, UserID: req.UserID, Access: 3})
 	return &ecbserver.AddThreadMessageResponse{Message: m, ThreadToken: tok}, err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/callbacks"
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/support"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
@@ -182,6 +183,7 @@ func (s *Service) SupportAsk(ctx context.Context, c Caller, req SupportAskReques
 		if err != nil {
 			return nil, supportError(err)
 		}
+		s.callback(r, callbacks.TypeSupportRequested, c.User.ID, map[string]any{"question": r.Question, "metadata": r.Metadata})
 		return &SupportAskResult{RequestID: r.ID, Position: pos, EstimatedWait: seconds(est)}, nil
 	})
 	if err != nil {
@@ -458,6 +460,8 @@ func (ev supportEvents) Offer(o support.Offer) {
 }
 
 func (ev supportEvents) OfferRevoked(agentID, offerID, requestID, reason string) {
+	ev.s.callbackKey(requestID, callbacks.Event{Type: callbacks.TypeOfferRevoked, RequestID: requestID, UserID: agentID},
+		map[string]any{"offerId": offerID, "reason": reason})
 	ev.send(agentID, EventOfferRevoked, OfferRevokedPush{OfferID: offerID, RequestID: requestID, Reason: reason})
 }
 
@@ -467,12 +471,16 @@ func (ev supportEvents) Invitation(inv support.Invitation, toVisitor, toAgent bo
 		ev.send(inv.Request.VisitorID, EventInvitation, InvitationPush{RequestID: inv.Request.ID, Workgroup: inv.Request.Workgroup, Thread: th, ThreadToken: inv.Thread.VisitorToken})
 	}
 	if toAgent {
+		r := inv.Request
+		r.ThreadID = th.ID
+		ev.s.callback(r, callbacks.TypeOfferAccepted, inv.AgentID, nil)
 		ev.send(inv.AgentID, EventInvitation, InvitationPush{RequestID: inv.Request.ID, Workgroup: inv.Request.Workgroup, Thread: th, ThreadToken: inv.Thread.AgentToken})
 	}
 }
 
 func (ev supportEvents) RequestEnded(r support.Request) {
 	p := SupportEndedPush{RequestID: r.ID, State: string(r.State)}
+	ev.s.callback(r, callbacks.TypeConversationClosed, "", map[string]any{"state": string(r.State)})
 	ev.send(r.VisitorID, EventSupportEnded, p)
 	if r.State == support.StateClosed && r.AgentID != "" {
 		ev.send(r.AgentID, EventSupportEnded, p)

@@ -246,8 +246,11 @@ type threadPush struct {
 
 // publishMessage gives a stored message its offset and pushes it to the
 // thread's listeners except skip.
+// A whisper (Visibility agents) goes only to the connections of agents and
+// supervisors (hub.AgentsAudience).
 func (s *Service) publishMessage(threadID string, m ecbserver.Message, skip hub.Conn) (ecbserver.Message, *hub.Push, error) {
-	push, err := s.hub.Publish(threadID, EventMessage, skip, func(pos hub.Position) ([]byte, error) {
+	whisper := m.Visibility != ""
+	push, err := s.hub.PublishAudience(threadID, EventMessage, skip, whisper, func(pos hub.Position) ([]byte, error) {
 		m.Offset = pos.Offset
 		return json.Marshal(MessagePush{ThreadID: threadID, Epoch: pos.Epoch, Offset: pos.Offset, Message: m})
 	})
@@ -361,6 +364,8 @@ type SendMessageRequest struct {
 	ThreadToken string `json:"threadToken"`
 	ThreadID    string `json:"threadId,omitempty"` // optional; when given it must be the token's thread
 	MessageInput
+	// Visibility "agents" makes a whisper (agents and supervisors only).
+	Visibility string `json:"visibility,omitempty"`
 }
 
 // SendMessageResult is its answer.
@@ -378,6 +383,9 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 			return nil, err
 		}
 		if err := s.validateMessage(&req.MessageInput); err != nil {
+			return nil, err
+		}
+		if err := checkVisibility(c, req.Visibility); err != nil {
 			return nil, err
 		}
 		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessWrite)
@@ -414,6 +422,7 @@ func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread,
 	{
 		resp, err := s.backend.AddThreadMessage(ctx, &ecbserver.AddThreadMessageRequest{
 			UserID: c.User.ID, ThreadID: t.ThreadID, Body: req.Body, ClientMessageID: req.ClientMessageID, Data: req.Data,
+			Visibility: req.Visibility,
 		})
 		if err != nil {
 			return nil, err
@@ -421,6 +430,8 @@ func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread,
 		if resp.Message.ThreadID == "" {
 			resp.Message.ThreadID = t.ThreadID
 		}
+		// The audience is what the caller asked, whatever the backend echoed.
+		resp.Message.Visibility = req.Visibility
 		msg, push, err := s.publishMessage(t.ThreadID, resp.Message, c.Conn)
 		if err != nil {
 			return nil, err

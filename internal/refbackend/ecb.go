@@ -346,9 +346,14 @@ func (b *ecbBackend) GetThread(ctx context.Context, req *ecbserver.GetThreadRequ
 		return nil, ecbserver.Forbidden("you may not read this thread")
 	}
 
+	// Whispers only for agents and supervisors.
+	agents, err := b.seesWhispers(ctx, req.UserID)
+	if err != nil {
+		return nil, err
+	}
 	// One row more than the page tells whether an older page exists.
-	rows, err := b.s.db.QueryContext(ctx, messageColumns+` WHERE thread_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
-		req.ThreadID, before, limit+1)
+	rows, err := b.s.db.QueryContext(ctx, messageColumns+` WHERE thread_id = ? AND seq < ? AND (visibility = '' OR ?) ORDER BY seq DESC LIMIT ?`,
+		req.ThreadID, before, agents, limit+1)
 	if err != nil {
 		return nil, fmt.Errorf("get thread %s: messages: %w", req.ThreadID, err)
 	}
@@ -390,6 +395,19 @@ func (b *ecbBackend) AddThreadMessage(ctx context.Context, req *ecbserver.AddThr
 	}
 	if err := checkData(req.Data); err != nil {
 		return nil, err
+	}
+	switch req.Visibility {
+	case "":
+	case ecbserver.VisibilityAgents:
+		agents, err := b.seesWhispers(ctx, req.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if !agents {
+			return nil, ecbserver.Forbidden("only agents and supervisors may whisper")
+		}
+	default:
+		return nil, ecbserver.InvalidArgument("visibility must be absent or \"agents\"")
 	}
 	key := req.ClientMessageID
 	if key == "" {
@@ -436,6 +454,12 @@ func (b *ecbBackend) AddThreadMessage(ctx context.Context, req *ecbserver.AddThr
 		msg, err = insertMessage(ctx, tx, req.ThreadID, req.UserID, req.Body, req.Data, key, now)
 		if err != nil {
 			return nil, fmt.Errorf("add message to %s: %w", req.ThreadID, err)
+		}
+		if req.Visibility != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET visibility = ? WHERE id = ?`, req.Visibility, msg.ID); err != nil {
+				return nil, fmt.Errorf("add message to %s: visibility: %w", req.ThreadID, err)
+			}
+			msg.Visibility = req.Visibility
 		}
 		if err := advanceReadMark(ctx, tx, req.ThreadID, req.UserID, msg.ID); err != nil {
 			return nil, fmt.Errorf("add message to %s: %w", req.ThreadID, err)
@@ -507,7 +531,9 @@ func (b *ecbBackend) loadThread(ctx context.Context, q querier, id string) (*ecb
 		return nil, fmt.Errorf("load members of %s: %w", id, err)
 	}
 
-	last, err := scanMessage(q.QueryRowContext(ctx, messageColumns+` WHERE thread_id = ? ORDER BY seq DESC LIMIT 1`, id))
+	// A whisper is never anyone's lastMessage: the thread is answered to
+	// visitors too.
+	last, err := scanMessage(q.QueryRowContext(ctx, messageColumns+` WHERE thread_id = ? AND visibility = '' ORDER BY seq DESC LIMIT 1`, id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -539,7 +565,7 @@ func (b *ecbBackend) threadToken(th *ecbserver.Thread, userID string, acc int) (
 	return tok, nil
 }
 
-const messageColumns = `SELECT seq, id, thread_id, author_id, body, data, client_message_id, created_at FROM messages`
+const messageColumns = `SELECT seq, id, thread_id, author_id, body, data, client_message_id, created_at, visibility FROM messages`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -555,7 +581,7 @@ func scanMessageSeq(r rowScanner) (*ecbserver.Message, int64, error) {
 		data, cid sql.NullString
 		created   int64
 	)
-	if err := r.Scan(&seq, &m.ID, &m.ThreadID, &m.AuthorID, &m.Body, &data, &cid, &created); err != nil {
+	if err := r.Scan(&seq, &m.ID, &m.ThreadID, &m.AuthorID, &m.Body, &data, &cid, &created, &m.Visibility); err != nil {
 		return nil, 0, err
 	}
 	if data.Valid {

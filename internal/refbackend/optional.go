@@ -207,7 +207,7 @@ func requireThread(ctx context.Context, q querier, id string) error {
 // user wrote: an author has read their own messages.
 func countUnread(ctx context.Context, q querier, threadID, userID string, readSeq int64) (int, error) {
 	var n int
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE thread_id = ? AND seq > ? AND author_id != ?`,
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE thread_id = ? AND seq > ? AND author_id != ? AND visibility = ''`,
 		threadID, readSeq, userID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count unread of %s: %w", userID, err)
 	}

@@ -120,6 +120,7 @@ func migrations(passwordIterations int) []migration {
 		{1, "schema", schemaV1},
 		{2, "seed demo users", seedDemo(passwordIterations)},
 		{3, "read marks", schemaV3},
+		{4, "whispers and callbacks", schemaV4},
 	}
 }
 

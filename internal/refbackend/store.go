@@ -147,6 +147,22 @@ var schemaV3 = execAll(
 		WHERE m.thread_id = thread_members.thread_id AND m.author_id = thread_members.user_id), 0)`,
 )
 
+// schemaV4 adds whispers (contract 1.3: a message's visibility, "" for
+// everyone, "agents" for agents and supervisors only) and the table of the
+// events ECB posted to POST /ecb/v1/callbacks.
+var schemaV4 = execAll(
+	`ALTER TABLE messages ADD COLUMN visibility TEXT NOT NULL DEFAULT ''`,
+	`CREATE TABLE callbacks (
+		seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+		id          TEXT NOT NULL UNIQUE,
+		type        TEXT NOT NULL,
+		request_id  TEXT NOT NULL DEFAULT '',
+		body        TEXT NOT NULL,
+		received_at INTEGER NOT NULL
+	)`,
+	`CREATE INDEX callbacks_request ON callbacks(request_id, seq)`,
+)
+
 // migrate applies every migration the database has not recorded yet, each in
 // its own transaction together with its schema_migrations row, so a crash
 // leaves the database at a clean version and two processes starting at once

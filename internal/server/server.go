@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ecbridge/ecb/internal/callbacks"
 	"log/slog"
 	"net"
 	"net/http"
@@ -82,6 +83,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 			return nil, err
 		}
 	}
+	s.ops.SetCallbacks(callbacks.New(ctx, callbacks.Config{URL: cfg.Callbacks.URL, Secret: []byte(cfg.Backend.Secret),
+		MaxRetryDuration: cfg.Callbacks.MaxRetryDuration, Observer: s.metrics.CallbackFailures()}))
 	if err := s.newGuards(cfg); err != nil {
 		return nil, err
 	}

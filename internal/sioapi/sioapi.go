@@ -170,6 +170,14 @@ type conn struct {
 
 var _ hub.Conn = (*conn)(nil)
 
+// SeesAgentsOnly lets the hub deliver whispers (AgentsOnly pushes) to this
+// socket: its user, as authenticated at the handshake, has role agent or
+// supervisor (hub.AgentsAudience; asked once, at Register).
+func (c *conn) SeesAgentsOnly() bool {
+	u := c.sess.current()
+	return u != nil && !u.Anonymous && (u.HasRole("agent") || u.HasRole("supervisor"))
+}
+
 func encodePush(p *hub.Push) []byte {
 	b, err := socketio.EncodeEvent("/", p.Event, json.RawMessage(p.Data))
 	if err != nil {

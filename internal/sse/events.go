@@ -49,7 +49,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	if lastID == "" {
 		lastID = r.URL.Query().Get("lastEventId")
 	}
-	st, ready, err := a.openStream(u.ID, lastID)
+	st, ready, err := a.openStream(u.ID, lastID, !u.Anonymous && (u.HasRole("agent") || u.HasRole("supervisor")))
 	if err != nil {
 		WriteError(w, err)
 		return
@@ -127,7 +127,9 @@ func appendClose(buf []byte, reason string) []byte {
 
 // openStream resumes the stream named by lastEventID when it still exists and
 // belongs to userID, or opens a new one.
-func (a *API) openStream(userID, lastEventID string) (*stream, readyEvent, error) {
+// agents tells whether a new stream may receive whispers (hub.AgentsAudience);
+// a resumed stream keeps what it was opened with.
+func (a *API) openStream(userID, lastEventID string, agents bool) (*stream, readyEvent, error) {
 	if id, seq, ok := parseEventID(lastEventID); ok {
 		if st := a.stream(id); st != nil && st.userID == userID && !st.isClosed() {
 			recovered := st.resume(seq)
@@ -149,6 +151,7 @@ func (a *API) openStream(userID, lastEventID string) (*stream, readyEvent, error
 		return nil, readyEvent{}, apierr.New(apierr.RateLimited, "at most %d event streams per user", a.cfg.MaxStreamsPerUser)
 	}
 	st := newStream(newStreamID(), userID, a.cfg.ResumeEvents, a.cfg.QueueBytes)
+	st.agents = agents
 	a.streams[st.id] = st
 	a.mu.Unlock()
 	a.hub.Register(st, userID)

@@ -23,6 +23,7 @@ type entry struct {
 type stream struct {
 	id     string
 	userID string
+	agents bool // set before Register: may receive whispers (hub.AgentsAudience)
 
 	mu          sync.Mutex
 	ring        []entry // oldest first
@@ -43,6 +44,9 @@ func newStream(id, userID string, maxEvents, maxBytes int) *stream {
 }
 
 var _ hub.Conn = (*stream)(nil)
+
+// SeesAgentsOnly tells the hub whether whispers may go to this stream.
+func (st *stream) SeesAgentsOnly() bool { return st.agents }
 
 func encodeSSE(p *hub.Push) []byte {
 	var b bytes.Buffer

@@ -71,7 +71,13 @@ type Message struct {
 	ClientMessageID string          `json:"clientMessageId,omitempty"`
 	CreatedAt       time.Time       `json:"createdAt"`
 	Offset          uint64          `json:"offset,omitempty"`
+	// Visibility is "" for everyone, VisibilityAgents for a whisper: only
+	// members with role agent or supervisor may read it (contract 1.3).
+	Visibility string `json:"visibility,omitempty"`
 }
+
+// VisibilityAgents is the Visibility of a whisper.
+const VisibilityAgents = "agents"
 
 // SignedThread is a thread with the threadToken the backend signed for the caller.
 type SignedThread struct {
@@ -159,6 +165,10 @@ type AddThreadMessageRequest struct {
 	Body            string          `json:"body"`
 	ClientMessageID string          `json:"clientMessageId,omitempty"`
 	Data            json.RawMessage `json:"data,omitempty"`
+	// Visibility is VisibilityAgents for a whisper (ECB has checked that the
+	// user has role agent or supervisor); the backend stores it and answers
+	// it in the message, and never returns the message to other users.
+	Visibility string `json:"visibility,omitempty"`
 }
 
 // AddThreadMessageResponse is the stored message and a fresh threadToken.

@@ -237,8 +237,9 @@ test("a killed connection resumes with exactly the messages sent meanwhile", asy
     seen.push(m.message.body);
     last = { epoch: m.epoch, offset: m.offset };
   });
+  const got1 = once(bob, "message"); // listen before sending: the push may beat the ack
   await data(alice, "sendMessage", { threadToken: tokens.alice, body: "m1" });
-  await once(bob, "message");
+  await got1;
 
   // kill bob's connection (no goodbye) and write while he is away
   const reconnected = once(bob, "connect", 10000);
@@ -248,8 +249,9 @@ test("a killed connection resumes with exactly the messages sent meanwhile", asy
   const res = await data(bob, "resume", { threads: [{ threadToken: tokens.bob, epoch: last.epoch, offset: last.offset }] });
   assert.equal(res.threads[0].recovered, true);
   assert.equal(res.threads[0].missed, 3);
+  const got5 = once(bob, "message", 5000, (m) => m.message.body === "m5");
   await data(alice, "sendMessage", { threadToken: tokens.alice, body: "m5" });
-  await once(bob, "message", 5000, (m) => m.message.body === "m5");
+  await got5;
   assert.deepEqual(seen, ["m1", "m2", "m3", "m4", "m5"], "each message exactly once, in order");
 
   // recovery with a stale epoch says so plainly

@@ -400,8 +400,10 @@ async function start(accessToken: string): Promise<void> {
   client.on("typing", (ev) => onTyping(ev));
   client.on("read", (ev) => onRead(ev));
   client.on("member", (ev) => onMember(ev));
-  client.on("error", ({ error, operation }) => {
-    if (operation !== "setPresence") banner(describe(error));
+  client.on("error", ({ error, operation, threadId }) => {
+    // A thread this user was removed from, or that was deleted, while away: it just goes.
+    if (threadId && (error.code === "forbidden" || error.code === "not_found")) dropThread(threadId);
+    else if (operation !== "setPresence") banner(describe(error));
   });
   // The presence chosen before a reload (a new connection starts available). The client
   // keeps it and applies it as soon as it is connected (this call itself fails: not yet connected).
@@ -577,6 +579,8 @@ function dropThread(threadId: string): void {
 
 function onMessage(threadId: string, message: Message): void {
   const entry = state.threads.get(threadId);
+  // This user's message may come back (a recovery) before its own answer: no pending copy then.
+  if (message.authorId === state.me?.id && message.clientMessageId) state.pending.delete(message.clientMessageId);
   const added = addMessages(threadId, [message]);
   if (!added) return;
   stoppedTyping(threadId, message.authorId); // their message is what they were typing

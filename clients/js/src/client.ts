@@ -91,7 +91,7 @@ export interface MemberEvent extends MemberPush {
 /** The `error` event: something the client did on its own failed (recovery, token refresh). */
 export interface ErrorEvent {
   error: EcbError;
-  /** What failed: `resume` or `getThread` (recovery of a thread), `refreshToken`, `getUserToken`, `setPresence` (re-applied after a reconnect). */
+  /** What failed: `getThread` (recovery of a thread, with its threadId), `refreshToken`, `getUserToken`, `setPresence` (re-applied after a reconnect). */
   operation: string;
   threadId?: string;
 }
@@ -1475,8 +1475,8 @@ export class EcbClient {
       return [];
     }
     if ("error" in out) {
-      // One token refused (left, removed...) refuses them all: getThread tells which.
-      this.#emit("error", { error: out.error, operation: "resume" });
+      // One token refused (left, removed...) refuses them all: getThread tells which (and
+      // reports the error of that thread).
       return batch;
     }
     const again: ThreadState[] = [];
