@@ -35,7 +35,7 @@ go-test:
 node-test:
 	@for d in $(NODE_DIRS); do \
 	  echo "== $$d"; \
-	  ( cd $$d && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm test ) || exit 1; \
+	  ( cd $$d && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && timeout 900 npm test ) || exit 1; \
 	done
 
 # Run every fuzz target for FUZZTIME each (not part of `make test`).
