@@ -5,104 +5,30 @@
 // handshakes; token refresh on a live socket; reconnection after ECB restarts.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { io } from "socket.io-client";
+import { Demo, once, call, data } from "./harness.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, "../..");
-let bin, tmp, demo;
+const demoArgs = ["--set", "socketio.tokenExpiryWarning=59m57s"]; // tokenExpiring fires at once for 1h tokens
+let demo;
 
-// startDemo runs `ecb demo` and resolves with its URLs once it is ready.
-function startDemo(args = []) {
-  return new Promise((ok, fail) => {
-    const proc = spawn(bin, ["demo", "--data", join(tmp, "data"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => fail(new Error("ecb demo did not start:\n" + out + err)), 30000);
-    proc.stderr.on("data", (d) => (err += d));
-    proc.stdout.on("data", (d) => {
-      out += d;
-      const e = out.match(/ECB client API:\s+(http:\/\/\S+)/);
-      const b = out.match(/reference backend:\s+(http:\/\/\S+)/);
-      if (e && b) {
-        clearTimeout(timer);
-        ok({ proc, url: e[1], backend: b[1], stderr: () => err });
-      }
-    });
-    proc.on("exit", (code) => fail(new Error(`ecb demo exited with ${code}:\n${out}${err}`)));
-  });
-}
-
-function stopDemo(d) {
-  return new Promise((ok) => {
-    if (!d || d.proc.exitCode !== null) return ok();
-    d.proc.once("exit", () => ok());
-    d.proc.kill("SIGTERM");
-  });
-}
-
-function once(emitter, event, ms = 5000) {
-  return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`timeout waiting for ${event}`)), ms);
-    emitter.once(event, (...args) => {
-      clearTimeout(timer);
-      ok(args);
-    });
-  });
-}
-
-async function accessToken(user) {
-  const r = await fetch(demo.backend + "/login", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: user, password: user }),
-  });
-  assert.equal(r.status, 200);
-  return (await r.json()).accessToken;
-}
-
-// call emits an operation and resolves with the envelope of its ack.
-function call(socket, op, payload, ms = 5000) {
-  return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no ack for ${op}`)), ms);
-    socket.emit(op, payload, (res) => {
-      clearTimeout(timer);
-      ok(res);
-    });
-  });
-}
-
-async function data(socket, op, payload) {
-  const res = await call(socket, op, payload);
-  assert.ok(res && res.data !== undefined && res.error === undefined, `${op} failed: ${JSON.stringify(res)}`);
-  return res.data;
-}
+const accessToken = (user) => demo.accessToken(user);
 
 // connect opens a socket and resolves once connected (and, with an
-// accessToken, once the session event arrived).
+// accessToken, once the session event arrived) as {s, session}.
 async function connect(auth, opts = {}) {
-  const s = io(demo.url, { auth, reconnection: false, forceNew: true, ...opts });
-  const sessionP = auth.accessToken ? once(s, "session") : null;
-  await once(s, "connect");
-  const session = sessionP ? (await sessionP)[0] : null;
-  return { s, session };
+  const s = await demo.socket(auth, { reconnection: false, ...opts });
+  return { s, session: s.session ?? null };
 }
 
 before(async () => {
-  tmp = mkdtempSync(join(tmpdir(), "ecb-interop-"));
-  bin = join(tmp, "ecb");
-  execFileSync("go", ["build", "-o", bin, "./cmd/ecb"], { cwd: repo, stdio: "inherit" });
-  // tokenExpiryWarning close to the tokens' lifetime (1h) makes tokenExpiring fire at once.
-  demo = await startDemo(["--listen", "127.0.0.1:0", "--backend-listen", "127.0.0.1:0", "--set", "socketio.tokenExpiryWarning=59m57s"]);
+  demo = Demo.build();
+  await demo.start(demoArgs);
 });
 
 after(async () => {
-  await stopDemo(demo);
-  rmSync(tmp, { recursive: true, force: true });
+  await demo.remove();
 });
 
 for (const [name, transports] of [
@@ -132,7 +58,7 @@ for (const [name, transports] of [
       message: { body: `hello over ${name}`, clientMessageId: `c-${name}` },
     });
     assert.equal(created.message.offset, 1);
-    const [tp] = await bobThreadPush;
+    const tp = await bobThreadPush;
     assert.equal(tp.change, "created");
     assert.equal(tp.threadId, created.thread.id);
 
@@ -147,7 +73,7 @@ for (const [name, transports] of [
     const pushed = once(bob.s, "message");
     const sent = await data(alice.s, "sendMessage", { threadToken: created.threadToken, body: "are you there?" });
     assert.equal(sent.message.offset, 2);
-    const [push] = await pushed;
+    const push = await pushed;
     assert.equal(push.threadId, created.thread.id);
     assert.equal(push.offset, 2);
     assert.equal(push.epoch, page.epoch);
@@ -157,7 +83,7 @@ for (const [name, transports] of [
     // bob answers; alice (listening since createThread) gets it.
     const back = once(alice.s, "message");
     await data(bob.s, "sendMessage", { threadToken: page.threadToken, body: "yes" });
-    assert.equal((await back)[0].message.body, "yes");
+    assert.equal((await back).message.body, "yes");
 
     // errors come back in the envelope with their code
     const bad = await call(alice.s, "getThread", { threadToken: "not.a.token" });
@@ -182,7 +108,7 @@ test("a refused handshake is a connect_error carrying the code", async () => {
     [{ accessToken: "forged" }, "unauthenticated"],
   ]) {
     const s = io(demo.url, { auth, reconnection: false, forceNew: true, transports: ["websocket"] });
-    const [err] = await once(s, "connect_error");
+    const err = await once(s, "connect_error");
     assert.equal(err.data.code, code, JSON.stringify(err.data));
     assert.ok(err.message.length > 0);
     s.close();
@@ -191,14 +117,14 @@ test("a refused handshake is a connect_error carrying the code", async () => {
 
 test("a page of a foreign origin cannot connect", async () => {
   const s = io(demo.url, { auth: { accessToken: await accessToken("alice") }, reconnection: false, forceNew: true, transports: ["polling"], extraHeaders: { Origin: "https://evil.example" } });
-  const [err] = await once(s, "connect_error");
+  const err = await once(s, "connect_error");
   assert.ok(err, "refused");
   s.close();
 });
 
 test("tokenExpiring is announced and refreshToken extends the live socket", async () => {
   const alice = await connect({ accessToken: await accessToken("alice") }, { transports: ["websocket"] });
-  const [warning] = await once(alice.s, "tokenExpiring", 5000);
+  const warning = await once(alice.s, "tokenExpiring", 5000);
   assert.ok(Date.parse(warning.expiresAt) > Date.now());
   const fresh = await data(alice.s, "getUserToken", { accessToken: await accessToken("alice") });
   const refreshed = await data(alice.s, "refreshToken", { userToken: fresh.userToken });
@@ -211,16 +137,16 @@ test("tokenExpiring is announced and refreshToken extends the live socket", asyn
 
 test("a socket whose token expires is told why and disconnected", async () => {
   // a 2-second userToken, signed with the demo's key like the backend would
-  const token = execFileSync(bin, ["token", "--key", join(tmp, "data", "private.pem"), "--aud", "ecb-demo", "--user", "alice", "--ttl", "2s"]).toString().trim();
+  const token = execFileSync(demo.bin, ["token", "--key", join(demo.data, "private.pem"), "--aud", "ecb-demo", "--user", "alice", "--ttl", "2s"]).toString().trim();
   const s = io(demo.url, { auth: { userToken: token }, reconnection: false, forceNew: true, transports: ["websocket"] });
   await once(s, "connect");
   const started = Date.now();
   // both arrive in one batch: listen for both before awaiting either
   const closingP = once(s, "closing", 5000);
   const disconnectP = once(s, "disconnect", 5000);
-  const [closing] = await closingP;
+  const closing = await closingP;
   assert.equal(closing.reason, "token_expired");
-  const [reason] = await disconnectP;
+  const reason = await disconnectP;
   assert.equal(reason, "io server disconnect");
   assert.ok(Date.now() - started < 4000);
   s.close();
@@ -245,8 +171,8 @@ test("the client reconnects after ECB restarts and resumes its thread", async ()
   const before = await data(bob, "getThread", { threadToken: tok });
 
   // restart ECB on the same ports with the same data
-  await stopDemo(demo);
-  demo = await startDemo(["--listen", url.host, "--backend-listen", backendUrl.host, "--set", "socketio.tokenExpiryWarning=59m57s"]);
+  await demo.stop();
+  await demo.start(demoArgs, { listen: url.host, backendListen: backendUrl.host });
   await once(bob, "connect", 15000);
 
   // resume: re-attach with getThread; the epoch changed (history lost on restart)
@@ -258,7 +184,7 @@ test("the client reconnects after ECB restarts and resumes its thread", async ()
   const pushed = once(bob, "message");
   const aliceThread = (await data(alice2.s, "getThreads", {})).items.find((t) => t.thread.id === created.thread.id);
   await data(alice2.s, "sendMessage", { threadToken: aliceThread.threadToken, body: "after restart" });
-  const [push] = await pushed;
+  const push = await pushed;
   assert.equal(push.message.body, "after restart");
   bob.close();
   alice.s.close();
