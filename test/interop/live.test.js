@@ -38,22 +38,26 @@ test("presence: online, setPresence, and offline within the ping timeout after a
   // bob connects with a raw WebSocket that will never answer a ping
   const tok = await userToken("bob");
   const ws = new WebSocket(demo.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket");
+  // Listen for both now: under load the silent connection may die before the
+  // next line runs (pingInterval 300ms + pingTimeout 200ms).
   const online = once(alice, "presence", 5000, (p) => p.userId === "bob" && p.show === "available");
+  const offlineP = once(alice, "presence", 10000, (p) => p.userId === "bob" && p.show === "offline");
+  const started = Date.now();
   ws.on("message", (m) => {
     if (String(m).startsWith("0")) ws.send("40" + JSON.stringify({ userToken: tok }));
   });
   await online;
 
   const seen = await data(alice, "getPresence", { userIds: ["bob"] });
-  assert.equal(seen.presence[0].show, "available");
+  assert.ok(["available", "offline"].includes(seen.presence[0].show), seen.presence[0].show);
   const stranger = await call(alice, "getPresence", { userIds: ["agent1"] });
   assert.equal(stranger.error.code, "forbidden");
 
   // no pong: ECB closes the connection after pingInterval + pingTimeout (0.5s here)
-  const started = Date.now();
-  const offline = await once(alice, "presence", 5000, (p) => p.userId === "bob" && p.show === "offline");
+  const offline = await offlineP;
   assert.ok(offline.lastSeen, "offline carries lastSeen");
-  assert.ok(Date.now() - started < 3000, `offline after ${Date.now() - started}ms`);
+  // not a speed check: "offline" must come from the ping timeout, long before any other cleanup
+  assert.ok(Date.now() - started < 8000, `offline after ${Date.now() - started}ms`);
   ws.terminate();
 
   const bob = await connect("bob");

@@ -3,110 +3,20 @@
 // live, after a resume, or in the history; the other agent does.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { io } from "socket.io-client";
+import { Demo, once, data, errorCode } from "./harness.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, "../..");
-let bin, tmp, demo;
-
-function startDemo() {
-  return new Promise((ok, fail) => {
-    const args = ["demo", "--data", join(tmp, "data"), "--listen", "127.0.0.1:0", "--backend-listen", "127.0.0.1:0",
-      "--set", "support.offerTimeout=1s", "--set", "support.grace=1s"];
-    const proc = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "", err = "";
-    const timer = setTimeout(() => fail(new Error("ecb demo did not start:\n" + out + err)), 30000);
-    proc.stderr.on("data", (d) => (err += d));
-    proc.stdout.on("data", (d) => {
-      out += d;
-      const e = out.match(/ECB client API:\s+(http:\/\/\S+)/);
-      const b = out.match(/reference backend:\s+(http:\/\/\S+)/);
-      if (e && b) {
-        clearTimeout(timer);
-        ok({ proc, url: e[1], backend: b[1] });
-      }
-    });
-    proc.on("exit", (code) => fail(new Error(`ecb demo exited with ${code}:\n${out}${err}`)));
-  });
-}
-
-function once(emitter, event, ms = 5000, filter = () => true) {
-  return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`timeout waiting for ${event}`)), ms);
-    const h = (...args) => {
-      if (!filter(...args)) return;
-      clearTimeout(timer);
-      emitter.off(event, h);
-      ok(args[0]);
-    };
-    emitter.on(event, h);
-  });
-}
-
-async function userToken(user) {
-  const r = await fetch(demo.backend + "/login", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: user, password: user }),
-  });
-  const { accessToken } = await r.json();
-  const t = await fetch(demo.url + "/v1/token", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ accessToken }),
-  });
-  return (await t.json()).data.userToken;
-}
-
-function call(socket, op, payload) {
-  return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no ack for ${op}`)), 5000);
-    socket.emit(op, payload, (res) => {
-      clearTimeout(timer);
-      ok(res);
-    });
-  });
-}
-
-async function data(socket, op, payload) {
-  const res = await call(socket, op, payload);
-  assert.ok(res && res.error === undefined, `${op} failed: ${JSON.stringify(res)}`);
-  return res.data;
-}
-
-async function connect(user, opts = {}) {
-  const s = io(demo.url, { auth: { userToken: await userToken(user) }, forceNew: true, transports: ["websocket"], reconnectionDelay: 100, reconnectionDelayMax: 200, ...opts });
-  await once(s, "connect");
-  return s;
-}
-
-
-async function errorCode(socket, op, payload) {
-  const res = await call(socket, op, payload);
-  assert.ok(res && res.error, `${op} succeeded: ${JSON.stringify(res)}`);
-  return res.error.code;
-}
+let demo;
+const connect = (user, opts) => demo.connect(user, opts);
 
 before(async () => {
-  tmp = mkdtempSync(join(tmpdir(), "ecb-whisper-"));
-  bin = join(tmp, "ecb");
-  execFileSync("go", ["build", "-o", bin, "./cmd/ecb"], { cwd: repo, stdio: "inherit" });
-  demo = await startDemo();
+  demo = Demo.build("ecb-whisper-");
+  await demo.start(["--set", "support.offerTimeout=1s", "--set", "support.grace=1s"]);
 });
 
 after(async () => {
-  if (demo && demo.proc.exitCode === null) {
-    const exited = new Promise((ok) => demo.proc.once("exit", ok));
-    demo.proc.kill("SIGTERM");
-    await exited;
-  }
-  rmSync(tmp, { recursive: true, force: true });
+  await demo.remove();
 });
+
 
 
 // Collects every event of a socket, to prove what it never received.
