@@ -25,31 +25,22 @@ import (
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
-// Event types.
+// Event types (the SDK's, so integrators and ECB agree).
 const (
-	TypeSupportRequested        = "support.requested"
-	TypeOfferAccepted           = "offer.accepted"
-	TypeOfferRejected           = "offer.rejected"
-	TypeOfferRevoked            = "offer.revoked"
-	TypeParticipantJoined       = "participant.joined"
-	TypeParticipantLeft         = "participant.left"
-	TypeMessageCreated          = "message.created"
-	TypeConversationTransferred = "conversation.transferred"
-	TypeConversationClosed      = "conversation.closed"
+	TypeSupportRequested        = ecbserver.CallbackSupportRequested
+	TypeOfferAccepted           = ecbserver.CallbackOfferAccepted
+	TypeOfferRejected           = ecbserver.CallbackOfferRejected
+	TypeOfferRevoked            = ecbserver.CallbackOfferRevoked
+	TypeParticipantJoined       = ecbserver.CallbackParticipantJoined
+	TypeParticipantLeft         = ecbserver.CallbackParticipantLeft
+	TypeMessageCreated          = ecbserver.CallbackMessageCreated
+	TypeConversationTransferred = ecbserver.CallbackConversationTransferred
+	TypeConversationClosed      = ecbserver.CallbackConversationClosed
 )
 
-// Event is what ECB posts to the callback URL.
-type Event struct {
-	ID          string          `json:"id"`
-	Type        string          `json:"type"`
-	At          time.Time       `json:"at"`
-	OperationID string          `json:"operationId,omitempty"`
-	Workgroup   string          `json:"workgroup,omitempty"`
-	RequestID   string          `json:"requestId,omitempty"`
-	ThreadID    string          `json:"threadId,omitempty"`
-	UserID      string          `json:"userId,omitempty"`
-	Data        json.RawMessage `json:"data,omitempty"`
-}
+// Event is what ECB posts to the callback URL: the SDK's CallbackEvent,
+// which backends decode with ecbserver.NewCallbackHandler.
+type Event = ecbserver.CallbackEvent
 
 // Observer is told about events that finally failed (reason "gave_up"
 // after MaxRetryDuration, "queue_full", "shutdown").

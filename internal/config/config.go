@@ -8,6 +8,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding"
 	"errors"
 	"fmt"
@@ -81,6 +82,11 @@ type HTTP struct {
 	ReadBodyTimeout time.Duration `yaml:"readBodyTimeout"`
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// TLSCertFile and TLSKeyFile, when both set, make the client listener
+	// serve HTTPS (and WSS) with that certificate chain and key (PEM).
+	// Without them ECB serves plain HTTP, for a TLS-terminating proxy.
+	TLSCertFile string `yaml:"tlsCertFile"`
+	TLSKeyFile  string `yaml:"tlsKeyFile"`
 }
 
 // Hub tunes the recent push history kept for recovery.
@@ -207,6 +213,13 @@ func (c *Config) Validate() error {
 		u, err := url.Parse(o)
 		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			bad("http.allowedOrigins", "%q is not an origin (scheme://host[:port], or *)", o)
+		}
+	}
+	if (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
+		bad("http.tlsCertFile", "http.tlsCertFile and http.tlsKeyFile go together (PEM files)")
+	} else if c.HTTP.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.HTTP.TLSCertFile, c.HTTP.TLSKeyFile); err != nil {
+			bad("http.tlsCertFile", "cannot load the certificate and key: %v", err)
 		}
 	}
 	if c.SocketIO.PingTimeout >= c.SocketIO.PingInterval*4 {

@@ -465,6 +465,10 @@ func (ev supportEvents) OfferRevoked(agentID, offerID, requestID, reason string)
 	ev.send(agentID, EventOfferRevoked, OfferRevokedPush{OfferID: offerID, RequestID: requestID, Reason: reason})
 }
 
+func (ev supportEvents) OfferRejected(agentID, offerID string, r support.Request) {
+	ev.s.callback(r, callbacks.TypeOfferRejected, agentID, map[string]any{"offerId": offerID, "reason": "rejected"})
+}
+
 func (ev supportEvents) Invitation(inv support.Invitation, toVisitor, toAgent bool) {
 	th, _ := inv.Thread.Thread.(ecbserver.Thread)
 	if toVisitor {

@@ -108,6 +108,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("GET /users", s.cors(http.HandlerFunc(s.handleUsers)))
 	mux.Handle("OPTIONS /login", s.cors(nil))
 	mux.Handle("OPTIONS /users", s.cors(nil))
+	mux.Handle("GET /callbacks", http.HandlerFunc(s.handleCallbacks))
+	mux.Handle(ContractPrefix+ecbserver.PathCallbacks, ecbserver.NewCallbackHandler(cfg.Secret, s.storeCallback,
+		ecbserver.CallbackHandlerOptions{Logger: cfg.Logger}))
 	mux.Handle(ContractPrefix+"/", http.StripPrefix(ContractPrefix,
 		ecbserver.NewHandler(cfg.Secret, &ecbBackend{s}, ecbserver.HandlerOptions{Logger: cfg.Logger})))
 	s.handler = mux
@@ -128,8 +131,9 @@ func migrations(passwordIterations int) []migration {
 // is the server's address followed by it, e.g. http://127.0.0.1:8081/ecb/v1.
 const ContractPrefix = "/ecb/v1"
 
-// Handler returns the HTTP handler of the backend: /login, /users and the
-// ECB contract under ContractPrefix.
+// Handler returns the HTTP handler of the backend: /login, /users, GET
+// /callbacks, the ECB contract under ContractPrefix and ECB's callbacks at
+// ContractPrefix + ecbserver.PathCallbacks.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Close closes the database. Stop serving Handler first.

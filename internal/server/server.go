@@ -23,6 +23,7 @@ import (
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/metrics"
 	"github.com/ecbridge/ecb/internal/ops"
+	"github.com/ecbridge/ecb/internal/reqid"
 	"github.com/ecbridge/ecb/internal/sioapi"
 	"github.com/ecbridge/ecb/internal/socketio"
 	"github.com/ecbridge/ecb/internal/sse"
@@ -65,6 +66,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	if log == nil {
 		log = slog.Default()
 	}
+	log = slog.New(reqid.Handler(log.Handler())) // request_id on the lines of a request
 	s := &Server{cfg: cfg, log: log, metrics: metrics.New()}
 	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
 	if err != nil {
@@ -127,7 +129,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 		mux.Handle("/", opt.Web)
 	}
 	s.httpServer = &http.Server{
-		Handler:           securityHeaders(bodyDeadline(mux, cfg.HTTP.ReadBodyTimeout)),
+		Handler:           reqid.Middleware(securityHeaders(bodyDeadline(mux, cfg.HTTP.ReadBodyTimeout))),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -203,7 +205,13 @@ func (s *Server) Run(ctx context.Context) error {
 
 	errc := make(chan error, 3)
 	s.runGuards(bg, &wg, errc)
-	go func() { errc <- s.httpServer.Serve(s.listener) }()
+	go func() {
+		if s.cfg.HTTP.TLSCertFile != "" {
+			errc <- s.httpServer.ServeTLS(s.listener, s.cfg.HTTP.TLSCertFile, s.cfg.HTTP.TLSKeyFile)
+			return
+		}
+		errc <- s.httpServer.Serve(s.listener)
+	}()
 	if s.adminServer != nil {
 		go func() { errc <- s.adminServer.Serve(s.adminListener) }()
 	}

@@ -119,6 +119,14 @@ type Events interface {
 	RequestEnded(r Request)
 }
 
+// RejectEvents may be implemented by an Events to hear about rejected
+// offers. OfferRejected is called with the engine's lock held, before the
+// request is offered to anybody else, so it comes before every later event
+// of the request.
+type RejectEvents interface {
+	OfferRejected(agentID, offerID string, r Request)
+}
+
 // ThreadCreator creates the support thread when an agent accepts.
 type ThreadCreator interface {
 	CreateSupportThread(ctx context.Context, r Request, agentID string) (SupportThread, error)
@@ -524,6 +532,9 @@ func (e *Engine) Reject(agentID, offerID string) error {
 	o, err := e.offerFor(agentID, offerID)
 	if err != nil {
 		return err
+	}
+	if re, ok := e.opts.Events.(RejectEvents); ok {
+		re.OfferRejected(agentID, offerID, o.req.snapshot())
 	}
 	e.pass(o, "rejected")
 	return nil

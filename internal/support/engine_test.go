@@ -64,9 +64,14 @@ func TestExpertStateDiagram(t *testing.T) {
 	if err := f.e.Reject("a1", o1.offerID); err != nil {
 		t.Fatal(err)
 	}
-	o2 := lastOffer(t, f.rec.take(), "a2")
+	evs0 := f.rec.take()
+	o2 := lastOffer(t, evs0, "a2")
 	if o2.requestID != r.ID {
 		t.Fatalf("offer to a2 is for %s", o2.requestID)
+	}
+	// The rejection is told (RejectEvents) before the request is offered again.
+	if len(evs0) == 0 || evs0[0] != (event{kind: "rejected", user: "a1", offerID: o1.offerID, requestID: r.ID, state: StateOffered}) {
+		t.Fatalf("rejection not told first: %+v", evs0)
 	}
 	// Revoke on timeout: a2 is told, and the request goes back to a1 only
 	// once a1's rejection has cooled down (one offer timeout).

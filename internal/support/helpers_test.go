@@ -43,6 +43,9 @@ func (r *recorder) Offer(o Offer) {
 func (r *recorder) OfferRevoked(a, o, req, reason string) {
 	r.add(event{kind: "revoked", user: a, offerID: o, requestID: req, reason: reason})
 }
+func (r *recorder) OfferRejected(a, o string, req Request) {
+	r.add(event{kind: "rejected", user: a, offerID: o, requestID: req.ID, state: req.State})
+}
 func (r *recorder) Invitation(inv Invitation, toV, toA bool) {
 	r.add(event{kind: "invitation", user: inv.AgentID, requestID: inv.Request.ID, toVisitor: toV, toAgent: toA})
 }

@@ -1,0 +1,139 @@
+package ecbserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// PathCallbacks is where ECB posts customer-support events when its
+// callbacks.url is the backend's contract URL followed by this path (the
+// reference backend serves it there; any URL works).
+const PathCallbacks = "/callbacks"
+
+// The types of CallbackEvent.
+const (
+	CallbackSupportRequested        = "support.requested"
+	CallbackOfferAccepted           = "offer.accepted"
+	CallbackOfferRejected           = "offer.rejected"
+	CallbackOfferRevoked            = "offer.revoked"
+	CallbackParticipantJoined       = "participant.joined"
+	CallbackParticipantLeft         = "participant.left"
+	CallbackMessageCreated          = "message.created"
+	CallbackConversationTransferred = "conversation.transferred"
+	CallbackConversationClosed      = "conversation.closed"
+)
+
+// CallbackEvent is the body of a callback ECB posts about a support
+// conversation, signed like every contract call.
+//
+// ID is unique per event and stays the same when ECB retries a delivery, so
+// a backend must dedupe on it. Events of one conversation (one RequestID)
+// are posted one at a time, in order; a later event is not posted before an
+// earlier one was answered 2xx or given up. OperationID is the operationId
+// the visitor passed in support.ask, echoed for correlation. Data carries
+// the type's details (support.requested: question, metadata; offer.rejected
+// and offer.revoked: offerId and reason; conversation.closed: state).
+type CallbackEvent struct {
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	At          time.Time       `json:"at"`
+	OperationID string          `json:"operationId,omitempty"`
+	Workgroup   string          `json:"workgroup,omitempty"`
+	RequestID   string          `json:"requestId,omitempty"`
+	ThreadID    string          `json:"threadId,omitempty"`
+	UserID      string          `json:"userId,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
+}
+
+// CallbackHandlerOptions tunes NewCallbackHandler; the zero value is ready
+// to use. The fields mean what they mean in HandlerOptions.
+type CallbackHandlerOptions struct {
+	MaxBodyBytes int64
+	ReplayWindow time.Duration
+	Logger       *slog.Logger
+}
+
+// NewCallbackHandler returns the handler of ECB's callbacks: it accepts only
+// POST (else 405), bodies up to MaxBodyBytes (else 413), a valid signature
+// with secret (else 401 bad_signature), and a JSON CallbackEvent with an id
+// and a type (else 400 invalid_argument); then it calls handle and answers
+// 204. An [*Error] from handle is answered with its status; any other error
+// with 500, which makes ECB retry the event later.
+//
+// ECB retries an event until it is answered 2xx, so handle may see the same
+// event (same ID) more than once and must be idempotent: store it keyed by
+// its ID, for instance.
+func NewCallbackHandler(secret []byte, handle func(context.Context, CallbackEvent) error, opts CallbackHandlerOptions) http.Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.ReplayWindow <= 0 {
+		opts.ReplayWindow = DefaultReplayWindow
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if len(secret) == 0 {
+		opts.Logger.Error("ecbserver: NewCallbackHandler has an empty secret; every callback will be refused")
+	}
+	return &callbackHandler{secret: secret, handle: handle, opts: opts, now: time.Now}
+}
+
+type callbackHandler struct {
+	secret []byte
+	handle func(context.Context, CallbackEvent) error
+	opts   CallbackHandlerOptions
+	now    func() time.Time
+}
+
+func (h *callbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: CodeInvalidArgument,
+			Message: "method " + r.Method + " not allowed; use POST"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, &Error{Code: CodePayloadTooLarge,
+				Message: fmt.Sprintf("request body exceeds %d bytes", h.opts.MaxBodyBytes)})
+			return
+		}
+		writeError(w, InvalidArgument("cannot read request body"))
+		return
+	}
+	if err := VerifyRequest(h.secret, r, body, h.now(), h.opts.ReplayWindow); err != nil {
+		h.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "ecbserver: refused callback signature",
+			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
+		writeError(w, &Error{Code: CodeBadSignature, Message: signatureMessage(err)})
+		return
+	}
+	var ev CallbackEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		writeError(w, InvalidArgument("body is not a callback event: "+err.Error()))
+		return
+	}
+	if ev.ID == "" || ev.Type == "" {
+		writeError(w, InvalidArgument("a callback event needs an id and a type"))
+		return
+	}
+	if err := h.handle(r.Context(), ev); err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			h.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "ecbserver: callback handling failed",
+				slog.String("event", ev.ID), slog.String("type", ev.Type), slog.Any("err", err))
+			e = &Error{Code: CodeInternal, Message: "internal error"}
+		}
+		writeError(w, e)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
