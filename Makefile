@@ -49,3 +49,7 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# Fan-out against Node socket.io 4.8, side by side (docs/performance.md).
+bench: build
+	bin/ecb bench fanout --clients 1000 --messages 5000 --window 16 --rounds 3

@@ -100,7 +100,10 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 		"listen=" + ecbLn.Addr().String(),
 		"auth.publicKeyFile=" + filepath.Join(*dataDir, publicKeyFile),
 		"auth.audience=" + demoAudience,
-		"backend.url=" + backendURL + "/ecb/v1",
+		"backend.url=" + backendURL + refbackend.ContractPrefix,
+		// The support events go to the reference backend, which stores
+		// them and shows them at GET /callbacks?requestId=...
+		"callbacks.url=" + backendURL + refbackend.ContractPrefix + ecbserver.PathCallbacks,
 		"backend.secret=" + strings.TrimSpace(string(secret)),
 		"operations.enforceMembership=true",
 		"log.format=text",
