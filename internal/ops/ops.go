@@ -247,8 +247,8 @@ func (s *Service) Call(ctx context.Context, c Caller, op string, payload json.Ra
 	case OpResume:
 		return call(ctx, c, payload, s.Resume)
 	}
-	if f := s.supportOp(op); f != nil {
-		return f(ctx, c, payload)
+	if res, ok, err := s.callSupport(ctx, c, op, payload); ok {
+		return res, err
 	}
 	return nil, apierr.New(apierr.NotFound, "unknown operation %q", op)
 }

@@ -356,39 +356,27 @@ func (s *Service) OfferReject(ctx context.Context, c Caller, req OfferRef) (any,
 	})
 }
 
-// supportOp returns the support operation named op for Call, nil for any other.
-func (s *Service) supportOp(op string) func(context.Context, Caller, json.RawMessage) (any, error) {
+// callSupport runs the support operation named op; ok is false for any other name.
+func (s *Service) callSupport(ctx context.Context, c Caller, op string, p json.RawMessage) (res any, ok bool, err error) {
 	switch op {
 	case OpGetWorkgroupStatus:
-		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
-			return call(ctx, c, p, s.GetWorkgroupStatus)
-		}
+		res, err = call(ctx, c, p, s.GetWorkgroupStatus)
 	case OpSupportAsk:
-		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
-			return call(ctx, c, p, s.SupportAsk)
-		}
+		res, err = call(ctx, c, p, s.SupportAsk)
 	case OpSupportCancel:
-		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
-			return call(ctx, c, p, s.SupportCancel)
-		}
+		res, err = call(ctx, c, p, s.SupportCancel)
 	case OpSupportClose:
-		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
-			return call(ctx, c, p, s.SupportClose)
-		}
+		res, err = call(ctx, c, p, s.SupportClose)
 	case OpAgentSetAvailability:
-		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
-			return call(ctx, c, p, s.AgentSetAvailability)
-		}
+		res, err = call(ctx, c, p, s.AgentSetAvailability)
 	case OpOfferAccept:
-		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
-			return call(ctx, c, p, s.OfferAccept)
-		}
+		res, err = call(ctx, c, p, s.OfferAccept)
 	case OpOfferReject:
-		return func(ctx context.Context, c Caller, p json.RawMessage) (any, error) {
-			return call(ctx, c, p, s.OfferReject)
-		}
+		res, err = call(ctx, c, p, s.OfferReject)
+	default:
+		return nil, false, nil
 	}
-	return nil
+	return res, true, err
 }
 
 // The pushes of the support operations.
