@@ -128,6 +128,7 @@ type Service struct {
 	guards   Guards            // live decisions of the Server API and the limits (guards.go)
 	support  *support.Engine   // nil unless EnableSupport (support.go)
 	cbs      *callbacks.Poster // nil: callbacks off (SetCallbacks, callbacks.go)
+	monitors monitors          // threads supervisors watch read-only (supervisor.go)
 }
 
 // New returns a Service. log and obs may be nil.

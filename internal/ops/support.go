@@ -373,6 +373,14 @@ func (s *Service) callSupport(ctx context.Context, c Caller, op string, p json.R
 		res, err = call(ctx, c, p, s.OfferAccept)
 	case OpOfferReject:
 		res, err = call(ctx, c, p, s.OfferReject)
+	case OpSupportConversations:
+		res, err = call(ctx, c, p, s.SupportConversations)
+	case OpSupportMonitor:
+		res, err = call(ctx, c, p, s.SupportMonitor)
+	case OpSupportJoin:
+		res, err = call(ctx, c, p, s.SupportJoin)
+	case OpSupportTransfer:
+		res, err = call(ctx, c, p, s.SupportTransfer)
 	default:
 		return nil, false, nil
 	}
@@ -465,7 +473,9 @@ func (ev supportEvents) Invitation(inv support.Invitation, toVisitor, toAgent bo
 	if toAgent {
 		r := inv.Request
 		r.ThreadID = th.ID
-		ev.s.callback(r, callbacks.TypeOfferAccepted, inv.AgentID, nil)
+		if !inv.Transfer {
+			ev.s.callback(r, callbacks.TypeOfferAccepted, inv.AgentID, nil)
+		}
 		ev.send(inv.AgentID, EventInvitation, InvitationPush{RequestID: inv.Request.ID, Workgroup: inv.Request.Workgroup, Thread: th, ThreadToken: inv.Thread.AgentToken})
 	}
 }
@@ -516,7 +526,8 @@ func (o supportObserver) ConnRegistered(_ hub.Conn, userID string) {
 	}
 }
 
-func (o supportObserver) ConnUnregistered(_ hub.Conn, userID string) {
+func (o supportObserver) ConnUnregistered(c hub.Conn, userID string) {
+	o.s.monitors.forget(c)
 	e := o.s.support
 	if e == nil || o.s.hub.UserConnections(userID) > 0 {
 		return

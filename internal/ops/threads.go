@@ -388,6 +388,9 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 		if err := checkVisibility(c, req.Visibility); err != nil {
 			return nil, err
 		}
+		if s.monitors.watching(c.Conn, req.ThreadID) {
+			return nil, apierr.New(apierr.Forbidden, "you monitor this thread read-only: support.join it to write")
+		}
 		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessWrite)
 		if err != nil {
 			return nil, err

@@ -53,9 +53,15 @@ func (b *ecbBackend) CreateSupportThread(ctx context.Context, req *ecbserver.Cre
 			return nil, fmt.Errorf("create support thread: %w", err)
 		}
 		// The visitor first: a support thread is the visitor's conversation.
+		// The agent is also an admin: ECB adds a supervisor who joins, or
+		// the agent a chat is transferred to, on their behalf.
 		for _, u := range []string{req.VisitorID, req.AgentID} {
+			acc := memberAccess
+			if u == req.AgentID {
+				acc |= ecbserver.AccessAdmin
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO thread_members(thread_id, user_id, access) VALUES (?, ?, ?)`,
-				threadID, u, memberAccess); err != nil {
+				threadID, u, acc); err != nil {
 				return nil, fmt.Errorf("create support thread: add %s: %w", u, err)
 			}
 		}

@@ -66,6 +66,12 @@ type Request struct {
 	AgentID     string         `json:"agentId,omitempty"`
 	OfferID     string         `json:"offerId,omitempty"`
 	ThreadID    string         `json:"threadId,omitempty"`
+	// ThreadOwner is the agent who created the support thread (it stays
+	// when the chat is transferred): ECB adds members on their behalf.
+	ThreadOwner string `json:"threadOwner,omitempty"`
+	// Supervisors are the supervisors who joined the chat (support.join).
+	Supervisors []string  `json:"supervisors,omitempty"`
+	ChatSince   time.Time `json:"chatSince,omitzero"`
 }
 
 // Offer is a request offered to one agent.
@@ -90,6 +96,8 @@ type Invitation struct {
 	Request Request
 	AgentID string
 	Thread  SupportThread
+	// Transfer is set when the chat was transferred to AgentID (Transfer).
+	Transfer bool
 }
 
 // Revoke reasons, as OfferRevoked reports them.
@@ -393,6 +401,7 @@ func (e *Engine) Ask(v Visitor, workgroup, question string, metadata map[string]
 
 func (r *request) snapshot() Request {
 	s := r.Request
+	s.Supervisors = slices.Clone(r.Supervisors)
 	if r.offer != nil {
 		s.OfferID = r.offer.id
 	}
@@ -591,9 +600,16 @@ func (e *Engine) Accept(ctx context.Context, agentID, offerID string) (Invitatio
 	e.mu.Unlock()
 
 	var st SupportThread
-	if e.opts.Threads == nil {
+	joiner, canJoin := e.opts.Threads.(ThreadJoiner)
+	rejoin := snap.ThreadID != "" // transferred back to the queue: the thread exists
+	switch {
+	case e.opts.Threads == nil:
 		err = fmt.Errorf("support: no thread creator")
-	} else {
+	case rejoin && canJoin:
+		st, err = joiner.JoinSupportThread(ctx, snap, agentID)
+	case rejoin:
+		err = fmt.Errorf("support: no thread joiner")
+	default:
 		st, err = e.opts.Threads.CreateSupportThread(ctx, snap, agentID)
 	}
 
@@ -619,7 +635,16 @@ func (e *Engine) Accept(ctx context.Context, agentID, offerID string) (Invitatio
 	}
 	r.State = StateChat
 	r.ThreadID = st.ThreadID
+	r.ChatSince = e.opts.Clock.Now()
+	if !rejoin {
+		r.ThreadOwner = agentID
+	}
 	inv := Invitation{Request: r.snapshot(), AgentID: agentID, Thread: st}
+	if rejoin {
+		// The visitor is in the thread already.
+		e.opts.Events.Invitation(inv, false, true)
+		return inv, nil
+	}
 	if r.away {
 		r.invited = &inv
 	}

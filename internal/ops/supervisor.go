@@ -1,0 +1,347 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/callbacks"
+	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/support"
+	"github.com/ecbridge/ecb/sdk/ecbserver"
+)
+
+// Supervisor and transfer operations and pushes (docs/support.md).
+const (
+	OpSupportConversations = "support.conversations"
+	OpSupportMonitor       = "support.monitor"
+	OpSupportJoin          = "support.join"
+	OpSupportTransfer      = "support.transfer"
+
+	EventSupportTransferred = "supportTransferred"
+)
+
+// monitors records, per connection, the support threads a supervisor
+// watches read-only (support.monitor).
+type monitors struct {
+	mu sync.Mutex
+	m  map[hub.Conn]map[string]bool
+}
+
+func (m *monitors) add(c hub.Conn, threadID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[hub.Conn]map[string]bool{}
+	}
+	if m.m[c] == nil {
+		m.m[c] = map[string]bool{}
+	}
+	m.m[c][threadID] = true
+}
+
+func (m *monitors) remove(c hub.Conn, threadID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.m[c]; t != nil {
+		delete(t, threadID)
+		if len(t) == 0 {
+			delete(m.m, c)
+		}
+	}
+}
+
+func (m *monitors) watching(c hub.Conn, threadID string) bool {
+	if c == nil || threadID == "" {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.m[c][threadID]
+}
+
+func (m *monitors) forget(c hub.Conn) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.m, c)
+}
+
+// requireSupervisor admits users with the supervisor role whose userToken
+// names workgroup.
+func requireSupervisor(c Caller, workgroup string) error {
+	if err := requireUser(c); err != nil {
+		return err
+	}
+	if !c.User.HasRole("supervisor") {
+		return apierr.New(apierr.Forbidden, "this operation is for supervisors (role supervisor)")
+	}
+	if !slices.Contains(c.User.Workgroups, workgroup) {
+		return apierr.New(apierr.Forbidden, "you do not supervise workgroup %q", workgroup)
+	}
+	return nil
+}
+
+// supervisedChat returns the chat requestID after checking that the caller
+// supervises its workgroup.
+func (s *Service) supervisedChat(c Caller, requestID string) (support.Request, error) {
+	if err := requireUser(c); err != nil {
+		return support.Request{}, err
+	}
+	e, err := s.requireSupport()
+	if err != nil {
+		return support.Request{}, err
+	}
+	if requestID == "" || len(requestID) > maxIDBytes {
+		return support.Request{}, apierr.New(apierr.InvalidArgument, "requestId is required (at most %d bytes)", maxIDBytes)
+	}
+	r, ok := e.Request(requestID)
+	if !ok {
+		return support.Request{}, apierr.New(apierr.NotFound, "no active request %q", requestID)
+	}
+	if err := requireSupervisor(c, r.Workgroup); err != nil {
+		return support.Request{}, err
+	}
+	if r.State != support.StateChat || r.ThreadID == "" {
+		return support.Request{}, apierr.New(apierr.Conflict, "request %q has no chat", requestID)
+	}
+	return r, nil
+}
+
+// ConversationsRequest is the payload of support.conversations.
+type ConversationsRequest struct {
+	Workgroup string `json:"workgroup"`
+}
+
+// Conversation is a live chat as a supervisor sees it.
+type Conversation struct {
+	RequestID   string       `json:"requestId"`
+	Workgroup   string       `json:"workgroup"`
+	State       string       `json:"state"` // pending or chat
+	Visitor     OfferVisitor `json:"visitor"`
+	Question    string       `json:"question"`
+	Agents      []string     `json:"agents"`
+	Supervisors []string     `json:"supervisors"`
+	ThreadID    string       `json:"threadId,omitempty"`
+	Since       time.Time    `json:"since"`
+}
+
+// ConversationsResult is the answer of support.conversations.
+type ConversationsResult struct {
+	Conversations []Conversation `json:"conversations"`
+}
+
+// SupportConversations lists the live chats of a workgroup the caller supervises.
+func (s *Service) SupportConversations(ctx context.Context, c Caller, req ConversationsRequest) (*ConversationsResult, error) {
+	out, err := s.run(ctx, OpSupportConversations, c, func() (any, error) {
+		if err := requireSupervisor(c, req.Workgroup); err != nil {
+			return nil, err
+		}
+		e, err := s.requireSupport()
+		if err != nil {
+			return nil, err
+		}
+		rs, err := e.Conversations(req.Workgroup)
+		if err != nil {
+			return nil, supportError(err)
+		}
+		res := &ConversationsResult{Conversations: []Conversation{}}
+		for _, r := range rs {
+			since := r.ChatSince
+			if since.IsZero() {
+				since = r.CreatedAt
+			}
+			cv := Conversation{RequestID: r.ID, Workgroup: r.Workgroup, State: string(r.State),
+				Visitor:  OfferVisitor{ID: r.VisitorID, Name: r.VisitorName, Anonymous: r.Anonymous},
+				Question: r.Question, Agents: []string{r.AgentID}, Supervisors: r.Supervisors, ThreadID: r.ThreadID, Since: since}
+			if cv.Supervisors == nil {
+				cv.Supervisors = []string{}
+			}
+			res.Conversations = append(res.Conversations, cv)
+		}
+		return res, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*ConversationsResult), nil
+}
+
+// MonitorResult is the answer of support.monitor: the thread the connection
+// now listens to, and its position at that moment.
+type MonitorResult struct {
+	RequestID string `json:"requestId"`
+	ThreadID  string `json:"threadId"`
+	Epoch     string `json:"epoch"`
+	Offset    uint64 `json:"offset"`
+}
+
+// SupportMonitor attaches the caller's connection to a chat's thread
+// read-only: it receives the thread's pushes, whispers included, and its
+// sendMessage on the thread is refused.
+func (s *Service) SupportMonitor(ctx context.Context, c Caller, req SupportRequestRef) (*MonitorResult, error) {
+	out, err := s.run(ctx, OpSupportMonitor, c, func() (any, error) {
+		r, err := s.supervisedChat(c, req.RequestID)
+		if err != nil {
+			return nil, err
+		}
+		if c.Conn == nil {
+			return nil, apierr.New(apierr.InvalidArgument, "monitoring is pushed: use Socket.IO or name your event stream (ECB-Stream)")
+		}
+		s.monitors.add(c.Conn, r.ThreadID)
+		pos, ok := s.hub.AttachPosition(r.ThreadID, c.Conn)
+		if !ok {
+			s.monitors.remove(c.Conn, r.ThreadID)
+			return nil, apierr.New(apierr.Unavailable, "the connection has ended")
+		}
+		return &MonitorResult{RequestID: r.ID, ThreadID: r.ThreadID, Epoch: pos.Epoch, Offset: pos.Offset}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*MonitorResult), nil
+}
+
+// JoinResult is the answer of support.join.
+type JoinResult struct {
+	RequestID   string           `json:"requestId"`
+	Thread      ecbserver.Thread `json:"thread"`
+	ThreadToken string           `json:"threadToken"`
+}
+
+// SupportJoin makes the caller (a supervisor of the chat's workgroup) a
+// member of its thread, added by the backend on behalf of the agent who
+// created it; from then on they may write.
+func (s *Service) SupportJoin(ctx context.Context, c Caller, req SupportRequestRef) (*JoinResult, error) {
+	out, err := s.run(ctx, OpSupportJoin, c, func() (any, error) {
+		r, err := s.supervisedChat(c, req.RequestID)
+		if err != nil {
+			return nil, err
+		}
+		th, tok, err := s.addToSupportThread(ctx, r, c.User.ID)
+		if err != nil {
+			return nil, err
+		}
+		s.support.NoteSupervisor(r.ID, c.User.ID)
+		s.callback(r, callbacks.TypeParticipantJoined, c.User.ID, map[string]any{"role": "supervisor"})
+		if c.Conn != nil {
+			s.monitors.remove(c.Conn, r.ThreadID)
+			s.hub.Attach(r.ThreadID, c.Conn)
+		}
+		return &JoinResult{RequestID: r.ID, Thread: th, ThreadToken: tok}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*JoinResult), nil
+}
+
+// addToSupportThread adds userID to r's thread on behalf of the agent who
+// created it, tells the listeners, and returns the thread and userID's
+// threadToken.
+func (s *Service) addToSupportThread(ctx context.Context, r support.Request, userID string) (ecbserver.Thread, string, error) {
+	owner := r.ThreadOwner
+	if owner == "" {
+		owner = r.AgentID
+	}
+	resp, err := s.backend.AddParticipants(ctx, &ecbserver.AddParticipantsRequest{UserID: owner, ThreadID: r.ThreadID, Participants: []string{userID}})
+	if err != nil {
+		return ecbserver.Thread{}, "", err
+	}
+	s.noteThreads(resp.Thread)
+	for _, u := range resp.Added {
+		if err := s.publishMember(r.ThreadID, u, "joined"); err != nil {
+			return ecbserver.Thread{}, "", err
+		}
+	}
+	got, err := s.backend.GetThread(ctx, &ecbserver.GetThreadRequest{UserID: userID, ThreadID: r.ThreadID, Limit: 1})
+	if err != nil {
+		return ecbserver.Thread{}, "", err
+	}
+	return got.Thread, got.ThreadToken, nil
+}
+
+// JoinSupportThread adds an agent to an existing support thread (a transfer,
+// or a chat put back in the queue and accepted again).
+func (st supportThreads) JoinSupportThread(ctx context.Context, r support.Request, agentID string) (support.SupportThread, error) {
+	th, tok, err := st.s.addToSupportThread(ctx, r, agentID)
+	if err != nil {
+		return support.SupportThread{}, err
+	}
+	return support.SupportThread{ThreadID: th.ID, Thread: th, AgentToken: tok}, nil
+}
+
+// TransferRequest is the payload of support.transfer.
+type TransferRequest struct {
+	RequestID string `json:"requestId"`
+	ToAgent   string `json:"toAgent,omitempty"` // "": back to the queue
+}
+
+// TransferResult is its answer.
+type TransferResult struct {
+	RequestID string `json:"requestId"`
+	ToAgent   string `json:"toAgent,omitempty"`
+	Queued    bool   `json:"queued,omitempty"`
+}
+
+// SupportTransfer hands a chat to another agent of the workgroup (who gets an
+// invitation) or back to the queue. The caller is the chat's agent, or a
+// supervisor of its workgroup.
+func (s *Service) SupportTransfer(ctx context.Context, c Caller, req TransferRequest) (*TransferResult, error) {
+	out, err := s.run(ctx, OpSupportTransfer, c, func() (any, error) {
+		if err := requireUser(c); err != nil {
+			return nil, err
+		}
+		e, err := s.requireSupport()
+		if err != nil {
+			return nil, err
+		}
+		if req.RequestID == "" || len(req.RequestID) > maxIDBytes || len(req.ToAgent) > maxIDBytes {
+			return nil, apierr.New(apierr.InvalidArgument, "requestId is required; ids are at most %d bytes", maxIDBytes)
+		}
+		from := c.User.ID
+		if !c.User.HasRole("agent") {
+			r, ok := e.Request(req.RequestID)
+			if !ok {
+				return nil, apierr.New(apierr.NotFound, "no active request %q", req.RequestID)
+			}
+			if err := requireSupervisor(c, r.Workgroup); err != nil {
+				return nil, err
+			}
+			from = r.AgentID
+		}
+		if _, err := e.Transfer(ctx, from, req.RequestID, req.ToAgent); err != nil {
+			return nil, supportError(err)
+		}
+		return &TransferResult{RequestID: req.RequestID, ToAgent: req.ToAgent, Queued: req.ToAgent == ""}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.(*TransferResult), nil
+}
+
+// SupportTransferredPush tells the visitor and the previous agent that a
+// chat changed hands (toAgent "": back to the queue).
+type SupportTransferredPush struct {
+	RequestID string `json:"requestId"`
+	FromAgent string `json:"fromAgent"`
+	ToAgent   string `json:"toAgent,omitempty"`
+}
+
+func (ev supportEvents) Transferred(r support.Request, fromAgent, toAgent string) {
+	data := map[string]any{"fromAgent": fromAgent, "toAgent": toAgent}
+	if toAgent == "" {
+		data = map[string]any{"fromAgent": fromAgent, "queued": true}
+	}
+	ev.s.callback(r, callbacks.TypeConversationTransferred, fromAgent, data)
+	b, err := json.Marshal(SupportTransferredPush{RequestID: r.ID, FromAgent: fromAgent, ToAgent: toAgent})
+	if err != nil {
+		return
+	}
+	p := &hub.Push{Event: EventSupportTransferred, Data: b, At: time.Now()}
+	ev.s.hub.SendToUser(r.VisitorID, p, nil)
+	ev.s.hub.SendToUser(fromAgent, p, nil)
+}
