@@ -222,28 +222,18 @@ type SupportRequestRef struct {
 
 // SupportCancel withdraws the caller's waiting request (the visitor's Leave).
 func (s *Service) SupportCancel(ctx context.Context, c Caller, req SupportRequestRef) (any, error) {
-	return s.run(ctx, OpSupportCancel, c, func() (any, error) {
-		if err := requireUserOrVisitor(c); err != nil {
-			return nil, err
-		}
-		e, err := s.requireSupport()
-		if err != nil {
-			return nil, err
-		}
-		if req.RequestID == "" {
-			return nil, apierr.New(apierr.InvalidArgument, "requestId is required")
-		}
-		if err := e.Cancel(c.User.ID, req.RequestID); err != nil {
-			return nil, supportError(err)
-		}
-		return struct{}{}, nil
-	})
+	return s.onRequest(ctx, OpSupportCancel, c, req, (*support.Engine).Cancel)
 }
 
 // SupportClose ends a support chat (the visitor or the agent): the agent's
 // slot is freed and both sides get supportEnded. The thread stays.
 func (s *Service) SupportClose(ctx context.Context, c Caller, req SupportRequestRef) (any, error) {
-	return s.run(ctx, OpSupportClose, c, func() (any, error) {
+	return s.onRequest(ctx, OpSupportClose, c, req, (*support.Engine).Close)
+}
+
+// onRequest runs an engine action of the caller's on the request they name.
+func (s *Service) onRequest(ctx context.Context, op string, c Caller, req SupportRequestRef, act func(e *support.Engine, userID, requestID string) error) (any, error) {
+	return s.run(ctx, op, c, func() (any, error) {
 		if err := requireUserOrVisitor(c); err != nil {
 			return nil, err
 		}
@@ -254,7 +244,7 @@ func (s *Service) SupportClose(ctx context.Context, c Caller, req SupportRequest
 		if req.RequestID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "requestId is required")
 		}
-		if err := e.Close(c.User.ID, req.RequestID); err != nil {
+		if err := act(e, c.User.ID, req.RequestID); err != nil {
 			return nil, supportError(err)
 		}
 		return struct{}{}, nil
