@@ -182,7 +182,7 @@ type TypingPush struct {
 // operations.typingTimeout ends by itself with a stop push.
 func (s *Service) Typing(ctx context.Context, c Caller, req TypingRequest) (any, error) {
 	return s.run(ctx, OpTyping, c, func() (any, error) {
-		if err := requireUser(c); err != nil {
+		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
 		if req.State != "start" && req.State != "stop" {
@@ -264,7 +264,7 @@ type MarkReadResult struct {
 // thread's listeners (part of the thread's history, with an offset).
 func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (*MarkReadResult, error) {
 	out, err := s.run(ctx, OpMarkRead, c, func() (any, error) {
-		if err := requireUser(c); err != nil {
+		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
 		if req.MessageID == "" {

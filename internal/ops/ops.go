@@ -337,6 +337,19 @@ func (s *Service) GetUserToken(ctx context.Context, req GetUserTokenRequest) (*G
 	return out.(*GetUserTokenResult), nil
 }
 
+// requireThreadCaller admits any verified user, anonymous visitors included,
+// for the operations on one thread named by a threadToken (getThread,
+// sendMessage, typing, markRead): a visitor chats in the support thread
+// whose threadToken ECB handed them. verifyThread then holds an anonymous
+// visitor to a threadToken issued for them, whatever
+// operations.enforceMembership says.
+func requireThreadCaller(c Caller) error {
+	if c.User == nil {
+		return apierr.New(apierr.Unauthenticated, "a userToken is required")
+	}
+	return nil
+}
+
 // requireUser refuses anonymous visitors, who may use support operations only.
 func requireUser(c Caller) error {
 	if c.User == nil {

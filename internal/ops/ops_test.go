@@ -371,6 +371,10 @@ func TestRefusedBeforeTheBackend(t *testing.T) {
 			_, err := f.svc.GetContacts(ctx, ops.Caller{User: anon}, ops.PageRequest{})
 			return err
 		}, apierr.Forbidden},
+		{"anonymous visitor with another user's threadToken", func() error {
+			_, err := f.svc.SendMessage(ctx, ops.Caller{User: anon}, ops.SendMessageRequest{ThreadToken: created.ThreadToken, MessageInput: ops.MessageInput{Body: "x"}})
+			return err
+		}, apierr.Forbidden},
 		{"no user", func() error {
 			_, err := f.svc.GetThreads(ctx, ops.Caller{}, ops.PageRequest{})
 			return err

@@ -108,6 +108,8 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("GET /users", s.cors(http.HandlerFunc(s.handleUsers)))
 	mux.Handle("OPTIONS /login", s.cors(nil))
 	mux.Handle("OPTIONS /users", s.cors(nil))
+	mux.Handle("POST /visitor", s.cors(http.HandlerFunc(s.handleVisitor)))
+	mux.Handle("OPTIONS /visitor", s.cors(nil))
 	mux.Handle("GET /callbacks", http.HandlerFunc(s.handleCallbacks))
 	mux.Handle(ContractPrefix+ecbserver.PathCallbacks, ecbserver.NewCallbackHandler(cfg.Secret, s.storeCallback,
 		ecbserver.CallbackHandlerOptions{Logger: cfg.Logger}))
@@ -124,6 +126,7 @@ func migrations(passwordIterations int) []migration {
 		{2, "seed demo users", seedDemo(passwordIterations)},
 		{3, "read marks", schemaV3},
 		{4, "whispers and callbacks", schemaV4},
+		{5, "anonymous visitors", schemaV5},
 	}
 }
 
@@ -131,7 +134,7 @@ func migrations(passwordIterations int) []migration {
 // is the server's address followed by it, e.g. http://127.0.0.1:8081/ecb/v1.
 const ContractPrefix = "/ecb/v1"
 
-// Handler returns the HTTP handler of the backend: /login, /users, GET
+// Handler returns the HTTP handler of the backend: /login, /users, /visitor, GET
 // /callbacks, the ECB contract under ContractPrefix and ECB's callbacks at
 // ContractPrefix + ecbserver.PathCallbacks.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -15,7 +15,8 @@ import (
 // and the visitor are its members with read and write access, the question
 // is its subject (cut to the subject limit). The request id is the
 // idempotency key: a repeated call answers the thread the first one created.
-// The visitor must be a known user: this backend mints no anonymous tokens.
+// The visitor must be a known user, or an anonymous visitor (req.Anonymous),
+// who is then stored as a visitor row with the name ECB passes.
 func (b *ecbBackend) CreateSupportThread(ctx context.Context, req *ecbserver.CreateSupportThreadRequest) (*ecbserver.CreateSupportThreadResponse, error) {
 	subject := []rune(req.Question)
 	if len(subject) > maxSubjectRunes {
@@ -29,10 +30,19 @@ func (b *ecbBackend) CreateSupportThread(ctx context.Context, req *ecbserver.Cre
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
-	for _, u := range []string{req.AgentID, req.VisitorID} {
-		if err := b.requireUser(ctx, tx, u); err != nil {
-			return nil, err
-		}
+	if err := b.requireUser(ctx, tx, req.AgentID); err != nil {
+		return nil, err
+	}
+	// An anonymous visitor (a token from POST /visitor, or any anonymous
+	// token ECB accepted) becomes a visitor row here; a known visitor must
+	// be a user.
+	if req.Anonymous {
+		err = b.ensureVisitor(ctx, tx, req.VisitorID, req.VisitorName)
+	} else {
+		err = b.requireUser(ctx, tx, req.VisitorID)
+	}
+	if err != nil {
+		return nil, err
 	}
 	var member int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM workgroup_members WHERE workgroup = ? AND user_id = ?`,

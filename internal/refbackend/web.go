@@ -75,7 +75,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 // and only its SHA-256 is stored, so a leaked database holds no usable token.
 func (s *Server) login(ctx context.Context, username, password string) (*LoginResponse, error) {
 	var ph passwordHash
-	err := s.db.QueryRowContext(ctx, `SELECT password_hash, password_salt, password_iter FROM users WHERE id = ?`, username).
+	err := s.db.QueryRowContext(ctx, `SELECT password_hash, password_salt, password_iter FROM users WHERE id = ? AND visitor = 0`, username).
 		Scan(&ph.Hash, &ph.Salt, &ph.Iter)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -134,7 +134,7 @@ func (s *Server) publicUsers(ctx context.Context) ([]PublicUser, error) {
 	// rowid order is creation order: the seed's order on the login screen.
 	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.name, COALESCE(GROUP_CONCAT(r.role, ','), '')
 		FROM users u LEFT JOIN user_roles r ON r.user_id = u.id
-		GROUP BY u.id ORDER BY u.rowid`)
+		WHERE u.visitor = 0 GROUP BY u.id ORDER BY u.rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("query users: %w", err)
 	}
