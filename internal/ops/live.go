@@ -106,7 +106,7 @@ type SetPresenceRequest struct {
 // user's presence (the most available of their connections) is pushed to
 // those who may see it when it changes.
 func (s *Service) SetPresence(ctx context.Context, c Caller, req SetPresenceRequest) (*presence.Presence, error) {
-	out, err := s.run(ctx, OpSetPresence, c, func() (any, error) {
+	return run(ctx, s, OpSetPresence, c, func() (*presence.Presence, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -122,10 +122,6 @@ func (s *Service) SetPresence(ctx context.Context, c Caller, req SetPresenceRequ
 		p := s.live.presence.Set(c.Conn, req.Show, req.Status)
 		return &p, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*presence.Presence), nil
 }
 
 // GetPresenceRequest is the payload of getPresence.
@@ -141,7 +137,7 @@ type GetPresenceResult struct {
 // GetPresence answers for users the caller may see (contacts, members of a
 // shared thread) and refuses the request when it names anyone else.
 func (s *Service) GetPresence(ctx context.Context, c Caller, req GetPresenceRequest) (*GetPresenceResult, error) {
-	out, err := s.run(ctx, OpGetPresence, c, func() (any, error) {
+	return run(ctx, s, OpGetPresence, c, func() (*GetPresenceResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -157,10 +153,6 @@ func (s *Service) GetPresence(ctx context.Context, c Caller, req GetPresenceRequ
 		}
 		return res, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*GetPresenceResult), nil
 }
 
 // TypingRequest is the payload of typing.
@@ -181,7 +173,7 @@ type TypingPush struct {
 // typing. It is never stored; a start not refreshed within
 // operations.typingTimeout ends by itself with a stop push.
 func (s *Service) Typing(ctx context.Context, c Caller, req TypingRequest) (any, error) {
-	return s.run(ctx, OpTyping, c, func() (any, error) {
+	return run(ctx, s, OpTyping, c, func() (any, error) {
 		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
@@ -263,7 +255,7 @@ type MarkReadResult struct {
 // MarkRead forwards a read mark to the backend, then pushes it to the
 // thread's listeners (part of the thread's history, with an offset).
 func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (*MarkReadResult, error) {
-	out, err := s.run(ctx, OpMarkRead, c, func() (any, error) {
+	return run(ctx, s, OpMarkRead, c, func() (*MarkReadResult, error) {
 		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
@@ -293,10 +285,6 @@ func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (
 		// the offset the mark took, so its next push is not a false gap.
 		return &MarkReadResult{Unread: resp.Unread, MessageID: req.MessageID, Epoch: push.Epoch, Offset: push.Offset}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*MarkReadResult), nil
 }
 
 // MemberPush is the payload of a member push.
@@ -333,7 +321,7 @@ type AddParticipantsResult struct {
 // or owner bit): the listeners get a member push per new member, and the new
 // members' connections a thread push (change "added").
 func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticipantsRequest) (*AddParticipantsResult, error) {
-	out, err := s.run(ctx, OpAddParticipants, c, func() (any, error) {
+	return run(ctx, s, OpAddParticipants, c, func() (*AddParticipantsResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -369,10 +357,6 @@ func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticip
 		}
 		return &AddParticipantsResult{Thread: resp.Thread, ThreadToken: resp.ThreadToken, Added: resp.Added}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*AddParticipantsResult), nil
 }
 
 // LeaveThreadRequest is the payload of leaveThread.
@@ -386,7 +370,7 @@ type LeaveThreadRequest struct {
 // told with a thread push, change "left"), and the remaining listeners get a
 // member push.
 func (s *Service) LeaveThread(ctx context.Context, c Caller, req LeaveThreadRequest) (any, error) {
-	return s.run(ctx, OpLeaveThread, c, func() (any, error) {
+	return run(ctx, s, OpLeaveThread, c, func() (any, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -445,7 +429,7 @@ type ResumedThread struct {
 // they are gone (another epoch, an offset from the future, a gap older than
 // the kept history).
 func (s *Service) Resume(ctx context.Context, c Caller, req ResumeRequest) (*ResumeResult, error) {
-	out, err := s.run(ctx, OpResume, c, func() (any, error) {
+	return run(ctx, s, OpResume, c, func() (*ResumeResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -478,10 +462,6 @@ func (s *Service) Resume(ctx context.Context, c Caller, req ResumeRequest) (*Res
 		}
 		return res, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*ResumeResult), nil
 }
 
 // dedupeBegin finds or starts the outcome of a sendMessage with a

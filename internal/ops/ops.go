@@ -185,10 +185,11 @@ func tokenError(err error, which string) error {
 	return apierr.Wrap(err, apierr.Unauthenticated, msg)
 }
 
-// run times an operation and reports its outcome.
-func (s *Service) run(ctx context.Context, op string, c Caller, f func() (any, error)) (any, error) {
+// run admits, times and reports an operation: the one wrapper of every
+// operation, typed by its result.
+func run[T any](ctx context.Context, s *Service, op string, c Caller, f func() (T, error)) (T, error) {
 	start := time.Now()
-	var out any
+	var out T
 	err := s.admit(c)
 	if err == nil {
 		out, err = f()
@@ -314,7 +315,7 @@ type GetUserTokenResult struct {
 // The userToken is verified before it is handed out, so a misconfigured backend
 // is noticed here and not at the client's next request.
 func (s *Service) GetUserToken(ctx context.Context, req GetUserTokenRequest) (*GetUserTokenResult, error) {
-	out, err := s.run(ctx, OpGetUserToken, Caller{}, func() (any, error) {
+	return run(ctx, s, OpGetUserToken, Caller{}, func() (*GetUserTokenResult, error) {
 		if req.AccessToken == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "accessToken is required")
 		}
@@ -331,10 +332,6 @@ func (s *Service) GetUserToken(ctx context.Context, req GetUserTokenRequest) (*G
 		}
 		return &GetUserTokenResult{UserToken: resp.UserToken, User: resp.User}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*GetUserTokenResult), nil
 }
 
 // requireThreadCaller admits any verified user, anonymous visitors included,

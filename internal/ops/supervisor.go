@@ -135,14 +135,8 @@ type ConversationsResult struct {
 
 // SupportConversations lists the live chats of a workgroup the caller supervises.
 func (s *Service) SupportConversations(ctx context.Context, c Caller, req ConversationsRequest) (*ConversationsResult, error) {
-	out, err := s.run(ctx, OpSupportConversations, c, func() (any, error) {
-		if err := requireSupervisor(c, req.Workgroup); err != nil {
-			return nil, err
-		}
-		e, err := s.requireSupport()
-		if err != nil {
-			return nil, err
-		}
+	supervisor := func(c Caller) error { return requireSupervisor(c, req.Workgroup) }
+	return supportRun(ctx, s, OpSupportConversations, c, supervisor, func(e *support.Engine) (*ConversationsResult, error) {
 		rs, err := e.Conversations(req.Workgroup)
 		if err != nil {
 			return nil, supportError(err)
@@ -163,10 +157,6 @@ func (s *Service) SupportConversations(ctx context.Context, c Caller, req Conver
 		}
 		return res, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*ConversationsResult), nil
 }
 
 // MonitorResult is the answer of support.monitor: the thread the connection
@@ -182,7 +172,7 @@ type MonitorResult struct {
 // read-only: it receives the thread's pushes, whispers included, and its
 // sendMessage on the thread is refused.
 func (s *Service) SupportMonitor(ctx context.Context, c Caller, req SupportRequestRef) (*MonitorResult, error) {
-	out, err := s.run(ctx, OpSupportMonitor, c, func() (any, error) {
+	return run(ctx, s, OpSupportMonitor, c, func() (*MonitorResult, error) {
 		r, err := s.supervisedChat(c, req.RequestID)
 		if err != nil {
 			return nil, err
@@ -198,10 +188,6 @@ func (s *Service) SupportMonitor(ctx context.Context, c Caller, req SupportReque
 		}
 		return &MonitorResult{RequestID: r.ID, ThreadID: r.ThreadID, Epoch: pos.Epoch, Offset: pos.Offset}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*MonitorResult), nil
 }
 
 // JoinResult is the answer of support.join.
@@ -215,7 +201,7 @@ type JoinResult struct {
 // member of its thread, added by the backend on behalf of the agent who
 // created it; from then on they may write.
 func (s *Service) SupportJoin(ctx context.Context, c Caller, req SupportRequestRef) (*JoinResult, error) {
-	out, err := s.run(ctx, OpSupportJoin, c, func() (any, error) {
+	return run(ctx, s, OpSupportJoin, c, func() (*JoinResult, error) {
 		r, err := s.supervisedChat(c, req.RequestID)
 		if err != nil {
 			return nil, err
@@ -232,10 +218,6 @@ func (s *Service) SupportJoin(ctx context.Context, c Caller, req SupportRequestR
 		}
 		return &JoinResult{RequestID: r.ID, Thread: th, ThreadToken: tok}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*JoinResult), nil
 }
 
 // addToSupportThread adds userID to r's thread on behalf of the agent who
@@ -290,14 +272,7 @@ type TransferResult struct {
 // invitation) or back to the queue. The caller is the chat's agent, or a
 // supervisor of its workgroup.
 func (s *Service) SupportTransfer(ctx context.Context, c Caller, req TransferRequest) (*TransferResult, error) {
-	out, err := s.run(ctx, OpSupportTransfer, c, func() (any, error) {
-		if err := requireUser(c); err != nil {
-			return nil, err
-		}
-		e, err := s.requireSupport()
-		if err != nil {
-			return nil, err
-		}
+	return supportRun(ctx, s, OpSupportTransfer, c, requireUser, func(e *support.Engine) (*TransferResult, error) {
 		if req.RequestID == "" || len(req.RequestID) > maxIDBytes || len(req.ToAgent) > maxIDBytes {
 			return nil, apierr.New(apierr.InvalidArgument, "requestId is required; ids are at most %d bytes", maxIDBytes)
 		}
@@ -317,10 +292,6 @@ func (s *Service) SupportTransfer(ctx context.Context, c Caller, req TransferReq
 		}
 		return &TransferResult{RequestID: req.RequestID, ToAgent: req.ToAgent, Queued: req.ToAgent == ""}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*TransferResult), nil
 }
 
 // SupportTransferredPush tells the visitor and the previous agent that a

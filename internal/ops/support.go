@@ -124,14 +124,7 @@ type WorkgroupStatus struct {
 // GetWorkgroupStatus tells anyone (anonymous visitors included) whether a
 // workgroup is open, how many agents are available and how long the queue is.
 func (s *Service) GetWorkgroupStatus(ctx context.Context, c Caller, req GetWorkgroupStatusRequest) (*WorkgroupStatus, error) {
-	out, err := s.run(ctx, OpGetWorkgroupStatus, c, func() (any, error) {
-		if err := requireUserOrVisitor(c); err != nil {
-			return nil, err
-		}
-		e, err := s.requireSupport()
-		if err != nil {
-			return nil, err
-		}
+	return supportRun(ctx, s, OpGetWorkgroupStatus, c, requireUserOrVisitor, func(e *support.Engine) (*WorkgroupStatus, error) {
 		if req.Workgroup == "" || len(req.Workgroup) > maxWorkgroupBytes {
 			return nil, apierr.New(apierr.InvalidArgument, "workgroup is required (at most %d bytes)", maxWorkgroupBytes)
 		}
@@ -142,10 +135,6 @@ func (s *Service) GetWorkgroupStatus(ctx context.Context, c Caller, req GetWorkg
 		return &WorkgroupStatus{Workgroup: st.Workgroup, DisplayName: st.DisplayName, Open: st.Open,
 			AgentsAvailable: st.AgentsAvailable, QueueLength: st.QueueLength, EstimatedWait: seconds(st.EstimatedWait)}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*WorkgroupStatus), nil
 }
 
 // SupportAskRequest is the payload of support.ask.
@@ -166,14 +155,7 @@ type SupportAskResult struct {
 // SupportAsk queues the caller's question in a workgroup (the visitor's
 // Join). Queue pushes follow while it waits.
 func (s *Service) SupportAsk(ctx context.Context, c Caller, req SupportAskRequest) (*SupportAskResult, error) {
-	out, err := s.run(ctx, OpSupportAsk, c, func() (any, error) {
-		if err := requireUserOrVisitor(c); err != nil {
-			return nil, err
-		}
-		e, err := s.requireSupport()
-		if err != nil {
-			return nil, err
-		}
+	return supportRun(ctx, s, OpSupportAsk, c, requireUserOrVisitor, func(e *support.Engine) (*SupportAskResult, error) {
 		meta, err := decodeMetadata(req, s.cfg.MaxDataBytes)
 		if err != nil {
 			return nil, err
@@ -186,10 +168,6 @@ func (s *Service) SupportAsk(ctx context.Context, c Caller, req SupportAskReques
 		s.callback(r, callbacks.TypeSupportRequested, c.User.ID, map[string]any{"question": r.Question, "metadata": r.Metadata})
 		return &SupportAskResult{RequestID: r.ID, Position: pos, EstimatedWait: seconds(est)}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*SupportAskResult), nil
 }
 
 // decodeMetadata checks a support.ask payload and returns its metadata
@@ -233,14 +211,7 @@ func (s *Service) SupportClose(ctx context.Context, c Caller, req SupportRequest
 
 // onRequest runs an engine action of the caller's on the request they name.
 func (s *Service) onRequest(ctx context.Context, op string, c Caller, req SupportRequestRef, act func(e *support.Engine, userID, requestID string) error) (any, error) {
-	return s.run(ctx, op, c, func() (any, error) {
-		if err := requireUserOrVisitor(c); err != nil {
-			return nil, err
-		}
-		e, err := s.requireSupport()
-		if err != nil {
-			return nil, err
-		}
+	return supportRun(ctx, s, op, c, requireUserOrVisitor, func(e *support.Engine) (any, error) {
 		if req.RequestID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "requestId is required")
 		}
@@ -260,14 +231,7 @@ type SetAvailabilityRequest struct {
 // AgentSetAvailability makes the caller (role agent) available or not in the
 // workgroups of their userToken that ECB serves.
 func (s *Service) AgentSetAvailability(ctx context.Context, c Caller, req SetAvailabilityRequest) (*support.AgentStatus, error) {
-	out, err := s.run(ctx, OpAgentSetAvailability, c, func() (any, error) {
-		if err := requireAgent(c); err != nil {
-			return nil, err
-		}
-		e, err := s.requireSupport()
-		if err != nil {
-			return nil, err
-		}
+	return supportRun(ctx, s, OpAgentSetAvailability, c, requireAgent, func(e *support.Engine) (*support.AgentStatus, error) {
 		if req.Available && c.Conn == nil {
 			return nil, apierr.New(apierr.InvalidArgument, "offers are pushed: use Socket.IO or name your event stream (ECB-Stream)")
 		}
@@ -280,10 +244,6 @@ func (s *Service) AgentSetAvailability(ctx context.Context, c Caller, req SetAva
 		}
 		return &st, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*support.AgentStatus), nil
 }
 
 // OfferRef names an offer (offer.accept, offer.reject).
@@ -302,14 +262,7 @@ type OfferAcceptResult struct {
 // OfferAccept takes an offer made to the caller: the backend creates the
 // support thread and both sides get an invitation.
 func (s *Service) OfferAccept(ctx context.Context, c Caller, req OfferRef) (*OfferAcceptResult, error) {
-	out, err := s.run(ctx, OpOfferAccept, c, func() (any, error) {
-		if err := requireAgent(c); err != nil {
-			return nil, err
-		}
-		e, err := s.requireSupport()
-		if err != nil {
-			return nil, err
-		}
+	return supportRun(ctx, s, OpOfferAccept, c, requireAgent, func(e *support.Engine) (*OfferAcceptResult, error) {
 		if req.OfferID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "offerId is required")
 		}
@@ -320,22 +273,11 @@ func (s *Service) OfferAccept(ctx context.Context, c Caller, req OfferRef) (*Off
 		th, _ := inv.Thread.Thread.(ecbserver.Thread)
 		return &OfferAcceptResult{RequestID: inv.Request.ID, Thread: th, ThreadToken: inv.Thread.AgentToken}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*OfferAcceptResult), nil
 }
 
 // OfferReject declines an offer made to the caller; it goes to the next agent.
 func (s *Service) OfferReject(ctx context.Context, c Caller, req OfferRef) (any, error) {
-	return s.run(ctx, OpOfferReject, c, func() (any, error) {
-		if err := requireAgent(c); err != nil {
-			return nil, err
-		}
-		e, err := s.requireSupport()
-		if err != nil {
-			return nil, err
-		}
+	return supportRun(ctx, s, OpOfferReject, c, requireAgent, func(e *support.Engine) (any, error) {
 		if req.OfferID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "offerId is required")
 		}
@@ -343,6 +285,22 @@ func (s *Service) OfferReject(ctx context.Context, c Caller, req OfferRef) (any,
 			return nil, supportError(err)
 		}
 		return struct{}{}, nil
+	})
+}
+
+// supportRun runs a support operation: the caller check allow, then f with
+// the routing engine (not_found when support is not configured).
+func supportRun[T any](ctx context.Context, s *Service, op string, c Caller, allow func(Caller) error, f func(e *support.Engine) (T, error)) (T, error) {
+	return run(ctx, s, op, c, func() (T, error) {
+		var zero T
+		if err := allow(c); err != nil {
+			return zero, err
+		}
+		e, err := s.requireSupport()
+		if err != nil {
+			return zero, err
+		}
+		return f(e)
 	})
 }
 

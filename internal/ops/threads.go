@@ -51,7 +51,7 @@ func paginate[T any](all []T, req PageRequest, cfg Config) (*Page[T], error) {
 
 // GetContacts returns a page of the users the caller may start threads with.
 func (s *Service) GetContacts(ctx context.Context, c Caller, req PageRequest) (*Page[ecbserver.User], error) {
-	out, err := s.run(ctx, OpGetContacts, c, func() (any, error) {
+	return run(ctx, s, OpGetContacts, c, func() (*Page[ecbserver.User], error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -66,15 +66,11 @@ func (s *Service) GetContacts(ctx context.Context, c Caller, req PageRequest) (*
 		s.live.presence.NoteContacts(c.User.ID, ids)
 		return paginate(resp.Contacts, req, s.cfg)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*Page[ecbserver.User]), nil
 }
 
 // GetThreads returns a page of the caller's threads, each with its threadToken.
 func (s *Service) GetThreads(ctx context.Context, c Caller, req PageRequest) (*Page[ecbserver.SignedThread], error) {
-	out, err := s.run(ctx, OpGetThreads, c, func() (any, error) {
+	return run(ctx, s, OpGetThreads, c, func() (*Page[ecbserver.SignedThread], error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -87,10 +83,6 @@ func (s *Service) GetThreads(ctx context.Context, c Caller, req PageRequest) (*P
 		}
 		return paginate(resp.Threads, req, s.cfg)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*Page[ecbserver.SignedThread]), nil
 }
 
 // MessageInput is the content of a message a client writes.
@@ -145,7 +137,7 @@ type CreateThreadResult struct {
 // listens to the new thread at once; the other members' connections are told
 // with a thread push ({change: "created"}).
 func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRequest) (*CreateThreadResult, error) {
-	out, err := s.run(ctx, OpCreateThread, c, func() (any, error) {
+	return run(ctx, s, OpCreateThread, c, func() (*CreateThreadResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -189,10 +181,6 @@ func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRe
 		}
 		return &CreateThreadResult{Thread: resp.Thread, ThreadToken: resp.ThreadToken, Message: msg, Epoch: push.Epoch}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*CreateThreadResult), nil
 }
 
 func (s *Service) validateParticipants(self string, in []string) ([]string, error) {
@@ -317,7 +305,7 @@ type GetThreadResult struct {
 // GetThread returns a thread with a page of messages and makes the caller's
 // connection a listener of it.
 func (s *Service) GetThread(ctx context.Context, c Caller, req GetThreadRequest) (*GetThreadResult, error) {
-	out, err := s.run(ctx, OpGetThread, c, func() (any, error) {
+	return run(ctx, s, OpGetThread, c, func() (*GetThreadResult, error) {
 		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
@@ -356,10 +344,6 @@ func (s *Service) GetThread(ctx context.Context, c Caller, req GetThreadRequest)
 		}
 		return &GetThreadResult{Thread: resp.Thread, ThreadToken: resp.ThreadToken, Messages: msgs, NextCursor: resp.NextCursor, Epoch: pos.Epoch, Offset: pos.Offset}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*GetThreadResult), nil
 }
 
 // SendMessageRequest is the payload of sendMessage.
@@ -381,7 +365,7 @@ type SendMessageResult struct {
 // SendMessage stores a message through the backend, then pushes it to every
 // listener of the thread but the caller's own connection, which gets the answer.
 func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequest) (*SendMessageResult, error) {
-	out, err := s.run(ctx, OpSendMessage, c, func() (any, error) {
+	return run(ctx, s, OpSendMessage, c, func() (*SendMessageResult, error) {
 		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
@@ -417,10 +401,6 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 		s.dedupeEnd(key, e, res, err)
 		return res, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.(*SendMessageResult), nil
 }
 
 // storeAndPublish stores a message through the backend and pushes it.
@@ -453,7 +433,7 @@ type StopListeningRequest struct {
 
 // StopListening detaches the caller's connection from a thread's pushes.
 func (s *Service) StopListening(ctx context.Context, c Caller, req StopListeningRequest) (any, error) {
-	return s.run(ctx, OpStopListening, c, func() (any, error) {
+	return run(ctx, s, OpStopListening, c, func() (any, error) {
 		if req.ThreadID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "threadId is required")
 		}
