@@ -132,6 +132,7 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 		}
 	})
 	fmt.Fprintf(env.Stdout, "ECB demo ready: open %s/ in two browser windows and log in as alice and bob (password = user name)\n", ecbURL)
+	fmt.Fprintf(env.Stdout, "  customer support:  log in as agent1 (or agent2, super) and open %s/#visitor in another window\n", ecbURL)
 	fmt.Fprintf(env.Stdout, "  ECB client API:    %s  (REST /v1, SSE /v1/events, Socket.IO /socket.io/)\n", ecbURL)
 	fmt.Fprintf(env.Stdout, "  reference backend: %s  (POST /login, contract at /ecb/v1)\n", backendURL)
 	fmt.Fprintf(env.Stdout, "  Server API key:    %s  (curl -H \"Authorization: Bearer $(cat %s)\" %s/server/v1/users/alice/presence)\n",

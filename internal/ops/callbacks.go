@@ -5,6 +5,7 @@ import (
 
 	"github.com/ecbridge/ecb/internal/callbacks"
 	"github.com/ecbridge/ecb/internal/support"
+	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
 // SetCallbacks makes the support operations post their events to the
@@ -19,18 +20,40 @@ func (s *Service) callback(r support.Request, typ, userID string, data map[strin
 	if s.cbs == nil {
 		return
 	}
-	s.callbackKey(r.ID, callbacks.Event{Type: typ, OperationID: r.OperationID, Workgroup: r.Workgroup,
-		RequestID: r.ID, ThreadID: r.ThreadID, UserID: userID}, data)
-}
-
-func (s *Service) callbackKey(key string, ev callbacks.Event, data map[string]any) {
-	if s.cbs == nil {
-		return
-	}
+	ev := callbacks.Event{Type: typ, OperationID: r.OperationID, Workgroup: r.Workgroup,
+		RequestID: r.ID, ThreadID: r.ThreadID, UserID: userID}
 	if data != nil {
 		if b, err := json.Marshal(data); err == nil {
 			ev.Data = b
 		}
 	}
-	s.cbs.Post(key, ev)
+	s.cbs.Post(r.ID, ev)
+}
+
+// noteSupportThread records r's thread as a support thread, so that its
+// messages are posted as message.created; forgetSupportThread ends that.
+func (s *Service) noteSupportThread(r support.Request) {
+	if s.cbs != nil && r.ThreadID != "" {
+		s.supportChats.Store(r.ThreadID, r)
+	}
+}
+
+func (s *Service) forgetSupportThread(r support.Request) {
+	if r.ThreadID != "" {
+		s.supportChats.Delete(r.ThreadID)
+	}
+}
+
+// messageCallback posts message.created when threadID is a live support
+// chat; other threads cost one map lookup.
+func (s *Service) messageCallback(threadID string, m ecbserver.Message) {
+	v, ok := s.supportChats.Load(threadID)
+	if !ok {
+		return
+	}
+	data := map[string]any{"messageId": m.ID, "body": m.Body, "offset": m.Offset}
+	if m.Visibility != "" {
+		data["visibility"] = m.Visibility
+	}
+	s.callback(v.(support.Request), callbacks.TypeMessageCreated, m.AuthorID, data)
 }

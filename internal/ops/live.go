@@ -378,22 +378,29 @@ func (s *Service) LeaveThread(ctx context.Context, c Caller, req LeaveThreadRequ
 		if err != nil {
 			return nil, err
 		}
-		resp, err := s.backend.LeaveThread(ctx, &ecbserver.LeaveThreadRequest{UserID: c.User.ID, ThreadID: t.ThreadID})
-		if err != nil {
-			return nil, err
-		}
-		s.live.presence.NoteThread(t.ThreadID, resp.Thread.Members)
-		s.hub.DetachUser(t.ThreadID, c.User.ID)
-		data, err := json.Marshal(threadPush{ThreadID: t.ThreadID, Change: "left"})
-		if err != nil {
-			return nil, err
-		}
-		s.hub.SendToUser(c.User.ID, &hub.Push{Event: EventThread, Data: data, At: time.Now()}, c.Conn)
-		if err := s.publishMember(t.ThreadID, c.User.ID, "left"); err != nil {
+		if err := s.leaveThreadAs(ctx, c.User.ID, t.ThreadID, c.Conn); err != nil {
 			return nil, err
 		}
 		return struct{}{}, nil
 	})
+}
+
+// leaveThreadAs takes userID out of threadID through the backend: their
+// connections stop listening, their other connections (not except) get
+// thread {change: "left"}, and the remaining listeners member left.
+func (s *Service) leaveThreadAs(ctx context.Context, userID, threadID string, except hub.Conn) error {
+	resp, err := s.backend.LeaveThread(ctx, &ecbserver.LeaveThreadRequest{UserID: userID, ThreadID: threadID})
+	if err != nil {
+		return err
+	}
+	s.live.presence.NoteThread(threadID, resp.Thread.Members)
+	s.hub.DetachUser(threadID, userID)
+	data, err := json.Marshal(threadPush{ThreadID: threadID, Change: "left"})
+	if err != nil {
+		return err
+	}
+	s.hub.SendToUser(userID, &hub.Push{Event: EventThread, Data: data, At: time.Now()}, except)
+	return s.publishMember(threadID, userID, "left")
 }
 
 // ResumeRequest is the payload of resume: for each thread the client showed,

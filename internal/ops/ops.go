@@ -14,13 +14,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ecbridge/ecb/internal/callbacks"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/auth"
+	"github.com/ecbridge/ecb/internal/callbacks"
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/support"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
@@ -129,6 +130,9 @@ type Service struct {
 	support  *support.Engine   // nil unless EnableSupport (support.go)
 	cbs      *callbacks.Poster // nil: callbacks off (SetCallbacks, callbacks.go)
 	monitors monitors          // threads supervisors watch read-only (supervisor.go)
+	// supportChats maps the threads of live support chats to their
+	// request, for the message.created callback (callbacks.go).
+	supportChats sync.Map
 }
 
 // New returns a Service. log and obs may be nil.

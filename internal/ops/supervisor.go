@@ -139,7 +139,7 @@ func (s *Service) SupportConversations(ctx context.Context, c Caller, req Conver
 	return supportRun(ctx, s, OpSupportConversations, c, supervisor, func(e *support.Engine) (*ConversationsResult, error) {
 		rs, err := e.Conversations(req.Workgroup)
 		if err != nil {
-			return nil, supportError(err)
+			return nil, SupportError(err)
 		}
 		res := &ConversationsResult{Conversations: []Conversation{}}
 		for _, r := range rs {
@@ -149,7 +149,7 @@ func (s *Service) SupportConversations(ctx context.Context, c Caller, req Conver
 			}
 			cv := Conversation{RequestID: r.ID, Workgroup: r.Workgroup, State: string(r.State),
 				Visitor:  OfferVisitor{ID: r.VisitorID, Name: r.VisitorName, Anonymous: r.Anonymous},
-				Question: r.Question, Agents: []string{r.AgentID}, Supervisors: r.Supervisors, ThreadID: r.ThreadID, Since: since}
+				Question: r.Question, Agents: append([]string{r.AgentID}, r.Conference...), Supervisors: r.Supervisors, ThreadID: r.ThreadID, Since: since}
 			if cv.Supervisors == nil {
 				cv.Supervisors = []string{}
 			}
@@ -210,8 +210,7 @@ func (s *Service) SupportJoin(ctx context.Context, c Caller, req SupportRequestR
 		if err != nil {
 			return nil, err
 		}
-		s.support.NoteSupervisor(r.ID, c.User.ID)
-		s.callback(r, callbacks.TypeParticipantJoined, c.User.ID, map[string]any{"role": "supervisor"})
+		s.support.NoteSupervisor(r.ID, c.User.ID) // callback participant.joined
 		if c.Conn != nil {
 			s.monitors.remove(c.Conn, r.ThreadID)
 			s.hub.Attach(r.ThreadID, c.Conn)
@@ -273,33 +272,28 @@ type TransferResult struct {
 // supervisor of its workgroup.
 func (s *Service) SupportTransfer(ctx context.Context, c Caller, req TransferRequest) (*TransferResult, error) {
 	return supportRun(ctx, s, OpSupportTransfer, c, requireUser, func(e *support.Engine) (*TransferResult, error) {
-		if req.RequestID == "" || len(req.RequestID) > maxIDBytes || len(req.ToAgent) > maxIDBytes {
-			return nil, apierr.New(apierr.InvalidArgument, "requestId is required; ids are at most %d bytes", maxIDBytes)
+		if len(req.ToAgent) > maxIDBytes {
+			return nil, apierr.New(apierr.InvalidArgument, "toAgent exceeds %d bytes", maxIDBytes)
 		}
-		from := c.User.ID
-		if !c.User.HasRole("agent") {
-			r, ok := e.Request(req.RequestID)
-			if !ok {
-				return nil, apierr.New(apierr.NotFound, "no active request %q", req.RequestID)
-			}
-			if err := requireSupervisor(c, r.Workgroup); err != nil {
-				return nil, err
-			}
-			from = r.AgentID
+		from, err := s.chatHolder(e, c, req.RequestID)
+		if err != nil {
+			return nil, err
 		}
 		if _, err := e.Transfer(ctx, from, req.RequestID, req.ToAgent); err != nil {
-			return nil, supportError(err)
+			return nil, SupportError(err)
 		}
 		return &TransferResult{RequestID: req.RequestID, ToAgent: req.ToAgent, Queued: req.ToAgent == ""}, nil
 	})
 }
 
 // SupportTransferredPush tells the visitor and the previous agent that a
-// chat changed hands (toAgent "": back to the queue).
+// chat changed hands: to another agent, back to the queue (no ToAgent), or,
+// to the visitor only, from the queue to the agent who accepted it again
+// (no FromAgent).
 type SupportTransferredPush struct {
 	RequestID string `json:"requestId"`
-	FromAgent string `json:"fromAgent"`
-	ToAgent   string `json:"toAgent,omitempty"`
+	FromAgent string `json:"fromAgent,omitempty"` // "": taken from the queue
+	ToAgent   string `json:"toAgent,omitempty"`   // "": back to the queue
 }
 
 func (ev supportEvents) Transferred(r support.Request, fromAgent, toAgent string) {

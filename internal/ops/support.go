@@ -85,23 +85,19 @@ func requireAgent(c Caller) error {
 	return nil
 }
 
-// supportError maps an engine refusal to the client's error code.
-func supportError(err error) error {
+// SupportError maps a refusal of the routing engine to the client-facing
+// error code; other errors are returned as they are.
+func SupportError(err error) error {
 	var se *support.Error
 	if !errors.As(err, &se) {
 		return err
 	}
-	switch se.Kind {
-	case support.KindNotFound:
-		return apierr.Wrap(err, apierr.NotFound, se.Msg)
-	case support.KindForbidden:
-		return apierr.Wrap(err, apierr.Forbidden, se.Msg)
-	case support.KindConflict:
-		return apierr.Wrap(err, apierr.Conflict, se.Msg)
-	case support.KindInvalid:
-		return apierr.Wrap(err, apierr.InvalidArgument, se.Msg)
+	code, ok := map[support.Kind]apierr.Code{support.KindNotFound: apierr.NotFound, support.KindConflict: apierr.Conflict,
+		support.KindForbidden: apierr.Forbidden, support.KindInvalid: apierr.InvalidArgument}[se.Kind]
+	if !ok {
+		return err
 	}
-	return err
+	return apierr.Wrap(err, code, se.Msg)
 }
 
 func seconds(d time.Duration) int { return int((d + time.Second/2) / time.Second) }
@@ -111,14 +107,19 @@ type GetWorkgroupStatusRequest struct {
 	Workgroup string `json:"workgroup"`
 }
 
-// WorkgroupStatus is its answer; EstimatedWait is in seconds.
+// WorkgroupStatus is its answer; EstimatedWait is in seconds. Open is now,
+// opening hours included; OpensAt (closed) or ClosesAt (open) is the next
+// change of the opening hours, set only when the workgroup has hours and is
+// not switched off.
 type WorkgroupStatus struct {
-	Workgroup       string `json:"workgroup"`
-	DisplayName     string `json:"displayName,omitempty"`
-	Open            bool   `json:"open"`
-	AgentsAvailable int    `json:"agentsAvailable"`
-	QueueLength     int    `json:"queueLength"`
-	EstimatedWait   int    `json:"estimatedWait"`
+	Workgroup       string     `json:"workgroup"`
+	DisplayName     string     `json:"displayName,omitempty"`
+	Open            bool       `json:"open"`
+	AgentsAvailable int        `json:"agentsAvailable"`
+	QueueLength     int        `json:"queueLength"`
+	EstimatedWait   int        `json:"estimatedWait"`
+	OpensAt         *time.Time `json:"opensAt,omitempty"`
+	ClosesAt        *time.Time `json:"closesAt,omitempty"`
 }
 
 // GetWorkgroupStatus tells anyone (anonymous visitors included) whether a
@@ -130,10 +131,18 @@ func (s *Service) GetWorkgroupStatus(ctx context.Context, c Caller, req GetWorkg
 		}
 		st, err := e.Status(req.Workgroup)
 		if err != nil {
-			return nil, supportError(err)
+			return nil, SupportError(err)
+		}
+		at := func(t time.Time) *time.Time {
+			if t.IsZero() {
+				return nil
+			}
+			t = t.UTC()
+			return &t
 		}
 		return &WorkgroupStatus{Workgroup: st.Workgroup, DisplayName: st.DisplayName, Open: st.Open,
-			AgentsAvailable: st.AgentsAvailable, QueueLength: st.QueueLength, EstimatedWait: seconds(st.EstimatedWait)}, nil
+			AgentsAvailable: st.AgentsAvailable, QueueLength: st.QueueLength, EstimatedWait: seconds(st.EstimatedWait),
+			OpensAt: at(st.OpensAt), ClosesAt: at(st.ClosesAt)}, nil
 	})
 }
 
@@ -163,7 +172,7 @@ func (s *Service) SupportAsk(ctx context.Context, c Caller, req SupportAskReques
 		v := support.Visitor{ID: c.User.ID, Name: c.User.Name, Anonymous: c.User.Anonymous}
 		r, pos, est, err := e.Ask(v, req.Workgroup, req.Question, meta, req.OperationID)
 		if err != nil {
-			return nil, supportError(err)
+			return nil, SupportError(err)
 		}
 		s.callback(r, callbacks.TypeSupportRequested, c.User.ID, map[string]any{"question": r.Question, "metadata": r.Metadata})
 		return &SupportAskResult{RequestID: r.ID, Position: pos, EstimatedWait: seconds(est)}, nil
@@ -216,7 +225,7 @@ func (s *Service) onRequest(ctx context.Context, op string, c Caller, req Suppor
 			return nil, apierr.New(apierr.InvalidArgument, "requestId is required")
 		}
 		if err := act(e, c.User.ID, req.RequestID); err != nil {
-			return nil, supportError(err)
+			return nil, SupportError(err)
 		}
 		return struct{}{}, nil
 	})
@@ -240,7 +249,7 @@ func (s *Service) AgentSetAvailability(ctx context.Context, c Caller, req SetAva
 		}
 		st, err := e.SetAvailability(c.User.ID, c.User.Workgroups, req.Available, req.MaxChats)
 		if err != nil {
-			return nil, supportError(err)
+			return nil, SupportError(err)
 		}
 		return &st, nil
 	})
@@ -268,7 +277,7 @@ func (s *Service) OfferAccept(ctx context.Context, c Caller, req OfferRef) (*Off
 		}
 		inv, err := e.Accept(ctx, c.User.ID, req.OfferID)
 		if err != nil {
-			return nil, supportError(err)
+			return nil, SupportError(err)
 		}
 		th, _ := inv.Thread.Thread.(ecbserver.Thread)
 		return &OfferAcceptResult{RequestID: inv.Request.ID, Thread: th, ThreadToken: inv.Thread.AgentToken}, nil
@@ -282,7 +291,7 @@ func (s *Service) OfferReject(ctx context.Context, c Caller, req OfferRef) (any,
 			return nil, apierr.New(apierr.InvalidArgument, "offerId is required")
 		}
 		if err := e.Reject(c.User.ID, req.OfferID); err != nil {
-			return nil, supportError(err)
+			return nil, SupportError(err)
 		}
 		return struct{}{}, nil
 	})
@@ -329,6 +338,10 @@ func (s *Service) callSupport(ctx context.Context, c Caller, op string, p json.R
 		res, err = call(ctx, c, p, s.SupportJoin)
 	case OpSupportTransfer:
 		res, err = call(ctx, c, p, s.SupportTransfer)
+	case OpSupportInvite:
+		res, err = call(ctx, c, p, s.SupportInvite)
+	case OpSupportLeave:
+		res, err = call(ctx, c, p, s.SupportLeave)
 	default:
 		return nil, false, nil
 	}
@@ -366,12 +379,16 @@ type (
 		RequestID string `json:"requestId"`
 		Reason    string `json:"reason"`
 	}
-	// InvitationPush tells both sides that the support thread is ready.
+	// InvitationPush tells both sides that the support thread is ready;
+	// Conference is set for an agent invited to a chat in progress.
 	InvitationPush struct {
 		RequestID   string           `json:"requestId"`
 		Workgroup   string           `json:"workgroup"`
 		Thread      ecbserver.Thread `json:"thread"`
 		ThreadToken string           `json:"threadToken"`
+		Visitor     OfferVisitor     `json:"visitor"`
+		Question    string           `json:"question,omitempty"`
+		Conference  bool             `json:"conference,omitempty"`
 	}
 	// SupportEndedPush tells that a request ended (cancelled, dropped, closed).
 	SupportEndedPush struct {
@@ -403,10 +420,9 @@ func (ev supportEvents) Offer(o support.Offer) {
 		Metadata: r.Metadata, Visitor: OfferVisitor{ID: r.VisitorID, Name: r.VisitorName, Anonymous: r.Anonymous}, ExpiresAt: o.ExpiresAt})
 }
 
-func (ev supportEvents) OfferRevoked(agentID, offerID, requestID, reason string) {
-	ev.s.callbackKey(requestID, callbacks.Event{Type: callbacks.TypeOfferRevoked, RequestID: requestID, UserID: agentID},
-		map[string]any{"offerId": offerID, "reason": reason})
-	ev.send(agentID, EventOfferRevoked, OfferRevokedPush{OfferID: offerID, RequestID: requestID, Reason: reason})
+func (ev supportEvents) OfferRevoked(agentID, offerID string, r support.Request, reason string) {
+	ev.s.callback(r, callbacks.TypeOfferRevoked, agentID, map[string]any{"offerId": offerID, "reason": reason})
+	ev.send(agentID, EventOfferRevoked, OfferRevokedPush{OfferID: offerID, RequestID: r.ID, Reason: reason})
 }
 
 func (ev supportEvents) OfferRejected(agentID, offerID string, r support.Request) {
@@ -415,25 +431,37 @@ func (ev supportEvents) OfferRejected(agentID, offerID string, r support.Request
 
 func (ev supportEvents) Invitation(inv support.Invitation, toVisitor, toAgent bool) {
 	th, _ := inv.Thread.Thread.(ecbserver.Thread)
+	r := inv.Request
+	push := InvitationPush{RequestID: r.ID, Workgroup: r.Workgroup, Thread: th, Question: r.Question,
+		Visitor: OfferVisitor{ID: r.VisitorID, Name: r.VisitorName, Anonymous: r.Anonymous}}
 	if toVisitor {
-		ev.send(inv.Request.VisitorID, EventInvitation, InvitationPush{RequestID: inv.Request.ID, Workgroup: inv.Request.Workgroup, Thread: th, ThreadToken: inv.Thread.VisitorToken})
+		push.ThreadToken = inv.Thread.VisitorToken
+		ev.send(r.VisitorID, EventInvitation, push)
 	}
 	if toAgent {
-		r := inv.Request
 		r.ThreadID = th.ID
-		if !inv.Transfer {
+		if !inv.Transfer && !inv.Conference {
 			ev.s.callback(r, callbacks.TypeOfferAccepted, inv.AgentID, nil)
 		}
-		ev.send(inv.AgentID, EventInvitation, InvitationPush{RequestID: inv.Request.ID, Workgroup: inv.Request.Workgroup, Thread: th, ThreadToken: inv.Thread.AgentToken})
+		ev.s.noteSupportThread(r)
+		push.ThreadToken, push.Conference = inv.Thread.AgentToken, inv.Conference
+		ev.send(inv.AgentID, EventInvitation, push)
+	}
+	if inv.Requeued {
+		// The visitor, in the thread already, learns who took the chat.
+		ev.send(r.VisitorID, EventSupportTransferred, SupportTransferredPush{RequestID: r.ID, ToAgent: inv.AgentID})
 	}
 }
 
 func (ev supportEvents) RequestEnded(r support.Request) {
 	p := SupportEndedPush{RequestID: r.ID, State: string(r.State)}
 	ev.s.callback(r, callbacks.TypeConversationClosed, "", map[string]any{"state": string(r.State)})
+	ev.s.forgetSupportThread(r)
 	ev.send(r.VisitorID, EventSupportEnded, p)
 	if r.State == support.StateClosed && r.AgentID != "" {
-		ev.send(r.AgentID, EventSupportEnded, p)
+		for _, id := range append(append([]string{r.AgentID}, r.Conference...), r.Supervisors...) {
+			ev.send(id, EventSupportEnded, p)
+		}
 	}
 }
 

@@ -405,25 +405,24 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 
 // storeAndPublish stores a message through the backend and pushes it.
 func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread, req SendMessageRequest) (*SendMessageResult, error) {
-	{
-		resp, err := s.backend.AddThreadMessage(ctx, &ecbserver.AddThreadMessageRequest{
-			UserID: c.User.ID, ThreadID: t.ThreadID, Body: req.Body, ClientMessageID: req.ClientMessageID, Data: req.Data,
-			Visibility: req.Visibility,
-		})
-		if err != nil {
-			return nil, err
-		}
-		if resp.Message.ThreadID == "" {
-			resp.Message.ThreadID = t.ThreadID
-		}
-		// The audience is what the caller asked, whatever the backend echoed.
-		resp.Message.Visibility = req.Visibility
-		msg, push, err := s.publishMessage(t.ThreadID, resp.Message, c.Conn)
-		if err != nil {
-			return nil, err
-		}
-		return &SendMessageResult{Message: msg, ThreadToken: resp.ThreadToken, Epoch: push.Epoch}, nil
+	resp, err := s.backend.AddThreadMessage(ctx, &ecbserver.AddThreadMessageRequest{
+		UserID: c.User.ID, ThreadID: t.ThreadID, Body: req.Body, ClientMessageID: req.ClientMessageID, Data: req.Data,
+		Visibility: req.Visibility,
+	})
+	if err != nil {
+		return nil, err
 	}
+	if resp.Message.ThreadID == "" {
+		resp.Message.ThreadID = t.ThreadID
+	}
+	// The audience is what the caller asked, whatever the backend echoed.
+	resp.Message.Visibility = req.Visibility
+	msg, push, err := s.publishMessage(t.ThreadID, resp.Message, c.Conn)
+	if err != nil {
+		return nil, err
+	}
+	s.messageCallback(t.ThreadID, msg)
+	return &SendMessageResult{Message: msg, ThreadToken: resp.ThreadToken, Epoch: push.Epoch}, nil
 }
 
 // StopListeningRequest is the payload of stopListening.

@@ -36,7 +36,8 @@
 //
 // Seeded users (password = user name): alice, bob and carol are each other's
 // contacts; agent1 and agent2 have role agent in workgroup support; super has
-// role supervisor in support.
+// role supervisor in support; helpbot has role bot (migration 6), a user an
+// agent may add to a support thread.
 //
 // A thread member has an access code (read 1, write 2, admin 4, owner 8):
 // members get 3, the creator 3|8. getThread needs the read bit,

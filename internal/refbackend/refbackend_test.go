@@ -27,6 +27,7 @@ func TestLoginAndAuthenticate(t *testing.T) {
 		{"alice", "Alice", nil, nil},
 		{"agent1", "Agent One", []string{"agent"}, []string{"support"}},
 		{"super", "Supervisor", []string{"supervisor"}, []string{"support"}},
+		{"helpbot", "Help Bot", []string{"bot"}, nil},
 	}
 	for _, tt := range tests {
 		before := time.Now()
@@ -370,8 +371,8 @@ func TestRestartKeepsData(t *testing.T) {
 	if err := json.Unmarshal(e.web(http.MethodGet, "/users", nil, nil).body, &users); err != nil {
 		t.Fatal(err)
 	}
-	if len(users.Users) != len(seedUsers) {
-		t.Fatalf("%d users after restart, want %d", len(users.Users), len(seedUsers))
+	if len(users.Users) != len(seedUsers)+len(seedBots) {
+		t.Fatalf("%d users after restart, want %d", len(users.Users), len(seedUsers)+len(seedBots))
 	}
 	var versions []int
 	rows, err := e.srv.db.QueryContext(t.Context(), `SELECT version FROM schema_migrations ORDER BY version`)
@@ -386,7 +387,7 @@ func TestRestartKeepsData(t *testing.T) {
 		}
 		versions = append(versions, v)
 	}
-	if !slices.Equal(versions, []int{1, 2, 3, 4, 5}) {
+	if !slices.Equal(versions, []int{1, 2, 3, 4, 5, 6}) {
 		t.Fatalf("migrations %v", versions)
 	}
 	// The new messages continue after the old ones.
@@ -411,7 +412,7 @@ func TestUsersAndCORS(t *testing.T) {
 	for _, u := range users.Users {
 		ids = append(ids, u.ID)
 	}
-	if !slices.Equal(ids, []string{"alice", "bob", "carol", "agent1", "agent2", "super"}) {
+	if !slices.Equal(ids, []string{"alice", "bob", "carol", "agent1", "agent2", "super", "helpbot"}) {
 		t.Fatalf("users %v", ids)
 	}
 	if !slices.Equal(users.Users[3].Roles, []string{"agent"}) || users.Users[0].Name != "Alice" || users.Users[0].Roles != nil {

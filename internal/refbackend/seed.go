@@ -24,6 +24,12 @@ var seedUsers = []seedUser{
 	{id: "super", name: "Supervisor", roles: []string{"supervisor"}, workgroups: []string{"support"}},
 }
 
+// seedBots are added by migration 6: a bot is an ordinary user (role bot)
+// that an agent adds to a support thread; it chats with its own userToken.
+var seedBots = []seedUser{
+	{id: "helpbot", name: "Help Bot", roles: []string{"bot"}},
+}
+
 // seedColleagues are each other's contacts.
 var seedColleagues = []string{"alice", "bob", "carol"}
 
@@ -32,26 +38,8 @@ var seedColleagues = []string{"alice", "bob", "carol"}
 // deleted.
 func seedDemo(iterations int) func(context.Context, *sql.Tx) error {
 	return func(ctx context.Context, tx *sql.Tx) error {
-		for _, u := range seedUsers {
-			ph, err := hashPassword(u.id, iterations)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO users(id, name, password_hash, password_salt, password_iter) VALUES (?, ?, ?, ?, ?)`,
-				u.id, u.name, ph.Hash, ph.Salt, ph.Iter); err != nil {
-				return fmt.Errorf("seed user %s: %w", u.id, err)
-			}
-			for _, r := range u.roles {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO user_roles(user_id, role) VALUES (?, ?)`, u.id, r); err != nil {
-					return fmt.Errorf("seed role of %s: %w", u.id, err)
-				}
-			}
-			for _, w := range u.workgroups {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO workgroup_members(workgroup, user_id) VALUES (?, ?)`, w, u.id); err != nil {
-					return fmt.Errorf("seed workgroup of %s: %w", u.id, err)
-				}
-			}
+		if err := insertUsers(ctx, tx, seedUsers, iterations); err != nil {
+			return err
 		}
 		for _, a := range seedColleagues {
 			for _, b := range seedColleagues {
@@ -65,4 +53,35 @@ func seedDemo(iterations int) func(context.Context, *sql.Tx) error {
 		}
 		return nil
 	}
+}
+
+// seedBotUsers is migration 6.
+func seedBotUsers(iterations int) func(context.Context, *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error { return insertUsers(ctx, tx, seedBots, iterations) }
+}
+
+// insertUsers creates users with their roles and workgroups.
+func insertUsers(ctx context.Context, tx *sql.Tx, users []seedUser, iterations int) error {
+	for _, u := range users {
+		ph, err := hashPassword(u.id, iterations)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO users(id, name, password_hash, password_salt, password_iter) VALUES (?, ?, ?, ?, ?)`,
+			u.id, u.name, ph.Hash, ph.Salt, ph.Iter); err != nil {
+			return fmt.Errorf("seed user %s: %w", u.id, err)
+		}
+		for _, r := range u.roles {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO user_roles(user_id, role) VALUES (?, ?)`, u.id, r); err != nil {
+				return fmt.Errorf("seed role of %s: %w", u.id, err)
+			}
+		}
+		for _, w := range u.workgroups {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO workgroup_members(workgroup, user_id) VALUES (?, ?)`, w, u.id); err != nil {
+				return fmt.Errorf("seed workgroup of %s: %w", u.id, err)
+			}
+		}
+	}
+	return nil
 }

@@ -127,6 +127,7 @@ func migrations(passwordIterations int) []migration {
 		{3, "read marks", schemaV3},
 		{4, "whispers and callbacks", schemaV4},
 		{5, "anonymous visitors", schemaV5},
+		{6, "the demo's bot user", seedBotUsers(passwordIterations)},
 	}
 }
 

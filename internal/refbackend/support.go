@@ -89,7 +89,8 @@ func (b *ecbBackend) CreateSupportThread(ctx context.Context, req *ecbserver.Cre
 	if err != nil {
 		return nil, err
 	}
-	at, err := b.threadToken(th, req.AgentID, memberAccess)
+	// The agent's token says what the thread says of them: admin too.
+	at, err := b.threadToken(th, req.AgentID, memberAccess|ecbserver.AccessAdmin)
 	if err != nil {
 		return nil, err
 	}

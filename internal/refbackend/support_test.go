@@ -18,7 +18,8 @@ func TestCreateSupportThread(t *testing.T) {
 		t.Fatalf("thread = %+v", got.Thread)
 	}
 	vc, ac := e.threadClaims(got.VisitorToken), e.threadClaims(got.AgentToken)
-	if vc.UID != "alice" || ac.UID != "agent1" || vc.Subject != got.Thread.ID || vc.Acc != int(memberAccess) {
+	if vc.UID != "alice" || ac.UID != "agent1" || vc.Subject != got.Thread.ID || vc.Acc != int(memberAccess) ||
+		ac.Acc != int(memberAccess|ecbserver.AccessAdmin) {
 		t.Fatalf("tokens: %+v %+v", vc, ac)
 	}
 	// Both sides see it, and may write in it.

@@ -55,7 +55,7 @@ func (s *Server) newGuards(cfg *config.Config) error {
 	if cfg.ServerAPI.Enabled() {
 		g.api = serverapi.New(cfg.ServerAPI, serverapi.Options{
 			Ops: s.ops, Store: g.store, Hub: s.hub, MaxBody: cfg.HTTP.MaxBodyBytes,
-			Logger: s.log,
+			Logger: s.log, Support: cfg.Support,
 		})
 	}
 	if cfg.ServerAPI.Listen != "" {

@@ -78,12 +78,14 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	}
 	s.hub = hub.New(hub.Config{HistorySize: cfg.Hub.HistorySize, HistoryTTL: cfg.Hub.HistoryTTL, Metrics: s.metrics})
 	s.ops = ops.New(cfg.Operations, s.backend, verifier, s.hub, log, s.metrics)
-	if wgs, err := cfg.Support.Resolve(); err != nil {
+	// Customer support is always on, with no workgroup unless configured:
+	// the Server API may create the first one at run time.
+	wgs, err := cfg.Support.Resolve()
+	if err != nil {
 		return nil, err
-	} else if len(wgs) > 0 {
-		if err := s.ops.EnableSupport(wgs, cfg.Support.Grace); err != nil {
-			return nil, err
-		}
+	}
+	if err := s.ops.EnableSupport(wgs, cfg.Support.Grace); err != nil {
+		return nil, err
 	}
 	s.ops.SetCallbacks(callbacks.New(ctx, callbacks.Config{URL: cfg.Callbacks.URL, Secret: []byte(cfg.Backend.Secret),
 		MaxRetryDuration: cfg.Callbacks.MaxRetryDuration, Observer: s.metrics.CallbackFailures()}))

@@ -4,8 +4,8 @@
 // a user's access to a thread (a temporary ban is acc 0 with a TTL),
 // publishes a system message into a thread, tells a thread's listeners that
 // it was updated, closed or deleted, disconnects a user and revokes their
-// tokens, and reads connection counts. api/server.yaml is the normative
-// description.
+// tokens, reads connection counts, and manages the customer-support
+// workgroups (workgroups.go). api/server.yaml is the normative description.
 //
 // Decisions are recorded in an access.Store, which the operations consult
 // on every call, then applied at once to this node's connections through
@@ -32,6 +32,7 @@ import (
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/ops"
 	"github.com/ecbridge/ecb/internal/sse"
+	"github.com/ecbridge/ecb/internal/support"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
@@ -50,6 +51,7 @@ type API struct {
 	log     *slog.Logger
 	maxBody int64
 	mux     *http.ServeMux
+	support support.Config // the defaults of workgroups put through the API
 }
 
 // Options are the API's collaborators.
@@ -59,6 +61,9 @@ type Options struct {
 	Hub     *hub.Hub
 	Logger  *slog.Logger // default slog.Default()
 	MaxBody int64        // request body limit in bytes (default 65536)
+	// Support is the support section of the configuration: its support.*
+	// settings are the defaults of the workgroups put through the API.
+	Support support.Config
 }
 
 // New returns the API for cfg (defaults set, validated).
@@ -69,7 +74,7 @@ func New(cfg Config, o Options) *API {
 	if o.MaxBody <= 0 {
 		o.MaxBody = 64 << 10
 	}
-	a := &API{keys: newKeyring(cfg.Keys), ops: o.Ops, store: o.Store, hub: o.Hub, log: o.Logger, maxBody: o.MaxBody}
+	a := &API{keys: newKeyring(cfg.Keys), ops: o.Ops, store: o.Store, hub: o.Hub, log: o.Logger, maxBody: o.MaxBody, support: o.Support}
 	m := http.NewServeMux()
 	m.Handle("PUT /server/v1/threads/{threadId}/access/{userId}", a.scoped(ScopeAccessWrite, a.putAccess))
 	m.Handle("GET /server/v1/threads/{threadId}/access/{userId}", a.scoped(ScopeAccessRead, a.getAccess))
@@ -79,6 +84,10 @@ func New(cfg Config, o Options) *API {
 	m.Handle("GET /server/v1/threads/{threadId}", a.scoped(ScopePresenceRead, a.getThread))
 	m.Handle("POST /server/v1/users/{userId}/disconnect", a.scoped(ScopeUsersWrite, a.disconnect))
 	m.Handle("GET /server/v1/users/{userId}/presence", a.scoped(ScopePresenceRead, a.presence))
+	m.Handle("GET /server/v1/workgroups", a.scoped(ScopeWorkgroupsRead, a.listWorkgroups))
+	m.Handle("GET /server/v1/workgroups/{name}", a.scoped(ScopeWorkgroupsRead, a.getWorkgroup))
+	m.Handle("PUT /server/v1/workgroups/{name}", a.scoped(ScopeWorkgroupsWrite, a.putWorkgroup))
+	m.Handle("DELETE /server/v1/workgroups/{name}", a.scoped(ScopeWorkgroupsWrite, a.deleteWorkgroup))
 	m.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		sse.WriteError(w, apierr.New(apierr.NotFound, "no such route: %s %s", r.Method, r.URL.Path))
 	})

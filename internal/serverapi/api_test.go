@@ -22,6 +22,7 @@ import (
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/ops"
 	"github.com/ecbridge/ecb/internal/serverapi"
+	"github.com/ecbridge/ecb/internal/support"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
@@ -29,6 +30,8 @@ var (
 	allKey      = strings.Repeat("a", 40)
 	presenceKey = strings.Repeat("p", 40)
 	accessKey   = strings.Repeat("w", 40)
+	wgReadKey   = strings.Repeat("r", 40)
+	wgWriteKey  = strings.Repeat("g", 40)
 )
 
 // conn is a hub connection that records what it gets.
@@ -77,8 +80,9 @@ type env struct {
 }
 
 // newEnv serves the API behind a handler that validates every request it
-// accepts and every answer against api/server.yaml.
-func newEnv(tb testing.TB) *env {
+// accepts and every answer against api/server.yaml. setup, when given, runs
+// on the operations before the API is built (EnableSupport).
+func newEnv(tb testing.TB, setup ...func(*ops.Service)) *env {
 	tb.Helper()
 	spec, err := os.ReadFile("../../api/server.yaml")
 	if err != nil {
@@ -101,12 +105,18 @@ func newEnv(tb testing.TB) *env {
 	svc := ops.New(ops.Config{MaxMessageBytes: 100}, nil, nil, h, slog.New(slog.DiscardHandler), nil)
 	store := access.New(access.Config{MaxEntries: 50})
 	svc.SetGuards(ops.Guards{Access: store, Threads: store, Revocations: store})
+	for _, f := range setup {
+		f(svc)
+	}
 	logs := &syncBuffer{}
 	api := serverapi.New(serverapi.Config{Keys: serverapi.Keys{
 		{Name: "backend", Key: allKey, Scopes: []string{"*"}},
 		{Name: "monitor", Key: presenceKey, Scopes: []string{"presence:read"}},
 		{Name: "moderation", Key: accessKey, Scopes: []string{"access:write"}},
-	}}, serverapi.Options{Ops: svc, Store: store, Hub: h, MaxBody: 4096, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		{Name: "wg-reader", Key: wgReadKey, Scopes: []string{"workgroups:read"}},
+		{Name: "wg-admin", Key: wgWriteKey, Scopes: []string{"workgroups:write"}},
+	}}, serverapi.Options{Ops: svc, Store: store, Hub: h, MaxBody: 4096, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Support: support.Config{OfferTimeout: 20 * time.Second, MaxChats: 3}})
 	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -21,11 +21,17 @@ const (
 	ScopeThreadsWrite = "threads:write" // publish system messages, thread events
 	ScopeUsersWrite   = "users:write"   // disconnect users, revoke their tokens
 	ScopePresenceRead = "presence:read" // connection counts of users and threads
-	ScopeAll          = "*"             // every scope
+	// ScopeWorkgroupsRead lists and reads the customer-support workgroups
+	// (workgroups:write implies it).
+	ScopeWorkgroupsRead = "workgroups:read"
+	// ScopeWorkgroupsWrite creates, changes and removes workgroups.
+	ScopeWorkgroupsWrite = "workgroups:write"
+	ScopeAll             = "*" // every scope
 )
 
 // Scopes lists the scopes, in documentation order.
-var Scopes = []string{ScopeAccessRead, ScopeAccessWrite, ScopeThreadsWrite, ScopeUsersWrite, ScopePresenceRead, ScopeAll}
+var Scopes = []string{ScopeAccessRead, ScopeAccessWrite, ScopeThreadsWrite, ScopeUsersWrite, ScopePresenceRead,
+	ScopeWorkgroupsRead, ScopeWorkgroupsWrite, ScopeAll}
 
 // Config configures the Server API (config key serverApi). It is enabled
 // when Keys is not empty.
@@ -173,5 +179,7 @@ func (k *hashedKey) allows(scope string) bool {
 	if slices.Contains(k.scopes, ScopeAll) || slices.Contains(k.scopes, scope) {
 		return true
 	}
-	return scope == ScopeAccessRead && slices.Contains(k.scopes, ScopeAccessWrite)
+	// A write scope implies its read scope.
+	return (scope == ScopeAccessRead && slices.Contains(k.scopes, ScopeAccessWrite)) ||
+		(scope == ScopeWorkgroupsRead && slices.Contains(k.scopes, ScopeWorkgroupsWrite))
 }

@@ -115,7 +115,7 @@ func (a *API) handshake(h *socketio.Handshake) error {
 	if err := ops.Decode(h.Auth, &ha); err != nil {
 		return connectError(err)
 	}
-	origin := h.Request.Header.Get("Origin")
+	origin := auth.RequestOrigin(h.Request)
 	sess := &session{}
 	token := ha.UserToken
 	if token == "" && ha.AccessToken != "" {
@@ -286,7 +286,7 @@ func (c *conn) refresh(payload json.RawMessage) (any, error) {
 	if err := ops.Decode(payload, &req); err != nil {
 		return nil, err
 	}
-	origin := c.socket.Handshake().Request.Header.Get("Origin")
+	origin := auth.RequestOrigin(c.socket.Handshake().Request)
 	u, err := c.api.ops.Authenticate(req.UserToken, origin)
 	if err != nil {
 		return nil, err

@@ -142,7 +142,7 @@ type authedHandler func(w http.ResponseWriter, r *http.Request, c ops.Caller)
 // authed verifies the userToken and finds the stream the request names.
 func (a *API) authed(h authedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		u, err := a.ops.Authenticate(bearer(r), r.Header.Get("Origin"))
+		u, err := a.ops.Authenticate(bearer(r), auth.RequestOrigin(r))
 		if err != nil {
 			WriteError(w, err)
 			return

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/hub"
 )
 
@@ -34,7 +35,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	if token == "" {
 		token = r.URL.Query().Get("access_token")
 	}
-	u, err := a.ops.Authenticate(token, r.Header.Get("Origin"))
+	u, err := a.ops.Authenticate(token, auth.RequestOrigin(r))
 	if err != nil {
 		WriteError(w, err)
 		return

@@ -31,6 +31,9 @@ type WorkgroupConfig struct {
 	MaxChats       int           `yaml:"maxChats"`
 	Open           *bool         `yaml:"open"` // default true
 	RequiredFields []string      `yaml:"requiredFields"`
+	// Hours, when set, are the opening hours (hours.go); without them the
+	// workgroup is open whenever Open is.
+	Hours *HoursConfig `yaml:"hours"`
 }
 
 // SetDefaults fills in the zero values.
@@ -56,23 +59,14 @@ func (c Config) Resolve() ([]Workgroup, error) {
 	seen := map[string]bool{}
 	out := make([]Workgroup, 0, len(c.Workgroups))
 	for i, wc := range c.Workgroups {
-		w := Workgroup{Name: wc.Name, DisplayName: wc.DisplayName, Strategy: Strategy(wc.Strategy),
-			OfferTimeout: wc.OfferTimeout, MaxChats: wc.MaxChats, Open: wc.Open == nil || *wc.Open,
-			RequiredFields: wc.RequiredFields}
-		if w.Strategy == "" {
-			w.Strategy = Strategy(c.Strategy)
+		w, verr, herr := c.workgroup(wc, fmt.Sprintf("support.workgroups[%d].hours", i))
+		if verr != nil {
+			errs = append(errs, fmt.Errorf("support.workgroups[%d]: %w", i, verr))
 		}
-		if w.OfferTimeout <= 0 {
-			w.OfferTimeout = c.OfferTimeout
+		if herr != nil {
+			errs = append(errs, herr) // each names its key
 		}
-		if w.MaxChats <= 0 {
-			w.MaxChats = c.MaxChats
-		}
-		if w.DisplayName == "" {
-			w.DisplayName = w.Name
-		}
-		if err := w.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("support.workgroups[%d]: %w", i, err))
+		if verr != nil || herr != nil {
 			continue
 		}
 		if seen[w.Name] {
@@ -83,4 +77,41 @@ func (c Config) Resolve() ([]Workgroup, error) {
 		out = append(out, w)
 	}
 	return out, errors.Join(errs...)
+}
+
+// ResolveWorkgroup returns one workgroup with c's defaults applied (for the
+// zero values of wc), validated; errors about its hours name the keys below
+// hoursKey ("hours").
+func (c Config) ResolveWorkgroup(wc WorkgroupConfig, hoursKey string) (Workgroup, error) {
+	c.SetDefaults()
+	w, verr, herr := c.workgroup(wc, hoursKey)
+	if err := errors.Join(verr, herr); err != nil {
+		return Workgroup{}, err
+	}
+	return w, nil
+}
+
+// workgroup applies the defaults of c (already set) to wc and validates it:
+// verr is about the settings, herr about the hours.
+func (c Config) workgroup(wc WorkgroupConfig, hoursKey string) (w Workgroup, verr, herr error) {
+	w = Workgroup{Name: wc.Name, DisplayName: wc.DisplayName, Strategy: Strategy(wc.Strategy),
+		OfferTimeout: wc.OfferTimeout, MaxChats: wc.MaxChats, Open: wc.Open == nil || *wc.Open,
+		RequiredFields: wc.RequiredFields}
+	if w.Strategy == "" {
+		w.Strategy = Strategy(c.Strategy)
+	}
+	if w.OfferTimeout <= 0 {
+		w.OfferTimeout = c.OfferTimeout
+	}
+	if w.MaxChats <= 0 {
+		w.MaxChats = c.MaxChats
+	}
+	if w.DisplayName == "" {
+		w.DisplayName = w.Name
+	}
+	verr = w.Validate()
+	if wc.Hours != nil {
+		w.Hours, herr = ParseHours(*wc.Hours, hoursKey)
+	}
+	return w, verr, herr
 }

@@ -35,6 +35,9 @@ type Workgroup struct {
 	MaxChats       int           // per agent, unless the agent sets a lower or higher own limit
 	Open           bool
 	RequiredFields []string // metadata keys (or "question") a request must carry, non-empty
+	// Hours, when set, are the opening hours: the workgroup is open when
+	// Open is true and the engine's clock is within them (hours.go).
+	Hours *Hours
 }
 
 // State is where a request is.
@@ -69,6 +72,8 @@ type Request struct {
 	// ThreadOwner is the agent who created the support thread (it stays
 	// when the chat is transferred): ECB adds members on their behalf.
 	ThreadOwner string `json:"threadOwner,omitempty"`
+	// Conference are the agents invited to the chat (support.invite).
+	Conference []string `json:"conference,omitempty"`
 	// Supervisors are the supervisors who joined the chat (support.join).
 	Supervisors []string  `json:"supervisors,omitempty"`
 	ChatSince   time.Time `json:"chatSince,omitzero"`
@@ -98,6 +103,11 @@ type Invitation struct {
 	Thread  SupportThread
 	// Transfer is set when the chat was transferred to AgentID (Transfer).
 	Transfer bool
+	// Conference is set when AgentID was invited to the chat (Invite).
+	Conference bool
+	// Requeued is set when AgentID accepted a chat that had been put back
+	// in the queue: the visitor is in the thread already.
+	Requeued bool
 }
 
 // Revoke reasons, as OfferRevoked reports them.
@@ -118,7 +128,7 @@ type Events interface {
 	Offer(o Offer)
 	// OfferRevoked tells an agent that an offer (or an accepted offer whose
 	// chat was still pending) is gone.
-	OfferRevoked(agentID, offerID, requestID, reason string)
+	OfferRevoked(agentID, offerID string, r Request, reason string)
 	// Invitation tells the visitor (toVisitor) and the agent (toAgent) that
 	// the chat is ready.
 	Invitation(inv Invitation, toVisitor, toAgent bool)
@@ -230,8 +240,9 @@ type offer struct {
 type agent struct {
 	id           string
 	available    bool
-	maxChats     int // own limit; 0 means the workgroup's
-	workgroups   map[string]bool
+	maxChats     int             // own limit; 0 means the workgroup's
+	workgroups   map[string]bool // those of claimed that the engine serves
+	claimed      []string        // the workgroups the agent's token names (manage.go)
 	chats        map[string]bool // request ids pending or in chat
 	offer        *offer
 	lastActivity time.Time
@@ -273,11 +284,11 @@ func randomID() string {
 
 type nopEvents struct{}
 
-func (nopEvents) Queue(string, string, int, time.Duration)    {}
-func (nopEvents) Offer(Offer)                                 {}
-func (nopEvents) OfferRevoked(string, string, string, string) {}
-func (nopEvents) Invitation(Invitation, bool, bool)           {}
-func (nopEvents) RequestEnded(Request)                        {}
+func (nopEvents) Queue(string, string, int, time.Duration)     {}
+func (nopEvents) Offer(Offer)                                  {}
+func (nopEvents) OfferRevoked(string, string, Request, string) {}
+func (nopEvents) Invitation(Invitation, bool, bool)            {}
+func (nopEvents) RequestEnded(Request)                         {}
 
 // Validate checks a workgroup's settings.
 func (w Workgroup) Validate() error {
@@ -295,22 +306,10 @@ func (w Workgroup) Validate() error {
 }
 
 // SetWorkgroup adds a workgroup or changes its settings; its queue and
-// agents stay. Offers already made keep their expiry.
+// agents stay. Offers already made keep their expiry. See PutWorkgroup.
 func (e *Engine) SetWorkgroup(w Workgroup) error {
-	if err := w.Validate(); err != nil {
-		return err
-	}
-	w.RequiredFields = slices.Clone(w.RequiredFields)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if g := e.wgs[w.Name]; g != nil {
-		g.Workgroup = w
-		e.route(g)
-		e.pushPositions(g, false)
-		return nil
-	}
-	e.wgs[w.Name] = &wgState{Workgroup: w}
-	return nil
+	_, err := e.PutWorkgroup(w)
+	return err
 }
 
 // Workgroups returns the workgroups' settings, by name.
@@ -333,6 +332,10 @@ type Status struct {
 	AgentsAvailable int           `json:"agentsAvailable"`
 	QueueLength     int           `json:"queueLength"`
 	EstimatedWait   time.Duration `json:"-"`
+	// OpensAt (closed) or ClosesAt (open) is the next change of the
+	// opening hours, when the workgroup has hours and its Open switch is on.
+	OpensAt  time.Time `json:"opensAt,omitzero"`
+	ClosesAt time.Time `json:"closesAt,omitzero"`
 }
 
 // Status returns the state of workgroup name.
@@ -343,9 +346,7 @@ func (e *Engine) Status(name string) (Status, error) {
 	if g == nil {
 		return Status{}, errf(KindNotFound, "no workgroup %q", name)
 	}
-	return Status{Workgroup: g.Name, DisplayName: g.DisplayName, Open: g.Open,
-		AgentsAvailable: e.availableIn(g), QueueLength: len(g.waiting),
-		EstimatedWait: e.estimate(g, len(g.waiting)+1)}, nil
+	return e.status(g, e.opts.Clock.Now()), nil
 }
 
 // Visitor is who asks.
@@ -364,8 +365,8 @@ func (e *Engine) Ask(v Visitor, workgroup, question string, metadata map[string]
 	if g == nil {
 		return Request{}, 0, 0, errf(KindNotFound, "no workgroup %q", workgroup)
 	}
-	if !g.Open {
-		return Request{}, 0, 0, errf(KindConflict, "workgroup %q is closed", workgroup)
+	if now := e.opts.Clock.Now(); !g.openAt(now) {
+		return Request{}, 0, 0, errf(KindConflict, "%s", g.closedMessage(now))
 	}
 	for _, f := range g.RequiredFields {
 		if f == "question" {
@@ -402,6 +403,7 @@ func (e *Engine) Ask(v Visitor, workgroup, question string, metadata map[string]
 func (r *request) snapshot() Request {
 	s := r.Request
 	s.Supervisors = slices.Clone(r.Supervisors)
+	s.Conference = slices.Clone(r.Conference)
 	if r.offer != nil {
 		s.OfferID = r.offer.id
 	}
@@ -430,17 +432,19 @@ func (e *Engine) end(r *request, st State, reason string) {
 	case StateOffered:
 		o := r.offer
 		e.dropOffer(o, reason)
-		e.opts.Events.OfferRevoked(o.agentID, o.id, r.ID, reason)
+		e.opts.Events.OfferRevoked(o.agentID, o.id, r.snapshot(), reason)
 	case StatePending:
 		if a := e.agents[r.AgentID]; a != nil {
 			delete(a.chats, r.ID)
 			a.lastActivity = e.opts.Clock.Now()
 		}
-		e.opts.Events.OfferRevoked(r.AgentID, r.OfferID, r.ID, reason)
+		e.opts.Events.OfferRevoked(r.AgentID, r.OfferID, r.snapshot(), reason)
 	case StateChat:
-		if a := e.agents[r.AgentID]; a != nil {
-			delete(a.chats, r.ID)
-			a.lastActivity = e.opts.Clock.Now()
+		for _, id := range append([]string{r.AgentID}, r.Conference...) {
+			if a := e.agents[id]; a != nil {
+				delete(a.chats, r.ID)
+				a.lastActivity = e.opts.Clock.Now()
+			}
 		}
 	}
 	if r.grace != nil {
@@ -557,8 +561,16 @@ func (e *Engine) pass(o *offer, outcome string) {
 	if a := e.agents[o.agentID]; a != nil {
 		a.lastActivity = e.opts.Clock.Now()
 	}
+	e.coolDown(g, r, o.agentID)
+	e.routeAll()
+	e.pushPositions(g, false)
+}
+
+// coolDown keeps r from agentID for one offer timeout of g, and routes g
+// again when it is over (agentID may be the only one who can take r).
+func (e *Engine) coolDown(g *wgState, r *request, agentID string) {
 	cool := g.OfferTimeout
-	r.tried[o.agentID] = e.opts.Clock.Now().Add(cool)
+	r.tried[agentID] = e.opts.Clock.Now().Add(cool)
 	e.opts.Clock.AfterFunc(cool, func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -567,8 +579,6 @@ func (e *Engine) pass(o *offer, outcome string) {
 			e.pushPositions(g, false)
 		}
 	})
-	e.routeAll()
-	e.pushPositions(g, false)
 }
 
 // Accept takes an offer: the request leaves the queue (Chat Pending), the
@@ -628,7 +638,7 @@ func (e *Engine) Accept(ctx context.Context, agentID, offerID string) (Invitatio
 		r.AgentID = ""
 		r.OfferID = ""
 		e.rewait(g, r)
-		e.opts.Events.OfferRevoked(agentID, offerID, r.ID, ReasonFailed)
+		e.opts.Events.OfferRevoked(agentID, offerID, r.snapshot(), ReasonFailed)
 		e.routeAll()
 		e.pushPositions(g, true)
 		return Invitation{}, err
@@ -639,7 +649,7 @@ func (e *Engine) Accept(ctx context.Context, agentID, offerID string) (Invitatio
 	if !rejoin {
 		r.ThreadOwner = agentID
 	}
-	inv := Invitation{Request: r.snapshot(), AgentID: agentID, Thread: st}
+	inv := Invitation{Request: r.snapshot(), AgentID: agentID, Thread: st, Requeued: rejoin}
 	if rejoin {
 		// The visitor is in the thread already.
 		e.opts.Events.Invitation(inv, false, true)
@@ -652,12 +662,13 @@ func (e *Engine) Accept(ctx context.Context, agentID, offerID string) (Invitatio
 	return inv, nil
 }
 
-// Close ends a chat (either side may). The agent's slot is freed.
+// Close ends a chat (the visitor, its agent or an invited agent may). The
+// agents' slots are freed.
 func (e *Engine) Close(userID, requestID string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.requests[requestID]
-	if r == nil || (r.VisitorID != userID && r.AgentID != userID) {
+	if r == nil || (r.VisitorID != userID && r.AgentID != userID && !slices.Contains(r.Conference, userID)) {
 		return errf(KindNotFound, "no request %q of yours", requestID)
 	}
 	if r.State != StateChat {
@@ -710,6 +721,7 @@ func (e *Engine) SetAvailability(agentID string, workgroups []string, available 
 		e.agents[agentID] = a
 	}
 	a.workgroups = served
+	a.claimed = claims(workgroups)
 	a.available = available
 	a.lastActivity = e.opts.Clock.Now()
 	if maxChats != nil {
@@ -717,7 +729,7 @@ func (e *Engine) SetAvailability(agentID string, workgroups []string, available 
 	}
 	if o := a.offer; o != nil && (!available || len(a.chats)+1 > e.limit(a, e.wgs[o.req.Workgroup])) {
 		e.dropOffer(o, ReasonUnavailable)
-		e.opts.Events.OfferRevoked(a.id, o.id, o.req.ID, ReasonUnavailable)
+		e.opts.Events.OfferRevoked(a.id, o.id, o.req.snapshot(), ReasonUnavailable)
 	}
 	if !available && len(a.chats) == 0 {
 		// Nothing to remember about an idle, unavailable agent.
@@ -839,7 +851,7 @@ func (e *Engine) availableIn(g *wgState) int {
 // eligible reports whether r may be offered to a now.
 func (e *Engine) eligible(g *wgState, r *request, a *agent, now time.Time) bool {
 	return a.available && a.workgroups[g.Name] && a.offer == nil && a.id != r.VisitorID &&
-		len(a.chats) < e.limit(a, g) && !now.Before(r.tried[a.id])
+		!a.chats[r.ID] && len(a.chats) < e.limit(a, g) && !now.Before(r.tried[a.id])
 }
 
 func (e *Engine) routeAll() {
@@ -908,7 +920,7 @@ func (e *Engine) makeOffer(g *wgState, r *request, a *agent, now time.Time) {
 		if e.offers[o.id] != o {
 			return
 		}
-		e.opts.Events.OfferRevoked(o.agentID, o.id, r.ID, ReasonTimeout)
+		e.opts.Events.OfferRevoked(o.agentID, o.id, r.snapshot(), ReasonTimeout)
 		e.pass(o, ReasonTimeout)
 	})
 	e.opts.Events.Offer(Offer{ID: o.id, AgentID: a.id, Request: r.snapshot(), ExpiresAt: o.expires})

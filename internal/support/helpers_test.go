@@ -40,8 +40,8 @@ func (r *recorder) Queue(v, id string, pos int, _ time.Duration) {
 func (r *recorder) Offer(o Offer) {
 	r.add(event{kind: "offer", user: o.AgentID, requestID: o.Request.ID, offerID: o.ID})
 }
-func (r *recorder) OfferRevoked(a, o, req, reason string) {
-	r.add(event{kind: "revoked", user: a, offerID: o, requestID: req, reason: reason})
+func (r *recorder) OfferRevoked(a, o string, req Request, reason string) {
+	r.add(event{kind: "revoked", user: a, offerID: o, requestID: req.ID, reason: reason})
 }
 func (r *recorder) OfferRejected(a, o string, req Request) {
 	r.add(event{kind: "rejected", user: a, offerID: o, requestID: req.ID, state: req.State})

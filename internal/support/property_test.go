@@ -52,9 +52,9 @@ func (p *propEvents) Offer(o Offer) {
 	}
 }
 
-func (p *propEvents) OfferRevoked(agentID, offerID, requestID, _ string) {
-	if p.holder[requestID] == agentID {
-		delete(p.holder, requestID)
+func (p *propEvents) OfferRevoked(agentID, offerID string, r Request, _ string) {
+	if p.holder[r.ID] == agentID {
+		delete(p.holder, r.ID)
 	}
 	if _, ok := p.offers[offerID]; ok {
 		delete(p.offers, offerID)
@@ -63,10 +63,30 @@ func (p *propEvents) OfferRevoked(agentID, offerID, requestID, _ string) {
 }
 
 func (p *propEvents) Invitation(inv Invitation, _, toAgent bool) {
+	if inv.Conference {
+		if p.holder[inv.Request.ID] == inv.AgentID {
+			p.t.Fatalf("%s invited to their own chat %s", inv.AgentID, inv.Request.ID)
+		}
+		return
+	}
 	if toAgent && p.holder[inv.Request.ID] != inv.AgentID {
 		p.t.Fatalf("invitation of %s to %s, held by %q", inv.Request.ID, inv.AgentID, p.holder[inv.Request.ID])
 	}
 }
+
+func (p *propEvents) Transferred(r Request, fromAgent, toAgent string) {
+	if p.holder[r.ID] != fromAgent {
+		p.t.Fatalf("%s transferred by %s, held by %q", r.ID, fromAgent, p.holder[r.ID])
+	}
+	if toAgent == "" {
+		delete(p.holder, r.ID)
+		return
+	}
+	p.holder[r.ID] = toAgent
+}
+
+func (p *propEvents) Joined(Request, string, string, string) {}
+func (p *propEvents) Left(Request, string, string)           {}
 
 func (p *propEvents) RequestEnded(r Request) {
 	requestID, st := r.ID, r.State
@@ -130,6 +150,14 @@ func checkState(t *testing.T, e *Engine, asked []string, p *propEvents) {
 			if inWaiting[r] != 0 || r.offer != nil || a == nil || !a.chats[id] {
 				t.Fatalf("%s %s is inconsistent", r.State, id)
 			}
+			if p.holder[id] != r.AgentID {
+				t.Fatalf("%s %s held by %s, events say %q", r.State, id, r.AgentID, p.holder[id])
+			}
+			for _, c := range r.Conference {
+				if c == r.AgentID || e.agents[c] == nil || !e.agents[c].chats[id] || r.State != StateChat {
+					t.Fatalf("%s %s: invited agent %s is inconsistent", r.State, id, c)
+				}
+			}
 		default:
 			t.Fatalf("active request %s in state %s", id, r.State)
 		}
@@ -137,11 +165,11 @@ func checkState(t *testing.T, e *Engine, asked []string, p *propEvents) {
 	for _, a := range e.agents {
 		if a.offer != nil {
 			if a.offer.req.offer != a.offer || e.limit(a, e.wgs[a.offer.req.Workgroup]) < len(a.chats)+1 || !a.available {
-				t.Fatalf("agent %s holds an offer it may not", a.id)
+				t.Fatalf("agent %s holds an offer it may not (chats %v, limit %d, available %v)", a.id, a.chats, e.limit(a, e.wgs[a.offer.req.Workgroup]), a.available)
 			}
 		}
 		for id := range a.chats {
-			if r := e.requests[id]; r == nil || r.AgentID != a.id {
+			if r := e.requests[id]; r == nil || (r.AgentID != a.id && !slices.Contains(r.Conference, a.id)) {
 				t.Fatalf("agent %s has a stale chat %s", a.id, id)
 			}
 		}
@@ -160,16 +188,29 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 	if testing.Short() {
 		steps = 500
 	}
+	// What the runs did, summed: each must have happened for the runs to
+	// mean anything (rare outcomes such as a successful invite are only
+	// required of the sum).
+	total := map[string]int{}
 	for run := range 3 {
 		s := seed + int64(run)
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			t.Logf("seed %d (rerun with SUPPORT_SEED=%d)", s, s)
-			runProperty(t, rand.New(rand.NewSource(s)), steps)
+			for k, v := range runProperty(t, rand.New(rand.NewSource(s)), steps) {
+				total[k] += v
+			}
 		})
+	}
+	for _, k := range []string{"accepted", "transferred", "invited", "left", string(StateDropped), string(StateCancelled), string(StateClosed)} {
+		if total[k] == 0 && !testing.Short() {
+			t.Errorf("the runs did not exercise %q: %v", k, total)
+		}
 	}
 }
 
-func runProperty(t *testing.T, rng *rand.Rand, steps int) {
+// runProperty runs steps random operations and returns how often each
+// operation, success and end state happened.
+func runProperty(t *testing.T, rng *rand.Rand, steps int) map[string]int {
 	clk := NewManualClock(t0)
 	p := &propEvents{t: t, offers: map[string]Offer{}, ended: map[string]State{}, holder: map[string]string{}}
 	cr := &creator{}
@@ -199,10 +240,29 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int) {
 		return p.offers[ids[rng.Intn(len(ids))]], true
 	}
 	activeOf := func(v string) []Request { return e.Requests(v) }
+	// pickChat returns a random chat in progress.
+	pickChat := func() (Request, bool) {
+		var chats []Request
+		for _, wg := range []string{"rr", "lb"} {
+			cs, _ := e.Conversations(wg)
+			for _, r := range cs {
+				if r.State == StateChat {
+					chats = append(chats, r)
+				}
+			}
+		}
+		if len(chats) == 0 {
+			return Request{}, false
+		}
+		return chats[rng.Intn(len(chats))], true
+	}
+	// joinFails makes the next thread join fail now and then.
+	joinFails := func() { cr.mu.Lock(); cr.fail = rng.Intn(8) == 0; cr.mu.Unlock() }
+	joinWorks := func() { cr.mu.Lock(); cr.fail = false; cr.mu.Unlock() }
 	counts := map[string]int{}
 	for step := 0; step < steps; step++ {
 		var op string
-		switch k := rng.Intn(100); {
+		switch k := rng.Intn(120); {
 		case k < 20:
 			op = "ask"
 			v := visitors[rng.Intn(len(visitors))]
@@ -278,12 +338,69 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int) {
 			if _, err := e.SetAvailability(a, agentWgs[a], rng.Intn(4) != 0, max); err != nil {
 				t.Fatalf("step %d: availability: %v", step, err)
 			}
+		case k < 104:
+			op = "transfer"
+			if r, ok := pickChat(); ok {
+				to := ""
+				if rng.Intn(3) != 0 {
+					to = agents[rng.Intn(len(agents))]
+				}
+				joinFails()
+				_, err := e.Transfer(ctx, r.AgentID, r.ID, to)
+				joinWorks()
+				var ee *Error
+				if err != nil && errors.As(err, &ee) && ee.Kind == KindNotFound {
+					t.Fatalf("step %d: transfer of %s by its agent %s: %v", step, r.ID, r.AgentID, err)
+				}
+				if err == nil {
+					counts["transferred"]++
+				}
+			}
+		case k < 110:
+			op = "invite"
+			if r, ok := pickChat(); ok {
+				// Mostly a colleague of the workgroup, now and then anybody.
+				to := agents[rng.Intn(len(agents))]
+				for _, a := range agents {
+					if a != r.AgentID && slices.Contains(agentWgs[a], r.Workgroup) && rng.Intn(2) == 0 {
+						to = a
+					}
+				}
+				joinFails()
+				_, err := e.Invite(ctx, r.AgentID, r.ID, to)
+				joinWorks()
+				if err == nil {
+					counts["invited"]++
+				}
+			}
+		case k < 114:
+			op = "leave"
+			if r, ok := pickChat(); ok {
+				if people := append(slices.Clone(r.Conference), r.Supervisors...); len(people) > 0 {
+					if err := e.Leave(people[rng.Intn(len(people))], r.ID); err != nil {
+						t.Fatalf("step %d: leave: %v", step, err)
+					}
+					counts["left"]++
+				}
+				if err := e.Leave(r.AgentID, r.ID); err == nil {
+					t.Fatalf("step %d: the chat's agent left it", step)
+				}
+			}
+		case k < 116:
+			op = "supervise"
+			if r, ok := pickChat(); ok {
+				e.NoteSupervisor(r.ID, "s"+strconv.Itoa(rng.Intn(2)))
+			}
 		default:
 			op = "close"
 			v := visitors[rng.Intn(len(visitors))]
 			for _, r := range activeOf(v) {
 				if r.State == StateChat {
-					if err := e.Close(v, r.ID); err != nil {
+					closer := v
+					if rng.Intn(2) == 0 {
+						closer = append([]string{r.AgentID}, r.Conference...)[rng.Intn(1+len(r.Conference))]
+					}
+					if err := e.Close(closer, r.ID); err != nil {
 						t.Fatalf("step %d: close: %v", step, err)
 					}
 					// Closing ended it: the agent no longer holds it.
@@ -297,12 +414,9 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int) {
 		}
 		checkState(t, e, asked, p)
 	}
-	ended := map[State]int{}
 	for _, st := range p.ended {
-		ended[st]++
+		counts[string(st)]++
 	}
-	t.Logf("%d steps: ops %v; %d requests, ended %v, accepted %d", steps, counts, len(asked), ended, counts["accepted"])
-	if counts["accepted"] == 0 || ended[StateDropped] == 0 || ended[StateCancelled] == 0 {
-		t.Fatalf("the run did not exercise enough: %v %v", counts, ended)
-	}
+	t.Logf("%d steps, %d requests: %v", steps, len(asked), counts)
+	return counts
 }

@@ -2,7 +2,6 @@ package support
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -61,6 +60,9 @@ func (e *Engine) NoteSupervisor(requestID, supervisorID string) {
 	defer e.mu.Unlock()
 	if r := e.requests[requestID]; r != nil && !slices.Contains(r.Supervisors, supervisorID) {
 		r.Supervisors = append(r.Supervisors, supervisorID)
+		if ce, ok := e.opts.Events.(ConferenceEvents); ok {
+			ce.Joined(r.snapshot(), supervisorID, RoleSupervisor, "")
+		}
 	}
 }
 
@@ -69,22 +71,26 @@ func (e *Engine) NoteSupervisor(requestID, supervisorID string) {
 // the ThreadJoiner and invited), or, when toAgent is "", puts it back in the
 // queue in its original place. fromAgent's slot is freed. Refusals: no such
 // chat of fromAgent (not_found), toAgent known to serve other workgroups
-// (forbidden), toAgent unavailable, full or fromAgent (conflict).
+// (forbidden), toAgent unavailable, full or fromAgent, or back to the queue
+// while invited agents are in the chat (conflict). An invited agent takes
+// the chat over without joining the thread again.
 func (e *Engine) Transfer(ctx context.Context, fromAgent, requestID, toAgent string) (Invitation, error) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	r := e.requests[requestID]
 	if r == nil || r.AgentID != fromAgent {
-		e.mu.Unlock()
 		return Invitation{}, errf(KindNotFound, "no chat %q of yours", requestID)
 	}
 	if r.State != StateChat {
-		e.mu.Unlock()
 		return Invitation{}, errf(KindConflict, "request %q has no chat yet", requestID)
 	}
 	g := e.wgs[r.Workgroup]
 	from := e.agents[fromAgent]
-	if toAgent == "" {
-		defer e.mu.Unlock()
+	switch {
+	case toAgent == "" && len(r.Conference) > 0:
+		// Queued again, the chat would have invited agents and no agent.
+		return Invitation{}, errf(KindConflict, "agents %v are in the chat: transfer it to one of them, or they leave it first", r.Conference)
+	case toAgent == "":
 		if from != nil {
 			delete(from.chats, r.ID)
 			from.lastActivity = e.opts.Clock.Now()
@@ -93,7 +99,8 @@ func (e *Engine) Transfer(ctx context.Context, fromAgent, requestID, toAgent str
 		r.AgentID = ""
 		r.OfferID = ""
 		r.ChatSince = time.Time{}
-		r.tried = map[string]time.Time{fromAgent: e.opts.Clock.Now().Add(g.OfferTimeout)}
+		r.tried = map[string]time.Time{}
+		e.coolDown(g, r, fromAgent)
 		if te, ok := e.opts.Events.(TransferEvents); ok {
 			te.Transferred(r.snapshot(), fromAgent, "")
 		}
@@ -101,69 +108,47 @@ func (e *Engine) Transfer(ctx context.Context, fromAgent, requestID, toAgent str
 		e.routeAll()
 		e.pushPositions(g, true)
 		return Invitation{}, nil
-	}
-	if toAgent == fromAgent {
-		e.mu.Unlock()
+	case toAgent == fromAgent:
 		return Invitation{}, errf(KindConflict, "the chat is yours already")
+	case slices.Contains(r.Conference, toAgent):
+		// An invited agent takes the chat over: they are in the thread and
+		// their slot is taken already.
+		r.Conference = slices.DeleteFunc(r.Conference, func(id string) bool { return id == toAgent })
+		e.handOver(r, from, toAgent)
+		return Invitation{Request: r.snapshot(), AgentID: toAgent, Transfer: true}, nil
 	}
-	to := e.agents[toAgent]
-	switch {
-	case to != nil && !to.workgroups[r.Workgroup]:
-		e.mu.Unlock()
-		return Invitation{}, errf(KindForbidden, "%q is not an agent of workgroup %q", toAgent, r.Workgroup)
-	case to == nil || !to.available:
-		e.mu.Unlock()
-		return Invitation{}, errf(KindConflict, "%q is not available", toAgent)
-	}
-	busy := len(to.chats)
-	if to.offer != nil {
-		busy++ // the offer they hold may become a chat
-	}
-	if busy+1 > e.limit(to, g) {
-		e.mu.Unlock()
-		return Invitation{}, errf(KindConflict, "%q has no room for another chat", toAgent)
-	}
-	to.chats[r.ID] = true // reserved while the thread is joined
-	snap := r.snapshot()
-	e.mu.Unlock()
-
-	var st SupportThread
-	var err error
-	if j, ok := e.opts.Threads.(ThreadJoiner); ok {
-		st, err = j.JoinSupportThread(ctx, snap, toAgent)
-	} else {
-		err = fmt.Errorf("support: no thread joiner")
-	}
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.requests[r.ID] != r || r.State != StateChat || r.AgentID != fromAgent {
-		delete(to.chats, r.ID)
-		if err != nil {
-			return Invitation{}, err
-		}
-		return Invitation{}, errf(KindConflict, "the chat ended or moved meanwhile")
-	}
+	st, err := e.reserveAndJoin(ctx, r, toAgent, func() bool {
+		return e.requests[r.ID] == r && r.State == StateChat && r.AgentID == fromAgent
+	})
 	if err != nil {
-		delete(to.chats, r.ID)
 		return Invitation{}, err
 	}
+	e.handOver(r, from, toAgent)
+	inv := Invitation{Request: r.snapshot(), AgentID: toAgent, Thread: st, Transfer: true}
+	e.opts.Events.Invitation(inv, false, true)
+	return inv, nil
+}
+
+// handOver makes toAgent the agent of r instead of from (whose slot is
+// freed), tells the TransferEvents, and routes again. toAgent's slot is
+// taken already. The caller holds the lock.
+func (e *Engine) handOver(r *request, from *agent, toAgent string) {
 	now := e.opts.Clock.Now()
+	fromAgent := r.AgentID
 	if from != nil {
 		delete(from.chats, r.ID)
 		from.lastActivity = now
 	}
-	to.lastActivity = now
+	if to := e.agents[toAgent]; to != nil {
+		to.lastActivity = now
+	}
 	r.AgentID = toAgent
 	r.OfferID = ""
-	inv := Invitation{Request: r.snapshot(), AgentID: toAgent, Thread: st, Transfer: true}
 	if te, ok := e.opts.Events.(TransferEvents); ok {
-		te.Transferred(inv.Request, fromAgent, toAgent)
+		te.Transferred(r.snapshot(), fromAgent, toAgent)
 	}
-	e.opts.Events.Invitation(inv, false, true)
 	e.routeAll() // fromAgent has room again
 	for _, g := range e.wgs {
 		e.pushPositions(g, false)
 	}
-	return inv, nil
 }

@@ -75,7 +75,9 @@
 // until removed ([ServerAPIClient.SetAccess]; a temporary ban is
 // AccessNone with a TTL), publish a system message, announce that a thread
 // was updated, closed or deleted, disconnect a user and revoke their older
-// tokens, read connection counts. ECB keeps these decisions in the memory
+// tokens, read connection counts, and list, create, change or remove the
+// customer-support workgroups and their opening hours
+// ([ServerAPIClient.PutWorkgroup]). ECB keeps these decisions in the memory
 // of the node that got the call; docs/server-api.md explains what that means.
 //
 // This package imports nothing from ECB's internals; it is the one

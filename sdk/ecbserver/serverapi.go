@@ -25,7 +25,11 @@ const (
 	ScopeThreadsWrite = "threads:write"
 	ScopeUsersWrite   = "users:write"
 	ScopePresenceRead = "presence:read"
-	ScopeAll          = "*"
+	// ScopeWorkgroupsRead reads the customer-support workgroups
+	// (ScopeWorkgroupsWrite implies it).
+	ScopeWorkgroupsRead  = "workgroups:read"
+	ScopeWorkgroupsWrite = "workgroups:write"
+	ScopeAll             = "*"
 )
 
 // Thread changes a backend announces with [ServerAPIClient.ThreadEvent].
@@ -208,6 +212,96 @@ func (c *ServerAPIClient) ThreadInfo(ctx context.Context, threadID string) (*Thr
 	return serverCall[ThreadInfo](ctx, c, http.MethodGet, "/threads/"+url.PathEscape(threadID), nil)
 }
 
+// Workgroup is a customer-support workgroup as ECB's Server API shows it:
+// its settings and its live status on the node that answered.
+type Workgroup struct {
+	Name                string          `json:"name"`
+	DisplayName         string          `json:"displayName"`
+	Strategy            string          `json:"strategy"` // round-robin or least-busy
+	OfferTimeoutSeconds int             `json:"offerTimeoutSeconds"`
+	MaxChats            int             `json:"maxChats"`
+	Open                bool            `json:"open"` // the switch as set; Status.Open says whether it is open now
+	Hours               *WorkgroupHours `json:"hours,omitempty"`
+	RequiredFields      []string        `json:"requiredFields"`
+	Status              WorkgroupStatus `json:"status"`
+}
+
+// WorkgroupHours are a workgroup's opening hours: per weekday (keys mon
+// .. sun; a day absent is closed) ranges "HH:MM-HH:MM" of local time in
+// Timezone (an IANA zone, empty for UTC), start included, end excluded
+// ("24:00" ends the day); ClosedDates (YYYY-MM-DD) are whole days closed.
+type WorkgroupHours struct {
+	Timezone    string              `json:"timezone,omitempty"`
+	Weekly      map[string][]string `json:"weekly"`
+	ClosedDates []string            `json:"closedDates,omitempty"`
+}
+
+// WorkgroupStatus is a workgroup's live state: Open is now (the switch and
+// the hours); OpensAt (closed) or ClosesAt (open) is the next change of its
+// hours, when it has hours and the switch is on.
+type WorkgroupStatus struct {
+	Open            bool       `json:"open"`
+	AgentsAvailable int        `json:"agentsAvailable"`
+	QueueLength     int        `json:"queueLength"`
+	EstimatedWait   int        `json:"estimatedWait"` // seconds
+	OpensAt         *time.Time `json:"opensAt,omitempty"`
+	ClosesAt        *time.Time `json:"closesAt,omitempty"`
+}
+
+// WorkgroupSettings is the body of [ServerAPIClient.PutWorkgroup]: the
+// workgroup's settings, whole. Zero values (nil pointers) take ECB's
+// defaults: support.* of its configuration, the name as display name, open,
+// no hours, no required fields.
+type WorkgroupSettings struct {
+	DisplayName         string          `json:"displayName,omitempty"`
+	Strategy            string          `json:"strategy,omitempty"`
+	OfferTimeoutSeconds int             `json:"offerTimeoutSeconds,omitempty"`
+	MaxChats            int             `json:"maxChats,omitempty"`
+	Open                *bool           `json:"open,omitempty"`
+	Hours               *WorkgroupHours `json:"hours,omitempty"`
+	RequiredFields      []string        `json:"requiredFields,omitempty"`
+}
+
+// ListWorkgroups returns the workgroups of the ECB node that answers, by
+// name. An error with Code "not_found" means customer support is not
+// configured there.
+func (c *ServerAPIClient) ListWorkgroups(ctx context.Context) ([]Workgroup, error) {
+	var out struct {
+		Workgroups []Workgroup `json:"workgroups"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/workgroups", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Workgroups, nil
+}
+
+// GetWorkgroup returns workgroup name; an error with Code "not_found" means
+// there is none.
+func (c *ServerAPIClient) GetWorkgroup(ctx context.Context, name string) (*Workgroup, error) {
+	return serverCall[Workgroup](ctx, c, http.MethodGet, "/workgroups/"+url.PathEscape(name), nil)
+}
+
+// PutWorkgroup creates workgroup name or replaces its settings (its queue
+// and agents stay); created reports which. Refused with "invalid_argument"
+// naming the setting. The change lives in the memory of the node that
+// answers: a restart returns to its configuration.
+func (c *ServerAPIClient) PutWorkgroup(ctx context.Context, name string, s WorkgroupSettings) (w *Workgroup, created bool, err error) {
+	var out Workgroup
+	status, err := c.doStatus(ctx, http.MethodPut, "/workgroups/"+url.PathEscape(name), s, &out)
+	if err != nil {
+		return nil, false, err
+	}
+	return &out, status == http.StatusCreated, nil
+}
+
+// DeleteWorkgroup removes workgroup name from the node that answers. It is
+// refused with "conflict" while the workgroup has waiting requests or live
+// chats (close it first: PutWorkgroup with Open false), "not_found" when
+// there is none.
+func (c *ServerAPIClient) DeleteWorkgroup(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/workgroups/"+url.PathEscape(name), nil, nil)
+}
+
 func serverCall[T any](ctx context.Context, c *ServerAPIClient, method, path string, body any) (*T, error) {
 	var out T
 	if err := c.do(ctx, method, path, body, &out); err != nil {
@@ -220,17 +314,24 @@ func serverCall[T any](ctx context.Context, c *ServerAPIClient, method, path str
 const maxAnswer = 1 << 20
 
 func (c *ServerAPIClient) do(ctx context.Context, method, path string, body, out any) error {
+	_, err := c.doStatus(ctx, method, path, body, out)
+	return err
+}
+
+// doStatus calls the API and decodes the data of its answer into out (when
+// not nil); it returns the HTTP status of a success.
+func (c *ServerAPIClient) doStatus(ctx context.Context, method, path string, body, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
 		if err != nil {
-			return fmt.Errorf("ecbserver: server API request: %w", err)
+			return 0, fmt.Errorf("ecbserver: server API request: %w", err)
 		}
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return fmt.Errorf("ecbserver: server API request: %w", err)
+		return 0, fmt.Errorf("ecbserver: server API request: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.key)
 	req.Header.Set("Accept", "application/json")
@@ -239,12 +340,15 @@ func (c *ServerAPIClient) do(ctx context.Context, method, path string, body, out
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("ecbserver: server API %s %s: %w", method, path, err)
+		return 0, fmt.Errorf("ecbserver: server API %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNoContent {
+		return resp.StatusCode, nil
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return fmt.Errorf("ecbserver: server API %s %s: %w", method, path, err)
+		return 0, fmt.Errorf("ecbserver: server API %s %s: %w", method, path, err)
 	}
 	var env struct {
 		Data  json.RawMessage `json:"data"`
@@ -255,7 +359,7 @@ func (c *ServerAPIClient) do(ctx context.Context, method, path string, body, out
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &env); err != nil {
-		return &ServerAPIError{Status: resp.StatusCode, Code: "internal", Message: "the answer is not ECB's JSON envelope"}
+		return 0, &ServerAPIError{Status: resp.StatusCode, Code: "internal", Message: "the answer is not ECB's JSON envelope"}
 	}
 	if env.Error != nil || resp.StatusCode >= 300 {
 		e := &ServerAPIError{Status: resp.StatusCode, Code: "internal", Message: http.StatusText(resp.StatusCode)}
@@ -268,10 +372,13 @@ func (c *ServerAPIClient) do(ctx context.Context, method, path string, body, out
 				e.RetryAfter = time.Duration(s) * time.Second
 			}
 		}
-		return e
+		return 0, e
+	}
+	if out == nil {
+		return resp.StatusCode, nil
 	}
 	if err := json.Unmarshal(env.Data, out); err != nil {
-		return fmt.Errorf("ecbserver: server API %s %s: decoding the answer: %w", method, path, err)
+		return 0, fmt.Errorf("ecbserver: server API %s %s: decoding the answer: %w", method, path, err)
 	}
-	return nil
+	return resp.StatusCode, nil
 }

@@ -126,3 +126,79 @@ func TestServerAPIClientRequestsAndErrors(t *testing.T) {
 		t.Error("empty key accepted")
 	}
 }
+
+func TestServerAPIClientWorkgroups(t *testing.T) {
+	key := strings.Repeat("k", 40)
+	var seen []string
+	wg := `{"name":"sales","displayName":"Sales","strategy":"least-busy","offerTimeoutSeconds":20,"maxChats":3,"open":true,` +
+		`"hours":{"timezone":"Europe/Berlin","weekly":{"mon":["09:00-17:00"]}},"requiredFields":["question"],` +
+		`"status":{"open":false,"agentsAvailable":1,"queueLength":0,"estimatedWait":30,"opensAt":"2026-03-30T07:00:00Z"}}`
+	ecb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		seen = append(seen, fmt.Sprintf("%s %s %s", r.Method, r.URL.EscapedPath(), body))
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Header.Get("Authorization") != "Bearer "+key:
+			w.WriteHeader(401)
+			_, _ = io.WriteString(w, `{"error":{"code":"unauthenticated","message":"no"}}`)
+		case r.Method == http.MethodGet && r.URL.Path == "/server/v1/workgroups":
+			_, _ = io.WriteString(w, `{"data":{"workgroups":[`+wg+`]}}`)
+		case r.Method == http.MethodGet && r.URL.Path == "/server/v1/workgroups/sales":
+			_, _ = io.WriteString(w, `{"data":`+wg+`}`)
+		case r.Method == http.MethodPut && r.URL.Path == "/server/v1/workgroups/sales":
+			w.WriteHeader(201)
+			_, _ = io.WriteString(w, `{"data":`+wg+`}`)
+		case r.Method == http.MethodPut && r.URL.Path == "/server/v1/workgroups/support":
+			_, _ = io.WriteString(w, `{"data":`+strings.Replace(wg, `"sales"`, `"support"`, 1)+`}`)
+		case r.Method == http.MethodDelete && r.URL.Path == "/server/v1/workgroups/sales":
+			w.WriteHeader(204)
+		case r.Method == http.MethodDelete && r.URL.Path == "/server/v1/workgroups/busy":
+			w.WriteHeader(409)
+			_, _ = io.WriteString(w, `{"error":{"code":"conflict","message":"workgroup \"busy\" has 1 waiting request(s)"}}`)
+		default:
+			w.WriteHeader(404)
+			_, _ = io.WriteString(w, `{"error":{"code":"not_found","message":"no workgroup"}}`)
+		}
+	}))
+	defer ecb.Close()
+	ctx := context.Background()
+	c, _ := ecbserver.NewServerAPIClient(ecb.URL, key, ecbserver.ServerAPIOptions{})
+
+	list, err := c.ListWorkgroups(ctx)
+	if err != nil || len(list) != 1 || list[0].Name != "sales" || list[0].Hours.Timezone != "Europe/Berlin" ||
+		list[0].Status.OpensAt == nil || !list[0].Status.OpensAt.Equal(time.Date(2026, 3, 30, 7, 0, 0, 0, time.UTC)) {
+		t.Fatalf("list %+v %v", list, err)
+	}
+	got, err := c.GetWorkgroup(ctx, "sales")
+	if err != nil || got.Strategy != "least-busy" || got.Status.ClosesAt != nil || got.RequiredFields[0] != "question" {
+		t.Fatalf("get %+v %v", got, err)
+	}
+	closed := false
+	w, created, err := c.PutWorkgroup(ctx, "sales", ecbserver.WorkgroupSettings{DisplayName: "Sales", MaxChats: 3, Open: &closed,
+		Hours: &ecbserver.WorkgroupHours{Timezone: "Europe/Berlin", Weekly: map[string][]string{"mon": {"09:00-17:00"}}}})
+	if err != nil || !created || w.Name != "sales" {
+		t.Fatalf("put new %+v %v %v", w, created, err)
+	}
+	if want := `PUT /server/v1/workgroups/sales {"displayName":"Sales","maxChats":3,"open":false,"hours":{"timezone":"Europe/Berlin","weekly":{"mon":["09:00-17:00"]}}}`; seen[len(seen)-1] != want {
+		t.Fatalf("request %q, want %q", seen[len(seen)-1], want)
+	}
+	if w, created, err = c.PutWorkgroup(ctx, "support", ecbserver.WorkgroupSettings{}); err != nil || created || w.Name != "support" {
+		t.Fatalf("put existing %+v %v %v", w, created, err)
+	}
+	if seen[len(seen)-1] != `PUT /server/v1/workgroups/support {}` {
+		t.Fatalf("empty settings sent as %q", seen[len(seen)-1])
+	}
+	if err := c.DeleteWorkgroup(ctx, "sales"); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	var e *ecbserver.ServerAPIError
+	if err := c.DeleteWorkgroup(ctx, "busy"); !errors.As(err, &e) || e.Status != 409 || e.Code != "conflict" {
+		t.Fatalf("delete busy: %v", err)
+	}
+	if _, err := c.GetWorkgroup(ctx, "a/b"); !errors.As(err, &e) || e.Code != "not_found" {
+		t.Fatalf("get unknown: %v", err)
+	}
+	if last := seen[len(seen)-1]; last != "GET /server/v1/workgroups/a%2Fb " {
+		t.Fatalf("name not escaped: %q", last)
+	}
+}

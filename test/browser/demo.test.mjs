@@ -5,102 +5,23 @@
 // presence dots, the typing indicator, read ticks, and a group thread.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { BrowserDemo, snap } from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, "../..");
-const shots = join(repo, "test/artifacts/screenshots");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const T = 20000; // per wait
+const demo = new BrowserDemo("ecb-browser-");
 
-let tmp, bin, ecbProc, ecbUrl, backendUrl, browser;
-const pageErrors = [];
-
-function killEcb() {
-  if (ecbProc && ecbProc.exitCode === null && ecbProc.signalCode === null) ecbProc.kill("SIGKILL");
-}
-process.on("exit", killEcb); // also when a test fails or the runner is interrupted
-
-function startEcb() {
-  // A short ping: a page that goes away without closing its socket is offline within 2 s.
-  const args = ["demo", "--listen", "127.0.0.1:0", "--backend-listen", "127.0.0.1:0", "--data", join(tmp, "data")];
-  args.push("--set", "socketio.pingInterval=1s", "--set", "socketio.pingTimeout=1s");
-  ecbProc = spawn(bin, args, {
-    stdio: ["ignore", "pipe", process.env.ECB_LOG ? "inherit" : "ignore"],
-  });
-  return new Promise((ok, fail) => {
-    let out = "";
-    const timer = setTimeout(() => fail(new Error("ecb demo did not start: " + out)), 60000);
-    ecbProc.stdout.on("data", (d) => {
-      out += d;
-      const api = out.match(/ECB client API:\s+(http:\/\/\S+)/);
-      const be = out.match(/reference backend:\s+(http:\/\/\S+)/);
-      if (api && be) {
-        clearTimeout(timer);
-        ecbUrl = api[1];
-        backendUrl = be[1];
-        ok();
-      }
-    });
-    ecbProc.on("exit", (code) => fail(new Error(`ecb demo exited with ${code}: ${out}`)));
-  });
-}
-
-before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
-  mkdirSync(shots, { recursive: true });
-  tmp = mkdtempSync(join(tmpdir(), "ecb-browser-"));
-  bin = process.env.ECB_BIN ?? join(tmp, "ecb");
-  if (!process.env.ECB_BIN) execFileSync("go", ["build", "-o", bin, "./cmd/ecb"], { cwd: repo, stdio: "inherit" });
-  await startEcb();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  if (ecbProc && ecbProc.exitCode === null) {
-    const exited = new Promise((ok) => ecbProc.once("exit", ok));
-    ecbProc.kill("SIGTERM");
-    const force = setTimeout(killEcb, 10000);
-    await exited;
-    clearTimeout(force);
-  }
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+before(() => demo.start());
+after(() => demo.stop());
 
 async function openAs(user) {
-  const context = await browser.newContext({ viewport: { width: 1180, height: 760 }, locale: "en-GB", timezoneId: "UTC" });
-  context.setDefaultTimeout(T);
-  const page = await context.newPage();
-  page.on("pageerror", (e) => pageErrors.push(`${user}: ${e.message}`));
-  page.on("console", (m) => {
-    // Failed requests are checked below, by URL; while offline, failing ones are expected.
-    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) pageErrors.push(`${user} console: ${m.text()}`);
+  const w = await demo.newPage(user, {
+    viewport: { width: 1180, height: 760 },
+    // Failed requests are checked by URL; while offline, failing ones are
+    // expected, and the test's wrong password is refused on purpose.
+    expected: (kind, text, r) => (kind === "console" && text.startsWith("Failed to load resource")) ||
+      (kind === "response" && r.status() === 401 && text.endsWith("/login")),
   });
-  page.on("response", (r) => {
-    const refusedLogin = r.status() === 401 && r.url().endsWith("/login"); // the test's wrong password
-    if (r.status() >= 400 && !refusedLogin) pageErrors.push(`${user}: HTTP ${r.status()} ${r.request().method()} ${r.url()}`);
-  });
-  await page.goto(ecbUrl + "/");
-  await page.locator(`#user-${user}`).check();
-  return { context, page, user };
+  await w.page.locator(`#user-${user}`).check();
+  return w;
 }
 
 async function signIn(w) {
@@ -110,10 +31,6 @@ async function signIn(w) {
   });
   await w.page.getByRole("button", { name: "Sign in" }).click();
   await w.page.locator('#conn[data-state="connected"]').waitFor();
-}
-
-function snap(w, name) {
-  return w.page.screenshot({ path: join(shots, `${name}-${w.user}.png`) });
 }
 
 /** The message bodies shown in the open thread with exactly this text. */
@@ -194,14 +111,14 @@ test("alice and bob chat live; a message written offline arrives exactly once", 
 
     // And the backend stored it once (REST, as bob).
     const login = await (
-      await fetch(`${backendUrl}/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "bob", password: "bob" }) })
+      await fetch(`${demo.backend}/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "bob", password: "bob" }) })
     ).json();
-    const tok = (await (await fetch(`${ecbUrl}/v1/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ accessToken: login.accessToken }) })).json()).data.userToken;
-    const threads = (await (await fetch(`${ecbUrl}/v1/threads`, { headers: { authorization: `Bearer ${tok}` } })).json()).data.items;
+    const tok = (await (await fetch(`${demo.url}/v1/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ accessToken: login.accessToken }) })).json()).data.userToken;
+    const threads = (await (await fetch(`${demo.url}/v1/threads`, { headers: { authorization: `Bearer ${tok}` } })).json()).data.items;
     const t = threads.find((x) => x.thread.subject === "Project kickoff");
     assert.ok(t, "bob's threads include the kickoff");
     const page = (
-      await (await fetch(`${ecbUrl}/v1/threads/${t.thread.id}?limit=200`, { headers: { authorization: `Bearer ${tok}`, "ecb-thread-token": t.threadToken } })).json()
+      await (await fetch(`${demo.url}/v1/threads/${t.thread.id}?limit=200`, { headers: { authorization: `Bearer ${tok}`, "ecb-thread-token": t.threadToken } })).json()
     ).data;
     const stored = page.messages.map((m) => m.body);
     assert.equal(stored.filter((b) => b === offlineText).length, 1, `stored once: ${JSON.stringify(stored)}`);
@@ -212,7 +129,7 @@ test("alice and bob chat live; a message written offline arrives exactly once", 
       offlineText,
       "Back online.",
     ]);
-    assert.deepEqual(pageErrors, [], "no errors in the pages");
+    assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
   } finally {
     await alice.context.close();
     await bob.context.close();
@@ -226,7 +143,7 @@ test("older history loads when scrolling to the top", async () => {
     if (token) headers.authorization = `Bearer ${token}`;
     if (threadToken) headers["ecb-thread-token"] = threadToken;
     for (let attempt = 0; ; attempt++) {
-      const env = await (await fetch(ecbUrl + path, { method, headers, body: body && JSON.stringify(body) })).json();
+      const env = await (await fetch(demo.url + path, { method, headers, body: body && JSON.stringify(body) })).json();
       // 45 sends in a row can exceed the user's operations per second: wait as ECB says.
       if (env.error?.code === "rate_limited" && attempt < 5) {
         await new Promise((r) => setTimeout(r, (env.error.retryAfter ?? 1) * 1000));
@@ -239,7 +156,7 @@ test("older history loads when scrolling to the top", async () => {
   const alice = await openAs("alice");
   try {
     const access = (
-      await (await fetch(`${backendUrl}/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "bob", password: "bob" }) })).json()
+      await (await fetch(`${demo.backend}/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "bob", password: "bob" }) })).json()
     ).accessToken;
     const tok = (await api("POST", "/v1/token", null, { accessToken: access })).userToken;
     const created = await api("POST", "/v1/threads", tok, { participants: ["alice"], subject: "Long history", message: { body: "history 0" } });
@@ -261,7 +178,7 @@ test("older history loads when scrolling to the top", async () => {
     assert.equal(await alice.page.locator("#messages .msg-body").count(), 45);
     await alice.page.locator("#history-start").waitFor();
     await snap(alice, "08-history");
-    assert.deepEqual(pageErrors, [], "no errors in the pages");
+    assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
   } finally {
     await alice.context.close();
   }
@@ -347,7 +264,7 @@ test("presence dots, the typing indicator and read ticks", async () => {
     await alice.page.locator('.contact[data-user-id="bob"] .presence-text', { hasText: "Offline · last seen" }).waitFor();
     await alice.page.locator(".thread-sub", { hasText: "Offline" }).waitFor();
     await snap(alice, "10-presence-offline");
-    assert.deepEqual(pageErrors, [], "no errors in the pages");
+    assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
   } finally {
     await alice.context.close();
     await bob?.context.close();
@@ -404,7 +321,7 @@ test("a group thread: alice adds carol, who shows as a member, writes, and leave
     await panel.locator('.member[data-user-id="carol"]').waitFor({ state: "detached" });
     assert.equal(await panel.locator("#members-count").textContent(), "2");
     await snap(alice, "13-group-left");
-    assert.deepEqual(pageErrors, [], "no errors in the pages");
+    assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
   } finally {
     await alice.context.close();
     await carol.context.close();

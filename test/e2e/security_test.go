@@ -224,6 +224,29 @@ func TestAnonymousTokenFromAForeignOrigin(t *testing.T) {
 	d.healthy(t)
 }
 
+// TestAnonymousTokenSameOriginWithoutOriginHeader: a browser leaves Origin
+// out of a same-origin GET (an EventSource, a Socket.IO polling request) and
+// says Sec-Fetch-Site: same-origin instead; a visitor page served by ECB
+// itself then connects with a token bound to ECB's origin. Without that
+// header, or from another site, there is no origin and the token is refused.
+func TestAnonymousTokenSameOriginWithoutOriginHeader(t *testing.T) {
+	d := startDemo(t)
+	anon := d.forge(t, jwt.SigningMethodRS256, nil, userClaims("anon-2", func(c jwt.MapClaims) {
+		c["anon"] = true
+		c["origins"] = []string{d.ECB}
+	}))
+	openStream(t, d.ECB, anon, "Sec-Fetch-Site: same-origin")
+	for _, h := range []string{"Sec-Fetch-Site: cross-site", "Sec-Fetch-Site: same-site", "X-Nothing: 1"} {
+		if r := call(t, "GET", d.ECB+"/v1/events", nil, bearer(anon), h); r.Status != 403 || r.code() != "forbidden" {
+			t.Fatalf("event stream with %q and no Origin: %d %s", h, r.Status, r.code())
+		}
+	}
+	if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": anon}, "Sec-Fetch-Site: same-origin"); refused != nil {
+		t.Fatalf("socket.io same-origin without Origin: %+v", refused)
+	}
+	d.healthy(t)
+}
+
 // TestServerAPIKeys: without a key, with a wrong key, with a key lacking the
 // scope: refused, nothing changed, no key in the log.
 func TestServerAPIKeys(t *testing.T) {

@@ -20,23 +20,8 @@ after(async () => {
   await demo.remove();
 });
 
-async function callbacks(requestId) {
-  const r = await fetch(`${demo.backend}/callbacks?requestId=${encodeURIComponent(requestId)}`);
-  assert.equal(r.status, 200);
-  return (await r.json()).events;
-}
-
-// waitFor polls until pred(events) holds (callbacks are asynchronous).
-async function waitFor(requestId, pred, ms = 10000) {
-  const until = Date.now() + ms;
-  let events = [];
-  while (Date.now() < until) {
-    events = await callbacks(requestId);
-    if (pred(events)) return events;
-    await new Promise((ok) => setTimeout(ok, 50));
-  }
-  assert.fail(`callbacks of ${requestId} never matched: ${JSON.stringify(events)}`);
-}
+const callbacks = (requestId) => demo.callbacks(requestId);
+const waitFor = (requestId, pred) => demo.waitForCallbacks(requestId, pred);
 
 test("callbacks: ask, reject, accept by the second agent, close, all posted in order with the operationId", async () => {
   const agent1 = await connect("agent1");

@@ -74,6 +74,27 @@ export class Demo {
     rmSync(this.tmp, { recursive: true, force: true });
   }
 
+  // callbacks returns the support events ECB posted for requestId, as the
+  // reference backend stored them (GET /callbacks?requestId=).
+  async callbacks(requestId) {
+    const r = await fetch(`${this.backend}/callbacks?requestId=${encodeURIComponent(requestId)}`);
+    assert.equal(r.status, 200);
+    return (await r.json()).events;
+  }
+
+  // waitForCallbacks polls until pred(events) holds (callbacks are
+  // asynchronous), and fails the test with what arrived when it never does.
+  async waitForCallbacks(requestId, pred, ms = 10000) {
+    const until = Date.now() + ms;
+    let events = [];
+    while (Date.now() < until) {
+      events = await this.callbacks(requestId);
+      if (pred(events)) return events;
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    assert.fail(`callbacks of ${requestId} never matched: ${JSON.stringify(events)}`);
+  }
+
   // accessToken logs user in at the reference backend (seed step 0).
   async accessToken(user) {
     const r = await fetch(this.backend + "/login", {

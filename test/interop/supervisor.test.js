@@ -74,6 +74,7 @@ test("supervisor: conversations, monitor (messages and whispers, read-only), joi
     assert.equal(moved.toAgent, "agent1");
     const i1 = await inv1;
     assert.equal(i1.requestId, asked.requestId);
+    assert.deepEqual([i1.visitor.id, i1.question], ["alice", "My order is late"]);
     assert.equal(i1.thread.id, threadId);
     assert.ok(i1.thread.members.includes("agent1"));
     assert.ok(i1.threadToken);
@@ -97,19 +98,15 @@ test("supervisor: conversations, monitor (messages and whispers, read-only), joi
     const queued = await data(agent1, "support.transfer", { requestId: asked.requestId });
     assert.equal(queued.queued, true);
     const o2 = await offer2;
+    const takenV = once(alice, "supportTransferred", 5000, (t) => t.toAgent === "agent2");
     const again = await data(agent2, "offer.accept", { offerId: o2.offerId });
     assert.equal(again.thread.id, threadId);
     assert.ok(again.threadToken);
+    // alice, in the thread already, gets no invitation but learns who took it.
+    assert.deepEqual(await takenV, { requestId: asked.requestId, toAgent: "agent2" });
 
     // The backend was told of both transfers and the supervisor's join.
-    const until = Date.now() + 10000;
-    let events = [];
-    for (;;) {
-      const r = await fetch(`${demo.backend}/callbacks?requestId=${encodeURIComponent(asked.requestId)}`);
-      events = (await r.json()).events;
-      if (events.filter((e) => e.type === "conversation.transferred").length === 2 || Date.now() > until) break;
-      await new Promise((ok) => setTimeout(ok, 50));
-    }
+    const events = await demo.waitForCallbacks(asked.requestId, (evs) => evs.filter((e) => e.type === "conversation.transferred").length === 2);
     const transfers = events.filter((e) => e.type === "conversation.transferred").map((e) => e.data);
     assert.deepEqual(transfers, [{ fromAgent: "agent2", toAgent: "agent1" }, { fromAgent: "agent1", queued: true }]);
     assert.ok(events.some((e) => e.type === "participant.joined" && e.userId === "super"), JSON.stringify(events));

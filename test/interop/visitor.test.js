@@ -109,19 +109,22 @@ test("visitor: anonymous token, ask, accept, chat both ways, no whisper, close, 
       assert.ok(!JSON.stringify(e.payload ?? null).includes("secret note"), `the visitor received ${JSON.stringify(e)}`);
     }
 
-    const want = ["support.requested", "offer.accepted", "conversation.closed"];
-    const until = Date.now() + 10000;
-    let events = [];
-    while (Date.now() < until) {
-      const r = await fetch(`${demo.backend}/callbacks?requestId=${encodeURIComponent(asked.requestId)}`);
-      events = (await r.json()).events;
-      if (events.length >= want.length) break;
-      await new Promise((ok) => setTimeout(ok, 50));
-    }
+    // The service application sees the whole conversation, whispers
+    // included (marked), in order, each event with the visitor's operationId.
+    const want = ["support.requested", "offer.accepted", "message.created", "message.created", "message.created", "message.created", "conversation.closed"];
+    const events = await demo.waitForCallbacks(asked.requestId, (evs) => evs.length >= want.length);
     assert.deepEqual(events.map((e) => e.type), want);
+    assert.ok(events.every((e) => e.operationId === "op-visitor" && e.workgroup === "support"), JSON.stringify(events));
     assert.equal(events[0].userId, v.user.id);
-    assert.equal(events[0].operationId, "op-visitor");
     assert.equal(events[1].threadId, accepted.thread.id);
+    const msgs = events.filter((e) => e.type === "message.created");
+    assert.deepEqual(msgs.map((e) => [e.userId, e.data.body, e.data.visibility ?? ""]), [
+      [v.user.id, "hi, my parcel?", ""],
+      ["agent1", "Let me look.", ""],
+      ["agent1", "secret note", "agents"],
+      ["agent1", "Found it.", ""],
+    ]);
+    assert.ok(msgs.every((e) => e.threadId === accepted.thread.id && e.data.messageId), JSON.stringify(msgs));
   } finally {
     await call(agent1, "agent.setAvailability", { available: false });
     agent1.disconnect();

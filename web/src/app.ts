@@ -1,19 +1,30 @@
 // The ECB demo web app: log in on the reference backend, then chat through ECB
-// with @ecb/client. Plain DOM, no framework.
+// with @ecb/client. Plain DOM, no framework. Besides the chat: customer
+// support (docs/support.md), as an anonymous visitor's widget (#visitor), an
+// agent console (role agent) and a supervisor view (role supervisor).
 import {
   EcbClient,
   EcbError,
   newClientMessageId,
   type ConnectionEvent,
+  type InvitationEvent,
   type MemberEvent,
   type Message,
+  type OfferEvent,
+  type OfferRevokedEvent,
   type Presence,
   type PresenceShow,
+  type QueueEvent,
   type ReadEvent,
+  type SupportConversation,
+  type SupportEndedEvent,
+  type SupportTransferredEvent,
+  type SupportVisitor,
   type Thread,
   type ThreadEvent,
   type TypingEvent,
   type User,
+  type WorkgroupStatus,
 } from "@ecb/client";
 
 // ---------- small DOM helpers ----------
@@ -115,16 +126,27 @@ function userAvatar(id: string, cls = "avatar"): HTMLElement {
   return h("span", { class: "avatar-wrap" }, avatar(id, nameOf(id), cls), dot);
 }
 
+/** A JWT's claims, read without verifying (UI hints only: ECB verifies and decides). */
+function tokenClaims(token: string | undefined): Record<string, unknown> {
+  if (!token) return {};
+  try {
+    const part = token.split(".")[1] ?? "";
+    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0)))) as unknown;
+    return claims && typeof claims === "object" ? (claims as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function stringList(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+}
+
 /** The thread's token says whether this user may add people (owner or admin bit). A UI hint only: ECB decides. */
 function mayAddPeople(threadToken: string | undefined): boolean {
-  if (!threadToken) return false;
-  try {
-    const part = threadToken.split(".")[1] ?? "";
-    const claims = JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/"))) as { acc?: number };
-    return typeof claims.acc === "number" && (claims.acc & (4 | 8)) !== 0;
-  } catch {
-    return false;
-  }
+  const acc = tokenClaims(threadToken).acc;
+  return typeof acc === "number" && (acc & (4 | 8)) !== 0;
 }
 
 // ---------- state ----------
@@ -138,6 +160,8 @@ interface DirectoryUser {
 interface ThreadEntry {
   thread: Thread;
   unread: number;
+  /** A support chat a supervisor monitors: not a member, no threadToken, pushes only. */
+  monitor?: boolean;
 }
 
 interface Pending {
@@ -147,6 +171,8 @@ interface Pending {
   body: string;
   createdAt: string;
   failed?: string;
+  /** A whisper (agents and supervisors only). */
+  whisper?: boolean;
 }
 
 interface Notice {
@@ -187,11 +213,18 @@ const state = {
   /** threadId → the message id this user last marked read. */
   marked: new Map<string, string>(),
   markReadOff: false,
+  /** Display names learned elsewhere than the directory: support visitors (offers, conversations). */
+  names: new Map<string, string>(),
+  /** The userToken's roles (agent, supervisor) and workgroups. */
+  roles: new Set<string>(),
+  workgroups: [] as string[],
 };
 
 function nameOf(id: string): string {
   if (state.me && id === state.me.id) return state.me.name;
-  return state.directory.get(id)?.name ?? state.contacts.find((c) => c.id === id)?.name ?? id;
+  const known = state.directory.get(id)?.name ?? state.names.get(id) ?? state.contacts.find((c) => c.id === id)?.name;
+  // The reference backend's anonymous visitors have ids "anon_…" and no directory entry.
+  return known ?? (id.startsWith("anon_") ? "Guest" : id);
 }
 
 function threadTitle(t: Thread): string {
@@ -312,6 +345,7 @@ function renderUserPicker(selected?: string): void {
 }
 
 function showLogin(message?: string): void {
+  show($("visitor"), false);
   show($("app"), false);
   show($("me"), false);
   show($("conn"), false);
@@ -378,6 +412,7 @@ function logout(message?: string): void {
   ($("me-status") as HTMLInputElement).value = "";
   state.markReadOff = false;
   state.current = null;
+  stopSupportConsole();
   show($("thread-view"), false);
   show($("thread-empty"), true);
   banner(null);
@@ -393,6 +428,7 @@ async function start(accessToken: string): Promise<void> {
   client.on("session", ({ user }) => {
     state.me = user;
     renderMe();
+    if (!$("app").hidden) startSupportConsole(client); // connect() had timed out: the roles come with the session
   });
   client.on("message", ({ threadId, message }) => onMessage(threadId, message));
   client.on("thread", (ev) => onThreadEvent(ev));
@@ -401,10 +437,19 @@ async function start(accessToken: string): Promise<void> {
   client.on("read", (ev) => onRead(ev));
   client.on("member", (ev) => onMember(ev));
   client.on("error", ({ error, operation, threadId }) => {
+    if (operation === "support.monitor" && threadId) {
+      monitorLost(threadId); // the chat ended while the connection was away
+      return;
+    }
+    if (operation === "agent.setAvailability") {
+      availabilityLost(error);
+      return;
+    }
     // A thread this user was removed from, or that was deleted, while away: it just goes.
     if (threadId && (error.code === "forbidden" || error.code === "not_found")) dropThread(threadId);
     else if (operation !== "setPresence") banner(describe(error));
   });
+  listenSupport(client);
   // The presence chosen before a reload (a new connection starts available). The client
   // keeps it and applies it as soon as it is connected (this call itself fails: not yet connected).
   const saved = readSavedPresence();
@@ -429,6 +474,7 @@ async function start(accessToken: string): Promise<void> {
   show($("me"), true);
   show($("conn"), true);
   renderConn();
+  startSupportConsole(client);
   await refreshLists();
   ($("new-thread") as HTMLButtonElement).focus();
 }
@@ -564,6 +610,13 @@ function onThreadEvent(ev: ThreadEvent): void {
 }
 
 function dropThread(threadId: string): void {
+  // Out of a support chat's thread (left, removed): the chat is over for this user.
+  const chat = chatOfThread(threadId);
+  if (chat && !chat.ended) {
+    chat.ended = "You are no longer in this chat.";
+    saveSupportChats();
+    renderAgentStatus();
+  }
   state.threads.delete(threadId);
   state.histories.delete(threadId);
   state.reads.delete(threadId);
@@ -645,6 +698,7 @@ function typingText(threadId: string): string {
 }
 
 function renderTyping(threadId: string): void {
+  if (threadId === visitor.threadId) renderVisitorTyping();
   renderThreads();
   if (threadId !== state.current) return;
   const text = typingText(threadId);
@@ -790,7 +844,8 @@ function renderThreads(): void {
   const list = $("threads");
   const focusedId = (document.activeElement as HTMLElement | null)?.dataset?.threadId;
   list.replaceChildren();
-  const entries = [...state.threads.values()].sort((a, b) => ts(b.thread.updatedAt) - ts(a.thread.updatedAt));
+  // Monitored support chats are not this user's threads: the support console lists them.
+  const entries = [...state.threads.values()].filter((e) => !e.monitor).sort((a, b) => ts(b.thread.updatedAt) - ts(a.thread.updatedAt));
   if (!entries.length) list.append(h("li", { class: "muted small pad" }, "No threads yet. Start one!"));
   for (const { thread, unread } of entries) {
     const last = thread.lastMessage;
@@ -824,6 +879,7 @@ function renderThreads(): void {
     list.append(h("li", {}, btn));
   }
   if (focusedId) list.querySelector<HTMLElement>(`[data-thread-id="${CSS.escape(focusedId)}"]`)?.focus();
+  renderSupportChats(); // the same previews (typing, last message, unread) in the support console
 }
 
 /** A group thread's avatar: the first two other members, overlapping. */
@@ -840,6 +896,8 @@ async function openThread(threadId: string): Promise<void> {
   const entry = state.threads.get(threadId);
   if (!client || !entry) return;
   if (state.current && state.current !== threadId) client.stopTyping(state.current);
+  // Whispering is a choice per message and chat: another chat starts public.
+  if (state.current !== threadId) ($("whisper") as HTMLInputElement).checked = false;
   state.current = threadId;
   entry.unread = 0;
   renderThreads();
@@ -891,9 +949,17 @@ function renderThreadHead(): void {
   } else if (others[0]) {
     sub.append(h("span", { class: "presence-text", "data-user-id": others[0] }, presenceText(others[0])));
   }
-  show($("add-people"), mayAddPeople(state.client?.threadToken(threadId)));
-  // Members: a panel for group threads, online first, you first of all.
-  show($("members-panel"), group);
+  const chat = chatOfThread(threadId);
+  if (chat) {
+    // A support chat: who asked, and who answers (a guest's presence is not shared).
+    const helpers = thread.members.filter((m) => m !== me && m !== chat.visitor.id).map(nameOf);
+    sub.replaceChildren(`Customer support · asked by ${visitorName(chat.visitor)}${helpers.length ? ` · with ${helpers.join(", ")}` : ""}`);
+  }
+  // A support chat takes people through the support operations (invite, transfer, join).
+  show($("add-people"), !chat && !entry.monitor && mayAddPeople(state.client?.threadToken(threadId)));
+  renderSupportBar(threadId);
+  // Members: a panel for group threads, online first, you first of all (not for a monitor: not a member).
+  show($("members-panel"), group && !entry.monitor);
   $("members-count").textContent = String(thread.members.length);
   const sorted = [...thread.members].sort(
     (a, b) => Number(b === me) - Number(a === me) || Number(isOnline(b)) - Number(isOnline(a)) || nameOf(a).localeCompare(nameOf(b)),
@@ -946,7 +1012,17 @@ function renderMessages({ stick }: { stick?: boolean }): void {
   const hist = history(threadId);
   const scroller = $("scroller");
   const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
-  const list = $("messages");
+  $("messages").replaceChildren(...messageItems(threadId));
+  show($("load-older"), !!hist.nextCursor);
+  ($("load-older") as HTMLButtonElement).disabled = hist.loadingOlder;
+  // A monitored chat shows only what came since monitoring began: not the start of it.
+  show($("history-start"), hist.loaded && !hist.nextCursor && hist.messages.length > 0 && !state.threads.get(threadId)?.monitor);
+  if (stick || atBottom) scroller.scrollTop = scroller.scrollHeight;
+}
+
+/** A thread's messages as list items: day separators, notices, read receipts, pending sends. */
+function messageItems(threadId: string): HTMLElement[] {
+  const hist = history(threadId);
   const items: HTMLElement[] = [];
   let prevAuthor = "";
   let prevDay = "";
@@ -962,7 +1038,8 @@ function renderMessages({ stick }: { stick?: boolean }): void {
   // "Read by …" under the newest of this user's messages that someone has read.
   let receiptAt = -1;
   for (let i = hist.messages.length - 1; i >= 0; i--) {
-    if (hist.messages[i]!.authorId === state.me?.id && readersOf(threadId, i, indexOf).length) {
+    const m = hist.messages[i]!;
+    if (m.authorId === state.me?.id && m.visibility !== "agents" && readersOf(threadId, i, indexOf).length) {
       receiptAt = i;
       break;
     }
@@ -975,21 +1052,20 @@ function renderMessages({ stick }: { stick?: boolean }): void {
       prevDay = day;
       prevAuthor = "";
     }
-    const readers = m.authorId === state.me?.id ? readersOf(threadId, i, indexOf) : [];
-    items.push(renderMessage(m, m.authorId === prevAuthor, readers, others));
+    // A whisper always shows its head (author and the "internal" mark), and is never continued.
+    // It has no read ticks: read marks are positions, and the visitor reads past whispers they never get.
+    const whisper = m.visibility === "agents";
+    const readers = m.authorId === state.me?.id && !whisper ? readersOf(threadId, i, indexOf) : [];
+    items.push(renderMessage(m, !whisper && m.authorId === prevAuthor, readers, others));
     if (i === receiptAt) {
       const text = others.length > 1 && others.every((o) => readers.includes(o)) ? "Read by everyone" : `Read by ${readers.map(nameOf).join(", ")}`;
       items.push(h("li", { class: "receipt", role: "note" }, text));
     }
-    prevAuthor = m.authorId;
+    prevAuthor = whisper ? "" : m.authorId;
   });
   flushNotices(Infinity);
   for (const p of state.pending.values()) if (p.threadId === threadId) items.push(renderPending(p));
-  list.replaceChildren(...items);
-  show($("load-older"), !!hist.nextCursor);
-  ($("load-older") as HTMLButtonElement).disabled = hist.loadingOlder;
-  show($("history-start"), hist.loaded && !hist.nextCursor && hist.messages.length > 0);
-  if (stick || atBottom) scroller.scrollTop = scroller.scrollHeight;
+  return items;
 }
 
 /** A check mark (sent) or two (read), as an inline SVG. */
@@ -1020,17 +1096,31 @@ function renderMessage(m: Message, continued: boolean, readers: string[], others
     tick = h("span", { class: "tick", role: "img", "data-state": readers.length ? (all ? "read" : "partly-read") : "sent", title: label, "aria-label": label });
     tick.append(checks(readers.length > 0));
   }
+  const whisper = m.visibility === "agents";
   return h(
     "li",
-    { class: `msg${mine ? " mine" : ""}${continued ? " cont" : ""}`, "data-id": m.id },
+    { class: `msg${mine ? " mine" : ""}${continued ? " cont" : ""}${whisper ? " whisper" : ""}`, "data-id": m.id },
     continued ? h("span", { class: "avatar-gap", "aria-hidden": "true" }) : avatar(m.authorId, nameOf(m.authorId)),
     h(
       "div",
       { class: "bubble", title: new Date(m.createdAt).toLocaleString() },
-      continued ? null : h("div", { class: "msg-head" }, h("span", { class: "msg-author" }, mine ? "You" : nameOf(m.authorId)), h("time", { datetime: m.createdAt }, when(m.createdAt))),
+      continued
+        ? null
+        : h(
+            "div",
+            { class: "msg-head" },
+            h("span", { class: "msg-author" }, mine ? "You" : nameOf(m.authorId)),
+            whisper ? whisperTag() : null,
+            h("time", { datetime: m.createdAt }, when(m.createdAt)),
+          ),
       tick ? h("div", { class: "msg-line" }, h("p", { class: "msg-body" }, m.body), tick) : h("p", { class: "msg-body" }, m.body),
     ),
   );
+}
+
+/** The mark of a whisper: internal, seen by agents and supervisors only. */
+function whisperTag(): HTMLElement {
+  return h("span", { class: "whisper-tag", title: "A whisper: only agents and supervisors see it, never the visitor" }, "Internal · agents only");
 }
 
 function renderPending(p: Pending): HTMLElement {
@@ -1039,16 +1129,17 @@ function renderPending(p: Pending): HTMLElement {
   const retry = p.failed ? h("button", { type: "button", class: "btn btn-ghost btn-sm" }, "Retry") : null;
   retry?.addEventListener("click", () => {
     p.failed = undefined;
-    void deliver(p);
+    if (p.threadId === visitor.threadId && visitor.client) void visitorDeliver(visitor.client, p);
+    else void deliver(p);
   });
   return h(
     "li",
-    { class: `msg mine pending${p.failed ? " failed" : ""}`, "data-client-id": p.clientMessageId },
+    { class: `msg mine pending${p.failed ? " failed" : ""}${p.whisper ? " whisper" : ""}`, "data-client-id": p.clientMessageId },
     avatar(state.me?.id ?? "", state.me?.name ?? ""),
     h(
       "div",
       { class: "bubble" },
-      h("div", { class: "msg-head" }, h("span", { class: "msg-author" }, "You"), h("span", { class: "msg-status" }, status), retry),
+      h("div", { class: "msg-head" }, h("span", { class: "msg-author" }, "You"), p.whisper ? whisperTag() : null, h("span", { class: "msg-status" }, status), retry),
       h("p", { class: "msg-body" }, p.body),
     ),
   );
@@ -1061,7 +1152,12 @@ async function deliver(p: Pending): Promise<void> {
   if (state.current === p.threadId) renderMessages({ stick: true });
   try {
     // The same clientMessageId on every try: ECB's backend stores the message once.
-    const res = await client.sendMessage({ threadToken: client.threadToken(p.threadId) ?? p.threadToken, body: p.body, clientMessageId: p.clientMessageId });
+    const res = await client.sendMessage({
+      threadToken: client.threadToken(p.threadId) ?? p.threadToken,
+      body: p.body,
+      clientMessageId: p.clientMessageId,
+      visibility: p.whisper ? "agents" : undefined,
+    });
     state.pending.delete(p.clientMessageId);
     onMessage(p.threadId, res.message);
     if (state.current === p.threadId) renderMessages({ stick: true });
@@ -1083,7 +1179,8 @@ function onSend(ev: Event): void {
   if (!token) return;
   input.value = "";
   autosize(input);
-  void deliver({ clientMessageId: newClientMessageId(), threadId, threadToken: token, body, createdAt: new Date().toISOString() });
+  const whisper = !$("whisper-toggle").hidden && ($("whisper") as HTMLInputElement).checked;
+  void deliver({ clientMessageId: newClientMessageId(), threadId, threadToken: token, body, createdAt: new Date().toISOString(), whisper });
 }
 
 function autosize(t: HTMLTextAreaElement): void {
@@ -1229,6 +1326,1132 @@ async function onLeave(ev: SubmitEvent): Promise<void> {
   }
 }
 
+// ---------- customer support: agents and supervisors ----------
+
+/** A support chat this user takes part in, or watches. */
+interface SupportChat {
+  requestId: string;
+  threadId: string;
+  workgroup: string;
+  visitor: SupportVisitor;
+  question: string;
+  /** agent: took it (an offer, a transfer); invited: a conference; supervisor: joined; monitor: watches read-only. */
+  role: "agent" | "invited" | "supervisor" | "monitor";
+  /** Why it is over for this user, once it is. */
+  ended?: string;
+}
+
+interface Offer extends OfferEvent {
+  receivedAt: number;
+  busy?: boolean;
+}
+
+const SUPPORT_KEY = "ecb-demo-support";
+const AVAILABLE_KEY = "ecb-demo-available";
+
+const REVOKED: Record<string, string> = {
+  timeout: "not answered in time, it goes to another agent",
+  cancelled: "the visitor cancelled it",
+  dropped: "the visitor went away",
+  unavailable: "you are not available",
+  failed: "the chat could not be created",
+};
+
+const support = {
+  started: false,
+  available: false,
+  maxChats: undefined as number | undefined,
+  offers: new Map<string, Offer>(),
+  /** requestId → its offer: who asked what, to describe the chat once accepted. */
+  asked: new Map<string, OfferEvent>(),
+  notices: [] as { id: number; text: string }[],
+  /** By requestId. */
+  chats: new Map<string, SupportChat>(),
+  conversations: [] as SupportConversation[],
+  conversationsError: "",
+  countdown: null as ReturnType<typeof setInterval> | null,
+  poll: null as ReturnType<typeof setInterval> | null,
+};
+let noticeSeq = 0;
+
+function isAgent(): boolean {
+  return state.roles.has("agent");
+}
+
+function isSupervisor(): boolean {
+  return state.roles.has("supervisor");
+}
+
+function supportWorkgroup(): string {
+  return state.workgroups[0] ?? "support";
+}
+
+function visitorName(v: SupportVisitor): string {
+  return v.name || nameOf(v.id);
+}
+
+/** The support chat of a thread: the live one if there is one. */
+function chatOfThread(threadId: string): SupportChat | undefined {
+  let found: SupportChat | undefined;
+  for (const c of support.chats.values()) if (c.threadId === threadId && (!found || found.ended)) found = c;
+  return found;
+}
+
+function activeChats(): SupportChat[] {
+  return [...support.chats.values()].filter((c) => !c.ended);
+}
+
+function listenSupport(client: EcbClient): void {
+  client.on("offer", onOffer);
+  client.on("offerRevoked", onOfferRevoked);
+  client.on("invitation", (ev) => void onInvitation(ev));
+  client.on("supportEnded", onSupportEnded);
+  client.on("supportTransferred", onSupportTransferred);
+}
+
+/** Shows the console of the roles in the userToken (agent, supervisor); once per session. */
+function startSupportConsole(client: EcbClient): void {
+  if (support.started || !client.userToken) return;
+  const claims = tokenClaims(client.userToken);
+  state.roles = new Set(stringList(claims.roles));
+  state.workgroups = stringList(claims.workgroups);
+  const agent = isAgent();
+  const supervisor = isSupervisor();
+  show($("support-console"), agent || supervisor);
+  show($("agent-panel"), agent);
+  show($("supervisor-panel"), supervisor);
+  if (!agent && !supervisor) return;
+  support.started = true;
+  restoreSupportChats();
+  // Available before a reload: a new page is a new connection, and ECB made the agent unavailable.
+  if (agent && sessionStorage.getItem(AVAILABLE_KEY) === "1") void setAvailable(true);
+  if (supervisor) {
+    void refreshConversations();
+    support.poll = setInterval(() => void refreshConversations(), 5000);
+  }
+  renderAgentStatus();
+  renderSupportChats();
+}
+
+function stopSupportConsole(): void {
+  if (support.countdown) clearInterval(support.countdown);
+  if (support.poll) clearInterval(support.poll);
+  Object.assign(support, { started: false, available: false, maxChats: undefined, countdown: null, poll: null, conversations: [], conversationsError: "", notices: [] });
+  support.offers.clear();
+  support.asked.clear();
+  support.chats.clear();
+  state.roles = new Set();
+  state.workgroups = [];
+  state.names.clear();
+  sessionStorage.removeItem(SUPPORT_KEY);
+  sessionStorage.removeItem(AVAILABLE_KEY);
+  show($("support-console"), false);
+  for (const id of ["offers", "offer-notices", "support-chats", "conversations"]) $(id).replaceChildren();
+}
+
+/** The chats survive a reload of the page (monitors do not: ECB ends them with the connection). */
+function saveSupportChats(): void {
+  const keep = [...support.chats.values()].filter((c) => c.role !== "monitor");
+  sessionStorage.setItem(SUPPORT_KEY, JSON.stringify(keep));
+}
+
+function restoreSupportChats(): void {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(SUPPORT_KEY) ?? "[]") as SupportChat[];
+    for (const c of saved) {
+      support.chats.set(c.requestId, c);
+      if (c.visitor.name) state.names.set(c.visitor.id, c.visitor.name);
+    }
+  } catch {
+    sessionStorage.removeItem(SUPPORT_KEY);
+  }
+}
+
+// ---- availability ----
+
+async function setAvailable(on: boolean): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  const sw = $("agent-available") as HTMLInputElement;
+  sw.checked = on;
+  sw.disabled = true;
+  try {
+    const res = await client.setAvailability({ available: on });
+    support.available = res.available;
+    support.maxChats = res.maxChats;
+    if (res.available) sessionStorage.setItem(AVAILABLE_KEY, "1");
+    else sessionStorage.removeItem(AVAILABLE_KEY);
+  } catch (e) {
+    banner(describe(e));
+  } finally {
+    sw.disabled = false;
+    renderAgentStatus();
+  }
+}
+
+/** The client could not make the agent available again after a reconnect. */
+function availabilityLost(error: EcbError): void {
+  support.available = false;
+  sessionStorage.removeItem(AVAILABLE_KEY);
+  renderAgentStatus();
+  banner(`You are no longer available for chats: ${describe(error)}`);
+}
+
+function renderAgentStatus(): void {
+  if (!isAgent()) return;
+  ($("agent-available") as HTMLInputElement).checked = support.available;
+  const open = activeChats().filter((c) => c.role === "agent" || c.role === "invited").length;
+  const chats = `${open}${support.maxChats ? ` of ${support.maxChats}` : ""} open chat${open === 1 && !support.maxChats ? "" : "s"}`;
+  const el = $("agent-status");
+  el.dataset.available = String(support.available);
+  el.textContent = support.available ? `Taking chats · ${chats}` : `Not taking chats · ${chats}`;
+}
+
+// ---- offers ----
+
+function onOffer(o: OfferEvent): void {
+  support.offers.set(o.offerId, { ...o, receivedAt: Date.now() });
+  support.asked.set(o.requestId, o);
+  if (o.visitor.name) state.names.set(o.visitor.id, o.visitor.name);
+  renderOffers();
+}
+
+function onOfferRevoked(ev: OfferRevokedEvent): void {
+  const o = support.offers.get(ev.offerId);
+  support.offers.delete(ev.offerId);
+  const who = o ? visitorName(o.visitor) : "A visitor";
+  addNotice(`${who}'s request was withdrawn: ${REVOKED[ev.reason] ?? ev.reason}.`);
+  renderOffers();
+}
+
+function addNotice(text: string): void {
+  const id = ++noticeSeq;
+  support.notices.push({ id, text });
+  if (support.notices.length > 3) support.notices.shift();
+  renderNotices();
+  setTimeout(() => {
+    support.notices = support.notices.filter((n) => n.id !== id);
+    renderNotices();
+  }, 20000);
+}
+
+function renderNotices(): void {
+  $("offer-notices").replaceChildren(...support.notices.map((n) => h("li", { class: "offer-notice" }, n.text)));
+}
+
+function renderOffers(): void {
+  $("offers").replaceChildren(...[...support.offers.values()].map(offerItem));
+  tickOffers();
+}
+
+function offerItem(o: Offer): HTMLElement {
+  const name = visitorName(o.visitor);
+  const accept = h("button", { type: "button", class: "btn btn-primary btn-sm", disabled: !!o.busy }, "Accept");
+  const reject = h("button", { type: "button", class: "btn btn-ghost btn-sm", disabled: !!o.busy }, "Reject");
+  accept.addEventListener("click", () => void answerOffer(o, true));
+  reject.addEventListener("click", () => void answerOffer(o, false));
+  const meta = Object.entries(o.metadata ?? {}).map(([k, v]) => h("li", {}, h("span", { class: "muted" }, `${k}: `), typeof v === "string" ? v : JSON.stringify(v)));
+  return h(
+    "li",
+    { class: "offer", "data-offer-id": o.offerId, "aria-label": `Request from ${name}` },
+    h(
+      "div",
+      { class: "offer-head" },
+      avatar(o.visitor.id, name, "avatar avatar-sm"),
+      h("span", { class: "offer-who" }, name, o.visitor.anonymous ? h("span", { class: "tag" }, "guest") : null),
+      h("span", { class: "offer-countdown", role: "timer" }),
+    ),
+    h("p", { class: "offer-question" }, o.question),
+    meta.length ? h("ul", { class: "offer-meta" }, ...meta) : null,
+    h("div", { class: "offer-bar", "aria-hidden": "true" }, h("i")),
+    h("div", { class: "offer-actions" }, reject, accept),
+  );
+}
+
+/** Updates the countdowns (and runs while there are offers). */
+function tickOffers(): void {
+  const now = Date.now();
+  for (const [id, o] of support.offers) {
+    const end = Date.parse(o.expiresAt);
+    // offerRevoked removes an expired offer; this only drops one whose revoke never came (connection lost).
+    if (end < now - 5000) {
+      support.offers.delete(id);
+      $("offers").querySelector(`[data-offer-id="${CSS.escape(id)}"]`)?.remove();
+      continue;
+    }
+    const el = $("offers").querySelector<HTMLElement>(`[data-offer-id="${CSS.escape(id)}"]`);
+    if (!el) continue;
+    const left = Math.max(0, end - now);
+    const countdown = el.querySelector<HTMLElement>(".offer-countdown")!;
+    countdown.textContent = `${Math.ceil(left / 1000)} s`;
+    countdown.title = `Expires at ${timeFmt.format(new Date(end))}`;
+    countdown.dataset.urgent = String(left < 5000);
+    const total = Math.max(1, end - o.receivedAt);
+    el.querySelector<HTMLElement>(".offer-bar i")!.style.width = `${Math.min(100, (left / total) * 100)}%`;
+  }
+  if (support.offers.size && !support.countdown) support.countdown = setInterval(tickOffers, 250);
+  if (!support.offers.size && support.countdown) {
+    clearInterval(support.countdown);
+    support.countdown = null;
+  }
+}
+
+async function answerOffer(o: Offer, accept: boolean): Promise<void> {
+  const client = state.client;
+  if (!client || o.busy) return;
+  o.busy = true;
+  renderOffers();
+  try {
+    if (!accept) {
+      await client.rejectOffer({ offerId: o.offerId });
+      return;
+    }
+    const res = await client.acceptOffer({ offerId: o.offerId });
+    support.offers.delete(o.offerId);
+    renderOffers();
+    addSupportChat({ requestId: res.requestId, threadId: res.thread.id, workgroup: o.workgroup, visitor: o.visitor, question: o.question, role: "agent" }, res.thread);
+    await openThread(res.thread.id);
+  } catch (e) {
+    // Revoked meanwhile, accepted elsewhere, or failed: the offer is gone either way.
+    addNotice(`Could not ${accept ? "accept" : "reject"} ${visitorName(o.visitor)}'s request: ${describe(e)}`);
+  } finally {
+    support.offers.delete(o.offerId);
+    renderOffers();
+  }
+}
+
+// ---- chats ----
+
+function addSupportChat(c: SupportChat, thread: Thread): SupportChat {
+  const chat: SupportChat = { ...c, ended: undefined }; // a chat handed back to this user is live again
+  support.chats.set(c.requestId, chat);
+  if (c.visitor.name) state.names.set(c.visitor.id, c.visitor.name);
+  const entry = state.threads.get(thread.id);
+  // A monitored chat's entry was made up from the conversation: the member's thread replaces it.
+  state.threads.set(thread.id, { thread: newer(entry?.monitor ? undefined : entry?.thread, thread), unread: entry?.unread ?? 0 });
+  saveSupportChats();
+  renderThreads();
+  renderAgentStatus();
+  if (state.current === thread.id) renderThreadHead();
+  void loadPresence(); // the visitor and the other agents of the chat: thread members may see each other
+  return chat;
+}
+
+async function onInvitation(ev: InvitationEvent): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  const old = support.chats.get(ev.requestId);
+  const asked = support.asked.get(ev.requestId);
+  const live = old && !old.ended && old.threadId === ev.thread.id && old.role !== "monitor";
+  if (!live) {
+    // The visitor is the thread's first member (the reference backend lists them first).
+    const v: SupportVisitor = asked?.visitor ?? old?.visitor ?? { id: ev.thread.members.find((m) => m !== state.me?.id) ?? "" };
+    addSupportChat(
+      { requestId: ev.requestId, threadId: ev.thread.id, workgroup: ev.workgroup, visitor: v, question: asked?.question ?? old?.question ?? ev.thread.subject ?? "", role: ev.conference ? "invited" : "agent" },
+      ev.thread,
+    );
+    // Not from this page's accept: a transfer, or a conference.
+    if (!asked) addNotice(ev.conference ? `You were invited into ${visitorName(v)}'s chat.` : `${visitorName(v)}'s chat was transferred to you.`);
+  }
+  // Listen now so that its messages and typing arrive (the page itself loads when it is opened).
+  if (!client.isListening(ev.thread.id)) {
+    try {
+      await client.getThread({ threadToken: ev.threadToken, limit: 1 });
+    } catch (e) {
+      banner(describe(e));
+    }
+  }
+}
+
+/** Marks a chat over for this user: the thread stays, with a notice of when and why. */
+function endChat(chat: SupportChat, why: string): void {
+  if (chat.ended) return;
+  chat.ended = why;
+  history(chat.threadId).notices.push({ at: new Date().toISOString(), text: why });
+  state.client?.stopTyping(chat.threadId);
+  saveSupportChats();
+  renderThreads();
+  renderAgentStatus();
+  if (state.current === chat.threadId) {
+    renderThreadHead();
+    renderMessages({});
+  }
+}
+
+function onSupportEnded(ev: SupportEndedEvent): void {
+  const chat = support.chats.get(ev.requestId);
+  if (chat) endChat(chat, ev.state === "closed" ? "This support chat has ended: it was closed." : `This support chat has ended (${ev.state}).`);
+}
+
+function onSupportTransferred(ev: SupportTransferredEvent): void {
+  const chat = support.chats.get(ev.requestId);
+  if (!chat) return;
+  if (!ev.fromAgent) return; // taken from the queue again: told to the visitor only
+  if (ev.fromAgent === state.me?.id) {
+    // This user's chat changed hands (by them, or by a supervisor): it is no longer theirs.
+    endChat(chat, ev.toAgent ? `The chat was transferred to ${nameOf(ev.toAgent)}.` : "The chat was put back in the queue.");
+    return;
+  }
+  const text = ev.toAgent ? `${nameOf(ev.fromAgent)} transferred the chat to ${nameOf(ev.toAgent)}.` : `${nameOf(ev.fromAgent)} put the chat back in the queue.`;
+  history(chat.threadId).notices.push({ at: new Date().toISOString(), text });
+  if (state.current === chat.threadId) renderMessages({});
+}
+
+/** A monitor the client could not restore after a reconnect: the chat is over. */
+function monitorLost(threadId: string): void {
+  const chat = chatOfThread(threadId);
+  if (chat?.role === "monitor") endChat(chat, "Monitoring ended: the chat is over.");
+}
+
+function currentChat(): SupportChat | undefined {
+  const chat = state.current ? chatOfThread(state.current) : undefined;
+  return chat && !chat.ended ? chat : undefined;
+}
+
+async function closeSupportChat(): Promise<void> {
+  const client = state.client;
+  const chat = currentChat();
+  if (!client || !chat) return;
+  try {
+    await client.supportClose({ requestId: chat.requestId });
+    endChat(chat, "This support chat has ended: it was closed."); // supportEnded says the same, to both sides
+  } catch (e) {
+    if (e instanceof EcbError && e.code === "not_found") endChat(chat, "This support chat had already ended.");
+    else banner(describe(e));
+  }
+}
+
+async function leaveSupportChat(): Promise<void> {
+  const client = state.client;
+  const chat = currentChat();
+  if (!client || !chat) return;
+  try {
+    await client.supportLeave({ requestId: chat.requestId });
+    endChat(chat, "You left the chat.");
+  } catch (e) {
+    banner(describe(e));
+  }
+}
+
+/** The support bar, the ended notice, the composer or the monitor note, and the whisper toggle of the open thread. */
+function renderSupportBar(threadId: string): void {
+  const chat = chatOfThread(threadId);
+  const active = !!chat && !chat.ended;
+  const monitor = chat?.role === "monitor" || !!state.threads.get(threadId)?.monitor;
+  show($("support-bar"), active);
+  show($("support-ended"), !!chat?.ended);
+  $("support-ended").textContent = chat?.ended ?? "";
+  if (chat) {
+    const role = { agent: "", invited: " · you were invited", supervisor: " · you joined as supervisor", monitor: " · monitoring" }[chat.role];
+    const guest = chat.visitor.anonymous || chat.visitor.id.startsWith("anon_");
+    $("support-info").replaceChildren(h("span", { class: "tag" }, "Support"), ` ${visitorName(chat.visitor)}`, ...(guest ? [h("span", { class: "tag" }, "guest")] : []), role);
+  }
+  const role = chat?.role;
+  show($("support-transfer"), active && role === "agent");
+  show($("support-invite"), active && role === "agent");
+  show($("support-close"), active && role === "agent");
+  show($("support-leave"), active && (role === "invited" || role === "supervisor"));
+  show($("monitor-note"), active && monitor);
+  // A chat that ended, or one watched read-only, takes no messages from here.
+  show($("composer"), !monitor && !chat?.ended);
+  const whisper = active && !monitor && (isAgent() || isSupervisor());
+  show($("whisper-toggle"), whisper);
+  if (!whisper) ($("whisper") as HTMLInputElement).checked = false;
+  renderWhisperMode();
+  show($("leave-thread"), !active && !monitor);
+}
+
+function renderWhisperMode(): void {
+  const on = !$("whisper-toggle").hidden && ($("whisper") as HTMLInputElement).checked;
+  $("composer").classList.toggle("whispering", on);
+  ($("composer-input") as HTMLTextAreaElement).placeholder = on ? "Whisper to agents… (the visitor never sees it)" : "Write a message…";
+}
+
+function renderSupportChats(): void {
+  if (!support.started) return;
+  const list = $("support-chats");
+  const focused = (document.activeElement as HTMLElement | null)?.dataset?.requestId;
+  list.replaceChildren();
+  const chats = activeChats();
+  if (!chats.length) list.append(h("li", { class: "muted small pad" }, "No open support chats."));
+  for (const chat of chats) {
+    const entry = state.threads.get(chat.threadId);
+    const last = history(chat.threadId).messages.at(-1) ?? entry?.thread.lastMessage;
+    const typing = typingText(chat.threadId);
+    const preview = typing || (last ? `${last.authorId === state.me?.id ? "You" : nameOf(last.authorId)}: ${last.body}` : chat.question);
+    const tag = { agent: null, invited: "conference", supervisor: "joined", monitor: "monitoring" }[chat.role];
+    const btn = h(
+      "button",
+      {
+        type: "button",
+        class: "thread-item support-item",
+        "data-thread-id": chat.threadId,
+        "data-request-id": chat.requestId,
+        "aria-current": chat.threadId === state.current ? "true" : undefined,
+      },
+      avatar(chat.visitor.id, visitorName(chat.visitor)),
+      h(
+        "span",
+        { class: "thread-item-text" },
+        h("span", { class: "thread-item-title" }, visitorName(chat.visitor), tag ? h("span", { class: "tag" }, tag) : null),
+        h("span", { class: `thread-item-preview${typing ? " is-typing" : ""}` }, preview),
+      ),
+      entry?.unread ? h("span", { class: "thread-item-meta" }, h("span", { class: "badge", "aria-label": `${entry.unread} unread` }, String(entry.unread))) : null,
+    );
+    btn.addEventListener("click", () => void openThread(chat.threadId));
+    list.append(h("li", {}, btn));
+  }
+  if (focused) list.querySelector<HTMLElement>(`[data-request-id="${CSS.escape(focused)}"]`)?.focus();
+}
+
+// ---- transfer and invite ----
+
+/** The demo's other agents (the directory's users with the agent role). */
+function otherAgents(): DirectoryUser[] {
+  return [...state.directory.values()].filter((u) => u.roles?.includes("agent") && u.id !== state.me?.id);
+}
+
+function openTransferDialog(): void {
+  const chat = currentChat();
+  if (!chat) return;
+  const list = $("transfer-targets");
+  list.replaceChildren();
+  const choice = (id: string, value: string, label: Node[], checked: boolean) =>
+    h("label", { class: "person", for: id }, h("input", { type: "radio", name: "transfer-to", id, value, checked }), ...label);
+  list.append(choice("transfer-queue", "", [h("span", {}, "Back to the queue")], true));
+  for (const a of otherAgents()) list.append(choice(`transfer-${a.id}`, a.id, [avatar(a.id, a.name), h("span", {}, a.name)], false));
+  show($("transfer-error"), false);
+  ($("transfer-dialog") as HTMLDialogElement).showModal();
+}
+
+async function onTransfer(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const client = state.client;
+  const chat = currentChat();
+  if (!client || !chat) return;
+  const to = document.querySelector<HTMLInputElement>("#transfer-targets input:checked")?.value ?? "";
+  const submit = $("transfer-submit") as HTMLButtonElement;
+  submit.disabled = true;
+  try {
+    await client.supportTransfer({ requestId: chat.requestId, toAgent: to || undefined });
+    ($("transfer-dialog") as HTMLDialogElement).close();
+    // supportTransferred tells the same; the answer may come first.
+    endChat(chat, to ? `The chat was transferred to ${nameOf(to)}.` : "The chat was put back in the queue.");
+  } catch (e) {
+    $("transfer-error").textContent = describe(e);
+    show($("transfer-error"), true);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+function openInviteDialog(): void {
+  const chat = currentChat();
+  if (!chat) return;
+  const members = state.threads.get(chat.threadId)?.thread.members ?? [];
+  const list = $("invite-targets");
+  list.replaceChildren();
+  const agents = otherAgents().filter((a) => !members.includes(a.id));
+  agents.forEach((a, i) =>
+    list.append(
+      h("label", { class: "person", for: `invite-${a.id}` }, h("input", { type: "radio", name: "invite-agent", id: `invite-${a.id}`, value: a.id, checked: i === 0 }), avatar(a.id, a.name), h("span", {}, a.name)),
+    ),
+  );
+  if (!agents.length) list.append(h("p", { class: "muted" }, "Every other agent is already in this chat."));
+  ($("invite-submit") as HTMLButtonElement).disabled = !agents.length;
+  show($("invite-error"), false);
+  ($("invite-dialog") as HTMLDialogElement).showModal();
+}
+
+async function onInvite(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const client = state.client;
+  const chat = currentChat();
+  const agent = document.querySelector<HTMLInputElement>("#invite-targets input:checked")?.value;
+  if (!client || !chat || !agent) return;
+  const submit = $("invite-submit") as HTMLButtonElement;
+  submit.disabled = true;
+  try {
+    await client.supportInvite({ requestId: chat.requestId, agent });
+    ($("invite-dialog") as HTMLDialogElement).close();
+    history(chat.threadId).notices.push({ at: new Date().toISOString(), text: `You invited ${nameOf(agent)}.` });
+    if (state.current === chat.threadId) renderMessages({});
+  } catch (e) {
+    $("invite-error").textContent = describe(e);
+    show($("invite-error"), true);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+// ---- supervisors ----
+
+async function refreshConversations(): Promise<void> {
+  const client = state.client;
+  if (!client || !isSupervisor() || client.state !== "connected") return;
+  try {
+    const res = await client.supportConversations({ workgroup: supportWorkgroup() });
+    support.conversations = res.conversations;
+    support.conversationsError = "";
+    for (const c of res.conversations) if (c.visitor.name) state.names.set(c.visitor.id, c.visitor.name);
+    // Supervisors get no supportEnded: a watched or joined chat no longer listed is over.
+    const live = new Set(res.conversations.map((c) => c.requestId));
+    for (const chat of support.chats.values()) {
+      if ((chat.role === "monitor" || chat.role === "supervisor") && !live.has(chat.requestId)) endChat(chat, "This support chat has ended.");
+    }
+  } catch (e) {
+    support.conversationsError = describe(e);
+  }
+  renderConversations();
+}
+
+function renderConversations(): void {
+  const list = $("conversations");
+  list.replaceChildren();
+  if (support.conversationsError) list.append(h("li", { class: "form-error small" }, support.conversationsError));
+  else if (!support.conversations.length) list.append(h("li", { class: "muted small pad" }, "No live conversations."));
+  for (const c of support.conversations) {
+    const mine = support.chats.get(c.requestId);
+    const watching = mine && !mine.ended;
+    const name = visitorName(c.visitor);
+    const agents = c.agents.filter(Boolean).map(nameOf).join(", ");
+    const actions: HTMLElement[] = [];
+    if (watching) {
+      const open = h("button", { type: "button", class: "btn btn-ghost btn-sm" }, "Open");
+      open.addEventListener("click", () => void openThread(mine.threadId));
+      actions.push(open);
+    }
+    if (c.state === "chat" && !watching) {
+      const monitor = h("button", { type: "button", class: "btn btn-ghost btn-sm" }, "Monitor");
+      monitor.addEventListener("click", () => void monitorConversation(c));
+      actions.push(monitor);
+    }
+    if (c.state === "chat" && !(watching && mine.role === "supervisor")) {
+      const join = h("button", { type: "button", class: "btn btn-primary btn-sm" }, "Join");
+      join.addEventListener("click", () => void joinConversation(c.requestId));
+      actions.push(join);
+    }
+    list.append(
+      h(
+        "li",
+        { class: "conversation", "data-request-id": c.requestId },
+        h(
+          "div",
+          { class: "offer-head" },
+          avatar(c.visitor.id, name, "avatar avatar-sm"),
+          h("span", { class: "offer-who" }, name, c.visitor.anonymous ? h("span", { class: "tag" }, "guest") : null),
+          h("span", { class: `tag state-${c.state}` }, c.state === "chat" ? "in chat" : "pending"),
+        ),
+        h("p", { class: "offer-question" }, c.question),
+        h(
+          "p",
+          { class: "muted small conv-meta" },
+          `${agents ? `with ${agents}` : "no agent yet"} · since ${when(c.since)}`,
+          c.supervisors.length ? ` · joined: ${c.supervisors.map(nameOf).join(", ")}` : "",
+        ),
+        actions.length ? h("div", { class: "offer-actions" }, ...actions) : null,
+      ),
+    );
+  }
+}
+
+async function monitorConversation(c: SupportConversation): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  try {
+    const res = await client.supportMonitor({ requestId: c.requestId });
+    if (!state.threads.has(res.threadId)) {
+      // Not a member: no threadToken, no history; the pushes from now on fill it.
+      const thread: Thread = { id: res.threadId, subject: c.question, members: [c.visitor.id, ...c.agents.filter(Boolean)], createdAt: c.since, updatedAt: c.since };
+      state.threads.set(res.threadId, { thread, unread: 0, monitor: true });
+      const hist = history(res.threadId);
+      hist.loaded = true;
+      hist.notices.push({ at: new Date().toISOString(), text: "Monitoring from here on: earlier messages are not shown." });
+    }
+    support.chats.set(c.requestId, { requestId: c.requestId, threadId: res.threadId, workgroup: c.workgroup, visitor: c.visitor, question: c.question, role: "monitor" });
+    renderConversations();
+    await openThread(res.threadId);
+  } catch (e) {
+    banner(describe(e));
+  }
+}
+
+async function joinConversation(requestId: string): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  const c = support.conversations.find((x) => x.requestId === requestId);
+  const old = support.chats.get(requestId);
+  try {
+    const res = await client.supportJoin({ requestId });
+    const visitor = c?.visitor ?? old?.visitor ?? { id: res.thread.members[0] ?? "" };
+    addSupportChat({ requestId, threadId: res.thread.id, workgroup: c?.workgroup ?? supportWorkgroup(), visitor, question: c?.question ?? res.thread.subject ?? "", role: "supervisor" }, res.thread);
+    history(res.thread.id).loaded = false; // a member now: the history can be read
+    renderConversations();
+    await openThread(res.thread.id);
+  } catch (e) {
+    banner(describe(e));
+  }
+}
+
+// ---------- customer support: the anonymous visitor's widget ----------
+
+const VISITOR_KEY = "ecb-demo-visitor";
+const VISITOR_WORKGROUP = "support";
+
+/** What a visitor's page keeps across a reload (the anonymous token lives 15 minutes). */
+interface VisitorSession {
+  userToken: string;
+  expiresAt: string;
+  user: User;
+  requestId?: string;
+  question?: string;
+  threadId?: string;
+  threadToken?: string;
+}
+
+const visitor = {
+  session: null as VisitorSession | null,
+  client: null as EcbClient | null,
+  step: "start" as "start" | "ask" | "queued" | "chat",
+  queue: null as QueueEvent | null,
+  /** Why the chat ended, once it did. */
+  ended: "",
+  statusTimer: null as ReturnType<typeof setInterval> | null,
+  /** The support thread, once invited (renderTyping's hook). */
+  threadId: null as string | null,
+  /**
+   * Who answers now: the thread's members say who ever took part (an agent who transferred
+   * the chat stays a member), so this follows the invitation, transfers, joins and leaves.
+   */
+  agents: [] as string[],
+};
+
+function readVisitorSession(): VisitorSession | null {
+  try {
+    const s = JSON.parse(sessionStorage.getItem(VISITOR_KEY) ?? "null") as VisitorSession | null;
+    // A token about to expire is no use: start again.
+    return s && Date.parse(s.expiresAt) > Date.now() + 30_000 ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveVisitorSession(): void {
+  if (visitor.session) sessionStorage.setItem(VISITOR_KEY, JSON.stringify(visitor.session));
+}
+
+function openVisitor(): void {
+  show($("login"), false);
+  show($("app"), false);
+  show($("me"), false);
+  show($("visitor"), true);
+  banner(null);
+  const saved = readVisitorSession();
+  if (saved && !visitor.client) {
+    visitor.session = saved;
+    void connectVisitor();
+    return;
+  }
+  if (!visitor.client) setVisitorStep("start");
+  ($("visitor-name") as HTMLInputElement).focus();
+}
+
+/** Ends the widget: the connection, the saved session, what it showed. */
+function endVisitor(): void {
+  visitor.client?.close();
+  if (visitor.statusTimer) clearInterval(visitor.statusTimer);
+  if (visitor.threadId) {
+    state.threads.delete(visitor.threadId);
+    state.histories.delete(visitor.threadId);
+    forgetTyping(visitor.threadId);
+  }
+  Object.assign(visitor, { session: null, client: null, step: "start", queue: null, ended: "", statusTimer: null, threadId: null, agents: [] });
+  sessionStorage.removeItem(VISITOR_KEY);
+  state.me = null;
+  state.pending.clear();
+  ($("visitor-question") as HTMLTextAreaElement).value = "";
+  ($("visitor-input") as HTMLTextAreaElement).value = "";
+  $("visitor-status").textContent = "";
+  $("visitor-note").textContent = "";
+  show($("visitor"), false);
+  show($("conn"), false);
+}
+
+/** The Back and Close buttons: leave the widget for the sign-in page. */
+function leaveVisitor(): void {
+  endVisitor();
+  if (location.hash) history_.replaceState(null, "", location.pathname + location.search);
+  showLogin();
+}
+
+// `history` is this file's message store; the browser's is window.history.
+const history_ = window.history;
+
+async function onVisitorStart(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const name = ($("visitor-name") as HTMLInputElement).value.trim();
+  const err = $("visitor-start-error");
+  const submit = $("visitor-start-submit") as HTMLButtonElement;
+  submit.disabled = true;
+  show(err, false);
+  try {
+    // The reference backend mints an anonymous userToken bound to this page's origin.
+    const res = await fetch(`${state.backendUrl}/visitor`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(name ? { name } : {}),
+    });
+    const body = (await res.json().catch(() => ({}))) as Partial<VisitorSession> & { error?: { message?: string } };
+    if (!res.ok || !body.userToken || !body.user || !body.expiresAt) throw new Error(body.error?.message ?? `HTTP ${res.status}`);
+    visitor.session = { userToken: body.userToken, expiresAt: body.expiresAt, user: body.user };
+    saveVisitorSession();
+    await connectVisitor();
+  } catch (e) {
+    err.textContent = `Support cannot be reached right now (${describe(e)}).`;
+    show(err, true);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+async function connectVisitor(): Promise<void> {
+  const session = visitor.session;
+  if (!session) return;
+  // Polling first, then WebSocket, like every page: the anonymous token is bound to this page's
+  // origin, and ECB also recognises a same-origin GET without an Origin header by its
+  // Sec-Fetch-Site: same-origin (docs/tokens.md).
+  const client = new EcbClient({ url: location.origin, userToken: session.userToken });
+  visitor.client = client;
+  state.me = session.user;
+  client.on("connection", (ev) => {
+    state.conn = ev;
+    renderConn();
+    if (ev.state === "offline" && ev.error?.code === "unauthenticated") visitorEnded("Your guest session has expired.");
+  });
+  client.on("queue", onVisitorQueue);
+  client.on("invitation", (ev) => void onVisitorInvitation(ev));
+  client.on("supportEnded", onVisitorEnded);
+  client.on("supportTransferred", onVisitorTransferred);
+  client.on("message", ({ threadId, message }) => onVisitorMessage(threadId, message));
+  client.on("typing", (ev) => onTyping(ev));
+  client.on("read", (ev) => {
+    onRead(ev);
+    renderVisitorChat({});
+  });
+  client.on("member", (ev) => {
+    onMember(ev); // "Agent Two joined the thread" in the transcript, and the members
+    if (ev.threadId === visitor.threadId && ev.userId !== state.me?.id) {
+      if (ev.change === "joined") {
+        visitor.queue = null; // an agent took the chat put back in the queue
+        if (!visitor.agents.includes(ev.userId)) visitor.agents.push(ev.userId);
+      } else {
+        visitor.agents = visitor.agents.filter((a) => a !== ev.userId);
+      }
+    }
+    renderVisitorChat({});
+  });
+  show($("conn"), true);
+  try {
+    await client.connect();
+  } catch (e) {
+    if (client !== visitor.client) return;
+    if (!(e instanceof EcbError && e.code === "timeout")) {
+      endVisitor();
+      openVisitor();
+      $("visitor-start-error").textContent = `Support cannot be reached right now (${describe(e)}).`;
+      show($("visitor-start-error"), true);
+      return;
+    }
+  }
+  if (client !== visitor.client) return;
+  if (session.threadId && session.threadToken) {
+    await showVisitorChat(session.threadId, session.threadToken);
+  } else if (session.requestId) {
+    // Back within the grace period: ECB pushes the place in the queue, or the invitation missed.
+    setVisitorStep("queued");
+  } else {
+    setVisitorStep("ask");
+    ($("visitor-question") as HTMLTextAreaElement).focus();
+  }
+}
+
+function setVisitorStep(step: typeof visitor.step): void {
+  visitor.step = step;
+  show($("visitor-start"), step === "start");
+  show($("visitor-ask"), step === "ask");
+  show($("visitor-queue"), step === "queued");
+  show($("visitor-chat"), step === "chat");
+  show($("visitor-back"), step === "start" || step === "ask");
+  // The workgroup's status matters while deciding to ask: refreshed every few seconds then.
+  if (step === "ask" || step === "queued") {
+    void refreshVisitorStatus();
+    visitor.statusTimer ??= setInterval(() => void refreshVisitorStatus(), 5000);
+  } else if (visitor.statusTimer) {
+    clearInterval(visitor.statusTimer);
+    visitor.statusTimer = null;
+  }
+  // The workgroup's figures are for deciding to ask and for waiting, not for the chat.
+  if (step === "start" || step === "chat") $("visitor-status").textContent = "";
+  renderVisitorQueue();
+}
+
+async function refreshVisitorStatus(): Promise<void> {
+  const client = visitor.client;
+  if (!client || client.state !== "connected") return;
+  try {
+    renderVisitorStatus(await client.getWorkgroupStatus({ workgroup: VISITOR_WORKGROUP }));
+  } catch (e) {
+    $("visitor-status").textContent = describe(e);
+  }
+}
+
+function renderVisitorStatus(st: WorkgroupStatus): void {
+  if (visitor.step !== "ask" && visitor.step !== "queued") return; // an answer that came after the step changed
+  $("visitor-title").textContent = st.displayName || "Customer support";
+  const el = $("visitor-status");
+  el.dataset.open = String(st.open);
+  el.dataset.agents = String(st.agentsAvailable);
+  if (!st.open) {
+    el.textContent = "Closed right now: please come back later.";
+  } else {
+    const agents = st.agentsAvailable === 1 ? "1 agent available" : `${st.agentsAvailable} agents available`;
+    const queue = st.queueLength ? `${st.queueLength} waiting` : "nobody waiting";
+    el.textContent = `Open · ${agents} · ${queue} · ${st.estimatedWait > 0 ? `${about(st.estimatedWait)} wait` : "no wait"}`;
+  }
+  ($("visitor-ask-submit") as HTMLButtonElement).disabled = !st.open;
+}
+
+/** An estimated wait (seconds, a hint) for people: "about 30 s", "about 2 min". */
+function about(seconds: number): string {
+  return seconds < 60 ? `about ${seconds} s` : `about ${Math.round(seconds / 60)} min`;
+}
+
+async function onVisitorAsk(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const client = visitor.client;
+  const session = visitor.session;
+  const question = ($("visitor-question") as HTMLTextAreaElement).value.trim();
+  const err = $("visitor-ask-error");
+  if (!client || !session) return;
+  if (!question) {
+    err.textContent = "Write your question first.";
+    show(err, true);
+    return;
+  }
+  const submit = $("visitor-ask-submit") as HTMLButtonElement;
+  submit.disabled = true;
+  show(err, false);
+  try {
+    const res = await client.supportAsk({ workgroup: VISITOR_WORKGROUP, question });
+    session.requestId = res.requestId;
+    session.question = question;
+    saveVisitorSession();
+    visitor.queue = visitor.queue?.requestId === res.requestId ? visitor.queue : res; // a queue push may have come first
+    $("visitor-note").textContent = "";
+    setVisitorStep("queued");
+    ($("visitor-cancel") as HTMLButtonElement).focus();
+  } catch (e) {
+    err.textContent = describe(e);
+    show(err, true);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+function onVisitorQueue(ev: QueueEvent): void {
+  if (visitor.session?.requestId && ev.requestId !== visitor.session.requestId) return;
+  visitor.queue = ev;
+  renderVisitorQueue();
+  if (visitor.step === "chat") renderVisitorChat({});
+}
+
+function renderVisitorQueue(): void {
+  const q = visitor.queue;
+  $("visitor-position").textContent = q ? (q.position <= 1 ? "You are next in the queue." : `You are number ${q.position} in the queue.`) : "Waiting in the queue…";
+  $("visitor-wait").textContent = q ? (q.estimatedWait > 0 ? `Estimated wait: ${about(q.estimatedWait)}.` : "An agent will be with you any moment.") : "";
+  $("visitor-question-echo").textContent = visitor.session?.question ? `“${visitor.session.question}”` : "";
+}
+
+async function onVisitorCancel(): Promise<void> {
+  const client = visitor.client;
+  const requestId = visitor.session?.requestId;
+  if (!client || !requestId) return;
+  try {
+    await client.supportCancel({ requestId });
+    onVisitorEnded({ requestId, state: "cancelled" }); // the supportEnded push says the same
+  } catch (e) {
+    banner(describe(e));
+  }
+}
+
+async function onVisitorInvitation(ev: InvitationEvent): Promise<void> {
+  const session = visitor.session;
+  if (!session || (session.requestId && ev.requestId !== session.requestId)) return;
+  session.requestId = ev.requestId;
+  session.threadId = ev.thread.id;
+  session.threadToken = ev.threadToken;
+  saveVisitorSession();
+  state.threads.set(ev.thread.id, { thread: ev.thread, unread: 0 });
+  await showVisitorChat(ev.thread.id, ev.threadToken);
+}
+
+/** The chat step: listen to the support thread and show it. */
+async function showVisitorChat(threadId: string, threadToken: string): Promise<void> {
+  const client = visitor.client;
+  if (!client) return;
+  visitor.threadId = threadId;
+  visitor.queue = null;
+  const others = (t?: Thread) => (t?.members ?? []).filter((m) => m !== state.me?.id);
+  visitor.agents = others(state.threads.get(threadId)?.thread); // the invitation's thread: the agent who took it
+  setVisitorStep("chat");
+  renderVisitorChat({ stick: true });
+  try {
+    const page = await client.getThread({ threadToken: client.threadToken(threadId) ?? threadToken, limit: 50 });
+    state.threads.set(threadId, { thread: page.thread, unread: 0 });
+    if (!visitor.agents.length) visitor.agents = others(page.thread); // after a reload
+    addMessages(threadId, page.messages);
+    history(threadId).loaded = true;
+    renderVisitorChat({ stick: true });
+    visitorMarkSeen();
+    ($("visitor-input") as HTMLTextAreaElement).focus();
+  } catch (e) {
+    if (e instanceof EcbError && (e.code === "forbidden" || e.code === "not_found")) visitorEnded("This chat is no longer available.");
+    else banner(describe(e));
+  }
+}
+
+function onVisitorMessage(threadId: string, message: Message): void {
+  if (threadId !== visitor.threadId) return;
+  if (message.authorId === state.me?.id && message.clientMessageId) state.pending.delete(message.clientMessageId);
+  if (!addMessages(threadId, [message])) return;
+  stoppedTyping(threadId, message.authorId);
+  // A chat put back in the queue and taken again tells the visitor nothing (no invitation: they
+  // are in the thread already): an agent's message shows it is answered again.
+  if (message.authorId !== state.me?.id) {
+    visitor.queue = null;
+    if (!visitor.agents.includes(message.authorId)) visitor.agents.push(message.authorId);
+  }
+  renderVisitorChat({ stick: message.authorId === state.me?.id });
+  visitorMarkSeen();
+}
+
+function visitorMarkSeen(): void {
+  const client = visitor.client;
+  const threadId = visitor.threadId;
+  if (!client || !threadId || document.hidden) return;
+  const last = [...history(threadId).messages].reverse().find((m) => m.authorId !== state.me?.id);
+  const token = client.threadToken(threadId);
+  if (!last || !token || state.marked.get(threadId) === last.id) return;
+  state.marked.set(threadId, last.id);
+  client.markRead({ threadToken: token, messageId: last.id }).catch(() => state.marked.delete(threadId));
+}
+
+function onVisitorTransferred(ev: SupportTransferredEvent): void {
+  const threadId = visitor.threadId;
+  if (!threadId || ev.requestId !== visitor.session?.requestId) return;
+  const text = ev.toAgent ? `${nameOf(ev.toAgent)} takes over your chat.` : "Your chat is waiting for the next available agent.";
+  visitor.agents = ev.toAgent ? [ev.toAgent] : [];
+  history(threadId).notices.push({ at: new Date().toISOString(), text });
+  renderVisitorChat({ stick: true });
+}
+
+function onVisitorEnded(ev: SupportEndedEvent): void {
+  const session = visitor.session;
+  if (!session || ev.requestId !== session.requestId) return;
+  if (!session.threadId) {
+    // Never got to chat: back to the question, which is kept.
+    session.requestId = undefined;
+    saveVisitorSession();
+    visitor.queue = null;
+    $("visitor-note").textContent = ev.state === "cancelled" ? "You left the queue. Ask again whenever you like." : "Your request has ended. You can ask again.";
+    setVisitorStep("ask");
+    return;
+  }
+  visitorEnded(ev.state === "closed" ? "This chat has ended. Thank you for contacting us!" : `This chat has ended (${ev.state}).`);
+}
+
+/** The chat is over: the transcript stays, with the reason and a Close button. */
+function visitorEnded(text: string): void {
+  visitor.ended = text;
+  if (visitor.threadId) visitor.client?.stopTyping(visitor.threadId);
+  sessionStorage.removeItem(VISITOR_KEY); // nothing to come back to
+  if (visitor.step !== "chat") setVisitorStep("chat");
+  renderVisitorChat({ stick: true });
+  ($("visitor-close") as HTMLButtonElement).focus();
+}
+
+function renderVisitorChat({ stick }: { stick?: boolean }): void {
+  const threadId = visitor.threadId;
+  const ended = !!visitor.ended;
+  show($("visitor-composer"), !ended && !!threadId);
+  show($("visitor-chat-actions"), !ended && !!threadId);
+  show($("visitor-ended"), ended);
+  $("visitor-ended-text").textContent = visitor.ended;
+  if (!threadId) return;
+  const agents = visitor.agents.map(nameOf);
+  const q = visitor.queue;
+  $("visitor-with").textContent = ended
+    ? ""
+    : q
+      ? `Waiting for the next agent · number ${q.position} in the queue`
+      : agents.length
+        ? `You are chatting with ${agents.join(" and ")}`
+        : "Connecting you with an agent…";
+  const scroller = $("visitor-scroller");
+  const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+  $("visitor-messages").replaceChildren(...messageItems(threadId));
+  if (stick || atBottom) scroller.scrollTop = scroller.scrollHeight;
+  renderVisitorTyping();
+}
+
+function renderVisitorTyping(): void {
+  const threadId = visitor.threadId;
+  const text = threadId && !visitor.ended ? typingText(threadId) : "";
+  const el = $("visitor-typing");
+  el.replaceChildren();
+  if (text) el.append(h("span", { class: "typing-dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")), h("span", {}, text));
+}
+
+function onVisitorSend(ev: Event): void {
+  ev.preventDefault();
+  const input = $("visitor-input") as HTMLTextAreaElement;
+  const body = input.value.trim();
+  const client = visitor.client;
+  const threadId = visitor.threadId;
+  const token = threadId ? client?.threadToken(threadId) : undefined;
+  if (!body || !client || !threadId || !token || visitor.ended) return;
+  input.value = "";
+  autosize(input);
+  void visitorDeliver(client, { clientMessageId: newClientMessageId(), threadId, threadToken: token, body, createdAt: new Date().toISOString() });
+}
+
+async function visitorDeliver(client: EcbClient, p: Pending): Promise<void> {
+  state.pending.set(p.clientMessageId, p);
+  renderVisitorChat({ stick: true });
+  try {
+    const res = await client.sendMessage({ threadToken: client.threadToken(p.threadId) ?? p.threadToken, body: p.body, clientMessageId: p.clientMessageId });
+    state.pending.delete(p.clientMessageId);
+    addMessages(p.threadId, [res.message]);
+  } catch (e) {
+    if (e instanceof EcbError && e.code === "closed") return;
+    p.failed = describe(e);
+  }
+  renderVisitorChat({ stick: true });
+}
+
+async function onVisitorEnd(): Promise<void> {
+  const client = visitor.client;
+  const requestId = visitor.session?.requestId;
+  if (!client || !requestId) return;
+  try {
+    await client.supportClose({ requestId });
+    onVisitorEnded({ requestId, state: "closed" }); // the supportEnded push says the same
+  } catch (e) {
+    if (e instanceof EcbError && e.code === "not_found") visitorEnded("This chat has ended.");
+    else banner(describe(e));
+  }
+}
+
 // ---------- wiring ----------
 
 function wire(): void {
@@ -1268,7 +2491,54 @@ function wire(): void {
   input.addEventListener("blur", () => {
     if (state.current && !input.value.trim()) state.client?.stopTyping(state.current);
   });
+  // Customer support: the agent console and the supervisor view.
+  $("agent-available").addEventListener("change", () => void setAvailable(($("agent-available") as HTMLInputElement).checked));
+  $("conversations-refresh").addEventListener("click", () => void refreshConversations());
+  $("support-close").addEventListener("click", () => void closeSupportChat());
+  $("support-leave").addEventListener("click", () => void leaveSupportChat());
+  $("support-transfer").addEventListener("click", openTransferDialog);
+  $("transfer-cancel").addEventListener("click", () => ($("transfer-dialog") as HTMLDialogElement).close());
+  $("transfer-form").addEventListener("submit", (e) => void onTransfer(e as SubmitEvent));
+  $("support-invite").addEventListener("click", openInviteDialog);
+  $("invite-cancel").addEventListener("click", () => ($("invite-dialog") as HTMLDialogElement).close());
+  $("invite-form").addEventListener("submit", (e) => void onInvite(e as SubmitEvent));
+  $("monitor-join").addEventListener("click", () => {
+    const chat = currentChat();
+    if (chat) void joinConversation(chat.requestId);
+  });
+  $("whisper").addEventListener("change", () => {
+    renderWhisperMode();
+    ($("composer-input") as HTMLTextAreaElement).focus();
+  });
+  // The visitor's widget.
+  $("visitor-start").addEventListener("submit", (e) => void onVisitorStart(e as SubmitEvent));
+  $("visitor-ask").addEventListener("submit", (e) => void onVisitorAsk(e as SubmitEvent));
+  $("visitor-cancel").addEventListener("click", () => void onVisitorCancel());
+  $("visitor-end").addEventListener("click", () => void onVisitorEnd());
+  $("visitor-close").addEventListener("click", leaveVisitor);
+  $("visitor-back").addEventListener("click", leaveVisitor);
+  $("visitor-composer").addEventListener("submit", onVisitorSend);
+  const vInput = $("visitor-input") as HTMLTextAreaElement;
+  vInput.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) onVisitorSend(e);
+  });
+  vInput.addEventListener("input", () => {
+    autosize(vInput);
+    const id = visitor.threadId;
+    if (!id) return;
+    if (vInput.value.trim()) visitor.client?.noteTyping(id);
+    else visitor.client?.stopTyping(id);
+  });
+  window.addEventListener("hashchange", () => {
+    // #visitor opens the widget (unless signed in); leaving it with the browser's Back ends it.
+    if (location.hash === "#visitor" && !state.client) openVisitor();
+    else if (location.hash !== "#visitor" && !$("visitor").hidden) {
+      endVisitor();
+      showLogin();
+    }
+  });
   document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) visitorMarkSeen();
     if (!document.hidden && state.current) {
       const entry = state.threads.get(state.current);
       if (entry?.unread) {
@@ -1301,7 +2571,9 @@ async function main(): Promise<void> {
   renderUserPicker(session?.username ?? state.directory.keys().next().value);
   const checked = document.querySelector<HTMLInputElement>("#user-list input:checked");
   if (checked) ($("password") as HTMLInputElement).value = checked.value;
-  if (session) await start(session.accessToken);
+  // A guest on the support widget (#visitor, or a chat going on before a reload).
+  if (!session && (location.hash === "#visitor" || readVisitorSession())) openVisitor();
+  else if (session) await start(session.accessToken);
   else showLogin();
 }
 

@@ -1,6 +1,7 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { EcbError, type ErrorBody } from "./errors.js";
 import type {
+  AcceptOfferResult,
   AddParticipantsRequest,
   AddParticipantsResult,
   ClosingEvent,
@@ -12,6 +13,8 @@ import type {
   GetThreadResult,
   GetUserTokenRequest,
   GetUserTokenResult,
+  GetWorkgroupStatusRequest,
+  InvitationEvent,
   LeaveThreadRequest,
   LeaveThreadResult,
   MarkReadRequest,
@@ -19,28 +22,53 @@ import type {
   MemberPush,
   Message,
   MessagePush,
+  OfferEvent,
+  OfferRef,
+  OfferRevokedEvent,
   Page,
   PageRequest,
   PresenceEvent,
+  QueueEvent,
   ReadPush,
   RefreshTokenRequest,
   RefreshTokenResult,
+  RejectOfferResult,
   ResumeRequest,
   ResumeResult,
   SendMessageRequest,
   SendMessageResult,
   SessionEvent,
+  SetAvailabilityRequest,
+  SetAvailabilityResult,
   SetPresenceRequest,
   SetPresenceResult,
   SignedThread,
   StopListeningRequest,
   StopListeningResult,
+  SupportAskRequest,
+  SupportAskResult,
+  SupportCancelResult,
+  SupportCloseResult,
+  SupportConversationsRequest,
+  SupportConversationsResult,
+  SupportEndedEvent,
+  SupportInviteRequest,
+  SupportInviteResult,
+  SupportJoinResult,
+  SupportLeaveResult,
+  SupportMonitorResult,
+  SupportRequestRef,
+  SupportTransferRequest,
+  SupportTransferResult,
+  SupportTransferredEvent,
+  Thread,
   ThreadEvent,
   TokenExpiringEvent,
   TypingEvent,
   TypingRequest,
   TypingResult,
   User,
+  WorkgroupStatus,
 } from "./types.js";
 import * as check from "./validate.js";
 
@@ -91,7 +119,11 @@ export interface MemberEvent extends MemberPush {
 /** The `error` event: something the client did on its own failed (recovery, token refresh). */
 export interface ErrorEvent {
   error: EcbError;
-  /** What failed: `getThread` (recovery of a thread, with its threadId), `refreshToken`, `getUserToken`, `setPresence` (re-applied after a reconnect). */
+  /**
+   * What failed: `getThread` (recovery of a thread, with its threadId), `refreshToken`, `getUserToken`,
+   * `setPresence`, `agent.setAvailability` and `support.monitor` (re-applied after a reconnect; a
+   * monitor that fails is forgotten, with the monitored threadId).
+   */
   operation: string;
   threadId?: string;
 }
@@ -109,6 +141,13 @@ export interface EcbClientEvents {
   closing: ClosingEvent;
   connection: ConnectionEvent;
   error: ErrorEvent;
+  // customer support (docs/support.md)
+  queue: QueueEvent;
+  offer: OfferEvent;
+  offerRevoked: OfferRevokedEvent;
+  invitation: InvitationEvent;
+  supportEnded: SupportEndedEvent;
+  supportTransferred: SupportTransferredEvent;
 }
 
 export type EcbEventName = keyof EcbClientEvents;
@@ -286,6 +325,13 @@ export class EcbClient {
   #closing: string | null = null;
   /** The last setPresence, applied again on every new connection (a connection starts `available`). */
   #presence: SetPresenceRequest | null = null;
+  /**
+   * The last agent.setAvailability with `available: true`, applied again on every new connection:
+   * ECB makes an agent unavailable when their last connection ends, a network blip included.
+   */
+  #availability: SetAvailabilityRequest | null = null;
+  /** requestId → threadId of the chats this connection monitors (support.monitor ends with the connection). */
+  #monitors = new Map<string, string>();
   #typers = new Map<string, Typer>();
 
   constructor(options: EcbClientOptions) {
@@ -520,6 +566,7 @@ export class EcbClient {
       this.#emit("closing", { reason });
     });
     socket.on("tokenExpiring", (ev: TokenExpiringEvent) => void this.#onTokenExpiring(ev));
+    this.#onSupportPushes(socket);
     socket.connect();
   }
 
@@ -570,6 +617,7 @@ export class EcbClient {
         if ("error" in out) this.#emit("error", { error: out.error, operation: "setPresence" });
       });
     }
+    this.#reapplySupport();
     this.#pump();
   }
 
@@ -823,15 +871,21 @@ export class EcbClient {
 
   /**
    * Runs an operation: waits for the connection, emits, and retries on a new connection
-   * when the old one dropped before the answer (every operation of protocol 1 is safe to
-   * retry: reads, and writes that carry a clientMessageId). A `rate_limited` answer is
-   * retried after its retryAfter when that fits in requestTimeout (not for `typing`: a late
-   * typing notification is worse than none).
+   * when the old one dropped before the answer (the chat operations are safe to retry:
+   * reads, and writes that carry a clientMessageId). A `rate_limited` answer is retried
+   * after its retryAfter when that fits in requestTimeout (not for `typing`: a late typing
+   * notification is worse than none).
+   *
+   * `once`: the operation is not safe to send twice (support.ask, offer.accept, ...: a second
+   * one is refused, or acts twice). When the connection drops after it was sent and before the
+   * answer, it rejects with `timeout` instead, since ECB may have done it; the support pushes
+   * that follow (queue, invitation, ...) tell what happened.
    */
-  async #call<T>(op: string, payload: object): Promise<T> {
+  async #call<T>(op: string, payload: object, once = false): Promise<T> {
     const deadline = Date.now() + this.#requestTimeout;
     for (;;) {
       await this.#waitReady(deadline);
+      const sent = this.#ready && this.#socket?.connected === true; // else #emitOnce sends nothing
       const out = await this.#emitOnce<T>(op, payload, deadline - Date.now());
       if ("data" in out) return out.data;
       if ("error" in out) {
@@ -841,6 +895,7 @@ export class EcbClient {
         if (this.#state === "closed") throw new EcbError("closed", "the client was closed");
         continue;
       }
+      if (once && sent) throw new EcbError("timeout", `the connection dropped before ECB answered ${op}: it may have been done`);
       if (Date.now() >= deadline) throw new EcbError("timeout", `no answer to ${op} in time`);
     }
   }
@@ -938,6 +993,7 @@ export class EcbClient {
     };
     if (req.threadId !== undefined) entryReq.threadId = req.threadId;
     if (req.data !== undefined) entryReq.data = req.data;
+    if (req.visibility !== undefined) entryReq.visibility = req.visibility;
     return new Promise<SendMessageResult>((resolve, reject) => {
       const entry: OutboxEntry = {
         req: entryReq,
@@ -966,6 +1022,7 @@ export class EcbClient {
     check.checkStopListening(req);
     const t = this.#threads.get(req.threadId);
     if (t) t.listening = false;
+    for (const [requestId, threadId] of this.#monitors) if (threadId === req.threadId) this.#monitors.delete(requestId);
     // A connection made after this call does not listen to the thread: nothing to undo there.
     if (!this.#ready) return {};
     const out = await this.#emitOnce<StopListeningResult>("stopListening", { threadId: req.threadId }, this.#requestTimeout);
@@ -1103,6 +1160,176 @@ export class EcbClient {
     const payload: Record<string, unknown> = { ...rest, threadToken: this.#newestToken(req.threadToken) };
     if (req.threadId !== undefined) payload.threadId = req.threadId;
     return payload;
+  }
+
+  // ---- customer support (docs/support.md) ----
+
+  /** Whether a workgroup is open, how many agents are available, the queue's length and estimated wait. Anonymous visitors may call it. */
+  async getWorkgroupStatus(req: GetWorkgroupStatusRequest): Promise<WorkgroupStatus> {
+    check.checkWorkgroup(req, "getWorkgroupStatus");
+    return this.#call<WorkgroupStatus>("getWorkgroupStatus", { workgroup: req.workgroup });
+  }
+
+  /**
+   * Asks a workgroup a question (anonymous visitors may): the request waits in the queue,
+   * `queue` pushes follow, then an `invitation` once an agent accepted it. Sent once: a
+   * connection lost before the answer rejects with `timeout` (the request may exist; the
+   * `queue` push after the reconnect tells).
+   */
+  async supportAsk(req: SupportAskRequest): Promise<SupportAskResult> {
+    check.checkSupportAsk(req);
+    return this.#call<SupportAskResult>("support.ask", pick(req, ["workgroup", "question", "metadata", "operationId"]), true);
+  }
+
+  /** Withdraws this user's waiting request (`supportEnded` {state: "cancelled"} follows). Sent once. */
+  async supportCancel(req: SupportRequestRef): Promise<SupportCancelResult> {
+    check.checkRequestRef(req, "supportCancel");
+    return this.#call<SupportCancelResult>("support.cancel", { requestId: req.requestId }, true);
+  }
+
+  /** Ends a support chat, by the visitor or the agent: both get `supportEnded` {state: "closed"}. The thread stays. Sent once. */
+  async supportClose(req: SupportRequestRef): Promise<SupportCloseResult> {
+    check.checkRequestRef(req, "supportClose");
+    return this.#call<SupportCloseResult>("support.close", { requestId: req.requestId }, true);
+  }
+
+  /**
+   * `agent.setAvailability` (role agent): switches offers on or off, optionally with this agent's own
+   * limit of concurrent chats. ECB makes an agent unavailable when their last connection ends, so the
+   * client sets `available: true` again on every new connection, until it is called with `false`.
+   */
+  async setAvailability(req: SetAvailabilityRequest): Promise<SetAvailabilityResult> {
+    check.checkSetAvailability(req);
+    const payload: SetAvailabilityRequest = { available: req.available };
+    if (req.maxChats !== undefined) payload.maxChats = req.maxChats;
+    // Off at once (a reconnect meanwhile must not switch it back on); on once ECB agreed.
+    if (!req.available) this.#availability = null;
+    const res = await this.#call<SetAvailabilityResult>("agent.setAvailability", payload);
+    if (req.available) this.#availability = payload;
+    return res;
+  }
+
+  /**
+   * Takes an offer made to this agent: ECB has the backend create the support thread and
+   * both sides get an `invitation`. The client keeps the threadToken (threadToken(thread.id));
+   * call getThread to listen to the thread. Sent once.
+   */
+  async acceptOffer(req: OfferRef): Promise<AcceptOfferResult> {
+    check.checkOfferRef(req, "acceptOffer");
+    const res = await this.#call<AcceptOfferResult>("offer.accept", { offerId: req.offerId }, true);
+    this.#noteSigned(res.thread, res.threadToken);
+    return res;
+  }
+
+  /** Declines an offer made to this agent; it goes to the next agent. Sent once. */
+  async rejectOffer(req: OfferRef): Promise<RejectOfferResult> {
+    check.checkOfferRef(req, "rejectOffer");
+    return this.#call<RejectOfferResult>("offer.reject", { offerId: req.offerId }, true);
+  }
+
+  /** The live chats of a workgroup this user supervises (role supervisor). */
+  async supportConversations(req: SupportConversationsRequest): Promise<SupportConversationsResult> {
+    check.checkWorkgroup(req, "supportConversations");
+    return this.#call<SupportConversationsResult>("support.conversations", { workgroup: req.workgroup });
+  }
+
+  /**
+   * Watches a chat read-only (supervisor): this connection receives the thread's pushes, whispers
+   * included, from now on (`message` events; there is no threadToken, so no history and no
+   * writing). ECB ends a monitor with the connection; the client asks again on every new
+   * connection (what was pushed in between is not recovered) until the chat ends
+   * (an `error` event with operation `support.monitor` when ECB refuses it then).
+   */
+  async supportMonitor(req: SupportRequestRef): Promise<SupportMonitorResult> {
+    check.checkRequestRef(req, "supportMonitor");
+    const res = await this.#call<SupportMonitorResult>("support.monitor", { requestId: req.requestId });
+    this.#monitors.set(res.requestId || req.requestId, res.threadId);
+    return res;
+  }
+
+  /**
+   * Joins a chat as a member (supervisor): the answer carries this user's threadToken, which the
+   * client keeps (threadToken(thread.id)); call getThread to read the history and listen. Ends a
+   * monitor of the chat. Sent once.
+   */
+  async supportJoin(req: SupportRequestRef): Promise<SupportJoinResult> {
+    check.checkRequestRef(req, "supportJoin");
+    const res = await this.#call<SupportJoinResult>("support.join", { requestId: req.requestId }, true);
+    this.#monitors.delete(req.requestId);
+    this.#noteSigned(res.thread, res.threadToken);
+    return res;
+  }
+
+  /**
+   * Hands a chat to another available agent of the workgroup (`toAgent`, who gets an `invitation`)
+   * or, without `toAgent`, back to the queue. By the chat's agent or a supervisor. Sent once.
+   */
+  async supportTransfer(req: SupportTransferRequest): Promise<SupportTransferResult> {
+    check.checkSupportTransfer(req);
+    return this.#call<SupportTransferResult>("support.transfer", pick(req, ["requestId", "toAgent"]), true);
+  }
+
+  /** Invites a second agent into a chat (a conference): they get an `invitation` with `conference: true`. Sent once. */
+  async supportInvite(req: SupportInviteRequest): Promise<SupportInviteResult> {
+    check.checkSupportInvite(req);
+    return this.#call<SupportInviteResult>("support.invite", { requestId: req.requestId, agent: req.agent }, true);
+  }
+
+  /** Leaves a chat this user was invited into (an agent) or joined (a supervisor). Sent once. */
+  async supportLeave(req: SupportRequestRef): Promise<SupportLeaveResult> {
+    check.checkRequestRef(req, "supportLeave");
+    const res = await this.#call<SupportLeaveResult>("support.leave", { requestId: req.requestId }, true);
+    this.#monitors.delete(req.requestId);
+    return res;
+  }
+
+  /** Keeps the threadToken of a support thread, as for getThreads: getThread, sendMessage, typing... then find it by threadToken(id). */
+  #noteSigned(thread: Thread | undefined, token: string | undefined): void {
+    if (thread && typeof thread.id === "string" && typeof token === "string" && token !== "") this.#noteToken(thread.id, token, undefined);
+  }
+
+  /** The support pushes: checked for shape, then emitted; an invitation's threadToken is kept. */
+  #onSupportPushes(socket: Socket): void {
+    const has = (ev: unknown, key: string): ev is Record<string, unknown> =>
+      !!ev && typeof ev === "object" && typeof (ev as Record<string, unknown>)[key] === "string";
+    socket.on("queue", (ev: QueueEvent) => {
+      if (has(ev, "requestId")) this.#emit("queue", ev);
+    });
+    socket.on("offer", (ev: OfferEvent) => {
+      if (has(ev, "offerId")) this.#emit("offer", ev);
+    });
+    socket.on("offerRevoked", (ev: OfferRevokedEvent) => {
+      if (has(ev, "offerId")) this.#emit("offerRevoked", ev);
+    });
+    socket.on("invitation", (ev: InvitationEvent) => {
+      if (!has(ev, "requestId")) return;
+      this.#noteSigned(ev.thread, ev.threadToken);
+      this.#emit("invitation", ev);
+    });
+    socket.on("supportEnded", (ev: SupportEndedEvent) => {
+      if (!has(ev, "requestId")) return;
+      this.#monitors.delete(ev.requestId);
+      this.#emit("supportEnded", ev);
+    });
+    socket.on("supportTransferred", (ev: SupportTransferredEvent) => {
+      if (has(ev, "requestId")) this.#emit("supportTransferred", ev);
+    });
+  }
+
+  /** On a new connection: availability and monitors, which ECB ties to connections. */
+  #reapplySupport(): void {
+    if (this.#availability) {
+      void this.#emitOnce<SetAvailabilityResult>("agent.setAvailability", this.#availability, this.#requestTimeout).then((out) => {
+        if ("error" in out) this.#emit("error", { error: out.error, operation: "agent.setAvailability" });
+      });
+    }
+    for (const [requestId, threadId] of this.#monitors) {
+      void this.#emitOnce<SupportMonitorResult>("support.monitor", { requestId }, this.#requestTimeout).then((out) => {
+        if (!("error" in out)) return; // lost: the next connection asks again
+        this.#monitors.delete(requestId); // ended, or no longer allowed
+        this.#emit("error", { error: out.error, operation: "support.monitor", threadId });
+      });
+    }
   }
 
   // ---- outbox ----

@@ -22,7 +22,9 @@ export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
 /**
  * Codes this library reports itself, for what never reached ECB or never came back:
  * - `outbox_full`: sendMessage while `outboxLimit` messages already wait for their ack;
- * - `timeout`: no answer within `requestTimeout` (the connection did not come back in time);
+ * - `timeout`: no answer within `requestTimeout` (the connection did not come back in time), or the
+ *   connection dropped before the answer of an operation the client does not send twice
+ *   (support.ask, offer.accept, ...): it may have been done;
  * - `disconnected`: the client is not connected and will not reconnect by itself
  *   (never connected, or it gave up: see the `connection` event's error);
  * - `closed`: `close()` was called;

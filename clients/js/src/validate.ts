@@ -19,6 +19,14 @@ import type {
   RefreshTokenRequest,
   SendMessageRequest,
   StopListeningRequest,
+  GetWorkgroupStatusRequest,
+  SupportAskRequest,
+  SupportRequestRef,
+  SetAvailabilityRequest,
+  OfferRef,
+  SupportConversationsRequest,
+  SupportTransferRequest,
+  SupportInviteRequest,
 } from "./types.js";
 
 function bad(message: string): EcbError {
@@ -102,6 +110,7 @@ export function checkSendMessage(req: SendMessageRequest): void {
   nonEmptyString(req.body, "body");
   clientMessageId(req.clientMessageId, "clientMessageId");
   messageData(req.data, "data");
+  if (req.visibility !== undefined && req.visibility !== "agents") throw bad('visibility must be absent or "agents"');
 }
 
 export function checkStopListening(req: StopListeningRequest): void {
@@ -167,4 +176,50 @@ export function checkResume(req: ResumeRequest): void {
       throw bad("offset must be a non-negative integer");
     }
   }
+}
+
+// ---- customer support ----
+
+export function checkWorkgroup(req: GetWorkgroupStatusRequest | SupportConversationsRequest, op: string): void {
+  requireObject(req, `${op}'s argument`);
+  nonEmptyString(req.workgroup, "workgroup");
+}
+
+export function checkSupportAsk(req: SupportAskRequest): void {
+  requireObject(req, "supportAsk's argument");
+  nonEmptyString(req.workgroup, "workgroup");
+  // An empty question is the workgroup's call (requiredFields), not the protocol's.
+  if (typeof req.question !== "string") throw bad("question must be a string");
+  messageData(req.metadata, "metadata");
+  optionalString(req.operationId, "operationId");
+}
+
+export function checkRequestRef(req: SupportRequestRef, op: string): void {
+  requireObject(req, `${op}'s argument`);
+  nonEmptyString(req.requestId, "requestId");
+}
+
+export function checkSetAvailability(req: SetAvailabilityRequest): void {
+  requireObject(req, "setAvailability's argument");
+  if (typeof req.available !== "boolean") throw bad("available must be true or false");
+  if (req.maxChats !== undefined && (typeof req.maxChats !== "number" || !Number.isInteger(req.maxChats) || req.maxChats < 0)) {
+    throw bad("maxChats must be a non-negative integer");
+  }
+}
+
+export function checkOfferRef(req: OfferRef, op: string): void {
+  requireObject(req, `${op}'s argument`);
+  nonEmptyString(req.offerId, "offerId");
+}
+
+export function checkSupportTransfer(req: SupportTransferRequest): void {
+  requireObject(req, "supportTransfer's argument");
+  nonEmptyString(req.requestId, "requestId");
+  if (req.toAgent !== undefined) nonEmptyString(req.toAgent, "toAgent");
+}
+
+export function checkSupportInvite(req: SupportInviteRequest): void {
+  requireObject(req, "supportInvite's argument");
+  nonEmptyString(req.requestId, "requestId");
+  nonEmptyString(req.agent, "agent");
 }

@@ -1,0 +1,105 @@
+// What the browser suites share: a real `ecb demo` built from this
+// repository, Debian's chromium through playwright-core, pages that record
+// every error they show, and screenshots under test/artifacts/screenshots.
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../..");
+const shots = join(repo, "test/artifacts/screenshots");
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+/** The time every wait in a page may take. */
+export const T = 20000;
+
+/** A RegExp matching exactly text. */
+export const exact = (text) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+
+/** snap saves a screenshot of a page as <name>-<user>.png. */
+export function snap(w, name) {
+  return w.page.screenshot({ path: join(shots, `${name}-${w.user}.png`) });
+}
+
+export class BrowserDemo {
+  /** @param {string} prefix of the temporary directory; @param {string[]} args more `ecb demo` flags */
+  constructor(prefix, args = []) {
+    this.prefix = prefix;
+    this.args = args;
+    this.pageErrors = [];
+    this.kill = () => {
+      if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill("SIGKILL");
+    };
+    process.on("exit", this.kill); // also when a test fails or the runner is interrupted
+  }
+
+  /** start builds ecb (unless ECB_BIN names one), starts the demo and the browser. */
+  async start() {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
+    mkdirSync(shots, { recursive: true });
+    this.tmp = mkdtempSync(join(tmpdir(), this.prefix));
+    const bin = process.env.ECB_BIN ?? join(this.tmp, "ecb");
+    if (!process.env.ECB_BIN) execFileSync("go", ["build", "-o", bin, "./cmd/ecb"], { cwd: repo, stdio: "inherit" });
+    // A short ping: a page that goes away without closing its socket is offline within 2 s.
+    const args = ["demo", "--listen", "127.0.0.1:0", "--backend-listen", "127.0.0.1:0", "--data", join(this.tmp, "data"),
+      "--set", "socketio.pingInterval=1s", "--set", "socketio.pingTimeout=1s", ...this.args];
+    this.proc = spawn(bin, args, { stdio: ["ignore", "pipe", process.env.ECB_LOG ? "inherit" : "ignore"] });
+    await new Promise((ok, fail) => {
+      let out = "";
+      const timer = setTimeout(() => fail(new Error("ecb demo did not start: " + out)), 60000);
+      this.proc.stdout.on("data", (d) => {
+        out += d;
+        const api = out.match(/ECB client API:\s+(http:\/\/\S+)/);
+        const be = out.match(/reference backend:\s+(http:\/\/\S+)/);
+        if (api && be) {
+          clearTimeout(timer);
+          [this.url, this.backend] = [api[1], be[1]];
+          ok();
+        }
+      });
+      this.proc.on("exit", (code) => fail(new Error(`ecb demo exited with ${code}: ${out}`)));
+    });
+    this.browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+  }
+
+  /** stop closes the browser, ends the demo (SIGTERM, then SIGKILL) and removes its directory. */
+  async stop() {
+    await this.browser?.close();
+    const proc = this.proc;
+    if (proc && proc.exitCode === null) {
+      const exited = new Promise((ok) => proc.once("exit", ok));
+      proc.kill("SIGTERM");
+      const force = setTimeout(this.kill, 10000);
+      await exited;
+      clearTimeout(force);
+    }
+    if (this.tmp) rmSync(this.tmp, { recursive: true, force: true });
+  }
+
+  /**
+   * newPage opens the demo in a fresh browser context for who; page errors, console errors and
+   * HTTP answers >= 400 go to pageErrors unless expected(kind, text, response) says otherwise.
+   */
+  async newPage(who, { viewport = { width: 1280, height: 800 }, expected = () => false } = {}) {
+    const context = await this.browser.newContext({ viewport, locale: "en-GB", timezoneId: "UTC" });
+    context.setDefaultTimeout(T);
+    const page = await context.newPage();
+    page.on("pageerror", (e) => this.pageErrors.push(`${who}: ${e.message}`));
+    page.on("console", (m) => {
+      if (m.type() === "error" && !expected("console", m.text())) this.pageErrors.push(`${who} console: ${m.text()}`);
+    });
+    page.on("response", (r) => {
+      if (r.status() >= 400 && !expected("response", r.url(), r)) this.pageErrors.push(`${who}: HTTP ${r.status()} ${r.request().method()} ${r.url()}`);
+    });
+    await page.goto(this.url + "/");
+    return { context, page, user: who };
+  }
+}

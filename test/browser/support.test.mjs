@@ -1,0 +1,266 @@
+// Customer support in the demo web app, in real Chromium pages against a real
+// `ecb demo`: agent1's console (availability, an offer with its countdown,
+// accept, the chat, whispers, close), an anonymous visitor's widget (the
+// reference backend's POST /visitor: status, question, queue, chat, end),
+// the supervisor's view (live conversations, monitor), and a transfer
+// between agents. support.invite is not exercised here.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { BrowserDemo, exact, snap } from "./harness.mjs";
+
+// Offers last 30 s: time to see the countdown move, far from a revoke by timeout mid-test.
+const demo = new BrowserDemo("ecb-browser-support-", ["--set", "support.offerTimeout=30s"]);
+
+before(() => demo.start());
+after(() => demo.stop());
+
+const newPage = (who) => demo.newPage(who);
+
+/** A signed-in page of one of the demo's users (password = user name, prefilled). */
+async function signedIn(user) {
+  const w = await newPage(user);
+  await w.page.locator(`#user-${user}`).check();
+  await w.page.getByRole("button", { name: "Sign in" }).click();
+  await w.page.locator('#conn[data-state="connected"]').waitFor();
+  return w;
+}
+
+/** An anonymous visitor who opened the widget from the sign-in page and gave a name. */
+async function visitorPage(name) {
+  const w = await newPage(`visitor-${name}`);
+  await w.page.getByRole("link", { name: "Chat with support" }).click();
+  await w.page.getByLabel("Your name").fill(name);
+  await w.page.getByRole("button", { name: "Start" }).click();
+  await w.page.locator('#conn[data-state="connected"]').waitFor();
+  return w;
+}
+
+/** Message bodies with exactly this text, in the signed-in app's open thread or in the visitor's widget. */
+function bodies(w, text) {
+  return w.page.locator("#messages .msg-body, #visitor-messages .msg-body", { hasText: exact(text) });
+}
+
+async function write(w, label, text) {
+  const box = w.page.getByLabel(label, { exact: true });
+  await box.pressSequentially(text, { delay: 15 });
+  await box.press("Enter");
+}
+
+/** Seconds left on the offer's countdown ("27 s"). */
+async function secondsLeft(offer) {
+  return Number((await offer.locator(".offer-countdown").textContent()).replace(/\D/g, ""));
+}
+
+test("a visitor asks, agent1 accepts within the countdown; chat with typing both ways, a whisper the visitor never sees, the supervisor watches, close", async () => {
+  const agent = await signedIn("agent1");
+  const sup = await signedIn("super");
+  let visitor;
+  try {
+    // agent1's console: not taking chats until the switch is on.
+    const status = agent.page.locator("#agent-status");
+    await status.filter({ hasText: "Not taking chats" }).waitFor();
+    await agent.page.getByRole("switch", { name: "Available for chats" }).check();
+    await agent.page.locator('#agent-status[data-available="true"]').filter({ hasText: "Taking chats" }).waitFor();
+    await sup.page.locator("#conversations", { hasText: "No live conversations." }).waitFor();
+
+    // The visitor: the workgroup's status, then the question.
+    visitor = await visitorPage("Dana");
+    await visitor.page.locator('#visitor-status[data-open="true"][data-agents="1"]', { hasText: "Open · 1 agent available · nobody waiting" }).waitFor();
+    await visitor.page.getByRole("heading", { name: "Customer support" }).waitFor();
+    await snap(visitor, "20-support-ask");
+    await visitor.page.getByLabel("How can we help?").fill("Where is my parcel? Order A-17.");
+    await visitor.page.getByRole("button", { name: "Ask" }).click();
+    await visitor.page.locator("#visitor-position", { hasText: "You are next in the queue." }).waitFor();
+    await visitor.page.locator("#visitor-question-echo", { hasText: "Where is my parcel? Order A-17." }).waitFor();
+    await snap(visitor, "21-support-queued");
+
+    // agent1 gets the offer: who, what, and a countdown that runs.
+    const offer = agent.page.locator(".offer", { hasText: "Where is my parcel? Order A-17." });
+    await offer.waitFor();
+    await offer.locator(".offer-who", { hasText: "Dana" }).locator(".tag", { hasText: "guest" }).waitFor();
+    const first = await secondsLeft(offer);
+    assert.ok(first > 20 && first <= 30, `the countdown starts near the offer timeout: ${first}`);
+    await agent.page.waitForFunction(
+      ([sel, before]) => Number(document.querySelector(sel)?.textContent?.replace(/\D/g, "")) < before,
+      [".offer .offer-countdown", first],
+    );
+    await snap(agent, "22-support-offer");
+    await offer.getByRole("button", { name: "Accept" }).click();
+    await offer.waitFor({ state: "detached" });
+
+    // Both sides are in the chat.
+    await agent.page.locator(".support-item", { hasText: "Dana" }).waitFor();
+    await agent.page.locator("#support-info", { hasText: "Dana" }).waitFor();
+    await agent.page.locator("#thread-sub", { hasText: "Customer support · asked by Dana" }).waitFor();
+    await agent.page.locator("#thread-title", { hasText: "Where is my parcel? Order A-17." }).waitFor();
+    await visitor.page.locator("#visitor-with", { hasText: "You are chatting with Agent One" }).waitFor();
+
+    // Typing and messages, both ways.
+    const visitorTyping = agent.page.locator("#typing", { hasText: "Dana is typing…" });
+    await visitor.page.getByLabel("Message to support", { exact: true }).pressSequentially("Hello, any news", { delay: 20 });
+    await visitorTyping.waitFor();
+    await agent.page.locator(".support-item .is-typing", { hasText: "Dana is typing…" }).waitFor();
+    await visitor.page.getByLabel("Message to support", { exact: true }).pressSequentially(" about my parcel?", { delay: 10 });
+    await visitor.page.getByLabel("Message to support", { exact: true }).press("Enter");
+    await bodies(agent, "Hello, any news about my parcel?").waitFor();
+    await visitorTyping.waitFor({ state: "hidden" });
+
+    const agentTyping = visitor.page.locator("#visitor-typing", { hasText: "Agent One is typing…" });
+    await agent.page.getByLabel("Message", { exact: true }).pressSequentially("Let me check that for you", { delay: 20 });
+    await agentTyping.waitFor();
+    await snap(visitor, "23-support-typing");
+    await agent.page.getByLabel("Message", { exact: true }).press("Enter");
+    await bodies(visitor, "Let me check that for you").waitFor();
+
+    // The supervisor sees the conversation live and monitors it.
+    await sup.page.getByRole("button", { name: "Refresh" }).click();
+    const conv = sup.page.locator(".conversation", { hasText: "Where is my parcel? Order A-17." });
+    await conv.filter({ hasText: "with Agent One" }).filter({ hasText: "in chat" }).waitFor();
+    assert.match(await conv.locator(".offer-who").textContent(), /^Dana/);
+    await conv.getByRole("button", { name: "Monitor" }).click();
+    await sup.page.locator("#monitor-note", { hasText: "Monitoring read-only" }).waitFor();
+    assert.equal(await sup.page.locator("#composer").isVisible(), false, "a monitor cannot write");
+
+    // A whisper: marked internal for the agent and the supervisor.
+    await agent.page.getByLabel("Whisper").check();
+    await write(agent, "Message", "Internal: VIP customer, refund if late.");
+    const agentWhisper = agent.page.locator(".msg.whisper", { hasText: "Internal: VIP customer, refund if late." });
+    await agentWhisper.locator(".whisper-tag", { hasText: "Internal · agents only" }).waitFor();
+    await agentWhisper.and(agent.page.locator(":not(.pending)")).waitFor();
+    const supWhisper = sup.page.locator(".msg.whisper", { hasText: "Internal: VIP customer, refund if late." });
+    await supWhisper.locator(".whisper-tag").waitFor();
+    await snap(agent, "24-support-whisper");
+    await snap(sup, "24-support-monitor");
+
+    // Then a public message: once the visitor has it, a whisper pushed to them would be there already.
+    await agent.page.getByLabel("Whisper").uncheck();
+    await write(agent, "Message", "Your parcel arrives tomorrow.");
+    await bodies(visitor, "Your parcel arrives tomorrow.").waitFor();
+    await bodies(sup, "Your parcel arrives tomorrow.").waitFor();
+    assert.equal(await visitor.page.getByText("Internal: VIP customer", { exact: false }).count(), 0, "the whisper is not on the visitor's page");
+    assert.deepEqual(await visitor.page.locator("#visitor-messages .msg-body").allTextContents(), [
+      "Hello, any news about my parcel?",
+      "Let me check that for you",
+      "Your parcel arrives tomorrow.",
+    ]);
+    assert.equal(await agent.page.locator(".msg.whisper").count(), 1);
+    // The visitor's read mark passes the whisper, yet it never shows as read by them.
+    await agent.page.locator(".receipt", { hasText: "Read by Dana" }).waitFor();
+    assert.equal(await agentWhisper.locator('.tick[data-state="sent"]').count(), 1);
+    await snap(visitor, "25-support-chat");
+
+    // agent1 closes the chat: both sides show it ended; it leaves the agent's open chats.
+    await agent.page.getByRole("button", { name: "Close chat" }).click();
+    await agent.page.locator("#support-ended", { hasText: "This support chat has ended" }).waitFor();
+    await visitor.page.locator("#visitor-ended-text", { hasText: "This chat has ended" }).waitFor();
+    assert.equal(await visitor.page.getByLabel("Message to support", { exact: true }).isVisible(), false, "no more writing");
+    await agent.page.locator(".support-item").waitFor({ state: "detached" });
+    await agent.page.locator("#support-chats", { hasText: "No open support chats." }).waitFor();
+    await agent.page.locator("#agent-status", { hasText: "Taking chats · 0 open chats" }).waitFor();
+    await snap(agent, "26-support-closed");
+    await snap(visitor, "26-support-closed");
+    // The supervisor's list no longer has it; the monitored view says it ended.
+    await sup.page.getByRole("button", { name: "Refresh" }).click();
+    await conv.waitFor({ state: "detached" });
+    await sup.page.locator("#support-ended", { hasText: "This support chat has ended" }).waitFor();
+
+    // The visitor closes the widget: back to the sign-in page.
+    await visitor.page.getByRole("button", { name: "Close" }).click();
+    await visitor.page.getByRole("button", { name: "Sign in" }).waitFor();
+    assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
+  } finally {
+    await agent.context.close();
+    await sup.context.close();
+    await visitor?.context.close();
+  }
+});
+
+test("an offer the visitor withdraws disappears from the agent's console, which says why; the visitor can ask again", async () => {
+  const agent = await signedIn("agent2");
+  let visitor;
+  try {
+    await agent.page.getByRole("switch", { name: "Available for chats" }).check();
+    await agent.page.locator('#agent-status[data-available="true"]').waitFor();
+    visitor = await visitorPage("Eve");
+    await visitor.page.locator('#visitor-status[data-agents="1"]').waitFor();
+    await visitor.page.getByLabel("How can we help?").fill("Can I change my delivery address?");
+    await visitor.page.getByRole("button", { name: "Ask" }).click();
+    const offer = agent.page.locator(".offer", { hasText: "Can I change my delivery address?" });
+    await offer.waitFor();
+
+    await visitor.page.getByRole("button", { name: "Cancel my request" }).click();
+    await offer.waitFor({ state: "detached" });
+    await agent.page.locator(".offer-notice", { hasText: "Eve's request was withdrawn: the visitor cancelled it." }).waitFor();
+    await snap(agent, "27-support-revoked");
+    // The visitor is back at the question, which is kept, and told why.
+    await visitor.page.locator("#visitor-note", { hasText: "You left the queue." }).waitFor();
+    assert.equal(await visitor.page.getByLabel("How can we help?").inputValue(), "Can I change my delivery address?");
+
+    // Switching off: the status says so, and ECB counts no agent available.
+    await agent.page.getByRole("switch", { name: "Available for chats" }).uncheck();
+    await agent.page.locator('#agent-status[data-available="false"]').waitFor();
+    await visitor.page.locator('#visitor-status[data-agents="0"]').waitFor(); // refreshed every 5 s
+    assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
+  } finally {
+    await agent.context.close();
+    await visitor?.context.close();
+  }
+});
+
+test("agent1 transfers the chat to agent2 from the dialog; the visitor is told and goes on with agent2, then ends the chat", async () => {
+  const agent1 = await signedIn("agent1");
+  const agent2 = await signedIn("agent2");
+  let visitor;
+  try {
+    // Only agent1 takes chats when the question comes.
+    await agent1.page.getByRole("switch", { name: "Available for chats" }).check();
+    await agent1.page.locator('#agent-status[data-available="true"]').waitFor();
+    visitor = await visitorPage("Finn");
+    await visitor.page.locator('#visitor-status[data-agents="1"]').waitFor();
+    await visitor.page.getByLabel("How can we help?").fill("I need a refund for order B-2.");
+    await visitor.page.getByRole("button", { name: "Ask" }).click();
+    await agent1.page.locator(".offer", { hasText: "I need a refund for order B-2." }).getByRole("button", { name: "Accept" }).click();
+    await visitor.page.locator("#visitor-with", { hasText: "You are chatting with Agent One" }).waitFor();
+    await write(agent1, "Message", "Refunds are agent2's desk, one moment.");
+    await bodies(visitor, "Refunds are agent2's desk, one moment.").waitFor();
+
+    // A transfer needs the other agent available.
+    await agent2.page.getByRole("switch", { name: "Available for chats" }).check();
+    await agent2.page.locator('#agent-status[data-available="true"]').waitFor();
+    await agent1.page.getByRole("button", { name: "Transfer" }).click();
+    const dialog = agent1.page.getByRole("dialog", { name: "Transfer the chat" });
+    assert.equal(await dialog.getByLabel("Back to the queue").isChecked(), true, "the queue is the default");
+    await dialog.getByLabel("Agent Two").check();
+    await snap(agent1, "28-support-transfer-dialog");
+    await dialog.getByRole("button", { name: "Transfer" }).click();
+    await dialog.waitFor({ state: "hidden" });
+
+    // agent1: no longer theirs. agent2: in the open chats, with the history. The visitor: told.
+    await agent1.page.locator("#support-ended", { hasText: "The chat was transferred to Agent Two." }).waitFor();
+    await agent1.page.locator("#support-chats", { hasText: "No open support chats." }).waitFor();
+    const item = agent2.page.locator(".support-item"); // agent2's only chat
+    await item.waitFor();
+    await agent2.page.locator(".offer-notice", { hasText: "chat was transferred to you" }).waitFor();
+    await item.click();
+    await bodies(agent2, "Refunds are agent2's desk, one moment.").waitFor();
+    await visitor.page.locator(".notice", { hasText: "Agent Two takes over your chat." }).waitFor();
+    await visitor.page.locator("#visitor-with", { hasText: "You are chatting with Agent Two" }).waitFor();
+    await write(agent2, "Message", "Hi Finn, the refund is on its way.");
+    await bodies(visitor, "Hi Finn, the refund is on its way.").waitFor();
+    await write(visitor, "Message to support", "Great, thanks!");
+    await bodies(agent2, "Great, thanks!").waitFor();
+    await snap(agent2, "29-support-transferred");
+    await snap(visitor, "29-support-transferred");
+
+    // The visitor ends the chat: agent2 sees it ended.
+    await visitor.page.getByRole("button", { name: "End chat" }).click();
+    await visitor.page.locator("#visitor-ended-text", { hasText: "This chat has ended" }).waitFor();
+    await agent2.page.locator("#support-ended", { hasText: "This support chat has ended: it was closed." }).waitFor();
+    assert.equal(await agent2.page.locator("#composer").isVisible(), false, "an ended chat takes no more messages");
+    assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
+  } finally {
+    await agent1.context.close();
+    await agent2.context.close();
+    await visitor?.context.close();
+  }
+});

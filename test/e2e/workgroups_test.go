@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecbridge/ecb/sdk/ecbserver"
+)
+
+// TestWorkgroupOpeningHoursThroughTheServerAPI: a workgroup put through the
+// Server API with hours that are closed now is closed for visitors
+// (getWorkgroupStatus open: false with opensAt, support.ask refused with
+// conflict); put open, it takes requests.
+func TestWorkgroupOpeningHoursThroughTheServerAPI(t *testing.T) {
+	d := startDemo(t)
+	ctx := context.Background()
+	api := d.serverAPI(t)
+	alice := d.login(t, "alice")
+
+	// Every day, all day, but yesterday, today and tomorrow (UTC).
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	week := map[string][]string{}
+	for _, day := range []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"} {
+		week[day] = []string{"00:00-24:00"}
+	}
+	hours := &ecbserver.WorkgroupHours{Timezone: "UTC", Weekly: week, ClosedDates: []string{
+		today.AddDate(0, 0, -1).Format(time.DateOnly), today.Format(time.DateOnly), today.AddDate(0, 0, 1).Format(time.DateOnly)}}
+	w, created, err := api.PutWorkgroup(ctx, "after-hours", ecbserver.WorkgroupSettings{DisplayName: "After hours", Hours: hours})
+	if err != nil || !created {
+		t.Fatalf("put: %+v %v %v", w, created, err)
+	}
+	if w.Status.Open || w.Status.OpensAt == nil {
+		t.Fatalf("status through the Server API: %+v", w.Status)
+	}
+
+	type status struct {
+		Workgroup   string     `json:"workgroup"`
+		DisplayName string     `json:"displayName"`
+		Open        bool       `json:"open"`
+		OpensAt     *time.Time `json:"opensAt"`
+		ClosesAt    *time.Time `json:"closesAt"`
+	}
+	st := decodeData[status](t, call(t, "POST", d.ECB+"/v1/ops/getWorkgroupStatus", map[string]string{"workgroup": "after-hours"}, bearer(alice)))
+	if st.Open || st.DisplayName != "After hours" || st.OpensAt == nil || !st.OpensAt.Equal(*w.Status.OpensAt) || st.ClosesAt != nil {
+		t.Fatalf("getWorkgroupStatus %+v", st)
+	}
+	if !st.OpensAt.After(time.Now().Add(24*time.Hour)) || st.OpensAt.UTC().Hour() != 0 {
+		t.Fatalf("opensAt %s: want a midnight after tomorrow", st.OpensAt)
+	}
+	ask := map[string]string{"workgroup": "after-hours", "question": "Are you there?"}
+	r := call(t, "POST", d.ECB+"/v1/ops/support.ask", ask, bearer(alice))
+	if r.Status != 409 || r.code() != "conflict" || !strings.Contains(r.Error.Message, "opens at") {
+		t.Fatalf("ask while closed: %d %s %+v", r.Status, r.code(), r.Error)
+	}
+
+	// Open: no hours any more.
+	if w, created, err = api.PutWorkgroup(ctx, "after-hours", ecbserver.WorkgroupSettings{DisplayName: "After hours"}); err != nil || created || !w.Status.Open {
+		t.Fatalf("reopen: %+v %v %v", w, created, err)
+	}
+	st = decodeData[status](t, call(t, "POST", d.ECB+"/v1/ops/getWorkgroupStatus", map[string]string{"workgroup": "after-hours"}, bearer(alice)))
+	if !st.Open || st.OpensAt != nil || st.ClosesAt != nil {
+		t.Fatalf("getWorkgroupStatus after reopening %+v", st)
+	}
+	asked := decodeData[struct {
+		RequestID string `json:"requestId"`
+		Position  int    `json:"position"`
+	}](t, call(t, "POST", d.ECB+"/v1/ops/support.ask", ask, bearer(alice)))
+	if asked.RequestID == "" || asked.Position != 1 {
+		t.Fatalf("ask while open: %+v", asked)
+	}
+
+	// Not removable while the request waits; after the cancel it is.
+	if err := api.DeleteWorkgroup(ctx, "after-hours"); apiErrCode(err) != "conflict" {
+		t.Fatalf("delete with a waiting request: %v", err)
+	}
+	decodeData[map[string]any](t, call(t, "POST", d.ECB+"/v1/ops/support.cancel", map[string]string{"requestId": asked.RequestID}, bearer(alice)))
+	if err := api.DeleteWorkgroup(ctx, "after-hours"); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if r := call(t, "POST", d.ECB+"/v1/ops/getWorkgroupStatus", map[string]string{"workgroup": "after-hours"}, bearer(alice)); r.code() != "not_found" {
+		t.Fatalf("status of a removed workgroup: %d %s", r.Status, r.code())
+	}
+	list, err := api.ListWorkgroups(ctx)
+	if err != nil || len(list) != 1 || list[0].Name != "support" {
+		t.Fatalf("list %+v %v", list, err)
+	}
+}
