@@ -83,7 +83,7 @@ func (s *Service) SupportLeave(ctx context.Context, c Caller, req SupportRequest
 		case primary:
 			return nil, apierr.New(apierr.Conflict, "the chat is yours: transfer it or close it")
 		}
-		if err := s.leaveThreadAs(ctx, c.User.ID, r.ThreadID, nil); err != nil {
+		if err := s.leaveThreadAs(ctx, c.User.ID, r.ThreadID, c.Conn); err != nil {
 			return nil, err
 		}
 		if err := e.Leave(c.User.ID, req.RequestID); err != nil {

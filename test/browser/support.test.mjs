@@ -3,7 +3,8 @@
 // accept, the chat, whispers, close), an anonymous visitor's widget (the
 // reference backend's POST /visitor: status, question, queue, chat, end),
 // the supervisor's view (live conversations, monitor), and a transfer
-// between agents. support.invite is not exercised here.
+// between agents; an agent with two chats at once, and a conference
+// (support.invite, support.leave).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { BrowserDemo, exact, snap } from "./harness.mjs";
@@ -240,7 +241,9 @@ test("agent1 transfers the chat to agent2 from the dialog; the visitor is told a
     await agent1.page.locator("#support-chats", { hasText: "No open support chats." }).waitFor();
     const item = agent2.page.locator(".support-item"); // agent2's only chat
     await item.waitFor();
-    await agent2.page.locator(".offer-notice", { hasText: "chat was transferred to you" }).waitFor();
+    // The invitation named the visitor: agent2 sees "Finn", not an anonymous id.
+    await agent2.page.locator(".offer-notice", { hasText: "Finn's chat was transferred to you" }).waitFor();
+    await item.filter({ hasText: "Finn" }).waitFor();
     await item.click();
     await bodies(agent2, "Refunds are agent2's desk, one moment.").waitFor();
     await visitor.page.locator(".notice", { hasText: "Agent Two takes over your chat." }).waitFor();
@@ -262,5 +265,81 @@ test("agent1 transfers the chat to agent2 from the dialog; the visitor is told a
     await agent1.context.close();
     await agent2.context.close();
     await visitor?.context.close();
+  }
+});
+
+test("agent1 holds two chats at once, each message goes to its own visitor; agent2 is invited into one, writes, and leaves", async () => {
+  const agent1 = await signedIn("agent1");
+  const agent2 = await signedIn("agent2");
+  const visitors = [];
+  try {
+    await agent1.page.getByRole("switch", { name: "Available for chats" }).check();
+    await agent1.page.locator('#agent-status[data-available="true"]').waitFor();
+
+    // Two visitors ask; agent1 accepts both (offers come one at a time).
+    for (const [name, question] of [["Gina", "My card was charged twice."], ["Hugo", "Can I change my delivery address?"]]) {
+      const v = await visitorPage(name);
+      visitors.push(v);
+      await v.page.getByLabel("How can we help?").fill(question);
+      await v.page.getByRole("button", { name: "Ask" }).click();
+      await agent1.page.locator(".offer", { hasText: question }).getByRole("button", { name: "Accept" }).click();
+      await v.page.locator("#visitor-with", { hasText: "You are chatting with Agent One" }).waitFor();
+    }
+    const [gina, hugo] = visitors;
+    await agent1.page.locator("#agent-status", { hasText: "2 open chats" }).waitFor();
+    assert.equal(await agent1.page.locator(".support-item").count(), 2);
+
+    // Each chat's messages reach its own visitor only.
+    await agent1.page.locator(".support-item", { hasText: "Gina" }).click();
+    await write(agent1, "Message", "Gina, the second charge is refunded.");
+    await agent1.page.locator(".support-item", { hasText: "Hugo" }).click();
+    await write(agent1, "Message", "Hugo, which address should we use?");
+    await bodies(gina, "Gina, the second charge is refunded.").waitFor();
+    await bodies(hugo, "Hugo, which address should we use?").waitFor();
+    await write(hugo, "Message to support", "12 Harbour Road, please.");
+    await bodies(agent1, "12 Harbour Road, please.").waitFor();
+    assert.equal(await gina.page.getByText("Hugo, which address", { exact: false }).count(), 0, "Gina got Hugo's message");
+    assert.equal(await hugo.page.getByText("second charge", { exact: false }).count(), 0, "Hugo got Gina's message");
+    await snap(agent1, "30-support-two-chats");
+
+    // agent1 invites agent2 into Hugo's chat (a conference): agent2 writes to Hugo.
+    await agent2.page.getByRole("switch", { name: "Available for chats" }).check();
+    await agent2.page.locator('#agent-status[data-available="true"]').waitFor();
+    await agent1.page.getByRole("button", { name: "Invite agent" }).click();
+    const dialog = agent1.page.getByRole("dialog", { name: "Invite an agent" });
+    await dialog.getByLabel("Agent Two").check();
+    await dialog.getByRole("button", { name: "Invite" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    await agent2.page.locator(".offer-notice", { hasText: "You were invited into Hugo's chat." }).waitFor();
+    const invited = agent2.page.locator(".support-item", { hasText: "Hugo" });
+    await invited.filter({ hasText: "conference" }).click();
+    await bodies(agent2, "12 Harbour Road, please.").waitFor(); // the chat's history
+    await write(agent2, "Message", "Agent Two here: the address is updated.");
+    await bodies(hugo, "Agent Two here: the address is updated.").waitFor();
+    await bodies(agent1, "Agent Two here: the address is updated.").waitFor();
+    await snap(agent2, "31-support-conference");
+
+    // agent2 leaves; agent1 and Hugo go on.
+    await agent2.page.getByRole("button", { name: "Leave chat" }).click();
+    await agent2.page.locator("#support-ended", { hasText: "You left the chat." }).waitFor();
+    await write(agent1, "Message", "Anything else, Hugo?");
+    await bodies(hugo, "Anything else, Hugo?").waitFor();
+    // Hugo has it: a push to agent2 would have left in the same fan-out (300 ms to show it).
+    await agent2.page.waitForTimeout(300);
+    assert.equal(await bodies(agent2, "Anything else, Hugo?").count(), 0, "agent2 still receives the chat after leaving");
+
+    // agent1 closes both chats.
+    for (const name of ["Hugo", "Gina"]) {
+      await agent1.page.locator(".support-item", { hasText: name }).click();
+      await agent1.page.getByRole("button", { name: "Close chat" }).click();
+      await agent1.page.locator("#support-ended", { hasText: "This support chat has ended" }).waitFor();
+    }
+    for (const v of visitors) await v.page.locator("#visitor-ended-text", { hasText: "This chat has ended" }).waitFor();
+    await agent1.page.locator("#agent-status", { hasText: "0 open chats" }).waitFor();
+    assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
+  } finally {
+    await agent1.context.close();
+    await agent2.context.close();
+    for (const v of visitors) await v.context.close();
   }
 });

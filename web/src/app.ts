@@ -1644,10 +1644,11 @@ async function onInvitation(ev: InvitationEvent): Promise<void> {
   const asked = support.asked.get(ev.requestId);
   const live = old && !old.ended && old.threadId === ev.thread.id && old.role !== "monitor";
   if (!live) {
-    // The visitor is the thread's first member (the reference backend lists them first).
-    const v: SupportVisitor = asked?.visitor ?? old?.visitor ?? { id: ev.thread.members.find((m) => m !== state.me?.id) ?? "" };
+    // The invitation says who asked what, also after a transfer or an invite.
+    const v: SupportVisitor = ev.visitor;
+    if (v.name) state.names.set(v.id, v.name);
     addSupportChat(
-      { requestId: ev.requestId, threadId: ev.thread.id, workgroup: ev.workgroup, visitor: v, question: asked?.question ?? old?.question ?? ev.thread.subject ?? "", role: ev.conference ? "invited" : "agent" },
+      { requestId: ev.requestId, threadId: ev.thread.id, workgroup: ev.workgroup, visitor: v, question: ev.question ?? asked?.question ?? old?.question ?? ev.thread.subject ?? "", role: ev.conference ? "invited" : "agent" },
       ev.thread,
     );
     // Not from this page's accept: a transfer, or a conference.
