@@ -87,6 +87,15 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	if err := s.ops.EnableSupport(wgs, cfg.Support.Grace); err != nil {
 		return nil, err
 	}
+	s.metrics.WatchWorkgroups(func() []metrics.WorkgroupGauges {
+		infos := s.ops.Support().WorkgroupInfos()
+		out := make([]metrics.WorkgroupGauges, len(infos))
+		for i, w := range infos {
+			out[i] = metrics.WorkgroupGauges{Workgroup: w.Workgroup.Name, Open: w.Status.Open,
+				AgentsAvailable: w.Status.AgentsAvailable, QueueLength: w.Status.QueueLength, Chats: w.Chats}
+		}
+		return out
+	})
 	s.ops.SetCallbacks(callbacks.New(ctx, callbacks.Config{URL: cfg.Callbacks.URL, Secret: []byte(cfg.Backend.Secret),
 		MaxRetryDuration: cfg.Callbacks.MaxRetryDuration, Observer: s.metrics.CallbackFailures()}))
 	if err := s.newGuards(cfg); err != nil {

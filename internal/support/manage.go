@@ -70,6 +70,7 @@ func (e *Engine) RemoveWorkgroup(name string) error {
 type WorkgroupInfo struct {
 	Workgroup Workgroup
 	Status    Status
+	Chats     int // live chats, pending or in progress
 }
 
 // Workgroup returns the settings and status of workgroup name.
@@ -98,7 +99,13 @@ func (e *Engine) WorkgroupInfos() []WorkgroupInfo {
 func (e *Engine) info(g *wgState) WorkgroupInfo {
 	w := g.Workgroup
 	w.RequiredFields = slices.Clone(w.RequiredFields)
-	return WorkgroupInfo{Workgroup: w, Status: e.status(g, e.opts.Clock.Now())}
+	chats := 0
+	for _, r := range e.requests {
+		if r.Workgroup == g.Name && (r.State == StatePending || r.State == StateChat) {
+			chats++
+		}
+	}
+	return WorkgroupInfo{Workgroup: w, Status: e.status(g, e.opts.Clock.Now()), Chats: chats}
 }
 
 // claims returns the distinct workgroup names of a token's claim.

@@ -226,6 +226,10 @@ func TestOperability(t *testing.T) {
 	decodeData[page[user]](t, call(t, "GET", d.ECB+"/v1/contacts", nil, bearer(alice)))
 	call(t, "GET", d.ECB+"/v1/contacts?page=-1", nil, bearer(alice)) // a failure: invalid_argument
 	stream := openStream(t, d.ECB, alice)
+	// A question nobody takes yet (bob's, not to push to alice's stream): the support gauges show it waiting.
+	if asked := decodeData[struct{ Position int }](t, call(t, "POST", d.ECB+"/v1/ops/support.ask", map[string]any{"workgroup": "support", "question": "metrics?"}, bearer(d.login(t, "bob")))); asked.Position != 1 {
+		t.Fatalf("support.ask: position %d", asked.Position)
+	}
 
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready"} {
 		resp, err := http.Get(d.ECB + path)
@@ -247,10 +251,14 @@ func TestOperability(t *testing.T) {
 	for _, want := range []string{
 		`ecb_operations_total{op="getContacts",outcome="ok"} 1`,
 		`ecb_operations_total{op="getContacts",outcome="invalid_argument"} 1`,
-		`ecb_backend_call_duration_seconds_count{call="authenticate",outcome="ok"} 1`,
+		`ecb_backend_call_duration_seconds_count{call="authenticate",outcome="ok"} 2`, // alice, bob
 		`ecb_connections{transport="sse"} 1`,
 		`ecb_pushes_delivered_total`,
 		`ecb_slow_consumers_total 0`,
+		`ecb_support_open{workgroup="support"} 1`,
+		`ecb_support_queue_length{workgroup="support"} 1`,
+		`ecb_support_agents_available{workgroup="support"} 0`,
+		`ecb_support_chats{workgroup="support"} 0`,
 	} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %s", want)
