@@ -17,6 +17,7 @@ import (
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/ops"
+	"github.com/ecbridge/ecb/internal/support"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
@@ -165,7 +166,14 @@ func newFixture(tb testing.TB) *fixture {
 
 func (f *fixture) caller(tb testing.TB, id string, conn hub.Conn) ops.Caller {
 	tb.Helper()
-	tok, err := f.signer.SignUserToken(ecbserver.UserTokenParams{ID: id, Name: id})
+	return f.callerWith(tb, ecbserver.UserTokenParams{ID: id, Name: id}, conn)
+}
+
+// callerWith is a caller whose userToken says p (roles, workgroups).
+func (f *fixture) callerWith(tb testing.TB, p ecbserver.UserTokenParams, conn hub.Conn) ops.Caller {
+	tb.Helper()
+	id := p.ID
+	tok, err := f.signer.SignUserToken(p)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -425,11 +433,30 @@ func FuzzCall(f *testing.F) {
 		{"createThread", `{"participants":"bob"}`},
 		{"getContacts", `null`},
 		{"getContacts", `{"page":1e400}`},
+		{"getWorkgroupStatus", `{"workgroup":"support"}`},
+		{"support.ask", `{"workgroup":"support","question":"q","metadata":{"k":"v"},"operationId":"op"}`},
+		{"support.cancel", `{"requestId":"req-1"}`},
+		{"support.close", `{"requestId":"req-1"}`},
+		{"agent.setAvailability", `{"available":true,"maxChats":2}`},
+		{"offer.accept", `{"offerId":"off-1"}`},
+		{"offer.reject", `{"offerId":"off-1"}`},
+		{"support.conversations", `{"workgroup":"support"}`},
+		{"support.monitor", `{"requestId":"req-1"}`},
+		{"support.join", `{"requestId":"req-1"}`},
+		{"support.transfer", `{"requestId":"req-1","toAgent":"agent2"}`},
+		{"support.invite", `{"requestId":"req-1","agent":"agent2"}`},
+		{"support.leave", `{"requestId":"req-1"}`},
+		{"support.invite", `{"requestId":1}`},
 	} {
 		f.Add(seed.op, []byte(seed.payload))
 	}
 	fx := newFixture(f)
-	caller := fx.caller(f, "alice", &inbox{})
+	if err := fx.svc.EnableSupport([]support.Workgroup{{Name: "support", Strategy: support.RoundRobin, OfferTimeout: time.Second, MaxChats: 2, Open: true}}, time.Second); err != nil {
+		f.Fatal(err)
+	}
+	// A staff member (agent and supervisor of the workgroup), so that the
+	// support operations get past the caller checks.
+	caller := fx.callerWith(f, ecbserver.UserTokenParams{ID: "alice", Name: "alice", Roles: []string{"agent", "supervisor"}, Workgroups: []string{"support"}}, &inbox{})
 	f.Fuzz(func(t *testing.T, op string, payload []byte) {
 		_, err := fx.svc.Call(context.Background(), caller, op, payload)
 		if err != nil && !slices.Contains(apierr.Codes, apierr.From(err).Code) {
