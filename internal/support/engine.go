@@ -200,6 +200,8 @@ type Engine struct {
 	offers    map[string]*offer
 	answered  map[string]answeredOffer // offers no longer current, for precise errors
 	answeredQ []string
+	// freeBuf and candBuf are route's scratch space.
+	freeBuf, candBuf []*agent
 }
 
 const maxAnswered = 10000
@@ -865,15 +867,30 @@ func (e *Engine) routeAll() {
 	}
 }
 
-// route offers g's queued requests, oldest first, to the agents that may take them.
+// route offers g's queued requests, oldest first, to the agents that may
+// take them. Only the agents free for g (available, no offer, room) are
+// looked at, so a rush with every agent busy costs nothing per request.
 func (e *Engine) route(g *wgState) {
+	if len(g.waiting) == 0 {
+		return
+	}
+	free := e.freeAgents(g, e.freeBuf[:0])
+	e.freeBuf = free[:0] // reused: route runs on every event, under the lock
+	if len(free) == 0 {
+		return
+	}
 	now := e.opts.Clock.Now()
+	cands := e.candBuf[:0]
+	left := len(free) // eligible skips those who got an offer meanwhile
 	for _, r := range g.waiting {
+		if left == 0 {
+			break
+		}
 		if r.State != StateQueued {
 			continue
 		}
-		var cands []*agent
-		for _, a := range e.agents {
+		cands = cands[:0]
+		for _, a := range free {
 			if e.eligible(g, r, a, now) {
 				cands = append(cands, a)
 			}
@@ -882,7 +899,20 @@ func (e *Engine) route(g *wgState) {
 			continue
 		}
 		e.makeOffer(g, r, e.pick(g, cands), now)
+		left--
 	}
+	e.candBuf = cands[:0]
+}
+
+// freeAgents appends to free the agents who may get an offer of g now,
+// whatever the request.
+func (e *Engine) freeAgents(g *wgState, free []*agent) []*agent {
+	for _, a := range e.agents {
+		if a.available && a.workgroups[g.Name] && a.offer == nil && len(a.chats) < e.limit(a, g) {
+			free = append(free, a)
+		}
+	}
+	return free
 }
 
 func (e *Engine) pick(g *wgState, cands []*agent) *agent {
@@ -926,13 +956,13 @@ func (e *Engine) makeOffer(g *wgState, r *request, a *agent, now time.Time) {
 	e.opts.Events.Offer(Offer{ID: o.id, AgentID: a.id, Request: r.snapshot(), ExpiresAt: o.expires})
 }
 
-// estimate is the wait of the request at position pos in g.
-func (e *Engine) estimate(g *wgState, pos int) time.Duration {
+// estimate is the wait of the request at position pos in g, with n agents
+// available in it (availableIn, counted once by the caller).
+func (e *Engine) estimate(g *wgState, pos, n int) time.Duration {
 	per := e.opts.DefaultWait
 	if g.samples > 0 {
 		per = g.avgWait
 	}
-	n := e.availableIn(g)
 	if n < 1 {
 		n = 1
 	}
@@ -942,8 +972,9 @@ func (e *Engine) estimate(g *wgState, pos int) time.Duration {
 // pushPositions tells each waiting visitor of g their position when it
 // changed (or always, with force).
 func (e *Engine) pushPositions(g *wgState, force bool) {
+	n := e.availableIn(g)
 	for i, r := range g.waiting {
-		pos, est := i+1, e.estimate(g, i+1)
+		pos, est := i+1, e.estimate(g, i+1, n)
 		if !force && pos == r.pos && est == r.est {
 			continue
 		}

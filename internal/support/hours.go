@@ -357,9 +357,9 @@ func (w Workgroup) closedMessage(t time.Time) string {
 
 // status is g's Status at now; the caller holds the lock.
 func (e *Engine) status(g *wgState, now time.Time) Status {
+	n := e.availableIn(g)
 	st := Status{Workgroup: g.Name, DisplayName: g.DisplayName, Open: g.openAt(now),
-		AgentsAvailable: e.availableIn(g), QueueLength: len(g.waiting),
-		EstimatedWait: e.estimate(g, len(g.waiting)+1)}
+		AgentsAvailable: n, QueueLength: len(g.waiting), EstimatedWait: e.estimate(g, len(g.waiting)+1, n)}
 	if g.Open && g.Hours != nil {
 		if next, ok := g.Hours.NextChange(now); ok {
 			if st.Open {
