@@ -25,7 +25,7 @@ import (
 func init() {
 	register(Command{
 		Name:  "demo",
-		Usage: "[--listen 127.0.0.1:8080] [--backend-listen 127.0.0.1:8081] [--data DIR] [--set key=value ...]",
+		Usage: "[--listen 127.0.0.1:8080] [--backend-listen 127.0.0.1:8081] [--data DIR] [--config FILE] [--set key=value ...]",
 		Short: "run ECB, the reference backend and the demo web app in one process",
 		Run:   runDemo,
 	})
@@ -39,6 +39,7 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 	listen := fs.String("listen", "127.0.0.1:8080", "ECB's client API and the web app")
 	backendListen := fs.String("backend-listen", "127.0.0.1:8081", "the reference backend")
 	dataDir := fs.String("data", "ecb-demo-data", "directory for the SQLite database, keys and secrets (created on first start)")
+	configPath := fs.String("config", "", "YAML file of ECB settings (e.g. support workgroups); the demo's own wiring and --set win over it")
 	var sets multiFlag
 	fs.Var(&sets, "set", "override one ECB setting, key=value (repeatable), e.g. --set log.level=debug")
 	if err := fs.Parse(args); err != nil {
@@ -109,7 +110,7 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 		"log.format=text",
 		"serverApi.keys=" + demoServerAPIKeys(apiKey),
 	}
-	cfg, err := config.Load("", nil, append(demoSets, sets...))
+	cfg, err := config.Load(*configPath, nil, append(demoSets, sets...))
 	if err != nil {
 		return 2, err
 	}

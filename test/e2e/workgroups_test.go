@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +87,39 @@ func TestWorkgroupOpeningHoursThroughTheServerAPI(t *testing.T) {
 	list, err := api.ListWorkgroups(ctx)
 	if err != nil || len(list) != 1 || list[0].Name != "support" {
 		t.Fatalf("list %+v %v", list, err)
+	}
+}
+
+// TestDemoConfigFile: `ecb demo --config FILE` takes ECB settings from a
+// file (here a second workgroup, closed today by its opening hours), and
+// the demo's own wiring still works (logins, the default workgroup is not
+// added when the file names workgroups).
+func TestDemoConfigFile(t *testing.T) {
+	today := time.Now().UTC().Format(time.DateOnly)
+	file := filepath.Join(t.TempDir(), "demo.yaml")
+	yaml := `support:
+  offerTimeout: 7s
+  workgroups:
+    - name: billing
+      displayName: Billing
+      hours:
+        timezone: UTC
+        weekly: {mon: ["00:00-24:00"], tue: ["00:00-24:00"], wed: ["00:00-24:00"], thu: ["00:00-24:00"], fri: ["00:00-24:00"], sat: ["00:00-24:00"], sun: ["00:00-24:00"]}
+        closedDates: ["` + today + `"]
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDemo(t, "--config", file)
+	ws, err := d.serverAPI(t).ListWorkgroups(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 1 || ws[0].Name != "billing" || ws[0].OfferTimeoutSeconds != 7 || ws[0].Status.Open || ws[0].Status.OpensAt == nil {
+		t.Fatalf("workgroups from the file: %+v", ws)
+	}
+	alice := d.login(t, "alice")
+	if r := call(t, "POST", d.ECB+"/v1/ops/support.ask", map[string]any{"workgroup": "billing", "question": "q"}, bearer(alice)); r.code() != "conflict" {
+		t.Fatalf("ask on a closed day: %d %s", r.Status, r.code())
 	}
 }
