@@ -438,6 +438,7 @@ func (s *Service) StopListening(ctx context.Context, c Caller, req StopListening
 		}
 		if c.Conn != nil {
 			s.hub.Detach(req.ThreadID, c.Conn)
+			s.monitors.remove(c.Conn, req.ThreadID) // a supervisor's support.monitor ends too
 		}
 		return struct{}{}, nil
 	})

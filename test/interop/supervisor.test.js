@@ -62,6 +62,18 @@ test("supervisor: conversations, monitor (messages and whispers, read-only), joi
     // Read-only: super may not write.
     assert.equal(await errorCode(sup, "sendMessage", { threadId, threadToken: accepted.threadToken, body: "hi" }), "forbidden");
 
+    // stopListening ends the monitor: what follows does not reach super until they monitor again
+    // (pushes to one connection keep their order, so "unwatched" would come before "watched again").
+    await data(sup, "stopListening", { threadId });
+    const supGot = [];
+    sup.on("message", (m) => supGot.push(m.message.body));
+    await data(alice, "sendMessage", { threadToken: iv.threadToken, body: "unwatched" });
+    await data(sup, "support.monitor", { requestId: asked.requestId });
+    const watched = once(sup, "message", 5000, (m) => m.message.body === "watched again");
+    await data(alice, "sendMessage", { threadToken: iv.threadToken, body: "watched again" });
+    await watched;
+    assert.deepEqual(supGot, ["watched again"]);
+
     // Transfer refusals: agent1 is not available; a stranger's chat is not found.
     assert.equal(await errorCode(agent2, "support.transfer", { requestId: asked.requestId, toAgent: "agent1" }), "conflict");
     assert.equal(await errorCode(agent1, "support.transfer", { requestId: asked.requestId, toAgent: "agent2" }), "not_found");
