@@ -729,10 +729,7 @@ func (e *Engine) SetAvailability(agentID string, workgroups []string, available 
 	if maxChats != nil {
 		a.maxChats = *maxChats
 	}
-	if o := a.offer; o != nil && (!available || len(a.chats)+1 > e.limit(a, e.wgs[o.req.Workgroup])) {
-		e.dropOffer(o, ReasonUnavailable)
-		e.opts.Events.OfferRevoked(a.id, o.id, o.req.snapshot(), ReasonUnavailable)
-	}
+	e.revokeIfOver(a)
 	if !available && len(a.chats) == 0 {
 		// Nothing to remember about an idle, unavailable agent.
 		delete(e.agents, agentID)
@@ -742,6 +739,16 @@ func (e *Engine) SetAvailability(agentID string, workgroups []string, available 
 		e.pushPositions(g, false)
 	}
 	return e.agentStatus(a), nil
+}
+
+// revokeIfOver revokes a's offer (reason unavailable; the caller routes it
+// again) when a may no longer take it: unavailable, or no room left under
+// the limit of the offer's workgroup.
+func (e *Engine) revokeIfOver(a *agent) {
+	if o := a.offer; o != nil && (!a.available || len(a.chats)+1 > e.limit(a, e.wgs[o.req.Workgroup])) {
+		e.dropOffer(o, ReasonUnavailable)
+		e.opts.Events.OfferRevoked(a.id, o.id, o.req.snapshot(), ReasonUnavailable)
+	}
 }
 
 func (e *Engine) agentStatus(a *agent) AgentStatus {

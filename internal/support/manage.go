@@ -10,7 +10,9 @@ import (
 // engine's memory only: a restart returns to the configuration.
 
 // PutWorkgroup adds a workgroup or replaces its settings; its queue and
-// agents stay, offers already made keep their expiry. It reports whether the
+// agents stay, offers already made keep their expiry unless a lower
+// maxChats leaves their agent no room (revoked, reason unavailable, and
+// passed on). It reports whether the
 // workgroup is new. A new workgroup is served at once by the agents whose
 // token named it (their SetAvailability claims), available or not.
 func (e *Engine) PutWorkgroup(w Workgroup) (created bool, err error) {
@@ -22,8 +24,16 @@ func (e *Engine) PutWorkgroup(w Workgroup) (created bool, err error) {
 	defer e.mu.Unlock()
 	if g := e.wgs[w.Name]; g != nil {
 		g.Workgroup = w
-		e.route(g)
-		e.pushPositions(g, false)
+		// A lower maxChats takes back the offers that no longer fit.
+		for _, a := range e.agents {
+			if a.offer != nil && a.offer.req.Workgroup == w.Name {
+				e.revokeIfOver(a)
+			}
+		}
+		e.routeAll() // an agent whose offer went back may take another workgroup's request
+		for _, g := range e.wgs {
+			e.pushPositions(g, false)
+		}
 		return false, nil
 	}
 	e.wgs[w.Name] = &wgState{Workgroup: w}

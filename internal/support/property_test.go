@@ -201,7 +201,7 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []string{"accepted", "transferred", "invited", "left", string(StateDropped), string(StateCancelled), string(StateClosed)} {
+	for _, k := range []string{"accepted", "transferred", "invited", "left", "removed", string(StateDropped), string(StateCancelled), string(StateClosed)} {
 		if total[k] == 0 && !testing.Short() {
 			t.Errorf("the runs did not exercise %q: %v", k, total)
 		}
@@ -218,6 +218,8 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int) map[string]int {
 	e, err := New([]Workgroup{
 		{Name: "rr", Strategy: RoundRobin, OfferTimeout: 5 * time.Second, MaxChats: 2, Open: true},
 		{Name: "lb", Strategy: LeastBusy, OfferTimeout: 3 * time.Second, MaxChats: 3, Open: true},
+		// A quiet workgroup, often empty, so that removing it succeeds now and then.
+		{Name: "x", Strategy: RoundRobin, OfferTimeout: 2 * time.Second, MaxChats: 1, Open: true},
 	}, Options{Clock: clk, Events: p, Threads: cr, Grace: 8 * time.Second, NewID: func() string { n++; return strconv.Itoa(n) }})
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +227,8 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int) map[string]int {
 	p.e = e
 	visitors := []string{"v0", "v1", "v2", "v3", "v4", "v5", "v6", "a0"}
 	agents := []string{"a0", "a1", "a2", "a3"}
-	agentWgs := map[string][]string{"a0": {"rr"}, "a1": {"rr", "lb"}, "a2": {"lb"}, "a3": {"rr", "lb"}}
+	agentWgs := map[string][]string{"a0": {"rr"}, "a1": {"rr", "lb", "x"}, "a2": {"lb"}, "a3": {"rr", "lb", "x"}}
+	wgNames := []string{"rr", "lb", "x"}
 	var asked []string
 	ctx := context.Background()
 	pickOffer := func() (Offer, bool) {
@@ -243,7 +246,7 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int) map[string]int {
 	// pickChat returns a random chat in progress.
 	pickChat := func() (Request, bool) {
 		var chats []Request
-		for _, wg := range []string{"rr", "lb"} {
+		for _, wg := range wgNames {
 			cs, _ := e.Conversations(wg)
 			for _, r := range cs {
 				if r.State == StateChat {
@@ -262,11 +265,14 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int) map[string]int {
 	counts := map[string]int{}
 	for step := 0; step < steps; step++ {
 		var op string
-		switch k := rng.Intn(120); {
+		switch k := rng.Intn(124); {
 		case k < 20:
 			op = "ask"
 			v := visitors[rng.Intn(len(visitors))]
 			wg := []string{"rr", "lb"}[rng.Intn(2)]
+			if rng.Intn(10) == 0 {
+				wg = "x"
+			}
 			r, _, _, err := e.Ask(Visitor{ID: v}, wg, "q", nil, "")
 			if err == nil {
 				asked = append(asked, r.ID)
@@ -390,6 +396,27 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int) map[string]int {
 			op = "supervise"
 			if r, ok := pickChat(); ok {
 				e.NoteSupervisor(r.ID, "s"+strconv.Itoa(rng.Intn(2)))
+			}
+		case k < 119:
+			op = "reconfigure"
+			// The Server API's PUT: other settings, the queue and agents stay.
+			w := Workgroup{Name: wgNames[rng.Intn(len(wgNames))], Strategy: []Strategy{RoundRobin, LeastBusy}[rng.Intn(2)],
+				OfferTimeout: time.Duration(1+rng.Intn(6)) * time.Second, MaxChats: 1 + rng.Intn(3), Open: rng.Intn(5) != 0}
+			if _, err := e.PutWorkgroup(w); err != nil {
+				t.Fatalf("step %d: put workgroup: %v", step, err)
+			}
+		case k < 120:
+			op = "remove"
+			// The Server API's DELETE, refused while anything is live; put back at once.
+			name := wgNames[rng.Intn(len(wgNames))]
+			before, _ := e.Workgroup(name)
+			if err := e.RemoveWorkgroup(name); err == nil {
+				counts["removed"]++
+				if _, err := e.PutWorkgroup(before.Workgroup); err != nil {
+					t.Fatalf("step %d: put back %s: %v", step, name, err)
+				}
+			} else if kindOf(err) != KindConflict {
+				t.Fatalf("step %d: remove %s: %v", step, name, err)
 			}
 		default:
 			op = "close"
