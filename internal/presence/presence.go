@@ -54,6 +54,9 @@ type connState struct {
 	show   string
 	status string
 	since  time.Time
+	// away: a connection kept for a resume (an SSE stream between two
+	// responses) that nobody reads now; it does not make its user online.
+	away bool
 }
 
 // Service tracks presence on one node.
@@ -120,6 +123,25 @@ func (s *Service) ConnUnregistered(c hub.Conn, userID string) {
 	}
 }
 
+// SetReading tells whether someone reads connection c now. An SSE stream
+// stays registered for its resume window after its response ends, so that
+// a reconnect loses nothing; while nobody reads it, it does not count for
+// its user's presence, who turns offline at once when it was their last.
+func (s *Service) SetReading(c hub.Conn, reading bool) {
+	s.mu.Lock()
+	st := s.conns[c]
+	if st == nil || st.away == !reading {
+		s.mu.Unlock()
+		return
+	}
+	st.away = !reading
+	p, changed := s.recomputeLocked(st.userID)
+	s.mu.Unlock()
+	if changed {
+		s.push(p)
+	}
+}
+
 // Set changes the show and status of one connection of its user.
 func (s *Service) Set(c hub.Conn, show, status string) Presence {
 	s.mu.Lock()
@@ -143,6 +165,9 @@ func (s *Service) Set(c hub.Conn, show, status string) Presence {
 func (s *Service) recomputeLocked(userID string) (Presence, bool) {
 	var best *connState
 	for _, st := range s.byUser[userID] {
+		if st.away {
+			continue
+		}
 		if best == nil || rank[st.show] > rank[best.show] || rank[st.show] == rank[best.show] && st.since.After(best.since) {
 			best = st
 		}

@@ -60,6 +60,11 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer st.detach(time.Now())
+	// Presence follows whether the stream is read, not whether it is kept
+	// for a resume (a page gone is offline at once, back online on resume).
+	presence := a.ops.Presence()
+	presence.SetReading(st, true)
+	defer presence.SetReading(st, false)
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

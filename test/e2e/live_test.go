@@ -137,3 +137,42 @@ func TestEveryOperationByName(t *testing.T) {
 		t.Fatalf("without a token: %s", r.code())
 	}
 }
+
+// TestSSEPresenceFollowsTheReader: a stream kept for a resume does not keep
+// its user online. bob's only stream drops: alice sees him offline at once
+// (long before sse.resumeWindow); bob resumes it: online again.
+func TestSSEPresenceFollowsTheReader(t *testing.T) {
+	d := startDemo(t, "--set", "sse.resumeWindow=10m")
+	alice := d.login(t, "alice")
+	bob := d.login(t, "bob")
+	aliceStream := openStream(t, d.ECB, alice)
+	decodeData[page[user]](t, call(t, "GET", d.ECB+"/v1/contacts", nil, bearer(alice), "ECB-Stream: "+aliceStream.ID))
+
+	presenceOf := func(want string) {
+		t.Helper()
+		for {
+			ev := aliceStream.next(t, 5*time.Second)
+			if ev.Event != "presence" {
+				continue
+			}
+			var p struct{ UserID, Show string }
+			_ = json.Unmarshal(ev.Data, &p)
+			if p.UserID == "bob" {
+				if p.Show != want {
+					t.Fatalf("bob is %s, want %s", p.Show, want)
+				}
+				return
+			}
+		}
+	}
+	bobStream := openStream(t, d.ECB, bob)
+	presenceOf("available")
+	id := bobStream.LastID
+	bobStream.Close()
+	presenceOf("offline")
+	resumed := openStream(t, d.ECB, bob, "Last-Event-ID: "+id)
+	if !resumed.Ready.Resumed {
+		t.Fatalf("the stream was not resumed: %+v", resumed.Ready)
+	}
+	presenceOf("available")
+}
