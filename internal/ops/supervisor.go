@@ -159,19 +159,32 @@ func (s *Service) SupportConversations(ctx context.Context, c Caller, req Conver
 	})
 }
 
+// MonitorRequest is the payload of support.monitor. A supervisor who
+// monitored the chat before (a previous connection) gives the last position
+// they processed: what was pushed since is pushed again, as resume does.
+type MonitorRequest struct {
+	RequestID string `json:"requestId"`
+	Epoch     string `json:"epoch,omitempty"`
+	Offset    uint64 `json:"offset,omitempty"`
+}
+
 // MonitorResult is the answer of support.monitor: the thread the connection
-// now listens to, and its position at that moment.
+// now listens to, and its position at that moment. With a position in the
+// request, Recovered tells whether every push since it came again first
+// (Missed of them); when not, the pushes in between are lost to this monitor.
 type MonitorResult struct {
 	RequestID string `json:"requestId"`
 	ThreadID  string `json:"threadId"`
 	Epoch     string `json:"epoch"`
 	Offset    uint64 `json:"offset"`
+	Recovered bool   `json:"recovered,omitempty"`
+	Missed    int    `json:"missed,omitempty"`
 }
 
 // SupportMonitor attaches the caller's connection to a chat's thread
 // read-only: it receives the thread's pushes, whispers included, and its
 // sendMessage on the thread is refused.
-func (s *Service) SupportMonitor(ctx context.Context, c Caller, req SupportRequestRef) (*MonitorResult, error) {
+func (s *Service) SupportMonitor(ctx context.Context, c Caller, req MonitorRequest) (*MonitorResult, error) {
 	return run(ctx, s, OpSupportMonitor, c, func() (*MonitorResult, error) {
 		r, err := s.supervisedChat(c, req.RequestID)
 		if err != nil {
@@ -180,13 +193,25 @@ func (s *Service) SupportMonitor(ctx context.Context, c Caller, req SupportReque
 		if c.Conn == nil {
 			return nil, apierr.New(apierr.InvalidArgument, "monitoring is pushed: use Socket.IO or name your event stream (ECB-Stream)")
 		}
+		if len(req.Epoch) > maxIDBytes {
+			return nil, apierr.New(apierr.InvalidArgument, "epoch exceeds %d bytes", maxIDBytes)
+		}
 		s.monitors.add(c.Conn, r.ThreadID)
-		pos, ok := s.hub.AttachPosition(r.ThreadID, c.Conn)
+		res := &MonitorResult{RequestID: r.ID, ThreadID: r.ThreadID}
+		var pos hub.Position
+		ok := true
+		if req.Epoch != "" {
+			res.Missed, res.Recovered, pos = s.hub.Resume(r.ThreadID, c.Conn, hub.Position{Epoch: req.Epoch, Offset: req.Offset})
+			ok = pos.Epoch != ""
+		} else {
+			pos, ok = s.hub.AttachPosition(r.ThreadID, c.Conn)
+		}
 		if !ok {
 			s.monitors.remove(c.Conn, r.ThreadID)
 			return nil, apierr.New(apierr.Unavailable, "the connection has ended")
 		}
-		return &MonitorResult{RequestID: r.ID, ThreadID: r.ThreadID, Epoch: pos.Epoch, Offset: pos.Offset}, nil
+		res.Epoch, res.Offset = pos.Epoch, pos.Offset
+		return res, nil
 	})
 }
 

@@ -194,6 +194,13 @@ interface Envelope<T> {
 type EmitOutcome<T> = { data: T } | { error: EcbError } | { lost: true };
 
 /** What the client keeps per thread to re-attach and to spot missed pushes. */
+/** A chat this connection monitors, and the last position of its pushes. */
+interface MonitorState {
+  threadId: string;
+  epoch: string;
+  offset: number;
+}
+
 interface ThreadState {
   id: string;
   token: string;
@@ -331,7 +338,7 @@ export class EcbClient {
    */
   #availability: SetAvailabilityRequest | null = null;
   /** requestId → threadId of the chats this connection monitors (support.monitor ends with the connection). */
-  #monitors = new Map<string, string>();
+  #monitors = new Map<string, MonitorState>();
   #typers = new Map<string, Typer>();
 
   constructor(options: EcbClientOptions) {
@@ -1022,7 +1029,7 @@ export class EcbClient {
     check.checkStopListening(req);
     const t = this.#threads.get(req.threadId);
     if (t) t.listening = false;
-    for (const [requestId, threadId] of this.#monitors) if (threadId === req.threadId) this.#monitors.delete(requestId);
+    for (const [requestId, m] of this.#monitors) if (m.threadId === req.threadId) this.#monitors.delete(requestId);
     // A connection made after this call does not listen to the thread: nothing to undo there.
     if (!this.#ready) return {};
     const out = await this.#emitOnce<StopListeningResult>("stopListening", { threadId: req.threadId }, this.#requestTimeout);
@@ -1237,13 +1244,14 @@ export class EcbClient {
    * Watches a chat read-only (supervisor): this connection receives the thread's pushes, whispers
    * included, from now on (`message` events; there is no threadToken, so no history and no
    * writing). ECB ends a monitor with the connection; the client asks again on every new
-   * connection (what was pushed in between is not recovered) until the chat ends
-   * (an `error` event with operation `support.monitor` when ECB refuses it then).
+   * connection, from the last position it saw, and ECB pushes again what was missed in between
+   * (`recovered` in its answer: within the hub's history), until the chat ends (an `error`
+   * event with operation `support.monitor` when ECB refuses it then).
    */
   async supportMonitor(req: SupportRequestRef): Promise<SupportMonitorResult> {
     check.checkRequestRef(req, "supportMonitor");
     const res = await this.#call<SupportMonitorResult>("support.monitor", { requestId: req.requestId });
-    this.#monitors.set(res.requestId || req.requestId, res.threadId);
+    this.#monitors.set(res.requestId || req.requestId, { threadId: res.threadId, epoch: res.epoch, offset: res.offset });
     return res;
   }
 
@@ -1323,11 +1331,18 @@ export class EcbClient {
         if ("error" in out) this.#emit("error", { error: out.error, operation: "agent.setAvailability" });
       });
     }
-    for (const [requestId, threadId] of this.#monitors) {
-      void this.#emitOnce<SupportMonitorResult>("support.monitor", { requestId }, this.#requestTimeout).then((out) => {
+    for (const [requestId, m] of this.#monitors) {
+      // From the last position seen: ECB pushes again what this monitor missed, if it still can.
+      const payload = { requestId, epoch: m.epoch, offset: m.offset };
+      void this.#emitOnce<SupportMonitorResult>("support.monitor", payload, this.#requestTimeout).then((out) => {
+        if ("data" in out) {
+          // The missed pushes came before this answer (noted as they came); from here on they follow on.
+          if (out.data.epoch !== m.epoch || out.data.offset > m.offset) Object.assign(m, { epoch: out.data.epoch, offset: out.data.offset });
+          return;
+        }
         if (!("error" in out)) return; // lost: the next connection asks again
         this.#monitors.delete(requestId); // ended, or no longer allowed
-        this.#emit("error", { error: out.error, operation: "support.monitor", threadId });
+        this.#emit("error", { error: out.error, operation: "support.monitor", threadId: m.threadId });
       });
     }
   }
@@ -1524,6 +1539,7 @@ export class EcbClient {
     if (message) h.message = message;
     const t = this.#threads.get(threadId);
     if (!t) {
+      this.#noteMonitored(h);
       this.#deliver(undefined, h, false);
       return;
     }
@@ -1535,6 +1551,16 @@ export class EcbClient {
       // A gap, or a new epoch: recover what was missed; this push waits, and follows it.
       t.buffer = [h];
       this.#recover([t]);
+    }
+  }
+
+  /** Follows the position of a monitored thread (no threadToken: no recovery, only a re-monitor from it). */
+  #noteMonitored(h: HistoryPush): void {
+    if (typeof h.epoch !== "string" || typeof h.offset !== "number") return;
+    for (const m of this.#monitors.values()) {
+      if (m.threadId !== h.threadId) continue;
+      if (m.epoch !== h.epoch) Object.assign(m, { epoch: h.epoch, offset: h.offset });
+      else m.offset = Math.max(m.offset, h.offset);
     }
   }
 

@@ -412,6 +412,10 @@ export interface SupportMonitorResult {
   threadId: string;
   epoch: string;
   offset: number;
+  /** When the client monitored from a position (after a reconnect): every push since it came again. */
+  recovered?: boolean;
+  /** How many pushes came again. */
+  missed?: number;
 }
 
 /** support.join: the supervisor is a member of the thread and may write with this token. */

@@ -4,7 +4,8 @@
 // accepts, both chat, a whisper reaches the supervisor but never the
 // visitor, close ends it on both sides. Then offers rejected and revoked,
 // a transfer, and availability set again by the client after a reconnect.
-// support.invite and support.leave are not tested here (see the README).
+// Then a supervisor's monitor across a reconnect. support.invite and support.leave
+// are tested in test/interop and test/browser.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { EcbClient } from "../dist/index.js";
@@ -262,4 +263,46 @@ test("availability is set again after a reconnect: ECB made the agent unavailabl
   agent.close();
   visitor.close();
   await proxy.close();
+});
+
+test("a monitor survives a reconnect: the client monitors again from where it was, and ECB pushes what was missed, whispers included", async () => {
+  const proxy = await startProxy(ecb.url);
+  const agent = await connectAs("agent1");
+  const sup = await connectAs("super", proxy.url);
+  const { client: visitor } = await connectVisitor("Gil");
+  try {
+    await agent.setAvailability({ available: true });
+    const offered = waitEvent(agent, "offer");
+    const invited = waitEvent(visitor, "invitation");
+    const asked = await visitor.supportAsk({ workgroup: "support", question: "Monitor me" });
+    const acc = await agent.acceptOffer({ offerId: (await offered).offerId });
+    const iv = await invited;
+    await visitor.getThread({ threadToken: iv.threadToken });
+    await agent.getThread({ threadToken: acc.threadToken });
+
+    await sup.supportMonitor({ requestId: asked.requestId });
+    const got = collect(sup);
+    await visitor.sendMessage({ threadToken: iv.threadToken, body: "before the cut" });
+    await until(sup, "message", () => got.some((e) => e.message.body === "before the cut"));
+
+    // The supervisor's connection dies; the chat goes on, a whisper included.
+    proxy.cut();
+    await waitState(sup, "reconnecting");
+    await visitor.sendMessage({ threadToken: iv.threadToken, body: "while away 1" });
+    await agent.sendMessage({ threadToken: acc.threadToken, body: "while away: VIP", visibility: "agents" });
+    await agent.sendMessage({ threadToken: acc.threadToken, body: "while away 2" });
+    proxy.heal();
+    await waitState(sup, "connected");
+    await until(sup, "message", () => got.some((e) => e.message.body === "while away 2"));
+    await agent.sendMessage({ threadToken: acc.threadToken, body: "after" });
+    await until(sup, "message", () => got.some((e) => e.message.body === "after"));
+    assert.deepEqual(got.map((e) => e.message.body), ["before the cut", "while away 1", "while away: VIP", "while away 2", "after"]);
+    assert.equal(got.find((e) => e.message.body === "while away: VIP").message.visibility, "agents");
+
+    await agent.supportClose({ requestId: asked.requestId });
+  } finally {
+    await agent.setAvailability({ available: false });
+    for (const c of [agent, sup, visitor]) c.close();
+    await proxy.close();
+  }
 });
