@@ -60,8 +60,10 @@ test("presence: online, setPresence, and offline within the ping timeout after a
   assert.ok(Date.now() - started < 8000, `offline after ${Date.now() - started}ms`);
   ws.terminate();
 
+  // Listen first: the push can reach alice before bob's client has seen its own connect.
+  const back = once(alice, "presence", 5000, (p) => p.userId === "bob" && p.show === "available");
   const bob = await connect("bob");
-  await once(alice, "presence", 5000, (p) => p.userId === "bob" && p.show === "available");
+  await back;
   const away = once(alice, "presence", 5000, (p) => p.userId === "bob" && p.show === "away");
   await data(bob, "setPresence", { show: "away", status: "lunch" });
   assert.equal((await away).status, "lunch");
