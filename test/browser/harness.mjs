@@ -55,9 +55,10 @@ export class BrowserDemo {
         out += d;
         const api = out.match(/ECB client API:\s+(http:\/\/\S+)/);
         const be = out.match(/reference backend:\s+(http:\/\/\S+)/);
-        if (api && be) {
+        const key = out.match(/Server API key:\s+(\S+)/);
+        if (api && be && key) {
           clearTimeout(timer);
-          [this.url, this.backend] = [api[1], be[1]];
+          [this.url, this.backend, this.apiKey] = [api[1], be[1], key[1]];
           ok();
         }
       });
@@ -82,6 +83,16 @@ export class BrowserDemo {
       clearTimeout(force);
     }
     if (this.tmp) rmSync(this.tmp, { recursive: true, force: true });
+  }
+
+  /** serverAPI calls ECB's Server API with the demo's key and returns the status and the envelope ({data} or {error}). */
+  async serverAPI(method, path, body) {
+    const r = await fetch(`${this.url}/server/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.apiKey}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: r.status, body: r.status === 204 ? null : await r.json() };
   }
 
   /**

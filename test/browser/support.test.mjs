@@ -4,7 +4,7 @@
 // reference backend's POST /visitor: status, question, queue, chat, end),
 // the supervisor's view (live conversations, monitor), and a transfer
 // between agents; an agent with two chats at once, and a conference
-// (support.invite, support.leave).
+// (support.invite, support.leave); the widget outside opening hours.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { BrowserDemo, exact, snap } from "./harness.mjs";
@@ -341,5 +341,42 @@ test("agent1 holds two chats at once, each message goes to its own visitor; agen
     await agent1.context.close();
     await agent2.context.close();
     for (const v of visitors) await v.context.close();
+  }
+});
+
+test("outside its opening hours the visitor widget says when support opens again; opened, the visitor can ask", async () => {
+  // Open every day all day, except today (UTC): closed now, opens at midnight.
+  const today = new Date().toISOString().slice(0, 10);
+  const allDay = Object.fromEntries(["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map((d) => [d, ["00:00-24:00"]]));
+  const put = await demo.serverAPI("PUT", "/workgroups/support", {
+    displayName: "Customer support",
+    hours: { timezone: "UTC", weekly: allDay, closedDates: [today] },
+  });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  assert.equal(put.body.data.status.open, false);
+  const opensAt = new Date(put.body.data.status.opensAt);
+  let visitor;
+  try {
+    visitor = await visitorPage("Olga");
+    const status = visitor.page.locator('#visitor-status[data-open="false"]');
+    await status.waitFor();
+    // The page says when, in its own words (en-GB, UTC here): tomorrow's weekday and 00:00.
+    const weekday = opensAt.toLocaleString("en-GB", { weekday: "long", timeZone: "UTC" });
+    await status.filter({ hasText: `we open again ${weekday}` }).filter({ hasText: "00:00" }).waitFor();
+    assert.equal(await visitor.page.getByRole("button", { name: "Ask" }).isDisabled(), true, "no asking while closed");
+    await snap(visitor, "32-support-closed-hours");
+
+    // The operator opens it (no hours): the widget notices within its refresh and takes the question.
+    const reopened = await demo.serverAPI("PUT", "/workgroups/support", { displayName: "Customer support" });
+    assert.equal(reopened.status, 200, JSON.stringify(reopened.body));
+    await visitor.page.locator('#visitor-status[data-open="true"]').waitFor();
+    await visitor.page.getByLabel("How can we help?").fill("Are you open now?");
+    await visitor.page.getByRole("button", { name: "Ask" }).click();
+    await visitor.page.getByRole("button", { name: "Cancel my request" }).click();
+    await visitor.page.locator("#visitor-note", { hasText: "You left the queue." }).waitFor();
+    assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
+  } finally {
+    await demo.serverAPI("PUT", "/workgroups/support", { displayName: "Customer support" });
+    await visitor?.context.close();
   }
 });

@@ -2213,7 +2213,11 @@ function renderVisitorStatus(st: WorkgroupStatus): void {
   el.dataset.open = String(st.open);
   el.dataset.agents = String(st.agentsAvailable);
   if (!st.open) {
-    el.textContent = "Closed right now: please come back later.";
+    // With opening hours ECB says when it opens next; without, it is up to the operators.
+    const opens = st.opensAt ? new Date(st.opensAt) : null;
+    el.textContent = opens && !isNaN(opens.getTime())
+      ? `Closed right now: we open again ${opens.toLocaleString(undefined, { weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit" })}.`
+      : "Closed right now: please come back later.";
   } else {
     const agents = st.agentsAvailable === 1 ? "1 agent available" : `${st.agentsAvailable} agents available`;
     const queue = st.queueLength ? `${st.queueLength} waiting` : "nobody waiting";
