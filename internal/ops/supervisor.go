@@ -125,6 +125,7 @@ type Conversation struct {
 	Agents      []string     `json:"agents"`
 	Supervisors []string     `json:"supervisors"`
 	ThreadID    string       `json:"threadId,omitempty"`
+	OperationID string       `json:"operationId,omitempty"` // the visitor's, from support.ask
 	Since       time.Time    `json:"since"`
 }
 
@@ -143,20 +144,26 @@ func (s *Service) SupportConversations(ctx context.Context, c Caller, req Conver
 		}
 		res := &ConversationsResult{Conversations: []Conversation{}}
 		for _, r := range rs {
-			since := r.ChatSince
-			if since.IsZero() {
-				since = r.CreatedAt
-			}
-			cv := Conversation{RequestID: r.ID, Workgroup: r.Workgroup, State: string(r.State),
-				Visitor:  OfferVisitor{ID: r.VisitorID, Name: r.VisitorName, Anonymous: r.Anonymous},
-				Question: r.Question, Agents: append([]string{r.AgentID}, r.Conference...), Supervisors: r.Supervisors, ThreadID: r.ThreadID, Since: since}
-			if cv.Supervisors == nil {
-				cv.Supervisors = []string{}
-			}
-			res.Conversations = append(res.Conversations, cv)
+			res.Conversations = append(res.Conversations, ConversationOf(r))
 		}
 		return res, nil
 	})
+}
+
+// ConversationOf is a live chat as supervisors and the Server API show it.
+func ConversationOf(r support.Request) Conversation {
+	since := r.ChatSince
+	if since.IsZero() {
+		since = r.CreatedAt
+	}
+	cv := Conversation{RequestID: r.ID, Workgroup: r.Workgroup, State: string(r.State),
+		Visitor:  OfferVisitor{ID: r.VisitorID, Name: r.VisitorName, Anonymous: r.Anonymous},
+		Question: r.Question, Agents: append([]string{r.AgentID}, r.Conference...), Supervisors: r.Supervisors,
+		ThreadID: r.ThreadID, OperationID: r.OperationID, Since: since}
+	if cv.Supervisors == nil {
+		cv.Supervisors = []string{}
+	}
+	return cv
 }
 
 // MonitorRequest is the payload of support.monitor. A supervisor who

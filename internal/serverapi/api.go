@@ -88,6 +88,7 @@ func New(cfg Config, o Options) *API {
 	m.Handle("GET /server/v1/workgroups/{name}", a.scoped(ScopeWorkgroupsRead, a.getWorkgroup))
 	m.Handle("PUT /server/v1/workgroups/{name}", a.scoped(ScopeWorkgroupsWrite, a.putWorkgroup))
 	m.Handle("DELETE /server/v1/workgroups/{name}", a.scoped(ScopeWorkgroupsWrite, a.deleteWorkgroup))
+	m.Handle("GET /server/v1/workgroups/{name}/conversations", a.scoped(ScopeWorkgroupsRead, a.listConversations))
 	m.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		sse.WriteError(w, apierr.New(apierr.NotFound, "no such route: %s %s", r.Method, r.URL.Path))
 	})

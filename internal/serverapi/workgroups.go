@@ -221,3 +221,22 @@ func (a *API) deleteWorkgroup(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// listConversations answers the live chats of a workgroup (pending or in
+// progress), oldest first, as supervisors see them (support.conversations).
+func (a *API) listConversations(w http.ResponseWriter, r *http.Request) {
+	e, name, ok := a.workgroupTarget(w, r)
+	if !ok {
+		return
+	}
+	rs, err := e.Conversations(name)
+	if err != nil {
+		sse.WriteError(w, ops.SupportError(err))
+		return
+	}
+	out := ops.ConversationsResult{Conversations: make([]ops.Conversation, 0, len(rs))}
+	for _, req := range rs {
+		out.Conversations = append(out.Conversations, ops.ConversationOf(req))
+	}
+	sse.WriteJSON(w, http.StatusOK, out)
+}

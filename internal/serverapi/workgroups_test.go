@@ -180,6 +180,13 @@ func TestWorkgroupsThroughTheSDK(t *testing.T) {
 	if _, created, _ := c.PutWorkgroup(ctx, "sales", ecbserver.WorkgroupSettings{}); !created {
 		t.Fatal("re-created sales not reported created")
 	}
+	// Live chats (none here: test/e2e lists one), and an unknown workgroup.
+	if cs, err := c.ListConversations(ctx, "sales"); err != nil || cs == nil || len(cs) != 0 {
+		t.Fatalf("conversations %+v %v", cs, err)
+	}
+	if _, err := c.ListConversations(ctx, "nope"); apiCode(err) != "not_found" {
+		t.Fatalf("conversations of an unknown workgroup: %v", err)
+	}
 }
 
 func TestWorkgroupScopes(t *testing.T) {

@@ -302,6 +302,37 @@ func (c *ServerAPIClient) DeleteWorkgroup(ctx context.Context, name string) erro
 	return c.do(ctx, http.MethodDelete, "/workgroups/"+url.PathEscape(name), nil, nil)
 }
 
+// SupportConversation is a live customer-support chat as ECB's Server API
+// shows it (ListConversations).
+type SupportConversation struct {
+	RequestID string `json:"requestId"`
+	Workgroup string `json:"workgroup"`
+	State     string `json:"state"` // pending (the thread is being created) or chat
+	Visitor   struct {
+		ID        string `json:"id"`
+		Name      string `json:"name,omitempty"`
+		Anonymous bool   `json:"anonymous,omitempty"`
+	} `json:"visitor"`
+	Question    string    `json:"question"`
+	Agents      []string  `json:"agents"` // the chat's agent first, then invited ones
+	Supervisors []string  `json:"supervisors"`
+	ThreadID    string    `json:"threadId,omitempty"`
+	OperationID string    `json:"operationId,omitempty"` // the visitor's, from support.ask
+	Since       time.Time `json:"since"`
+}
+
+// ListConversations returns the live chats of workgroup name on the node
+// that answers, oldest first; "not_found" when there is no such workgroup.
+func (c *ServerAPIClient) ListConversations(ctx context.Context, name string) ([]SupportConversation, error) {
+	out, err := serverCall[struct {
+		Conversations []SupportConversation `json:"conversations"`
+	}](ctx, c, http.MethodGet, "/workgroups/"+url.PathEscape(name)+"/conversations", nil)
+	if err != nil {
+		return nil, err
+	}
+	return out.Conversations, nil
+}
+
 func serverCall[T any](ctx context.Context, c *ServerAPIClient, method, path string, body any) (*T, error) {
 	var out T
 	if err := c.do(ctx, method, path, body, &out); err != nil {

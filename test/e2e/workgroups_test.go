@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +124,47 @@ func TestDemoConfigFile(t *testing.T) {
 	alice := d.login(t, "alice")
 	if r := call(t, "POST", d.ECB+"/v1/ops/support.ask", map[string]any{"workgroup": "billing", "question": "q"}, bearer(alice)); r.code() != "conflict" {
 		t.Fatalf("ask on a closed day: %d %s", r.Status, r.code())
+	}
+}
+
+// TestServerAPIConversations: the backend lists a workgroup's live chats
+// through the Server API, as a supervisor would (agents, visitor, thread,
+// the visitor's operationId); an unknown workgroup is not_found.
+func TestServerAPIConversations(t *testing.T) {
+	d := startDemo(t)
+	ctx := context.Background()
+	api := d.serverAPI(t)
+	agent := d.login(t, "agent1")
+	alice := d.login(t, "alice")
+	stream := openStream(t, d.ECB, agent)
+	decodeData[map[string]any](t, call(t, "POST", d.ECB+"/v1/ops/agent.setAvailability", map[string]any{"available": true}, bearer(agent), "ECB-Stream: "+stream.ID))
+	asked := decodeData[struct{ RequestID string }](t, call(t, "POST", d.ECB+"/v1/ops/support.ask",
+		map[string]any{"workgroup": "support", "question": "Listed?", "operationId": "op-list"}, bearer(alice)))
+	var offer struct{ OfferID, RequestID string }
+	for offer.OfferID == "" {
+		if ev := stream.next(t, 5*time.Second); ev.Event == "offer" {
+			_ = json.Unmarshal(ev.Data, &offer)
+		}
+	}
+	accepted := decodeData[struct {
+		Thread struct{ ID string }
+	}](t, call(t, "POST", d.ECB+"/v1/ops/offer.accept", map[string]any{"offerId": offer.OfferID}, bearer(agent), "ECB-Stream: "+stream.ID))
+
+	cs, err := api.ListConversations(ctx, "support")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 {
+		t.Fatalf("conversations %+v", cs)
+	}
+	c := cs[0]
+	if c.RequestID != asked.RequestID || c.State != "chat" || c.Visitor.ID != "alice" || c.Question != "Listed?" ||
+		!slices.Equal(c.Agents, []string{"agent1"}) || len(c.Supervisors) != 0 || c.ThreadID != accepted.Thread.ID ||
+		c.OperationID != "op-list" || c.Since.IsZero() {
+		t.Fatalf("conversation %+v", c)
+	}
+	var apiErr *ecbserver.ServerAPIError
+	if _, err := api.ListConversations(ctx, "nope"); !errors.As(err, &apiErr) || apiErr.Code != "not_found" {
+		t.Fatalf("unknown workgroup: %v", err)
 	}
 }

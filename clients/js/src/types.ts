@@ -400,6 +400,8 @@ export interface SupportConversation {
   /** Supervisors who joined (support.join). */
   supervisors: string[];
   threadId?: string;
+  /** The operationId the visitor gave in support.ask. */
+  operationId?: string;
   since: string;
 }
 export interface SupportConversationsResult {
