@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -70,50 +68,20 @@ type CallbackHandlerOptions struct {
 // event (same ID) more than once and must be idempotent: store it keyed by
 // its ID, for instance.
 func NewCallbackHandler(secret []byte, handle func(context.Context, CallbackEvent) error, opts CallbackHandlerOptions) http.Handler {
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	return &callbackHandler{
+		signedReceiver: newSignedReceiver(secret, opts.MaxBodyBytes, opts.ReplayWindow, opts.Logger, "NewCallbackHandler"),
+		handle:         handle,
 	}
-	if opts.ReplayWindow <= 0 {
-		opts.ReplayWindow = DefaultReplayWindow
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if len(secret) == 0 {
-		opts.Logger.Error("ecbserver: NewCallbackHandler has an empty secret; every callback will be refused")
-	}
-	return &callbackHandler{secret: secret, handle: handle, opts: opts, now: time.Now}
 }
 
 type callbackHandler struct {
-	secret []byte
+	signedReceiver
 	handle func(context.Context, CallbackEvent) error
-	opts   CallbackHandlerOptions
-	now    func() time.Time
 }
 
 func (h *callbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: CodeInvalidArgument,
-			Message: "method " + r.Method + " not allowed; use POST"})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, &Error{Code: CodePayloadTooLarge,
-				Message: fmt.Sprintf("request body exceeds %d bytes", h.opts.MaxBodyBytes)})
-			return
-		}
-		writeError(w, InvalidArgument("cannot read request body"))
-		return
-	}
-	if err := VerifyRequest(h.secret, r, body, h.now(), h.opts.ReplayWindow); err != nil {
-		h.opts.Logger.LogAttrs(r.Context(), slog.LevelWarn, "ecbserver: refused callback signature",
-			slog.String("remote", r.RemoteAddr), slog.Any("err", err))
-		writeError(w, &Error{Code: CodeBadSignature, Message: signatureMessage(err)})
+	body, ok := h.readSigned(w, r)
+	if !ok {
 		return
 	}
 	var ev CallbackEvent
@@ -128,7 +96,7 @@ func (h *callbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := h.handle(r.Context(), ev); err != nil {
 		var e *Error
 		if !errors.As(err, &e) {
-			h.opts.Logger.LogAttrs(r.Context(), slog.LevelError, "ecbserver: callback handling failed",
+			h.log.LogAttrs(r.Context(), slog.LevelError, "ecbserver: callback handling failed",
 				slog.String("event", ev.ID), slog.String("type", ev.Type), slog.Any("err", err))
 			e = &Error{Code: CodeInternal, Message: "internal error"}
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -123,12 +122,8 @@ func bind[Req, Resp any](call func(context.Context, *Req) (*Resp, error)) operat
 }
 
 type handler struct {
-	secret  []byte
-	maxBody int64
-	window  time.Duration
-	log     *slog.Logger
-	ops     map[string]operation
-	now     func() time.Time // time.Now; a field so tests can move the clock
+	signedReceiver
+	ops map[string]operation
 }
 
 // NewHandler returns the http.Handler that serves the contract for b. It
@@ -150,11 +145,7 @@ type handler struct {
 // writes the JSON response. Unknown paths get 404.
 func NewHandler(secret []byte, b Backend, opts HandlerOptions) http.Handler {
 	h := &handler{
-		secret:  secret,
-		maxBody: opts.MaxBodyBytes,
-		window:  opts.ReplayWindow,
-		log:     opts.Logger,
-		now:     time.Now,
+		signedReceiver: newSignedReceiver(secret, opts.MaxBodyBytes, opts.ReplayWindow, opts.Logger, "NewHandler"),
 		ops: map[string]operation{
 			PathAuthenticate:     bind(b.Authenticate),
 			PathGetContacts:      bind(b.GetContacts),
@@ -174,20 +165,6 @@ func NewHandler(secret []byte, b Backend, opts HandlerOptions) http.Handler {
 	if sc, ok := b.(SupportThreadCreator); ok {
 		h.ops[PathCreateSupportThread] = bind(sc.CreateSupportThread)
 	}
-	if h.maxBody <= 0 {
-		h.maxBody = DefaultMaxBodyBytes
-	}
-	if h.window <= 0 {
-		h.window = DefaultReplayWindow
-	}
-	if h.log == nil {
-		h.log = slog.Default()
-	}
-	if len(secret) == 0 {
-		// Not a panic: a misconfigured backend should still start and answer
-		// (with 401), but the operator must see why every call fails.
-		h.log.Error("ecbserver: NewHandler has an empty secret; every call will be refused")
-	}
 	return h
 }
 
@@ -204,30 +181,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, NotFound("no such operation: "+r.URL.Path))
 		return
 	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, &Error{Status: http.StatusMethodNotAllowed, Code: CodeInvalidArgument,
-			Message: "method " + r.Method + " not allowed; use POST"})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, &Error{Code: CodePayloadTooLarge,
-				Message: fmt.Sprintf("request body exceeds %d bytes", h.maxBody)})
-			return
-		}
-		// The client went away or sent a broken chunked body: nothing useful
-		// can be answered, but answer something for the logs of proxies.
-		writeError(w, InvalidArgument("cannot read request body"))
-		return
-	}
-	if err := VerifyRequest(h.secret, r, body, h.now(), h.window); err != nil {
-		h.log.LogAttrs(r.Context(), slog.LevelWarn, "ecbserver: refused call signature",
-			slog.String("path", r.URL.Path), slog.String("remote", r.RemoteAddr),
-			slog.String("request_id", r.Header.Get(HeaderRequestID)), slog.Any("err", err))
-		writeError(w, &Error{Code: CodeBadSignature, Message: signatureMessage(err)})
+	body, ok := h.readSigned(w, r, slog.String("path", r.URL.Path), slog.String("request_id", r.Header.Get(HeaderRequestID)))
+	if !ok {
 		return
 	}
 	if v := r.Header.Get(HeaderContractVersion); v != "" && v != ContractVersion {
