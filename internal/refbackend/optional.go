@@ -26,15 +26,8 @@ func (b *ecbBackend) MarkRead(ctx context.Context, req *ecbserver.MarkReadReques
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
-	if err := requireThread(ctx, tx, req.ThreadID); err != nil {
+	if _, err := requireAccess(ctx, tx, req.ThreadID, req.UserID, ecbserver.AccessRead, "you may not read this thread"); err != nil {
 		return nil, err
-	}
-	acc, member, err := accessOf(ctx, tx, req.ThreadID, req.UserID)
-	if err != nil {
-		return nil, err
-	}
-	if !member || acc&ecbserver.AccessRead == 0 {
-		return nil, ecbserver.Forbidden("you may not read this thread")
 	}
 	// A message of another thread is "not in this thread", as an unknown one:
 	// the answer tells nothing about threads the caller may not see.
@@ -92,15 +85,10 @@ func (b *ecbBackend) AddParticipants(ctx context.Context, req *ecbserver.AddPart
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
-	if err := requireThread(ctx, tx, req.ThreadID); err != nil {
-		return nil, err
-	}
-	acc, member, err := accessOf(ctx, tx, req.ThreadID, req.UserID)
+	acc, err := requireAccess(ctx, tx, req.ThreadID, req.UserID, ecbserver.AccessAdmin|ecbserver.AccessOwner,
+		"only an admin or the owner of this thread may add participants")
 	if err != nil {
 		return nil, err
-	}
-	if !member || acc&(ecbserver.AccessAdmin|ecbserver.AccessOwner) == 0 {
-		return nil, ecbserver.Forbidden("only an admin or the owner of this thread may add participants")
 	}
 
 	// Members are skipped. A row with access 0 is a user the backend banned
@@ -166,17 +154,11 @@ func (b *ecbBackend) LeaveThread(ctx context.Context, req *ecbserver.LeaveThread
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
-	if err := requireThread(ctx, tx, req.ThreadID); err != nil {
+	// Any access bit: a banned user (access 0) is no member either, and
+	// deleting their row would lift the ban.
+	const anyAccess = ecbserver.AccessRead | ecbserver.AccessWrite | ecbserver.AccessAdmin | ecbserver.AccessOwner
+	if _, err := requireAccess(ctx, tx, req.ThreadID, req.UserID, anyAccess, "you are not a member of this thread"); err != nil {
 		return nil, err
-	}
-	acc, member, err := accessOf(ctx, tx, req.ThreadID, req.UserID)
-	if err != nil {
-		return nil, err
-	}
-	// A banned user (access 0) is no member either; deleting their row would
-	// lift the ban.
-	if !member || acc == ecbserver.AccessNone {
-		return nil, ecbserver.Forbidden("you are not a member of this thread")
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM thread_members WHERE thread_id = ? AND user_id = ?`, req.ThreadID, req.UserID); err != nil {
 		return nil, fmt.Errorf("leave thread %s: %w", req.ThreadID, err)
@@ -192,6 +174,23 @@ func (b *ecbBackend) LeaveThread(ctx context.Context, req *ecbserver.LeaveThread
 }
 
 // requireThread answers 404 for an unknown thread.
+// requireAccess checks that thread threadID exists (else not_found) and
+// that userID is a member with at least one of the access bits in anyOf
+// (else forbidden with refusal), and returns their access.
+func requireAccess(ctx context.Context, q querier, threadID, userID string, anyOf int, refusal string) (acc int, err error) {
+	if err := requireThread(ctx, q, threadID); err != nil {
+		return 0, err
+	}
+	acc, member, err := accessOf(ctx, q, threadID, userID)
+	if err != nil {
+		return 0, err
+	}
+	if !member || acc&anyOf == 0 {
+		return 0, ecbserver.Forbidden(refusal)
+	}
+	return acc, nil
+}
+
 func requireThread(ctx context.Context, q querier, id string) error {
 	var n int
 	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM threads WHERE id = ?`, id).Scan(&n); err != nil {
