@@ -11,27 +11,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
-	"github.com/pb33f/libopenapi-validator/config"
-	verrors "github.com/pb33f/libopenapi-validator/errors"
 
+	"github.com/ecbridge/ecb/internal/openapitest"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
-
-// specPath is api/backend.yaml, found from this file so the test runs from
-// any working directory.
-func specPath() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "api", "backend.yaml")
-}
 
 type contractValidator struct {
 	mu sync.Mutex // the validator's caches are not documented as goroutine-safe
@@ -39,35 +27,12 @@ type contractValidator struct {
 }
 
 var loadContract = sync.OnceValues(func() (*contractValidator, error) {
-	spec, err := os.ReadFile(specPath())
+	v, err := openapitest.Load("backend.yaml")
 	if err != nil {
-		return nil, fmt.Errorf("read contract: %w", err)
-	}
-	doc, err := libopenapi.NewDocument(spec)
-	if err != nil {
-		return nil, fmt.Errorf("parse contract: %w", err)
-	}
-	// Format assertions make "format: date-time" a check, not a comment.
-	v, errs := validator.NewValidator(doc, config.WithFormatAssertions())
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("build validator: %v", errs)
-	}
-	if ok, verrs := v.ValidateDocument(); !ok {
-		return nil, fmt.Errorf("api/backend.yaml is not a valid OpenAPI document: %s", describe(verrs))
+		return nil, err
 	}
 	return &contractValidator{v: v}, nil
 })
-
-func describe(errs []*verrors.ValidationError) string {
-	var b strings.Builder
-	for _, e := range errs {
-		fmt.Fprintf(&b, "\n  - %s: %s", e.Message, e.Reason)
-		for _, f := range e.SchemaValidationErrors {
-			fmt.Fprintf(&b, "\n      %s at %s", f.Reason, f.FieldPath)
-		}
-	}
-	return b.String()
-}
 
 // checkContract validates one exchange. The request and response bodies were
 // already read, so fresh copies are handed to the validator.
@@ -87,12 +52,12 @@ func checkContract(tb testing.TB, req *http.Request, reqBody []byte, resp *http.
 	defer cv.mu.Unlock()
 	if validateRequest {
 		if ok, errs := cv.v.ValidateHttpRequestSync(vreq); !ok {
-			tb.Errorf("request %s %s breaks api/backend.yaml: %s\nbody: %s", req.Method, req.URL.Path, describe(errs), reqBody)
+			tb.Errorf("request %s %s breaks api/backend.yaml: %s\nbody: %s", req.Method, req.URL.Path, openapitest.Describe(errs), reqBody)
 		}
 		vreq.Body = io.NopCloser(bytes.NewReader(reqBody))
 	}
 	if ok, errs := cv.v.ValidateHttpResponse(vreq, &vresp); !ok {
-		tb.Errorf("response %d to %s breaks api/backend.yaml: %s\nbody: %s", resp.StatusCode, req.URL.Path, describe(errs), respBody)
+		tb.Errorf("response %d to %s breaks api/backend.yaml: %s\nbody: %s", resp.StatusCode, req.URL.Path, openapitest.Describe(errs), respBody)
 	}
 }
 

@@ -9,17 +9,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pb33f/libopenapi"
-	validator "github.com/pb33f/libopenapi-validator"
-
 	"github.com/ecbridge/ecb/internal/access"
 	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/openapitest"
 	"github.com/ecbridge/ecb/internal/ops"
 	"github.com/ecbridge/ecb/internal/serverapi"
 	"github.com/ecbridge/ecb/internal/support"
@@ -84,22 +81,9 @@ type env struct {
 // on the operations before the API is built (EnableSupport).
 func newEnv(tb testing.TB, setup ...func(*ops.Service)) *env {
 	tb.Helper()
-	spec, err := os.ReadFile("../../api/server.yaml")
+	v, err := openapitest.Load("server.yaml")
 	if err != nil {
 		tb.Fatal(err)
-	}
-	doc, err := libopenapi.NewDocument(spec)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	v, errs := validator.NewValidator(doc)
-	if len(errs) > 0 {
-		tb.Fatal(errs)
-	}
-	if ok, verrs := v.ValidateDocument(); !ok {
-		for _, e := range verrs {
-			tb.Errorf("api/server.yaml: %s: %s", e.Message, e.Reason)
-		}
 	}
 	h := hub.New(hub.Config{})
 	svc := ops.New(ops.Config{MaxMessageBytes: 100}, nil, nil, h, slog.New(slog.DiscardHandler), nil)
