@@ -43,8 +43,17 @@ type Config struct {
 	AllowedOrigins []string
 	// CheckOrigin, when set, decides instead of AllowedOrigins whether a
 	// request with an Origin header is accepted. A refused request gets
-	// 403 {"code":4,"message":"Forbidden"}.
+	// 403 {"code":4,"message":"Forbidden"}, unless OriginRefusal is set.
 	CheckOrigin func(r *http.Request) bool
+	// OriginRefusal, when set, makes a Server answer a handshake from an
+	// Origin it does not accept with the error it returns, the way
+	// Server.Refuse does (a session that carries only a CONNECT_ERROR, which
+	// socket.io-client shows as connect_error with err.data), instead of the
+	// 403 that a client sees only as a transport error; the preflight of
+	// such a handshake is answered too. Requests of an open session from an
+	// Origin not accepted still get 403. Server only: an Engine alone
+	// ignores it.
+	OriginRefusal func(r *http.Request) error
 	// AllowCredentials adds Access-Control-Allow-Credentials: true to the CORS
 	// headers (cookies on cross-origin polling requests).
 	AllowCredentials bool

@@ -78,6 +78,12 @@ func TestOriginDefaultsAndHook(t *testing.T) {
 	if code, _, _ := httpDo(t, "GET", u, "", map[string]string{"Origin": "http://other.example"}); code != 403 {
 		t.Fatalf("cross origin accepted: %d", code)
 	}
+	// A URL of the same host is not its origin.
+	for _, o := range []string{"http://" + host + "/", "http://" + host + "/socket.io/", "http://u@" + host} {
+		if code, _, _ := httpDo(t, "GET", u, "", map[string]string{"Origin": o}); code != 403 {
+			t.Fatalf("Origin %q accepted as the same origin: %d", o, code)
+		}
+	}
 	cfg.CheckOrigin = func(r *http.Request) bool { return r.Header.Get("Origin") == "null" }
 	_, base2 := echoServer(t, cfg)
 	if code, _, _ := httpDo(t, "GET", base2+"/socket.io/?EIO=4&transport=polling", "", map[string]string{"Origin": "null"}); code != 200 {
