@@ -17,7 +17,7 @@ func TestOriginPolicy(t *testing.T) {
 		{"", true},
 		{"https://app.example", true},
 		{"HTTPS://APP.example", true},
-		{"https://pasted.example", true}, // the config entry's trailing "/" is not part of the origin
+		{"https://pasted.example", true},  // the config entry's trailing "/" is not part of the origin
 		{"http://ecb.example:8080", true}, // same host as the request
 		{"https://ecb.example:8080", true},
 
