@@ -24,6 +24,7 @@
 //	})
 //	mux.Handle("/socket.io/", srv)
 //	...
+//	if srv.Refuse(w, r, &socketio.ConnectError{...}) { return } // a handshake refused before any work, readable by the client
 //	pkt, _ := socketio.EncodeEvent("/", "message", msg) // encode once ...
 //	for _, s := range listeners { s.SendEncoded(pkt) }  // ... queue to many, never blocking
 //	srv.Shutdown(ctx)
