@@ -473,3 +473,24 @@ func TestWriteErrorRetryAfter(t *testing.T) {
 		t.Fatalf("%d Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
 	}
 }
+
+// Config's zero values mean the defaults (as its comment says): an API built
+// with Config{} serves streams and bodies instead of refusing every stream
+// (MaxStreamsPerUser 0), every body (MaxBodyBytes 0) or panicking on a zero
+// heartbeat.
+func TestZeroConfigMeansTheDefaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, Config{}, stacktest.Options{})
+		bob := e.st.UserToken("bob")
+		for range 16 {
+			e.open(bob, "").ready()
+		}
+		if status, code := e.open(bob, "").refusal(); code != apierr.RateLimited {
+			t.Fatalf("17th stream: %d %s, want the default limit of 16", status, code)
+		}
+		e.ok(nil, http.MethodPost, "/v1/ops/getThreads", bob, map[string]any{"pad": strings.Repeat("x", 60<<10)})
+		if r := e.do(http.MethodPost, "/v1/ops/getThreads", bob, map[string]any{"pad": strings.Repeat("x", 64<<10)}); r.code() != apierr.PayloadTooLarge {
+			t.Fatalf("a body over 64 KiB: %d %s", r.status, r.code())
+		}
+	})
+}
