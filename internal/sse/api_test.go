@@ -153,6 +153,7 @@ func TestStreamResumeWithLastEventID(t *testing.T) {
 		// resumed but says events were lost, and continues from now.
 		for i := range 5 {
 			e.send(alice, th.id, th.aliceToken, fmt.Sprint("burst ", i))
+			synctest.Wait() // bob reads each: 5 at once would overflow the ring and cut him
 		}
 		if n := len(bs.named()); n != 5 {
 			t.Fatalf("got %d of the 5 burst events", n)
@@ -244,8 +245,13 @@ func TestSlowStreamIsCut(t *testing.T) {
 		_ = bs.named() // the thread push
 
 		resume := bs.stall()
-		for i := range 6 { // the first is being written; 4 more fill the ring; the 6th does not fit
+		for i := range 6 {
 			e.send(alice, th.id, th.aliceToken, fmt.Sprint("m", i))
+			if i == 0 {
+				// m0 is being written (the write blocks); m1..m4 then
+				// fill the ring of 4 beside the written ones; m5 does not fit.
+				synctest.Wait()
+			}
 		}
 		synctest.Wait()
 		if bs.ended() {
