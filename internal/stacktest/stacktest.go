@@ -3,7 +3,7 @@
 // backend, all in process. The reference backend (internal/refbackend, on a
 // real SQLite file) is reached through its real HTTP handler and ECB's real
 // backend client, signed and verified as in production; only the TCP hop
-// between them is replaced by Transport, which calls the handler directly.
+// between them is replaced by memhttp, which calls the handler directly.
 //
 // With no socket and no goroutine of its own, a Stack works inside a
 // testing/synctest bubble, where the transports' timers (heartbeats, token
@@ -17,7 +17,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +27,7 @@ import (
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/backend"
 	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/memhttp"
 	"github.com/ecbridge/ecb/internal/ops"
 	"github.com/ecbridge/ecb/internal/refbackend"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
@@ -40,35 +40,6 @@ const Audience = "ecb-stacktest"
 const Origin = "http://app.example"
 
 var secret = []byte("stacktest-shared-secret-0123456789")
-
-// Transport is an http.RoundTripper that serves each request with Handler in
-// the calling goroutine, as a server would answer it; the request's context
-// reaches the handler, so timeouts and cancellations behave as over TCP.
-type Transport struct{ Handler http.Handler }
-
-// RoundTrip implements http.RoundTripper.
-func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	var body []byte
-	if req.Body != nil {
-		var err error
-		if body, err = io.ReadAll(req.Body); err != nil {
-			return nil, err
-		}
-		req.Body.Close()
-	}
-	in := req.Clone(req.Context())
-	in.Body = io.NopCloser(bytes.NewReader(body))
-	in.RequestURI = req.URL.RequestURI()
-	rec := httptest.NewRecorder()
-	t.Handler.ServeHTTP(rec, in)
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	return rec.Result(), nil
-}
 
 // Options vary a Stack.
 type Options struct {
@@ -119,7 +90,7 @@ func New(tb testing.TB, opt Options) *Stack {
 		}
 	})
 	client, err := backend.New(backend.Config{URL: "http://backend.test" + refbackend.ContractPrefix, Secret: string(secret)},
-		&http.Client{Transport: Transport{Handler: ref.Handler()}}, nil)
+		memhttp.Client(ref.Handler()), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
