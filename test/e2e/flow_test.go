@@ -193,11 +193,10 @@ func TestSSEResumeWithLastEventID(t *testing.T) {
 	}
 	last := s1.LastID
 	s1.Close()
-	time.Sleep(100 * time.Millisecond) // let ECB notice the closed response
 	send("while away 1")
 	send("while away 2")
 
-	s2 := openStream(t, d.ECB, bob, "Last-Event-ID: "+last)
+	s2 := resumeStream(t, d.ECB, bob, last)
 	if !s2.Ready.Resumed || !s2.Ready.Recovered || s2.ID != s1.ID {
 		t.Fatalf("resumed ready = %+v (stream %s, was %s)", s2.Ready, s2.ID, s1.ID)
 	}
