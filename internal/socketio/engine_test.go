@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -219,7 +220,7 @@ func TestWebSocketBadInput(t *testing.T) {
 		func(c *wsClient) { c.send(`451-["message",{"_placeholder":true,"num":3}]`); c.sendBinary([]byte{1}) }, // bad placeholder
 		func(c *wsClient) { c.send(`451-["message",{"_placeholder":true,"num":0}]`); c.send(`42["message"]`) }, // text instead of attachment
 		func(c *wsClient) {
-			c.send(`452-["message"]`)
+			c.send(`452-["message",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)
 			c.sendBinary(make([]byte, 600))
 			c.sendBinary(make([]byte, 600))
 		}, // attachments > maxPayload
@@ -310,5 +311,112 @@ func TestUpgradeDeliversQueuedMessages(t *testing.T) {
 	}
 	if s.Conn().Transport() != "websocket" {
 		t.Fatal("transport not upgraded")
+	}
+}
+
+// TestBinaryPlaceholderRules: a BINARY_EVENT/BINARY_ACK must carry one
+// placeholder per declared attachment, each numbered below the count
+// (socket.io-protocol README, "Packet encoding" → "with binary data");
+// otherwise the connection closes with "parse error" before any handler
+// runs. In a plain EVENT a placeholder-shaped object is data, as in the
+// reference parser.
+func TestBinaryPlaceholderRules(t *testing.T) {
+	srv := NewServer(testConfig())
+	calls := make(chan string, 16)
+	reasons := make(chan string, 16)
+	srv.Namespace("/").OnConnection(func(s *Socket) {
+		s.On("getThreads", func(s *Socket, args []json.RawMessage, ack Ack) {
+			calls <- string(args[len(args)-1])
+			if ack != nil {
+				_ = ack("ok")
+			}
+		})
+		s.OnDisconnect(func(r string) { reasons <- r })
+	})
+	hs := startServer(t, srv)
+
+	bad := []struct {
+		name string
+		send func(c *wsClient)
+	}{
+		{"placeholder with 0 attachments", func(c *wsClient) { c.send(`450-1["getThreads",{"_placeholder":true,"num":5}]`) }},
+		{"num not below the count", func(c *wsClient) {
+			c.send(`451-1["getThreads",{"_placeholder":true,"num":1}]`)
+			c.sendBinary([]byte{1})
+		}},
+		{"attachment without placeholder", func(c *wsClient) {
+			c.send(`452-1["getThreads",{"_placeholder":true,"num":0}]`)
+			c.sendBinary([]byte{1})
+			c.sendBinary([]byte{2})
+		}},
+		{"attachment referenced twice", func(c *wsClient) {
+			c.send(`452-1["getThreads",{"_placeholder":true,"num":0},{"_placeholder":true,"num":0}]`)
+			c.sendBinary([]byte{1})
+			c.sendBinary([]byte{2})
+		}},
+		{"placeholder with extra member", func(c *wsClient) {
+			c.send(`451-1["getThreads",{"_placeholder":true,"num":0,"data":"AQ=="}]`)
+			c.sendBinary([]byte{1})
+		}},
+		{"binary ack with placeholder and 0 attachments", func(c *wsClient) { c.send(`460-1[{"_placeholder":true,"num":0}]`) }},
+	}
+	for _, tc := range bad {
+		c := dialWS(t, hs, "")
+		c.connect("/", "")
+		tc.send(c)
+		c.expectClosed(5 * time.Second)
+		if r := <-reasons; r != ReasonParseError {
+			t.Errorf("%s: reason %q", tc.name, r)
+		}
+		select {
+		case got := <-calls:
+			t.Errorf("%s: dispatched with %s", tc.name, got)
+		default:
+		}
+	}
+
+	// The same on polling: the POST carrying the packet closes the session.
+	sid := pollHandshake(t, hs.URL)
+	httpDo(t, "POST", pollURL(hs.URL, sid), "40", nil)
+	httpDo(t, "GET", pollURL(hs.URL, sid), "", nil)
+	httpDo(t, "POST", pollURL(hs.URL, sid), `450-1["getThreads",{"_placeholder":true,"num":5}]`, nil)
+	if r := <-reasons; r != ReasonParseError {
+		t.Errorf("polling: reason %q", r)
+	}
+	if code, _, _ := httpDo(t, "GET", pollURL(hs.URL, sid), "", nil); code != 400 {
+		t.Errorf("polling: poll after the parse error %d", code)
+	}
+	select {
+	case got := <-calls:
+		t.Errorf("polling: dispatched with %s", got)
+	default:
+	}
+
+	// Accepted: a well-formed binary event, a binary event with 0
+	// attachments and no placeholder, a placeholder-shaped object in a plain
+	// event (kept as it is).
+	c := dialWS(t, hs, "")
+	c.connect("/", "")
+	c.send(`451-1["getThreads",{"_placeholder":true,"num":0}]`)
+	c.sendBinary([]byte{1, 2, 3})
+	if got := <-calls; got != `{"_placeholder":true,"data":"AQID"}` {
+		t.Errorf("binary: %s", got)
+	}
+	if got := c.readSkipPing(); got != `431["ok"]` {
+		t.Errorf("binary ack: %q", got)
+	}
+	c.send(`450-2["getThreads",{"n":1}]`)
+	if got := <-calls; got != `{"n":1}` {
+		t.Errorf("0 attachments: %s", got)
+	}
+	c.send(`423["getThreads",{"_placeholder":true,"num":5}]`)
+	if got := <-calls; got != `{"_placeholder":true,"num":5}` {
+		t.Errorf("plain event: %s", got)
+	}
+	if got := c.readSkipPing(); got != `432["ok"]` {
+		t.Errorf("ack 2: %q", got)
+	}
+	if got := c.readSkipPing(); got != `433["ok"]` {
+		t.Errorf("ack 3: %q", got)
 	}
 }
