@@ -25,6 +25,10 @@ var eioPayloadCases = []struct {
 	{"\x1e4a", nil, false},
 	{"b!!!", nil, false},
 	{"4a\x1ebAQ", nil, false},
+	{"4caf\xc3\xa9", []eioPacket{{typ: eioMessage, data: []byte("caf\u00e9")}}, true},
+	{"4a\xffb", nil, false},       // not UTF-8
+	{"4ok\x1e4\xc3", nil, false},  // truncated UTF-8 sequence
+	{"4\xed\xa0\x80", nil, false}, // an encoded surrogate
 }
 
 func TestDecodePollingPayload(t *testing.T) {

@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -208,16 +209,16 @@ func TestWebSocketBadInput(t *testing.T) {
 	}
 
 	bad := []func(c *wsClient){
-		func(c *wsClient) { c.send("9") },                 // unknown Engine.IO type
-		func(c *wsClient) { c.send("") },                  // empty packet
-		func(c *wsClient) { c.send("2") },                 // client ping: wrong direction in v4
-		func(c *wsClient) { c.send("0{}") },               // open from a client
-		func(c *wsClient) { c.send("4abc") },              // unknown Socket.IO type
-		func(c *wsClient) { c.send(`42abc["message"]`) },  // non-numeric ack id
-		func(c *wsClient) { c.send(`44{"message":"x"}`) }, // CONNECT_ERROR from a client
-		func(c *wsClient) { c.send(`42["disconnect"]`) },  // reserved event
-		func(c *wsClient) { c.sendBinary([]byte{1}) },     // attachment without a packet
-		func(c *wsClient) { c.send(`451-["message",{"_placeholder":true,"num":3}]`); c.sendBinary([]byte{1}) }, // bad placeholder
+		func(c *wsClient) { c.send("9") },                                                                      // unknown Engine.IO type
+		func(c *wsClient) { c.send("") },                                                                       // empty packet
+		func(c *wsClient) { c.send("2") },                                                                      // client ping: wrong direction in v4
+		func(c *wsClient) { c.send("0{}") },                                                                    // open from a client
+		func(c *wsClient) { c.send("4abc") },                                                                   // unknown Socket.IO type
+		func(c *wsClient) { c.send(`42abc["message"]`) },                                                       // non-numeric ack id
+		func(c *wsClient) { c.send(`44{"message":"x"}`) },                                                      // CONNECT_ERROR from a client
+		func(c *wsClient) { c.send(`42["disconnect"]`) },                                                       // reserved event
+		func(c *wsClient) { c.sendBinary([]byte{1}) },                                                          // attachment without a packet
+		func(c *wsClient) { c.send(`451-["message",{"_placeholder":true,"num":3}]`) },                          // bad placeholder: refused with the text
 		func(c *wsClient) { c.send(`451-["message",{"_placeholder":true,"num":0}]`); c.send(`42["message"]`) }, // text instead of attachment
 		func(c *wsClient) {
 			c.send(`452-["message",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)
@@ -418,5 +419,72 @@ func TestBinaryPlaceholderRules(t *testing.T) {
 	}
 	if got := c.readSkipPing(); got != `433["ok"]` {
 		t.Errorf("ack 3: %q", got)
+	}
+}
+
+// TestInvalidUTF8Refused: a text packet that is not valid UTF-8 is a
+// malformed packet on both transports, refused before any handler runs
+// (never passed on with U+FFFD in place of the bad bytes). Polling: the POST
+// gets 400 {"code":3} and the session closes (Engine.IO protocol README,
+// "HTTP long-polling": payloads are UTF-8 text). WebSocket: close status
+// 1007 (RFC 6455 §8.1, §7.4.1). Both end with reason "parse error". A
+// character split across two fragments of one message is valid.
+func TestInvalidUTF8Refused(t *testing.T) {
+	srv := NewServer(testConfig())
+	calls := make(chan string, 4)
+	reasons := make(chan string, 4)
+	srv.Namespace("/").OnConnection(func(s *Socket) {
+		s.On("message", func(s *Socket, args []json.RawMessage, _ Ack) { calls <- string(args[0]) })
+		s.OnDisconnect(func(r string) { reasons <- r })
+	})
+	hs := startServer(t, srv)
+
+	sid := pollHandshake(t, hs.URL)
+	httpDo(t, "POST", pollURL(hs.URL, sid), "40", nil)
+	httpDo(t, "GET", pollURL(hs.URL, sid), "", nil)
+	if code, body, _ := httpDo(t, "POST", pollURL(hs.URL, sid), "42[\"message\",\"a\xffb\"]", nil); code != 400 || body != `{"code":3,"message":"Bad request"}` {
+		t.Fatalf("polling: %d %s", code, body)
+	}
+	if r := <-reasons; r != ReasonParseError {
+		t.Errorf("polling: reason %q", r)
+	}
+	if code, _, _ := httpDo(t, "GET", pollURL(hs.URL, sid), "", nil); code != 400 {
+		t.Errorf("polling: session survived: %d", code)
+	}
+
+	c := dialWS(t, hs, "")
+	c.connect("/", "")
+	c.send("42[\"message\",\"a\xc3\"]")
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := wsutil.ReadServerData(c.conn)
+		if err == nil {
+			continue
+		}
+		var ce wsutil.ClosedError
+		if !errors.As(err, &ce) || ce.Code != ws.StatusInvalidFramePayloadData {
+			t.Fatalf("websocket: %v, want close 1007", err)
+		}
+		break
+	}
+	if r := <-reasons; r != ReasonParseError {
+		t.Errorf("websocket: reason %q", r)
+	}
+	select {
+	case got := <-calls:
+		t.Fatalf("dispatched: %s", got)
+	default:
+	}
+
+	// "é" (c3 a9) split across a text frame and its continuation.
+	c = dialWS(t, hs, "")
+	c.connect("/", "")
+	for _, f := range []ws.Frame{ws.NewFrame(ws.OpText, false, []byte("42[\"message\",\"\xc3")), ws.NewFrame(ws.OpContinuation, true, []byte("\xa9\"]"))} {
+		if err := ws.WriteFrame(c.conn, ws.MaskFrame(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := <-calls; got != "\"\u00e9\"" {
+		t.Errorf("fragmented: %q", got)
 	}
 }

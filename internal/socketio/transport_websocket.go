@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -30,7 +31,14 @@ var (
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufSize) }}
 )
 
-var errWSProtocol = errors.New("socketio: WebSocket protocol error")
+var (
+	errWSProtocol = errors.New("socketio: WebSocket protocol error")
+	// errWSInvalidUTF8 is a text message that is not valid UTF-8, which RFC
+	// 6455 §5.6 forbids and §8.1 answers by failing the connection with
+	// status 1007 (§7.4.1).
+	errWSInvalidUTF8 = errors.New("socketio: WebSocket text message is not valid UTF-8")
+	closeInvalidUTF8 = ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusInvalidFramePayloadData, "")))
+)
 
 // isWebSocketRequest reports whether r asks for a WebSocket upgrade.
 func isWebSocketRequest(r *http.Request) bool {
@@ -159,6 +167,11 @@ func (c *EngineConn) readLoop(conn net.Conn, br *bufio.Reader, probe bool) {
 				_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 				_, _ = conn.Write(ws.CompiledCloseMessageTooBig)
 				c.close(ReasonTransportError, closeAbort)
+			case errors.Is(err, errWSInvalidUTF8):
+				// A malformed packet, as on polling: parse error.
+				_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = conn.Write(closeInvalidUTF8)
+				c.close(ReasonParseError, closeAbort)
 			case errors.Is(err, errWSProtocol):
 				c.close(ReasonTransportError, closeAbort)
 			default:
@@ -485,6 +498,9 @@ func (fr *frameReader) next() (ws.OpCode, []byte, error) {
 		}
 		msg := fr.msg
 		fr.msg = nil
+		if fr.op == ws.OpText && !utf8.Valid(msg) {
+			return 0, nil, errWSInvalidUTF8
+		}
 		return fr.op, msg, nil
 	}
 }
