@@ -336,35 +336,19 @@ func TestBinaryPlaceholderRules(t *testing.T) {
 	})
 	hs := startServer(t, srv)
 
-	bad := []struct {
-		name string
-		send func(c *wsClient)
-	}{
-		{"placeholder with 0 attachments", func(c *wsClient) { c.send(`450-1["getThreads",{"_placeholder":true,"num":5}]`) }},
-		{"num not below the count", func(c *wsClient) {
-			c.send(`451-1["getThreads",{"_placeholder":true,"num":1}]`)
-			c.sendBinary([]byte{1})
-		}},
-		{"attachment without placeholder", func(c *wsClient) {
-			c.send(`452-1["getThreads",{"_placeholder":true,"num":0}]`)
-			c.sendBinary([]byte{1})
-			c.sendBinary([]byte{2})
-		}},
-		{"attachment referenced twice", func(c *wsClient) {
-			c.send(`452-1["getThreads",{"_placeholder":true,"num":0},{"_placeholder":true,"num":0}]`)
-			c.sendBinary([]byte{1})
-			c.sendBinary([]byte{2})
-		}},
-		{"placeholder with extra member", func(c *wsClient) {
-			c.send(`451-1["getThreads",{"_placeholder":true,"num":0,"data":"AQ=="}]`)
-			c.sendBinary([]byte{1})
-		}},
-		{"binary ack with placeholder and 0 attachments", func(c *wsClient) { c.send(`460-1[{"_placeholder":true,"num":0}]`) }},
+	// Each is refused when its text arrives, before any attachment.
+	bad := []struct{ name, text string }{
+		{"placeholder with 0 attachments", `450-1["getThreads",{"_placeholder":true,"num":5}]`},
+		{"num not below the count", `451-1["getThreads",{"_placeholder":true,"num":1}]`},
+		{"attachment without placeholder", `452-1["getThreads",{"_placeholder":true,"num":0}]`},
+		{"attachment referenced twice", `452-1["getThreads",{"_placeholder":true,"num":0},{"_placeholder":true,"num":0}]`},
+		{"placeholder with extra member", `451-1["getThreads",{"_placeholder":true,"num":0,"data":"AQ=="}]`},
+		{"binary ack with placeholder and 0 attachments", `460-1[{"_placeholder":true,"num":0}]`},
 	}
 	for _, tc := range bad {
 		c := dialWS(t, hs, "")
 		c.connect("/", "")
-		tc.send(c)
+		c.send(tc.text)
 		c.expectClosed(5 * time.Second)
 		if r := <-reasons; r != ReasonParseError {
 			t.Errorf("%s: reason %q", tc.name, r)
@@ -486,5 +470,122 @@ func TestInvalidUTF8Refused(t *testing.T) {
 	}
 	if got := <-calls; got != "\"\u00e9\"" {
 		t.Errorf("fragmented: %q", got)
+	}
+}
+
+// TestSecondWebSocketIsClosed: "A client MUST NOT open more than one
+// WebSocket connection per session. Should it happen, the server MUST close
+// the WebSocket connection" (engine.io-protocol README, "WebSocket"). Like
+// the reference server, ECB completes the second WebSocket's handshake and
+// closes it, during the upgrade and after it, and the session goes on. A
+// WebSocket for an unknown sid is refused with 400.
+func TestSecondWebSocketIsClosed(t *testing.T) {
+	_, base := echoServer(t, testConfig())
+	sid := pollHandshake(t, base)
+	probe := dialWSURL(t, base, "&sid="+sid)
+	second := dialWSURL(t, base, "&sid="+sid) // while the probe is open: accepted, then closed
+	second.expectClosed(5 * time.Second)
+	probe.send("2probe")
+	if got, _ := probe.read(); got != "3probe" {
+		t.Fatalf("probe: %q", got)
+	}
+	probe.send("5")
+	probe.send("40")
+	if got := probe.readSkipPing(); !strings.HasPrefix(got, "40{") {
+		t.Fatalf("connect over the upgraded session: %q", got)
+	}
+	third := dialWSURL(t, base, "&sid="+sid) // after the upgrade
+	third.expectClosed(5 * time.Second)
+	probe.send(`42["message","still here"]`)
+	for {
+		if got := probe.readSkipPing(); got == `42["message-back","still here"]` {
+			break
+		}
+	}
+	d := ws.Dialer{}
+	if _, _, _, err := d.Dial(t.Context(), "ws"+strings.TrimPrefix(base, "http")+"/socket.io/?EIO=4&transport=websocket&sid=unknown"); err == nil {
+		t.Fatal("websocket for an unknown sid accepted")
+	}
+}
+
+// TestLatePollDuringUpgrade: a GET that starts once a probe WebSocket is
+// open is not ended by the upgrade's intermediate state; when the client
+// completes the upgrade ("5") it gets 400, as every poll after the upgrade
+// (engine.io-protocol README, "Upgrade"; the suite's "ignores HTTP requests
+// with same sid after upgrade"). A GET that was waiting before the probe
+// gets its noop as soon as the probe is answered. The noop bound for late
+// GETs is set out of reach here, so only the order of events decides.
+func TestLatePollDuringUpgrade(t *testing.T) {
+	cfg := testConfig()
+	cfg.upgradeNoop = time.Hour
+	srv, base := echoServer(t, cfg)
+	type result struct {
+		code int
+		body string
+	}
+	poll := func(sid string) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			code, body, _ := httpDo(t, "GET", pollURL(base, sid), "", nil)
+			ch <- result{code, body}
+		}()
+		waitFor(t, func() bool {
+			c := srv.engine.lookup(sid)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.pollWake != nil
+		})
+		return ch
+	}
+
+	// Waiting before the probe: noop at "3probe".
+	sid := pollHandshake(t, base)
+	early := poll(sid)
+	probe := dialWSURL(t, base, "&sid="+sid)
+	probe.send("2probe")
+	if got, _ := probe.read(); got != "3probe" {
+		t.Fatalf("probe: %q", got)
+	}
+	if r := <-early; r.code != 200 || r.body != "6" {
+		t.Fatalf("poll from before the probe: %d %q", r.code, r.body)
+	}
+	probe.send("5")
+
+	// Started after the probe opened: 400 once the upgrade completes.
+	sid = pollHandshake(t, base)
+	probe = dialWSURL(t, base, "&sid="+sid)
+	late := poll(sid)
+	probe.send("2probe")
+	if got, _ := probe.read(); got != "3probe" {
+		t.Fatalf("probe: %q", got)
+	}
+	probe.send("5")
+	if r := <-late; r.code != 400 || r.body != `{"code":3,"message":"Bad request"}` {
+		t.Fatalf("late poll: %d %q", r.code, r.body)
+	}
+	probe.send("40")
+	if got := probe.readSkipPing(); !strings.HasPrefix(got, "40{") {
+		t.Fatalf("session after the upgrade: %q", got)
+	}
+}
+
+// TestClientCloseEndsInFlightPoll: a polling client keeps a GET open; when
+// it sends "1", that GET ends with a noop and the session is gone after it
+// (the suite's "forcefully closes the session") even when the server reads
+// the POST before the GET.
+func TestClientCloseEndsInFlightPoll(t *testing.T) {
+	_, base := echoServer(t, testConfig())
+	sid := pollHandshake(t, base)
+	if code, body, _ := httpDo(t, "POST", pollURL(base, sid), "1", nil); code != 200 || body != "ok" {
+		t.Fatalf("close: %d %q", code, body)
+	}
+	if code, body, _ := httpDo(t, "GET", pollURL(base, sid), "", nil); code != 200 || body != "6" {
+		t.Fatalf("the in-flight poll: %d %q", code, body)
+	}
+	if code, body, _ := httpDo(t, "GET", pollURL(base, sid), "", nil); code != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
+		t.Fatalf("a poll after it: %d %q", code, body)
+	}
+	if code, _, _ := httpDo(t, "POST", pollURL(base, sid), "4x", nil); code != 400 {
+		t.Fatalf("a post after the close: %d", code)
 	}
 }
