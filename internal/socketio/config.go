@@ -61,7 +61,16 @@ type Config struct {
 	// Logger receives the connection-level log lines (slow consumers, protocol
 	// errors at debug level). Default slog.Default().
 	Logger *slog.Logger
+
+	// upgradeNoop bounds how long a GET that started during an upgrade waits
+	// for the upgrade to finish before it gets a noop (see servePoll).
+	// Default upgradeNoopDefault; tests set it.
+	upgradeNoop time.Duration
 }
+
+// upgradeNoopDefault is the reference server's fast-upgrade cycle: during an
+// upgrade it ends the pending poll with a noop every 100 ms.
+const upgradeNoopDefault = 100 * time.Millisecond
 
 // Defaults, as documented on Config.
 const (
@@ -98,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.upgradeNoop <= 0 {
+		c.upgradeNoop = upgradeNoopDefault
 	}
 	return c
 }

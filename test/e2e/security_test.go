@@ -648,3 +648,32 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	d.healthy(t)
 }
+
+// TestInvalidUTF8IsRefused: a message body that is not valid UTF-8 is
+// refused, never stored with U+FFFD in place of the bad bytes: REST answers
+// 400 invalid_argument; a Socket.IO polling POST carrying it gets 400 and
+// its session is closed (a WebSocket text frame, close status 1007: see
+// internal/socketio's TestInvalidUTF8Refused).
+func TestInvalidUTF8IsRefused(t *testing.T) {
+	d := startDemo(t)
+	alice := d.login(t, "alice")
+	r := call(t, "POST", d.ECB+"/v1/threads", "{\"participants\":[\"bob\"],\"message\":{\"body\":\"a\xffb\"}}", bearer(alice))
+	if r.Status != 400 || r.code() != "invalid_argument" {
+		t.Fatalf("REST: %d %s, want 400 invalid_argument", r.Status, r.code())
+	}
+	sock, refused := sioDial(t, d.ECB, map[string]string{"userToken": alice})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	status, body := sioHTTP(t, "POST", sock.url, "421[\"createThread\",{\"participants\":[\"bob\"],\"message\":{\"body\":\"a\xffb\"}}]", nil)
+	if status != 400 || body != `{"code":3,"message":"Bad request"}` {
+		t.Fatalf("polling POST: %d %s", status, body)
+	}
+	if status, _ := sioHTTP(t, "GET", sock.url, "", nil); status != 400 {
+		t.Fatalf("the session survived: poll answered %d", status)
+	}
+	if n := decodeData[page[signedThread]](t, call(t, "GET", d.ECB+"/v1/threads", nil, bearer(alice))).Total; n != 0 {
+		t.Fatalf("refused requests created %d threads", n)
+	}
+	d.healthy(t)
+}
