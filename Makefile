@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 # python3 that may come first on PATH).
 PYTHON    ?= /usr/bin/python3
 
-.PHONY: test check go-test node-test python-test demo build clean fuzz bench
+.PHONY: test check go-test node-test python-test demo build clean fuzz bench release
 
 test: check go-test node-test python-test
 
@@ -57,7 +57,22 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
+
+# Static binaries (no cgo) for each platform into dist/, with SHA256SUMS.
+# VERSION defaults to the git tag (`git describe`); `ecb version` prints it.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+PLATFORMS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
+release:
+	rm -rf dist && mkdir -p dist
+	@for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  out=dist/ecb-$(VERSION)-$$os-$$arch$$ext; echo "== $$out"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath \
+	    -ldflags "-s -w -X github.com/ecbridge/ecb/internal/cli.Version=$(VERSION)" \
+	    -o $$out ./cmd/ecb || exit 1; \
+	done
+	cd dist && sha256sum ecb-* > SHA256SUMS && cat SHA256SUMS
 
 # Fan-out against Node socket.io 4.8, side by side (docs/performance.md).
 bench: build

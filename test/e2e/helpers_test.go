@@ -265,7 +265,7 @@ type sseStream struct {
 	Ready  struct {
 		StreamID  string `json:"streamId"`
 		Resumed   bool   `json:"resumed"`
-		Recovered bool   `json:"recovered"`
+		Recovered *bool  `json:"recovered"` // absent for a new stream
 	}
 	LastID string
 }
