@@ -57,6 +57,7 @@ type EngineConn struct {
 	pollWake   chan struct{} // signalled when a waiting GET has something to do
 	timer      *time.Timer   // heartbeat, then the polling linger
 	closeFrame bool          // the writer must end with a close frame
+	lingering  bool          // closing, counted by the Engine's tracker until finish
 }
 
 // ID returns the Engine.IO session id.
@@ -202,8 +203,10 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 			// A waiting GET delivers the end and unregisters.
 			c.state = stateClosing
 			c.wakePollLocked()
-		case mode == closeGraceful && len(c.queue) > 0 && !c.isShuttingDown():
-			// Wait briefly for the next GET to deliver the queue.
+		case mode == closeGraceful && len(c.queue) > 0:
+			// Wait briefly for the next GET to deliver the queue (at a
+			// shutdown too, which waits for it: the last acks and the
+			// closing event are in that queue).
 			c.state = stateClosing
 			linger = true
 		default:
@@ -211,6 +214,8 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 		}
 	}
 	if linger {
+		c.lingering = true
+		c.e.track.add() // finish ends it
 		c.timer = time.AfterFunc(c.lingerTime(), c.finish)
 	}
 	state := c.state
@@ -224,12 +229,6 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 		defer c.recvMu.Unlock()
 		c.handler.OnClose(c, reason)
 	})
-}
-
-func (c *EngineConn) isShuttingDown() bool {
-	c.e.mu.RLock()
-	defer c.e.mu.RUnlock()
-	return c.e.closed
 }
 
 func (c *EngineConn) lingerTime() time.Duration {
@@ -249,8 +248,13 @@ func (c *EngineConn) finish() {
 		c.timer.Stop()
 	}
 	c.dropQueueLocked()
+	lingered := c.lingering
+	c.lingering = false
 	c.mu.Unlock()
 	c.e.unregister(c)
+	if lingered {
+		c.e.track.done()
+	}
 }
 
 // recycleLocked keeps a written (cleared) batch's array for the next
