@@ -214,9 +214,7 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 		}
 	}
 	if linger {
-		c.lingering = true
-		c.e.track.add() // finish ends it
-		c.timer = time.AfterFunc(c.lingerTime(), c.finish)
+		c.lingerLocked()
 	}
 	state := c.state
 	c.mu.Unlock()
@@ -229,6 +227,19 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 		defer c.recvMu.Unlock()
 		c.handler.OnClose(c, reason)
 	})
+}
+
+// lingerLocked keeps a closing polling connection for its next GET, at most
+// lingerTime; the Engine's tracker counts it until finish.
+func (c *EngineConn) lingerLocked() {
+	if !c.lingering {
+		c.lingering = true
+		c.e.track.add()
+	}
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.timer = time.AfterFunc(c.lingerTime(), c.finish)
 }
 
 func (c *EngineConn) lingerTime() time.Duration {
