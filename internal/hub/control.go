@@ -29,8 +29,9 @@ func (h *Hub) DetachThread(threadID string, p *Push) int {
 	}
 	listeners := t.listeners
 	t.listeners = map[Conn]bool{}
-	slow := h.fanOutLocked(&thread{listeners: listeners}, p, nil) // removes the slow ones from listeners
+	slow, n := h.fanOutLocked(&thread{listeners: listeners}, p, nil) // removes the slow ones from listeners
 	s.mu.Unlock()
+	h.cfg.Metrics.Delivered(n)
 
 	h.connsMu.Lock()
 	for c := range listeners {

@@ -9,7 +9,26 @@
 // All methods are safe for concurrent use. Pushes of one thread are delivered
 // to every Conn in offset order: Publish holds the thread's lock while it assigns
 // the offset and fans out, which is cheap because Deliver only enqueues.
-// Lock order: shard lock, then (never the reverse) a Conn's own lock inside Deliver.
+//
+// # Lock order
+//
+// The hub has two kinds of locks, connsMu (connections and users) and one
+// lock per shard (threads); it never holds two of them at once. Under a
+// shard lock it calls only Conn.Deliver and a Publish's build function;
+// under connsMu, nothing outside the hub. Deliver may take the Conn's own
+// lock (a leaf: the SSE stream's, the Engine.IO connection's queue lock)
+// and must do nothing else: no log, no close, no I/O, no call into the hub.
+// It queues the push or reports false.
+//
+// A slow consumer is cut outside every hub lock: the fan-out (Publish,
+// Broadcast, Resume, SendToUser, DetachThread) collects the Conns that
+// refused, releases its lock, then Unregisters each one and Closes it with
+// ReasonSlow. Unregister calls the ConnObserver after it has released its
+// locks too, and the observer may call anything, the hub included (presence
+// pushes) and the support engine (a visitor or agent gone): those take
+// their own locks, which are leaves the hub's are never taken under
+// (package support holds no lock while it pushes). Metrics are told
+// outside the locks as well.
 package hub
 
 import (
@@ -348,17 +367,17 @@ func (h *Hub) PublishAudience(threadID, event string, skip Conn, agentsOnly bool
 	t.offset = pos.Offset
 	p := &Push{Event: event, ThreadID: threadID, Epoch: pos.Epoch, Offset: pos.Offset, Data: data, At: time.Now(), AgentsOnly: agentsOnly}
 	t.history.add(p)
-	slow := h.fanOutLocked(t, p, skip)
+	slow, n := h.fanOutLocked(t, p, skip)
 	s.mu.Unlock()
+	h.cfg.Metrics.Delivered(n)
 	h.closeSlow(slow)
 	return p, nil
 }
 
 // fanOutLocked delivers p and returns the listeners that refused it, already
-// removed from t; the caller closes them outside the lock.
-func (h *Hub) fanOutLocked(t *thread, p *Push, skip Conn) []Conn {
-	var slow []Conn
-	delivered := 0
+// removed from t, and how many took it; the caller closes the ones that
+// refused, and tells the metrics, outside the lock.
+func (h *Hub) fanOutLocked(t *thread, p *Push, skip Conn) (slow []Conn, delivered int) {
 	for c, agents := range t.listeners {
 		if c == skip || (p.AgentsOnly && !agents) {
 			continue
@@ -370,10 +389,12 @@ func (h *Hub) fanOutLocked(t *thread, p *Push, skip Conn) []Conn {
 		delete(t.listeners, c)
 		slow = append(slow, c)
 	}
-	h.cfg.Metrics.Delivered(delivered)
-	return slow
+	return slow, delivered
 }
 
+// closeSlow cuts the connections that refused a push: each is forgotten
+// (its observer told) and closed with ReasonSlow. The caller holds no hub
+// lock.
 func (h *Hub) closeSlow(slow []Conn) {
 	if len(slow) == 0 {
 		return
@@ -391,10 +412,12 @@ func (h *Hub) Broadcast(threadID string, p *Push, skip Conn) {
 	s := h.shard(threadID)
 	s.mu.Lock()
 	var slow []Conn
+	n := 0
 	if t := s.threads[threadID]; t != nil {
-		slow = h.fanOutLocked(t, p, skip)
+		slow, n = h.fanOutLocked(t, p, skip)
 	}
 	s.mu.Unlock()
+	h.cfg.Metrics.Delivered(n)
 	h.closeSlow(slow)
 }
 
