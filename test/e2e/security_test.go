@@ -540,3 +540,96 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	d.healthy(t)
 }
+
+// TestReadOnlyMonitorCannotAct (issue 11, defect 2): a supervisor who
+// joined a support chat (a member, with a threadToken that may write) opens
+// another connection and monitors the chat there, read-only. Each row is a
+// way to act in the thread anyway: without threadId, from the other
+// connection, over REST without or with a stream of their own. Every one is
+// forbidden and the backend stores nothing; support.join again lifts it.
+func TestReadOnlyMonitorCannotAct(t *testing.T) {
+	d := startDemo(t)
+	agent, alice, super := d.login(t, "agent1"), d.login(t, "alice"), d.login(t, "super")
+	agentSock, refused := sioDial(t, d.ECB, map[string]string{"userToken": agent})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	if a := agentSock.call("agent.setAvailability", map[string]any{"available": true}); a.Error != nil {
+		t.Fatalf("setAvailability: %s", a.code())
+	}
+	asked := decodeData[struct{ RequestID string }](t, call(t, "POST", d.ECB+"/v1/ops/support.ask", map[string]any{"workgroup": "support", "question": "where is my order?"}, bearer(alice)))
+	var offer struct{ OfferID string }
+	_ = json.Unmarshal(agentSock.event("offer"), &offer)
+	var accepted struct{ Thread struct{ ID string } }
+	if a := agentSock.call("offer.accept", map[string]any{"offerId": offer.OfferID}); a.Error != nil || json.Unmarshal(a.Data, &accepted) != nil {
+		t.Fatalf("offer.accept: %s", a.code())
+	}
+	id := accepted.Thread.ID
+
+	member, refused := sioDial(t, d.ECB, map[string]string{"userToken": super})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	join := func() string {
+		t.Helper()
+		var joined struct{ ThreadToken string }
+		if a := member.call("support.join", map[string]any{"requestId": asked.RequestID}); a.Error != nil || json.Unmarshal(a.Data, &joined) != nil {
+			t.Fatalf("support.join: %s", a.code())
+		}
+		return joined.ThreadToken
+	}
+	tok := join()
+	var sent struct{ Message struct{ ID string } }
+	if a := member.call("sendMessage", map[string]any{"threadToken": tok, "body": "supervisor joined"}); a.Error != nil || json.Unmarshal(a.Data, &sent) != nil {
+		t.Fatalf("a member's sendMessage: %s", a.code())
+	}
+	monitor, refused := sioDial(t, d.ECB, map[string]string{"userToken": super})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	if a := monitor.call("support.monitor", map[string]any{"requestId": asked.RequestID}); a.Error != nil {
+		t.Fatalf("support.monitor: %s", a.code())
+	}
+	stream := openStream(t, d.ECB, super)
+	before := d.stored(t, agent, id)
+
+	sio := func(s *sioClient, op string, payload map[string]any) func() string {
+		return func() string { return s.call(op, payload).code() }
+	}
+	rest := func(path string, body map[string]any, headers ...string) func() string {
+		return func() string {
+			return call(t, "POST", d.ECB+"/v1/threads/"+id+path, body, append([]string{bearer(super), "ECB-Thread-Token: " + tok}, headers...)...).code()
+		}
+	}
+	body := map[string]any{"body": "I only watch"}
+	cases := []struct {
+		name string
+		act  func() string
+	}{
+		{"socket.io sendMessage without threadId", sio(monitor, "sendMessage", map[string]any{"threadToken": tok, "body": "I only watch"})},
+		{"socket.io whisper without threadId", sio(monitor, "sendMessage", map[string]any{"threadToken": tok, "body": "psst", "visibility": "agents"})},
+		{"socket.io sendMessage from another connection", sio(member, "sendMessage", map[string]any{"threadToken": tok, "threadId": id, "body": "I only watch"})},
+		{"socket.io typing", sio(monitor, "typing", map[string]any{"threadToken": tok, "threadId": id, "state": "start"})},
+		{"socket.io markRead without threadId", sio(monitor, "markRead", map[string]any{"threadToken": tok, "messageId": sent.Message.ID})},
+		{"REST sendMessage without ECB-Stream", rest("/messages", body)},
+		{"REST sendMessage with a stream of their own", rest("/messages", body, "ECB-Stream: "+stream.ID)},
+		{"REST typing without ECB-Stream", rest("/typing", map[string]any{"state": "start"})},
+		{"REST leaveThread without ECB-Stream", rest("/leave", map[string]any{})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if code := tc.act(); code != "forbidden" {
+				t.Fatalf("%q, want forbidden", code)
+			}
+		})
+	}
+	if n := d.stored(t, agent, id); n != before {
+		t.Fatalf("the backend holds %d messages, want %d", n, before)
+	}
+	// support.join ends the monitor on every connection: the member writes again.
+	tok = join()
+	if a := monitor.call("sendMessage", map[string]any{"threadToken": tok, "body": "supervisor here"}); a.Error != nil {
+		t.Fatalf("sendMessage after support.join: %s", a.code())
+	}
+	d.healthy(t)
+}
