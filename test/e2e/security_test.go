@@ -633,3 +633,34 @@ func TestReadOnlyMonitorCannotAct(t *testing.T) {
 	}
 	d.healthy(t)
 }
+
+// TestAccessOverrideTTLOutOfRange (issue 11, defect 3): ttlSeconds beyond
+// the documented maximum (366 days), including values whose conversion to
+// nanoseconds overflows, is refused; no override, permanent or not, is left.
+func TestAccessOverrideTTLOutOfRange(t *testing.T) {
+	d := startDemo(t)
+	key, _ := os.ReadFile(filepath.Join(d.Data, "server-api-key"))
+	apiKey := bearer(strings.TrimSpace(string(key)))
+	url := d.ECB + "/server/v1/threads/t1/access/bob"
+	for _, ttl := range []string{"9223372037", "18446744074", "9223372036854775807"} {
+		t.Run("ttlSeconds "+ttl, func(t *testing.T) {
+			call(t, "DELETE", url, nil, apiKey)
+			if r := call(t, "PUT", url, `{"acc":0,"ttlSeconds":`+ttl+`}`, apiKey); r.Status != 400 || r.code() != "invalid_argument" {
+				t.Fatalf("%d %s, want 400 invalid_argument", r.Status, r.code())
+			}
+			if r := call(t, "GET", url, nil, apiKey); r.code() != "not_found" {
+				t.Fatalf("an override was stored: %d %s", r.Status, r.code())
+			}
+		})
+	}
+	// One second beyond the maximum is refused; the maximum itself is a timed override.
+	if r := call(t, "PUT", url, `{"acc":0,"ttlSeconds":31622401}`, apiKey); r.Status != 400 || r.code() != "invalid_argument" {
+		t.Fatalf("the maximum + 1: %d %s", r.Status, r.code())
+	}
+	r := call(t, "PUT", url, `{"acc":0,"ttlSeconds":31622400}`, apiKey)
+	var o struct{ ExpiresAt time.Time }
+	if r.Status != 200 || json.Unmarshal(r.Data, &o) != nil || o.ExpiresAt.Before(time.Now().Add(365*24*time.Hour)) {
+		t.Fatalf("the maximum: %d %s %s", r.Status, r.code(), r.Data)
+	}
+	d.healthy(t)
+}
