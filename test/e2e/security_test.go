@@ -664,3 +664,117 @@ func TestAccessOverrideTTLOutOfRange(t *testing.T) {
 	}
 	d.healthy(t)
 }
+
+// forgeRaw signs a claims set written by hand (a name twice, a name in
+// another case) with the demo's own key, as a careless backend might.
+func (d *demo) forgeRaw(tb testing.TB, payload string) string {
+	tb.Helper()
+	k, err := ecbserver.LoadPrivateKeyPEM(filepath.Join(d.Data, "private.pem"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	signing := b64([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + b64([]byte(payload))
+	sig, err := jwt.SigningMethodRS256.Sign(signing, k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return signing + "." + b64(sig)
+}
+
+// streamRefusal opens the event stream and returns its status and, for a
+// refusal, the envelope's code; an accepted stream is closed at once (call
+// would wait for its end).
+func streamRefusal(tb testing.TB, base string, headers ...string) (int, string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events", nil)
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("event stream: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 400 {
+		return resp.StatusCode, ""
+	}
+	var env struct{ Error struct{ Code string } }
+	_ = json.NewDecoder(resp.Body).Decode(&env)
+	return resp.StatusCode, env.Error.Code
+}
+
+// TestLaxClaimsAreRefused (issue 11, defect 4): tokens signed with the
+// backend's key whose claims set is not strict JSON for RFC 7519 — a
+// NumericDate as a string, a claim name in another case, a name twice —
+// are unauthenticated on every entry point, for userTokens, anonymous
+// tokens and threadTokens. Each was accepted before (with the last of the
+// case-insensitive matches winning: {"sub":"alice","SUB":"bob"} was bob).
+func TestLaxClaimsAreRefused(t *testing.T) {
+	d := startDemo(t, "--set", "http.allowedOrigins=https://shop.example,https://evil.example")
+	alice := d.login(t, "alice")
+	c := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "only message"}}, bearer(alice)))
+	id := c.Thread.ID
+	now, exp := time.Now().Unix(), time.Now().Add(time.Hour).Unix()
+	user := func(members string) string {
+		return d.forgeRaw(t, fmt.Sprintf(`{"name":"x","aud":"ecb-demo","iat":%d,%s}`, now, members))
+	}
+	users := []struct{ name, token, origin string }{
+		{"exp as a string", user(fmt.Sprintf(`"typ":"user","sub":"alice","exp":"%d"`, exp)), ""},
+		{"iat as a string", user(fmt.Sprintf(`"typ":"user","sub":"alice","exp":%d,"iat":"%d"`, exp, now)), ""},
+		{"nbf as a string", user(fmt.Sprintf(`"typ":"user","sub":"alice","exp":%d,"nbf":"%d"`, exp, now)), ""},
+		{"sub then SUB", user(fmt.Sprintf(`"typ":"user","sub":"alice","SUB":"bob","exp":%d`, exp)), ""},
+		{"Typ for typ", user(fmt.Sprintf(`"Typ":"user","sub":"alice","exp":%d`, exp)), ""},
+		{"sub twice", user(fmt.Sprintf(`"typ":"user","sub":"alice","sub":"bob","exp":%d`, exp)), ""},
+		{"anonymous: ORIGINS beside origins", user(fmt.Sprintf(`"typ":"user","sub":"anon-1","anon":true,"origins":["https://shop.example"],"ORIGINS":["https://evil.example"],"exp":%d`, exp)), "https://evil.example"},
+		{"anonymous: exp as a string", user(fmt.Sprintf(`"typ":"user","sub":"anon-1","anon":true,"origins":["https://shop.example"],"exp":"%d"`, exp)), "https://shop.example"},
+	}
+	for _, tc := range users {
+		t.Run("userToken "+tc.name, func(t *testing.T) {
+			var h []string
+			if tc.origin != "" {
+				h = append(h, "Origin: "+tc.origin)
+			}
+			if status, code := streamRefusal(t, d.ECB, append(h, bearer(tc.token))...); status != 401 || code != "unauthenticated" {
+				t.Fatalf("event stream: %d %s", status, code)
+			}
+			if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": tc.token}, h...); refused == nil || refused.Code != "unauthenticated" {
+				t.Fatalf("socket.io handshake: %+v", refused)
+			}
+			if r := call(t, "GET", d.ECB+"/v1/threads/"+id, nil, append(h, bearer(tc.token), "ECB-Thread-Token: "+c.ThreadToken)...); r.Status != 401 || r.code() != "unauthenticated" {
+				t.Fatalf("getThread: %d %s", r.Status, r.code())
+			}
+		})
+	}
+
+	thread := func(members string) string {
+		return d.forgeRaw(t, fmt.Sprintf(`{"typ":"thread","sub":%q,"aud":"ecb-demo",%s}`, id, members))
+	}
+	threads := map[string]string{
+		"exp as a string": thread(fmt.Sprintf(`"uid":"alice","acc":3,"exp":"%d"`, exp)),
+		"UID beside uid":  thread(fmt.Sprintf(`"uid":"carol","UID":"alice","acc":3,"exp":%d`, exp)),
+		"ACC for acc":     thread(fmt.Sprintf(`"uid":"alice","ACC":3,"exp":%d`, exp)),
+		"acc twice":       thread(fmt.Sprintf(`"uid":"alice","acc":1,"acc":3,"exp":%d`, exp)),
+	}
+	sock, refused := sioDial(t, d.ECB, map[string]string{"userToken": alice})
+	if refused != nil {
+		t.Fatalf("alice's socket: %+v", refused)
+	}
+	for name, tok := range threads {
+		t.Run("threadToken "+name, func(t *testing.T) {
+			if r := call(t, "POST", d.ECB+"/v1/threads/"+id+"/messages", map[string]any{"body": "lax"}, bearer(alice), "ECB-Thread-Token: "+tok); r.Status != 401 || r.code() != "unauthenticated" {
+				t.Fatalf("sendMessage: %d %s", r.Status, r.code())
+			}
+			if a := sock.call("getThread", map[string]any{"threadToken": tok}); a.code() != "unauthenticated" {
+				t.Fatalf("socket.io getThread: %s", a.code())
+			}
+		})
+	}
+	if n := d.stored(t, alice, id); n != 1 {
+		t.Fatalf("the backend holds %d messages, want 1", n)
+	}
+	d.healthy(t)
+}
