@@ -9,7 +9,7 @@ import (
 )
 
 // ProtocolVersion is the version of the client protocol (docs/protocol.md).
-const ProtocolVersion = "1"
+const ProtocolVersion = "1.1"
 
 func init() {
 	register(Command{Name: "version", Short: "print the version", Run: func(_ context.Context, _ []string, env Env) (int, error) {

@@ -142,14 +142,14 @@ func TestClosedAndDeletedThreads(t *testing.T) {
 	if _, err := f.svc.GetThread(ctx, alice, ops.GetThreadRequest{ThreadToken: tok}); err != nil {
 		t.Fatalf("read a closed thread: %v", err)
 	}
-	if _, err := f.svc.PublishSystemMessage(id, ops.SystemMessage{Body: "closed by support"}); err != nil {
+	if _, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: "closed by support"}); err != nil {
 		t.Fatalf("a system message into a closed thread: %v", err)
 	}
 	_ = st.SetThreadStatus(id, access.StatusDeleted)
 	if _, err := f.svc.GetThread(ctx, alice, ops.GetThreadRequest{ThreadToken: tok}); codeOf(err) != apierr.NotFound {
 		t.Fatalf("read a deleted thread: %v", err)
 	}
-	if _, err := f.svc.PublishSystemMessage(id, ops.SystemMessage{Body: "x"}); codeOf(err) != apierr.NotFound {
+	if _, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: "x"}); codeOf(err) != apierr.NotFound {
 		t.Fatalf("a system message into a deleted thread: %v", err)
 	}
 }
@@ -273,34 +273,34 @@ func TestServerAPIEffects(t *testing.T) {
 	}
 
 	// A system message is pushed with the next offset to every listener.
-	res, err := f.svc.PublishSystemMessage(id, ops.SystemMessage{Body: "maintenance at 5", Data: json.RawMessage(`{"k":1}`)})
+	res, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: "maintenance at 5", Data: json.RawMessage(`{"k":1}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Message.AuthorID != "system" || res.Message.Offset != 2 || res.Message.ID == "" || res.Epoch != created.Epoch {
 		t.Fatalf("system message %+v epoch %s", res.Message, res.Epoch)
 	}
-	if _, err := f.svc.PublishSystemMessage(id, ops.SystemMessage{Body: " "}); codeOf(err) != apierr.InvalidArgument {
+	if _, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: " "}); codeOf(err) != apierr.InvalidArgument {
 		t.Fatalf("blank system message: %v", err)
 	}
-	if _, err := f.svc.PublishSystemMessage(id, ops.SystemMessage{Body: "x", Data: json.RawMessage(`[1]`)}); codeOf(err) != apierr.InvalidArgument {
+	if _, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: "x", Data: json.RawMessage(`[1]`)}); codeOf(err) != apierr.InvalidArgument {
 		t.Fatalf("data not an object: %v", err)
 	}
 
 	// A ban detaches bob's connection and tells him.
 	acc := auth.Access(0)
 	_, _ = st.SetAccess(id, "bob", acc, time.Hour)
-	if n := f.svc.ApplyAccess(id, "bob", &acc, time.Now().Add(time.Hour)); n != 1 {
+	if n, _ := f.svc.ApplyAccess(id, "bob", &acc, time.Now().Add(time.Hour)); n != 1 {
 		t.Fatalf("detached %d, want 1", n)
 	}
 	last := bobConn.got[len(bobConn.got)-1]
 	var p ops.ThreadChangePush
-	_ = json.Unmarshal(last.Data, &p)
+	_ = json.Unmarshal(last.Payload(), &p)
 	if last.Event != "thread" || p.Change != "access" || p.Acc == nil || *p.Acc != 0 || p.ExpiresAt == nil || last.Offset != 0 {
 		t.Fatalf("bob was told %s %s", last.Event, last.Data)
 	}
 	before := len(bobConn.got)
-	if _, err := f.svc.PublishSystemMessage(id, ops.SystemMessage{Body: "after the ban"}); err != nil {
+	if _, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: "after the ban"}); err != nil {
 		t.Fatal(err)
 	}
 	if len(bobConn.got) != before {
@@ -310,16 +310,16 @@ func TestServerAPIEffects(t *testing.T) {
 	st.DeleteAccess(id, "bob")
 	f.svc.ApplyAccess(id, "bob", nil, time.Time{})
 	p = ops.ThreadChangePush{}
-	_ = json.Unmarshal(bobConn.got[len(bobConn.got)-1].Data, &p)
+	_ = json.Unmarshal(bobConn.got[len(bobConn.got)-1].Payload(), &p)
 	if p.Acc != nil {
 		t.Fatalf("removal told acc %d", *p.Acc)
 	}
 
 	// Closed: the listeners are told; deleted: told and detached.
-	if n := f.svc.ThreadChanged(id, ops.ChangeClosed, nil); n != 1 {
+	if n, _ := f.svc.ThreadChanged(id, ops.ChangeClosed, nil); n != 1 {
 		t.Fatalf("closed told %d listeners, want alice's 1", n)
 	}
-	if n := f.svc.ThreadChanged(id, ops.ChangeDeleted, nil); n != 1 {
+	if n, _ := f.svc.ThreadChanged(id, ops.ChangeDeleted, nil); n != 1 {
 		t.Fatalf("deleted told %d", n)
 	}
 	if ev := aliceConn.events(); !slices.Equal(ev[len(ev)-3:], []string{"message", "thread", "thread"}) {
@@ -329,7 +329,7 @@ func TestServerAPIEffects(t *testing.T) {
 		t.Fatalf("%d listeners after delete", n)
 	}
 
-	if n := f.svc.DisconnectUser("alice"); n != 2 {
+	if n, _ := f.svc.DisconnectUser("alice"); n != 2 {
 		t.Fatalf("disconnected %d, want 2", n)
 	}
 }

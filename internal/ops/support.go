@@ -407,7 +407,7 @@ func (ev supportEvents) send(userID, event string, v any) {
 		ev.s.log.Error("support push", "event", event, "err", err)
 		return
 	}
-	ev.s.hub.SendToUser(userID, &hub.Push{Event: event, Data: data, At: time.Now()}, nil)
+	ev.s.pushToUser(userID, &hub.Push{Event: event, Data: data, At: time.Now()}, nil)
 }
 
 func (ev supportEvents) Queue(visitorID, requestID string, position int, est time.Duration) {

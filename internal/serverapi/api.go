@@ -272,7 +272,11 @@ func (a *API) putAccess(w http.ResponseWriter, r *http.Request) {
 		sse.WriteError(w, storeError(err))
 		return
 	}
-	detached := a.ops.ApplyAccess(threadID, userID, &acc, o.ExpiresAt)
+	detached, err := a.ops.ApplyAccess(threadID, userID, &acc, o.ExpiresAt)
+	if err != nil {
+		sse.WriteError(w, err)
+		return
+	}
 	out := overrideOf(threadID, userID, o)
 	out.Detached = &detached
 	sse.WriteJSON(w, http.StatusOK, out)
@@ -297,7 +301,10 @@ func (a *API) deleteAccess(w http.ResponseWriter, r *http.Request) {
 	threadID, userID := r.PathValue("threadId"), r.PathValue("userId")
 	deleted := a.store.DeleteAccess(threadID, userID)
 	if deleted {
-		a.ops.ApplyAccess(threadID, userID, nil, time.Time{})
+		if _, err := a.ops.ApplyAccess(threadID, userID, nil, time.Time{}); err != nil {
+			sse.WriteError(w, err)
+			return
+		}
 	}
 	sse.WriteJSON(w, http.StatusOK, DeleteResult{Deleted: deleted})
 }
@@ -308,7 +315,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 		sse.WriteError(w, err)
 		return
 	}
-	res, err := a.ops.PublishSystemMessage(r.PathValue("threadId"), req)
+	res, err := a.ops.PublishSystemMessage(r.Context(), r.PathValue("threadId"), req)
 	if err != nil {
 		sse.WriteError(w, err)
 		return
@@ -362,7 +369,11 @@ func (a *API) threadEvent(w http.ResponseWriter, r *http.Request) {
 		sse.WriteError(w, apierr.New(apierr.Conflict, "the thread is deleted"))
 		return
 	}
-	told := a.ops.ThreadChanged(threadID, req.Change, req.Thread)
+	told, err := a.ops.ThreadChanged(threadID, req.Change, req.Thread)
+	if err != nil {
+		sse.WriteError(w, err)
+		return
+	}
 	sse.WriteJSON(w, http.StatusOK, EventResult{ThreadID: threadID, Change: req.Change, Told: told})
 }
 
@@ -438,7 +449,12 @@ func (a *API) disconnect(w http.ResponseWriter, r *http.Request) {
 		got = got.UTC()
 		out.RevokedBefore = &got
 	}
-	out.Disconnected = a.ops.DisconnectUser(userID)
+	n, err := a.ops.DisconnectUser(userID)
+	if err != nil {
+		sse.WriteError(w, err)
+		return
+	}
+	out.Disconnected = n
 	sse.WriteJSON(w, http.StatusOK, out)
 }
 

@@ -58,7 +58,7 @@ func (c *conn) last() (event string, data map[string]any) {
 		return "", nil
 	}
 	p := c.got[len(c.got)-1]
-	_ = json.Unmarshal(p.Data, &data)
+	_ = json.Unmarshal(p.Payload(), &data)
 	return p.Event, data
 }
 
@@ -177,8 +177,8 @@ func TestAccessOverridesThroughTheSDK(t *testing.T) {
 	e.hub.Register(bob1, "bob")
 	e.hub.Register(bob2, "bob")
 	e.hub.Register(alice, "alice")
-	e.hub.Attach("t1", bob1)
-	e.hub.Attach("t1", alice)
+	_, _ = e.hub.Attach(context.Background(), "t1", bob1)
+	_, _ = e.hub.Attach(context.Background(), "t1", alice)
 
 	if _, err := c.GetAccess(ctx, "t1", "bob"); apiCode(err) != "not_found" {
 		t.Fatalf("get before any override: %v", err)
@@ -243,8 +243,8 @@ func TestSystemMessagesAndThreadEvents(t *testing.T) {
 	a, b := &conn{}, &conn{}
 	e.hub.Register(a, "alice")
 	e.hub.Register(b, "bob")
-	e.hub.Attach("t1", a)
-	e.hub.Attach("t1", b)
+	_, _ = e.hub.Attach(context.Background(), "t1", a)
+	_, _ = e.hub.Attach(context.Background(), "t1", b)
 
 	pm, err := c.PublishSystemMessage(ctx, "t1", ecbserver.SystemMessage{ID: "m-42", Body: "maintenance at 5", Data: json.RawMessage(`{"kind":"notice"}`)})
 	if err != nil {
