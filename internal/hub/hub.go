@@ -24,8 +24,8 @@
 package hub
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 )
+
 // Encoding names a transport's wire form of a Push; the encoded bytes are
 // cached on the Push so that each form is produced once per push, not once per
 // recipient.
@@ -113,7 +114,6 @@ func seesAgentsOnly(c Conn) bool {
 	a, ok := c.(AgentsAudience)
 	return ok && a.SeesAgentsOnly()
 }
-
 
 // Config tunes the hub; the zero value is usable (one node, in memory).
 type Config struct {

@@ -1,9 +1,9 @@
 package hub_test
 
 import (
-	"errors"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -210,7 +210,7 @@ func TestPruneStartsANewEpoch(t *testing.T) {
 	h := hub.New(hub.Config{HistoryTTL: time.Minute})
 	publish(t, h, "t", nil)
 	before := position(t, h, "t")
-	if n := prune(h, time.Now().Add(2 * time.Minute)); n != 1 {
+	if n := prune(h, time.Now().Add(2*time.Minute)); n != 1 {
 		t.Fatalf("pruned %d threads, want 1", n)
 	}
 	after := position(t, h, "t")

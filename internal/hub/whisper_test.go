@@ -17,7 +17,6 @@ type deniedConn struct{ *testConn }
 
 func (deniedConn) SeesAgentsOnly() bool { return false }
 
-
 // A whisper reaches the agents' connections only, live, through Resume,
 // Broadcast and SendToUser, and Since never returns it.
 func TestAgentsOnlyPushesNeverReachOthers(t *testing.T) {
