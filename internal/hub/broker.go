@@ -55,6 +55,9 @@ type Broker interface {
 type Sink interface {
 	HandlePush(threadID string, p *Push)
 	HandleCommand(cmd Command)
+	// Resync tells the Sink that pushes of threadID were lost and cannot be
+	// given again: its listeners must resume.
+	Resync(threadID string)
 }
 
 // BrokerBinder is implemented by a Broker or Controller that needs the Sink
