@@ -19,17 +19,30 @@ import (
 )
 
 // publishScript appends a push to a thread's history and publishes it, in one
-// atomic step. KEYS: meta, stream, channel. ARGV: push JSON, a fresh epoch
-// (used when the thread has none), MAXLEN, history TTL (s), meta TTL (s),
-// "1" for SPUBLISH.
+// atomic step. KEYS: meta, stream, channel, idempotency keys (a sorted set by
+// offset, trimmed with the stream). ARGV: push
+// JSON, a fresh epoch (used when the thread has none), MAXLEN, history TTL
+// (s), meta TTL (s), "1" for SPUBLISH, the push's key ("" for none).
+// A key already in the set publishes nothing and answers its offset.
 var publishScript = redis.NewScript(`
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
   epoch = ARGV[2]
   redis.call('HSET', KEYS[1], 'e', epoch)
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[4])
+end
+if ARGV[7] ~= '' then
+  local seen = redis.call('ZSCORE', KEYS[4], ARGV[7])
+  if seen then
+    return {epoch, tonumber(seen)}
+  end
 end
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+if ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[4], offset, ARGV[7])
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', offset - tonumber(ARGV[3]))
+  redis.call('EXPIRE', KEYS[4], ARGV[4])
+end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '0-' .. offset, 'd', ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
@@ -166,8 +179,8 @@ func (b *Broker) Publish(ctx context.Context, threadID string, p *hub.Push) (hub
 		sharded = "1"
 	}
 	res, err := publishScript.Run(ctx, b.rdb,
-		[]string{part.key("m", threadID), part.key("s", threadID), part.key("c", threadID)},
-		payload, hub.NewEpoch(), b.cfg.HistorySize, int(b.cfg.HistoryTTL/time.Second)+1, int(b.cfg.MetaTTL/time.Second)+1, sharded).Slice()
+		[]string{part.key("m", threadID), part.key("s", threadID), part.key("c", threadID), part.key("k", threadID)},
+		payload, hub.NewEpoch(), b.cfg.HistorySize, int(b.cfg.HistoryTTL/time.Second)+1, int(b.cfg.MetaTTL/time.Second)+1, sharded, p.Key).Slice()
 	if err != nil {
 		return hub.Position{}, unavailable("publish", err)
 	}

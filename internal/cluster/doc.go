@@ -13,6 +13,7 @@
 //
 //	<prefix>:{p<N>}:m:<thread>  hash {e: epoch, o: last offset}; EXPIRE MetaTTL
 //	<prefix>:{p<N>}:s:<thread>  stream, entry id 0-<offset>, field d: the push; MAXLEN HistorySize, EXPIRE HistoryTTL
+//	<prefix>:{p<N>}:k:<thread>  sorted set: push keys (message ids) by offset, as many as the stream keeps; EXPIRE HistoryTTL
 //	<prefix>:{p<N>}:c:<thread>  channel: "<offset> <epoch> <push JSON>" (offset 0: not in the history)
 //	<prefix>:{p<N>}:probe       channel: the partition's liveness probe
 //	<prefix>:ctl                channel: commands, {"n": sending node, "c": command}

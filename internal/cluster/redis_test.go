@@ -336,3 +336,28 @@ func TestASilentSubscriptionMakesTheNodeNotReady(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A push published again with the same key (a retried message that reaches
+// another node) takes no second position and reaches nobody twice.
+func TestAKeyedPushIsPublishedOnceWhicheverNodeRetries(t *testing.T) {
+	cfg := clusterConfig(t)
+	a, b := newNode(t, cfg), newNode(t, cfg)
+	l := newConn()
+	b.hub.Register(l, "u")
+	if _, err := b.hub.Attach(context.Background(), "t", l); err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.hub.Publish(context.Background(), "t", &hub.Push{Event: "message", Data: []byte(`{}`), Key: "m1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.hub.Publish(context.Background(), "t", &hub.Push{Event: "message", Data: []byte(`{}`), Key: "m1"}, nil)
+	if err != nil || again != first {
+		t.Fatalf("retry answered %+v, %v; want the first position %+v", again, err, first)
+	}
+	publish(t, a.hub, "t", nil)
+	l.waitCount(t, 2)
+	if got := l.offsets(); !slices.Equal(got, []uint64{1, 2}) {
+		t.Fatalf("listener got %v, want [1 2]", got)
+	}
+}

@@ -40,6 +40,7 @@ type memThread struct {
 	epoch       string
 	offset      uint64
 	history     ring
+	keys        map[string]uint64 // Push.Key → offset, for the pushes in history
 	subscribers int
 }
 
@@ -96,9 +97,20 @@ func (b *MemoryBroker) Publish(_ context.Context, threadID string, p *Push) (Pos
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := b.threadLocked(s, threadID)
+	if off, ok := t.keys[p.Key]; ok && p.Key != "" {
+		return Position{Epoch: t.epoch, Offset: off}, nil // already published
+	}
 	t.offset++
 	p.ThreadID, p.Epoch, p.Offset = threadID, t.epoch, t.offset
-	t.history.add(p)
+	if old := t.history.add(p); old != nil && old.Key != "" {
+		delete(t.keys, old.Key)
+	}
+	if p.Key != "" {
+		if t.keys == nil {
+			t.keys = map[string]uint64{}
+		}
+		t.keys[p.Key] = p.Offset
+	}
 	if t.subscribers > 0 && b.sink != nil {
 		b.sink.HandlePush(threadID, p)
 	}

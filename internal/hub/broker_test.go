@@ -144,3 +144,29 @@ func TestSlowCutDuringDeliveryDoesNotDeadlockTheBroker(t *testing.T) {
 		t.Fatalf("%d listeners left", n)
 	}
 }
+
+func TestAKeyedPushIsPublishedOnce(t *testing.T) {
+	h := hub.New(hub.Config{HistorySize: 2})
+	c := newConn(10)
+	h.Register(c, "u")
+	attach(t, h, "t", c)
+	key := func(k string) hub.Position {
+		pos, err := h.Publish(context.Background(), "t", &hub.Push{Event: "message", Data: []byte(`{}`), Key: k}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pos
+	}
+	first := key("m1")
+	if again := key("m1"); again != first {
+		t.Fatalf("retry got %+v, want %+v", again, first)
+	}
+	key("m2")
+	key("m3") // m1 leaves the history of 2
+	if again := key("m1"); again.Offset != 4 {
+		t.Fatalf("a key older than the history published at %+v, want a new offset 4", again)
+	}
+	if got := c.offsets(); !slices.Equal(got, []uint64{1, 2, 3, 4}) {
+		t.Fatalf("listener got %v", got)
+	}
+}

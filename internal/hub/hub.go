@@ -64,6 +64,11 @@ type Push struct {
 	// Skip is the id (ConnID) of the connection that does not get the push:
 	// its author, who gets an answer instead.
 	Skip string `json:"skip,omitempty"`
+	// Key, when set, makes Publish idempotent: a push of the thread with the
+	// same key published while the history still holds it is not published
+	// again, and Publish returns its position (a retried message, whichever
+	// node the retry reaches).
+	Key string `json:"key,omitempty"`
 
 	frames [numEncodings]atomic.Pointer[[]byte]
 }

@@ -248,7 +248,9 @@ func (s *Service) publishMessage(ctx context.Context, threadID string, m ecbserv
 	if err != nil {
 		return m, hub.Position{}, err
 	}
-	pos, err := s.hub.Publish(ctx, threadID, &hub.Push{Event: EventMessage, Data: data, AgentsOnly: m.Visibility != ""}, skip)
+	// Keyed by the message id: a retry that the backend answered with the
+	// message it stored already is pushed once, whichever node it reaches.
+	pos, err := s.hub.Publish(ctx, threadID, &hub.Push{Event: EventMessage, Data: data, AgentsOnly: m.Visibility != "", Key: m.ID}, skip)
 	if err != nil {
 		return m, hub.Position{}, hubError(err)
 	}
