@@ -6,10 +6,13 @@ GO        ?= go
 # browser tests (Debian's chromium through playwright-core).
 NODE_DIRS := test/interop clients/js web test/browser
 STATICCHECK_VERSION := v0.8.2
+# Debian's interpreter, where apt-get installs python3-socketio (not a pyenv
+# python3 that may come first on PATH).
+PYTHON    ?= /usr/bin/python3
 
-.PHONY: test check go-test node-test demo build clean fuzz bench
+.PHONY: test check go-test node-test python-test demo build clean fuzz bench release
 
-test: check go-test node-test
+test: check go-test node-test python-test
 
 build:
 	$(GO) build -o bin/ecb ./cmd/ecb
@@ -38,6 +41,12 @@ node-test:
 	  ( cd $$d && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && timeout 900 npm test ) || exit 1; \
 	done
 
+# The Python interop suite: Debian's python3-socketio client against a real
+# ecb demo, over WebSocket, long-polling and polling with upgrade. Without the
+# package it is skipped, except under CI=true, where it fails.
+python-test:
+	cd test/interop-python && timeout 600 $(PYTHON) -W ignore::ResourceWarning -m unittest -v test_ecb
+
 # Run every fuzz target for FUZZTIME each (not part of `make test`).
 FUZZTIME ?= 30s
 fuzz:
@@ -48,7 +57,22 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
+
+# Static binaries (no cgo) for each platform into dist/, with SHA256SUMS.
+# VERSION defaults to the git tag (`git describe`); `ecb version` prints it.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+PLATFORMS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
+release:
+	rm -rf dist && mkdir -p dist
+	@for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  out=dist/ecb-$(VERSION)-$$os-$$arch$$ext; echo "== $$out"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath \
+	    -ldflags "-s -w -X github.com/ecbridge/ecb/internal/cli.Version=$(VERSION)" \
+	    -o $$out ./cmd/ecb || exit 1; \
+	done
+	cd dist && sha256sum ecb-* > SHA256SUMS && cat SHA256SUMS
 
 # Fan-out against Node socket.io 4.8, side by side (docs/performance.md).
 bench: build

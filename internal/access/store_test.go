@@ -3,6 +3,7 @@ package access_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -181,23 +182,68 @@ func TestMaxEntries(t *testing.T) {
 	})
 }
 
+// Under concurrent use the bound is exact, each writer reads back what it
+// wrote, and a revocation is never weakened by an earlier time racing it.
 func TestConcurrentUse(t *testing.T) {
-	s := access.New(access.Config{})
+	const workers, perWorker, maxEntries = 8, 50, 100
+	s := access.New(access.Config{MaxEntries: maxEntries})
+	base := time.Now()
+	var mu sync.Mutex
+	stored := map[string]auth.Access{}
+	full := 0
 	var wg sync.WaitGroup
-	for i := range 8 {
+	for i := range workers {
 		wg.Go(func() {
-			for j := range 200 {
-				u := string(rune('a' + (i+j)%5))
-				_, _ = s.SetAccess("t", u, auth.Access(j%16), time.Millisecond)
-				s.Lookup("t", u)
-				_ = s.SetThreadStatus("t", access.StatusClosed)
-				s.ThreadStatus("t")
-				_, _ = s.Revoke(u, time.Now())
-				s.RevokedBefore(u)
-				s.DeleteAccess("t", u)
-				s.Sweep(time.Now())
+			for j := range perWorker {
+				thread, user := fmt.Sprint("t", j), fmt.Sprint("u", i)
+				acc := auth.Access((i + j) % 16)
+				_, err := s.SetAccess(thread, user, acc, 0)
+				switch {
+				case errors.Is(err, access.ErrFull):
+					mu.Lock()
+					full++
+					mu.Unlock()
+					continue
+				case err != nil:
+					t.Error(err)
+					return
+				}
+				if got, ok := s.Lookup(thread, user); !ok || got != acc {
+					t.Errorf("%s/%s: read back %d %v, wrote %d", thread, user, got, ok, acc)
+				}
+				mu.Lock()
+				stored[thread+"/"+user] = acc
+				mu.Unlock()
+				s.ThreadStatus("shared")
+				s.RevokedBefore("shared")
 			}
 		})
 	}
 	wg.Wait()
+	if len(stored) != maxEntries || full != workers*perWorker-maxEntries || s.Len() != maxEntries {
+		t.Fatalf("%d stored, %d refused as full, Len %d; want exactly %d stored", len(stored), full, s.Len(), maxEntries)
+	}
+
+	s = access.New(access.Config{})
+	for i := range workers {
+		wg.Go(func() {
+			for j := range perWorker {
+				// Times interleave across workers: worker i revokes before base+i+workers*j.
+				if _, err := s.Revoke("shared", base.Add(time.Duration(i+workers*j)*time.Second)); err != nil {
+					t.Error(err)
+				}
+				if err := s.SetThreadStatus("shared", access.StatusClosed); err != nil {
+					t.Error(err)
+				}
+				if st := s.ThreadStatus("shared"); st != access.StatusClosed {
+					t.Errorf("thread status %q while only ever closed", st)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	latest := base.Add(time.Duration(workers*perWorker-1) * time.Second)
+	if got, ok := s.RevokedBefore("shared"); !ok || !got.Equal(latest) {
+		t.Fatalf("revoked before %v, want the latest time %v", got, latest)
+	}
 }

@@ -126,7 +126,7 @@ func (c Config) validate(needSource bool) []error {
 	if needSource {
 		switch {
 		case c.PublicKeyFile == "" && c.JWKSURL == "" && c.SharedSecret == "":
-			errs = append(errs, errors.New("auth: no key source: set auth.publicKeyFile, auth.jwksURL or auth.sharedSecret"))
+			errs = append(errs, errors.New("auth: no key source: set auth.publicKeyFile (e.g. the public.pem that `ecb keys generate` writes), auth.jwksURL or auth.sharedSecret"))
 		case len(asym) > 0 && c.PublicKeyFile == "" && c.JWKSURL == "":
 			bad("algorithms", "%s needs auth.publicKeyFile or auth.jwksURL", strings.Join(asym, ", "))
 		}

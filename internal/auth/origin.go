@@ -1,6 +1,17 @@
 package auth
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/ecbridge/ecb/internal/origin"
+)
+
+// originAllowed reports whether o, the request's origin, is one of the
+// origins claim of an anonymous token: the comparison of package origin
+// (the serialized origin exactly, ASCII case-insensitively; "null", a
+// trailing "/" or any other non-origin matches nothing), the same as the
+// Origin check of the client API.
+func originAllowed(o string, allowed []string) bool { return origin.In(o, allowed) }
 
 // RequestOrigin is the origin a request comes from, for the origins of an
 // anonymous userToken: its Origin header or, when a browser left it out

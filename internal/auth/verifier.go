@@ -306,40 +306,6 @@ func (v *Verifier) classify(t *jwt.Token, err error) error {
 	}
 }
 
-// originAllowed compares ASCII case-insensitively: browsers send the host in
-// punycode, and Unicode folding (strings.EqualFold) would let "K" (Kelvin)
-// match "k". The opaque origin "null" never matches: any sandboxed page sends it.
-func originAllowed(origin string, allowed []string) bool {
-	if origin == "" || origin == "null" {
-		return false
-	}
-	for _, a := range allowed {
-		if asciiEqualFold(origin, a) {
-			return true
-		}
-	}
-	return false
-}
-
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 func timeOf(d *jwt.NumericDate) time.Time {
 	if d == nil {
 		return time.Time{}

@@ -100,6 +100,9 @@ func userCases(tb testing.TB) []userCase {
 		{name: "anonymous, other scheme", token: rs256(tb, userClaims(anon(testOrigin))), origin: "http://shop.example.com", rsaErr: auth.ErrOrigin, allErr: auth.ErrOrigin},
 		{name: "anonymous, other port", token: rs256(tb, userClaims(anon(testOrigin))), origin: testOrigin + ":8443", rsaErr: auth.ErrOrigin, allErr: auth.ErrOrigin},
 		{name: "anonymous, trailing slash", token: rs256(tb, userClaims(anon(testOrigin))), origin: testOrigin + "/", rsaErr: auth.ErrOrigin, allErr: auth.ErrOrigin},
+		// A claim that is not a serialized origin matches nothing, not even itself.
+		{name: "anonymous, trailing slash in claim and Origin", token: rs256(tb, userClaims(anon(testOrigin+"/"))), origin: testOrigin + "/", rsaErr: auth.ErrOrigin, allErr: auth.ErrOrigin},
+		{name: "anonymous, userinfo in claim and Origin", token: rs256(tb, userClaims(anon("https://u@shop.example.com"))), origin: "https://u@shop.example.com", rsaErr: auth.ErrOrigin, allErr: auth.ErrOrigin},
 		{name: "anonymous, suffix attack", token: rs256(tb, userClaims(anon(testOrigin))), origin: testOrigin + ".evil.com", rsaErr: auth.ErrOrigin, allErr: auth.ErrOrigin},
 		{name: "anonymous, Kelvin sign", token: rs256(tb, userClaims(anon("https://kelvin.example.com"))), origin: "https://\u212aelvin.example.com", rsaErr: auth.ErrOrigin, allErr: auth.ErrOrigin},
 		{name: "anonymous, no Origin", token: rs256(tb, userClaims(anon(testOrigin))), rsaErr: auth.ErrOrigin, allErr: auth.ErrOrigin},

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/backend"
+	"github.com/ecbridge/ecb/internal/memhttp"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
@@ -86,49 +88,70 @@ func TestFailuresMapToClientCodes(t *testing.T) {
 	}
 }
 
+// The timeout, the breaker's cooldown and the slow backend run on the fake
+// clock of a synctest bubble (the backend is served in memory), so the
+// test decides nothing by the machine's speed.
 func TestTimeoutAndBreaker(t *testing.T) {
-	var calls atomic.Int32
-	var slow atomic.Bool
-	slow.Store(true)
-	c := newClient(t, func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		_, _ = io.ReadAll(r.Body)
-		if slow.Load() {
-			select {
-			case <-time.After(2 * time.Second):
-			case <-r.Context().Done():
+	synctest.Test(t, func(t *testing.T) {
+		var calls atomic.Int32
+		var slow atomic.Bool
+		slow.Store(true)
+		c := newMemClient(t, func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			_, _ = io.ReadAll(r.Body)
+			if slow.Load() {
+				select {
+				case <-time.After(2 * time.Second):
+				case <-r.Context().Done():
+				}
+				return
 			}
-			return
+			_, _ = w.Write([]byte(`{"contacts":[]}`))
+		})
+		ctx := context.Background()
+		for range 2 {
+			start := time.Now()
+			_, err := c.GetContacts(ctx, &ecbserver.GetContactsRequest{UserID: "u"})
+			if apierr.From(err).Code != apierr.BackendUnavailable {
+				t.Fatalf("slow backend: %v", err)
+			}
+			if d := time.Since(start); d != 300*time.Millisecond { // the handler answers after 2s: only the timeout ends it sooner
+				t.Fatalf("call took %s, want the 300ms timeout", d)
+			}
 		}
-		_, _ = w.Write([]byte(`{"contacts":[]}`))
-	})
-	ctx := context.Background()
-	for range 2 {
-		start := time.Now()
+		if c.Healthy() {
+			t.Fatal("breaker still closed after 2 failures")
+		}
+		before := calls.Load()
 		_, err := c.GetContacts(ctx, &ecbserver.GetContactsRequest{UserID: "u"})
-		if apierr.From(err).Code != apierr.BackendUnavailable {
-			t.Fatalf("slow backend: %v", err)
+		if !errors.Is(err, backend.ErrCircuitOpen) || calls.Load() != before {
+			t.Fatalf("open breaker let a call through: %v (calls %d→%d)", err, before, calls.Load())
 		}
-		if time.Since(start) > 1900*time.Millisecond { // the handler answers after 2s: only the timeout ends it sooner
-			t.Fatalf("call took %s despite a 300ms timeout", time.Since(start))
+		slow.Store(false)
+		time.Sleep(200*time.Millisecond - time.Nanosecond)
+		if _, err := c.GetContacts(ctx, &ecbserver.GetContactsRequest{UserID: "u"}); !errors.Is(err, backend.ErrCircuitOpen) {
+			t.Fatalf("a call just before the end of the cooldown: %v, want the circuit still open", err)
 		}
+		time.Sleep(time.Nanosecond) // the cooldown is over
+		if _, err := c.GetContacts(ctx, &ecbserver.GetContactsRequest{UserID: "u"}); err != nil {
+			t.Fatalf("half-open probe failed: %v", err)
+		}
+		if !c.Healthy() {
+			t.Fatal("breaker did not close after a successful probe")
+		}
+	})
+}
+
+// newMemClient is newClient with the backend served in memory (memhttp), for
+// tests inside a synctest bubble.
+func newMemClient(tb testing.TB, h http.HandlerFunc) *backend.Client {
+	tb.Helper()
+	cfg := backend.Config{URL: "http://backend.test/ecb/v1", Secret: secret, Timeout: 300 * time.Millisecond, BreakerFailures: 2, BreakerCooldown: 200 * time.Millisecond}
+	c, err := backend.New(cfg, memhttp.Client(h), nil)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	if c.Healthy() {
-		t.Fatal("breaker still closed after 2 failures")
-	}
-	before := calls.Load()
-	_, err := c.GetContacts(ctx, &ecbserver.GetContactsRequest{UserID: "u"})
-	if !errors.Is(err, backend.ErrCircuitOpen) || calls.Load() != before {
-		t.Fatalf("open breaker let a call through: %v (calls %d→%d)", err, before, calls.Load())
-	}
-	slow.Store(false)
-	time.Sleep(250 * time.Millisecond) // the cooldown
-	if _, err := c.GetContacts(ctx, &ecbserver.GetContactsRequest{UserID: "u"}); err != nil {
-		t.Fatalf("half-open probe failed: %v", err)
-	}
-	if !c.Healthy() {
-		t.Fatal("breaker did not close after a successful probe")
-	}
+	return c
 }
 
 func TestCallerCancellationDoesNotOpenTheBreaker(t *testing.T) {

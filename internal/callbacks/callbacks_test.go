@@ -9,9 +9,11 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ecbridge/ecb/internal/callbacks"
+	"github.com/ecbridge/ecb/internal/memhttp"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
@@ -111,22 +113,26 @@ func TestRetryThenSuccess(t *testing.T) {
 	}
 }
 
+// Retries run on the fake clock of a synctest bubble, so the number of
+// attempts within MaxRetryDuration is what the backoff says, not what the
+// machine managed.
 func TestGiveUpIsCountedAndTheNextEventGoesOn(t *testing.T) {
-	rec := &receiver{always: true}
-	srv := httptest.NewServer(rec)
-	defer srv.Close()
-	obs := &failures{n: map[string]int{}}
-	p := callbacks.New(context.Background(), callbacks.Config{URL: srv.URL, Secret: secret,
-		InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxRetryDuration: 50 * time.Millisecond, Observer: obs})
-	p.Post("r", callbacks.Event{Type: callbacks.TypeOfferRevoked})
-	p.Post("r", callbacks.Event{Type: callbacks.TypeConversationClosed})
-	p.Wait()
-	if obs.n["offer.revoked/gave_up"] != 1 || obs.n["conversation.closed/gave_up"] != 1 {
-		t.Fatalf("failures %v", obs.n)
-	}
-	if rec.calls < 4 {
-		t.Fatalf("only %d attempts", rec.calls)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		rec := &receiver{always: true}
+		obs := &failures{n: map[string]int{}}
+		p := callbacks.New(t.Context(), callbacks.Config{URL: memURL, Secret: secret, Client: memhttp.Client(rec),
+			InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxRetryDuration: 50 * time.Millisecond, Observer: obs})
+		p.Post("r", callbacks.Event{Type: callbacks.TypeOfferRevoked})
+		p.Post("r", callbacks.Event{Type: callbacks.TypeConversationClosed})
+		p.Wait()
+		if obs.n["offer.revoked/gave_up"] != 1 || obs.n["conversation.closed/gave_up"] != 1 {
+			t.Fatalf("failures %v", obs.n)
+		}
+		// Per event: attempts at 0, 1, 3, 7, 12, 17, ... 47 ms, and one at the 50 ms deadline.
+		if rec.calls != 2*13 {
+			t.Fatalf("%d attempts, want 13 per event", rec.calls)
+		}
+	})
 }
 
 func TestOffAndStopped(t *testing.T) {
@@ -134,18 +140,24 @@ func TestOffAndStopped(t *testing.T) {
 	p.Post("r", callbacks.Event{Type: callbacks.TypeSupportRequested}) // off: no-op
 	p.Wait()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	obs := &failures{n: map[string]int{}}
-	rec := &receiver{always: true}
-	srv := httptest.NewServer(rec)
-	defer srv.Close()
-	p = callbacks.New(ctx, callbacks.Config{URL: srv.URL, Secret: secret, MaxRetryDuration: time.Hour, Observer: obs})
-	p.Post("r", callbacks.Event{Type: callbacks.TypeSupportRequested})
-	time.Sleep(20 * time.Millisecond)
-	cancel()
-	p.Wait() // the worker stops with ctx
-	p.Post("r", callbacks.Event{Type: callbacks.TypeSupportRequested})
-	if obs.n["support.requested/shutdown"] != 2 {
-		t.Fatalf("failures %v", obs.n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		obs := &failures{n: map[string]int{}}
+		rec := &receiver{always: true}
+		p = callbacks.New(ctx, callbacks.Config{URL: memURL, Secret: secret, Client: memhttp.Client(rec), MaxRetryDuration: time.Hour, Observer: obs})
+		p.Post("r", callbacks.Event{Type: callbacks.TypeSupportRequested})
+		synctest.Wait() // the first attempt failed; the worker waits out its backoff
+		if rec.calls != 1 {
+			t.Fatalf("%d attempts before the stop, want 1", rec.calls)
+		}
+		cancel()
+		p.Wait() // the worker stops with ctx
+		p.Post("r", callbacks.Event{Type: callbacks.TypeSupportRequested})
+		if obs.n["support.requested/shutdown"] != 2 {
+			t.Fatalf("failures %v", obs.n)
+		}
+	})
 }
+
+// memURL is where the in-memory posters post; the host is never resolved.
+const memURL = "http://backend.test/ecb/v1/callbacks"

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -28,6 +29,11 @@ func TestKeysGenerateThenToken(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Fatalf("missing %s", f)
 		}
+	}
+	// The secret is the file's exact bytes: a backend that reads it without
+	// trimming must get what ECB gets.
+	if secret, _ := os.ReadFile(filepath.Join(dir, "backend-secret")); !regexp.MustCompile(`^[0-9a-f]{64}$`).Match(secret) {
+		t.Errorf("backend-secret = %q, want 64 hex characters and nothing else", secret)
 	}
 	var jwks struct {
 		Keys []struct{ Kty, Kid, Alg string } `json:"keys"`
@@ -57,6 +63,22 @@ func TestServeRefusesABadConfigurationNamingTheKey(t *testing.T) {
 		if !strings.Contains(errs, key) {
 			t.Errorf("the error does not name %s:\n%s", key, errs)
 		}
+	}
+}
+
+// TestConfigurationDocQuotesTheRealErrors: docs/configuration.md shows what
+// `ecb serve` prints with nothing configured, word for word.
+func TestConfigurationDocQuotesTheRealErrors(t *testing.T) {
+	code, _, errs := run(t, nil, "serve")
+	if code != 2 || !strings.Contains(errs, "ecb keys generate") {
+		t.Fatalf("exit %d, want 2 and a pointer at ecb keys generate:\n%s", code, errs)
+	}
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "```\n"+errs+"```\n") {
+		t.Errorf("docs/configuration.md does not quote the errors of ecb serve exactly:\n%s", errs)
 	}
 }
 

@@ -34,7 +34,7 @@ func ensureServerAPIKey(dir string) (string, error) {
 		return "", err
 	}
 	key := hex.EncodeToString(b[:])
-	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(key), 0o600); err != nil { // no newline, as backend-secret
 		return "", err
 	}
 	return key, nil

@@ -51,7 +51,7 @@ func runKeys(_ context.Context, args []string, env Env) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	fmt.Fprintf(env.Stdout, "wrote %s (keep it on the backend only), %s and %s (kid %s) for ECB, and %s (the HMAC secret both sides share) in %s\n",
+	fmt.Fprintf(env.Stdout, "wrote %s (keep it on the backend only), %s and %s (kid %s) for ECB, and %s (the HMAC secret both sides share, 64 hex characters without a newline) in %s\n",
 		privateKeyFile, publicKeyFile, jwksFile, kid, secretFile, *out)
 	return 0, nil
 }
@@ -86,6 +86,8 @@ func generateKeys(dir string, bits int) (kid string, err error) {
 		os.WriteFile(filepath.Join(dir, privateKeyFile), priv, 0o600),
 		os.WriteFile(filepath.Join(dir, publicKeyFile), pub, 0o644),
 		os.WriteFile(filepath.Join(dir, jwksFile), jwks, 0o644),
-		os.WriteFile(filepath.Join(dir, secretFile), []byte(hex.EncodeToString(secret[:])+"\n"), 0o600),
+		// No trailing newline: a backend that reads the file as it is gets the
+		// same secret as ECB (`$(cat backend-secret)` in a shell does too).
+		os.WriteFile(filepath.Join(dir, secretFile), []byte(hex.EncodeToString(secret[:])), 0o600),
 	)
 }

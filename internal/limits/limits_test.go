@@ -198,18 +198,45 @@ func TestHandshakesPerIP(t *testing.T) {
 	}
 }
 
+// Tokens are conserved under concurrency: at one instant (no refill) a
+// bucket of burst 10 grants exactly min(asks, 10) however many goroutines
+// ask at once, and the bound of 50 keys holds exactly: a key refused while
+// the buckets are full stays refused (nothing is idle long enough to sweep).
 func TestConcurrentAllow(t *testing.T) {
-	k := limits.NewKeyed[int](1000, 1000, 50)
+	const keys, burst, maxKeys = 80, 10, 50
+	now := time.Now()
+	k := limits.NewKeyed[int](1, burst, maxKeys)
+	key := func(i, j int) int { return j * (i + 1) % keys }
+	var asks [keys]int
+	for i := range 8 {
+		for j := range 500 {
+			asks[key(i, j)]++
+		}
+	}
+	var mu sync.Mutex
+	granted := map[int]int{}
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
 			for j := range 500 {
-				k.Allow((i*j)%80, time.Now())
+				if ok, _ := k.Allow(key(i, j), now); ok {
+					mu.Lock()
+					granted[key(i, j)]++
+					mu.Unlock()
+				}
 				if j%100 == 0 {
-					k.Sweep(time.Now())
+					k.Sweep(now)
 				}
 			}
 		})
 	}
 	wg.Wait()
+	if k.Len() != maxKeys || len(granted) != maxKeys {
+		t.Fatalf("%d buckets, %d keys granted anything; want exactly %d", k.Len(), len(granted), maxKeys)
+	}
+	for kk, n := range granted {
+		if want := min(asks[kk], burst); n != want {
+			t.Errorf("key %d: %d of %d asks granted, want %d", kk, n, asks[kk], want)
+		}
+	}
 }

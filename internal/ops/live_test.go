@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ecbridge/ecb/internal/apierr"
@@ -14,18 +15,6 @@ import (
 	"github.com/ecbridge/ecb/internal/presence"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
-
-// waitEvents waits until conn has received n pushes.
-func waitEvents(tb testing.TB, c *inbox, n int) []string {
-	tb.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		if ev := c.events(); len(ev) >= n || time.Now().After(deadline) {
-			return ev
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // thread creates a thread of alice with bob and makes bob's conn listen.
 func (f *fixture) thread(tb testing.TB, alice, bob ops.Caller) (created *ops.CreateThreadResult, bobTok string) {
@@ -44,7 +33,12 @@ func (f *fixture) thread(tb testing.TB, alice, bob ops.Caller) (created *ops.Cre
 	return created, bobTok
 }
 
+// The automatic stop runs on the fake clock of a synctest bubble.
 func TestTypingIsPushedAndExpiresByItself(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) { testTypingIsPushedAndExpiresByItself(t) })
+}
+
+func testTypingIsPushedAndExpiresByItself(t *testing.T) {
 	f := newFixture(t)
 	aliceConn, bobConn := &inbox{}, &inbox{}
 	alice := f.caller(t, "alice", aliceConn)
@@ -56,7 +50,18 @@ func TestTypingIsPushedAndExpiresByItself(t *testing.T) {
 	if _, err := f.svc.Typing(context.Background(), alice, ops.TypingRequest{ThreadToken: created.ThreadToken, State: "start"}); err != nil {
 		t.Fatal(err)
 	}
-	ev := waitEvents(t, bobConn, before+2) // start, then the automatic stop after 200ms
+	synctest.Wait()
+	if ev := bobConn.events(); !slices.Equal(ev[before:], []string{"typing"}) {
+		t.Fatalf("bob got %v right after the start", ev[before:])
+	}
+	time.Sleep(f.svc.Config().TypingTimeout - time.Nanosecond)
+	synctest.Wait()
+	if ev := bobConn.events(); len(ev) != before+1 {
+		t.Fatalf("the stop came before the typing timeout: %v", ev[before:])
+	}
+	time.Sleep(time.Nanosecond)
+	synctest.Wait()
+	ev := bobConn.events() // start, then the automatic stop after 200ms
 	if !slices.Equal(ev[before:], []string{"typing", "typing"}) {
 		t.Fatalf("bob got %v", ev[before:])
 	}
@@ -107,7 +112,7 @@ func TestPresenceFollowsConnectionsAndVisibility(t *testing.T) {
 	}
 	u1a, u1b := &inbox{}, &inbox{}
 	u1 := f.caller(t, "u01", u1a)
-	ev := waitEvents(t, aliceConn, 1)
+	ev := aliceConn.events() // presence pushes go out before Register returns
 	var p presence.Presence
 	_ = json.Unmarshal(aliceConn.got[len(ev)-1].Payload(), &p)
 	if ev[len(ev)-1] != "presence" || p.UserID != "u01" || p.Show != "available" {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/auth"
@@ -280,8 +281,13 @@ func call[Req, Res any](ctx context.Context, c Caller, payload json.RawMessage, 
 }
 
 // Decode reads a JSON object payload into v; an absent payload is an empty
-// object. Errors are invalid_argument and never echo the input.
+// object. Errors are invalid_argument and never echo the input. A payload
+// that is not valid UTF-8 is refused (encoding/json would otherwise put
+// U+FFFD in place of the bad bytes in its strings).
 func Decode(payload json.RawMessage, v any) error {
+	if !utf8.Valid(payload) {
+		return apierr.New(apierr.InvalidArgument, "the payload must be valid UTF-8")
+	}
 	p := strings.TrimSpace(string(payload))
 	if p == "" || p == "null" {
 		return nil

@@ -372,6 +372,11 @@ func TestRefusedBeforeTheBackend(t *testing.T) {
 			_, err := f.svc.SendMessage(ctx, alice, ops.SendMessageRequest{ThreadToken: created.ThreadToken, MessageInput: ops.MessageInput{Body: "\xff\xfe"}})
 			return err
 		}, apierr.InvalidArgument},
+		{"invalid UTF-8 in a raw payload", func() error {
+			// encoding/json alone would store "a\uFFFDb".
+			_, err := f.svc.Call(ctx, alice, ops.OpSendMessage, json.RawMessage(`{"threadToken":"`+created.ThreadToken+"\",\"body\":\"a\xffb\"}"))
+			return err
+		}, apierr.InvalidArgument},
 		{"history limit out of range", func() error {
 			_, err := f.svc.GetThread(ctx, alice, ops.GetThreadRequest{ThreadToken: created.ThreadToken, Limit: 5000})
 			return err

@@ -132,7 +132,10 @@ func (s *Server) shutdownGuards(ctx context.Context) {
 // limitHandshakes refuses new connections from a client IP beyond
 // limits.handshakesPerSecondPerIP (rate_limited), and new connections of a
 // node at limits.maxConnections (unavailable), before any work is done for
-// them. Requests on existing connections pass.
+// them. Requests on existing connections pass. A Socket.IO handshake is
+// refused the way a Socket.IO client can read (sioapi.API.Refuse: a
+// connect_error with the code, for what an HTTP error costs); the others get
+// the HTTP status and the error envelope.
 func (s *Server) limitHandshakes(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind := handshakeKind(r)
@@ -140,15 +143,20 @@ func (s *Server) limitHandshakes(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		var err error
 		if kind == newConnection && s.guards.limiter.Full() {
-			sse.WriteError(w, &apierr.Error{Code: apierr.Unavailable, Message: "this node is at its connection limit: try again later or another node"})
+			err = &apierr.Error{Code: apierr.Unavailable, Message: "this node is at its connection limit: try again later or another node"}
+		} else {
+			err = s.guards.handshakes.Allow(r)
+		}
+		if err == nil {
+			next.ServeHTTP(w, r)
 			return
 		}
-		if err := s.guards.handshakes.Allow(r); err != nil {
-			sse.WriteError(w, err)
+		if strings.HasPrefix(r.URL.Path, "/socket.io/") && s.sio.Refuse(w, r, err) {
 			return
 		}
-		next.ServeHTTP(w, r)
+		sse.WriteError(w, err)
 	})
 }
 

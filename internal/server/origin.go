@@ -2,17 +2,19 @@ package server
 
 import (
 	"net/http"
-	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/origin"
 	"github.com/ecbridge/ecb/internal/sse"
 )
 
 // originPolicy decides which browser origins may call ECB. A request without
 // an Origin header (server-to-server, same-origin GET) and a same-origin
-// request are always allowed.
+// request are always allowed. Origins compare as package origin says: the
+// serialized origin exactly (ASCII case-insensitively), so that
+// "http://host:port/" or "http://user@host:port" is neither an allowed
+// origin nor the page's own.
 type originPolicy struct {
 	any     bool
 	allowed []string
@@ -25,18 +27,16 @@ func newOriginPolicy(list []string) originPolicy {
 			p.any = true
 			continue
 		}
-		p.allowed = append(p.allowed, strings.ToLower(strings.TrimRight(o, "/")))
+		// config.Validate lets an entry end with one "/" (a URL pasted
+		// from the address bar); the entry is the origin before it.
+		p.allowed = append(p.allowed, strings.TrimSuffix(o, "/"))
 	}
 	return p
 }
 
 func (p originPolicy) allows(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" || p.any || slices.Contains(p.allowed, strings.ToLower(origin)) {
-		return true
-	}
-	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
+	o := r.Header.Get("Origin")
+	return o == "" || p.any || origin.In(o, p.allowed) || origin.SameHost(o, r.Host)
 }
 
 // cors answers preflights and refuses requests from origins not allowed, with

@@ -147,7 +147,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("/v1/", s.limitHandshakes(origins.cors(s.sse)))
+	// CORS outside the limits: a page of an allowed origin can read its
+	// 429 or 503 (and Retry-After); a foreign origin is refused first.
+	mux.Handle("/v1/", origins.cors(s.limitHandshakes(s.sse)))
 	mux.Handle("/socket.io/", s.limitHandshakes(s.sio))
 	s.mountServerAPI(mux)
 	if cfg.AdminListen == "" {

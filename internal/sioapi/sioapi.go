@@ -72,6 +72,13 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, gauge Gauge
 	if cfg.Socket.Logger == nil {
 		cfg.Socket.Logger = log
 	}
+	if cfg.Socket.OriginRefusal == nil {
+		// A page of a foreign origin reads forbidden in its connect_error,
+		// on either transport, and nothing else: no session exists.
+		cfg.Socket.OriginRefusal = func(r *http.Request) error {
+			return connectError(apierr.New(apierr.Forbidden, "origin %q is not allowed", r.Header.Get("Origin")))
+		}
+	}
 	a := &API{cfg: cfg, srv: socketio.NewServer(cfg.Socket), ops: svc, hub: h, log: log, gauge: gauge}
 	ns := a.srv.Namespace("/")
 	ns.Use(a.handshake)
@@ -80,6 +87,16 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, gauge Gauge
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.srv.ServeHTTP(w, r) }
+
+// Refuse answers a Socket.IO handshake refused before any work (the per-IP
+// handshake rate, the node's connection limit) so that the client reads the
+// error's code: a connect_error whose data is {code, message, retryAfter?},
+// on both transports, with no session behind it (socketio.Server.Refuse).
+// It returns false, writing nothing, for a request that is not an Engine.IO
+// handshake: the caller answers those with the HTTP status.
+func (a *API) Refuse(w http.ResponseWriter, r *http.Request, err error) bool {
+	return a.srv.Refuse(w, r, connectError(err))
+}
 
 // Shutdown disconnects every socket and waits for their goroutines.
 func (a *API) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }

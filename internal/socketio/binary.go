@@ -116,89 +116,255 @@ func extractBinary(text []byte) ([]byte, [][]byte, error) {
 	return append(out, rest...), atts, nil
 }
 
+// A placeholder is an object of a binary packet's JSON that stands for an
+// attachment. As in the reference parser (socket.io-parser), an object
+// whose "_placeholder" member is true is a placeholder, at any depth; ECB
+// also requires it to be exactly {"_placeholder":true,"num":N} with N a
+// non-negative integer (what every Socket.IO encoder writes), and refuses
+// the packet otherwise. An object whose "_placeholder" is anything else is
+// plain data.
+type placeholder struct {
+	start, end int // src[start:end] is the object
+	num        int
+}
+
+// findPlaceholders appends to dst the placeholders of the JSON value src,
+// in document order. It returns errSIOParse for a malformed placeholder or
+// malformed JSON.
+func findPlaceholders(src []byte, dst []placeholder) ([]placeholder, error) {
+	sc := placeholderScanner{src: src, out: dst}
+	sc.space()
+	if !sc.value() {
+		return dst, errSIOParse
+	}
+	sc.space()
+	if sc.i != len(src) {
+		return dst, errSIOParse
+	}
+	return sc.out, nil
+}
+
+// placeholderScanner walks one JSON value. It checks the structure it
+// needs (brackets, strings, member syntax), not literals and numbers in
+// full: its input has passed encoding/json already, and on other input it
+// only has to stay in bounds and refuse.
+type placeholderScanner struct {
+	src []byte
+	i   int
+	out []placeholder
+}
+
+func (sc *placeholderScanner) space() {
+	for sc.i < len(sc.src) {
+		switch sc.src[sc.i] {
+		case ' ', '\t', '\r', '\n':
+			sc.i++
+		default:
+			return
+		}
+	}
+}
+
+func (sc *placeholderScanner) value() bool {
+	if sc.i >= len(sc.src) {
+		return false
+	}
+	switch sc.src[sc.i] {
+	case '{':
+		return sc.object()
+	case '[':
+		sc.i++
+		sc.space()
+		if sc.i < len(sc.src) && sc.src[sc.i] == ']' {
+			sc.i++
+			return true
+		}
+		for {
+			sc.space()
+			if !sc.value() {
+				return false
+			}
+			sc.space()
+			if sc.i >= len(sc.src) {
+				return false
+			}
+			c := sc.src[sc.i]
+			sc.i++
+			if c == ']' {
+				return true
+			}
+			if c != ',' {
+				return false
+			}
+		}
+	case '"':
+		return sc.str()
+	default:
+		start := sc.i
+		for sc.i < len(sc.src) {
+			switch sc.src[sc.i] {
+			case ',', ']', '}', ':', '"', '[', '{', ' ', '\t', '\r', '\n':
+				return sc.i > start
+			}
+			sc.i++
+		}
+		return sc.i > start
+	}
+}
+
+// str skips a string, sc.i at its opening quote.
+func (sc *placeholderScanner) str() bool {
+	for j := sc.i + 1; j < len(sc.src); j++ {
+		switch sc.src[j] {
+		case '\\':
+			j++
+		case '"':
+			sc.i = j + 1
+			return true
+		}
+	}
+	return false
+}
+
+// object scans an object, sc.i at its '{', and records it if it is a
+// placeholder.
+func (sc *placeholderScanner) object() bool {
+	start := sc.i
+	sc.i++
+	members, marked, num := 0, false, -1
+	sc.space()
+	if sc.i < len(sc.src) && sc.src[sc.i] == '}' {
+		sc.i++
+		return true
+	}
+	for {
+		sc.space()
+		k := sc.i
+		if k >= len(sc.src) || sc.src[k] != '"' || !sc.str() {
+			return false
+		}
+		key := sc.src[k:sc.i]
+		sc.space()
+		if sc.i >= len(sc.src) || sc.src[sc.i] != ':' {
+			return false
+		}
+		sc.i++
+		sc.space()
+		v := sc.i
+		if !sc.value() {
+			return false
+		}
+		val := sc.src[v:sc.i]
+		members++
+		switch jsonKey(key) {
+		case "_placeholder":
+			marked = marked || string(val) == "true"
+		case "num":
+			num = placeholderIndex(val)
+		}
+		sc.space()
+		if sc.i >= len(sc.src) {
+			return false
+		}
+		c := sc.src[sc.i]
+		sc.i++
+		if c == '}' {
+			break
+		}
+		if c != ',' {
+			return false
+		}
+	}
+	if !marked {
+		return true
+	}
+	if members != 2 || num < 0 {
+		return false // a placeholder with other members, or no valid num
+	}
+	sc.out = append(sc.out, placeholder{start: start, end: sc.i, num: num})
+	return true
+}
+
+// jsonKey returns the text of a JSON string (quotes included in raw).
+func jsonKey(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// placeholderIndex returns the attachment index a "num" value gives: a
+// plain non-negative integer below maxAttachments, or -1.
+func placeholderIndex(val []byte) int {
+	if len(val) == 0 || len(val) > 3 || (len(val) > 1 && val[0] == '0') {
+		return -1
+	}
+	n := 0
+	for _, c := range val {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n >= maxAttachments {
+		return -1
+	}
+	return n
+}
+
+// checkPlaceholders checks a binary packet's placeholders against its
+// declared attachment count, as the protocol encodes them (socket.io-protocol
+// README, "Packet encoding": every attachment is extracted and replaced by
+// one placeholder numbered from 0): each placeholder's num is below the
+// count, and each attachment has exactly one placeholder. A binary packet
+// that declares 0 attachments may therefore carry no placeholder.
+func checkPlaceholders(p *sioPacket) error {
+	var buf [8]placeholder
+	phs := buf[:0]
+	for _, a := range p.args {
+		var err error
+		if phs, err = findPlaceholders(a, phs); err != nil {
+			return err
+		}
+	}
+	if len(phs) != p.attachments {
+		return errSIOParse
+	}
+	var seen [maxAttachments / 64]uint64
+	for _, ph := range phs {
+		if ph.num >= p.attachments || seen[ph.num/64]&(1<<(ph.num%64)) != 0 {
+			return errSIOParse
+		}
+		seen[ph.num/64] |= 1 << (ph.num % 64)
+	}
+	return nil
+}
+
 // replacePlaceholders replaces, in one argument received in a binary packet,
-// every placeholder object {"_placeholder":true,"num":N} by the marker of
+// every placeholder {"_placeholder":true,"num":N} by the marker of
 // attachment N. Everything else is kept byte for byte.
 func replacePlaceholders(src []byte, atts [][]byte) ([]byte, error) {
-	if !bytes.Contains(src, []byte(`"_placeholder"`)) {
+	var buf [4]placeholder
+	phs, err := findPlaceholders(src, buf[:0])
+	if err != nil {
+		return nil, err
+	}
+	if len(phs) == 0 {
 		return src, nil
 	}
 	var out []byte
 	last := 0
-	inStr := false
-	for i := 0; i < len(src); i++ {
-		c := src[i]
-		if inStr {
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inStr = false
-			}
-			continue
-		}
-		if c == '"' {
-			inStr = true
-			continue
-		}
-		if c != '{' {
-			continue
-		}
-		end := flatObjectEnd(src, i)
-		if end < 0 {
-			continue
-		}
-		num, ok := placeholderNum(src[i : end+1])
-		if !ok {
-			continue
-		}
-		if num < 0 || num >= len(atts) {
+	for _, ph := range phs {
+		if ph.num >= len(atts) {
 			return nil, errSIOParse
 		}
-		out = append(out, src[last:i]...)
-		out = appendMarker(out, atts[num])
-		last = end + 1
-		i = end
-	}
-	if out == nil {
-		return src, nil
+		out = append(out, src[last:ph.start]...)
+		out = appendMarker(out, atts[ph.num])
+		last = ph.end
 	}
 	return append(out, src[last:]...), nil
-}
-
-// flatObjectEnd returns the index of the '}' closing the object that starts
-// at src[i], or -1 if the object nests another object or array.
-func flatObjectEnd(src []byte, i int) int {
-	inStr := false
-	for j := i + 1; j < len(src); j++ {
-		c := src[j]
-		if inStr {
-			if c == '\\' {
-				j++
-			} else if c == '"' {
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '{', '[':
-			return -1
-		case '}':
-			return j
-		}
-	}
-	return -1
-}
-
-func placeholderNum(obj []byte) (int, bool) {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(obj, &m) != nil || len(m) != 2 || string(m["_placeholder"]) != "true" {
-		return 0, false
-	}
-	n, err := strconv.Atoi(string(m["num"]))
-	if err != nil {
-		return -1, true
-	}
-	return n, true
 }

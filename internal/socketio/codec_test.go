@@ -25,6 +25,10 @@ var eioPayloadCases = []struct {
 	{"\x1e4a", nil, false},
 	{"b!!!", nil, false},
 	{"4a\x1ebAQ", nil, false},
+	{"4caf\xc3\xa9", []eioPacket{{typ: eioMessage, data: []byte("caf\u00e9")}}, true},
+	{"4a\xffb", nil, false},       // not UTF-8
+	{"4ok\x1e4\xc3", nil, false},  // truncated UTF-8 sequence
+	{"4\xed\xa0\x80", nil, false}, // an encoded surrogate
 }
 
 func TestDecodePollingPayload(t *testing.T) {
@@ -110,8 +114,33 @@ var sioCases = []struct {
 	{`3456[1,"2"]`, true, sioPacket{typ: sioAck, nsp: "/", id: 456}, 2},
 	{`3/admin,1[]`, true, sioPacket{typ: sioAck, nsp: "/admin", id: 1}, 0},
 	{`51-["foo",{"_placeholder":true,"num":0}]`, true, sioPacket{typ: sioBinaryEvent, attachments: 1, nsp: "/", id: -1}, 2},
-	{`52-/admin,7["foo",{"_placeholder":true,"num":0}]`, true, sioPacket{typ: sioBinaryEvent, attachments: 2, nsp: "/admin", id: 7}, 2},
+	{`52-/admin,7["foo",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`, true, sioPacket{typ: sioBinaryEvent, attachments: 2, nsp: "/admin", id: 7}, 3},
+	{`52-["foo",{"a":[{"num":1,"_placeholder":true}]},{"_placeholder":true,"num":0}]`, true, sioPacket{typ: sioBinaryEvent, attachments: 2, nsp: "/", id: -1}, 3},
+	{`51-["foo",{"\u005fplaceholder":true,"num":0}]`, true, sioPacket{typ: sioBinaryEvent, attachments: 1, nsp: "/", id: -1}, 2},
 	{`61-9[{"_placeholder":true,"num":0}]`, true, sioPacket{typ: sioBinaryAck, attachments: 1, nsp: "/", id: 9}, 1},
+	{`50-["foo"]`, true, sioPacket{typ: sioBinaryEvent, nsp: "/", id: -1}, 1},
+	{`51-["foo",{"_placeholder":false,"num":9},{"_placeholder":true,"num":0}]`, true, sioPacket{typ: sioBinaryEvent, attachments: 1, nsp: "/", id: -1}, 3},
+	{`51-["foo",{"s":"{\"_placeholder\":true,\"num\":7}"},{"_placeholder":true,"num":0}]`, true, sioPacket{typ: sioBinaryEvent, attachments: 1, nsp: "/", id: -1}, 3},
+	// In a non-binary packet a placeholder is plain data (socket.io-parser
+	// reconstructs binary packets only).
+	{`2["foo",{"_placeholder":true,"num":5}]`, true, sioPacket{typ: sioEvent, nsp: "/", id: -1}, 2},
+	{`31[{"_placeholder":true,"num":0}]`, true, sioPacket{typ: sioAck, nsp: "/", id: 1}, 1},
+	// Placeholders that do not match the declared attachments (issue 11, 5).
+	{`50-1["getThreads",{"_placeholder":true,"num":5}]`, false, sioPacket{}, 0},
+	{`50-["foo",{"_placeholder":true,"num":0}]`, false, sioPacket{}, 0},
+	{`51-["foo",{"_placeholder":true,"num":1}]`, false, sioPacket{}, 0},
+	{`51-["foo"]`, false, sioPacket{}, 0},
+	{`52-["foo",{"_placeholder":true,"num":0}]`, false, sioPacket{}, 0},
+	{`52-["foo",{"_placeholder":true,"num":0},{"_placeholder":true,"num":0}]`, false, sioPacket{}, 0},
+	{`51-["foo",{"_placeholder":true,"num":0},{"_placeholder":true,"num":0}]`, false, sioPacket{}, 0},
+	{`51-["foo",{"_placeholder":true,"num":"0"}]`, false, sioPacket{}, 0},
+	{`51-["foo",{"_placeholder":true,"num":0.0}]`, false, sioPacket{}, 0},
+	{`51-["foo",{"_placeholder":true,"num":-0}]`, false, sioPacket{}, 0},
+	{`51-["foo",{"_placeholder":true}]`, false, sioPacket{}, 0},
+	{`51-["foo",{"_placeholder":true,"num":0,"x":1}]`, false, sioPacket{}, 0},
+	{`51-["foo",{"_placeholder":true,"num":0,"num":0}]`, false, sioPacket{}, 0},
+	{`51-["foo",{"_placeholder":true,"data":"AQ=="}]`, false, sioPacket{}, 0},
+	{`60-1[{"_placeholder":true,"num":0}]`, false, sioPacket{}, 0},
 	{"", false, sioPacket{}, 0},
 	{"7", false, sioPacket{}, 0},
 	{"abc", false, sioPacket{}, 0},
@@ -222,7 +251,8 @@ func TestReplacePlaceholders(t *testing.T) {
 		{`{"_placeholder":true,"num":0}`, `{"_placeholder":true,"data":"AQID"}`},
 		{`{"a":[{"_placeholder":true,"num":1}],"s":"{\"_placeholder\":true,\"num\":0}"}`, `{"a":[{"_placeholder":true,"data":"BA=="}],"s":"{\"_placeholder\":true,\"num\":0}"}`},
 		{`{ "num" : 1 , "_placeholder" : true }`, `{"_placeholder":true,"data":"BA=="}`},
-		{`{"_placeholder":true,"num":0,"x":1}`, `{"_placeholder":true,"num":0,"x":1}`},
+		{`{"_placeholder":false,"num":0}`, `{"_placeholder":false,"num":0}`},
+		{`[{"x":{"_placeholder":true,"num":1}},{"_placeholder":true,"num":0}]`, `[{"x":{"_placeholder":true,"data":"BA=="}},{"_placeholder":true,"data":"AQID"}]`},
 		{`"plain"`, `"plain"`},
 	}
 	for _, c := range cases {
@@ -231,7 +261,8 @@ func TestReplacePlaceholders(t *testing.T) {
 			t.Errorf("%s: %s %v", c.in, got, err)
 		}
 	}
-	for _, bad := range []string{`{"_placeholder":true,"num":2}`, `{"_placeholder":true,"num":-1}`, `{"_placeholder":true,"num":"x"}`} {
+	for _, bad := range []string{`{"_placeholder":true,"num":2}`, `{"_placeholder":true,"num":-1}`, `{"_placeholder":true,"num":"x"}`,
+		`{"_placeholder":true,"num":0,"x":1}`, `{"_placeholder":true,"num":0,"x":{}}`, `{"_placeholder":true}`, `{"_placeholder":true,"num":0}x`} {
 		if _, err := replacePlaceholders([]byte(bad), atts); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
@@ -345,16 +376,43 @@ func FuzzDecodeSIO(f *testing.F) {
 		if (p.typ == sioEvent || p.typ == sioBinaryEvent) && len(p.args) == 0 {
 			t.Fatalf("event without name")
 		}
+		// A decoded binary packet has one placeholder per declared
+		// attachment, each below the count, and its arguments can be
+		// reassembled with that many attachments into valid JSON.
+		atts := make([][]byte, p.attachments)
+		for i := range atts {
+			atts[i] = []byte{byte(i)}
+		}
+		if p.typ != sioBinaryEvent && p.typ != sioBinaryAck {
+			return // placeholders are plain data there
+		}
+		holders := 0
 		for _, a := range p.args {
-			if _, err := replacePlaceholders(a, [][]byte{{1}}); err != nil {
-				continue
+			phs, err := findPlaceholders(a, nil)
+			if err != nil {
+				t.Fatalf("accepted packet %q has a bad argument %s: %v", data, a, err)
 			}
+			for _, ph := range phs {
+				if ph.num >= p.attachments {
+					t.Fatalf("%q: placeholder %d of %d attachments", data, ph.num, p.attachments)
+				}
+			}
+			holders += len(phs)
+			out, err := replacePlaceholders(a, atts)
+			if err != nil || !json.Valid(out) {
+				t.Fatalf("%q: reassembly of %s: %q %v", data, a, out, err)
+			}
+		}
+		if holders != p.attachments {
+			t.Fatalf("%q: %d placeholders for %d attachments", data, holders, p.attachments)
 		}
 	})
 }
 
 func FuzzReplacePlaceholders(f *testing.F) {
-	for _, s := range []string{`{"_placeholder":true,"num":0}`, `[{"_placeholder":true,"num":1},"x"]`, `{"a":"{\"_placeholder\":true}"}`, `{`} {
+	for _, s := range []string{`{"_placeholder":true,"num":0}`, `[{"_placeholder":true,"num":1},"x"]`, `{"a":"{\"_placeholder\":true}"}`, `{`,
+		`{"\u005fplaceholder":true,"num":1}`, `{"_placeholder":true,"num":0,"x":1}`, `[{"a":{"_placeholder":true,"num":0}},{"_placeholder":false}]`,
+		`{"_placeholder":true,"num":07}`, `[1,[2,[3,{"k":null}]]]`, `{"_placeholder":true,"num":0}]`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -365,5 +423,39 @@ func FuzzReplacePlaceholders(f *testing.F) {
 		if json.Valid(data) && !json.Valid(out) {
 			t.Fatalf("valid %q became invalid %q", data, out)
 		}
+		if json.Valid(data) && bytes.Equal(out, data) && bytes.Contains(out, []byte(`"_placeholder":true,"num"`)) {
+			// Unchanged text with a placeholder-looking member must be inside a
+			// string or beside other members.
+			var v any
+			_ = json.Unmarshal(data, &v)
+			if isPlaceholderValue(v) {
+				t.Fatalf("placeholder left in %q", data)
+			}
+		}
 	})
+}
+
+// isPlaceholderValue reports whether v (decoded JSON) holds, at any depth, an
+// object with exactly the members _placeholder: true and a numeric num.
+func isPlaceholderValue(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if len(v) == 2 && v["_placeholder"] == true {
+			if _, ok := v["num"].(float64); ok {
+				return true
+			}
+		}
+		for _, x := range v {
+			if isPlaceholderValue(x) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if isPlaceholderValue(x) {
+				return true
+			}
+		}
+	}
+	return false
 }

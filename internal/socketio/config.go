@@ -43,8 +43,17 @@ type Config struct {
 	AllowedOrigins []string
 	// CheckOrigin, when set, decides instead of AllowedOrigins whether a
 	// request with an Origin header is accepted. A refused request gets
-	// 403 {"code":4,"message":"Forbidden"}.
+	// 403 {"code":4,"message":"Forbidden"}, unless OriginRefusal is set.
 	CheckOrigin func(r *http.Request) bool
+	// OriginRefusal, when set, makes a Server answer a handshake from an
+	// Origin it does not accept with the error it returns, the way
+	// Server.Refuse does (a session that carries only a CONNECT_ERROR, which
+	// socket.io-client shows as connect_error with err.data), instead of the
+	// 403 that a client sees only as a transport error; the preflight of
+	// such a handshake is answered too. Requests of an open session from an
+	// Origin not accepted still get 403. Server only: an Engine alone
+	// ignores it.
+	OriginRefusal func(r *http.Request) error
 	// AllowCredentials adds Access-Control-Allow-Credentials: true to the CORS
 	// headers (cookies on cross-origin polling requests).
 	AllowCredentials bool
@@ -52,7 +61,16 @@ type Config struct {
 	// Logger receives the connection-level log lines (slow consumers, protocol
 	// errors at debug level). Default slog.Default().
 	Logger *slog.Logger
+
+	// upgradeNoop bounds how long a GET that started during an upgrade waits
+	// for the upgrade to finish before it gets a noop (see servePoll).
+	// Default upgradeNoopDefault; tests set it.
+	upgradeNoop time.Duration
 }
+
+// upgradeNoopDefault is the reference server's fast-upgrade cycle: during an
+// upgrade it ends the pending poll with a noop every 100 ms.
+const upgradeNoopDefault = 100 * time.Millisecond
 
 // Defaults, as documented on Config.
 const (
@@ -89,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.upgradeNoop <= 0 {
+		c.upgradeNoop = upgradeNoopDefault
 	}
 	return c
 }

@@ -2,22 +2,23 @@ package socketio
 
 import (
 	"net/http"
-	"net/url"
-	"strings"
+
+	"github.com/ecbridge/ecb/internal/origin"
 )
 
 // originAllowed applies Config.CheckOrigin, or Config.AllowedOrigins, or
-// the same-origin rule, to a request that carries an Origin header.
-func (e *Engine) originAllowed(r *http.Request, origin string) bool {
+// the same-origin rule, to a request that carries an Origin header. Origins
+// compare as serialized origins (package origin): "http://host:port/" is not
+// the origin "http://host:port".
+func (e *Engine) originAllowed(r *http.Request, o string) bool {
 	if e.cfg.CheckOrigin != nil {
 		return e.cfg.CheckOrigin(r)
 	}
 	if len(e.cfg.AllowedOrigins) == 0 {
-		u, err := url.Parse(origin)
-		return err == nil && strings.EqualFold(u.Host, r.Host)
+		return origin.SameHost(o, r.Host)
 	}
-	for _, o := range e.cfg.AllowedOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
+	for _, a := range e.cfg.AllowedOrigins {
+		if a == "*" || origin.Equal(o, a) {
 			return true
 		}
 	}

@@ -24,6 +24,7 @@
 //	})
 //	mux.Handle("/socket.io/", srv)
 //	...
+//	if srv.Refuse(w, r, &socketio.ConnectError{...}) { return } // a handshake refused before any work, readable by the client
 //	pkt, _ := socketio.EncodeEvent("/", "message", msg) // encode once ...
 //	for _, s := range listeners { s.SendEncoded(pkt) }  // ... queue to many, never blocking
 //	srv.Shutdown(ctx)
@@ -58,7 +59,10 @@
 // pending frame in one batch (one flush). A polling connection has no
 // goroutine of its own: its HTTP requests carry it. Heartbeats and timeouts
 // are timers. Server.Shutdown closes every connection and waits for all
-// these goroutines. Lock order: EngineConn.recvMu, then the Socket and
+// these goroutines. A refusal (Server.Refuse, Config.OriginRefusal) is no
+// connection: it lives on the request's goroutine only (a WebSocket refusal
+// for at most about 2 s: its write, then the wait for the client's close
+// frame), and holds no lock. Lock order: EngineConn.recvMu, then the Socket and
 // client locks, then EngineConn.mu, then Engine.mu.
 //
 // docs/socketio.md lists what of the protocol is implemented, the knobs,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -43,9 +44,13 @@ func decodeEIOText(p []byte) (eioPacket, error) {
 
 // decodePollingPayload splits a polling POST body into packets and decodes
 // each; binary packets ("b" + base64) are decoded into fresh slices. It
-// returns an error, and no packet, if any record is malformed.
+// returns an error, and no packet, if any record is malformed. A payload is
+// text (Engine.IO protocol README, "HTTP long-polling" → "Sending data": the
+// packets are encoded as UTF-8 strings), so a body that is not valid UTF-8
+// is malformed: it is refused whole rather than stored with U+FFFD in place
+// of the bad bytes.
 func decodePollingPayload(body []byte) ([]eioPacket, error) {
-	if len(body) == 0 {
+	if len(body) == 0 || !utf8.Valid(body) {
 		return nil, errEIOParse
 	}
 	pkts := make([]eioPacket, 0, bytes.Count(body, []byte{recordSeparator})+1)

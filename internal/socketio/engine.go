@@ -42,6 +42,11 @@ type Engine struct {
 
 	count atomic.Int64
 	track tracker
+
+	// refuseOrigin, when set (by a Server with Config.OriginRefusal),
+	// answers a request from an Origin not accepted instead of the 403; it
+	// reports false when it wrote nothing.
+	refuseOrigin func(w http.ResponseWriter, r *http.Request) bool
 }
 
 // NewEngine returns an Engine. accept is called for every new Engine.IO
@@ -116,7 +121,9 @@ func (e *Engine) unregister(c *EngineConn) {
 func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if origin := r.Header.Get("Origin"); origin != "" {
 		if !e.originAllowed(r, origin) {
-			writeEIOError(w, eioErrForbidden)
+			if e.refuseOrigin == nil || !e.refuseOrigin(w, r) {
+				writeEIOError(w, eioErrForbidden)
+			}
 			return
 		}
 		e.setCORS(w.Header(), r, origin)

@@ -42,11 +42,13 @@ type EngineConn struct {
 	mu         sync.Mutex
 	state      uint8
 	transport  uint8
-	upgrading  bool // a WebSocket probe succeeded; polls answer at once
-	awaitPong  bool // a ping is out
-	writing    bool // the WebSocket writer goroutine runs
-	polling    bool // a GET is being served
-	posting    bool // a POST is being served
+	probing    bool      // a WebSocket probe is reserved or connected (probe), upgrade not complete
+	upgrading  bool      // the probe was answered ("3probe"); polls from before it answer at once
+	probedAt   time.Time // when upgrading became true
+	awaitPong  bool      // a ping is out
+	writing    bool      // the WebSocket writer goroutine runs
+	polling    bool      // a GET is being served
+	posting    bool      // a POST is being served
 	queue      []frame
 	spare      []frame
 	queued     int // bytes queued or being written
@@ -202,8 +204,13 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 			// A waiting GET delivers the end and unregisters.
 			c.state = stateClosing
 			c.wakePollLocked()
-		case mode == closeGraceful && len(c.queue) > 0 && !c.isShuttingDown():
-			// Wait briefly for the next GET to deliver the queue.
+		case (mode == closeByClient || mode == closeGraceful && len(c.queue) > 0) && !c.isShuttingDown():
+			// Wait briefly for the next GET: it delivers the queue; after a
+			// client's close it is the poll the client had in flight when
+			// it sent "1" (a polling client always keeps one), and it ends
+			// with a noop as if it had come first. The order of two
+			// requests on two connections is the client's, not the order
+			// the server happens to read them in.
 			c.state = stateClosing
 			linger = true
 		default:

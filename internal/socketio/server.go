@@ -30,6 +30,11 @@ func NewServer(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, nsps: make(map[string]*Namespace)}
 	s.engine = NewEngine(cfg, s.accept)
+	if cfg.OriginRefusal != nil {
+		s.engine.refuseOrigin = func(w http.ResponseWriter, r *http.Request) bool {
+			return s.engine.refusePreflight(w, r) || s.Refuse(w, r, cfg.OriginRefusal(r))
+		}
+	}
 	s.Namespace("/")
 	return s
 }

@@ -47,7 +47,11 @@ type sioPacket struct {
 // following the reference parser's rules: CONNECT carries an optional JSON
 // object, DISCONNECT nothing, EVENT a JSON array whose first element is a
 // non-reserved event name (or a number), ACK a JSON array. CONNECT_ERROR is
-// never valid from a client.
+// never valid from a client. A BINARY_EVENT or BINARY_ACK must also have
+// exactly one placeholder per declared attachment (checkPlaceholders); in an
+// EVENT or ACK, an object that looks like a placeholder is plain data, as in
+// the reference parser, which reconstructs attachments of binary packets
+// only.
 func decodeSIO(s []byte) (sioPacket, error) {
 	p := sioPacket{id: -1, nsp: "/"}
 	if len(s) == 0 || s[0] < '0' || s[0] > '6' {
@@ -136,6 +140,9 @@ func validateSIO(p *sioPacket) error {
 		}
 	default:
 		return errSIOParse
+	}
+	if p.typ == sioBinaryEvent || p.typ == sioBinaryAck {
+		return checkPlaceholders(p)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 )
 
 var pollBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -12,6 +13,17 @@ var pollBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return
 // servePoll answers a polling GET: with the queued packets, or, when there
 // are none, after waiting for one (or for an upgrade, a close, or the client
 // going away).
+//
+// Upgrades (engine.io-protocol README, "Upgrade"): a GET that was waiting
+// when the probe is answered ends at once with a noop, so that the client
+// can send "5". A GET that starts once a probe WebSocket is open is late: the
+// client sent it around its probe, over another connection, so the order in
+// which the server reads the two says nothing. Such a GET is not answered by
+// the upgrade's intermediate state: if the upgrade completes while it waits
+// it gets 400, as any poll after the upgrade; if the probe is dropped it is
+// an ordinary poll; and if the client waits for it before sending "5", it
+// gets a noop Config.upgradeNoop after the probe was answered (the
+// reference server's 100 ms fast-upgrade cycle).
 func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	if c.transport != transportPolling {
@@ -32,15 +44,28 @@ func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.polling = true
-	for len(c.queue) == 0 && c.state == stateOpen && !c.upgrading && c.transport == transportPolling {
+	late := c.probing
+	bound := c.e.cfg.upgradeNoop
+	for len(c.queue) == 0 && c.state == stateOpen && c.transport == transportPolling &&
+		!(c.upgrading && (!late || time.Since(c.probedAt) >= bound)) {
 		if c.pollWake == nil {
 			c.pollWake = make(chan struct{}, 1)
 		}
 		wake := c.pollWake
+		var noop <-chan time.Time
+		var t *time.Timer
+		if late && c.upgrading {
+			t = time.NewTimer(bound - time.Since(c.probedAt))
+			noop = t.C
+		}
 		c.mu.Unlock()
 		select {
 		case <-wake:
+		case <-noop:
 		case <-r.Context().Done():
+			if t != nil {
+				t.Stop()
+			}
 			c.mu.Lock()
 			c.polling = false
 			c.pollWake = nil
@@ -51,13 +76,21 @@ func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
+		if t != nil {
+			t.Stop()
+		}
 		c.mu.Lock()
 	}
 	c.pollWake = nil
 	if c.transport != transportPolling {
-		// Upgraded while waiting: end this poll with a noop.
+		// Upgraded while waiting: a poll from before the probe ends with a
+		// noop, a late one is a poll after the upgrade.
 		c.polling = false
 		c.mu.Unlock()
+		if late {
+			writeEIOError(w, eioErrBadRequest)
+			return
+		}
 		writePollingBody(w, []byte{eioNoop})
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -30,7 +31,14 @@ var (
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufSize) }}
 )
 
-var errWSProtocol = errors.New("socketio: WebSocket protocol error")
+var (
+	errWSProtocol = errors.New("socketio: WebSocket protocol error")
+	// errWSInvalidUTF8 is a text message that is not valid UTF-8, which RFC
+	// 6455 §5.6 forbids and §8.1 answers by failing the connection with
+	// status 1007 (§7.4.1).
+	errWSInvalidUTF8 = errors.New("socketio: WebSocket text message is not valid UTF-8")
+	closeInvalidUTF8 = ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusInvalidFramePayloadData, "")))
+)
 
 // isWebSocketRequest reports whether r asks for a WebSocket upgrade.
 func isWebSocketRequest(r *http.Request) bool {
@@ -94,27 +102,46 @@ func (e *Engine) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveUpgrade takes a WebSocket for an existing polling session: the probe
-// of an upgrade.
+// of an upgrade. The probe slot is taken before the handshake is answered,
+// so that a second WebSocket sent as soon as the first is open finds it
+// taken.
+//
+// A second WebSocket for a session that is upgrading or upgraded is
+// accepted and closed at once, the session going on: "A client MUST NOT
+// open more than one WebSocket connection per session. Should it happen,
+// the server MUST close the WebSocket connection" (engine.io-protocol README,
+// "WebSocket"); the reference server completes its handshake, then closes
+// it, rather than answering the handshake with an HTTP error.
 func (c *EngineConn) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	if !isWebSocketRequest(r) {
 		writeEIOError(w, eioErrBadRequest)
 		return
 	}
 	c.mu.Lock()
-	ok := c.state == stateOpen && c.transport == transportPolling && c.probe == nil && !c.upgrading
-	c.mu.Unlock()
-	if !ok {
+	if c.state != stateOpen {
+		c.mu.Unlock()
 		writeEIOError(w, eioErrBadRequest)
 		return
 	}
-	conn, br, err := upgrade(w, r)
-	if err != nil {
+	if c.transport != transportPolling || c.probing {
+		c.mu.Unlock()
+		if conn, _, err := upgrade(w, r); err == nil {
+			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = conn.Write(ws.CompiledCloseNormalClosure)
+			_ = conn.Close()
+		}
 		return
 	}
+	c.probing = true
+	c.mu.Unlock()
+	conn, br, err := upgrade(w, r)
 	c.mu.Lock()
-	if c.state != stateOpen || c.probe != nil {
+	if err != nil || c.state != stateOpen {
+		c.probing = false
 		c.mu.Unlock()
-		_ = conn.Close()
+		if conn != nil {
+			_ = conn.Close()
+		}
 		return
 	}
 	c.probe = conn
@@ -159,6 +186,11 @@ func (c *EngineConn) readLoop(conn net.Conn, br *bufio.Reader, probe bool) {
 				_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
 				_, _ = conn.Write(ws.CompiledCloseMessageTooBig)
 				c.close(ReasonTransportError, closeAbort)
+			case errors.Is(err, errWSInvalidUTF8):
+				// A malformed packet, as on polling: parse error.
+				_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = conn.Write(closeInvalidUTF8)
+				c.close(ReasonParseError, closeAbort)
 			case errors.Is(err, errWSProtocol):
 				c.close(ReasonTransportError, closeAbort)
 			default:
@@ -214,6 +246,7 @@ func (c *EngineConn) readLoop(conn net.Conn, br *bufio.Reader, probe bool) {
 				_ = conn.SetWriteDeadline(time.Time{})
 				c.mu.Lock()
 				c.upgrading = true
+				c.probedAt = time.Now()
 				c.wakePollLocked()
 				c.mu.Unlock()
 			case p.typ == eioUpgrade && c.upgradingOn(conn):
@@ -249,6 +282,7 @@ func (c *EngineConn) completeUpgrade(conn net.Conn) bool {
 		return false
 	}
 	c.probe = nil
+	c.probing = false
 	c.upgrading = false
 	c.transport = transportWebSocket
 	c.ws = conn
@@ -265,6 +299,7 @@ func (c *EngineConn) abortProbe(conn net.Conn) {
 	c.mu.Lock()
 	if c.probe == conn {
 		c.probe = nil
+		c.probing = false
 		c.upgrading = false
 	}
 	c.mu.Unlock()
@@ -485,6 +520,9 @@ func (fr *frameReader) next() (ws.OpCode, []byte, error) {
 		}
 		msg := fr.msg
 		fr.msg = nil
+		if fr.op == ws.OpText && !utf8.Valid(msg) {
+			return 0, nil, errWSInvalidUTF8
+		}
 		return fr.op, msg, nil
 	}
 }

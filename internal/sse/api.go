@@ -36,7 +36,8 @@ const (
 	HeaderStream      = "ECB-Stream"
 )
 
-// Config tunes the API; zero values mean the defaults of config.SSE.
+// Config tunes the API; zero values mean the defaults of config.SSE (and
+// config.HTTP.MaxBodyBytes), filled in by New.
 type Config struct {
 	MaxBodyBytes      int64
 	Heartbeat         time.Duration
@@ -44,6 +45,27 @@ type Config struct {
 	ResumeWindow      time.Duration
 	ResumeEvents      int
 	MaxStreamsPerUser int
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 15 * time.Second
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 1 << 20
+	}
+	if c.ResumeWindow <= 0 {
+		c.ResumeWindow = 2 * time.Minute
+	}
+	if c.ResumeEvents <= 0 {
+		c.ResumeEvents = 256
+	}
+	if c.MaxStreamsPerUser <= 0 {
+		c.MaxStreamsPerUser = 16
+	}
 }
 
 // Metrics is what the API reports.
@@ -74,6 +96,7 @@ type API struct {
 
 // New returns the API. metrics may be nil.
 func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, metrics Metrics) *API {
+	cfg.setDefaults()
 	if metrics == nil {
 		metrics = nopMetrics{}
 	}

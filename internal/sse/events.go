@@ -17,9 +17,10 @@ type readyEvent struct {
 	StreamID string `json:"streamId"`
 	// Resumed is true when the stream named by Last-Event-ID was picked up again.
 	Resumed bool `json:"resumed"`
-	// Recovered is true when every event after Last-Event-ID follows; false
-	// means some were lost: re-fetch the threads you show (getThread).
-	Recovered bool `json:"recovered"`
+	// Recovered answers a Last-Event-ID: true when every event after it
+	// follows; false means some were lost: re-fetch the threads you show
+	// (getThread). Absent for a new stream, which has nothing to recover.
+	Recovered *bool `json:"recovered,omitempty"`
 }
 
 // closeEvent is the last event when ECB ends a stream.
@@ -139,7 +140,7 @@ func (a *API) openStream(userID, lastEventID string, agents bool) (*stream, read
 	if id, seq, ok := parseEventID(lastEventID); ok {
 		if st := a.stream(id); st != nil && st.userID == userID && !st.isClosed() {
 			recovered := st.resume(seq)
-			return st, readyEvent{StreamID: st.id, Resumed: true, Recovered: recovered}, nil
+			return st, readyEvent{StreamID: st.id, Resumed: true, Recovered: &recovered}, nil
 		}
 	}
 	if err := a.ops.AdmitConnection(userID); err != nil { // limits.connectionsPerUser, limits.maxConnections
@@ -162,8 +163,11 @@ func (a *API) openStream(userID, lastEventID string, agents bool) (*stream, read
 	a.mu.Unlock()
 	a.hub.Register(st, userID)
 	a.metrics.StreamOpened()
-	// A client that gave a Last-Event-ID we no longer know lost events.
-	return st, readyEvent{StreamID: st.id, Recovered: lastEventID == ""}, nil
+	ready := readyEvent{StreamID: st.id}
+	if lastEventID != "" { // one we no longer know: its events are lost
+		ready.Recovered = new(bool)
+	}
+	return st, ready, nil
 }
 
 // parseEventID splits an SSE event id "<streamId>:<seq>".

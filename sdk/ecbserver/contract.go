@@ -5,10 +5,14 @@ import (
 	"time"
 )
 
-// ContractVersion is the major version of the backend contract described in
-// api/backend.yaml (info.version 1.1.0). ECB sends it in the
-// ECB-Contract-Version header of every call. Minor versions only add optional
-// calls and fields, so they keep the same ContractVersion.
+// ContractFullVersion is the version of the backend contract this package
+// implements: info.version of api/backend.yaml (semantic versioning; a test
+// of ECB checks that the two agree).
+const ContractFullVersion = "1.3.0"
+
+// ContractVersion is the major number of ContractFullVersion. ECB sends it in
+// the ECB-Contract-Version header of every call. Minor versions only add
+// optional calls and fields, so they keep the same ContractVersion.
 const ContractVersion = "1"
 
 // The operation paths, relative to the backend base URL configured in ECB

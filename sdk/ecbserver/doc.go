@@ -9,9 +9,10 @@
 //
 //   - The contract itself: the request and response types of the six calls
 //     (authenticate, getContacts, getThreads, createThread, getThread,
-//     addThreadMessage) and of the three optional ones of contract 1.1
-//     (markRead, addParticipants, leaveThread), their paths, headers and error
-//     codes. The normative description is the OpenAPI 3.1 file
+//     addThreadMessage), of the optional ones (markRead, addParticipants and
+//     leaveThread of contract 1.1, createSupportThread of 1.2) and of the
+//     support callbacks (1.3), their paths, headers and error codes
+//     ([ContractFullVersion] is the version this package implements). The normative description is the OpenAPI 3.1 file
 //     api/backend.yaml in the ECB repository; docs/backend-contract.md
 //     explains it with examples.
 //
@@ -23,8 +24,10 @@
 //     with [NotFound], [Forbidden], [InvalidArgument], [Unauthenticated] or
 //     [Conflict]) to answer a client error; any other error becomes a 500
 //     "internal" answer whose details are logged, never sent. To serve the
-//     optional calls, implement [ReadMarker] or [ParticipantManager] as well;
-//     the handler answers 501 not_implemented for those you leave out.
+//     optional calls, implement [ReadMarker], [ParticipantManager] or
+//     [SupportThreadCreator] as well; the handler answers 501 not_implemented
+//     for those you leave out. [NewCallbackHandler] receives the support
+//     events ECB posts to callbacks.url.
 //
 //   - The tokens: ECB is sessionless. Every client request carries a JWT your
 //     backend signed: a userToken (who the user is) and, for thread operations,
@@ -35,7 +38,7 @@
 //
 // A minimal backend:
 //
-//	key, err := ecbserver.LoadPrivateKeyPEM("backend-key.pem")
+//	key, err := ecbserver.LoadPrivateKeyPEM("keys/private.pem") // from `ecb keys generate`
 //	...
 //	signer, err := ecbserver.NewTokenSigner(key, ecbserver.SignerOptions{Audience: "ecb"})
 //	...

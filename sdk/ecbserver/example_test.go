@@ -17,13 +17,13 @@ import (
 )
 
 // A secret shared by ECB and the backend (backend.secret in ECB's config).
-var secret = []byte("s3cr3t")
+var secret = []byte("0123456789abcdef0123456789abcdef")
 
 func ExampleSign() {
 	ts := time.Unix(1700000000, 0)
 	body := []byte(`{"accessToken":"abc"}`)
 	fmt.Println(ecbserver.Sign(secret, ts, body))
-	// Output: v1=c0969d3f6f3c2f7c6e46cfbb3f459d2bf2b9f99da7ca397a6b8aa976445e6f53
+	// Output: v1=6d9324c2d68ab23f6eb23f65b21df22bb4254013c7da0acdbfd098e0074e3403
 }
 
 func ExampleVerifyRequest() {

@@ -11,16 +11,16 @@ import (
 	"time"
 )
 
-var testSecret = []byte("s3cr3t")
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
 // The vector was computed with:
 //
-//	printf '%s' '1700000000.{"accessToken":"abc"}' | openssl dgst -sha256 -hmac 's3cr3t' -hex
+//	printf '%s' '1700000000.{"accessToken":"abc"}' | openssl dgst -sha256 -hmac '0123456789abcdef0123456789abcdef' -hex
 //
 // It is also the worked example of docs/backend-contract.md.
 const (
 	vectorBody = `{"accessToken":"abc"}`
-	vectorSig  = "v1=c0969d3f6f3c2f7c6e46cfbb3f459d2bf2b9f99da7ca397a6b8aa976445e6f53"
+	vectorSig  = "v1=6d9324c2d68ab23f6eb23f65b21df22bb4254013c7da0acdbfd098e0074e3403"
 )
 
 var vectorTime = time.Unix(1700000000, 0)

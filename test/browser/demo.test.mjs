@@ -5,7 +5,7 @@
 // presence dots, the typing indicator, read ticks, and a group thread.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { BrowserDemo, snap } from "./harness.mjs";
+import { BrowserDemo, contrast, snap } from "./harness.mjs";
 
 const demo = new BrowserDemo("ecb-browser-");
 
@@ -231,6 +231,8 @@ test("presence dots, the typing indicator and read ticks", async () => {
     await newThread(alice, ["Bob"], "Design review", "The new mockups are in the shared folder.");
     const tick = alice.page.locator(".msg.mine", { hasText: "The new mockups are in the shared folder." }).locator(".tick");
     await tick.and(alice.page.locator('[data-state="sent"]')).waitFor();
+    // The tick is small: it needs the contrast of text (4.5:1) on the author's bubble.
+    assert.ok((await contrast(tick)) >= 4.5, `the sent tick's contrast is ${await contrast(tick)}`);
     await alice.page.locator(".thread-sub", { hasText: "Away · In a meeting until 3" }).waitFor();
     await snap(alice, "12-read-sent");
     const bobThread = bob.page.locator(".thread-item", { hasText: "Design review" });
@@ -239,6 +241,7 @@ test("presence dots, the typing indicator and read ticks", async () => {
     await bodies(bob, "The new mockups are in the shared folder.").waitFor();
     await tick.and(alice.page.locator('[data-state="read"]')).waitFor();
     assert.equal(await tick.getAttribute("aria-label"), "Read by Bob");
+    assert.ok((await contrast(tick)) >= 4.5, `the read tick's contrast is ${await contrast(tick)}`);
     await snap(alice, "12-read-seen");
 
     // Typing: bob types, alice sees it in the thread (and in her list); sending ends it.

@@ -114,3 +114,28 @@ export class BrowserDemo {
     return { context, page, user: who };
   }
 }
+
+/**
+ * contrast is the WCAG contrast ratio between an element's colour (a read tick's
+ * strokes are currentColor) and the background of its nearest ancestor that has
+ * one (the message bubble); a translucent colour is blended over that background.
+ */
+export function contrast(locator) {
+  return locator.evaluate((el) => {
+    const rgba = (s) => {
+      const [r, g, b, a = 1] = s.match(/[\d.]+/g).map(Number);
+      return { r, g, b, a };
+    };
+    let bgEl = el.parentElement;
+    while (bgEl && rgba(getComputedStyle(bgEl).backgroundColor).a === 0) bgEl = bgEl.parentElement;
+    const bg = rgba(bgEl ? getComputedStyle(bgEl).backgroundColor : "rgb(255, 255, 255)");
+    const fg = rgba(getComputedStyle(el).color);
+    const mix = (k) => fg[k] * fg.a + bg[k] * (1 - fg.a);
+    const lum = (c) => {
+      const lin = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+      return 0.2126 * lin(c.r) + 0.7152 * lin(c.g) + 0.0722 * lin(c.b);
+    };
+    const [l1, l2] = [lum({ r: mix("r"), g: mix("g"), b: mix("b") }), lum(bg)].sort((a, b) => b - a);
+    return (l1 + 0.05) / (l2 + 0.05);
+  });
+}

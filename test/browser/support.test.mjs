@@ -7,7 +7,7 @@
 // (support.invite, support.leave); the widget outside opening hours.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { BrowserDemo, exact, snap } from "./harness.mjs";
+import { BrowserDemo, contrast, exact, snap } from "./harness.mjs";
 
 // Offers last 30 s: time to see the countdown move, far from a revoke by timeout mid-test.
 const demo = new BrowserDemo("ecb-browser-support-", ["--set", "support.offerTimeout=30s"]);
@@ -41,6 +41,14 @@ function bodies(w, text) {
   return w.page.locator("#messages .msg-body, #visitor-messages .msg-body", { hasText: exact(text) });
 }
 
+/** Closes the open support chat through its confirmation (an in-page dialog). */
+async function closeChat(w) {
+  await w.page.getByRole("button", { name: "Close chat" }).click();
+  const dialog = w.page.getByRole("dialog", { name: "Close this chat?" });
+  await dialog.getByRole("button", { name: "Close chat" }).click();
+  await dialog.waitFor({ state: "hidden" });
+}
+
 async function write(w, label, text) {
   const box = w.page.getByLabel(label, { exact: true });
   await box.pressSequentially(text, { delay: 15 });
@@ -64,15 +72,25 @@ test("a visitor asks, agent1 accepts within the countdown; chat with typing both
     await agent.page.locator('#agent-status[data-available="true"]').filter({ hasText: "Taking chats" }).waitFor();
     await sup.page.locator("#conversations", { hasText: "No live conversations." }).waitFor();
 
-    // The visitor: the workgroup's status, then the question.
+    // The visitor: the entry on the sign-in page is in view at 1280×800, then the
+    // workgroup's status (an agent free, nobody waiting: no wait to announce), then the question.
+    const signIn = await newPage("visitor-entry");
+    const box = await signIn.page.getByRole("link", { name: "Chat with support" }).boundingBox();
+    assert.ok(box && box.y + box.height <= 800, `"Chat with support" is below the fold: ${JSON.stringify(box)}`);
+    await snap(signIn, "19-sign-in");
+    await signIn.context.close();
     visitor = await visitorPage("Dana");
-    await visitor.page.locator('#visitor-status[data-open="true"][data-agents="1"]', { hasText: "Open · 1 agent available · nobody waiting" }).waitFor();
+    await visitor.page.locator('#visitor-status[data-open="true"][data-agents="1"]', { hasText: exact("Open · 1 agent available · nobody waiting") }).waitFor();
     await visitor.page.getByRole("heading", { name: "Customer support" }).waitFor();
     await snap(visitor, "20-support-ask");
     await visitor.page.getByLabel("How can we help?").fill("Where is my parcel? Order A-17.");
     await visitor.page.getByRole("button", { name: "Ask" }).click();
     await visitor.page.locator("#visitor-position", { hasText: "You are next in the queue." }).waitFor();
     await visitor.page.locator("#visitor-question-echo", { hasText: "Where is my parcel? Order A-17." }).waitFor();
+    // One estimate on the page: the queue's own, not the workgroup's for a newcomer beside it.
+    await visitor.page.locator('#visitor-status[data-step="queued"]').waitFor();
+    const estimates = (await visitor.page.locator("#visitor").innerText()).match(/about \d+ (s|min)|no wait/g) ?? [];
+    assert.ok(estimates.length <= 1, `the visitor sees ${estimates.length} wait estimates: ${estimates}`);
     await snap(visitor, "21-support-queued");
 
     // agent1 gets the offer: who, what, and a countdown that runs.
@@ -89,8 +107,11 @@ test("a visitor asks, agent1 accepts within the countdown; chat with typing both
     await offer.getByRole("button", { name: "Accept" }).click();
     await offer.waitFor({ state: "detached" });
 
-    // Both sides are in the chat.
+    // Both sides are in the chat. The agent's sidebar lists it once, among the support chats.
     await agent.page.locator(".support-item", { hasText: "Dana" }).waitFor();
+    const threadId = await agent.page.locator(".support-item", { hasText: "Dana" }).getAttribute("data-thread-id");
+    const listed = agent.page.locator(`nav [data-thread-id="${threadId}"]`);
+    assert.equal(await listed.count(), 1, "the support chat is listed more than once in the sidebar");
     await agent.page.locator("#support-info", { hasText: "Dana" }).waitFor();
     await agent.page.locator("#thread-sub", { hasText: "Customer support · asked by Dana" }).waitFor();
     await agent.page.locator("#thread-title", { hasText: "Where is my parcel? Order A-17." }).waitFor();
@@ -147,26 +168,43 @@ test("a visitor asks, agent1 accepts within the countdown; chat with typing both
     assert.equal(await agent.page.locator(".msg.whisper").count(), 1);
     // The visitor's read mark passes the whisper, yet it never shows as read by them.
     await agent.page.locator(".receipt", { hasText: "Read by Dana" }).waitFor();
+    const readTick = agent.page.locator(".msg.mine:not(.whisper)", { hasText: "Your parcel arrives tomorrow." }).locator('.tick[data-state="read"]');
+    assert.ok((await contrast(readTick)) >= 4.5, `the read tick's contrast is ${await contrast(readTick)}`);
     assert.equal(await agentWhisper.locator('.tick[data-state="sent"]').count(), 1);
     await snap(visitor, "25-support-chat");
 
-    // agent1 closes the chat: both sides show it ended; it leaves the agent's open chats.
+    // agent1 closes the chat, after a confirmation (Keep chatting leaves it open): both
+    // sides show it ended, once; it leaves the agent's open chats; the visitor has left.
+    await agent.page.locator('#thread-head-avatar .dot[data-show="available"]').waitFor();
     await agent.page.getByRole("button", { name: "Close chat" }).click();
+    const confirm = agent.page.getByRole("dialog", { name: "Close this chat?" });
+    await confirm.getByRole("button", { name: "Keep chatting" }).click();
+    await confirm.waitFor({ state: "hidden" });
+    assert.equal(await agent.page.locator("#support-bar").isVisible(), true, "Keep chatting closed the chat");
+    assert.equal(await visitor.page.getByLabel("Message to support", { exact: true }).isVisible(), true);
+    await closeChat(agent);
     await agent.page.locator("#support-ended", { hasText: "This support chat has ended" }).waitFor();
+    assert.equal(await agent.page.getByText("This support chat has ended", { exact: false }).count(), 1, "the agent is told twice");
     await visitor.page.locator("#visitor-ended-text", { hasText: "This chat has ended" }).waitFor();
     assert.equal(await visitor.page.getByLabel("Message to support", { exact: true }).isVisible(), false, "no more writing");
     await agent.page.locator(".support-item").waitFor({ state: "detached" });
     await agent.page.locator("#support-chats", { hasText: "No open support chats." }).waitFor();
     await agent.page.locator("#agent-status", { hasText: "Taking chats · 0 open chats" }).waitFor();
+    assert.equal(await listed.count(), 1, "the ended chat is listed once, among the threads");
+    assert.equal(await visitor.page.getByText("This chat has ended", { exact: false }).count(), 1, "the visitor is told twice");
+    // The widget's part is over: it disconnects, and the agent sees the visitor offline.
+    await agent.page.locator('#thread-head-avatar .dot[data-show="offline"]').waitFor();
+    await agent.page.locator(`#threads [data-thread-id="${threadId}"] .dot[data-show="offline"]`).waitFor();
     await snap(agent, "26-support-closed");
     await snap(visitor, "26-support-closed");
     // The supervisor's list no longer has it; the monitored view says it ended.
     await sup.page.getByRole("button", { name: "Refresh" }).click();
     await conv.waitFor({ state: "detached" });
     await sup.page.locator("#support-ended", { hasText: "This support chat has ended" }).waitFor();
+    assert.equal(await sup.page.getByText("This support chat has ended", { exact: false }).count(), 1, "the supervisor is told twice");
 
     // The visitor closes the widget: back to the sign-in page.
-    await visitor.page.getByRole("button", { name: "Close" }).click();
+    await visitor.page.getByRole("button", { name: "Close", exact: true }).click();
     await visitor.page.getByRole("button", { name: "Sign in" }).waitFor();
     assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
   } finally {
@@ -257,6 +295,9 @@ test("agent1 transfers the chat to agent2 from the dialog; the visitor is told a
 
     // The visitor ends the chat: agent2 sees it ended.
     await visitor.page.getByRole("button", { name: "End chat" }).click();
+    const endDialog = visitor.page.getByRole("dialog", { name: "End this chat?" });
+    await endDialog.getByRole("button", { name: "End chat" }).click();
+    await endDialog.waitFor({ state: "hidden" });
     await visitor.page.locator("#visitor-ended-text", { hasText: "This chat has ended" }).waitFor();
     await agent2.page.locator("#support-ended", { hasText: "This support chat has ended: it was closed." }).waitFor();
     assert.equal(await agent2.page.locator("#composer").isVisible(), false, "an ended chat takes no more messages");
@@ -331,7 +372,7 @@ test("agent1 holds two chats at once, each message goes to its own visitor; agen
     // agent1 closes both chats.
     for (const name of ["Hugo", "Gina"]) {
       await agent1.page.locator(".support-item", { hasText: name }).click();
-      await agent1.page.getByRole("button", { name: "Close chat" }).click();
+      await closeChat(agent1);
       await agent1.page.locator("#support-ended", { hasText: "This support chat has ended" }).waitFor();
     }
     for (const v of visitors) await v.page.locator("#visitor-ended-text", { hasText: "This chat has ended" }).waitFor();

@@ -80,8 +80,8 @@ func TestSeedFlowOverRESTAndSSE(t *testing.T) {
 	bob := d.login(t, "bob")
 
 	bobStream := openStream(t, d.ECB, bob)
-	if !bobStream.Ready.Recovered || bobStream.Ready.Resumed || bobStream.ID == "" {
-		t.Fatalf("fresh stream ready = %+v", bobStream.Ready)
+	if bobStream.Ready.Recovered != nil || bobStream.Ready.Resumed || bobStream.ID == "" {
+		t.Fatalf("fresh stream ready = %+v: want resumed false and no recovered (nothing to recover)", bobStream.Ready)
 	}
 
 	contacts := decodeData[page[user]](t, call(t, "GET", d.ECB+"/v1/contacts?pageSize=1", nil, bearer(alice)))
@@ -193,12 +193,11 @@ func TestSSEResumeWithLastEventID(t *testing.T) {
 	}
 	last := s1.LastID
 	s1.Close()
-	time.Sleep(100 * time.Millisecond) // let ECB notice the closed response
 	send("while away 1")
 	send("while away 2")
 
-	s2 := openStream(t, d.ECB, bob, "Last-Event-ID: "+last)
-	if !s2.Ready.Resumed || !s2.Ready.Recovered || s2.ID != s1.ID {
+	s2 := resumeStream(t, d.ECB, bob, last)
+	if !s2.Ready.Resumed || s2.Ready.Recovered == nil || !*s2.Ready.Recovered || s2.ID != s1.ID {
 		t.Fatalf("resumed ready = %+v (stream %s, was %s)", s2.Ready, s2.ID, s1.ID)
 	}
 	for _, want := range []string{"while away 1", "while away 2"} {
@@ -213,7 +212,7 @@ func TestSSEResumeWithLastEventID(t *testing.T) {
 
 	// An unknown Last-Event-ID: a new stream that says plainly it did not recover.
 	s3 := openStream(t, d.ECB, bob, "Last-Event-ID: nosuchstream:7")
-	if s3.Ready.Resumed || s3.Ready.Recovered || s3.ID == s1.ID {
+	if s3.Ready.Resumed || s3.Ready.Recovered == nil || *s3.Ready.Recovered || s3.ID == s1.ID {
 		t.Fatalf("unknown stream ready = %+v", s3.Ready)
 	}
 }

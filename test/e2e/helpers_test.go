@@ -265,12 +265,42 @@ type sseStream struct {
 	Ready  struct {
 		StreamID  string `json:"streamId"`
 		Resumed   bool   `json:"resumed"`
-		Recovered bool   `json:"recovered"`
+		Recovered *bool  `json:"recovered"` // absent for a new stream
 	}
 	LastID string
 }
 
 func openStream(tb testing.TB, base, token string, headers ...string) *sseStream {
+	tb.Helper()
+	s, status, body := tryOpenStream(tb, base, token, headers...)
+	if s == nil {
+		tb.Fatalf("GET /v1/events: status %d: %s", status, body)
+	}
+	return s
+}
+
+// resumeStream reopens a stream with Last-Event-ID lastID the way EventSource
+// reconnects: ECB notices a dropped response only when its connection reads
+// EOF, and until then the stream is still read by it and a resume answers
+// 409 conflict; the client retries.
+func resumeStream(tb testing.TB, base, token, lastID string) *sseStream {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, status, body := tryOpenStream(tb, base, token, "Last-Event-ID: "+lastID)
+		switch {
+		case s != nil:
+			return s
+		case status != http.StatusConflict || time.Now().After(deadline):
+			tb.Fatalf("resume GET /v1/events: status %d: %s", status, body)
+		}
+		time.Sleep(20 * time.Millisecond) // EventSource's retry, shortened
+	}
+}
+
+// tryOpenStream is openStream that returns a refusal (nil, status, body)
+// instead of failing the test.
+func tryOpenStream(tb testing.TB, base, token string, headers ...string) (*sseStream, int, string) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events", nil)
@@ -288,7 +318,7 @@ func openStream(tb testing.TB, base, token string, headers ...string) *sseStream
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		cancel()
-		tb.Fatalf("GET /v1/events: status %d: %s", resp.StatusCode, raw)
+		return nil, resp.StatusCode, string(raw)
 	}
 	s := &sseStream{events: make(chan sseEvent, 256), resp: resp, cancel: cancel}
 	go func() {
@@ -321,7 +351,7 @@ func openStream(tb testing.TB, base, token string, headers ...string) *sseStream
 		tb.Fatal(err)
 	}
 	s.ID = s.Ready.StreamID
-	return s
+	return s, http.StatusOK, ""
 }
 
 // next returns the next event that is not a heartbeat, failing after wait.

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ecbridge/ecb/sdk/ecbserver"
@@ -243,6 +245,112 @@ func TestAnonymousTokenSameOriginWithoutOriginHeader(t *testing.T) {
 	}
 	if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": anon}, "Sec-Fetch-Site: same-origin"); refused != nil {
 		t.Fatalf("socket.io same-origin without Origin: %+v", refused)
+	}
+	d.healthy(t)
+}
+
+// TestSocketIOHandshakeFromAForeignOrigin: a Socket.IO handshake from an
+// origin ECB does not allow is refused with forbidden in a CONNECT_ERROR
+// that socket.io-client shows as err.data.code, over polling and over
+// WebSocket; the session that carried the refusal does not exist (the
+// CONNECT sent to it is refused), and the accessToken in it is never
+// exchanged.
+func TestSocketIOHandshakeFromAForeignOrigin(t *testing.T) {
+	d := startDemo(t, "--set", "http.allowedOrigins=https://shop.example")
+	alice := d.login(t, "alice")
+	evil := "Origin: https://evil.example"
+	_, refused := sioDial(t, d.ECB, map[string]string{"userToken": alice}, evil)
+	if refused == nil || refused.Code != "forbidden" || !refused.Early || !strings.Contains(refused.Message, "https://evil.example") {
+		t.Fatalf("polling handshake from a foreign origin: %+v", refused)
+	}
+	session := d.ECB + "/socket.io/?EIO=4&transport=polling&sid=" + refused.SID
+	auth := `{"userToken":"` + alice + `"}`
+	if status, body := sioHTTP(t, "POST", session, "40"+auth, []string{evil}); status != 403 {
+		t.Fatalf("CONNECT to the refusal's session: %d %s", status, body)
+	}
+	if status, body := sioHTTP(t, "POST", session, "40"+auth, nil); status != 400 {
+		t.Fatalf("CONNECT to the refusal's session without Origin: %d %s", status, body)
+	}
+	open, reply := wsHandshake(t, d.ECB, "https://evil.example", auth)
+	if code, _ := connectError(strings.TrimPrefix(reply, "4")); !strings.HasPrefix(open, `0{"sid":"`) || !strings.HasPrefix(reply, "4") || code != "forbidden" {
+		t.Fatalf("websocket handshake from a foreign origin: %q, %q", open, reply)
+	}
+	// An allowed origin connects, over both transports.
+	if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": alice}, "Origin: https://shop.example"); refused != nil {
+		t.Fatalf("allowed origin: %+v", refused)
+	}
+	if _, reply := wsHandshake(t, d.ECB, "https://shop.example", auth); !strings.HasPrefix(reply, `0{"sid":"`) {
+		t.Fatalf("allowed origin over websocket: %q", reply)
+	}
+	d.healthy(t)
+}
+
+// wsHandshake opens a WebSocket Engine.IO session with origin, reads its
+// open packet, sends the CONNECT with auth, and returns the first Socket.IO
+// packet that comes back: CONNECT ("0...") for a session, CONNECT_ERROR
+// ("4...") for a refusal, which must then close the WebSocket.
+func wsHandshake(tb testing.TB, base, origin, auth string) (open, reply string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dialer := ws.Dialer{Header: ws.HandshakeHeaderHTTP(http.Header{"Origin": {origin}})}
+	conn, br, _, err := dialer.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/socket.io/?EIO=4&transport=websocket")
+	if err != nil {
+		tb.Fatalf("websocket handshake from %s: %v", origin, err)
+	}
+	defer conn.Close()
+	var rd io.Reader = conn
+	if br != nil {
+		rd = io.MultiReader(br, conn)
+	}
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{rd, conn}
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	b, err := wsutil.ReadServerText(rw)
+	if err != nil {
+		tb.Fatalf("open packet: %v", err)
+	}
+	open = string(b)
+	_ = wsutil.WriteClientText(conn, []byte("40"+auth)) // a refusal may have closed already
+	b, err = wsutil.ReadServerText(rw)
+	if err != nil || !strings.HasPrefix(string(b), "4") {
+		tb.Fatalf("after the open packet: %q, %v", b, err)
+	}
+	reply = string(b[1:])
+	if strings.HasPrefix(reply, "4") {
+		if _, err := wsutil.ReadServerText(rw); err == nil {
+			tb.Fatal("the refusal's WebSocket stays open")
+		}
+	}
+	return open, reply
+}
+
+// TestOriginWithATrailingSlash: "http://host:port/" is a URL, not an
+// origin: it is neither ECB's own origin nor an allowed one, on REST, SSE
+// and Socket.IO.
+func TestOriginWithATrailingSlash(t *testing.T) {
+	d := startDemo(t, "--set", "http.allowedOrigins=https://shop.example")
+	alice := d.login(t, "alice")
+	for _, o := range []string{d.ECB + "/", "https://shop.example/"} {
+		if r := call(t, "GET", d.ECB+"/v1/contacts", nil, bearer(alice), "Origin: "+o); r.Status != 403 || r.code() != "forbidden" {
+			t.Fatalf("REST with Origin %s: %d %s", o, r.Status, r.code())
+		}
+		if r := call(t, "GET", d.ECB+"/v1/events", nil, bearer(alice), "Origin: "+o); r.Status != 403 || r.code() != "forbidden" {
+			t.Fatalf("event stream with Origin %s: %d %s", o, r.Status, r.code())
+		}
+		if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": alice}, "Origin: "+o); refused == nil || refused.Code != "forbidden" {
+			t.Fatalf("socket.io with Origin %s: %+v", o, refused)
+		}
+	}
+	for _, o := range []string{d.ECB, "https://shop.example"} {
+		if r := call(t, "GET", d.ECB+"/v1/contacts", nil, bearer(alice), "Origin: "+o); r.Status != 200 {
+			t.Fatalf("REST with Origin %s: %d %s", o, r.Status, r.code())
+		}
+		if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": alice}, "Origin: "+o); refused != nil {
+			t.Fatalf("socket.io with Origin %s: %+v", o, refused)
+		}
 	}
 	d.healthy(t)
 }
@@ -530,13 +638,42 @@ func TestConnectionCaps(t *testing.T) {
 	if r := call(t, "GET", d.ECB+"/v1/events", nil, bearer(bob)); r.Status != 503 || r.code() != "unavailable" {
 		t.Fatalf("beyond the node's limit: %d %s", r.Status, r.code())
 	}
-	if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": bob}); refused == nil || refused.Code != "unavailable" || refused.Status != 503 {
+	if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": bob}); refused == nil || refused.Code != "unavailable" || !refused.Early {
 		t.Fatalf("socket.io beyond the node's limit: %+v", refused)
 	}
 	// Existing connections stay served.
 	c := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "hi"}}, bearer(alice), "ECB-Stream: "+a1.ID))
 	if c.Thread.ID == "" {
 		t.Fatal("no thread")
+	}
+	d.healthy(t)
+}
+
+// TestInvalidUTF8IsRefused: a message body that is not valid UTF-8 is
+// refused, never stored with U+FFFD in place of the bad bytes: REST answers
+// 400 invalid_argument; a Socket.IO polling POST carrying it gets 400 and
+// its session is closed (a WebSocket text frame, close status 1007: see
+// internal/socketio's TestInvalidUTF8Refused).
+func TestInvalidUTF8IsRefused(t *testing.T) {
+	d := startDemo(t)
+	alice := d.login(t, "alice")
+	r := call(t, "POST", d.ECB+"/v1/threads", "{\"participants\":[\"bob\"],\"message\":{\"body\":\"a\xffb\"}}", bearer(alice))
+	if r.Status != 400 || r.code() != "invalid_argument" {
+		t.Fatalf("REST: %d %s, want 400 invalid_argument", r.Status, r.code())
+	}
+	sock, refused := sioDial(t, d.ECB, map[string]string{"userToken": alice})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	status, body := sioHTTP(t, "POST", sock.url, "421[\"createThread\",{\"participants\":[\"bob\"],\"message\":{\"body\":\"a\xffb\"}}]", nil)
+	if status != 400 || body != `{"code":3,"message":"Bad request"}` {
+		t.Fatalf("polling POST: %d %s", status, body)
+	}
+	if status, _ := sioHTTP(t, "GET", sock.url, "", nil); status != 400 {
+		t.Fatalf("the session survived: poll answered %d", status)
+	}
+	if n := decodeData[page[signedThread]](t, call(t, "GET", d.ECB+"/v1/threads", nil, bearer(alice))).Total; n != 0 {
+		t.Fatalf("refused requests created %d threads", n)
 	}
 	d.healthy(t)
 }

@@ -29,6 +29,21 @@ type sioError struct {
 	Status  int    // HTTP status when the Engine.IO handshake itself was refused
 	Code    string // the error code: connect_error data.code, or the envelope's
 	Message string
+	// Early is set when the handshake response itself carried the
+	// CONNECT_ERROR (a refusal before any work: no session behind it), and
+	// SID is then the sid its open packet named.
+	Early bool
+	SID   string
+}
+
+// connectError decodes a CONNECT_ERROR packet's payload.
+func connectError(payload string) (code, message string) {
+	var ce struct {
+		Message string                         `json:"message"`
+		Data    struct{ Code, Message string } `json:"data"`
+	}
+	_ = json.Unmarshal([]byte(payload), &ce)
+	return ce.Data.Code, ce.Message
 }
 
 // sioDial opens an Engine.IO session and connects the default namespace
@@ -49,21 +64,26 @@ func sioDial(tb testing.TB, base string, auth any, headers ...string) (*sioClien
 	var open struct {
 		SID string `json:"sid"`
 	}
-	if err := json.Unmarshal([]byte(body[1:]), &open); err != nil {
+	recs := strings.Split(body, "\x1e")
+	if err := json.Unmarshal([]byte(recs[0][1:]), &open); err != nil {
 		tb.Fatalf("open packet %q: %v", body, err)
+	}
+	if len(recs) > 1 {
+		// A refusal before any work: open, CONNECT_ERROR, close.
+		if len(recs) != 3 || !strings.HasPrefix(recs[1], "44") || recs[2] != "1" {
+			tb.Fatalf("handshake response %q: neither a session nor a refusal", body)
+		}
+		code, msg := connectError(recs[1][2:])
+		return nil, &sioError{Status: status, Code: code, Message: msg, Early: true, SID: open.SID}
 	}
 	c := &sioClient{tb: tb, url: base + "/socket.io/?EIO=4&transport=polling&sid=" + open.SID, headers: headers}
 	rawAuth, _ := json.Marshal(auth)
 	c.send("0" + string(rawAuth)) // Socket.IO CONNECT
 	p := c.awaitPacket(func(p string) bool { return strings.HasPrefix(p, "0") || strings.HasPrefix(p, "4") })
 	if strings.HasPrefix(p, "4") { // CONNECT_ERROR
-		var ce struct {
-			Message string                         `json:"message"`
-			Data    struct{ Code, Message string } `json:"data"`
-		}
-		_ = json.Unmarshal([]byte(p[1:]), &ce)
+		code, msg := connectError(p[1:])
 		c.closed = true
-		return nil, &sioError{Status: 200, Code: ce.Data.Code, Message: ce.Message}
+		return nil, &sioError{Status: 200, Code: code, Message: msg}
 	}
 	tb.Cleanup(c.close)
 	return c, nil

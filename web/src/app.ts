@@ -844,8 +844,13 @@ function renderThreads(): void {
   const list = $("threads");
   const focusedId = (document.activeElement as HTMLElement | null)?.dataset?.threadId;
   list.replaceChildren();
-  // Monitored support chats are not this user's threads: the support console lists them.
-  const entries = [...state.threads.values()].filter((e) => !e.monitor).sort((a, b) => ts(b.thread.updatedAt) - ts(a.thread.updatedAt));
+  // Live and monitored support chats are listed by the support console, not here (once it
+  // ended, a chat is a thread like the others).
+  const live = (threadId: string) => {
+    const chat = chatOfThread(threadId);
+    return !!chat && !chat.ended;
+  };
+  const entries = [...state.threads.values()].filter((e) => !e.monitor && !live(e.thread.id)).sort((a, b) => ts(b.thread.updatedAt) - ts(a.thread.updatedAt));
   if (!entries.length) list.append(h("li", { class: "muted small pad" }, "No threads yet. Start one!"));
   for (const { thread, unread } of entries) {
     const last = thread.lastMessage;
@@ -1664,11 +1669,10 @@ async function onInvitation(ev: InvitationEvent): Promise<void> {
   }
 }
 
-/** Marks a chat over for this user: the thread stays, with a notice of when and why. */
+/** Marks a chat over for this user: the thread stays, and the bar above it says why (#support-ended). */
 function endChat(chat: SupportChat, why: string): void {
   if (chat.ended) return;
   chat.ended = why;
-  history(chat.threadId).notices.push({ at: new Date().toISOString(), text: why });
   state.client?.stopTyping(chat.threadId);
   saveSupportChats();
   renderThreads();
@@ -1709,16 +1713,41 @@ function currentChat(): SupportChat | undefined {
   return chat && !chat.ended ? chat : undefined;
 }
 
-async function closeSupportChat(): Promise<void> {
+/** Close chat asks first: it ends the chat for everyone. */
+function openCloseDialog(): void {
+  const chat = currentChat();
+  if (!chat) return;
+  $("close-text").textContent = `The chat ends for everyone in it, and ${visitorName(chat.visitor)} is told. The conversation stays in your threads.`;
+  show($("close-error"), false);
+  ($("close-dialog") as HTMLDialogElement).showModal();
+  ($("close-cancel") as HTMLButtonElement).focus();
+}
+
+async function closeSupportChat(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
   const client = state.client;
   const chat = currentChat();
-  if (!client || !chat) return;
+  const dialog = $("close-dialog") as HTMLDialogElement;
+  if (!client || !chat) {
+    dialog.close();
+    return;
+  }
+  const submit = $("close-submit") as HTMLButtonElement;
+  submit.disabled = true;
   try {
     await client.supportClose({ requestId: chat.requestId });
+    dialog.close();
     endChat(chat, "This support chat has ended: it was closed."); // supportEnded says the same, to both sides
   } catch (e) {
-    if (e instanceof EcbError && e.code === "not_found") endChat(chat, "This support chat had already ended.");
-    else banner(describe(e));
+    if (e instanceof EcbError && e.code === "not_found") {
+      dialog.close();
+      endChat(chat, "This support chat had already ended.");
+    } else {
+      $("close-error").textContent = describe(e);
+      show($("close-error"), true);
+    }
+  } finally {
+    submit.disabled = false;
   }
 }
 
@@ -2212,6 +2241,7 @@ function renderVisitorStatus(st: WorkgroupStatus): void {
   const el = $("visitor-status");
   el.dataset.open = String(st.open);
   el.dataset.agents = String(st.agentsAvailable);
+  el.dataset.step = visitor.step;
   if (!st.open) {
     // With opening hours ECB says when it opens next; without, it is up to the operators.
     const opens = st.opensAt ? new Date(st.opensAt) : null;
@@ -2221,7 +2251,10 @@ function renderVisitorStatus(st: WorkgroupStatus): void {
   } else {
     const agents = st.agentsAvailable === 1 ? "1 agent available" : `${st.agentsAvailable} agents available`;
     const queue = st.queueLength ? `${st.queueLength} waiting` : "nobody waiting";
-    el.textContent = `Open · ${agents} · ${queue} · ${st.estimatedWait > 0 ? `${about(st.estimatedWait)} wait` : "no wait"}`;
+    // The workgroup's estimate is for someone who asks now: while queued, the visitor's own
+    // (the queue push) is the one shown, below; with an agent free for them, there is no wait to announce.
+    const wait = visitor.step === "ask" && st.agentsAvailable <= st.queueLength && st.estimatedWait > 0 ? ` · ${about(st.estimatedWait)} wait` : "";
+    el.textContent = `Open · ${agents} · ${queue}${wait}`;
   }
   ($("visitor-ask-submit") as HTMLButtonElement).disabled = !st.open;
 }
@@ -2375,13 +2408,19 @@ function onVisitorEnded(ev: SupportEndedEvent): void {
   visitorEnded(ev.state === "closed" ? "This chat has ended. Thank you for contacting us!" : `This chat has ended (${ev.state}).`);
 }
 
-/** The chat is over: the transcript stays, with the reason and a Close button. */
+/**
+ * The chat is over: the transcript stays, with the reason and a Close button. The guest's
+ * connection has nothing left to do, so the widget disconnects: the agents see the visitor
+ * leave (offline) when the chat ends, not when the page is closed.
+ */
 function visitorEnded(text: string): void {
   visitor.ended = text;
   if (visitor.threadId) visitor.client?.stopTyping(visitor.threadId);
   sessionStorage.removeItem(VISITOR_KEY); // nothing to come back to
   if (visitor.step !== "chat") setVisitorStep("chat");
   renderVisitorChat({ stick: true });
+  visitor.client?.close();
+  show($("conn"), false);
   ($("visitor-close") as HTMLButtonElement).focus();
 }
 
@@ -2444,7 +2483,9 @@ async function visitorDeliver(client: EcbClient, p: Pending): Promise<void> {
   renderVisitorChat({ stick: true });
 }
 
-async function onVisitorEnd(): Promise<void> {
+async function onVisitorEnd(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  ($("end-dialog") as HTMLDialogElement).close();
   const client = visitor.client;
   const requestId = visitor.session?.requestId;
   if (!client || !requestId) return;
@@ -2499,7 +2540,9 @@ function wire(): void {
   // Customer support: the agent console and the supervisor view.
   $("agent-available").addEventListener("change", () => void setAvailable(($("agent-available") as HTMLInputElement).checked));
   $("conversations-refresh").addEventListener("click", () => void refreshConversations());
-  $("support-close").addEventListener("click", () => void closeSupportChat());
+  $("support-close").addEventListener("click", openCloseDialog);
+  $("close-cancel").addEventListener("click", () => ($("close-dialog") as HTMLDialogElement).close());
+  $("close-form").addEventListener("submit", (e) => void closeSupportChat(e as SubmitEvent));
   $("support-leave").addEventListener("click", () => void leaveSupportChat());
   $("support-transfer").addEventListener("click", openTransferDialog);
   $("transfer-cancel").addEventListener("click", () => ($("transfer-dialog") as HTMLDialogElement).close());
@@ -2519,7 +2562,12 @@ function wire(): void {
   $("visitor-start").addEventListener("submit", (e) => void onVisitorStart(e as SubmitEvent));
   $("visitor-ask").addEventListener("submit", (e) => void onVisitorAsk(e as SubmitEvent));
   $("visitor-cancel").addEventListener("click", () => void onVisitorCancel());
-  $("visitor-end").addEventListener("click", () => void onVisitorEnd());
+  $("visitor-end").addEventListener("click", () => {
+    ($("end-dialog") as HTMLDialogElement).showModal();
+    ($("end-cancel") as HTMLButtonElement).focus();
+  });
+  $("end-cancel").addEventListener("click", () => ($("end-dialog") as HTMLDialogElement).close());
+  $("end-form").addEventListener("submit", (e) => void onVisitorEnd(e as SubmitEvent));
   $("visitor-close").addEventListener("click", leaveVisitor);
   $("visitor-back").addEventListener("click", leaveVisitor);
   $("visitor-composer").addEventListener("submit", onVisitorSend);

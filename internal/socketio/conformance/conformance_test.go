@@ -305,6 +305,20 @@ func TestEngineIOClose(t *testing.T) {
 	if code, _ := get(t, u); code != 400 {
 		t.Fatalf("poll after close %d", code)
 	}
+	// The suite sends the GET and the POST "1" together: when the server
+	// reads the POST first, the GET the client had in flight still ends
+	// with the noop, then the session is gone.
+	sid = initPolling(t, base, "/engine.io/")
+	u = base + "/engine.io/?EIO=4&transport=polling&sid=" + sid
+	if code, _ := do(t, "POST", u, "1"); code != 200 {
+		t.Fatalf("close post %d", code)
+	}
+	if code, body := get(t, u); code != 200 || body != "6" {
+		t.Fatalf("in-flight poll read after the close: %d %q", code, body)
+	}
+	if code, _ := get(t, u); code != 400 {
+		t.Fatalf("poll after close %d", code)
+	}
 	c := dial(t, base+"/engine.io/?EIO=4&transport=websocket")
 	c.read()
 	c.send("1")
@@ -328,14 +342,54 @@ func TestEngineIOUpgrade(t *testing.T) {
 	if got := c.readPacket(); got != "4hello" {
 		t.Fatalf("%q", got)
 	}
-	// HTTP requests and a second WebSocket with the same sid are refused.
+	// HTTP requests with the same sid are refused; a second WebSocket is
+	// accepted and closed ("the server MUST close the WebSocket
+	// connection", README "WebSocket"); the session goes on.
 	if code, _ := get(t, u); code != 400 {
 		t.Fatalf("poll after upgrade %d", code)
 	}
-	dialFail(t, base+"/engine.io/?EIO=4&transport=websocket&sid="+sid)
+	dial(t, base+"/engine.io/?EIO=4&transport=websocket&sid="+sid).waitClose()
 	c.send("4again")
 	if got := c.readPacket(); got != "4again" {
 		t.Fatalf("%q", got)
+	}
+	dialFail(t, base+"/engine.io/?EIO=4&transport=websocket&sid=unknown")
+}
+
+// TestEngineIOUpgradeSameSid follows the suite's "ignores HTTP requests with
+// same sid after upgrade" and "ignores WebSocket connection with same sid
+// after upgrade": the client sends "2probe" and "5" without waiting, then a
+// GET, or a second WebSocket, over other connections. The GET gets 400 and
+// the second WebSocket is closed whichever the server reads first; the
+// upgraded session goes on (README "Upgrade", "WebSocket").
+func TestEngineIOUpgradeSameSid(t *testing.T) {
+	base := start(t)
+	for _, path := range []string{"/engine.io/", "/socket.io/"} {
+		sid := initPolling(t, base, path)
+		c := dial(t, base+path+"?EIO=4&transport=websocket&sid="+sid)
+		c.send("2probe")
+		c.send("5")
+		if code, _ := get(t, base+path+"?EIO=4&transport=polling&sid="+sid); code != 400 {
+			t.Fatalf("%s: poll after 2probe, 5: %d", path, code)
+		}
+		if got := c.read(); got != "3probe" {
+			t.Fatalf("%s: probe %q", path, got)
+		}
+
+		sid = initPolling(t, base, path)
+		c = dial(t, base+path+"?EIO=4&transport=websocket&sid="+sid)
+		c.send("2probe")
+		c.send("5")
+		dial(t, base+path+"?EIO=4&transport=websocket&sid="+sid).waitClose()
+		if got := c.read(); got != "3probe" {
+			t.Fatalf("%s: probe %q", path, got)
+		}
+		if path == "/engine.io/" {
+			c.send("4hello")
+			if got := c.readPacket(); got != "4hello" {
+				t.Fatalf("after the second WebSocket: %q", got)
+			}
+		}
 	}
 }
 
