@@ -1,7 +1,8 @@
 // Package backend owns ECB's calls to the company backend: the signed REST
 // contract of api/backend.yaml. Every call is signed (HMAC-SHA256 over timestamp
 // and body), bounded in time and in concurrency, guarded by a circuit breaker,
-// and its failure is mapped to one client error code (apierr).
+// and its failure is mapped to one client error code (apierr). Its
+// ECB-Request-Id is the request id in the call's context (package reqid).
 //
 // A Client is safe for concurrent use.
 package backend
@@ -9,8 +10,6 @@ package backend
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/reqid"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
@@ -215,7 +215,7 @@ func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out 
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(ecbserver.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set(ecbserver.HeaderSignature, ecbserver.Sign(c.secret, now, body))
-	req.Header.Set(ecbserver.HeaderRequestID, requestID())
+	req.Header.Set(ecbserver.HeaderRequestID, requestID(ctx))
 	req.Header.Set(ecbserver.HeaderContractVersion, ecbserver.ContractVersion)
 	if idempotencyKey != "" {
 		req.Header.Set(ecbserver.HeaderIdempotencyKey, idempotencyKey)
@@ -312,10 +312,14 @@ func snippet(b []byte) string {
 	return string(b)
 }
 
-func requestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// requestID is the ECB-Request-Id of a call: the id of the client request
+// (or Socket.IO operation) it serves, the one on ECB's log lines, so that
+// the two logs can be joined; a fresh one for a call that serves none.
+func requestID(ctx context.Context) string {
+	if id := reqid.From(ctx); id != "" {
+		return id
+	}
+	return reqid.New()
 }
 
 // Healthy reports false while the circuit breaker is open.

@@ -5,9 +5,16 @@
 //
 // Each conversation key (the support request id) has its own bounded queue
 // and at most one worker goroutine, started on the first event and ended
-// when the queue is empty; every worker stops when the context given to New
-// is done. An event that cannot be delivered within MaxRetryDuration, or that
-// does not fit its queue, is counted by the Observer and dropped.
+// when the queue is empty. The Poster owns its workers: Shutdown stops
+// accepting events and waits until the queues are delivered (a node's last
+// step, after its operations are drained), and cancels what is left when its
+// own context is done; the context given to New is a hard stop that cancels
+// every worker at once. An event that cannot be delivered within
+// MaxRetryDuration, that does not fit its queue, or that is still queued when
+// the Poster is stopped, is counted by the Observer and dropped.
+//
+// Locks: mu guards the queues and the closed flag; nothing is called out
+// (no post, no Observer) while it is held.
 package callbacks
 
 import (
@@ -69,15 +76,20 @@ type Config struct {
 // Poster delivers events. A nil *Poster, or one without a URL, drops
 // everything silently: callbacks are off.
 type Poster struct {
-	cfg Config
-	ctx context.Context
+	cfg    Config
+	ctx    context.Context // the workers' context: done at a hard stop
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
 	queues map[string][]Event // per conversation key, oldest first
-	wg     sync.WaitGroup
+	closed bool               // Shutdown began: Post drops
+	wg     sync.WaitGroup     // the workers; Add only under mu while !closed
 }
 
-// New returns a Poster whose workers stop when ctx is done; nil when cfg.URL is empty.
+// New returns a Poster; nil when cfg.URL is empty. ctx is a hard stop: when
+// it is done, every worker is cancelled and what is queued is dropped. A
+// server passes a context that outlives its shutdown signal and calls
+// Shutdown to deliver what is queued.
 func New(ctx context.Context, cfg Config) *Poster {
 	if cfg.URL == "" {
 		return nil
@@ -106,7 +118,9 @@ func New(ctx context.Context, cfg Config) *Poster {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Poster{cfg: cfg, ctx: ctx, queues: map[string][]Event{}}
+	p := &Poster{cfg: cfg, queues: map[string][]Event{}}
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	return p
 }
 
 func newID() string {
@@ -127,11 +141,12 @@ func (p *Poster) Post(key string, ev Event) {
 	if ev.At.IsZero() {
 		ev.At = p.cfg.Now().UTC()
 	}
-	if p.ctx.Err() != nil {
+	p.mu.Lock()
+	if p.closed || p.ctx.Err() != nil {
+		p.mu.Unlock()
 		p.cfg.Observer.CallbackFailed(ev.Type, "shutdown")
 		return
 	}
-	p.mu.Lock()
 	q, running := p.queues[key]
 	if len(q) >= p.cfg.QueueSize {
 		p.mu.Unlock()
@@ -228,5 +243,32 @@ func (p *Poster) attempt(body []byte) error {
 func (p *Poster) Wait() {
 	if p != nil {
 		p.wg.Wait()
+	}
+}
+
+// Shutdown stops accepting events (Post counts them as "shutdown") and waits
+// until every queued event is delivered or given up. If ctx is done first,
+// the workers are cancelled, what is still queued is dropped (counted as
+// "shutdown"), and Shutdown returns ctx.Err() once the workers have ended.
+func (p *Poster) Shutdown(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		p.cancel()
+		return nil
+	case <-ctx.Done():
+		p.cancel()
+		<-done
+		return fmt.Errorf("callbacks: %w", ctx.Err())
 	}
 }

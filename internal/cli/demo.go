@@ -158,6 +158,8 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 		apiKey, filepath.Join(*dataDir, serverAPIKeyFile), ecbURL)
 	fmt.Fprintf(env.Stdout, "  data:              %s\n", *dataDir)
 	fmt.Fprintln(env.Stdout, "Press Ctrl+C to stop.")
+	// ECB drains first (its operations in flight and its queued callbacks
+	// still need the backend), then the backend stops.
 	runErr := srv.Run(ctx)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

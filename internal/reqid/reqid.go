@@ -1,7 +1,9 @@
 // Package reqid owns request IDs: the middleware that gives every HTTP
 // request one (the caller's X-Request-Id when it is sane, else a random one),
 // echoes it in the response, carries it in the context, and the slog handler
-// that adds it to every log line written with that context.
+// that adds it to every log line written with that context. The backend
+// client sends the same ID as ECB-Request-Id, so that ECB's log and the
+// backend's can be joined.
 package reqid
 
 import (
@@ -26,14 +28,20 @@ func From(ctx context.Context) string {
 	return id
 }
 
+// New returns a random ID, for work that comes with none (a Socket.IO
+// operation, a call made by ECB itself).
+func New() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 // Middleware gives each request an ID.
 func Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(Header)
 		if !sane(id) {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+			id = New()
 		}
 		w.Header().Set(Header, id)
 		next.ServeHTTP(w, r.WithContext(With(r.Context(), id)))

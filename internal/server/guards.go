@@ -114,11 +114,11 @@ func (s *Server) runGuards(ctx context.Context, wg *sync.WaitGroup, errc chan<- 
 		}
 	})
 	if g.server != nil {
-		go func() {
+		wg.Go(func() {
 			if err := g.server.Serve(g.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("server API: %w", err)
 			}
-		}()
+		})
 		s.log.Info("Server API listening", "addr", g.listener.Addr().String())
 	}
 }

@@ -2,13 +2,21 @@
 // backend client, the operations and the transports, behind the HTTP
 // listeners with health, readiness and metrics; and it runs them until its
 // context ends, then shuts down gracefully.
+//
+// Run owns every goroutine of the node: the listeners' servers, the
+// janitors, the transports' workers (through their Shutdown) and the
+// callbacks poster. Its shutdown drains in order, all within
+// http.shutdownTimeout: stop accepting (readyz fails, new connections get
+// unavailable), tell the clients (SSE close, Socket.IO closing, both with
+// reason shutdown), wait for the operations in flight (Socket.IO's, then
+// the REST requests'), stop the background work, deliver the callbacks
+// still queued, return.
 package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ecbridge/ecb/internal/callbacks"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,8 +25,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/backend"
+	"github.com/ecbridge/ecb/internal/callbacks"
 	"github.com/ecbridge/ecb/internal/cluster"
 	"github.com/ecbridge/ecb/internal/config"
 	"github.com/ecbridge/ecb/internal/hub"
@@ -51,8 +61,9 @@ type Server struct {
 	ops     *ops.Service
 	sse     *sse.API
 	sio     *sioapi.API
-	guards  *guards // the Server API and the limits (guards.go)
-	cluster *cluster.Node // nil: one node, in memory
+	cbs     *callbacks.Poster // nil: callbacks off
+	guards  *guards           // the Server API and the limits (guards.go)
+	cluster *cluster.Node     // nil: one node, in memory
 
 	listener      net.Listener
 	adminListener net.Listener
@@ -62,7 +73,8 @@ type Server struct {
 }
 
 // New builds a node from a validated configuration. ctx bounds background work
-// started while building (the JWKS refresher).
+// started while building (the JWKS refresher); the callbacks poster outlives
+// it, to deliver its queue during Run's shutdown.
 func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) {
 	log := opt.Logger
 	if log == nil {
@@ -113,8 +125,11 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 		}
 		return out
 	})
-	s.ops.SetCallbacks(callbacks.New(ctx, callbacks.Config{URL: cfg.Callbacks.URL, Secret: []byte(cfg.Backend.Secret),
-		MaxRetryDuration: cfg.Callbacks.MaxRetryDuration, Observer: s.metrics.CallbackFailures()}))
+	// Not the signal context: the events queued when it ends are delivered
+	// during the shutdown (Run), which stops the poster itself.
+	s.cbs = callbacks.New(context.WithoutCancel(ctx), callbacks.Config{URL: cfg.Callbacks.URL, Secret: []byte(cfg.Backend.Secret),
+		MaxRetryDuration: cfg.Callbacks.MaxRetryDuration, Observer: s.metrics.CallbackFailures()})
+	s.ops.SetCallbacks(s.cbs)
 	if err := s.newGuards(cfg); err != nil {
 		return nil, err
 	}
@@ -149,8 +164,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	mux.HandleFunc("GET /readyz", s.readyz)
 	// CORS outside the limits: a page of an allowed origin can read its
 	// 429 or 503 (and Retry-After); a foreign origin is refused first.
-	mux.Handle("/v1/", origins.cors(s.limitHandshakes(s.sse)))
-	mux.Handle("/socket.io/", s.limitHandshakes(s.sio))
+	mux.Handle("/v1/", s.refuseWhileDraining(origins.cors(s.limitHandshakes(s.sse))))
+	mux.Handle("/socket.io/", s.refuseWhileDraining(s.limitHandshakes(s.sio)))
 	s.mountServerAPI(mux)
 	if cfg.AdminListen == "" {
 		mux.Handle("GET /metrics", s.metrics.Handler())
@@ -228,8 +243,14 @@ func (s *Server) Listen() error {
 }
 
 // Run serves until ctx is done, then shuts down gracefully within
-// http.shutdownTimeout: it stops accepting, tells every connection, and waits
-// for the requests in flight.
+// http.shutdownTimeout, in this order: it stops accepting (readyz answers
+// 503, new event streams and Socket.IO sessions get unavailable), ends the
+// event streams (close {reason: shutdown}), tells every Socket.IO client
+// closing {reason: shutdown} and waits for their operations in flight
+// (which complete and are acked) before it closes their transports, stops
+// listening and waits for the REST requests in flight, stops its background
+// work, and delivers the support callbacks still queued. Every goroutine it
+// starts has ended when it returns.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
@@ -244,17 +265,25 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.sse.Run(bg) })
 	wg.Go(func() { s.ops.Run(bg) })
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 3) // one per server: client, admin, Server API
 	s.runGuards(bg, &wg, errc)
-	go func() {
+	wg.Go(func() {
+		var err error
 		if s.cfg.HTTP.TLSCertFile != "" {
-			errc <- s.httpServer.ServeTLS(s.listener, s.cfg.HTTP.TLSCertFile, s.cfg.HTTP.TLSKeyFile)
-			return
+			err = s.httpServer.ServeTLS(s.listener, s.cfg.HTTP.TLSCertFile, s.cfg.HTTP.TLSKeyFile)
+		} else {
+			err = s.httpServer.Serve(s.listener)
 		}
-		errc <- s.httpServer.Serve(s.listener)
-	}()
+		if !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	})
 	if s.adminServer != nil {
-		go func() { errc <- s.adminServer.Serve(s.adminListener) }()
+		wg.Go(func() {
+			if err := s.adminServer.Serve(s.adminListener); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("admin server: %w", err)
+			}
+		})
 	}
 	s.log.Info("ECB listening", "addr", s.listener.Addr().String(), "admin", s.cfg.AdminListen)
 
@@ -262,9 +291,8 @@ func (s *Server) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
-		err = fmt.Errorf("http server: %w", err)
 	}
-	s.draining.Store(true)
+	s.draining.Store(true) // readyz fails, refuseWhileDraining refuses
 	s.log.Info("ECB shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.HTTP.ShutdownTimeout)
 	defer cancel()
@@ -282,6 +310,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	stopBG()
 	wg.Wait()
+	// Last: the operations above may have queued events.
+	if e := s.cbs.Shutdown(shutdownCtx); e != nil {
+		err = errors.Join(err, fmt.Errorf("callbacks shutdown: %w", e))
+	}
 	s.log.Info("ECB stopped")
 	return err
 }
@@ -291,6 +323,20 @@ func (s *Server) Run(ctx context.Context) error {
 func nodeHeader(name string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ECB-Node", name)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuseWhileDraining answers unavailable to the requests that would open a
+// connection (an Engine.IO handshake, an event stream) once the node is
+// shutting down; requests on existing connections go on, so that the
+// operations in flight can be answered.
+func (s *Server) refuseWhileDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() && handshakeKind(r) == newConnection {
+			sse.WriteError(w, &apierr.Error{Code: apierr.Unavailable, Message: "this node is shutting down: connect to another node"})
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -9,12 +9,26 @@
 // them, on a worker goroutine that exists only while the socket has work
 // queued: the socket's reader never waits for the backend (it must keep
 // reading pongs), and a client can never have more than MaxPendingOps
-// operations waiting (beyond that it gets rate_limited).
+// operations waiting (beyond that it gets rate_limited). Each operation has
+// its own request id (package reqid): on its log lines and in the
+// ECB-Request-Id of its backend calls.
+//
+// The API owns the workers and knows its sockets: Shutdown drains in order.
+// It refuses new sockets and new operations (unavailable), tells every
+// socket closing {reason: "shutdown"}, waits for the operations already
+// accepted (they complete and are acked), then closes the Engine.IO
+// connections, after which clients reconnect by themselves (to another node).
+//
+// Locks: conn.mu (a socket's queue and timers) may be held while API.mu (the
+// sockets, the draining flag, the workers' count) is taken, never the other
+// way round; neither is held while sending to a socket.
 package sioapi
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -24,6 +38,7 @@ import (
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/ops"
+	"github.com/ecbridge/ecb/internal/reqid"
 	"github.com/ecbridge/ecb/internal/socketio"
 )
 
@@ -59,6 +74,11 @@ type API struct {
 	hub   *hub.Hub
 	log   *slog.Logger
 	gauge Gauge
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{} // the connected sockets
+	draining bool               // Shutdown began
+	workers  sync.WaitGroup     // the operation workers; Add only under mu while !draining
 }
 
 // New returns the transport, ready to serve /socket.io/.
@@ -79,7 +99,7 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, gauge Gauge
 			return connectError(apierr.New(apierr.Forbidden, "origin %q is not allowed", r.Header.Get("Origin")))
 		}
 	}
-	a := &API{cfg: cfg, srv: socketio.NewServer(cfg.Socket), ops: svc, hub: h, log: log, gauge: gauge}
+	a := &API{cfg: cfg, srv: socketio.NewServer(cfg.Socket), ops: svc, hub: h, log: log, gauge: gauge, conns: map[*conn]struct{}{}}
 	ns := a.srv.Namespace("/")
 	ns.Use(a.handshake)
 	ns.OnConnection(a.connected)
@@ -98,8 +118,56 @@ func (a *API) Refuse(w http.ResponseWriter, r *http.Request, err error) bool {
 	return a.srv.Refuse(w, r, connectError(err))
 }
 
-// Shutdown disconnects every socket and waits for their goroutines.
-func (a *API) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
+// errDraining answers what arrives once Shutdown began.
+var errDraining = &apierr.Error{Code: apierr.Unavailable, Message: "this node is shutting down: reconnect (to another node)"}
+
+// Shutdown drains the transport within ctx: it refuses new sockets and new
+// operations (unavailable), tells every socket closing {reason: "shutdown"},
+// waits for the operations already accepted (their acks are sent), then
+// closes every Engine.IO connection and waits for its goroutines. When ctx
+// ends first, the connections are closed at once (the operations still
+// running are cancelled with their sockets) and ctx's error is returned.
+func (a *API) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	a.draining = true
+	conns := make([]*conn, 0, len(a.conns))
+	for c := range a.conns {
+		conns = append(conns, c)
+	}
+	a.mu.Unlock()
+	for _, c := range conns {
+		_ = c.socket.Emit(EventClosing, closingEvent{Reason: string(hub.ReasonShutdown)})
+	}
+	idle := make(chan struct{})
+	go func() {
+		a.workers.Wait() // no Add after draining: this ends once the accepted operations have
+		close(idle)
+	}()
+	var err error
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		err = fmt.Errorf("socket.io: operations still running: %w", ctx.Err())
+	}
+	return errors.Join(err, a.srv.Shutdown(ctx))
+}
+
+// startWorker counts a new operation worker; false once Shutdown began.
+func (a *API) startWorker() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.draining {
+		return false
+	}
+	a.workers.Add(1)
+	return true
+}
+
+func (a *API) isDraining() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.draining
+}
 
 // handshakeAuth is the auth payload of the CONNECT packet.
 type handshakeAuth struct {
@@ -128,6 +196,9 @@ func connectError(err error) error {
 }
 
 func (a *API) handshake(h *socketio.Handshake) error {
+	if a.isDraining() {
+		return connectError(errDraining)
+	}
 	var ha handshakeAuth
 	if err := ops.Decode(h.Auth, &ha); err != nil {
 		return connectError(err)
@@ -157,6 +228,16 @@ func (a *API) handshake(h *socketio.Handshake) error {
 func (a *API) connected(s *socketio.Socket) {
 	sess := s.Data().(*session)
 	c := &conn{socket: s, api: a, sess: sess}
+	a.mu.Lock()
+	draining := a.draining
+	if !draining {
+		a.conns[c] = struct{}{}
+	}
+	a.mu.Unlock()
+	if draining { // connected while Shutdown began: it does not know this socket
+		c.Close(hub.ReasonShutdown)
+		return
+	}
 	a.hub.Register(c, sess.user.ID)
 	a.gauge.StreamOpened()
 	c.armExpiry(sess.user)
@@ -164,6 +245,9 @@ func (a *API) connected(s *socketio.Socket) {
 		c.stopExpiry()
 		a.hub.Unregister(c)
 		a.gauge.StreamClosed()
+		a.mu.Lock()
+		delete(a.conns, c)
+		a.mu.Unlock()
 	})
 	s.OnAny(c.onEvent)
 	if sess.announce != nil {
@@ -188,12 +272,9 @@ type conn struct {
 var _ hub.Conn = (*conn)(nil)
 
 // SeesAgentsOnly lets the hub deliver whispers (AgentsOnly pushes) to this
-// socket: its user, as authenticated at the handshake, has role agent or
-// supervisor (hub.AgentsAudience; asked once, at Register).
-func (c *conn) SeesAgentsOnly() bool {
-	u := c.sess.current()
-	return u != nil && !u.Anonymous && (u.HasRole("agent") || u.HasRole("supervisor"))
-}
+// socket when its user, as authenticated at the handshake, sees whispers
+// (ops.SeesWhispers; hub.AgentsAudience, asked once, at Register).
+func (c *conn) SeesAgentsOnly() bool { return ops.SeesWhispers(c.sess.current()) }
 
 func encodePush(p *hub.Push) []byte {
 	b, err := socketio.EncodeEvent("/", p.Event, json.RawMessage(p.Payload()))
@@ -217,12 +298,18 @@ type closingEvent struct {
 
 // Close implements hub.Conn.
 func (c *conn) Close(reason hub.Reason) {
-	if reason == hub.ReasonSlow {
+	switch reason {
+	case hub.ReasonSlow:
 		// SendEncoded already closed the connection: nothing can be told.
 		c.socket.Disconnect(true)
-		return
+	case hub.ReasonShutdown:
+		// The transport closes without a DISCONNECT packet, so that the
+		// client reconnects by itself (to another node).
+		_ = c.socket.Emit(EventClosing, closingEvent{Reason: string(reason)})
+		c.socket.Conn().Close()
+	default:
+		c.end(string(reason))
 	}
-	c.end(string(reason))
 }
 
 // end tells the client why, then disconnects the socket.
@@ -240,40 +327,53 @@ func (c *conn) onEvent(s *socketio.Socket, event string, args []json.RawMessage,
 	if len(args) > 0 {
 		payload = args[0]
 	}
+	// The operation's own request id: on its log lines (the server's
+	// logger adds it) and in the ECB-Request-Id of its backend calls.
+	ctx := reqid.With(s.Context(), reqid.New())
 	job := func() {
 		var data any
 		var err error
 		if event == EventRefreshToken {
 			data, err = c.refresh(payload)
 		} else {
-			data, err = c.api.ops.Call(s.Context(), ops.Caller{User: c.sess.current(), Conn: c}, event, payload)
+			data, err = c.api.ops.Call(ctx, ops.Caller{User: c.sess.current(), Conn: c}, event, payload)
 		}
 		_ = ack(apierr.Result(data, err))
 	}
-	if !c.enqueue(job) {
-		_ = ack(apierr.Result(nil, &apierr.Error{Code: apierr.RateLimited, Message: "too many operations in flight on this connection", RetryAfter: time.Second}))
+	if err := c.enqueue(job); err != nil {
+		_ = ack(apierr.Result(nil, err))
 	}
 }
 
+var errBusy = &apierr.Error{Code: apierr.RateLimited, Message: "too many operations in flight on this connection", RetryAfter: time.Second}
+
 // enqueue adds job to the socket's queue and starts the worker if none runs.
-func (c *conn) enqueue(job func()) bool {
+// Once Shutdown began, it refuses (errDraining): a worker still running
+// finishes what was accepted before.
+func (c *conn) enqueue(job func()) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.queue) >= c.api.cfg.MaxPendingOps {
-		return false
+		return errBusy
 	}
-	c.queue = append(c.queue, job)
 	if !c.running {
+		if !c.api.startWorker() {
+			return errDraining
+		}
 		c.running = true
 		go c.work()
+	} else if c.api.isDraining() {
+		return errDraining
 	}
-	return true
+	c.queue = append(c.queue, job)
+	return nil
 }
 
 // work runs queued jobs until the queue is empty; it is the queue's only
 // consumer and exits as soon as there is nothing left, so an idle socket
-// costs no goroutine.
+// costs no goroutine. The API counts it (Shutdown waits for it).
 func (c *conn) work() {
+	defer c.api.workers.Done()
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 {

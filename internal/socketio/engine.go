@@ -73,8 +73,9 @@ func NewEngine(cfg Config, accept func(c *EngineConn) EngineHandler) *Engine {
 func (e *Engine) Len() int { return int(e.count.Load()) }
 
 // Shutdown refuses new connections, closes every connection (reason
-// "server shutting down") and waits until all their goroutines have ended
-// or ctx is done.
+// "server shutting down") after what is queued for it (a polling connection
+// waits for its next GET, at most min(pingInterval, 5s)), and waits until
+// all of them have ended or ctx is done.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.closed = true

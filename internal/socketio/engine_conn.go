@@ -59,6 +59,7 @@ type EngineConn struct {
 	pollWake   chan struct{} // signalled when a waiting GET has something to do
 	timer      *time.Timer   // heartbeat, then the polling linger
 	closeFrame bool          // the writer must end with a close frame
+	lingering  bool          // closing, counted by the Engine's tracker until finish
 }
 
 // ID returns the Engine.IO session id.
@@ -204,13 +205,15 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 			// A waiting GET delivers the end and unregisters.
 			c.state = stateClosing
 			c.wakePollLocked()
-		case (mode == closeByClient || mode == closeGraceful && len(c.queue) > 0) && !c.isShuttingDown():
-			// Wait briefly for the next GET: it delivers the queue; after a
-			// client's close it is the poll the client had in flight when
-			// it sent "1" (a polling client always keeps one), and it ends
-			// with a noop as if it had come first. The order of two
-			// requests on two connections is the client's, not the order
-			// the server happens to read them in.
+		case mode == closeByClient && !c.isShuttingDown() || mode == closeGraceful && len(c.queue) > 0:
+			// Wait briefly for the next GET: it delivers the queue (at a
+			// shutdown too, which waits for it: the last acks and the
+			// closing event are in that queue); after a client's close it
+			// is the poll the client had in flight when it sent "1" (a
+			// polling client always keeps one), and it ends with a noop as
+			// if it had come first. The order of two requests on two
+			// connections is the client's, not the order the server
+			// happens to read them in.
 			c.state = stateClosing
 			linger = true
 		default:
@@ -218,7 +221,7 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 		}
 	}
 	if linger {
-		c.timer = time.AfterFunc(c.lingerTime(), c.finish)
+		c.lingerLocked()
 	}
 	state := c.state
 	c.mu.Unlock()
@@ -239,6 +242,19 @@ func (c *EngineConn) isShuttingDown() bool {
 	return c.e.closed
 }
 
+// lingerLocked keeps a closing polling connection for its next GET, at most
+// lingerTime; the Engine's tracker counts it until finish.
+func (c *EngineConn) lingerLocked() {
+	if !c.lingering {
+		c.lingering = true
+		c.e.track.add()
+	}
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.timer = time.AfterFunc(c.lingerTime(), c.finish)
+}
+
 func (c *EngineConn) lingerTime() time.Duration {
 	return min(c.e.cfg.PingInterval, 5*time.Second)
 }
@@ -256,8 +272,13 @@ func (c *EngineConn) finish() {
 		c.timer.Stop()
 	}
 	c.dropQueueLocked()
+	lingered := c.lingering
+	c.lingering = false
 	c.mu.Unlock()
 	c.e.unregister(c)
+	if lingered {
+		c.e.track.done()
+	}
 }
 
 // recycleLocked keeps a written (cleared) batch's array for the next

@@ -112,9 +112,16 @@ func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
 		body = appendPollingFrame(body, f)
 		n += f.size()
 	}
+	closeNext := false
 	switch {
 	case state != stateOpen && mode == closeByClient:
 		body = appendSep(body, eioNoop)
+	case state != stateOpen && len(body) > 0:
+		// The last messages go alone and the close follows in the next
+		// poll, as the reference server drains then closes: socket.io-client
+		// decodes a payload's messages a tick after it handled its close,
+		// and would drop them.
+		closeNext = true
 	case state != stateOpen:
 		body = appendSep(body, eioClose)
 	case len(body) == 0:
@@ -131,6 +138,11 @@ func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
 	c.polling = false
 	c.queued -= n
 	c.recycleLocked(batch)
+	if closeNext && c.state == stateClosing {
+		c.lingerLocked() // until the next poll takes the close
+		c.mu.Unlock()
+		return
+	}
 	c.mu.Unlock()
 	c.finish() // no-op unless the connection is closing
 }

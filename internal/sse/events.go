@@ -10,6 +10,7 @@ import (
 	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/ops"
 )
 
 // readyEvent is the first event of every response of GET /v1/events.
@@ -51,7 +52,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	if lastID == "" {
 		lastID = r.URL.Query().Get("lastEventId")
 	}
-	st, ready, err := a.openStream(u.ID, lastID, !u.Anonymous && (u.HasRole("agent") || u.HasRole("supervisor")))
+	st, ready, err := a.openStream(u.ID, lastID, ops.SeesWhispers(u))
 	if err != nil {
 		WriteError(w, err)
 		return

@@ -39,7 +39,7 @@ const (
 const (
 	HeaderTimestamp       = "ECB-Timestamp"        // unix seconds
 	HeaderSignature       = "ECB-Signature"        // "v1=" + hex(HMAC-SHA256(secret, timestamp + "." + body))
-	HeaderRequestID       = "ECB-Request-Id"       // unique per call, for logs and dedupe
+	HeaderRequestID       = "ECB-Request-Id"       // the client request's id, on ECB's log lines too (correlation, not dedupe)
 	HeaderContractVersion = "ECB-Contract-Version" // ContractVersion
 	HeaderIdempotencyKey  = "Idempotency-Key"      // addThreadMessage/createThread: the clientMessageId, when the client gave one
 )
