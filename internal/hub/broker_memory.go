@@ -17,10 +17,12 @@ import (
 // process's memory, delivered to the node's own Sink. A restart loses them
 // (clients then get a new epoch and recovered: false).
 //
-// Lock order: a broker shard's lock, then the Sink's locks (Publish hands the
-// push to the Sink under the shard lock, which is what keeps a thread's
-// pushes in offset order; the Sink only enqueues). Nothing else is called
-// under it.
+// Lock order: a broker shard's lock, then a thread's deliver lock, taken
+// before the shard lock is released (so that pushes reach the Sink in the
+// order their offsets were given), then the Sink's locks: Publish hands the
+// push to the Sink under the deliver lock only. The Sink may call back into
+// the broker (Position, History, Subscribe: they take the shard lock), but
+// must not publish to the same thread from HandlePush.
 type MemoryBroker struct {
 	historySize int
 	historyTTL  time.Duration
@@ -37,6 +39,7 @@ type memShard struct {
 }
 
 type memThread struct {
+	deliver     sync.Mutex // held while a push of the thread is handed to the Sink
 	epoch       string
 	offset      uint64
 	history     ring
@@ -95,9 +98,9 @@ func (b *MemoryBroker) threadLocked(s *memShard, threadID string) *memThread {
 func (b *MemoryBroker) Publish(_ context.Context, threadID string, p *Push) (Position, error) {
 	s := b.shard(threadID)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	t := b.threadLocked(s, threadID)
 	if off, ok := t.keys[p.Key]; ok && p.Key != "" {
+		s.mu.Unlock()
 		return Position{Epoch: t.epoch, Offset: off}, nil // already published
 	}
 	t.offset++
@@ -111,20 +114,34 @@ func (b *MemoryBroker) Publish(_ context.Context, threadID string, p *Push) (Pos
 		}
 		t.keys[p.Key] = p.Offset
 	}
-	if t.subscribers > 0 && b.sink != nil {
-		b.sink.HandlePush(threadID, p)
+	pos := Position{Epoch: t.epoch, Offset: t.offset}
+	b.handOn(s, t, threadID, p)
+	return pos, nil
+}
+
+// handOn gives p to the Sink in the order of the calls made under s's lock,
+// which it releases: it takes t's deliver lock first.
+func (b *MemoryBroker) handOn(s *memShard, t *memThread, threadID string, p *Push) {
+	if t.subscribers == 0 || b.sink == nil {
+		s.mu.Unlock()
+		return
 	}
-	return Position{Epoch: t.epoch, Offset: t.offset}, nil
+	t.deliver.Lock()
+	s.mu.Unlock()
+	defer t.deliver.Unlock()
+	b.sink.HandlePush(threadID, p)
 }
 
 // Broadcast implements Broker.
 func (b *MemoryBroker) Broadcast(_ context.Context, threadID string, p *Push) error {
 	s := b.shard(threadID)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t := s.threads[threadID]; t != nil && t.subscribers > 0 && b.sink != nil {
-		b.sink.HandlePush(threadID, p)
+	t := s.threads[threadID]
+	if t == nil {
+		s.mu.Unlock()
+		return nil
 	}
+	b.handOn(s, t, threadID, p)
 	return nil
 }
 

@@ -126,9 +126,10 @@ func (h *Hub) detachThread(cmd Command) int {
 		return 0
 	}
 	var slow []Conn
+	delivered := 0
 	listeners := t.listeners
 	if cmd.Push != nil {
-		slow = h.fanOutLocked(&thread{listeners: listeners, synced: true}, cmd.Push)
+		slow, delivered = h.fanOutLocked(&thread{listeners: listeners, synced: true}, cmd.Push)
 	}
 	if cmd.Detach {
 		t.listeners = map[Conn]*listener{}
@@ -145,6 +146,7 @@ func (h *Hub) detachThread(cmd Command) int {
 		h.connsMu.Unlock()
 		h.unsubscribe(cmd.ThreadID)
 	}
+	h.cfg.Metrics.Delivered(delivered)
 	h.closeConns(slow, ReasonSlow)
 	return len(listeners)
 }

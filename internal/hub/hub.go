@@ -14,13 +14,22 @@
 // order, and the hub fans each out under the thread's shard lock, which is
 // cheap because Deliver only enqueues.
 //
-// Lock order: a broker's own lock (the memory broker calls HandlePush under
-// it), then a hub shard lock, then connsMu, then a Conn's own lock inside
-// Deliver. The hub calls nothing else under its locks: slow connections are
-// closed, observers told and brokers called only after every hub lock is
-// released (a Close or an observer may come back into the hub or into the
-// broker). Slow connections found while the broker delivers are closed from
-// a goroutine of their own, since the broker may still hold its lock.
+// # Lock order
+//
+// A broker's own lock (the memory broker calls HandlePush under it, which is
+// what keeps a thread's pushes in offset order), then a hub shard lock or
+// connsMu (the hub never holds two of its locks at once), then a Conn's own
+// lock inside Deliver. Deliver may take the Conn's own lock (a leaf: the SSE
+// stream's, the Engine.IO connection's queue lock) and must do nothing else:
+// no log, no close, no I/O, no call into the hub; it queues the push or
+// reports false. Under its locks the hub calls only Deliver.
+//
+// Everything else happens after every hub lock is released: slow consumers
+// are cut (Unregister, then Close with ReasonSlow), the ConnObserver is told
+// (it may call anything: presence pushes, the support engine's visitor or
+// agent gone), metrics are told, and the broker is subscribed or
+// unsubscribed. Slow connections found while the broker delivers are closed
+// from a goroutine of their own, since the broker may still hold its lock.
 package hub
 
 import (
@@ -397,6 +406,7 @@ func (h *Hub) finishSync(threadID string, t *thread, pos Position, err error) {
 	s := h.shard(threadID)
 	s.mu.Lock()
 	var slow []Conn
+	delivered := 0
 	unsubscribe := false
 	switch {
 	case err != nil:
@@ -415,7 +425,8 @@ func (h *Hub) finishSync(threadID string, t *thread, pos Position, err error) {
 			slow = h.cutAllLocked(t)
 		}
 		for _, p := range pending {
-			slow = append(slow, h.fanOutLocked(t, p)...)
+			cut, n := h.fanOutLocked(t, p)
+			slow, delivered = append(slow, cut...), delivered+n
 		}
 		if len(t.listeners) == 0 && s.threads[threadID] == t {
 			delete(s.threads, threadID)
@@ -424,6 +435,7 @@ func (h *Hub) finishSync(threadID string, t *thread, pos Position, err error) {
 	}
 	close(t.ready)
 	s.mu.Unlock()
+	h.cfg.Metrics.Delivered(delivered)
 	if unsubscribe {
 		h.unsubscribe(threadID)
 	}
@@ -487,6 +499,7 @@ func (h *Hub) HandlePush(threadID string, p *Push) {
 		return
 	}
 	var slow []Conn
+	delivered := 0
 	if !t.synced {
 		if len(t.pending) < pendingMax {
 			t.pending = append(t.pending, p)
@@ -494,9 +507,10 @@ func (h *Hub) HandlePush(threadID string, p *Push) {
 			t.lost = true
 		}
 	} else {
-		slow = h.fanOutLocked(t, p)
+		slow, delivered = h.fanOutLocked(t, p)
 	}
 	s.mu.Unlock()
+	h.cfg.Metrics.Delivered(delivered)
 	if len(slow) > 0 {
 		// The broker may hold its own lock: close from outside it.
 		h.reapers.Add(1)
@@ -535,16 +549,15 @@ func (h *Hub) cutAllLocked(t *thread) []Conn {
 }
 
 // fanOutLocked delivers p to t's listeners and returns those that refused it,
-// already removed from t; the caller closes them outside the lock.
-func (h *Hub) fanOutLocked(t *thread, p *Push) []Conn {
+// already removed from t, and how many took it; the caller closes the ones
+// that refused, and tells the metrics, outside the lock.
+func (h *Hub) fanOutLocked(t *thread, p *Push) (slow []Conn, delivered int) {
 	if p.Offset > 0 {
 		if p.Epoch == t.epoch && p.Offset <= t.offset {
-			return nil // already fanned out (a subscription's overlap)
+			return nil, 0 // already fanned out (a subscription's overlap)
 		}
 		t.epoch, t.offset = p.Epoch, p.Offset
 	}
-	var slow []Conn
-	delivered := 0
 	for c, l := range t.listeners {
 		if l.id == p.Skip || (p.AgentsOnly && !l.agents) {
 			continue
@@ -561,8 +574,7 @@ func (h *Hub) fanOutLocked(t *thread, p *Push) []Conn {
 		delete(t.listeners, c)
 		slow = append(slow, c)
 	}
-	h.cfg.Metrics.Delivered(delivered)
-	return slow
+	return slow, delivered
 }
 
 // closeConns forgets conns and closes them with reason. It must be called

@@ -14,8 +14,9 @@ import (
 func (s *Service) SetCallbacks(p *callbacks.Poster) { s.cbs = p }
 
 // callback posts an event of the support request r, keyed by its id so that
-// the events of one conversation stay in order. The engine's events call it
-// with the engine's lock held: Post only enqueues.
+// the events of one conversation stay in order: the engine's events call it
+// one at a time in the order of its transitions (outside its lock), and Post
+// only enqueues.
 func (s *Service) callback(r support.Request, typ, userID string, data map[string]any) {
 	if s.cbs == nil {
 		return

@@ -7,6 +7,15 @@
 // A Service is safe for concurrent use. Every method takes the caller's context
 // and returns an *apierr.Error (or an error that apierr.From maps) on failure;
 // nothing is pushed unless the backend stored it first.
+//
+// Lock order. The Service's own locks (typing and dedupe state, monitors)
+// are leaves: no hub, engine or backend call is made while one is held.
+// The routing engine (package support) calls the support events after
+// releasing its lock, and the hub cuts a slow connection after releasing
+// its locks; so a push may cut a connection whose end comes back, through
+// the hub's observer (presence, supportObserver), into the engine or the
+// hub, with no lock held anywhere on the way. Nothing here may call the
+// engine or the hub while holding a lock of the engine's or the hub's.
 package ops
 
 import (

@@ -243,8 +243,11 @@ func (s *Service) SupportJoin(ctx context.Context, c Caller, req SupportRequestR
 		s.support.NoteSupervisor(r.ID, c.User.ID) // callback participant.joined
 		if c.Conn != nil {
 			s.monitors.remove(c.Conn, r.ThreadID)
+			// The backend made the caller a member: a connection that has
+			// ended (or a broker that cannot be reached) only means no
+			// pushes here; getThread attaches again.
 			if _, err := s.hub.Attach(ctx, r.ThreadID, c.Conn); err != nil {
-				return nil, hubError(err)
+				s.log.Info("support.join: the connection does not listen", "thread", r.ThreadID, "err", err)
 			}
 		}
 		return &JoinResult{RequestID: r.ID, Thread: th, ThreadToken: tok}, nil

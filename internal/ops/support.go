@@ -47,7 +47,14 @@ type SupportThreadCreator interface {
 // support operations answer not_found. It must be called before the Service
 // serves requests.
 func (s *Service) EnableSupport(wgs []support.Workgroup, grace time.Duration) error {
-	e, err := support.New(wgs, support.Options{Events: supportEvents{s}, Threads: supportThreads{s}, Grace: grace})
+	return s.enableSupport(wgs, support.Options{Grace: grace})
+}
+
+// enableSupport is EnableSupport with the engine's options (tests give a
+// clock); the events and threads are the Service's.
+func (s *Service) enableSupport(wgs []support.Workgroup, opts support.Options) error {
+	opts.Events, opts.Threads = supportEvents{s}, supportThreads{s}
+	e, err := support.New(wgs, opts)
 	if err != nil {
 		return err
 	}
@@ -174,7 +181,6 @@ func (s *Service) SupportAsk(ctx context.Context, c Caller, req SupportAskReques
 		if err != nil {
 			return nil, SupportError(err)
 		}
-		s.callback(r, callbacks.TypeSupportRequested, c.User.ID, map[string]any{"question": r.Question, "metadata": r.Metadata})
 		return &SupportAskResult{RequestID: r.ID, Position: pos, EstimatedWait: seconds(est)}, nil
 	})
 }
@@ -397,9 +403,21 @@ type (
 	}
 )
 
-// supportEvents turns the engine's events into pushes to users. It is called
-// with the engine's lock held; SendToUser only enqueues.
+// supportEvents turns the engine's events into pushes to users and
+// callbacks. The engine calls it after releasing its lock, one event at a
+// time, in the order of its transitions; SendToUser and Post only enqueue.
+// A push that cuts a slow connection comes back into the engine through the
+// hub's observer (supportObserver), which is safe: no lock is held here.
 type supportEvents struct{ s *Service }
+
+// The optional event interfaces supportEvents hears, checked at compile time.
+var (
+	_ support.AskEvents        = supportEvents{}
+	_ support.RejectEvents     = supportEvents{}
+	_ support.TransferEvents   = supportEvents{}
+	_ support.ConferenceEvents = supportEvents{}
+	_ support.ThreadJoiner     = supportThreads{}
+)
 
 func (ev supportEvents) send(userID, event string, v any) {
 	data, err := json.Marshal(v)
@@ -408,6 +426,11 @@ func (ev supportEvents) send(userID, event string, v any) {
 		return
 	}
 	ev.s.pushToUser(userID, &hub.Push{Event: event, Data: data, At: time.Now()}, nil)
+}
+
+// Asked posts support.requested, first of the request's callbacks.
+func (ev supportEvents) Asked(r support.Request) {
+	ev.s.callback(r, callbacks.TypeSupportRequested, r.VisitorID, map[string]any{"question": r.Question, "metadata": r.Metadata})
 }
 
 func (ev supportEvents) Queue(visitorID, requestID string, position int, est time.Duration) {

@@ -166,7 +166,9 @@ func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRe
 		}
 		s.noteThreads(resp.Thread)
 		if c.Conn != nil {
-			if _, err := s.hub.Attach(ctx, resp.Thread.ID, c.Conn); err != nil {
+			// The thread exists now: a connection that has ended only
+			// means no pushes for it (its own answer still comes).
+			if _, err := s.hub.Attach(ctx, resp.Thread.ID, c.Conn); err != nil && !errors.Is(err, hub.ErrNotRegistered) {
 				return nil, hubError(err)
 			}
 		}

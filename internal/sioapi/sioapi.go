@@ -284,10 +284,13 @@ func encodePush(p *hub.Push) []byte {
 	return b
 }
 
-// Deliver implements hub.Conn.
+// Deliver implements hub.Conn: it only queues the frame, or reports false
+// (disconnected, or the write queue is full) and leaves the socket as it
+// is. The hub calls it under its locks; it cuts the socket afterwards,
+// outside them, with Close(ReasonSlow).
 func (c *conn) Deliver(p *hub.Push) bool {
 	frame := p.Frame(hub.EncodingSocketIO, encodePush)
-	return frame != nil && c.socket.SendEncoded(frame)
+	return frame != nil && c.socket.TrySendEncoded(frame)
 }
 
 // closingEvent tells a client why ECB ends its session, just before the
@@ -300,8 +303,10 @@ type closingEvent struct {
 func (c *conn) Close(reason hub.Reason) {
 	switch reason {
 	case hub.ReasonSlow:
-		// SendEncoded already closed the connection: nothing can be told.
-		c.socket.Disconnect(true)
+		// The write queue is full: nothing more can be told. The connection
+		// is closed as a slow consumer (with its log line), which ends the
+		// socket (OnDisconnect).
+		c.socket.CloseSlow()
 	case hub.ReasonShutdown:
 		// The transport closes without a DISCONNECT packet, so that the
 		// client reconnects by itself (to another node).

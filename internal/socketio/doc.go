@@ -42,8 +42,11 @@
 // SendEncoded, Ack, Disconnect and EngineConn.Send never block on the
 // network: they append to the connection's write queue, bounded by
 // Config.WriteQueueBytes; a send that would pass the bound closes the
-// connection as a slow consumer instead of waiting. EmitWithAck blocks only
-// for the client's answer, bounded by its context.
+// connection as a slow consumer instead of waiting. TrySendEncoded is the
+// exception for callers under locks of their own (a hub's fan-out): on a
+// full queue it only reports false, and the caller closes the connection
+// later, outside its locks, with CloseSlow. EmitWithAck blocks only for the
+// client's answer, bounded by its context.
 //
 // Middlewares, OnConnection, event handlers and OnDisconnect of one
 // Engine.IO connection run on that connection's reader, one at a time, in

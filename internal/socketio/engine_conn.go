@@ -94,21 +94,29 @@ func (c *EngineConn) Close() { c.close(ReasonForcedClose, closeGraceful) }
 
 // enqueue queues f; see Send.
 func (c *EngineConn) enqueue(f frame) error {
+	err := c.tryEnqueue(f)
+	if err == ErrSlowConsumer {
+		c.slow()
+	}
+	return err
+}
+
+// tryEnqueue queues f, or returns ErrSlowConsumer when the write queue would
+// pass its bound, leaving the connection as it is (the caller decides
+// whether to close it with slow), or ErrClosed.
+func (c *EngineConn) tryEnqueue(f frame) error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.state != stateOpen {
-		c.mu.Unlock()
 		return ErrClosed
 	}
 	n := f.size()
 	if c.queued > 0 && c.queued+n > c.e.cfg.WriteQueueBytes {
-		c.mu.Unlock()
-		c.slow()
 		return ErrSlowConsumer
 	}
 	c.queue = append(c.queue, f)
 	c.queued += n
 	c.kickLocked()
-	c.mu.Unlock()
 	return nil
 }
 
@@ -136,6 +144,9 @@ func (c *EngineConn) enqueueAll(fs []frame) error {
 }
 
 func (c *EngineConn) slow() {
+	if c.closed.Load() {
+		return // closed already (CloseSlow after the end): nothing to say
+	}
 	c.e.log.Warn("socketio: slow consumer, closing connection",
 		"sid", c.id, "remote", c.req.RemoteAddr, "max_queue_bytes", c.e.cfg.WriteQueueBytes)
 	c.close(ReasonSlowConsumer, closeAbort)

@@ -187,6 +187,23 @@ func (s *Socket) SendEncoded(packet []byte) bool {
 	return s.cl.conn.enqueue(frame{typ: eioMessage, data: packet}) == nil
 }
 
+// TrySendEncoded is SendEncoded for a caller that must not close anything
+// where it stands (it holds locks of its own): it queues packet, or reports
+// false when the socket is disconnected or the write queue is full, and then
+// leaves the connection as it is. The caller closes it later with CloseSlow.
+func (s *Socket) TrySendEncoded(packet []byte) bool {
+	if !s.connected.Load() {
+		return false
+	}
+	return s.cl.conn.tryEnqueue(frame{typ: eioMessage, data: packet}) == nil
+}
+
+// CloseSlow closes the socket's connection as a slow consumer, as a send
+// that finds the write queue full does (reason "slow consumer", a log
+// line): for the caller of TrySendEncoded, outside its locks. It does not
+// block and may be called more than once.
+func (s *Socket) CloseSlow() { s.cl.conn.slow() }
+
 // Disconnect disconnects the socket from its namespace: the client gets a
 // DISCONNECT packet (and socket.io-client does not reconnect by itself).
 // With close set, every socket of the underlying connection is disconnected

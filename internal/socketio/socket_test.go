@@ -280,6 +280,39 @@ func TestSlowConsumer(t *testing.T) {
 	}
 }
 
+// TrySendEncoded on a full queue only says so: the connection stays as it
+// is until the caller (a hub, outside its locks) closes it with CloseSlow.
+func TestTrySendEncodedLeavesTheCloseToTheCaller(t *testing.T) {
+	cfg := testConfig()
+	cfg.WriteQueueBytes = 64 << 10
+	reason := make(chan string, 1)
+	_, hs, socks := sockServer(t, cfg, func(s *Socket) { s.OnDisconnect(func(r string) { reason <- r }) })
+	c := dialWSURL(t, hs.URL, "")
+	c.connect("/", "")
+	s := <-socks
+	pkt, _ := EncodeEvent("/", "m", strings.Repeat("x", 8<<10))
+	sent := 0
+	for ; sent < 100000; sent++ {
+		if !s.TrySendEncoded(pkt) {
+			break
+		}
+	}
+	if sent == 100000 {
+		t.Fatal("queue never filled")
+	}
+	if s.cl.conn.closed.Load() || !s.connected.Load() {
+		t.Fatal("TrySendEncoded closed the connection itself")
+	}
+	s.CloseSlow()
+	if r := <-reason; r != ReasonSlowConsumer {
+		t.Fatalf("reason %q", r)
+	}
+	if s.TrySendEncoded(pkt) {
+		t.Fatal("send after close")
+	}
+	s.CloseSlow() // again: nothing more happens
+}
+
 func TestFanOutSharedBytes(t *testing.T) {
 	_, hs, socks := sockServer(t, testConfig(), nil)
 	const n = 20

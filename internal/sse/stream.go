@@ -62,7 +62,8 @@ func encodeSSE(p *hub.Push) []byte {
 
 // Deliver implements hub.Conn: it never blocks. It refuses (and so gets the
 // stream cut as slow) only when keeping the event would mean dropping one that
-// was never written.
+// was never written. The hub calls it under its locks: it takes only the
+// stream's own lock and only queues; the cut (Close) comes later, outside them.
 func (s *stream) Deliver(p *hub.Push) bool {
 	body := p.Frame(hub.EncodingSSE, encodeSSE)
 	s.mu.Lock()

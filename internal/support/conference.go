@@ -7,10 +7,11 @@ import (
 )
 
 // ConferenceEvents may be implemented by an Events to hear about people
-// joining and leaving a chat besides its agent and visitor. Both are called
-// with the engine's lock held. Joined is followed by the Invitation event to
-// an invited agent (role RoleAgent); a supervisor's join (role
-// RoleSupervisor) has no invitation: its caller gets the thread directly.
+// joining and leaving a chat besides its agent and visitor. Like every
+// event, they come in order after the lock is released. Joined is followed
+// by the Invitation event to an invited agent (role RoleAgent); a
+// supervisor's join (role RoleSupervisor) has no invitation: its caller
+// gets the thread directly.
 type ConferenceEvents interface {
 	Joined(r Request, userID, role, invitedBy string)
 	Left(r Request, userID, role string)
@@ -31,7 +32,7 @@ const (
 // (conflict).
 func (e *Engine) Invite(ctx context.Context, inviter, requestID, toAgent string) (Invitation, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	r := e.requests[requestID]
 	if r == nil || r.AgentID != inviter {
 		return Invitation{}, errf(KindNotFound, "no chat %q of yours", requestID)
@@ -51,16 +52,15 @@ func (e *Engine) Invite(ctx context.Context, inviter, requestID, toAgent string)
 	}
 	r.Conference = append(r.Conference, toAgent)
 	inv := Invitation{Request: r.snapshot(), AgentID: toAgent, Thread: st, Conference: true}
-	if ce, ok := e.opts.Events.(ConferenceEvents); ok {
-		ce.Joined(inv.Request, toAgent, RoleAgent, inviter)
-	}
-	e.opts.Events.Invitation(inv, false, true)
+	e.emitJoined(inv.Request, toAgent, RoleAgent, inviter)
+	e.emitInvitation(inv, false, true)
 	return inv, nil
 }
 
 // reserveAndJoin reserves a slot of agentID for r's chat and adds them to
 // its thread through the ThreadJoiner. Called with the lock held, it
-// releases it around the backend call and returns with it held again.
+// releases it around the backend call (sending the events queued so far)
+// and returns with it held again.
 // still tells whether the chat is as the caller left it; when it is not, or
 // on any error, the slot is released and the error returned.
 func (e *Engine) reserveAndJoin(ctx context.Context, r *request, agentID string, still func() bool) (SupportThread, error) {
@@ -69,7 +69,7 @@ func (e *Engine) reserveAndJoin(ctx context.Context, r *request, agentID string,
 		return SupportThread{}, err
 	}
 	snap := r.snapshot()
-	e.mu.Unlock()
+	e.unlock()
 	st, err := e.join(ctx, snap, agentID)
 	e.mu.Lock()
 	if err == nil && !still() {
@@ -121,7 +121,7 @@ func (e *Engine) join(ctx context.Context, r Request, agentID string) (SupportTh
 // "" otherwise; primary is true for the chat's own agent.
 func (e *Engine) Role(requestID, userID string) (role string, primary bool) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	r := e.requests[requestID]
 	switch {
 	case r == nil:
@@ -142,7 +142,7 @@ func (e *Engine) Role(requestID, userID string) (role string, primary bool) {
 // else is not_found.
 func (e *Engine) Leave(userID, requestID string) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	r := e.requests[requestID]
 	if r == nil {
 		return errf(KindNotFound, "no active request %q", requestID)
@@ -164,9 +164,7 @@ func (e *Engine) Leave(userID, requestID string) error {
 	default:
 		return errf(KindNotFound, "you are not in the chat %q", requestID)
 	}
-	if ce, ok := e.opts.Events.(ConferenceEvents); ok {
-		ce.Left(r.snapshot(), userID, role)
-	}
+	e.emitLeft(r.snapshot(), userID, role)
 	if role == RoleAgent {
 		e.routeAll() // the agent has room again
 		for _, g := range e.wgs {

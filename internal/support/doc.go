@@ -24,8 +24,36 @@
 // every older waiting one may not go to that agent, because the agent has
 // just rejected or let it time out).
 //
-// An Engine is safe for concurrent use. One mutex guards all its state;
-// [Events] methods are called with it held, in the order things happen, so
-// they must not block and must not call back into the Engine. The
-// ThreadCreator is called without it.
+// # Concurrency and lock order
+//
+// An Engine is safe for concurrent use. One mutex guards all its state, and
+// nothing outside the package is called while it is held but the [Clock]
+// (Now, AfterFunc, Timer.Stop, which must not call the Engine): the
+// [Events] are told after it is released, and the ThreadCreator and
+// ThreadJoiner are called without it. The engine's mutex is thus a leaf:
+// no other lock is taken while it is held (the Clock's only), so a hook may
+// take any lock and call anything, the Engine included.
+//
+// Events keep the order of the transitions. A transition (a method, or a
+// timer: offer timeout, cool-down, grace period) queues its events in the
+// engine's outbox while it holds the lock, in the order things happen.
+// Releasing the lock, it sends them, unless another goroutine is sending
+// already: one goroutine at a time sends, oldest first, and it goes on
+// until the outbox is empty, taking the events other goroutines queued
+// meanwhile. The order is fixed when an event is queued, under the lock,
+// not when it is sent, so two goroutines whose transitions interleave
+// cannot reorder them: the Events see one total order, that of the
+// transitions. In particular the events of one request (and so the
+// callbacks of one conversation, keyed by the request) stay in order, and
+// a visitor's queue position never goes backwards on the wire.
+//
+// A hook may come back into the engine: a push that finds a connection too
+// slow has the hub cut it, and the connection's end calls VisitorGone or
+// AgentGone. The lock is free by then; that call's events join the outbox
+// behind those being sent, and the sending goroutine sends them too. The
+// price: a method returns with its events sent unless another goroutine was
+// sending at the time, which then sends them right after the ones before,
+// in order. A hook that blocks delays the later events (never the engine's
+// state): hooks should only enqueue, as the hub's pushes and the callback
+// poster do.
 package support

@@ -119,8 +119,10 @@ const (
 	ReasonFailed      = "failed"      // the thread could not be created
 )
 
-// Events receives what the engine does. Methods are called with the engine's
-// lock held: they must not block nor call the Engine.
+// Events receives what the engine does. Methods are called after the
+// engine's lock is released, one at a time and in the order things happened
+// (see the package comment): they may call the Engine, and should not block
+// for long, since the engine's later events wait behind them.
 type Events interface {
 	// Queue tells a visitor where their waiting request stands.
 	Queue(visitorID, requestID string, position int, estimatedWait time.Duration)
@@ -138,11 +140,17 @@ type Events interface {
 }
 
 // RejectEvents may be implemented by an Events to hear about rejected
-// offers. OfferRejected is called with the engine's lock held, before the
-// request is offered to anybody else, so it comes before every later event
-// of the request.
+// offers. OfferRejected is queued before the request is offered to anybody
+// else, so it comes before every later event of the request.
 type RejectEvents interface {
 	OfferRejected(agentID, offerID string, r Request)
+}
+
+// AskEvents may be implemented by an Events to hear about new requests.
+// Asked comes first of all the events of its request (before its first
+// Offer and Queue).
+type AskEvents interface {
+	Asked(r Request)
 }
 
 // ThreadCreator creates the support thread when an agent accepts.
@@ -202,6 +210,13 @@ type Engine struct {
 	answeredQ []string
 	// freeBuf and candBuf are route's scratch space.
 	freeBuf, candBuf []*agent
+	// out holds the events of the transitions not sent yet, oldest first;
+	// sending is set while a goroutine sends them (outbox.go).
+	out, spare []outEvent
+	sending    bool
+	// offered, when set (by tests), is told of each routing decision at the
+	// moment it is made, under the lock, to check it against the state.
+	offered func(g *wgState, r *request, a *agent, now time.Time)
 }
 
 const maxAnswered = 10000
@@ -317,7 +332,7 @@ func (e *Engine) SetWorkgroup(w Workgroup) error {
 // Workgroups returns the workgroups' settings, by name.
 func (e *Engine) Workgroups() []Workgroup {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	out := make([]Workgroup, 0, len(e.wgs))
 	for _, g := range e.wgs {
 		out = append(out, g.Workgroup)
@@ -343,7 +358,7 @@ type Status struct {
 // Status returns the state of workgroup name.
 func (e *Engine) Status(name string) (Status, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	g := e.wgs[name]
 	if g == nil {
 		return Status{}, errf(KindNotFound, "no workgroup %q", name)
@@ -362,7 +377,7 @@ type Visitor struct {
 // workgroup. It returns the request with its position and estimated wait.
 func (e *Engine) Ask(v Visitor, workgroup, question string, metadata map[string]any, operationID string) (Request, int, time.Duration, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	g := e.wgs[workgroup]
 	if g == nil {
 		return Request{}, 0, 0, errf(KindNotFound, "no workgroup %q", workgroup)
@@ -396,6 +411,7 @@ func (e *Engine) Ask(v Visitor, workgroup, question string, metadata map[string]
 		e.byVisitor[v.ID] = map[string]*request{}
 	}
 	e.byVisitor[v.ID][r.ID] = r
+	e.emitAsked(r.snapshot())
 	g.waiting = append(g.waiting, r)
 	e.route(g)
 	e.pushPositions(g, false)
@@ -415,7 +431,7 @@ func (r *request) snapshot() Request {
 // Cancel ends a visitor's request that has no chat yet.
 func (e *Engine) Cancel(visitorID, requestID string) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	r := e.requests[requestID]
 	if r == nil || r.VisitorID != visitorID {
 		return errf(KindNotFound, "no request %q of yours is waiting", requestID)
@@ -434,13 +450,13 @@ func (e *Engine) end(r *request, st State, reason string) {
 	case StateOffered:
 		o := r.offer
 		e.dropOffer(o, reason)
-		e.opts.Events.OfferRevoked(o.agentID, o.id, r.snapshot(), reason)
+		e.emitRevoked(o.agentID, o.id, r.snapshot(), reason)
 	case StatePending:
 		if a := e.agents[r.AgentID]; a != nil {
 			delete(a.chats, r.ID)
 			a.lastActivity = e.opts.Clock.Now()
 		}
-		e.opts.Events.OfferRevoked(r.AgentID, r.OfferID, r.snapshot(), reason)
+		e.emitRevoked(r.AgentID, r.OfferID, r.snapshot(), reason)
 	case StateChat:
 		for _, id := range append([]string{r.AgentID}, r.Conference...) {
 			if a := e.agents[id]; a != nil {
@@ -462,7 +478,8 @@ func (e *Engine) end(r *request, st State, reason string) {
 			delete(e.byVisitor, r.VisitorID)
 		}
 	}
-	e.opts.Events.RequestEnded(r.snapshot())
+	ended := r.snapshot()
+	e.emit(func(ev Events) { ev.RequestEnded(ended) })
 	if g != nil {
 		e.routeAll()
 		e.pushPositions(g, false)
@@ -543,13 +560,14 @@ func (e *Engine) offerFor(agentID, offerID string) (*offer, error) {
 // agent is not offered it again for the workgroup's offer timeout.
 func (e *Engine) Reject(agentID, offerID string) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	o, err := e.offerFor(agentID, offerID)
 	if err != nil {
 		return err
 	}
-	if re, ok := e.opts.Events.(RejectEvents); ok {
-		re.OfferRejected(agentID, offerID, o.req.snapshot())
+	if _, ok := e.opts.Events.(RejectEvents); ok {
+		snap := o.req.snapshot()
+		e.emit(func(ev Events) { ev.(RejectEvents).OfferRejected(agentID, offerID, snap) })
 	}
 	e.pass(o, "rejected")
 	return nil
@@ -575,7 +593,7 @@ func (e *Engine) coolDown(g *wgState, r *request, agentID string) {
 	r.tried[agentID] = e.opts.Clock.Now().Add(cool)
 	e.opts.Clock.AfterFunc(cool, func() {
 		e.mu.Lock()
-		defer e.mu.Unlock()
+		defer e.unlock()
 		if g := e.wgs[r.Workgroup]; g != nil {
 			e.route(g)
 			e.pushPositions(g, false)
@@ -591,7 +609,7 @@ func (e *Engine) Accept(ctx context.Context, agentID, offerID string) (Invitatio
 	e.mu.Lock()
 	o, err := e.offerFor(agentID, offerID)
 	if err != nil {
-		e.mu.Unlock()
+		e.unlock()
 		return Invitation{}, err
 	}
 	r := o.req
@@ -609,7 +627,7 @@ func (e *Engine) Accept(ctx context.Context, agentID, offerID string) (Invitatio
 	e.routeAll() // the agent, without an offer now, may take another request
 	e.pushPositions(g, false)
 	snap := r.snapshot()
-	e.mu.Unlock()
+	e.unlock()
 
 	var st SupportThread
 	joiner, canJoin := e.opts.Threads.(ThreadJoiner)
@@ -626,7 +644,7 @@ func (e *Engine) Accept(ctx context.Context, agentID, offerID string) (Invitatio
 	}
 
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	if r.State != StatePending || r.AgentID != agentID {
 		// Cancelled or dropped meanwhile; end already revoked it.
 		if err != nil {
@@ -640,7 +658,7 @@ func (e *Engine) Accept(ctx context.Context, agentID, offerID string) (Invitatio
 		r.AgentID = ""
 		r.OfferID = ""
 		e.rewait(g, r)
-		e.opts.Events.OfferRevoked(agentID, offerID, r.snapshot(), ReasonFailed)
+		e.emitRevoked(agentID, offerID, r.snapshot(), ReasonFailed)
 		e.routeAll()
 		e.pushPositions(g, true)
 		return Invitation{}, err
@@ -654,13 +672,13 @@ func (e *Engine) Accept(ctx context.Context, agentID, offerID string) (Invitatio
 	inv := Invitation{Request: r.snapshot(), AgentID: agentID, Thread: st, Requeued: rejoin}
 	if rejoin {
 		// The visitor is in the thread already.
-		e.opts.Events.Invitation(inv, false, true)
+		e.emitInvitation(inv, false, true)
 		return inv, nil
 	}
 	if r.away {
 		r.invited = &inv
 	}
-	e.opts.Events.Invitation(inv, !r.away, true)
+	e.emitInvitation(inv, !r.away, true)
 	return inv, nil
 }
 
@@ -668,7 +686,7 @@ func (e *Engine) Accept(ctx context.Context, agentID, offerID string) (Invitatio
 // agents' slots are freed.
 func (e *Engine) Close(userID, requestID string) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	r := e.requests[requestID]
 	if r == nil || (r.VisitorID != userID && r.AgentID != userID && !slices.Contains(r.Conference, userID)) {
 		return errf(KindNotFound, "no request %q of yours", requestID)
@@ -707,7 +725,7 @@ func (e *Engine) SetAvailability(agentID string, workgroups []string, available 
 		return AgentStatus{}, errf(KindInvalid, "maxChats must not be negative")
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	served := map[string]bool{}
 	for _, w := range workgroups {
 		if e.wgs[w] != nil {
@@ -747,7 +765,7 @@ func (e *Engine) SetAvailability(agentID string, workgroups []string, available 
 func (e *Engine) revokeIfOver(a *agent) {
 	if o := a.offer; o != nil && (!a.available || len(a.chats)+1 > e.limit(a, e.wgs[o.req.Workgroup])) {
 		e.dropOffer(o, ReasonUnavailable)
-		e.opts.Events.OfferRevoked(a.id, o.id, o.req.snapshot(), ReasonUnavailable)
+		e.emitRevoked(a.id, o.id, o.req.snapshot(), ReasonUnavailable)
 	}
 }
 
@@ -771,7 +789,7 @@ func (e *Engine) AgentGone(agentID string) {
 			wgs = append(wgs, w)
 		}
 	}
-	e.mu.Unlock()
+	e.unlock()
 	if len(wgs) > 0 {
 		_, _ = e.SetAvailability(agentID, wgs, false, nil)
 	}
@@ -781,7 +799,7 @@ func (e *Engine) AgentGone(agentID string) {
 // waiting requests keep their place for the grace period, then are dropped.
 func (e *Engine) VisitorGone(visitorID string) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	for _, r := range e.byVisitor[visitorID] {
 		if r.State == StateChat || r.away {
 			continue
@@ -789,7 +807,7 @@ func (e *Engine) VisitorGone(visitorID string) {
 		r.away = true
 		r.grace = e.opts.Clock.AfterFunc(e.opts.Grace, func() {
 			e.mu.Lock()
-			defer e.mu.Unlock()
+			defer e.unlock()
 			if e.requests[r.ID] == r && r.away && r.State != StateChat {
 				e.end(r, StateDropped, ReasonDropped)
 			}
@@ -802,7 +820,7 @@ func (e *Engine) VisitorGone(visitorID string) {
 // or the invitation they missed).
 func (e *Engine) VisitorBack(visitorID string) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	for _, r := range e.byVisitor[visitorID] {
 		if !r.away {
 			continue
@@ -814,10 +832,10 @@ func (e *Engine) VisitorBack(visitorID string) {
 		}
 		switch {
 		case r.invited != nil:
-			e.opts.Events.Invitation(*r.invited, true, false)
+			e.emitInvitation(*r.invited, true, false)
 			r.invited = nil
 		case r.State == StateQueued || r.State == StateOffered:
-			e.opts.Events.Queue(r.VisitorID, r.ID, r.pos, r.est)
+			e.emitQueue(r.VisitorID, r.ID, r.pos, r.est)
 		}
 	}
 }
@@ -825,7 +843,7 @@ func (e *Engine) VisitorBack(visitorID string) {
 // Requests returns the visitor's active requests, oldest first.
 func (e *Engine) Requests(visitorID string) []Request {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	var out []Request
 	for _, r := range e.byVisitor[visitorID] {
 		out = append(out, r.snapshot())
@@ -953,14 +971,18 @@ func (e *Engine) makeOffer(g *wgState, r *request, a *agent, now time.Time) {
 	r.State = StateOffered
 	o.timer = e.opts.Clock.AfterFunc(g.OfferTimeout, func() {
 		e.mu.Lock()
-		defer e.mu.Unlock()
+		defer e.unlock()
 		if e.offers[o.id] != o {
 			return
 		}
-		e.opts.Events.OfferRevoked(o.agentID, o.id, r.snapshot(), ReasonTimeout)
+		e.emitRevoked(o.agentID, o.id, r.snapshot(), ReasonTimeout)
 		e.pass(o, ReasonTimeout)
 	})
-	e.opts.Events.Offer(Offer{ID: o.id, AgentID: a.id, Request: r.snapshot(), ExpiresAt: o.expires})
+	if e.offered != nil {
+		e.offered(g, r, a, now)
+	}
+	made := Offer{ID: o.id, AgentID: a.id, Request: r.snapshot(), ExpiresAt: o.expires}
+	e.emit(func(ev Events) { ev.Offer(made) })
 }
 
 // estimate is the wait of the request at position pos in g, with n agents
@@ -987,7 +1009,7 @@ func (e *Engine) pushPositions(g *wgState, force bool) {
 		}
 		r.pos, r.est = pos, est
 		if !r.away {
-			e.opts.Events.Queue(r.VisitorID, r.ID, pos, est)
+			e.emitQueue(r.VisitorID, r.ID, pos, est)
 		}
 	}
 }

@@ -21,7 +21,7 @@ func (e *Engine) PutWorkgroup(w Workgroup) (created bool, err error) {
 	}
 	w.RequiredFields = slices.Clone(w.RequiredFields)
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	if g := e.wgs[w.Name]; g != nil {
 		g.Workgroup = w
 		// A lower maxChats takes back the offers that no longer fit.
@@ -52,7 +52,7 @@ func (e *Engine) PutWorkgroup(w Workgroup) (created bool, err error) {
 // end), with KindNotFound when there is no such workgroup.
 func (e *Engine) RemoveWorkgroup(name string) error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	g := e.wgs[name]
 	if g == nil {
 		return errf(KindNotFound, "no workgroup %q", name)
@@ -86,7 +86,7 @@ type WorkgroupInfo struct {
 // Workgroup returns the settings and status of workgroup name.
 func (e *Engine) Workgroup(name string) (WorkgroupInfo, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	g := e.wgs[name]
 	if g == nil {
 		return WorkgroupInfo{}, errf(KindNotFound, "no workgroup %q", name)
@@ -97,7 +97,7 @@ func (e *Engine) Workgroup(name string) (WorkgroupInfo, error) {
 // WorkgroupInfos returns every workgroup's settings and status, by name.
 func (e *Engine) WorkgroupInfos() []WorkgroupInfo {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	out := make([]WorkgroupInfo, 0, len(e.wgs))
 	for _, g := range e.wgs {
 		out = append(out, e.info(g))

@@ -12,31 +12,45 @@ import (
 	"time"
 )
 
-// propEvents checks, at the moment each event happens (the engine's lock is
-// held by the same goroutine, so its state can be read), the invariants that
-// are about one decision: FIFO routing and one agent per request.
+// propEvents checks the invariants that are about one decision, FIFO
+// routing and one agent per request: the routing decisions at the moment
+// they are made (decided, under the engine's lock), and the events in the
+// order the engine sends them (after its lock is released).
+//
+// With refuses set, a push to a user may "refuse", as a connection whose
+// queue is full does: the hub then cuts the user's last connection, which
+// comes back into the engine from inside the hook (VisitorGone and
+// AgentGone, as ops.supportObserver calls them).
 type propEvents struct {
-	t      *testing.T
-	e      *Engine
-	offers map[string]Offer // current offers, as told
-	dead   []string         // offers no longer current
-	ended  map[string]State
-	holder map[string]string // request -> agent offered or assigned
+	t       *testing.T
+	e       *Engine
+	offers  map[string]Offer // current offers, as told
+	dead    []string         // offers no longer current
+	ended   map[string]State
+	holder  map[string]string // request -> agent offered or assigned
+	refuses func(userID string) bool
+	cuts    int
 }
 
-func (p *propEvents) Queue(string, string, int, time.Duration) {}
-
-func (p *propEvents) Offer(o Offer) {
-	t, e := p.t, p.e
-	if h, ok := p.holder[o.Request.ID]; ok {
-		t.Fatalf("request %s offered to %s while held by %s", o.Request.ID, o.AgentID, h)
+// push is a push of the event to users: each one that refuses is cut.
+func (p *propEvents) push(users ...string) {
+	if p.refuses == nil {
+		return
 	}
-	p.holder[o.Request.ID] = o.AgentID
-	p.offers[o.ID] = o
-	g := e.wgs[o.Request.Workgroup]
-	r := e.requests[o.Request.ID]
-	a := e.agents[o.AgentID]
-	now := e.opts.Clock.Now()
+	for _, u := range users {
+		if u != "" && p.refuses(u) {
+			p.cuts++
+			p.e.VisitorGone(u)
+			p.e.AgentGone(u)
+		}
+	}
+}
+
+func (p *propEvents) Queue(visitorID, _ string, _ int, _ time.Duration) { p.push(visitorID) }
+
+// decided checks a routing decision; the engine calls it with its lock held.
+func (p *propEvents) decided(g *wgState, r *request, a *agent, now time.Time) {
+	t, e := p.t, p.e
 	if len(a.chats)+1 > e.limit(a, g) {
 		t.Fatalf("offer to %s who is full (%d chats, limit %d)", a.id, len(a.chats), e.limit(a, g))
 	}
@@ -52,7 +66,28 @@ func (p *propEvents) Offer(o Offer) {
 	}
 }
 
+func (p *propEvents) Offer(o Offer) {
+	if h, ok := p.holder[o.Request.ID]; ok {
+		p.t.Fatalf("request %s offered to %s while held by %s", o.Request.ID, o.AgentID, h)
+	}
+	p.holder[o.Request.ID] = o.AgentID
+	p.offers[o.ID] = o
+	p.push(o.AgentID)
+}
+
 func (p *propEvents) OfferRevoked(agentID, offerID string, r Request, _ string) {
+	if p.holder[r.ID] == agentID {
+		delete(p.holder, r.ID)
+	}
+	if _, ok := p.offers[offerID]; ok {
+		delete(p.offers, offerID)
+		p.dead = append(p.dead, offerID)
+	}
+	p.push(agentID)
+}
+
+// OfferRejected forgets the offer (RejectEvents).
+func (p *propEvents) OfferRejected(agentID, offerID string, r Request) {
 	if p.holder[r.ID] == agentID {
 		delete(p.holder, r.ID)
 	}
@@ -62,15 +97,28 @@ func (p *propEvents) OfferRevoked(agentID, offerID string, r Request, _ string) 
 	}
 }
 
-func (p *propEvents) Invitation(inv Invitation, _, toAgent bool) {
+func (p *propEvents) Invitation(inv Invitation, toVisitor, toAgent bool) {
+	if id := inv.Request.OfferID; id != "" && !inv.Conference && !inv.Transfer {
+		if _, ok := p.offers[id]; ok { // accepted: no longer current
+			delete(p.offers, id)
+			p.dead = append(p.dead, id)
+		}
+	}
 	if inv.Conference {
 		if p.holder[inv.Request.ID] == inv.AgentID {
 			p.t.Fatalf("%s invited to their own chat %s", inv.AgentID, inv.Request.ID)
 		}
+		p.push(inv.AgentID)
 		return
 	}
 	if toAgent && p.holder[inv.Request.ID] != inv.AgentID {
 		p.t.Fatalf("invitation of %s to %s, held by %q", inv.Request.ID, inv.AgentID, p.holder[inv.Request.ID])
+	}
+	if toVisitor || inv.Requeued {
+		p.push(inv.Request.VisitorID)
+	}
+	if toAgent {
+		p.push(inv.AgentID)
 	}
 }
 
@@ -80,9 +128,11 @@ func (p *propEvents) Transferred(r Request, fromAgent, toAgent string) {
 	}
 	if toAgent == "" {
 		delete(p.holder, r.ID)
+		p.push(r.VisitorID, fromAgent)
 		return
 	}
 	p.holder[r.ID] = toAgent
+	p.push(r.VisitorID, fromAgent)
 }
 
 func (p *propEvents) Joined(Request, string, string, string) {}
@@ -95,6 +145,10 @@ func (p *propEvents) RequestEnded(r Request) {
 	}
 	p.ended[requestID] = st
 	delete(p.holder, requestID)
+	p.push(r.VisitorID)
+	if st == StateClosed && r.AgentID != "" {
+		p.push(append(append([]string{r.AgentID}, r.Conference...), r.Supervisors...)...)
+	}
 }
 
 // checkState verifies the engine's structure after a step.
@@ -196,7 +250,7 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 		s := seed + int64(run)
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			t.Logf("seed %d (rerun with SUPPORT_SEED=%d)", s, s)
-			for k, v := range runProperty(t, rand.New(rand.NewSource(s)), steps) {
+			for k, v := range runProperty(t, rand.New(rand.NewSource(s)), steps, false) {
 				total[k] += v
 			}
 		})
@@ -208,11 +262,70 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 	}
 }
 
+// TestPropertyWithRefusingConnections is the property test with pushes that
+// refuse now and then: each refusal comes back into the engine from inside
+// its event (the user's last connection cut), and every step must still
+// return, with the invariants intact.
+func TestPropertyWithRefusingConnections(t *testing.T) {
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("SUPPORT_SEED"); s != "" {
+		seed, _ = strconv.ParseInt(s, 10, 64)
+	}
+	steps := 3000
+	if testing.Short() {
+		steps = 500
+	}
+	total := map[string]int{}
+	for run := range 2 {
+		s := seed + int64(run)
+		t.Run(fmt.Sprint(s), func(t *testing.T) {
+			t.Logf("seed %d (rerun with SUPPORT_SEED=%d)", s, s)
+			for k, v := range runProperty(t, rand.New(rand.NewSource(s)), steps, true) {
+				total[k] += v
+			}
+		})
+	}
+	for _, k := range []string{"cut", "accepted", string(StateDropped), string(StateClosed)} {
+		if total[k] == 0 && !testing.Short() {
+			t.Errorf("the runs did not exercise %q: %v", k, total)
+		}
+	}
+}
+
+// stepBound is how long one step of a test may take before the test calls
+// the engine deadlocked: far more than any step needs, so that only a hang
+// reaches it.
+const stepBound = 10 * time.Second
+
+// within runs f on its own goroutine and waits for it at most stepBound: a
+// deadlocked engine fails the test instead of hanging it. A failure inside
+// f (t.Fatalf ends f's goroutine) ends the test when f is done.
+func within(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+		if t.Failed() {
+			t.FailNow()
+		}
+	case <-time.After(stepBound):
+		t.Fatalf("%s did not return within %v: the engine is deadlocked", what, stepBound)
+	}
+}
+
 // runProperty runs steps random operations and returns how often each
-// operation, success and end state happened.
-func runProperty(t *testing.T, rng *rand.Rand, steps int) map[string]int {
+// operation, success and end state happened; with refusing, one push in
+// eight refuses (propEvents.refuses).
+func runProperty(t *testing.T, rng *rand.Rand, steps int, refusing bool) map[string]int {
 	clk := NewManualClock(t0)
 	p := &propEvents{t: t, offers: map[string]Offer{}, ended: map[string]State{}, holder: map[string]string{}}
+	if refusing {
+		p.refuses = func(string) bool { return rng.Intn(8) == 0 }
+	}
 	cr := &creator{}
 	n := 0
 	e, err := New([]Workgroup{
@@ -225,6 +338,7 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int) map[string]int {
 		t.Fatal(err)
 	}
 	p.e = e
+	e.offered = p.decided
 	visitors := []string{"v0", "v1", "v2", "v3", "v4", "v5", "v6", "a0"}
 	agents := []string{"a0", "a1", "a2", "a3"}
 	agentWgs := map[string][]string{"a0": {"rr"}, "a1": {"rr", "lb", "x"}, "a2": {"lb"}, "a3": {"rr", "lb", "x"}}
@@ -263,8 +377,8 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int) map[string]int {
 	joinFails := func() { cr.mu.Lock(); cr.fail = rng.Intn(8) == 0; cr.mu.Unlock() }
 	joinWorks := func() { cr.mu.Lock(); cr.fail = false; cr.mu.Unlock() }
 	counts := map[string]int{}
-	for step := 0; step < steps; step++ {
-		var op string
+	// runStep runs one random operation and returns its name.
+	runStep := func(step int) (op string) {
 		switch k := rng.Intn(124); {
 		case k < 20:
 			op = "ask"
@@ -435,6 +549,11 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int) map[string]int {
 				}
 			}
 		}
+		return op
+	}
+	for step := 0; step < steps; step++ {
+		var op string
+		within(t, fmt.Sprintf("step %d", step), func() { op = runStep(step) })
 		counts[op]++
 		if testing.Verbose() && os.Getenv("SUPPORT_TRACE") != "" {
 			t.Logf("step %d: %s", step, op)
@@ -444,6 +563,7 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int) map[string]int {
 	for _, st := range p.ended {
 		counts[string(st)]++
 	}
+	counts["cut"] = p.cuts
 	t.Logf("%d steps, %d requests: %v", steps, len(asked), counts)
 	return counts
 }

@@ -16,7 +16,7 @@ type ThreadJoiner interface {
 }
 
 // TransferEvents may be implemented by an Events to hear about transfers.
-// Transferred is called with the engine's lock held; toAgent is "" when the
+// Transferred comes in order with the other events; toAgent is "" when the
 // request went back to the queue. When it went to an agent, the Invitation
 // event to that agent follows.
 type TransferEvents interface {
@@ -27,7 +27,7 @@ type TransferEvents interface {
 // oldest first.
 func (e *Engine) Conversations(workgroup string) ([]Request, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	if e.wgs[workgroup] == nil {
 		return nil, errf(KindNotFound, "no workgroup %q", workgroup)
 	}
@@ -46,7 +46,7 @@ func (e *Engine) Conversations(workgroup string) ([]Request, error) {
 // Request returns the active request requestID.
 func (e *Engine) Request(requestID string) (Request, bool) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	r := e.requests[requestID]
 	if r == nil {
 		return Request{}, false
@@ -57,12 +57,10 @@ func (e *Engine) Request(requestID string) (Request, bool) {
 // NoteSupervisor records that supervisorID joined the chat requestID.
 func (e *Engine) NoteSupervisor(requestID, supervisorID string) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	if r := e.requests[requestID]; r != nil && !slices.Contains(r.Supervisors, supervisorID) {
 		r.Supervisors = append(r.Supervisors, supervisorID)
-		if ce, ok := e.opts.Events.(ConferenceEvents); ok {
-			ce.Joined(r.snapshot(), supervisorID, RoleSupervisor, "")
-		}
+		e.emitJoined(r.snapshot(), supervisorID, RoleSupervisor, "")
 	}
 }
 
@@ -76,7 +74,7 @@ func (e *Engine) NoteSupervisor(requestID, supervisorID string) {
 // the chat over without joining the thread again.
 func (e *Engine) Transfer(ctx context.Context, fromAgent, requestID, toAgent string) (Invitation, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.unlock()
 	r := e.requests[requestID]
 	if r == nil || r.AgentID != fromAgent {
 		return Invitation{}, errf(KindNotFound, "no chat %q of yours", requestID)
@@ -101,9 +99,7 @@ func (e *Engine) Transfer(ctx context.Context, fromAgent, requestID, toAgent str
 		r.ChatSince = time.Time{}
 		r.tried = map[string]time.Time{}
 		e.coolDown(g, r, fromAgent)
-		if te, ok := e.opts.Events.(TransferEvents); ok {
-			te.Transferred(r.snapshot(), fromAgent, "")
-		}
+		e.emitTransferred(r.snapshot(), fromAgent, "")
 		e.rewait(g, r)
 		e.routeAll()
 		e.pushPositions(g, true)
@@ -125,7 +121,7 @@ func (e *Engine) Transfer(ctx context.Context, fromAgent, requestID, toAgent str
 	}
 	e.handOver(r, from, toAgent)
 	inv := Invitation{Request: r.snapshot(), AgentID: toAgent, Thread: st, Transfer: true}
-	e.opts.Events.Invitation(inv, false, true)
+	e.emitInvitation(inv, false, true)
 	return inv, nil
 }
 
@@ -144,9 +140,7 @@ func (e *Engine) handOver(r *request, from *agent, toAgent string) {
 	}
 	r.AgentID = toAgent
 	r.OfferID = ""
-	if te, ok := e.opts.Events.(TransferEvents); ok {
-		te.Transferred(r.snapshot(), fromAgent, toAgent)
-	}
+	e.emitTransferred(r.snapshot(), fromAgent, toAgent)
 	e.routeAll() // fromAgent has room again
 	for _, g := range e.wgs {
 		e.pushPositions(g, false)

@@ -1,0 +1,13 @@
+package ops
+
+import (
+	"time"
+
+	"github.com/ecbridge/ecb/internal/support"
+)
+
+// EnableSupportOn is EnableSupport with the routing engine on clk, so that
+// the tests move offer timeouts and grace periods themselves.
+func (s *Service) EnableSupportOn(wgs []support.Workgroup, grace time.Duration, clk support.Clock) error {
+	return s.enableSupport(wgs, support.Options{Grace: grace, Clock: clk})
+}
