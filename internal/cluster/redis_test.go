@@ -2,9 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -14,38 +11,8 @@ import (
 
 	"github.com/ecbridge/ecb/internal/cluster"
 	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/redistest"
 )
-
-// redisURL is the Redis the tests share (ECB_TEST_REDIS_URL, default the
-// machine's). Every test uses a prefix of its own.
-func redisURL(tb testing.TB) string {
-	tb.Helper()
-	url := os.Getenv("ECB_TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("Redis is required under CI=true and does not answer at %s: %v", url, err)
-		}
-		tb.Skipf("no Redis at %s: %v", url, err)
-	}
-	return url
-}
-
-func testPrefix() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return "ecbtest-" + hex.EncodeToString(b[:])
-}
 
 // node is one in-process cluster member: a hub on a Redis broker.
 type node struct {
@@ -82,21 +49,8 @@ func waitReady(tb testing.TB, n *cluster.Node) {
 }
 
 func clusterConfig(tb testing.TB) cluster.Config {
-	cfg := cluster.Config{RedisURL: redisURL(tb), Prefix: testPrefix(), Partitions: 4, ProbeInterval: 100 * time.Millisecond}
-	tb.Cleanup(func() { dropPrefix(tb, cfg) })
-	return cfg
-}
-
-// dropPrefix deletes every key a test left under its prefix.
-func dropPrefix(tb testing.TB, cfg cluster.Config) {
-	opt, _ := redis.ParseURL(cfg.RedisURL)
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx := context.Background()
-	iter := c.Scan(ctx, 0, cfg.Prefix+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		c.Del(ctx, iter.Val())
-	}
+	url := redistest.URL(tb)
+	return cluster.Config{RedisURL: url, Prefix: redistest.Prefix(tb, url, "ecbtest"), Partitions: 4, ProbeInterval: 100 * time.Millisecond}
 }
 
 // conn collects what the hub delivers.
@@ -233,7 +187,7 @@ func TestResumeOnAnotherNodeGetsExactlyTheMissedPushes(t *testing.T) {
 	}
 	first.waitCount(t, 5)
 	seen := hub.Position{Epoch: start.Epoch, Offset: 2} // the client processed 1 and 2
-	a.hub.Unregister(first)                            // its node "died"
+	a.hub.Unregister(first)                             // its node "died"
 
 	again := newConn()
 	b.hub.Register(again, "u")

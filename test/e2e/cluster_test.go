@@ -3,8 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,39 +17,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/ecbridge/ecb/internal/cli"
+	"github.com/ecbridge/ecb/internal/redistest"
 )
 
 // This file runs ECB in cluster mode end to end: `ecb demo --nodes N`, the
 // built binary, N real node processes sharing the machine's Redis, each test
 // under a prefix of its own. Nodes die by SIGKILL.
 
-// clusterRedisURL is the Redis the cluster tests share: ECB_TEST_REDIS_URL,
-// default the machine's. Under CI=true a Redis that does not answer fails.
-func clusterRedisURL(tb testing.TB) string {
-	tb.Helper()
-	url := os.Getenv("ECB_TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("Redis is required under CI=true and does not answer at %s: %v", url, err)
-		}
-		tb.Skipf("no Redis at %s: %v", url, err)
-	}
-	return url
-}
+// clusterRedisURL is the Redis the cluster tests share (redistest.URL).
+func clusterRedisURL(tb testing.TB) string { return redistest.URL(tb) }
 
 var (
 	binOnce sync.Once
@@ -100,22 +75,8 @@ func startCluster(tb testing.TB, n int, extra ...string) *cluster {
 func startClusterOn(tb testing.TB, redisURL string, n int, extra ...string) *cluster {
 	tb.Helper()
 	bin := ecbBinary(tb)
-	data := filepath.Join(tb.TempDir(), "data")
-	keysOnce.Do(func() {
-		keysDir, keysErr = os.MkdirTemp("", "ecb-e2e-keys")
-		if keysErr == nil && cli.MainEnv(context.Background(), []string{"keys", "generate", "--out", keysDir}, cli.Env{Stdout: io.Discard, Stderr: os.Stderr}) != 0 {
-			keysErr = fmt.Errorf("ecb keys generate failed")
-		}
-	})
-	if keysErr != nil {
-		tb.Fatal(keysErr)
-	}
-	if err := os.CopyFS(data, os.DirFS(keysDir)); err != nil {
-		tb.Fatal(err)
-	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	c := &cluster{Prefix: "e2e-" + hex.EncodeToString(b[:]), Redis: redisURL, stderr: &syncBuffer{}}
+	data := demoData(tb)
+	c := &cluster{Prefix: redistest.Prefix(tb, redisURL, "e2e"), Redis: redisURL, stderr: &syncBuffer{}}
 	args := append([]string{"demo", "--nodes", fmt.Sprint(n), "--listen", "127.0.0.1:0", "--data", data, "--redis", redisURL,
 		"--set", "cluster.prefix=" + c.Prefix, "--set", "cluster.probeInterval=200ms"}, extra...)
 	c.cmd = exec.Command(bin, args...)
@@ -202,17 +163,6 @@ func (c *cluster) stop(tb testing.TB) {
 	case <-time.After(30 * time.Second):
 		_ = c.cmd.Process.Kill()
 		tb.Errorf("ecb demo --nodes did not stop within 30s")
-	}
-	opt, err := redis.ParseURL(c.Redis)
-	if err != nil {
-		return
-	}
-	r := redis.NewClient(opt)
-	defer r.Close()
-	ctx := context.Background()
-	iter := r.Scan(ctx, 0, c.Prefix+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		r.Del(ctx, iter.Val())
 	}
 }
 
