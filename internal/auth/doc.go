@@ -5,9 +5,11 @@
 //
 // The package decides which algorithms and keys are trusted (an allow-list
 // from Config, never from the token), which claims are required, and the
-// anonymous-visitor origin rule. It also carries the verified identity in a
-// context (WithUser, UserFrom) and provides the key helpers behind
-// `ecb keys`. The claims are documented in docs/tokens.md.
+// anonymous-visitor origin rule. Claims sets are read strictly (claims.go):
+// each name once, in its exact case, NumericDates as JSON numbers;
+// golang-jwt checks the signature and the time claims. It also carries the
+// verified identity in a context (WithUser, UserFrom) and provides the key
+// helpers behind `ecb keys`. The claims are documented in docs/tokens.md.
 //
 // A Verifier is safe for concurrent use. Verification is local: it makes no
 // network call, except that a token signed with a kid unknown to the cached

@@ -220,6 +220,11 @@ func (v *Verifier) parse(token string, claims jwt.Claims) error {
 	if len(token) > MaxTokenBytes {
 		return fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenBytes)
 	}
+	if err := checkHeader(token); err != nil {
+		return fmt.Errorf("%w: the header repeats a parameter", ErrMalformed)
+	}
+	// The claims decode strictly (claims.go): exact-case names, each once,
+	// NumericDates as numbers; jwt reports a refusal as ErrTokenMalformed.
 	t, err := v.parser.ParseWithClaims(token, claims, v.key)
 	if err != nil {
 		return v.classify(t, err)

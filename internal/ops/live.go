@@ -180,7 +180,7 @@ func (s *Service) Typing(ctx context.Context, c Caller, req TypingRequest) (any,
 		if req.State != "start" && req.State != "stop" {
 			return nil, apierr.New(apierr.InvalidArgument, "state must be start or stop")
 		}
-		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessWrite)
+		t, err := s.actInThread(c, req.ThreadToken, req.ThreadID, auth.AccessWrite)
 		if err != nil {
 			return nil, err
 		}
@@ -262,7 +262,7 @@ func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (
 		if req.MessageID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "messageId is required")
 		}
-		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessRead)
+		t, err := s.actInThread(c, req.ThreadToken, req.ThreadID, auth.AccessRead)
 		if err != nil {
 			return nil, err
 		}
@@ -334,7 +334,7 @@ func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticip
 			return nil, err
 		}
 		// Adding members needs the admin (or owner) bit.
-		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessAdmin)
+		t, err := s.actInThread(c, req.ThreadToken, req.ThreadID, auth.AccessAdmin)
 		if err != nil {
 			return nil, err
 		}
@@ -378,7 +378,7 @@ func (s *Service) LeaveThread(ctx context.Context, c Caller, req LeaveThreadRequ
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
-		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, 0)
+		t, err := s.actInThread(c, req.ThreadToken, req.ThreadID, 0)
 		if err != nil {
 			return nil, err
 		}

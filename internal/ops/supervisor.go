@@ -24,49 +24,100 @@ const (
 	EventSupportTransferred = "supportTransferred"
 )
 
-// monitors records, per connection, the support threads a supervisor
-// watches read-only (support.monitor).
+// monitors records the support threads supervisors watch read-only
+// (support.monitor). A record belongs to a connection (it ends with the
+// connection, or with stopListening on it), but what the operations ask is
+// per user and thread: a supervisor who monitors a thread on any connection
+// may not act in it from any connection or transport (Socket.IO, a REST call
+// with or without ECB-Stream), whatever the request names. watching is asked
+// with the verified userToken's user and the verified threadToken's thread.
+//
+// mu guards both maps and is a leaf: nothing is called while it is held.
 type monitors struct {
-	mu sync.Mutex
-	m  map[hub.Conn]map[string]bool
+	mu     sync.Mutex
+	byConn map[hub.Conn]*connMonitors
+	byUser map[monitorKey]int // how many connections of the user monitor the thread
 }
 
-func (m *monitors) add(c hub.Conn, threadID string) {
+type monitorKey struct{ userID, threadID string }
+
+type connMonitors struct {
+	userID  string
+	threads map[string]bool
+}
+
+// add records that c, a connection of userID, monitors threadID.
+func (m *monitors) add(c hub.Conn, userID, threadID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = map[hub.Conn]map[string]bool{}
+	if m.byConn == nil {
+		m.byConn = map[hub.Conn]*connMonitors{}
+		m.byUser = map[monitorKey]int{}
 	}
-	if m.m[c] == nil {
-		m.m[c] = map[string]bool{}
+	cm := m.byConn[c]
+	if cm == nil {
+		cm = &connMonitors{userID: userID, threads: map[string]bool{}}
+		m.byConn[c] = cm
 	}
-	m.m[c][threadID] = true
+	if !cm.threads[threadID] {
+		cm.threads[threadID] = true
+		m.byUser[monitorKey{cm.userID, threadID}]++
+	}
 }
 
+// remove ends c's monitor of threadID, if any.
 func (m *monitors) remove(c hub.Conn, threadID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if t := m.m[c]; t != nil {
-		delete(t, threadID)
-		if len(t) == 0 {
-			delete(m.m, c)
+	m.removeLocked(c, threadID)
+}
+
+func (m *monitors) removeLocked(c hub.Conn, threadID string) {
+	cm := m.byConn[c]
+	if cm == nil || !cm.threads[threadID] {
+		return
+	}
+	delete(cm.threads, threadID)
+	if len(cm.threads) == 0 {
+		delete(m.byConn, c)
+	}
+	k := monitorKey{cm.userID, threadID}
+	if m.byUser[k]--; m.byUser[k] <= 0 {
+		delete(m.byUser, k)
+	}
+}
+
+// endUser ends every monitor of threadID by userID, on all their
+// connections (the supervisor joined: they are a member now).
+func (m *monitors) endUser(userID, threadID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.byUser[monitorKey{userID, threadID}] == 0 {
+		return
+	}
+	for c, cm := range m.byConn {
+		if cm.userID == userID {
+			m.removeLocked(c, threadID)
 		}
 	}
 }
 
-func (m *monitors) watching(c hub.Conn, threadID string) bool {
-	if c == nil || threadID == "" {
-		return false
-	}
+// watching reports whether userID monitors threadID on any connection.
+func (m *monitors) watching(userID, threadID string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.m[c][threadID]
+	return m.byUser[monitorKey{userID, threadID}] > 0
 }
 
+// forget ends every monitor of c (the connection ended).
 func (m *monitors) forget(c hub.Conn) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.m, c)
+	if cm := m.byConn[c]; cm != nil {
+		for th := range cm.threads {
+			m.removeLocked(c, th)
+		}
+	}
 }
 
 // requireSupervisor admits users with the supervisor role whose userToken
@@ -189,8 +240,9 @@ type MonitorResult struct {
 }
 
 // SupportMonitor attaches the caller's connection to a chat's thread
-// read-only: it receives the thread's pushes, whispers included, and its
-// sendMessage on the thread is refused.
+// read-only: it receives the thread's pushes, whispers included, and while
+// it does, the caller may not act in the thread (actInThread), on any
+// connection or transport.
 func (s *Service) SupportMonitor(ctx context.Context, c Caller, req MonitorRequest) (*MonitorResult, error) {
 	return run(ctx, s, OpSupportMonitor, c, func() (*MonitorResult, error) {
 		r, err := s.supervisedChat(c, req.RequestID)
@@ -203,7 +255,7 @@ func (s *Service) SupportMonitor(ctx context.Context, c Caller, req MonitorReque
 		if len(req.Epoch) > maxIDBytes {
 			return nil, apierr.New(apierr.InvalidArgument, "epoch exceeds %d bytes", maxIDBytes)
 		}
-		s.monitors.add(c.Conn, r.ThreadID)
+		s.monitors.add(c.Conn, c.User.ID, r.ThreadID)
 		res := &MonitorResult{RequestID: r.ID, ThreadID: r.ThreadID}
 		var pos hub.Position
 		if req.Epoch != "" {
@@ -241,8 +293,8 @@ func (s *Service) SupportJoin(ctx context.Context, c Caller, req SupportRequestR
 			return nil, err
 		}
 		s.support.NoteSupervisor(r.ID, c.User.ID) // callback participant.joined
+		s.monitors.endUser(c.User.ID, r.ThreadID) // a member now, on every connection
 		if c.Conn != nil {
-			s.monitors.remove(c.Conn, r.ThreadID)
 			// The backend made the caller a member: a connection that has
 			// ended (or a broker that cannot be reached) only means no
 			// pushes here; getThread attaches again.

@@ -312,6 +312,24 @@ func (s *Service) verifyThread(c Caller, token, threadID string, need auth.Acces
 	return t, nil
 }
 
+// actInThread is verifyThread for the operations that act in a thread and
+// show it to its members (sendMessage and whispers, typing, markRead,
+// addParticipants, leaveThread): a supervisor who monitors the thread
+// read-only is refused. The monitor is looked up with the verified user and
+// the verified token's thread, never with what the request names, so a
+// request that leaves threadId out, or comes over another connection or over
+// REST without a stream, is refused the same.
+func (s *Service) actInThread(c Caller, token, threadID string, need auth.Access) (*auth.Thread, error) {
+	t, err := s.verifyThread(c, token, threadID, need)
+	if err != nil {
+		return nil, err
+	}
+	if s.monitors.watching(c.User.ID, t.ThreadID) {
+		return nil, apierr.New(apierr.Forbidden, "you monitor this thread read-only: support.join it to take part")
+	}
+	return t, nil
+}
+
 // grants reports whether acc allows what need asks; the owner bit counts as
 // admin (an owner may do what a moderator may).
 func grants(acc, need auth.Access) bool {
@@ -418,10 +436,7 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 		if err := checkVisibility(c, req.Visibility); err != nil {
 			return nil, err
 		}
-		if s.monitors.watching(c.Conn, req.ThreadID) {
-			return nil, apierr.New(apierr.Forbidden, "you monitor this thread read-only: support.join it to write")
-		}
-		t, err := s.verifyThread(c, req.ThreadToken, req.ThreadID, auth.AccessWrite)
+		t, err := s.actInThread(c, req.ThreadToken, req.ThreadID, auth.AccessWrite)
 		if err != nil {
 			return nil, err
 		}

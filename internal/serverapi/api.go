@@ -42,6 +42,8 @@ const Prefix = "/server/v1/"
 // MaxTTL is the longest ttlSeconds of an override.
 const MaxTTL = 366 * 24 * time.Hour
 
+const maxTTLSeconds = int(MaxTTL / time.Second) // 31622400
+
 // API serves /server/v1.
 type API struct {
 	keys    *keyring
@@ -261,8 +263,11 @@ func (a *API) putAccess(w http.ResponseWriter, r *http.Request) {
 	case *req.Acc < 0 || *req.Acc > 15:
 		sse.WriteError(w, apierr.New(apierr.InvalidArgument, "acc must be within 0..15"))
 		return
-	case req.TTLSeconds < 0 || time.Duration(req.TTLSeconds)*time.Second > MaxTTL:
-		sse.WriteError(w, apierr.New(apierr.InvalidArgument, "ttlSeconds must be within 0..%d (0: until deleted)", int(MaxTTL/time.Second)))
+	case req.TTLSeconds < 0 || req.TTLSeconds > maxTTLSeconds:
+		// Compared in seconds, before any conversion: a time.Duration of
+		// ttlSeconds beyond 9223372036 overflows (it came out negative, and
+		// the override was stored without an expiry).
+		sse.WriteError(w, apierr.New(apierr.InvalidArgument, "ttlSeconds must be within 0..%d (0: until deleted)", maxTTLSeconds))
 		return
 	}
 	threadID, userID := r.PathValue("threadId"), r.PathValue("userId")

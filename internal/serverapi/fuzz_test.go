@@ -2,10 +2,13 @@ package serverapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecbridge/ecb/internal/access"
 	"github.com/ecbridge/ecb/internal/hub"
@@ -55,6 +58,8 @@ func FuzzRequests(f *testing.F) {
 		{"GET", "/server/v1/users/u/presence", ``},
 		{"GET", "/server/v1/threads/t", ``},
 		{"PUT", "/server/v1/threads/t/access/u", `{"acc":1e309}`},
+		{"PUT", "/server/v1/threads/t/access/u", `{"acc":0,"ttlSeconds":9223372037}`},
+		{"PUT", "/server/v1/threads/t/access/u", `{"acc":0,"ttlSeconds":1e3}`},
 		{"POST", "/server/v1/threads/t/messages", `{"body":"\ud800"}`},
 		// Workgroups: the PUT body parser (settings and opening hours).
 		{"GET", "/server/v1/workgroups", ``},
@@ -113,6 +118,70 @@ func FuzzRequests(f *testing.F) {
 		}
 		if env.Error != nil && env.Error.Code == "internal" {
 			t.Fatalf("%s %s %q: internal error", method, path, body)
+		}
+	})
+}
+
+// FuzzAccessNumbers: PUT .../access/{userId} with any acc and ttlSeconds.
+// Within the documented ranges (acc 0..15, ttlSeconds 0..MaxTTL) the
+// override is stored, with an expiresAt exactly ttlSeconds away (none for
+// 0); outside them it is invalid_argument and nothing is stored. (A range
+// check done after converting to time.Duration let ttlSeconds 9223372037 and
+// more overflow into a permanent override: issue 11.)
+func FuzzAccessNumbers(f *testing.F) {
+	maxTTL := int64(serverapi.MaxTTL / time.Second)
+	for _, s := range [][2]int64{
+		{0, 60}, {0, 0}, {15, maxTTL}, {3, maxTTL + 1}, {0, -1}, {16, 60}, {-1, 60},
+		{0, 9223372036}, {0, 9223372037}, {0, 9223372037 * 2}, {0, math.MaxInt64}, {0, math.MinInt64},
+		{math.MaxInt64, 1}, {0, 18446744074},
+	} {
+		f.Add(s[0], s[1])
+	}
+	h := hub.New(hub.Config{})
+	svc := ops.New(ops.Config{}, nil, nil, h, slog.New(slog.DiscardHandler), nil)
+	store := access.New(access.Config{MaxEntries: 10})
+	svc.SetGuards(ops.Guards{Access: store, Threads: store, Revocations: store})
+	api := serverapi.New(serverapi.Config{Keys: serverapi.Keys{{Name: "k", Key: allKey, Scopes: []string{"*"}}}},
+		serverapi.Options{Ops: svc, Store: store, Hub: h, Logger: slog.New(slog.DiscardHandler)})
+	const path = "/server/v1/threads/t/access/u"
+	do := func(method, body string) (int, map[string]any) {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+allKey)
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		var env map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &env)
+		return rec.Code, env
+	}
+	f.Fuzz(func(t *testing.T, acc, ttl int64) {
+		defer do("DELETE", "")
+		before := time.Now()
+		status, env := do("PUT", fmt.Sprintf(`{"acc":%d,"ttlSeconds":%d}`, acc, ttl))
+		after := time.Now()
+		if acc < 0 || acc > 15 || ttl < 0 || ttl > maxTTL {
+			if status != 400 || env["error"].(map[string]any)["code"] != "invalid_argument" {
+				t.Fatalf("acc %d ttlSeconds %d: %d %v, want 400 invalid_argument", acc, ttl, status, env)
+			}
+			if status, _ := do("GET", ""); status != 404 {
+				t.Fatalf("acc %d ttlSeconds %d: refused, yet an override is stored (%d)", acc, ttl, status)
+			}
+			return
+		}
+		if status != 200 {
+			t.Fatalf("acc %d ttlSeconds %d: %d %v", acc, ttl, status, env)
+		}
+		data := env["data"].(map[string]any)
+		exp, has := data["expiresAt"].(string)
+		if has != (ttl > 0) {
+			t.Fatalf("ttlSeconds %d: expiresAt %q", ttl, exp)
+		}
+		if !has {
+			return
+		}
+		at, err := time.Parse(time.RFC3339Nano, exp)
+		d := time.Duration(ttl) * time.Second
+		if err != nil || at.Before(before.Add(d).Truncate(time.Second)) || at.After(after.Add(d)) {
+			t.Fatalf("ttlSeconds %d: expiresAt %s, want %s from now", ttl, exp, d)
 		}
 	})
 }

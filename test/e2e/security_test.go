@@ -677,3 +677,241 @@ func TestInvalidUTF8IsRefused(t *testing.T) {
 	}
 	d.healthy(t)
 }
+
+// TestReadOnlyMonitorCannotAct (issue 11, defect 2): a supervisor who
+// joined a support chat (a member, with a threadToken that may write) opens
+// another connection and monitors the chat there, read-only. Each row is a
+// way to act in the thread anyway: without threadId, from the other
+// connection, over REST without or with a stream of their own. Every one is
+// forbidden and the backend stores nothing; support.join again lifts it.
+func TestReadOnlyMonitorCannotAct(t *testing.T) {
+	d := startDemo(t)
+	agent, alice, super := d.login(t, "agent1"), d.login(t, "alice"), d.login(t, "super")
+	agentSock, refused := sioDial(t, d.ECB, map[string]string{"userToken": agent})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	if a := agentSock.call("agent.setAvailability", map[string]any{"available": true}); a.Error != nil {
+		t.Fatalf("setAvailability: %s", a.code())
+	}
+	asked := decodeData[struct{ RequestID string }](t, call(t, "POST", d.ECB+"/v1/ops/support.ask", map[string]any{"workgroup": "support", "question": "where is my order?"}, bearer(alice)))
+	var offer struct{ OfferID string }
+	_ = json.Unmarshal(agentSock.event("offer"), &offer)
+	var accepted struct{ Thread struct{ ID string } }
+	if a := agentSock.call("offer.accept", map[string]any{"offerId": offer.OfferID}); a.Error != nil || json.Unmarshal(a.Data, &accepted) != nil {
+		t.Fatalf("offer.accept: %s", a.code())
+	}
+	id := accepted.Thread.ID
+
+	member, refused := sioDial(t, d.ECB, map[string]string{"userToken": super})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	join := func() string {
+		t.Helper()
+		var joined struct{ ThreadToken string }
+		if a := member.call("support.join", map[string]any{"requestId": asked.RequestID}); a.Error != nil || json.Unmarshal(a.Data, &joined) != nil {
+			t.Fatalf("support.join: %s", a.code())
+		}
+		return joined.ThreadToken
+	}
+	tok := join()
+	var sent struct{ Message struct{ ID string } }
+	if a := member.call("sendMessage", map[string]any{"threadToken": tok, "body": "supervisor joined"}); a.Error != nil || json.Unmarshal(a.Data, &sent) != nil {
+		t.Fatalf("a member's sendMessage: %s", a.code())
+	}
+	monitor, refused := sioDial(t, d.ECB, map[string]string{"userToken": super})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	if a := monitor.call("support.monitor", map[string]any{"requestId": asked.RequestID}); a.Error != nil {
+		t.Fatalf("support.monitor: %s", a.code())
+	}
+	stream := openStream(t, d.ECB, super)
+	before := d.stored(t, agent, id)
+
+	sio := func(s *sioClient, op string, payload map[string]any) func() string {
+		return func() string { return s.call(op, payload).code() }
+	}
+	rest := func(path string, body map[string]any, headers ...string) func() string {
+		return func() string {
+			return call(t, "POST", d.ECB+"/v1/threads/"+id+path, body, append([]string{bearer(super), "ECB-Thread-Token: " + tok}, headers...)...).code()
+		}
+	}
+	body := map[string]any{"body": "I only watch"}
+	cases := []struct {
+		name string
+		act  func() string
+	}{
+		{"socket.io sendMessage without threadId", sio(monitor, "sendMessage", map[string]any{"threadToken": tok, "body": "I only watch"})},
+		{"socket.io whisper without threadId", sio(monitor, "sendMessage", map[string]any{"threadToken": tok, "body": "psst", "visibility": "agents"})},
+		{"socket.io sendMessage from another connection", sio(member, "sendMessage", map[string]any{"threadToken": tok, "threadId": id, "body": "I only watch"})},
+		{"socket.io typing", sio(monitor, "typing", map[string]any{"threadToken": tok, "threadId": id, "state": "start"})},
+		{"socket.io markRead without threadId", sio(monitor, "markRead", map[string]any{"threadToken": tok, "messageId": sent.Message.ID})},
+		{"REST sendMessage without ECB-Stream", rest("/messages", body)},
+		{"REST sendMessage with a stream of their own", rest("/messages", body, "ECB-Stream: "+stream.ID)},
+		{"REST typing without ECB-Stream", rest("/typing", map[string]any{"state": "start"})},
+		{"REST leaveThread without ECB-Stream", rest("/leave", map[string]any{})},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if code := tc.act(); code != "forbidden" {
+				t.Fatalf("%q, want forbidden", code)
+			}
+		})
+	}
+	if n := d.stored(t, agent, id); n != before {
+		t.Fatalf("the backend holds %d messages, want %d", n, before)
+	}
+	// support.join ends the monitor on every connection: the member writes again.
+	tok = join()
+	if a := monitor.call("sendMessage", map[string]any{"threadToken": tok, "body": "supervisor here"}); a.Error != nil {
+		t.Fatalf("sendMessage after support.join: %s", a.code())
+	}
+	d.healthy(t)
+}
+
+// TestAccessOverrideTTLOutOfRange (issue 11, defect 3): ttlSeconds beyond
+// the documented maximum (366 days), including values whose conversion to
+// nanoseconds overflows, is refused; no override, permanent or not, is left.
+func TestAccessOverrideTTLOutOfRange(t *testing.T) {
+	d := startDemo(t)
+	key, _ := os.ReadFile(filepath.Join(d.Data, "server-api-key"))
+	apiKey := bearer(strings.TrimSpace(string(key)))
+	url := d.ECB + "/server/v1/threads/t1/access/bob"
+	for _, ttl := range []string{"9223372037", "18446744074", "9223372036854775807"} {
+		t.Run("ttlSeconds "+ttl, func(t *testing.T) {
+			call(t, "DELETE", url, nil, apiKey)
+			if r := call(t, "PUT", url, `{"acc":0,"ttlSeconds":`+ttl+`}`, apiKey); r.Status != 400 || r.code() != "invalid_argument" {
+				t.Fatalf("%d %s, want 400 invalid_argument", r.Status, r.code())
+			}
+			if r := call(t, "GET", url, nil, apiKey); r.code() != "not_found" {
+				t.Fatalf("an override was stored: %d %s", r.Status, r.code())
+			}
+		})
+	}
+	// One second beyond the maximum is refused; the maximum itself is a timed override.
+	if r := call(t, "PUT", url, `{"acc":0,"ttlSeconds":31622401}`, apiKey); r.Status != 400 || r.code() != "invalid_argument" {
+		t.Fatalf("the maximum + 1: %d %s", r.Status, r.code())
+	}
+	r := call(t, "PUT", url, `{"acc":0,"ttlSeconds":31622400}`, apiKey)
+	var o struct{ ExpiresAt time.Time }
+	if r.Status != 200 || json.Unmarshal(r.Data, &o) != nil || o.ExpiresAt.Before(time.Now().Add(365*24*time.Hour)) {
+		t.Fatalf("the maximum: %d %s %s", r.Status, r.code(), r.Data)
+	}
+	d.healthy(t)
+}
+
+// forgeRaw signs a claims set written by hand (a name twice, a name in
+// another case) with the demo's own key, as a careless backend might.
+func (d *demo) forgeRaw(tb testing.TB, payload string) string {
+	tb.Helper()
+	k, err := ecbserver.LoadPrivateKeyPEM(filepath.Join(d.Data, "private.pem"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	signing := b64([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + b64([]byte(payload))
+	sig, err := jwt.SigningMethodRS256.Sign(signing, k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return signing + "." + b64(sig)
+}
+
+// streamRefusal opens the event stream and returns its status and, for a
+// refusal, the envelope's code; an accepted stream is closed at once (call
+// would wait for its end).
+func streamRefusal(tb testing.TB, base string, headers ...string) (int, string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events", nil)
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("event stream: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 400 {
+		return resp.StatusCode, ""
+	}
+	var env struct{ Error struct{ Code string } }
+	_ = json.NewDecoder(resp.Body).Decode(&env)
+	return resp.StatusCode, env.Error.Code
+}
+
+// TestLaxClaimsAreRefused (issue 11, defect 4): tokens signed with the
+// backend's key whose claims set is not strict JSON for RFC 7519 — a
+// NumericDate as a string, a claim name in another case, a name twice —
+// are unauthenticated on every entry point, for userTokens, anonymous
+// tokens and threadTokens. Each was accepted before (with the last of the
+// case-insensitive matches winning: {"sub":"alice","SUB":"bob"} was bob).
+func TestLaxClaimsAreRefused(t *testing.T) {
+	d := startDemo(t, "--set", "http.allowedOrigins=https://shop.example,https://evil.example")
+	alice := d.login(t, "alice")
+	c := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "only message"}}, bearer(alice)))
+	id := c.Thread.ID
+	now, exp := time.Now().Unix(), time.Now().Add(time.Hour).Unix()
+	user := func(members string) string {
+		return d.forgeRaw(t, fmt.Sprintf(`{"name":"x","aud":"ecb-demo","iat":%d,%s}`, now, members))
+	}
+	users := []struct{ name, token, origin string }{
+		{"exp as a string", user(fmt.Sprintf(`"typ":"user","sub":"alice","exp":"%d"`, exp)), ""},
+		{"iat as a string", user(fmt.Sprintf(`"typ":"user","sub":"alice","exp":%d,"iat":"%d"`, exp, now)), ""},
+		{"nbf as a string", user(fmt.Sprintf(`"typ":"user","sub":"alice","exp":%d,"nbf":"%d"`, exp, now)), ""},
+		{"sub then SUB", user(fmt.Sprintf(`"typ":"user","sub":"alice","SUB":"bob","exp":%d`, exp)), ""},
+		{"Typ for typ", user(fmt.Sprintf(`"Typ":"user","sub":"alice","exp":%d`, exp)), ""},
+		{"sub twice", user(fmt.Sprintf(`"typ":"user","sub":"alice","sub":"bob","exp":%d`, exp)), ""},
+		{"anonymous: ORIGINS beside origins", user(fmt.Sprintf(`"typ":"user","sub":"anon-1","anon":true,"origins":["https://shop.example"],"ORIGINS":["https://evil.example"],"exp":%d`, exp)), "https://evil.example"},
+		{"anonymous: exp as a string", user(fmt.Sprintf(`"typ":"user","sub":"anon-1","anon":true,"origins":["https://shop.example"],"exp":"%d"`, exp)), "https://shop.example"},
+	}
+	for _, tc := range users {
+		t.Run("userToken "+tc.name, func(t *testing.T) {
+			var h []string
+			if tc.origin != "" {
+				h = append(h, "Origin: "+tc.origin)
+			}
+			if status, code := streamRefusal(t, d.ECB, append(h, bearer(tc.token))...); status != 401 || code != "unauthenticated" {
+				t.Fatalf("event stream: %d %s", status, code)
+			}
+			if _, refused := sioDial(t, d.ECB, map[string]string{"userToken": tc.token}, h...); refused == nil || refused.Code != "unauthenticated" {
+				t.Fatalf("socket.io handshake: %+v", refused)
+			}
+			if r := call(t, "GET", d.ECB+"/v1/threads/"+id, nil, append(h, bearer(tc.token), "ECB-Thread-Token: "+c.ThreadToken)...); r.Status != 401 || r.code() != "unauthenticated" {
+				t.Fatalf("getThread: %d %s", r.Status, r.code())
+			}
+		})
+	}
+
+	thread := func(members string) string {
+		return d.forgeRaw(t, fmt.Sprintf(`{"typ":"thread","sub":%q,"aud":"ecb-demo",%s}`, id, members))
+	}
+	threads := map[string]string{
+		"exp as a string": thread(fmt.Sprintf(`"uid":"alice","acc":3,"exp":"%d"`, exp)),
+		"UID beside uid":  thread(fmt.Sprintf(`"uid":"carol","UID":"alice","acc":3,"exp":%d`, exp)),
+		"ACC for acc":     thread(fmt.Sprintf(`"uid":"alice","ACC":3,"exp":%d`, exp)),
+		"acc twice":       thread(fmt.Sprintf(`"uid":"alice","acc":1,"acc":3,"exp":%d`, exp)),
+	}
+	sock, refused := sioDial(t, d.ECB, map[string]string{"userToken": alice})
+	if refused != nil {
+		t.Fatalf("alice's socket: %+v", refused)
+	}
+	for name, tok := range threads {
+		t.Run("threadToken "+name, func(t *testing.T) {
+			if r := call(t, "POST", d.ECB+"/v1/threads/"+id+"/messages", map[string]any{"body": "lax"}, bearer(alice), "ECB-Thread-Token: "+tok); r.Status != 401 || r.code() != "unauthenticated" {
+				t.Fatalf("sendMessage: %d %s", r.Status, r.code())
+			}
+			if a := sock.call("getThread", map[string]any{"threadToken": tok}); a.code() != "unauthenticated" {
+				t.Fatalf("socket.io getThread: %s", a.code())
+			}
+		})
+	}
+	if n := d.stored(t, alice, id); n != 1 {
+		t.Fatalf("the backend holds %d messages, want 1", n)
+	}
+	d.healthy(t)
+}
