@@ -301,26 +301,38 @@ func (s *AccessStore) Revoke(ctx context.Context, userID string, before time.Tim
 	return before, s.announce(ctx, e.Kind, "", userID)
 }
 
+// kindOf returns the kind a wire name stands for.
+func kindOf(name string) (access.Kind, bool) {
+	if len(name) != 1 {
+		return 0, false
+	}
+	switch k := access.Kind(name[0]); k {
+	case access.KindOverride, access.KindThread, access.KindRevocation:
+		return k, true
+	}
+	return 0, false
+}
+
 func decodeEntry(raw string) (access.Entry, error) {
 	var w wireEntry
 	if err := json.Unmarshal([]byte(raw), &w); err != nil {
 		return access.Entry{}, fmt.Errorf("cluster: malformed access entry: %w", err)
 	}
-	if len(w.Kind) != 1 {
+	k, ok := kindOf(w.Kind)
+	if !ok {
 		return access.Entry{}, fmt.Errorf("cluster: access entry of kind %q", w.Kind)
 	}
-	e := access.Entry{Kind: access.Kind(w.Kind[0]), ThreadID: w.ThreadID, UserID: w.UserID, Access: auth.Access(w.Access), Status: w.Status}
+	if k == access.KindThread && w.Status != access.StatusClosed && w.Status != access.StatusDeleted {
+		return access.Entry{}, fmt.Errorf("cluster: thread mark %q", w.Status)
+	}
+	e := access.Entry{Kind: k, ThreadID: w.ThreadID, UserID: w.UserID, Access: auth.Access(w.Access), Status: w.Status}
 	if w.Before != 0 {
 		e.Before = time.UnixMicro(w.Before)
 	}
 	if w.Expires != 0 {
 		e.ExpiresAt = time.UnixMilli(w.Expires)
 	}
-	switch e.Kind {
-	case access.KindOverride, access.KindThread, access.KindRevocation:
-		return e, nil
-	}
-	return access.Entry{}, fmt.Errorf("cluster: access entry of kind %q", w.Kind)
+	return e, nil
 }
 
 // reloadBatch is how many entries one MGET reads.
@@ -367,10 +379,11 @@ func (s *AccessStore) reload(ctx context.Context) error {
 
 // changed reads an announced entry back from Redis into the cache.
 func (s *AccessStore) changed(ctx context.Context, c accessChange) {
-	if len(c.Kind) != 1 {
+	k, ok := kindOf(c.Kind)
+	if !ok {
+		s.log.Warn("cluster: access change of an unknown kind skipped", "kind", c.Kind)
 		return
 	}
-	k := access.Kind(c.Kind[0])
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	raw, err := s.rdb.Get(ctx, s.key(k, c.ThreadID, c.UserID)).Result()

@@ -450,3 +450,33 @@ func TestAccessStoreWithoutRedisAndAfterItsReturn(t *testing.T) {
 		t.Fatal("B ready again with an override deleted while it was cut off")
 	}
 }
+
+// FuzzDecodeAccessEntry: a value read from Redis never panics the decoder,
+// and what it accepts is an entry of a known kind.
+func FuzzDecodeAccessEntry(f *testing.F) {
+	for _, s := range []string{
+		`{"k":"o","t":"t1","u":"bob","x":1767225600000}`,
+		`{"k":"o","t":"t1","u":"bob","a":3}`,
+		`{"k":"t","t":"t1","s":"closed","x":1767225600000}`,
+		`{"k":"t","t":"t1","s":"open"}`,
+		`{"k":"r","u":"bob","b":1767225600123456,"x":1767225600000}`,
+		`{"k":"x"}`, `{"k":"oo"}`, `[]`, `{"k":1}`, ``,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		e, err := cluster.DecodeAccessEntry(raw)
+		if err != nil {
+			return
+		}
+		switch e.Kind {
+		case access.KindOverride, access.KindRevocation:
+		case access.KindThread:
+			if e.Status != access.StatusClosed && e.Status != access.StatusDeleted {
+				t.Fatalf("accepted thread mark %q", e.Status)
+			}
+		default:
+			t.Fatalf("accepted kind %q", e.Kind)
+		}
+	})
+}
