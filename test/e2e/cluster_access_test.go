@@ -1,170 +1,16 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/ecbridge/ecb/internal/cli"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
-// clusterRedis is the Redis the cluster tests share (ECB_TEST_REDIS_URL,
-// default the machine's); under CI=true a missing Redis fails the test.
-func clusterRedis(tb testing.TB) string {
-	tb.Helper()
-	url := os.Getenv("ECB_TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("Redis is required under CI=true and does not answer at %s: %v", url, err)
-		}
-		tb.Skipf("no Redis at %s: %v", url, err)
-	}
-	return url
-}
-
-// buildECB builds the ecb binary from this repository into dir.
-func buildECB(tb testing.TB, dir string) string {
-	tb.Helper()
-	bin := filepath.Join(dir, "ecb")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/ecbridge/ecb/cmd/ecb")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// clusterDemo is a running `ecb demo --nodes N` of the built binary, with
-// a prefix of its own in Redis, whose keys are deleted when the test ends.
-type clusterDemo struct {
-	file  cli.ClusterFile
-	nodes []*demo // one per node: ECB is the node's URL
-}
-
-func startClusterDemo(tb testing.TB, bin string, n int) *clusterDemo {
-	tb.Helper()
-	url := clusterRedis(tb)
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	prefix := "ecbe2e-" + hex.EncodeToString(b[:])
-	tb.Cleanup(func() { dropRedisPrefix(tb, url, prefix) })
-	data := filepath.Join(tb.TempDir(), "data")
-	cmd := exec.Command(bin, "demo", "--nodes", "3", "--listen", "127.0.0.1:0", "--data", data, "--redis", url,
-		"--set", "cluster.prefix="+prefix, "--set", "cluster.probeInterval=200ms")
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			tb.Errorf("ecb demo --nodes did not stop within 20s")
-		}
-	})
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "ECB demo ready") {
-				close(ready)
-				break
-			}
-		}
-		for sc.Scan() { // keep draining
-		}
-	}()
-	select {
-	case <-ready:
-	case <-exited:
-		tb.Fatalf("ecb demo --nodes exited before it was ready:\n%s", stderr.String())
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("ecb demo --nodes not ready after 60s:\n%s", stderr.String())
-	}
-	raw, err := os.ReadFile(filepath.Join(data, "cluster.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := &clusterDemo{}
-	if err := json.Unmarshal(raw, &c.file); err != nil || len(c.file.Nodes) != n {
-		tb.Fatalf("cluster.json: %v: %s", err, raw)
-	}
-	for _, node := range c.file.Nodes {
-		d := &demo{ECB: node.URL, Backend: c.file.Backend, Data: data, stderr: stderr}
-		awaitReady(tb, d)
-		c.nodes = append(c.nodes, d)
-	}
-	return c
-}
-
-// awaitReady waits until the node's /readyz says ready (its subscriptions
-// deliver and its access store is loaded).
-func awaitReady(tb testing.TB, d *demo) {
-	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(d.ECB + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s not ready after 20s (%v):\n%s", d.ECB, err, d.stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func dropRedisPrefix(tb testing.TB, url, prefix string) {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		tb.Error(err)
-		return
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx := context.Background()
-	iter := c.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		c.Del(ctx, iter.Val())
-	}
-}
+// This file runs the Server API against `ecb demo --nodes 3` (the helpers
+// are cluster_test.go's): its decisions, kept in Redis, hold on every node.
 
 // TestClusterServerAPIActsOnEveryNode: the Server API called on any node of
 // `ecb demo --nodes 3` acts on every node. A ban through node 1 detaches and
@@ -176,13 +22,12 @@ func dropRedisPrefix(tb testing.TB, url, prefix string) {
 // internal/cluster's TestAccessStoreSurvivesARestart: the demo does not
 // restart nodes.)
 func TestClusterServerAPIActsOnEveryNode(t *testing.T) {
-	c := startClusterDemo(t, buildECB(t, t.TempDir()), 3)
-	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
+	c := startCluster(t, 3)
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	api1, api2, api3 := n1.serverAPI(t), n2.serverAPI(t), n3.serverAPI(t)
 	ctx := context.Background()
 	alice, bob := n1.login(t, "alice"), n1.login(t, "bob")
-	created := decodeData[created](t, call(t, "POST", n1.ECB+"/v1/threads", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "hello"}}, bearer(alice)))
-	id := created.Thread.ID
+	id := newThread(t, n1, alice, "bob")
 	aliceOn1, _ := n1.listening(t, alice, id)
 	bobOn3, bobPage := n3.listening(t, bob, id)
 	oldThreadToken := bobPage.ThreadToken
