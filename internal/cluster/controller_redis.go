@@ -25,6 +25,12 @@ type Controller struct {
 	sink    hub.Sink
 	ps      *redis.PubSub
 	lastRx  atomic.Int64 // unix nanos of this node's last probe seen
+	// probeGap is how late a probe may come back before the reader takes
+	// the subscription for one that may have missed messages.
+	probeGap time.Duration
+	// access is the node's AccessStore, fed by the reader (nil: none). It is
+	// set before start.
+	access *AccessStore
 }
 
 var (
@@ -37,10 +43,13 @@ type controlMessage struct {
 	Node  string       `json:"n"`
 	Cmd   *hub.Command `json:"c,omitempty"`
 	Probe bool         `json:"p,omitempty"`
+	// Access names an entry of the AccessStore that changed; it travels
+	// before the commands of the same Server API call.
+	Access *accessChange `json:"a,omitempty"`
 }
 
 func newController(cfg Config, rdb *redis.Client, log *slog.Logger) *Controller {
-	return &Controller{rdb: rdb, log: log, node: cfg.NodeID, channel: cfg.Prefix + ":ctl", timeout: cfg.Timeout}
+	return &Controller{rdb: rdb, log: log, node: cfg.NodeID, channel: cfg.Prefix + ":ctl", timeout: cfg.Timeout, probeGap: 3 * cfg.ProbeInterval}
 }
 
 // Bind implements hub.BrokerBinder.
@@ -66,7 +75,7 @@ func (c *Controller) publish(ctx context.Context, m controlMessage) error {
 
 func (c *Controller) start(ctx context.Context, wg *sync.WaitGroup) {
 	c.ps = c.rdb.Subscribe(ctx, c.channel)
-	msgs := c.ps.Channel(redis.WithChannelSize(4096), redis.WithChannelHealthCheckInterval(time.Second))
+	msgs := c.ps.ChannelWithSubscriptions(redis.WithChannelSize(4096), redis.WithChannelHealthCheckInterval(time.Second))
 	wg.Go(func() {
 		for {
 			select {
@@ -76,13 +85,22 @@ func (c *Controller) start(ctx context.Context, wg *sync.WaitGroup) {
 				if !ok {
 					return
 				}
-				c.handle(m.Payload)
+				switch m := m.(type) {
+				case *redis.Subscription:
+					// The first subscription, or one again after a lost
+					// connection, whose messages meanwhile are gone.
+					if m.Kind == "subscribe" && c.access != nil {
+						c.access.subscribed(ctx)
+					}
+				case *redis.Message:
+					c.handle(ctx, m.Payload)
+				}
 			}
 		}
 	})
 }
 
-func (c *Controller) handle(payload string) {
+func (c *Controller) handle(ctx context.Context, payload string) {
 	var m controlMessage
 	if err := json.Unmarshal([]byte(payload), &m); err != nil {
 		c.log.Warn("cluster: malformed command", "err", err)
@@ -91,7 +109,17 @@ func (c *Controller) handle(payload string) {
 	switch {
 	case m.Probe:
 		if m.Node == c.node {
-			c.lastRx.Store(time.Now().UnixNano())
+			now := time.Now().UnixNano()
+			last := c.lastRx.Swap(now)
+			if c.access != nil {
+				c.access.probed(ctx, last != 0 && time.Duration(now-last) > c.probeGap)
+			}
+		}
+	case m.Access != nil:
+		// Every node reads the entry back, the writer too: two writes of
+		// one entry end as Redis has them.
+		if c.access != nil {
+			c.access.changed(ctx, *m.Access)
 		}
 	case m.Node == c.node || m.Cmd == nil:
 		// This node applied its own command when it sent it.
@@ -110,6 +138,9 @@ func (c *Controller) ready(now time.Time, limit time.Duration) error {
 	rx := c.lastRx.Load()
 	if rx == 0 || now.Sub(time.Unix(0, rx)) > limit {
 		return fmt.Errorf("%w (control channel)", errNotDelivering)
+	}
+	if c.access != nil {
+		return c.access.ready()
 	}
 	return nil
 }

@@ -16,13 +16,23 @@
 //	<prefix>:{p<N>}:k:<thread>  sorted set: push keys (message ids) by offset, as many as the stream keeps; EXPIRE HistoryTTL
 //	<prefix>:{p<N>}:c:<thread>  channel: "<offset> <epoch> <push JSON>" (offset 0: not in the history)
 //	<prefix>:{p<N>}:probe       channel: the partition's liveness probe
-//	<prefix>:ctl                channel: commands, {"n": sending node, "c": command}
+//	<prefix>:ctl                channel: commands, {"n": sending node, "c": command};
+//	                            access changes, {"n": node, "a": {"k": kind, "t": thread, "u": user}}
+//	<prefix>:{acc}:o:<len>:<thread>:<user>  an access override (JSON), PXAT its deadline
+//	<prefix>:{acc}:t:<thread>   a thread's mark (JSON), PXAT now + StateTTL
+//	<prefix>:{acc}:r:<user>     a revocation (JSON), PXAT now + StateTTL
+//	<prefix>:{acc}:idx          sorted set: the access keys by deadline (ms; +inf: none)
 //
 // A publish is one Lua script: bump the offset (a new epoch when the meta
 // hash is gone, and then a new stream), XADD with MAXLEN, EXPIRE, PUBLISH.
 // So a subscriber that sees offset N+2 after N knows that N+1 exists, and
 // fetches it from the stream before it hands N+2 on; when the stream no
 // longer has it, the thread's listeners on this node are told to resync.
+//
+// The AccessStore (access_redis.go) keeps the Server API's live decisions in
+// the {acc} keys, one script per write (rules and limit included), and
+// every node's cache in step through the control channel; see
+// docs/cluster-access.md.
 //
 // # Concurrency
 //
@@ -32,5 +42,7 @@
 // commands and is held across them; the reader never takes it), then its mu
 // (small state: subscription counts, last positions, confirmation waiters;
 // nothing is called under it). The hub is called with no lock of this
-// package held.
+// package held. The control channel's reader calls the AccessStore (Redis
+// reads, then its cache's own mutex, held briefly and calling nothing out)
+// in the channel's order; the AccessStore has no lock of its own.
 package cluster

@@ -17,3 +17,6 @@ func SilenceProbes(n *Node) {
 		_ = p.ps.Unsubscribe(context.Background(), p.probe)
 	}
 }
+
+// DecodeAccessEntry decodes an AccessStore value (tests).
+var DecodeAccessEntry = decodeEntry

@@ -66,9 +66,9 @@ func TestOverrideReplacesTheTokensAccess(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			st.DeleteAccess(id, "alice")
+			st.DeleteAccess(t.Context(), id, "alice")
 			if tc.acc >= 0 {
-				if _, err := st.SetAccess(id, "alice", auth.Access(tc.acc), 0); err != nil {
+				if _, err := st.SetAccess(t.Context(), id, "alice", auth.Access(tc.acc), 0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -85,8 +85,8 @@ func TestOverrideReplacesTheTokensAccess(t *testing.T) {
 		})
 	}
 	// Another user's override does not touch alice.
-	st.DeleteAccess(id, "alice")
-	_, _ = st.SetAccess(id, "bob", 0, 0)
+	st.DeleteAccess(t.Context(), id, "alice")
+	_, _ = st.SetAccess(t.Context(), id, "bob", 0, 0)
 	if err := send(rw); err != nil {
 		t.Errorf("bob's ban refused alice: %v", err)
 	}
@@ -107,7 +107,7 @@ func TestOverrideAppliesWithoutEnforceMembership(t *testing.T) {
 	if _, err := f.svc.SendMessage(ctx, alice, ops.SendMessageRequest{ThreadToken: ro, MessageInput: ops.MessageInput{Body: "x"}}); err != nil {
 		t.Fatalf("without enforcement the backend decides: %v", err)
 	}
-	_, _ = st.SetAccess(created.Thread.ID, "alice", 0, 0)
+	_, _ = st.SetAccess(t.Context(), created.Thread.ID, "alice", 0, 0)
 	if _, err := f.svc.SendMessage(ctx, alice, ops.SendMessageRequest{ThreadToken: created.ThreadToken, MessageInput: ops.MessageInput{Body: "x"}}); codeOf(err) != apierr.Forbidden {
 		t.Fatalf("a ban applies even without enforceMembership: %v", err)
 	}
@@ -131,7 +131,7 @@ func TestClosedAndDeletedThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, tok := created.Thread.ID, created.ThreadToken
-	_ = st.SetThreadStatus(id, access.StatusClosed)
+	_ = st.SetThreadStatus(t.Context(), id, access.StatusClosed)
 	calls := f.backend.calls
 	if _, err := f.svc.SendMessage(ctx, alice, ops.SendMessageRequest{ThreadToken: tok, MessageInput: ops.MessageInput{Body: "x"}}); codeOf(err) != apierr.Conflict {
 		t.Fatalf("send to a closed thread: %v", err)
@@ -145,7 +145,7 @@ func TestClosedAndDeletedThreads(t *testing.T) {
 	if _, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: "closed by support"}); err != nil {
 		t.Fatalf("a system message into a closed thread: %v", err)
 	}
-	_ = st.SetThreadStatus(id, access.StatusDeleted)
+	_ = st.SetThreadStatus(t.Context(), id, access.StatusDeleted)
 	if _, err := f.svc.GetThread(ctx, alice, ops.GetThreadRequest{ThreadToken: tok}); codeOf(err) != apierr.NotFound {
 		t.Fatalf("read a deleted thread: %v", err)
 	}
@@ -161,7 +161,7 @@ func TestRevokedTokensAreRefusedOnEveryOperation(t *testing.T) {
 	if _, err := f.svc.GetContacts(ctx, alice, ops.PageRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = st.Revoke("alice", time.Now())
+	_, _ = st.Revoke(t.Context(), "alice", time.Now())
 	if _, err := f.svc.GetContacts(ctx, alice, ops.PageRequest{}); codeOf(err) != apierr.Unauthenticated {
 		t.Fatalf("an operation of a live connection with a revoked token: %v", err)
 	}
@@ -289,7 +289,7 @@ func TestServerAPIEffects(t *testing.T) {
 
 	// A ban detaches bob's connection and tells him.
 	acc := auth.Access(0)
-	_, _ = st.SetAccess(id, "bob", acc, time.Hour)
+	_, _ = st.SetAccess(t.Context(), id, "bob", acc, time.Hour)
 	if n, _ := f.svc.ApplyAccess(id, "bob", &acc, time.Now().Add(time.Hour)); n != 1 {
 		t.Fatalf("detached %d, want 1", n)
 	}
@@ -307,7 +307,7 @@ func TestServerAPIEffects(t *testing.T) {
 		t.Fatal("a banned listener still gets the thread's pushes")
 	}
 	// The override removed: told without acc.
-	st.DeleteAccess(id, "bob")
+	st.DeleteAccess(t.Context(), id, "bob")
 	f.svc.ApplyAccess(id, "bob", nil, time.Time{})
 	p = ops.ThreadChangePush{}
 	_ = json.Unmarshal(bobConn.got[len(bobConn.got)-1].Payload(), &p)

@@ -130,7 +130,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	s.cbs = callbacks.New(context.WithoutCancel(ctx), callbacks.Config{URL: cfg.Callbacks.URL, Secret: []byte(cfg.Backend.Secret),
 		MaxRetryDuration: cfg.Callbacks.MaxRetryDuration, Observer: s.metrics.CallbackFailures()})
 	s.ops.SetCallbacks(s.cbs)
-	if err := s.newGuards(cfg); err != nil {
+	if err := s.newGuards(ctx, cfg); err != nil {
 		return nil, err
 	}
 	s.sse = sse.New(sse.Config{
