@@ -7,9 +7,12 @@ require (
 	github.com/MicahParks/keyfunc/v3 v3.9.1
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/prometheus/client_golang v1.25.0
+	github.com/redis/go-redis/v9 v9.23.0
 	golang.org/x/time v0.16.0
 	gopkg.in/yaml.v3 v3.0.1
 )
+
+require go.uber.org/atomic v1.12.0 // indirect
 
 require (
 	github.com/bahlo/generic-list-go v0.2.0 // indirect

@@ -56,7 +56,7 @@ var _ hub.Conn = (*conn)(nil)
 // encodePush is internal/sioapi's: one Socket.IO EVENT packet per push,
 // cached on the push by Push.Frame, shared by every recipient.
 func encodePush(p *hub.Push) []byte {
-	b, err := socketio.EncodeEvent("/", p.Event, json.RawMessage(p.Data))
+	b, err := socketio.EncodeEvent("/", p.Event, json.RawMessage(p.Payload()))
 	if err != nil {
 		return nil
 	}
@@ -89,14 +89,16 @@ func ServeECB(ctx context.Context, stdin io.Reader, stdout io.Writer, opts Serve
 	srv.Namespace("/").OnConnection(func(s *socketio.Socket) {
 		c := &conn{socket: s}
 		h.Register(c, s.ID())
-		h.Attach(benchThread, c)
+		if _, err := h.Attach(ctx, benchThread, c); err != nil {
+			log.Warn("attach", "err", err)
+		}
 		s.OnDisconnect(func(string) { h.Unregister(c) })
 		s.On("publish", func(s *socketio.Socket, args []json.RawMessage, ack socketio.Ack) {
 			var data json.RawMessage
 			if len(args) > 0 {
 				data = args[0]
 			}
-			if _, err := h.Publish(benchThread, "message", nil, func(hub.Position) ([]byte, error) { return data, nil }); err != nil {
+			if _, err := h.Publish(ctx, benchThread, &hub.Push{Event: "message", Data: data}, nil); err != nil {
 				log.Warn("publish", "err", err)
 			}
 			if ack != nil {

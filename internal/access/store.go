@@ -4,11 +4,17 @@
 // thread states (closed: read-only; deleted), and token revocations per user
 // (tokens issued before a given time are refused).
 //
-// Everything lives in memory on one node: an ECB restart forgets it, and
-// another node does not see it (cluster mode will keep it in Redis). The
-// backend stays the system of record and must still refuse what it does not
-// allow; these entries let ECB refuse early and act at once on live
-// connections.
+// A Store lives in memory on one node: on its own (one node), an ECB restart
+// forgets it. In cluster mode it is the local cache of the shared store in
+// Redis (package cluster), which writes there first and keeps every node's
+// Store in step through the mirror methods Put, Remove and Replace; those
+// apply what the shared store decided, without the rules and the limit of
+// the write methods. The backend stays the system of record and must still
+// refuse what it does not allow; these entries let ECB refuse early and act
+// at once on live connections.
+//
+// The write methods take a context for the interface they share with the
+// shared store (serverapi.Store); the Store itself never blocks on it.
 //
 // Entries with a deadline expire lazily (a read never returns an expired
 // entry) and are swept by Run, whose caller owns its goroutine. A Store is
@@ -75,14 +81,20 @@ type Store struct {
 	revoked   map[string]revocation
 }
 
-// New returns an empty Store.
-func New(cfg Config) *Store {
+// WithDefaults returns cfg with its zero values replaced by the defaults.
+func (cfg Config) WithDefaults() Config {
 	if cfg.StateTTL <= 0 {
 		cfg.StateTTL = 24 * time.Hour
 	}
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = 100000
 	}
+	return cfg
+}
+
+// New returns an empty Store.
+func New(cfg Config) *Store {
+	cfg = cfg.WithDefaults()
 	return &Store{cfg: cfg, overrides: map[key]Override{}, threads: map[string]stateEntry{}, revoked: map[string]revocation{}}
 }
 
@@ -102,7 +114,7 @@ func (s *Store) lenLocked() int { return len(s.overrides) + len(s.threads) + len
 
 // SetAccess overrides the access of userID in threadID, for ttl (0: until
 // deleted). It replaces any earlier override of the pair.
-func (s *Store) SetAccess(threadID, userID string, acc auth.Access, ttl time.Duration) (Override, error) {
+func (s *Store) SetAccess(_ context.Context, threadID, userID string, acc auth.Access, ttl time.Duration) (Override, error) {
 	now := time.Now()
 	o := Override{Access: acc}
 	if ttl > 0 {
@@ -140,21 +152,21 @@ func (s *Store) Lookup(threadID, userID string) (auth.Access, bool) {
 }
 
 // DeleteAccess removes the override of userID in threadID; it reports
-// whether there was a live one.
-func (s *Store) DeleteAccess(threadID, userID string) bool {
+// whether there was a live one. Its error is always nil.
+func (s *Store) DeleteAccess(_ context.Context, threadID, userID string) (bool, error) {
 	now := time.Now()
 	k := key{threadID, userID}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o, ok := s.overrides[k]
 	delete(s.overrides, k)
-	return ok && !expired(o.ExpiresAt, now)
+	return ok && !expired(o.ExpiresAt, now), nil
 }
 
 // SetThreadStatus marks threadID closed or deleted for StateTTL, or clears
 // its mark (StatusOpen). A deleted thread stays deleted: it cannot be
 // closed or opened again until its mark expires.
-func (s *Store) SetThreadStatus(threadID, status string) error {
+func (s *Store) SetThreadStatus(_ context.Context, threadID, status string) error {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -201,7 +213,7 @@ func (s *Store) ThreadStatus(threadID string) string {
 // resolution of a token's iat, one second), for StateTTL. A later call
 // replaces the time; an earlier time than the current one is ignored, so
 // that a revocation is never weakened by accident.
-func (s *Store) Revoke(userID string, before time.Time) (time.Time, error) {
+func (s *Store) Revoke(_ context.Context, userID string, before time.Time) (time.Time, error) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -234,6 +246,81 @@ func (s *Store) RevokedBefore(userID string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return r.before, true
+}
+
+// Kind names the sort of an Entry.
+type Kind byte
+
+// The kinds of entries.
+const (
+	KindOverride   Kind = 'o' // an access override of a user in a thread
+	KindThread     Kind = 't' // a thread's status
+	KindRevocation Kind = 'r' // a user's revocation
+)
+
+// Entry is one override, thread status or revocation, as a shared store
+// hands it to its local cache.
+type Entry struct {
+	Kind     Kind
+	ThreadID string      // KindOverride, KindThread
+	UserID   string      // KindOverride, KindRevocation
+	Access   auth.Access // KindOverride
+	Status   string      // KindThread: StatusClosed or StatusDeleted (StatusOpen removes)
+	Before   time.Time   // KindRevocation
+	// ExpiresAt is when the entry goes; zero: never (until removed).
+	ExpiresAt time.Time
+}
+
+// Put stores e as it is, replacing the entry of the same kind and ids: a
+// mirror's write, without the rules of the write methods (a deleted thread
+// stays deleted, a revocation is never weakened) or their limit, which the
+// shared store has applied already.
+func (s *Store) Put(e Entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.putLocked(e)
+}
+
+func (s *Store) putLocked(e Entry) {
+	switch e.Kind {
+	case KindOverride:
+		s.overrides[key{e.ThreadID, e.UserID}] = Override{Access: e.Access, ExpiresAt: e.ExpiresAt}
+	case KindThread:
+		if e.Status == StatusOpen {
+			delete(s.threads, e.ThreadID)
+			return
+		}
+		s.threads[e.ThreadID] = stateEntry{status: e.Status, expiresAt: e.ExpiresAt}
+	case KindRevocation:
+		s.revoked[e.UserID] = revocation{before: e.Before, expiresAt: e.ExpiresAt}
+	}
+}
+
+// Remove drops the entry of kind k and the ids its kind has (a mirror's
+// delete: the shared store no longer has it).
+func (s *Store) Remove(k Kind, threadID, userID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch k {
+	case KindOverride:
+		delete(s.overrides, key{threadID, userID})
+	case KindThread:
+		delete(s.threads, threadID)
+	case KindRevocation:
+		delete(s.revoked, userID)
+	}
+}
+
+// Replace makes es the whole content of the Store (a mirror's full reload).
+func (s *Store) Replace(es []Entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.overrides)
+	clear(s.threads)
+	clear(s.revoked)
+	for _, e := range es {
+		s.putLocked(e)
+	}
 }
 
 // Len returns how many entries the Store holds, expired ones not yet swept included.

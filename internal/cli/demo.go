@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,8 +26,8 @@ import (
 func init() {
 	register(Command{
 		Name:  "demo",
-		Usage: "[--listen 127.0.0.1:8080] [--backend-listen 127.0.0.1:8081] [--data DIR] [--config FILE] [--set key=value ...]",
-		Short: "run ECB, the reference backend and the demo web app in one process",
+		Usage: "[--listen 127.0.0.1:8080] [--backend-listen 127.0.0.1:8081] [--data DIR] [--config FILE] [--set key=value ...] [--nodes N [--redis URL]]",
+		Short: "run ECB, the reference backend and the demo web app in one process (or N ECB processes in cluster mode)",
 		Run:   runDemo,
 	})
 }
@@ -42,12 +43,25 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 	configPath := fs.String("config", "", "YAML file of ECB settings (e.g. support workgroups); the demo's own wiring and --set win over it")
 	var sets multiFlag
 	fs.Var(&sets, "set", "override one ECB setting, key=value (repeatable), e.g. --set log.level=debug")
+	nodes := fs.Int("nodes", 0, "cluster mode: run this many ECB nodes as separate processes on consecutive ports from --listen, sharing --redis")
+	redisURL := fs.String("redis", "redis://127.0.0.1:6379", "with --nodes: the Redis the nodes share")
+	node := fs.String("node", "", "") // internal: run one node of a --nodes demo
+	backendFlag := fs.String("backend-url", "", "")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
 	}
 	if fs.NArg() > 0 {
 		return 2, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
+	if *node != "" {
+		return runDemoNode(ctx, env, demoNodeOptions{name: *node, listen: *listen, dataDir: *dataDir, backendURL: *backendFlag,
+			redisURL: *redisURL, configPath: *configPath, sets: sets})
+	}
+	if *nodes < 0 || *nodes > 16 {
+		return 2, fmt.Errorf("%w: --nodes must be between 1 and 16", errUsage)
+	}
+	backendSet := false
+	fs.Visit(func(f *flag.Flag) { backendSet = backendSet || f.Name == "backend-listen" })
 	if err := ensureDemoKeys(*dataDir); err != nil {
 		return 1, err
 	}
@@ -60,18 +74,36 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 		return 1, err
 	}
 
-	// Bind both listeners first: each side's configuration names the other's port.
-	ecbLn, err := net.Listen("tcp", *listen)
+	// Bind the listeners first: each side's configuration names the other's port.
+	var ecbLns []net.Listener
+	defer func() {
+		for _, ln := range ecbLns {
+			ln.Close()
+		}
+	}()
+	ecbLns, err = listenNodes(*listen, max(*nodes, 1))
 	if err != nil {
 		return 1, fmt.Errorf("--listen: %w", err)
 	}
+	if *nodes > 0 && !backendSet {
+		// The nodes take the ports from --listen on: the backend goes after them.
+		*backendListen, err = portAfter(*listen, ecbLns[len(ecbLns)-1].Addr().String())
+		if err != nil {
+			return 1, err
+		}
+	}
 	backendLn, err := net.Listen("tcp", *backendListen)
 	if err != nil {
-		ecbLn.Close()
 		return 1, fmt.Errorf("--backend-listen: %w", err)
 	}
+	ecbLn := ecbLns[0]
 	ecbURL := "http://" + ecbLn.Addr().String()
 	backendURL := "http://" + backendLn.Addr().String()
+	var origins []string
+	for _, ln := range ecbLns {
+		u := "http://" + ln.Addr().String()
+		origins = append(origins, u, strings.Replace(u, "127.0.0.1", "localhost", 1))
+	}
 
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	key, err := ecbserver.LoadPrivateKeyPEM(filepath.Join(*dataDir, privateKeyFile))
@@ -86,7 +118,7 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 		Path:           filepath.Join(*dataDir, "backend.db"),
 		Secret:         []byte(strings.TrimSpace(string(secret))),
 		Signer:         signer,
-		AllowedOrigins: []string{ecbURL, strings.Replace(ecbURL, "127.0.0.1", "localhost", 1)},
+		AllowedOrigins: origins,
 		Logger:         log.With("component", "backend"),
 		// The demo's passwords are public (password = user name): a full
 		// work factor would only slow its first start and every login.
@@ -96,34 +128,20 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 		return 1, err
 	}
 	defer ref.Close()
-
-	demoSets := []string{
-		"listen=" + ecbLn.Addr().String(),
-		"auth.publicKeyFile=" + filepath.Join(*dataDir, publicKeyFile),
-		"auth.audience=" + demoAudience,
-		"backend.url=" + backendURL + refbackend.ContractPrefix,
-		// The support events go to the reference backend, which stores
-		// them and shows them at GET /callbacks?requestId=...
-		"callbacks.url=" + backendURL + refbackend.ContractPrefix + ecbserver.PathCallbacks,
-		"backend.secret=" + strings.TrimSpace(string(secret)),
-		"operations.enforceMembership=true",
-		"log.format=text",
-		"serverApi.keys=" + demoServerAPIKeys(apiKey),
+	backendSrv := &http.Server{Handler: ref.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	if *nodes > 0 {
+		return runClusterDemo(ctx, env, clusterDemo{nodes: ecbLns, backendLn: backendLn, backend: backendSrv, backendURL: backendURL,
+			dataDir: *dataDir, redisURL: *redisURL, configPath: *configPath, sets: sets, apiKey: apiKey, log: log})
 	}
-	cfg, err := config.Load(*configPath, nil, append(demoSets, sets...))
+
+	cfg, err := demoConfig(*dataDir, ecbLn.Addr().String(), backendURL, strings.TrimSpace(string(secret)), apiKey, *configPath, sets)
 	if err != nil {
 		return 2, err
 	}
-	if len(cfg.Support.Workgroups) == 0 {
-		// The workgroup of the seeded agents (agent1, agent2); its settings
-		// follow --set support.offerTimeout=..., support.strategy=..., ...
-		cfg.Support.Workgroups = []support.WorkgroupConfig{{Name: "support", DisplayName: "Customer support"}}
-	}
-	srv, err := server.New(ctx, cfg, server.Options{Listener: ecbLn, Web: demoWeb(backendURL), Logger: log.With("component", "ecb")})
+	srv, err := server.New(ctx, cfg, server.Options{Listener: ecbLn, Web: demoWeb(backendURL, ""), Logger: log.With("component", "ecb")})
 	if err != nil {
 		return 1, err
 	}
-	backendSrv := &http.Server{Handler: ref.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	var wg sync.WaitGroup
 	var backendErr error
@@ -154,10 +172,39 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 	return 0, nil
 }
 
+// demoConfig is the configuration of a demo's ECB node: the demo's wiring,
+// over the optional --config file, under --set.
+func demoConfig(dataDir, listen, backendURL, secret, apiKey, configPath string, sets []string) (*config.Config, error) {
+	demoSets := []string{
+		"listen=" + listen,
+		"auth.publicKeyFile=" + filepath.Join(dataDir, publicKeyFile),
+		"auth.audience=" + demoAudience,
+		"backend.url=" + backendURL + refbackend.ContractPrefix,
+		// The support events go to the reference backend, which stores
+		// them and shows them at GET /callbacks?requestId=...
+		"callbacks.url=" + backendURL + refbackend.ContractPrefix + ecbserver.PathCallbacks,
+		"backend.secret=" + secret,
+		"operations.enforceMembership=true",
+		"log.format=text",
+		"serverApi.keys=" + demoServerAPIKeys(apiKey),
+	}
+	cfg, err := config.Load(configPath, nil, append(demoSets, sets...))
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Support.Workgroups) == 0 {
+		// The workgroup of the seeded agents (agent1, agent2); its settings
+		// follow --set support.offerTimeout=..., support.strategy=..., ...
+		cfg.Support.Workgroups = []support.WorkgroupConfig{{Name: "support", DisplayName: "Customer support"}}
+	}
+	return cfg, nil
+}
+
 // demoWeb serves the web app, and at GET /demo/config.json what it needs to
-// know of this demo: the reference backend's URL (for its login screen).
-func demoWeb(backendURL string) http.Handler {
-	cfg, _ := json.Marshal(map[string]string{"backendUrl": backendURL}) // a map of strings always marshals
+// know of this demo: the reference backend's URL (for its login screen) and,
+// in cluster mode, the name of the node that serves the page.
+func demoWeb(backendURL, node string) http.Handler {
+	cfg, _ := json.Marshal(map[string]string{"backendUrl": backendURL, "node": node}) // a map of strings always marshals
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /demo/config.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -56,7 +56,7 @@ func TestVersionsMatchTheDocuments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := regexp.MustCompile(`PROTOCOL_VERSION = (\d+);`).FindSubmatch(js); m == nil || string(m[1]) != ProtocolVersion {
+	if m := regexp.MustCompile(`PROTOCOL_VERSION = "([0-9.]+)";`).FindSubmatch(js); m == nil || string(m[1]) != ProtocolVersion {
 		t.Errorf("clients/js PROTOCOL_VERSION %q, ProtocolVersion %q", m, ProtocolVersion)
 	}
 	contract, err := os.ReadFile("../../docs/backend-contract.md")

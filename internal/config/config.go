@@ -52,6 +52,32 @@ type Config struct {
 	Limits     limits.Config    `yaml:"limits"`
 	Support    support.Config   `yaml:"support"`
 	Callbacks  Callbacks        `yaml:"callbacks"`
+	Cluster    Cluster          `yaml:"cluster"`
+}
+
+// Cluster configures cluster mode (docs/cluster.md). Without a RedisURL the
+// node runs alone, everything in memory.
+type Cluster struct {
+	// RedisURL is the Redis 7 the nodes share (redis://host:port/db,
+	// rediss:// for TLS); empty: one node, in memory.
+	RedisURL string `yaml:"redisURL"`
+	// Prefix is put before every Redis key and channel (default ecb), so that
+	// several deployments share one Redis.
+	Prefix string `yaml:"prefix"`
+	// Partitions spreads the threads over this many pub/sub partitions
+	// (default 16); the same on every node.
+	Partitions int `yaml:"partitions"`
+	// ShardedPubSub uses SPUBLISH/SSUBSCRIBE (Redis Cluster).
+	ShardedPubSub bool `yaml:"shardedPubSub"`
+	// NodeName names this node in logs, the ECB-Node response header and
+	// connection ids (default: a random name).
+	NodeName string `yaml:"nodeName"`
+	// MetaTTL is how long an idle thread keeps its epoch and offset (default 24h).
+	MetaTTL time.Duration `yaml:"metaTTL"`
+	// Timeout bounds each Redis call (default 2s).
+	Timeout time.Duration `yaml:"timeout"`
+	// ProbeInterval is how often every subscription is probed (default 2s).
+	ProbeInterval time.Duration `yaml:"probeInterval"`
 }
 
 // Callbacks configures the support events ECB posts to the backend
@@ -139,6 +165,13 @@ func (c *Config) SetDefaults() {
 	setDur(&c.HTTP.ShutdownTimeout, 15*time.Second)
 	setInt(&c.Hub.HistorySize, 256)
 	setDur(&c.Hub.HistoryTTL, 5*time.Minute)
+	if c.Cluster.Prefix == "" {
+		c.Cluster.Prefix = "ecb"
+	}
+	setInt(&c.Cluster.Partitions, 16)
+	setDur(&c.Cluster.MetaTTL, 24*time.Hour)
+	setDur(&c.Cluster.Timeout, 2*time.Second)
+	setDur(&c.Cluster.ProbeInterval, 2*time.Second)
 	setDur(&c.SSE.Heartbeat, 15*time.Second)
 	setInt(&c.SSE.QueueBytes, 1<<20)
 	setDur(&c.SSE.ResumeWindow, 2*time.Minute)
@@ -193,6 +226,12 @@ func (c *Config) Validate() error {
 	}
 	checkAddr("listen", c.Listen, true)
 	checkAddr("adminListen", c.AdminListen, false)
+	if u := c.Cluster.RedisURL; u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") && !strings.HasPrefix(u, "unix://") {
+		bad("cluster.redisURL", "%q is not a Redis URL (redis://host:port/db)", u)
+	}
+	if strings.ContainsAny(c.Cluster.Prefix, " {}") {
+		bad("cluster.prefix", "%q may not contain spaces or braces", c.Cluster.Prefix)
+	}
 	if err := c.Auth.Validate(); err != nil {
 		errs = append(errs, err)
 	}

@@ -1,8 +1,52 @@
 package hub
 
-// This file holds what the Server API needs of the hub beyond fan-out:
-// counting a thread's listeners, detaching all of them with a last push, and
-// closing every connection of a user.
+import (
+	"context"
+	"fmt"
+)
+
+// This file holds the effects that reach connections on every node through
+// the Controller (a push to a user, detaching a user or a whole thread,
+// disconnecting a user) and HandleCommand, which applies them on this node.
+
+// Each of them applies its effect on this node at once and returns how many
+// of this node's connections it reached (what the Server API reports), then
+// sends it to the other nodes through the Controller; the error says that
+// the other nodes could not be reached.
+
+// SendToUser delivers a push that belongs to no thread history to every
+// connection of userID on every node but skip (nil for none).
+func (h *Hub) SendToUser(userID string, p *Push, skip Conn) (int, error) {
+	return h.send(Command{UserID: userID, Push: p, Skip: h.ConnID(skip)})
+}
+
+// DetachUser stops every connection of userID, on every node, listening to
+// threadID.
+func (h *Hub) DetachUser(threadID, userID string) (int, error) {
+	return h.send(Command{UserID: userID, ThreadID: threadID, Detach: true})
+}
+
+// DetachThread delivers p to every listener of threadID on every node and
+// detaches them all, in one step under the thread's lock on each node: no
+// push of the thread can follow p there. p is not part of the history.
+func (h *Hub) DetachThread(threadID string, p *Push) (int, error) {
+	return h.send(Command{ThreadID: threadID, Push: p, Detach: true})
+}
+
+// DisconnectUser closes every connection of userID on every node with reason.
+func (h *Hub) DisconnectUser(userID string, reason Reason) (int, error) {
+	return h.send(Command{UserID: userID, Disconnect: reason})
+}
+
+func (h *Hub) send(cmd Command) (int, error) {
+	n := h.apply(cmd)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := h.ctl.Send(ctx, cmd); err != nil {
+		return n, fmt.Errorf("hub: command to the other nodes: %w", err)
+	}
+	return n, nil
+}
 
 // Listeners returns how many connections listen to threadID on this node.
 func (h *Hub) Listeners(threadID string) int {
@@ -15,47 +59,94 @@ func (h *Hub) Listeners(threadID string) int {
 	return 0
 }
 
-// DetachThread delivers p to every listener of threadID and detaches them
-// all, in one step under the thread's lock: no push of the thread can follow
-// p. p is not part of the thread's history. It returns how many listeners
-// took p; those that could not are closed as slow.
-func (h *Hub) DetachThread(threadID string, p *Push) int {
-	s := h.shard(threadID)
-	s.mu.Lock()
-	t := s.threads[threadID]
-	if t == nil {
-		s.mu.Unlock()
-		return 0
-	}
-	listeners := t.listeners
-	t.listeners = map[Conn]bool{}
-	slow, n := h.fanOutLocked(&thread{listeners: listeners}, p, nil) // removes the slow ones from listeners
-	s.mu.Unlock()
-	h.cfg.Metrics.Delivered(n)
+// HandleCommand implements Sink: it applies a command another node sent.
+func (h *Hub) HandleCommand(cmd Command) { h.apply(cmd) }
 
+// apply applies cmd to this node's connections and returns how many it
+// selected (for a push: how many took it). It is called without any hub lock
+// held, and closes what it must itself.
+func (h *Hub) apply(cmd Command) int {
+	if cmd.UserID == "" {
+		return h.detachThread(cmd)
+	}
 	h.connsMu.Lock()
-	for c := range listeners {
-		if st := h.conns[c]; st != nil {
-			delete(st.threads, threadID)
+	conns := make([]Conn, 0, len(h.users[cmd.UserID]))
+	var targets, detached []Conn
+	for c := range h.users[cmd.UserID] {
+		st := h.conns[c]
+		if st == nil {
+			continue
+		}
+		conns = append(conns, c)
+		if _, ok := st.threads[cmd.ThreadID]; ok && cmd.Detach {
+			delete(st.threads, cmd.ThreadID)
+			detached = append(detached, c)
+		}
+		if cmd.Push != nil && st.id != cmd.Skip && (!cmd.Push.AgentsOnly || st.agents) {
+			targets = append(targets, c)
 		}
 	}
 	h.connsMu.Unlock()
-	h.closeSlow(slow)
-	return len(listeners)
-}
-
-// DisconnectUser closes every connection of userID on this node with reason
-// and forgets them; it returns how many there were.
-func (h *Hub) DisconnectUser(userID string, reason Reason) int {
-	h.connsMu.Lock()
-	conns := make([]Conn, 0, len(h.users[userID]))
-	for c := range h.users[userID] {
-		conns = append(conns, c)
+	for _, c := range detached {
+		h.removeListener(cmd.ThreadID, c)
 	}
-	h.connsMu.Unlock()
-	for _, c := range conns {
-		h.Unregister(c)
-		c.Close(reason)
+	var slow []Conn
+	n := 0
+	for _, c := range targets {
+		if c.Deliver(cmd.Push) {
+			n++
+		} else {
+			slow = append(slow, c)
+		}
+	}
+	h.cfg.Metrics.Delivered(n)
+	h.closeConns(slow, ReasonSlow)
+	if cmd.Disconnect != "" {
+		h.closeConns(conns, cmd.Disconnect)
+	}
+	switch {
+	case cmd.Push != nil:
+		return n
+	case cmd.Detach:
+		return len(detached)
 	}
 	return len(conns)
+}
+
+// detachThread applies a command on the listeners of a thread and returns
+// how many there were.
+func (h *Hub) detachThread(cmd Command) int {
+	s := h.shard(cmd.ThreadID)
+	s.mu.Lock()
+	t := s.threads[cmd.ThreadID]
+	if t == nil || !t.synced {
+		// A thread still subscribing has delivered nothing yet; it will be
+		// refused by the thread's state when it asks the backend.
+		s.mu.Unlock()
+		return 0
+	}
+	var slow []Conn
+	delivered := 0
+	listeners := t.listeners
+	if cmd.Push != nil {
+		slow, delivered = h.fanOutLocked(&thread{listeners: listeners, synced: true}, cmd.Push)
+	}
+	if cmd.Detach {
+		t.listeners = map[Conn]*listener{}
+		delete(s.threads, cmd.ThreadID)
+	}
+	s.mu.Unlock()
+	if cmd.Detach {
+		h.connsMu.Lock()
+		for c := range listeners {
+			if st := h.conns[c]; st != nil {
+				delete(st.threads, cmd.ThreadID)
+			}
+		}
+		h.connsMu.Unlock()
+		h.unsubscribe(cmd.ThreadID)
+	}
+	h.cfg.Metrics.Delivered(delivered)
+	h.closeConns(slow, ReasonSlow)
+	return len(listeners)
 }

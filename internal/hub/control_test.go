@@ -14,12 +14,12 @@ func TestDetachUserStopsOnlyThatUserOnThatThread(t *testing.T) {
 	h.Register(aOther, "alice")
 	h.Register(b, "bob")
 	for _, c := range []*testConn{a1, a2, b} {
-		h.Attach("t1", c)
+		attach(t, h, "t1", c)
 	}
-	h.Attach("t2", a1)
-	h.Attach("t2", aOther)
+	attach(t, h, "t2", a1)
+	attach(t, h, "t2", aOther)
 
-	if got := len(h.DetachUser("t1", "alice")); got != 2 {
+	if got, _ := h.DetachUser("t1", "alice"); got != 2 {
 		t.Fatalf("detached %d connections, want 2", got)
 	}
 	if n := h.Listeners("t1"); n != 1 {
@@ -39,7 +39,7 @@ func TestDetachUserStopsOnlyThatUserOnThatThread(t *testing.T) {
 	if n := h.Attached(a1); n != 1 {
 		t.Errorf("alice's first connection still counts %d threads, want 1", n)
 	}
-	if got := len(h.DetachUser("t1", "alice")); got != 0 {
+	if got, _ := h.DetachUser("t1", "alice"); got != 0 {
 		t.Errorf("second detach found %d", got)
 	}
 }
@@ -51,10 +51,10 @@ func TestDetachThreadDeliversLastPushThenNothing(t *testing.T) {
 		h.Register(c, string(rune('a'+i)))
 	}
 	for _, c := range []*testConn{a, b, full} {
-		h.Attach("t1", c)
+		attach(t, h, "t1", c)
 	}
-	h.Attach("t2", other)
-	if n := h.DetachThread("t1", &hub.Push{Event: "thread", Data: []byte(`{"change":"deleted"}`)}); n != 2 {
+	attach(t, h, "t2", other)
+	if n, _ := h.DetachThread("t1", &hub.Push{Event: "thread", Data: []byte(`{"change":"deleted"}`)}); n != 2 {
 		t.Fatalf("told %d, want 2", n)
 	}
 	if full.closed != hub.ReasonSlow {
@@ -75,7 +75,7 @@ func TestDetachThreadDeliversLastPushThenNothing(t *testing.T) {
 	if len(other.got) != 0 {
 		t.Error("another thread's listener was told")
 	}
-	if n := h.DetachThread("never", &hub.Push{}); n != 0 {
+	if n, _ := h.DetachThread("never", &hub.Push{}); n != 0 {
 		t.Errorf("unknown thread: %d", n)
 	}
 }
@@ -86,9 +86,9 @@ func TestDisconnectUserClosesEveryConnection(t *testing.T) {
 	h.Register(a1, "alice")
 	h.Register(a2, "alice")
 	h.Register(b, "bob")
-	h.Attach("t1", a1)
-	h.Attach("t1", b)
-	if n := h.DisconnectUser("alice", hub.ReasonKicked); n != 2 {
+	attach(t, h, "t1", a1)
+	attach(t, h, "t1", b)
+	if n, _ := h.DisconnectUser("alice", hub.ReasonKicked); n != 2 {
 		t.Fatalf("closed %d, want 2", n)
 	}
 	if a1.closed != hub.ReasonKicked || a2.closed != hub.ReasonKicked {
@@ -103,7 +103,7 @@ func TestDisconnectUserClosesEveryConnection(t *testing.T) {
 	if n := h.Listeners("t1"); n != 1 {
 		t.Errorf("t1 has %d listeners, want 1", n)
 	}
-	if n := h.DisconnectUser("nobody", hub.ReasonKicked); n != 0 {
+	if n, _ := h.DisconnectUser("nobody", hub.ReasonKicked); n != 0 {
 		t.Errorf("nobody: %d", n)
 	}
 }

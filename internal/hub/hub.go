@@ -1,47 +1,47 @@
-// Package hub owns the live side of ECB on one node: which connections listen to
-// which thread, the per-thread push offsets with their bounded recent history,
-// and the fan-out of pushes to connections.
+// Package hub owns the live side of ECB on one node: which connections listen
+// to which thread, and the fan-out of pushes to them. What crosses nodes goes
+// through two small interfaces the hub declares and the cluster implements:
+// a Broker (a thread's pushes, their positions and recent history) and a
+// Controller (commands to the connections of a user or thread on every node).
+// One node uses the in-memory versions (NewMemoryBroker, a local controller).
 //
 // The hub knows no transport. Socket.IO and SSE plug in through Conn, whose
 // Deliver must never block: a connection that cannot keep up is cut off (Close
 // with ReasonSlow) instead of slowing the fan-out or growing memory.
 //
-// All methods are safe for concurrent use. Pushes of one thread are delivered
-// to every Conn in offset order: Publish holds the thread's lock while it assigns
-// the offset and fans out, which is cheap because Deliver only enqueues.
+// All methods are safe for concurrent use. Pushes of one thread reach every
+// Conn in offset order: the broker hands them to the hub (its Sink) in that
+// order, and the hub fans each out under the thread's shard lock, which is
+// cheap because Deliver only enqueues.
 //
 // # Lock order
 //
-// The hub has two kinds of locks, connsMu (connections and users) and one
-// lock per shard (threads); it never holds two of them at once. Under a
-// shard lock it calls only Conn.Deliver and a Publish's build function;
-// under connsMu, nothing outside the hub. Deliver may take the Conn's own
-// lock (a leaf: the SSE stream's, the Engine.IO connection's queue lock)
-// and must do nothing else: no log, no close, no I/O, no call into the hub.
-// It queues the push or reports false.
+// A broker's own lock (the memory broker calls HandlePush under it, which is
+// what keeps a thread's pushes in offset order), then a hub shard lock or
+// connsMu (the hub never holds two of its locks at once), then a Conn's own
+// lock inside Deliver. Deliver may take the Conn's own lock (a leaf: the SSE
+// stream's, the Engine.IO connection's queue lock) and must do nothing else:
+// no log, no close, no I/O, no call into the hub; it queues the push or
+// reports false. Under its locks the hub calls only Deliver.
 //
-// A slow consumer is cut outside every hub lock: the fan-out (Publish,
-// Broadcast, Resume, SendToUser, DetachThread) collects the Conns that
-// refused, releases its lock, then Unregisters each one and Closes it with
-// ReasonSlow. Unregister calls the ConnObserver after it has released its
-// locks too, and the observer may call anything, the hub included (presence
-// pushes) and the support engine (a visitor or agent gone): those take
-// their own locks, which are leaves the hub's are never taken under
-// (package support holds no lock while it pushes). Metrics are told
-// outside the locks as well.
+// Everything else happens after every hub lock is released: slow consumers
+// are cut (Unregister, then Close with ReasonSlow), the ConnObserver is told
+// (it may call anything: presence pushes, the support engine's visitor or
+// agent gone), metrics are told, and the broker is subscribed or
+// unsubscribed. Slow connections found while the broker delivers are closed
+// from a goroutine of their own, since the broker may still hold its lock.
 package hub
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"hash/maphash"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/ecbridge/ecb/internal/periodic"
 )
 
 // Encoding names a transport's wire form of a Push; the encoded bytes are
@@ -59,17 +59,25 @@ const (
 // Push is one event for the listeners of a thread or for one user's
 // connections. Data is the JSON payload, encoded once.
 type Push struct {
-	Event    string // the event name: message, thread, ...
-	ThreadID string // "" for a push that is not part of a thread's history
-	Epoch    string // the thread history's epoch, with Offset
-	Offset   uint64 // the position in the thread's history; 0 when none
-	Data     []byte // JSON
-	At       time.Time
+	Event    string          `json:"event"`            // the event name: message, thread, ...
+	ThreadID string          `json:"thread,omitempty"` // "" for a push that is not part of a thread's history
+	Epoch    string          `json:"epoch,omitempty"`  // the thread history's epoch, with Offset
+	Offset   uint64          `json:"offset,omitempty"` // the position the broker gave it; 0 when none
+	Data     json.RawMessage `json:"data"`             // JSON, without the position (see Payload)
+	At       time.Time       `json:"at"`
 	// AgentsOnly marks a push for the agents' side only (a whisper): the hub
 	// delivers it only to connections that implement AgentsAudience and
 	// answered true when they were registered, on every path (fan-out,
-	// Broadcast, Resume, SendToUser), and Since never returns it.
-	AgentsOnly bool
+	// Broadcast, Resume, SendToUser).
+	AgentsOnly bool `json:"agents,omitempty"`
+	// Skip is the id (ConnID) of the connection that does not get the push:
+	// its author, who gets an answer instead.
+	Skip string `json:"skip,omitempty"`
+	// Key, when set, makes Publish idempotent: a push of the thread with the
+	// same key published while the history still holds it is not published
+	// again, and Publish returns its position (a retried message, whichever
+	// node the retry reaches).
+	Key string `json:"key,omitempty"`
 
 	frames [numEncodings]atomic.Pointer[[]byte]
 }
@@ -93,6 +101,10 @@ const (
 	ReasonSlow     Reason = "slow_consumer" // its queue was full
 	ReasonShutdown Reason = "shutdown"      // the node is stopping
 	ReasonKicked   Reason = "kicked"        // the Server API disconnected the user
+	// ReasonResync: the node could not keep one of the threads the connection
+	// listens to in order (its broker lost pushes it cannot give again); the
+	// client reconnects and resumes, and is told recovered: false where needed.
+	ReasonResync Reason = "resync"
 )
 
 // Conn is one client connection, as a transport gives it to the hub.
@@ -117,12 +129,21 @@ func seesAgentsOnly(c Conn) bool {
 	return ok && a.SeesAgentsOnly()
 }
 
-// Config tunes the hub; the zero value is usable.
+// Config tunes the hub; the zero value is usable (one node, in memory).
 type Config struct {
-	// HistorySize is how many recent pushes each thread keeps for recovery (default 256).
+	// HistorySize is how many recent pushes each thread keeps for recovery
+	// in the default memory broker (default 256).
 	HistorySize int
-	// HistoryTTL is how long a push stays recoverable (default 5m).
+	// HistoryTTL is how long a push stays recoverable in the default memory
+	// broker (default 5m).
 	HistoryTTL time.Duration
+	// Broker carries thread pushes across nodes; nil means a MemoryBroker
+	// with the two settings above.
+	Broker Broker
+	// Controller carries commands to every node; nil means this node only.
+	Controller Controller
+	// NodeID names this node in connection ids; "" means a random one.
+	NodeID string
 	// Metrics receives counts; nil means none.
 	Metrics Metrics
 	// Observer is told about every connection registered and unregistered
@@ -155,23 +176,35 @@ func (nopObserver) ConnUnregistered(Conn, string) {}
 
 const numShards = 64
 
+// pendingMax bounds the pushes held for one thread while the node subscribes
+// to it, and for one connection while it resumes; past it the connection is
+// cut as slow (it reconnects and resumes again).
+const pendingMax = 1024
+
+// ErrNotRegistered is returned by Attach and Resume for a connection that has
+// already ended.
+var ErrNotRegistered = errors.New("hub: connection not registered")
+
 // Hub is the connection and thread registry of one node.
 type Hub struct {
 	cfg    Config
+	broker Broker
+	ctl    Controller
+	nodeID string
+	seq    atomic.Uint64
 	seed   maphash.Seed
-	epoch  string // the epoch given to threads whose history starts on this node
 	shards [numShards]shard
 
 	connsMu sync.Mutex
 	conns   map[Conn]*connState
 	users   map[string]map[Conn]struct{}
 
-	generation atomic.Uint64 // numbers the thread histories started on this node
-
-	closed atomic.Bool
+	reapers sync.WaitGroup // closing slow connections found during a broker's delivery
+	closed  atomic.Bool
 }
 
 type connState struct {
+	id      string
 	userID  string
 	agents  bool // may receive AgentsOnly pushes (asked once, at Register)
 	threads map[string]struct{}
@@ -182,50 +215,77 @@ type shard struct {
 	threads map[string]*thread
 }
 
+// thread is a thread this node is subscribed to because it has listeners.
 type thread struct {
-	listeners map[Conn]bool // value: the Conn may receive AgentsOnly pushes
-	epoch     string
-	offset    uint64
-	history   ring
+	listeners map[Conn]*listener
+	// synced is false while the broker subscription is being made; pushes
+	// that arrive meanwhile wait in pending, and ready closes when it ends.
+	synced  bool
+	ready   chan struct{}
+	err     error
+	pending []*Push
+	lost    bool // pending overflowed: the listeners must resync
+	// epoch and offset are the position of the last push fanned out.
+	epoch  string
+	offset uint64
+}
+
+type listener struct {
+	id     string
+	agents bool
+	// resuming: the connection is being given its missed pushes; live ones
+	// wait in pending so that they come after them.
+	resuming bool
+	pending  []*Push
+	// from is the position the connection listens from (what Attach
+	// returned): the thread's position when it joined a synced thread, or
+	// the subscription's position when it joined while subscribing.
+	from Position
 }
 
 // New returns an empty hub.
 func New(cfg Config) *Hub {
-	if cfg.HistorySize <= 0 {
-		cfg.HistorySize = 256
-	}
-	if cfg.HistoryTTL <= 0 {
-		cfg.HistoryTTL = 5 * time.Minute
-	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = nopMetrics{}
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
-	h := &Hub{cfg: cfg, seed: maphash.MakeSeed(), epoch: newEpoch(),
+	if cfg.Broker == nil {
+		cfg.Broker = NewMemoryBroker(cfg.HistorySize, cfg.HistoryTTL)
+	}
+	if cfg.Controller == nil {
+		cfg.Controller = localController{}
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = NewEpoch()
+	}
+	h := &Hub{cfg: cfg, broker: cfg.Broker, ctl: cfg.Controller, nodeID: cfg.NodeID, seed: maphash.MakeSeed(),
 		conns: map[Conn]*connState{}, users: map[string]map[Conn]struct{}{}}
 	for i := range h.shards {
 		h.shards[i].threads = map[string]*thread{}
 	}
+	for _, x := range []any{cfg.Broker, cfg.Controller} {
+		if b, ok := x.(BrokerBinder); ok {
+			b.Bind(h)
+		}
+	}
 	return h
-}
-
-func newEpoch() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // SetObserver sets the connection observer. It must be called before the
 // first Register (it is not synchronized with it).
 func (h *Hub) SetObserver(o ConnObserver) { h.cfg.Observer = o }
 
-// newThreadEpoch names a thread history that starts now. A thread's epoch
-// changes when its history is lost: on restart (a new hub epoch) and when an
-// idle thread is pruned and later starts again from offset 1.
-func (h *Hub) newThreadEpoch() string {
-	return h.epoch + "-" + strconv.FormatUint(h.generation.Add(1), 36)
+// Broker returns the hub's broker.
+func (h *Hub) Broker() Broker { return h.broker }
+
+// Run runs the memory broker's housekeeping (pruning idle threads) every
+// interval until ctx is done; a cluster broker runs its own.
+func (h *Hub) Run(ctx context.Context, interval time.Duration) {
+	if m, ok := h.broker.(*MemoryBroker); ok {
+		m.Run(ctx, interval)
+	}
 }
 
 func (h *Hub) shard(threadID string) *shard {
@@ -235,14 +295,29 @@ func (h *Hub) shard(threadID string) *shard {
 // Register adds a connection of userID. A connection must be registered before
 // it can Attach, and Unregistered when it ends.
 func (h *Hub) Register(c Conn, userID string) {
+	id := h.nodeID + "." + strconv.FormatUint(h.seq.Add(1), 36)
 	h.connsMu.Lock()
-	h.conns[c] = &connState{userID: userID, agents: seesAgentsOnly(c), threads: map[string]struct{}{}}
+	h.conns[c] = &connState{id: id, userID: userID, agents: seesAgentsOnly(c), threads: map[string]struct{}{}}
 	if h.users[userID] == nil {
 		h.users[userID] = map[Conn]struct{}{}
 	}
 	h.users[userID][c] = struct{}{}
 	h.connsMu.Unlock()
 	h.cfg.Observer.ConnRegistered(c, userID)
+}
+
+// ConnID returns the cluster-wide id of a registered connection ("" for nil
+// or an unknown one), as Push.Skip and Command.Skip name it.
+func (h *Hub) ConnID(c Conn) string {
+	if c == nil {
+		return ""
+	}
+	h.connsMu.Lock()
+	defer h.connsMu.Unlock()
+	if st := h.conns[c]; st != nil {
+		return st.id
+	}
+	return ""
 }
 
 // Unregister detaches c from every thread and forgets it. Safe to call twice.
@@ -266,14 +341,15 @@ func (h *Hub) Unregister(c Conn) {
 	}
 }
 
-// Attach makes c a listener of threadID. It reports false when c is not
-// registered (it has already ended).
-func (h *Hub) Attach(threadID string, c Conn) bool {
-	_, ok := h.attach(threadID, c)
-	return ok
+// Attach makes c a listener of threadID and returns the thread's position at
+// that moment: every push after it reaches c, and none up to it does. The
+// first listener of a thread on this node subscribes the node to it through
+// the broker, which may fail (ErrUnavailable) or wait for ctx.
+func (h *Hub) Attach(ctx context.Context, threadID string, c Conn) (Position, error) {
+	return h.attach(ctx, threadID, c, false)
 }
 
-func (h *Hub) attach(threadID string, c Conn) (Position, bool) {
+func (h *Hub) attach(ctx context.Context, threadID string, c Conn, resuming bool) (Position, error) {
 	h.connsMu.Lock()
 	st := h.conns[c]
 	if st != nil {
@@ -281,22 +357,95 @@ func (h *Hub) attach(threadID string, c Conn) (Position, bool) {
 	}
 	h.connsMu.Unlock()
 	if st == nil {
-		return Position{}, false
+		return Position{}, ErrNotRegistered
 	}
 	s := h.shard(threadID)
 	s.mu.Lock()
-	t := h.threadLocked(s, threadID)
-	t.listeners[c] = st.agents
-	pos := Position{Epoch: t.epoch, Offset: t.offset}
+	t := s.threads[threadID]
+	first := t == nil
+	if first {
+		t = &thread{listeners: map[Conn]*listener{}, ready: make(chan struct{})}
+		s.threads[threadID] = t
+	}
+	l := &listener{id: st.id, agents: st.agents, resuming: resuming}
+	t.listeners[c] = l
+	if t.synced {
+		l.from = Position{Epoch: t.epoch, Offset: t.offset}
+		s.mu.Unlock()
+		return l.from, nil
+	}
+	ready := t.ready
 	s.mu.Unlock()
-	return pos, true
+
+	if first {
+		pos, err := h.broker.Subscribe(ctx, threadID)
+		h.finishSync(threadID, t, pos, err)
+	}
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		h.Detach(threadID, c)
+		return Position{}, ctx.Err()
+	}
+	s.mu.Lock()
+	err, pos := t.err, l.from
+	if err == nil && t.listeners[c] != l {
+		err = ErrNotRegistered // cut (slow, detached) while subscribing
+	}
+	s.mu.Unlock()
+	if err != nil {
+		h.Detach(threadID, c)
+		return Position{}, err
+	}
+	return pos, nil
 }
 
-// AttachPosition makes c a listener of threadID and returns the thread's
-// position at that moment, in one step under the thread's lock: every push
-// after that position reaches c, and none before it does.
-func (h *Hub) AttachPosition(threadID string, c Conn) (Position, bool) {
-	return h.attach(threadID, c)
+// finishSync ends the subscription of t: it takes the broker's position and
+// fans out the pushes that came after it while subscribing.
+func (h *Hub) finishSync(threadID string, t *thread, pos Position, err error) {
+	s := h.shard(threadID)
+	s.mu.Lock()
+	var slow []Conn
+	delivered := 0
+	unsubscribe := false
+	switch {
+	case err != nil:
+		t.err = fmt.Errorf("hub: subscribe to thread %s: %w", threadID, err)
+		if s.threads[threadID] == t {
+			delete(s.threads, threadID)
+		}
+	default:
+		t.synced, t.epoch, t.offset = true, pos.Epoch, pos.Offset
+		for _, l := range t.listeners {
+			l.from = pos
+		}
+		pending := t.pending
+		t.pending = nil
+		if t.lost {
+			slow = h.cutAllLocked(t)
+		}
+		for _, p := range pending {
+			cut, n := h.fanOutLocked(t, p)
+			slow, delivered = append(slow, cut...), delivered+n
+		}
+		if len(t.listeners) == 0 && s.threads[threadID] == t {
+			delete(s.threads, threadID)
+			unsubscribe = true
+		}
+	}
+	close(t.ready)
+	s.mu.Unlock()
+	h.cfg.Metrics.Delivered(delivered)
+	if unsubscribe {
+		h.unsubscribe(threadID)
+	}
+	h.closeConns(slow, ReasonSlow)
+}
+
+func (h *Hub) unsubscribe(threadID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_ = h.broker.Unsubscribe(ctx, threadID) // a cluster broker logs and retries its own failures
 }
 
 // Detach stops c listening to threadID.
@@ -322,67 +471,103 @@ func (h *Hub) Attached(c Conn) int {
 func (h *Hub) removeListener(threadID string, c Conn) {
 	s := h.shard(threadID)
 	s.mu.Lock()
-	if t := s.threads[threadID]; t != nil {
+	t := s.threads[threadID]
+	unsubscribe := false
+	if t != nil {
 		delete(t.listeners, c)
+		// A thread still subscribing is left to finishSync.
+		if len(t.listeners) == 0 && t.synced {
+			delete(s.threads, threadID)
+			unsubscribe = true
+		}
 	}
 	s.mu.Unlock()
-}
-
-func (h *Hub) threadLocked(s *shard, id string) *thread {
-	t := s.threads[id]
-	if t == nil {
-		t = &thread{listeners: map[Conn]bool{}, epoch: h.newThreadEpoch(), history: newRing(h.cfg.HistorySize)}
-		s.threads[id] = t
+	if unsubscribe {
+		h.unsubscribe(threadID)
 	}
-	return t
 }
 
-// Position is a place in a thread's push history.
-type Position struct {
-	Epoch  string `json:"epoch"`
-	Offset uint64 `json:"offset"`
-}
-
-// Publish assigns the next offset of threadID, lets build produce the payload
-// for that position (a message carries its own offset), records the push in the
-// thread's history and delivers it to every listener except skip (nil for none).
-// Listeners that cannot take it are closed as slow.
-func (h *Hub) Publish(threadID, event string, skip Conn, build func(Position) ([]byte, error)) (*Push, error) {
-	return h.PublishAudience(threadID, event, skip, false, build)
-}
-
-// PublishAudience is Publish with the push's audience: agentsOnly marks it
-// AgentsOnly (a whisper), delivered and recovered only by the connections
-// that may see it. It takes its offset in the history all the same.
-func (h *Hub) PublishAudience(threadID, event string, skip Conn, agentsOnly bool, build func(Position) ([]byte, error)) (*Push, error) {
+// HandlePush implements Sink: it fans p out to this node's listeners of
+// threadID. A push with an offset at or before the last one fanned out is a
+// duplicate and dropped.
+func (h *Hub) HandlePush(threadID string, p *Push) {
 	s := h.shard(threadID)
 	s.mu.Lock()
-	t := h.threadLocked(s, threadID)
-	pos := Position{Epoch: t.epoch, Offset: t.offset + 1}
-	data, err := build(pos)
-	if err != nil {
+	t := s.threads[threadID]
+	if t == nil {
 		s.mu.Unlock()
-		return nil, err
+		return
 	}
-	t.offset = pos.Offset
-	p := &Push{Event: event, ThreadID: threadID, Epoch: pos.Epoch, Offset: pos.Offset, Data: data, At: time.Now(), AgentsOnly: agentsOnly}
-	t.history.add(p)
-	slow, n := h.fanOutLocked(t, p, skip)
+	var slow []Conn
+	delivered := 0
+	if !t.synced {
+		if len(t.pending) < pendingMax {
+			t.pending = append(t.pending, p)
+		} else {
+			t.lost = true
+		}
+	} else {
+		slow, delivered = h.fanOutLocked(t, p)
+	}
 	s.mu.Unlock()
-	h.cfg.Metrics.Delivered(n)
-	h.closeSlow(slow)
-	return p, nil
+	h.cfg.Metrics.Delivered(delivered)
+	if len(slow) > 0 {
+		// The broker may hold its own lock: close from outside it.
+		h.reapers.Add(1)
+		go func() {
+			defer h.reapers.Done()
+			h.closeConns(slow, ReasonSlow)
+		}()
+	}
 }
 
-// fanOutLocked delivers p and returns the listeners that refused it, already
-// removed from t, and how many took it; the caller closes the ones that
-// refused, and tells the metrics, outside the lock.
-func (h *Hub) fanOutLocked(t *thread, p *Push, skip Conn) (slow []Conn, delivered int) {
-	for c, agents := range t.listeners {
-		if c == skip || (p.AgentsOnly && !agents) {
+// Resync cuts every listener of threadID on this node with ReasonResync: the
+// broker lost pushes of the thread that it cannot give again. The clients
+// reconnect and resume (and are told recovered: false).
+func (h *Hub) Resync(threadID string) {
+	s := h.shard(threadID)
+	s.mu.Lock()
+	var cut []Conn
+	if t := s.threads[threadID]; t != nil {
+		cut = h.cutAllLocked(t)
+	}
+	s.mu.Unlock()
+	h.reapers.Add(1)
+	go func() {
+		defer h.reapers.Done()
+		h.closeConns(cut, ReasonResync)
+	}()
+}
+
+func (h *Hub) cutAllLocked(t *thread) []Conn {
+	cut := make([]Conn, 0, len(t.listeners))
+	for c := range t.listeners {
+		cut = append(cut, c)
+	}
+	clear(t.listeners)
+	return cut
+}
+
+// fanOutLocked delivers p to t's listeners and returns those that refused it,
+// already removed from t, and how many took it; the caller closes the ones
+// that refused, and tells the metrics, outside the lock.
+func (h *Hub) fanOutLocked(t *thread, p *Push) (slow []Conn, delivered int) {
+	if p.Offset > 0 {
+		if p.Epoch == t.epoch && p.Offset <= t.offset {
+			return nil, 0 // already fanned out (a subscription's overlap)
+		}
+		t.epoch, t.offset = p.Epoch, p.Offset
+	}
+	for c, l := range t.listeners {
+		if l.id == p.Skip || (p.AgentsOnly && !l.agents) {
 			continue
 		}
-		if c.Deliver(p) {
+		if l.resuming {
+			if len(l.pending) < pendingMax {
+				l.pending = append(l.pending, p)
+				continue
+			}
+		} else if c.Deliver(p) {
 			delivered++
 			continue
 		}
@@ -392,95 +577,114 @@ func (h *Hub) fanOutLocked(t *thread, p *Push, skip Conn) (slow []Conn, delivere
 	return slow, delivered
 }
 
-// closeSlow cuts the connections that refused a push: each is forgotten
-// (its observer told) and closed with ReasonSlow. The caller holds no hub
-// lock.
-func (h *Hub) closeSlow(slow []Conn) {
-	if len(slow) == 0 {
+// closeConns forgets conns and closes them with reason. It must be called
+// without any hub lock held.
+func (h *Hub) closeConns(conns []Conn, reason Reason) {
+	if len(conns) == 0 {
 		return
 	}
-	h.cfg.Metrics.Dropped(len(slow))
-	for _, c := range slow {
-		h.Unregister(c)
-		c.Close(ReasonSlow)
+	if reason == ReasonSlow {
+		h.cfg.Metrics.Dropped(len(conns))
 	}
+	for _, c := range conns {
+		h.Unregister(c)
+		c.Close(reason)
+	}
+}
+
+// Publish gives p the next position of threadID through the broker, which
+// hands it to every listener on every node except skip (nil for none). p's
+// Data is the payload without the position (see Payload).
+func (h *Hub) Publish(ctx context.Context, threadID string, p *Push, skip Conn) (Position, error) {
+	p.ThreadID = threadID
+	p.Skip = h.ConnID(skip)
+	if p.At.IsZero() {
+		p.At = time.Now()
+	}
+	pos, err := h.broker.Publish(ctx, threadID, p)
+	if err != nil {
+		return Position{}, fmt.Errorf("hub: publish to thread %s: %w", threadID, err)
+	}
+	return pos, nil
 }
 
 // Broadcast delivers a push that is not part of the thread's history (typing,
-// presence) to the thread's listeners except skip.
-func (h *Hub) Broadcast(threadID string, p *Push, skip Conn) {
-	s := h.shard(threadID)
-	s.mu.Lock()
-	var slow []Conn
-	n := 0
-	if t := s.threads[threadID]; t != nil {
-		slow, n = h.fanOutLocked(t, p, skip)
-	}
-	s.mu.Unlock()
-	h.cfg.Metrics.Delivered(n)
-	h.closeSlow(slow)
+// a thread change) to the thread's listeners on every node except skip.
+func (h *Hub) Broadcast(threadID string, p *Push, skip Conn) error {
+	p.Skip = h.ConnID(skip)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return h.broker.Broadcast(ctx, threadID, p)
 }
 
-// Resume makes c a listener of threadID and, in the same step, delivers to c
-// the pushes after from, so that they come before any later push. recovered
-// is false when the gap cannot be given (see Since); c listens all the same.
-// now is the thread's current position.
-func (h *Hub) Resume(threadID string, c Conn, from Position) (missed int, recovered bool, now Position) {
-	if !h.Attach(threadID, c) {
-		return 0, false, Position{}
+// Resume makes c a listener of threadID and delivers to c the pushes after
+// from before any later push. recovered is false when the gap cannot be given
+// (another epoch, an offset from the future, a gap older than the history);
+// c listens all the same. now is the position c listens from.
+func (h *Hub) Resume(ctx context.Context, threadID string, c Conn, from Position) (missed int, recovered bool, now Position, err error) {
+	now, err = h.attach(ctx, threadID, c, true)
+	if err != nil {
+		return 0, false, Position{}, err
 	}
-	s := h.shard(threadID)
-	s.mu.Lock()
-	t := h.threadLocked(s, threadID)
-	now = Position{Epoch: t.epoch, Offset: t.offset}
 	var pushes []*Push
 	switch {
-	case from.Epoch != t.epoch || from.Offset > t.offset:
-	case from.Offset == t.offset:
+	case from == now:
 		recovered = true
-	default:
-		pushes, recovered = t.history.since(from.Offset, time.Now().Add(-h.cfg.HistoryTTL))
+	case from.Epoch == now.Epoch && from.Offset < now.Offset:
+		var herr error
+		pushes, _, recovered, herr = h.broker.History(ctx, threadID, from)
+		recovered = recovered && herr == nil
 	}
-	var slow []Conn
-	agents := t.listeners[c]
-	for _, p := range pushes {
-		if p.AgentsOnly && !agents {
-			continue // a whisper: not for this connection, and not missed by it
+	h.connsMu.Lock()
+	st := h.conns[c]
+	agents := st != nil && st.agents
+	h.connsMu.Unlock()
+	slow := false
+	if recovered {
+		for _, p := range pushes {
+			if p.Offset > now.Offset {
+				break // it comes live
+			}
+			if p.AgentsOnly && !agents {
+				continue // a whisper: not for this connection, and not missed by it
+			}
+			if !c.Deliver(p) {
+				slow = true
+				break
+			}
+			missed++
 		}
-		if !c.Deliver(p) {
-			delete(t.listeners, c)
-			slow = append(slow, c)
-			recovered = false
-			break
+	}
+	// The live pushes that came meanwhile follow the missed ones.
+	s := h.shard(threadID)
+	s.mu.Lock()
+	if t := s.threads[threadID]; t != nil && !slow {
+		if l := t.listeners[c]; l != nil {
+			for _, p := range l.pending {
+				if !c.Deliver(p) {
+					slow = true
+					delete(t.listeners, c)
+					break
+				}
+			}
+			l.pending, l.resuming = nil, false
 		}
-		missed++
 	}
 	s.mu.Unlock()
-	h.closeSlow(slow)
-	return missed, recovered, now
+	if slow {
+		h.closeConns([]Conn{c}, ReasonSlow)
+		return missed, false, now, nil
+	}
+	return missed, recovered, now, nil
 }
 
-// DetachUser stops every connection of userID on this node listening to
-// threadID and returns them, so the caller can tell them why.
-func (h *Hub) DetachUser(threadID, userID string) []Conn {
-	h.connsMu.Lock()
-	var conns []Conn
-	for c := range h.users[userID] {
-		if st := h.conns[c]; st != nil {
-			if _, ok := st.threads[threadID]; ok {
-				delete(st.threads, threadID)
-				conns = append(conns, c)
-			}
-		}
-	}
-	h.connsMu.Unlock()
-	for _, c := range conns {
-		h.removeListener(threadID, c)
-	}
-	return conns
+// Position returns threadID's current position (see Broker.Position).
+func (h *Hub) Position(ctx context.Context, threadID string) (Position, error) {
+	return h.broker.Position(ctx, threadID)
 }
 
-// ListenerUsers returns the users with a connection listening to threadID.
+// ListenerUsers returns the users with a connection listening to threadID on
+// this node.
 func (h *Hub) ListenerUsers(threadID string) []string {
 	s := h.shard(threadID)
 	s.mu.Lock()
@@ -504,70 +708,7 @@ func (h *Hub) ListenerUsers(threadID string) []string {
 	return out
 }
 
-// Position returns the current position of threadID's history, starting the
-// history when there is none yet, so that a client told this position can
-// later recover from it.
-func (h *Hub) Position(threadID string) Position {
-	s := h.shard(threadID)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := h.threadLocked(s, threadID)
-	return Position{Epoch: t.epoch, Offset: t.offset}
-}
-
-// Since returns the pushes of threadID after the position from, in order,
-// leaving out AgentsOnly pushes (Since knows no recipient; Resume delivers
-// them to the connections that may see them).
-// ok is false when they cannot all be given: another epoch (the history was
-// lost), an offset from the future, or a gap older than the kept history.
-func (h *Hub) Since(threadID string, from Position) (pushes []*Push, ok bool) {
-	s := h.shard(threadID)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.threads[threadID]
-	if t == nil || from.Epoch != t.epoch || from.Offset > t.offset {
-		return nil, false
-	}
-	if from.Offset == t.offset {
-		return nil, true
-	}
-	all, ok := t.history.since(from.Offset, time.Now().Add(-h.cfg.HistoryTTL))
-	pushes = all[:0:0]
-	for _, p := range all {
-		if !p.AgentsOnly {
-			pushes = append(pushes, p)
-		}
-	}
-	return pushes, ok
-}
-
-// SendToUser delivers a push that belongs to no thread history to every
-// connection of userID on this node but skip (nil for none). It returns how
-// many took it.
-func (h *Hub) SendToUser(userID string, p *Push, skip Conn) int {
-	h.connsMu.Lock()
-	targets := make([]Conn, 0, len(h.users[userID]))
-	for c := range h.users[userID] {
-		if c != skip && (!p.AgentsOnly || h.conns[c].agents) {
-			targets = append(targets, c)
-		}
-	}
-	h.connsMu.Unlock()
-	n := 0
-	var slow []Conn
-	for _, c := range targets {
-		if c.Deliver(p) {
-			n++
-		} else {
-			slow = append(slow, c)
-		}
-	}
-	h.cfg.Metrics.Delivered(n)
-	h.closeSlow(slow)
-	return n
-}
-
-// Connections returns how many connections are registered.
+// Connections returns how many connections are registered on this node.
 func (h *Hub) Connections() int {
 	h.connsMu.Lock()
 	defer h.connsMu.Unlock()
@@ -581,30 +722,8 @@ func (h *Hub) UserConnections(userID string) int {
 	return len(h.users[userID])
 }
 
-// Prune forgets the threads that nobody listens to and whose newest push is
-// older than the history TTL. Run calls it periodically.
-func (h *Hub) Prune(now time.Time) (pruned int) {
-	cutoff := now.Add(-h.cfg.HistoryTTL)
-	for i := range h.shards {
-		s := &h.shards[i]
-		s.mu.Lock()
-		for id, t := range s.threads {
-			if len(t.listeners) == 0 && !t.history.newestAfter(cutoff) {
-				delete(s.threads, id)
-				pruned++
-			}
-		}
-		s.mu.Unlock()
-	}
-	return pruned
-}
-
-// Run prunes idle threads every interval until ctx is done.
-func (h *Hub) Run(ctx context.Context, interval time.Duration) {
-	periodic.Run(ctx, interval, func(now time.Time) { h.Prune(now) })
-}
-
-// Shutdown closes every connection with ReasonShutdown.
+// Shutdown closes every connection with ReasonShutdown and waits for the
+// closes of slow connections already under way.
 func (h *Hub) Shutdown() {
 	if !h.closed.CompareAndSwap(false, true) {
 		return
@@ -615,8 +734,6 @@ func (h *Hub) Shutdown() {
 		conns = append(conns, c)
 	}
 	h.connsMu.Unlock()
-	for _, c := range conns {
-		h.Unregister(c)
-		c.Close(ReasonShutdown)
-	}
+	h.closeConns(conns, ReasonShutdown)
+	h.reapers.Wait()
 }

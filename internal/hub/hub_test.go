@@ -1,7 +1,9 @@
 package hub_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -36,6 +38,70 @@ func (c *testConn) Close(r hub.Reason) {
 	c.mu.Unlock()
 }
 
+// closedWith waits (boundedly: only a hang fails) for c to be closed, as a
+// slow connection found during a broker's delivery is closed from a goroutine.
+func (c *testConn) closedWith(tb testing.TB) hub.Reason {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		r := c.closed
+		c.mu.Unlock()
+		if r != "" || time.Now().After(deadline) {
+			return r
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func attach(tb testing.TB, h *hub.Hub, thread string, c hub.Conn) hub.Position {
+	tb.Helper()
+	pos, err := h.Attach(context.Background(), thread, c)
+	if err != nil {
+		tb.Fatalf("attach %s: %v", thread, err)
+	}
+	return pos
+}
+
+func position(tb testing.TB, h *hub.Hub, thread string) hub.Position {
+	tb.Helper()
+	pos, err := h.Position(context.Background(), thread)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pos
+}
+
+// since returns the pushes after from that a connection without whispers
+// would recover.
+func since(tb testing.TB, h *hub.Hub, thread string, from hub.Position) ([]*hub.Push, bool) {
+	tb.Helper()
+	all, _, ok, err := h.Broker().History(context.Background(), thread, from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []*hub.Push
+	for _, p := range all {
+		if !p.AgentsOnly {
+			out = append(out, p)
+		}
+	}
+	return out, ok
+}
+
+func resume(tb testing.TB, h *hub.Hub, thread string, c hub.Conn, from hub.Position) (int, bool, hub.Position) {
+	tb.Helper()
+	missed, ok, now, err := h.Resume(context.Background(), thread, c, from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return missed, ok, now
+}
+
+func prune(h *hub.Hub, now time.Time) int {
+	return h.Broker().(*hub.MemoryBroker).Prune(now)
+}
+
 func (c *testConn) offsets() []uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -48,10 +114,13 @@ func (c *testConn) offsets() []uint64 {
 
 func publish(tb testing.TB, h *hub.Hub, thread string, skip hub.Conn) *hub.Push {
 	tb.Helper()
-	p, err := h.Publish(thread, "message", skip, func(pos hub.Position) ([]byte, error) {
-		return json.Marshal(map[string]any{"offset": pos.Offset})
-	})
-	if err != nil {
+	return publishAudience(tb, h, thread, skip, false)
+}
+
+func publishAudience(tb testing.TB, h *hub.Hub, thread string, skip hub.Conn, agentsOnly bool) *hub.Push {
+	tb.Helper()
+	p := &hub.Push{Event: "message", Data: json.RawMessage(`{"n":1}`), AgentsOnly: agentsOnly}
+	if _, err := h.Publish(context.Background(), thread, p, skip); err != nil {
 		tb.Fatal(err)
 	}
 	return p
@@ -62,11 +131,11 @@ func TestPublishReachesListenersInOrderExceptSkip(t *testing.T) {
 	a, b, author := newConn(100), newConn(100), newConn(100)
 	for _, c := range []*testConn{a, b, author} {
 		h.Register(c, "u")
-		h.Attach("t1", c)
+		attach(t, h, "t1", c)
 	}
 	other := newConn(100)
 	h.Register(other, "v")
-	h.Attach("t2", other)
+	attach(t, h, "t2", other)
 
 	for range 3 {
 		publish(t, h, "t1", author)
@@ -89,13 +158,13 @@ func TestSlowConsumerIsCutWithoutBlockingOthers(t *testing.T) {
 	slow, fast := newConn(1), newConn(100)
 	h.Register(slow, "u")
 	h.Register(fast, "u")
-	h.Attach("t", slow)
-	h.Attach("t", fast)
+	attach(t, h, "t", slow)
+	attach(t, h, "t", fast)
 	for range 5 {
 		publish(t, h, "t", nil)
 	}
-	if slow.closed != hub.ReasonSlow {
-		t.Errorf("slow conn closed with %q, want %q", slow.closed, hub.ReasonSlow)
+	if r := slow.closedWith(t); r != hub.ReasonSlow {
+		t.Errorf("slow conn closed with %q, want %q", r, hub.ReasonSlow)
 	}
 	if got := len(fast.offsets()); got != 5 {
 		t.Errorf("fast conn got %d pushes, want 5", got)
@@ -107,31 +176,31 @@ func TestSlowConsumerIsCutWithoutBlockingOthers(t *testing.T) {
 
 func TestSinceRecoversTheGapOrSaysItCannot(t *testing.T) {
 	h := hub.New(hub.Config{HistorySize: 4})
-	start := h.Position("t")
+	start := position(t, h, "t")
 	for range 3 {
 		publish(t, h, "t", nil)
 	}
-	got, ok := h.Since("t", start)
+	got, ok := since(t, h, "t", start)
 	if !ok || len(got) != 3 || got[0].Offset != 1 || got[2].Offset != 3 {
 		t.Fatalf("Since(start) = %d pushes, ok=%v; want offsets 1..3", len(got), ok)
 	}
-	got, ok = h.Since("t", hub.Position{Epoch: start.Epoch, Offset: 3})
+	got, ok = since(t, h, "t", hub.Position{Epoch: start.Epoch, Offset: 3})
 	if !ok || len(got) != 0 {
 		t.Errorf("Since(current) = %d pushes, ok=%v; want none, ok", len(got), ok)
 	}
-	if _, ok := h.Since("t", hub.Position{Epoch: start.Epoch, Offset: 9}); ok {
+	if _, ok := since(t, h, "t", hub.Position{Epoch: start.Epoch, Offset: 9}); ok {
 		t.Error("an offset from the future was accepted")
 	}
-	if _, ok := h.Since("t", hub.Position{Epoch: "other", Offset: 1}); ok {
+	if _, ok := since(t, h, "t", hub.Position{Epoch: "other", Offset: 1}); ok {
 		t.Error("an offset from another epoch was accepted")
 	}
 	for range 5 {
 		publish(t, h, "t", nil)
 	}
-	if _, ok := h.Since("t", hub.Position{Epoch: start.Epoch, Offset: 1}); ok {
+	if _, ok := since(t, h, "t", hub.Position{Epoch: start.Epoch, Offset: 1}); ok {
 		t.Error("a gap older than the kept history was reported recoverable")
 	}
-	got, ok = h.Since("t", hub.Position{Epoch: start.Epoch, Offset: 5})
+	got, ok = since(t, h, "t", hub.Position{Epoch: start.Epoch, Offset: 5})
 	if !ok || len(got) != 3 || got[0].Offset != 6 {
 		t.Errorf("Since(5) = %d pushes ok=%v, want offsets 6..8", len(got), ok)
 	}
@@ -140,15 +209,15 @@ func TestSinceRecoversTheGapOrSaysItCannot(t *testing.T) {
 func TestPruneStartsANewEpoch(t *testing.T) {
 	h := hub.New(hub.Config{HistoryTTL: time.Minute})
 	publish(t, h, "t", nil)
-	before := h.Position("t")
-	if n := h.Prune(time.Now().Add(2 * time.Minute)); n != 1 {
+	before := position(t, h, "t")
+	if n := prune(h, time.Now().Add(2*time.Minute)); n != 1 {
 		t.Fatalf("pruned %d threads, want 1", n)
 	}
-	after := h.Position("t")
+	after := position(t, h, "t")
 	if after.Epoch == before.Epoch || after.Offset != 0 {
 		t.Errorf("after prune position = %+v, want a new epoch at offset 0 (before %+v)", after, before)
 	}
-	if _, ok := h.Since("t", before); ok {
+	if _, ok := since(t, h, "t", before); ok {
 		t.Error("a position of the pruned history was accepted")
 	}
 }
@@ -157,8 +226,8 @@ func TestPruneKeepsThreadsWithListeners(t *testing.T) {
 	h := hub.New(hub.Config{HistoryTTL: time.Minute})
 	c := newConn(10)
 	h.Register(c, "u")
-	h.Attach("t", c)
-	if n := h.Prune(time.Now().Add(time.Hour)); n != 0 {
+	attach(t, h, "t", c)
+	if n := prune(h, time.Now().Add(time.Hour)); n != 0 {
 		t.Errorf("pruned %d threads with a listener", n)
 	}
 }
@@ -167,8 +236,8 @@ func TestUnregisterDetachesEverywhere(t *testing.T) {
 	h := hub.New(hub.Config{})
 	c := newConn(10)
 	h.Register(c, "u")
-	h.Attach("t1", c)
-	h.Attach("t2", c)
+	attach(t, h, "t1", c)
+	attach(t, h, "t2", c)
 	if h.Attached(c) != 2 {
 		t.Fatalf("Attached = %d, want 2", h.Attached(c))
 	}
@@ -178,8 +247,8 @@ func TestUnregisterDetachesEverywhere(t *testing.T) {
 	if n := len(c.offsets()); n != 0 {
 		t.Errorf("unregistered conn got %d pushes", n)
 	}
-	if h.Attach("t1", c) {
-		t.Error("Attach of an unregistered conn succeeded")
+	if _, err := h.Attach(context.Background(), "t1", c); !errors.Is(err, hub.ErrNotRegistered) {
+		t.Errorf("Attach of an unregistered conn: %v, want ErrNotRegistered", err)
 	}
 	if h.UserConnections("u") != 0 {
 		t.Errorf("UserConnections = %d after unregister", h.UserConnections("u"))
@@ -192,7 +261,10 @@ func TestSendToUserReachesEveryConnectionButSkip(t *testing.T) {
 	h.Register(a1, "alice")
 	h.Register(a2, "alice")
 	h.Register(b, "bob")
-	n := h.SendToUser("alice", &hub.Push{Event: "thread", Data: []byte(`{}`)}, a2)
+	n, err := h.SendToUser("alice", &hub.Push{Event: "thread", Data: []byte(`{}`)}, a2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if n != 1 || len(a1.offsets()) != 1 || len(a2.offsets()) != 0 || len(b.offsets()) != 0 {
 		t.Errorf("SendToUser delivered %d; a1=%d a2=%d b=%d", n, len(a1.offsets()), len(a2.offsets()), len(b.offsets()))
 	}
@@ -216,7 +288,7 @@ func TestConcurrentPublishKeepsPerThreadOrder(t *testing.T) {
 	h := hub.New(hub.Config{HistorySize: 1024})
 	c := newConn(10000)
 	h.Register(c, "u")
-	h.Attach("t", c)
+	attach(t, h, "t", c)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -242,12 +314,12 @@ func BenchmarkPublishFanOut1000(b *testing.B) {
 	for range 1000 {
 		c := &discardConn{}
 		h.Register(c, "u")
-		h.Attach("t", c)
+		attach(b, h, "t", c)
 	}
 	data := []byte(`{"threadId":"t","message":{"body":"hello"}}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		_, _ = h.Publish("t", "message", nil, func(hub.Position) ([]byte, error) { return data, nil })
+		_, _ = h.Publish(context.Background(), "t", &hub.Push{Event: "message", Data: data}, nil)
 	}
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "deliveries/s")
 }

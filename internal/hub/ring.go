@@ -11,14 +11,17 @@ type ring struct {
 
 func newRing(size int) ring { return ring{buf: make([]*Push, size)} }
 
-func (r *ring) add(p *Push) {
+// add appends p and returns the push it pushed out (nil while not full).
+func (r *ring) add(p *Push) (evicted *Push) {
 	if r.n < len(r.buf) {
 		r.buf[(r.start+r.n)%len(r.buf)] = p
 		r.n++
-		return
+		return nil
 	}
+	evicted = r.buf[r.start]
 	r.buf[r.start] = p
 	r.start = (r.start + 1) % len(r.buf)
+	return evicted
 }
 
 func (r *ring) at(i int) *Push { return r.buf[(r.start+i)%len(r.buf)] }

@@ -1,7 +1,6 @@
 package hub_test
 
 import (
-	"encoding/json"
 	"slices"
 	"testing"
 
@@ -18,17 +17,6 @@ type deniedConn struct{ *testConn }
 
 func (deniedConn) SeesAgentsOnly() bool { return false }
 
-func publishAudience(tb testing.TB, h *hub.Hub, thread string, agentsOnly bool) *hub.Push {
-	tb.Helper()
-	p, err := h.PublishAudience(thread, "message", nil, agentsOnly, func(pos hub.Position) ([]byte, error) {
-		return json.Marshal(map[string]any{"offset": pos.Offset})
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
 // A whisper reaches the agents' connections only, live, through Resume,
 // Broadcast and SendToUser, and Since never returns it.
 func TestAgentsOnlyPushesNeverReachOthers(t *testing.T) {
@@ -39,11 +27,11 @@ func TestAgentsOnlyPushesNeverReachOthers(t *testing.T) {
 	h.Register(denied, "visitor")
 	h.Register(agent, "agent")
 	for _, c := range []hub.Conn{visitor, denied, agent} {
-		h.Attach("t", c)
+		attach(t, h, "t", c)
 	}
-	publishAudience(t, h, "t", false) // 1
-	publishAudience(t, h, "t", true)  // 2: a whisper
-	publishAudience(t, h, "t", false) // 3
+	publishAudience(t, h, "t", nil, false) // 1
+	publishAudience(t, h, "t", nil, true)  // 2: a whisper
+	publishAudience(t, h, "t", nil, false) // 3
 	if got := visitor.offsets(); !slices.Equal(got, []uint64{1, 3}) {
 		t.Fatalf("visitor got %v", got)
 	}
@@ -59,23 +47,25 @@ func TestAgentsOnlyPushesNeverReachOthers(t *testing.T) {
 	v2, a2 := newConn(100), agentConn{newConn(100)}
 	h.Register(v2, "visitor")
 	h.Register(a2, "agent")
-	from := hub.Position{Epoch: h.Position("t").Epoch, Offset: 1}
-	missed, ok, _ := h.Resume("t", v2, from)
+	from := hub.Position{Epoch: position(t, h, "t").Epoch, Offset: 1}
+	missed, ok, _ := resume(t, h, "t", v2, from)
 	if !ok || missed != 1 || !slices.Equal(v2.offsets(), []uint64{3}) {
 		t.Fatalf("visitor resume: missed %d ok %v got %v", missed, ok, v2.offsets())
 	}
-	missed, ok, _ = h.Resume("t", a2, from)
+	missed, ok, _ = resume(t, h, "t", a2, from)
 	if !ok || missed != 2 || !slices.Equal(a2.offsets(), []uint64{2, 3}) {
 		t.Fatalf("agent resume: missed %d ok %v got %v", missed, ok, a2.offsets())
 	}
-	pushes, ok := h.Since("t", from)
+	pushes, ok := since(t, h, "t", from)
 	if !ok || len(pushes) != 1 || pushes[0].Offset != 3 {
 		t.Fatalf("Since gave %d pushes", len(pushes))
 	}
 
 	// Pushes outside the history obey the marker too.
-	h.Broadcast("t", &hub.Push{Event: "typing", ThreadID: "t", AgentsOnly: true}, nil)
-	if n := h.SendToUser("visitor", &hub.Push{Event: "x", AgentsOnly: true}, nil); n != 0 {
+	if err := h.Broadcast("t", &hub.Push{Event: "typing", ThreadID: "t", AgentsOnly: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := h.SendToUser("visitor", &hub.Push{Event: "x", AgentsOnly: true}, nil); n != 0 {
 		t.Fatalf("SendToUser delivered a whisper to %d visitor connections", n)
 	}
 	for _, c := range []*testConn{visitor, denied.testConn, v2} {

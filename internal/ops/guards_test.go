@@ -66,9 +66,9 @@ func TestOverrideReplacesTheTokensAccess(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			st.DeleteAccess(id, "alice")
+			st.DeleteAccess(t.Context(), id, "alice")
 			if tc.acc >= 0 {
-				if _, err := st.SetAccess(id, "alice", auth.Access(tc.acc), 0); err != nil {
+				if _, err := st.SetAccess(t.Context(), id, "alice", auth.Access(tc.acc), 0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -85,8 +85,8 @@ func TestOverrideReplacesTheTokensAccess(t *testing.T) {
 		})
 	}
 	// Another user's override does not touch alice.
-	st.DeleteAccess(id, "alice")
-	_, _ = st.SetAccess(id, "bob", 0, 0)
+	st.DeleteAccess(t.Context(), id, "alice")
+	_, _ = st.SetAccess(t.Context(), id, "bob", 0, 0)
 	if err := send(rw); err != nil {
 		t.Errorf("bob's ban refused alice: %v", err)
 	}
@@ -107,7 +107,7 @@ func TestOverrideAppliesWithoutEnforceMembership(t *testing.T) {
 	if _, err := f.svc.SendMessage(ctx, alice, ops.SendMessageRequest{ThreadToken: ro, MessageInput: ops.MessageInput{Body: "x"}}); err != nil {
 		t.Fatalf("without enforcement the backend decides: %v", err)
 	}
-	_, _ = st.SetAccess(created.Thread.ID, "alice", 0, 0)
+	_, _ = st.SetAccess(t.Context(), created.Thread.ID, "alice", 0, 0)
 	if _, err := f.svc.SendMessage(ctx, alice, ops.SendMessageRequest{ThreadToken: created.ThreadToken, MessageInput: ops.MessageInput{Body: "x"}}); codeOf(err) != apierr.Forbidden {
 		t.Fatalf("a ban applies even without enforceMembership: %v", err)
 	}
@@ -131,7 +131,7 @@ func TestClosedAndDeletedThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, tok := created.Thread.ID, created.ThreadToken
-	_ = st.SetThreadStatus(id, access.StatusClosed)
+	_ = st.SetThreadStatus(t.Context(), id, access.StatusClosed)
 	calls := f.backend.calls
 	if _, err := f.svc.SendMessage(ctx, alice, ops.SendMessageRequest{ThreadToken: tok, MessageInput: ops.MessageInput{Body: "x"}}); codeOf(err) != apierr.Conflict {
 		t.Fatalf("send to a closed thread: %v", err)
@@ -142,14 +142,14 @@ func TestClosedAndDeletedThreads(t *testing.T) {
 	if _, err := f.svc.GetThread(ctx, alice, ops.GetThreadRequest{ThreadToken: tok}); err != nil {
 		t.Fatalf("read a closed thread: %v", err)
 	}
-	if _, err := f.svc.PublishSystemMessage(id, ops.SystemMessage{Body: "closed by support"}); err != nil {
+	if _, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: "closed by support"}); err != nil {
 		t.Fatalf("a system message into a closed thread: %v", err)
 	}
-	_ = st.SetThreadStatus(id, access.StatusDeleted)
+	_ = st.SetThreadStatus(t.Context(), id, access.StatusDeleted)
 	if _, err := f.svc.GetThread(ctx, alice, ops.GetThreadRequest{ThreadToken: tok}); codeOf(err) != apierr.NotFound {
 		t.Fatalf("read a deleted thread: %v", err)
 	}
-	if _, err := f.svc.PublishSystemMessage(id, ops.SystemMessage{Body: "x"}); codeOf(err) != apierr.NotFound {
+	if _, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: "x"}); codeOf(err) != apierr.NotFound {
 		t.Fatalf("a system message into a deleted thread: %v", err)
 	}
 }
@@ -161,7 +161,7 @@ func TestRevokedTokensAreRefusedOnEveryOperation(t *testing.T) {
 	if _, err := f.svc.GetContacts(ctx, alice, ops.PageRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = st.Revoke("alice", time.Now())
+	_, _ = st.Revoke(t.Context(), "alice", time.Now())
 	if _, err := f.svc.GetContacts(ctx, alice, ops.PageRequest{}); codeOf(err) != apierr.Unauthenticated {
 		t.Fatalf("an operation of a live connection with a revoked token: %v", err)
 	}
@@ -273,53 +273,53 @@ func TestServerAPIEffects(t *testing.T) {
 	}
 
 	// A system message is pushed with the next offset to every listener.
-	res, err := f.svc.PublishSystemMessage(id, ops.SystemMessage{Body: "maintenance at 5", Data: json.RawMessage(`{"k":1}`)})
+	res, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: "maintenance at 5", Data: json.RawMessage(`{"k":1}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Message.AuthorID != "system" || res.Message.Offset != 2 || res.Message.ID == "" || res.Epoch != created.Epoch {
 		t.Fatalf("system message %+v epoch %s", res.Message, res.Epoch)
 	}
-	if _, err := f.svc.PublishSystemMessage(id, ops.SystemMessage{Body: " "}); codeOf(err) != apierr.InvalidArgument {
+	if _, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: " "}); codeOf(err) != apierr.InvalidArgument {
 		t.Fatalf("blank system message: %v", err)
 	}
-	if _, err := f.svc.PublishSystemMessage(id, ops.SystemMessage{Body: "x", Data: json.RawMessage(`[1]`)}); codeOf(err) != apierr.InvalidArgument {
+	if _, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: "x", Data: json.RawMessage(`[1]`)}); codeOf(err) != apierr.InvalidArgument {
 		t.Fatalf("data not an object: %v", err)
 	}
 
 	// A ban detaches bob's connection and tells him.
 	acc := auth.Access(0)
-	_, _ = st.SetAccess(id, "bob", acc, time.Hour)
-	if n := f.svc.ApplyAccess(id, "bob", &acc, time.Now().Add(time.Hour)); n != 1 {
+	_, _ = st.SetAccess(t.Context(), id, "bob", acc, time.Hour)
+	if n, _ := f.svc.ApplyAccess(id, "bob", &acc, time.Now().Add(time.Hour)); n != 1 {
 		t.Fatalf("detached %d, want 1", n)
 	}
 	last := bobConn.got[len(bobConn.got)-1]
 	var p ops.ThreadChangePush
-	_ = json.Unmarshal(last.Data, &p)
+	_ = json.Unmarshal(last.Payload(), &p)
 	if last.Event != "thread" || p.Change != "access" || p.Acc == nil || *p.Acc != 0 || p.ExpiresAt == nil || last.Offset != 0 {
 		t.Fatalf("bob was told %s %s", last.Event, last.Data)
 	}
 	before := len(bobConn.got)
-	if _, err := f.svc.PublishSystemMessage(id, ops.SystemMessage{Body: "after the ban"}); err != nil {
+	if _, err := f.svc.PublishSystemMessage(context.Background(), id, ops.SystemMessage{Body: "after the ban"}); err != nil {
 		t.Fatal(err)
 	}
 	if len(bobConn.got) != before {
 		t.Fatal("a banned listener still gets the thread's pushes")
 	}
 	// The override removed: told without acc.
-	st.DeleteAccess(id, "bob")
+	st.DeleteAccess(t.Context(), id, "bob")
 	f.svc.ApplyAccess(id, "bob", nil, time.Time{})
 	p = ops.ThreadChangePush{}
-	_ = json.Unmarshal(bobConn.got[len(bobConn.got)-1].Data, &p)
+	_ = json.Unmarshal(bobConn.got[len(bobConn.got)-1].Payload(), &p)
 	if p.Acc != nil {
 		t.Fatalf("removal told acc %d", *p.Acc)
 	}
 
 	// Closed: the listeners are told; deleted: told and detached.
-	if n := f.svc.ThreadChanged(id, ops.ChangeClosed, nil); n != 1 {
+	if n, _ := f.svc.ThreadChanged(id, ops.ChangeClosed, nil); n != 1 {
 		t.Fatalf("closed told %d listeners, want alice's 1", n)
 	}
-	if n := f.svc.ThreadChanged(id, ops.ChangeDeleted, nil); n != 1 {
+	if n, _ := f.svc.ThreadChanged(id, ops.ChangeDeleted, nil); n != 1 {
 		t.Fatalf("deleted told %d", n)
 	}
 	if ev := aliceConn.events(); !slices.Equal(ev[len(ev)-3:], []string{"message", "thread", "thread"}) {
@@ -329,7 +329,7 @@ func TestServerAPIEffects(t *testing.T) {
 		t.Fatalf("%d listeners after delete", n)
 	}
 
-	if n := f.svc.DisconnectUser("alice"); n != 2 {
+	if n, _ := f.svc.DisconnectUser("alice"); n != 2 {
 		t.Fatalf("disconnected %d, want 2", n)
 	}
 }

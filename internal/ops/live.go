@@ -221,7 +221,7 @@ func (s *Service) allowTyping(userID string) bool {
 
 func (s *Service) broadcastTyping(k typingKey, state string, skip hub.Conn) {
 	data, _ := json.Marshal(TypingPush{ThreadID: k.threadID, UserID: k.userID, State: state})
-	s.hub.Broadcast(k.threadID, &hub.Push{Event: EventTyping, ThreadID: k.threadID, Data: data, At: time.Now()}, skip)
+	_ = s.hub.Broadcast(k.threadID, &hub.Push{Event: EventTyping, ThreadID: k.threadID, Data: data, At: time.Now()}, skip) // typing is best effort
 }
 
 // MarkReadRequest is the payload of markRead.
@@ -236,8 +236,8 @@ type ReadPush struct {
 	ThreadID  string `json:"threadId"`
 	UserID    string `json:"userId"`
 	MessageID string `json:"messageId"`
-	Epoch     string `json:"epoch"`
-	Offset    uint64 `json:"offset"`
+	Epoch     string `json:"epoch,omitempty"`  // on the wire beside the payload (hub.Push.Payload)
+	Offset    uint64 `json:"offset,omitempty"` // likewise
 }
 
 // MarkReadResult is its answer.
@@ -275,11 +275,13 @@ func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (
 			// push would make read receipts go backwards.
 			return &MarkReadResult{Unread: resp.Unread, MessageID: resp.MessageID}, nil
 		}
-		push, err := s.hub.Publish(t.ThreadID, EventRead, c.Conn, func(pos hub.Position) ([]byte, error) {
-			return json.Marshal(ReadPush{ThreadID: t.ThreadID, UserID: c.User.ID, MessageID: req.MessageID, Epoch: pos.Epoch, Offset: pos.Offset})
-		})
+		data, err := json.Marshal(ReadPush{ThreadID: t.ThreadID, UserID: c.User.ID, MessageID: req.MessageID})
 		if err != nil {
 			return nil, err
+		}
+		push, err := s.hub.Publish(ctx, t.ThreadID, &hub.Push{Event: EventRead, Data: data}, c.Conn)
+		if err != nil {
+			return nil, hubError(err)
 		}
 		// The reader's connection does not get the push: the answer tells it
 		// the offset the mark took, so its next push is not a false gap.
@@ -291,16 +293,18 @@ func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (
 type MemberPush struct {
 	ThreadID string `json:"threadId"`
 	UserID   string `json:"userId"`
-	Change   string `json:"change"` // joined or left
-	Epoch    string `json:"epoch"`
-	Offset   uint64 `json:"offset"`
+	Change   string `json:"change"`           // joined or left
+	Epoch    string `json:"epoch,omitempty"`  // on the wire beside the payload (hub.Push.Payload)
+	Offset   uint64 `json:"offset,omitempty"` // likewise
 }
 
-func (s *Service) publishMember(threadID, userID, change string) error {
-	_, err := s.hub.Publish(threadID, EventMember, nil, func(pos hub.Position) ([]byte, error) {
-		return json.Marshal(MemberPush{ThreadID: threadID, UserID: userID, Change: change, Epoch: pos.Epoch, Offset: pos.Offset})
-	})
-	return err
+func (s *Service) publishMember(ctx context.Context, threadID, userID, change string) error {
+	data, err := json.Marshal(MemberPush{ThreadID: threadID, UserID: userID, Change: change})
+	if err != nil {
+		return err
+	}
+	_, err = s.hub.Publish(ctx, threadID, &hub.Push{Event: EventMember, Data: data}, nil)
+	return hubError(err)
 }
 
 // AddParticipantsRequest is the payload of addParticipants.
@@ -343,7 +347,7 @@ func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticip
 			resp.Added = []string{}
 		}
 		for _, u := range resp.Added {
-			if err := s.publishMember(t.ThreadID, u, "joined"); err != nil {
+			if err := s.publishMember(ctx, t.ThreadID, u, "joined"); err != nil {
 				return nil, err
 			}
 		}
@@ -353,7 +357,7 @@ func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticip
 		}
 		p := &hub.Push{Event: EventThread, Data: data, At: time.Now()}
 		for _, u := range resp.Added {
-			s.hub.SendToUser(u, p, nil)
+			s.pushToUser(u, p, nil)
 		}
 		return &AddParticipantsResult{Thread: resp.Thread, ThreadToken: resp.ThreadToken, Added: resp.Added}, nil
 	})
@@ -394,13 +398,15 @@ func (s *Service) leaveThreadAs(ctx context.Context, userID, threadID string, ex
 		return err
 	}
 	s.live.presence.NoteThread(threadID, resp.Thread.Members)
-	s.hub.DetachUser(threadID, userID)
+	if _, err := s.hub.DetachUser(threadID, userID); err != nil {
+		return hubError(err)
+	}
 	data, err := json.Marshal(threadPush{ThreadID: threadID, Change: "left"})
 	if err != nil {
 		return err
 	}
-	s.hub.SendToUser(userID, &hub.Push{Event: EventThread, Data: data, At: time.Now()}, except)
-	return s.publishMember(threadID, userID, "left")
+	s.pushToUser(userID, &hub.Push{Event: EventThread, Data: data, At: time.Now()}, except)
+	return s.publishMember(ctx, threadID, userID, "left")
 }
 
 // ResumeRequest is the payload of resume: for each thread the client showed,
@@ -459,7 +465,10 @@ func (s *Service) Resume(ctx context.Context, c Caller, req ResumeRequest) (*Res
 		res := &ResumeResult{Threads: make([]ResumedThread, 0, len(req.Threads))}
 		for i, rt := range req.Threads {
 			id := verified[i].ThreadID
-			missed, ok, now := s.hub.Resume(id, c.Conn, hub.Position{Epoch: rt.Epoch, Offset: rt.Offset})
+			missed, ok, now, err := s.hub.Resume(ctx, id, c.Conn, hub.Position{Epoch: rt.Epoch, Offset: rt.Offset})
+			if err != nil {
+				return nil, hubError(err)
+			}
 			if err := s.stillListening(c, id); err != nil {
 				// A ban that raced with this resume wins.
 				s.hub.Detach(id, c.Conn)

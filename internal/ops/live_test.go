@@ -66,8 +66,8 @@ func testTypingIsPushedAndExpiresByItself(t *testing.T) {
 		t.Fatalf("bob got %v", ev[before:])
 	}
 	var start, stop ops.TypingPush
-	_ = json.Unmarshal(bobConn.got[before].Data, &start)
-	_ = json.Unmarshal(bobConn.got[before+1].Data, &stop)
+	_ = json.Unmarshal(bobConn.got[before].Payload(), &start)
+	_ = json.Unmarshal(bobConn.got[before+1].Payload(), &stop)
 	if start.State != "start" || stop.State != "stop" || start.UserID != "alice" || bobConn.got[before].Offset != 0 {
 		t.Fatalf("typing pushes %+v %+v (offset %d: typing is not history)", start, stop, bobConn.got[before].Offset)
 	}
@@ -114,7 +114,7 @@ func TestPresenceFollowsConnectionsAndVisibility(t *testing.T) {
 	u1 := f.caller(t, "u01", u1a)
 	ev := aliceConn.events() // presence pushes go out before Register returns
 	var p presence.Presence
-	_ = json.Unmarshal(aliceConn.got[len(ev)-1].Data, &p)
+	_ = json.Unmarshal(aliceConn.got[len(ev)-1].Payload(), &p)
 	if ev[len(ev)-1] != "presence" || p.UserID != "u01" || p.Show != "available" {
 		t.Fatalf("alice got %v %+v when u01 connected", ev, p)
 	}
@@ -217,7 +217,7 @@ func TestResumeDeliversExactlyWhatWasMissed(t *testing.T) {
 	var bodies []string
 	for _, p := range newConn.got {
 		var mp ops.MessagePush
-		_ = json.Unmarshal(p.Data, &mp)
+		_ = json.Unmarshal(p.Payload(), &mp)
 		bodies = append(bodies, mp.Message.Body)
 	}
 	if !slices.Equal(bodies, []string{"m2", "m3", "m4"}) {
@@ -300,7 +300,7 @@ func TestMarkReadIsPushedWithAnOffset(t *testing.T) {
 	ev := aliceConn.events()
 	last := aliceConn.got[len(ev)-1]
 	var rp ops.ReadPush
-	_ = json.Unmarshal(last.Data, &rp)
+	_ = json.Unmarshal(last.Payload(), &rp)
 	if last.Event != "read" || rp.UserID != "bob" || rp.MessageID != created.Message.ID || rp.Offset != 2 {
 		t.Fatalf("alice got %s %+v", last.Event, rp)
 	}

@@ -288,8 +288,9 @@ func TestSendMessagePushesToListenersButNotTheAuthorsConnection(t *testing.T) {
 		t.Fatalf("bob got %v", ev)
 	}
 	var mp ops.MessagePush
-	_ = json.Unmarshal(bobConn.got[1].Data, &mp)
-	if mp.Offset != 2 || mp.Message.Body != "second" || mp.Message.Offset != 2 || mp.Epoch != res.Epoch {
+	_ = json.Unmarshal(bobConn.got[1].Payload(), &mp)
+	// The position travels beside the payload: the message inside carries none.
+	if mp.Offset != 2 || mp.Message.Body != "second" || mp.Message.Offset != 0 || mp.Epoch != res.Epoch {
 		t.Errorf("push = %+v", mp)
 	}
 	if ev := aliceConn.events(); len(ev) != 0 {
@@ -317,7 +318,7 @@ func TestNothingIsPushedWhenTheBackendFails(t *testing.T) {
 	if len(bobConn.events()) != before {
 		t.Error("a message the backend did not store was pushed")
 	}
-	if p := f.hub.Position(created.Thread.ID); p.Offset != 1 {
+	if p := mustPosition(t, f.hub, created.Thread.ID); p.Offset != 1 {
 		t.Errorf("offset moved to %d without a stored message", p.Offset)
 	}
 }
@@ -468,4 +469,13 @@ func FuzzCall(f *testing.F) {
 			t.Fatalf("code %q is not in the closed list", apierr.From(err).Code)
 		}
 	})
+}
+
+func mustPosition(tb testing.TB, h *hub.Hub, threadID string) hub.Position {
+	tb.Helper()
+	pos, err := h.Position(context.Background(), threadID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pos
 }

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -13,9 +14,12 @@ import (
 )
 
 // This file holds the live effects of the Server API (package serverapi) on
-// this node's connections. The Server API records the decision first (in the
-// Guards' store), then calls these, so that an operation that starts after
-// the call sees the decision and a connection attached before it is told.
+// the connections of every node. The Server API records the decision first
+// (in the Guards' store), then calls these, so that an operation that starts
+// after the call sees the decision and a connection attached before it is
+// told. The counts they return are this node's connections (the node that
+// served the call) — the effect itself reaches every node; an error means the
+// other nodes could not be reached.
 
 // Thread push changes sent by the Server API's effects.
 const (
@@ -54,8 +58,8 @@ func threadChange(p ThreadChangePush) *hub.Push {
 // node: without read, every connection of the user stops listening to the
 // thread at once; then all of them get a thread push {change: "access"}. acc
 // nil means the override was removed. It returns how many connections were
-// detached.
-func (s *Service) ApplyAccess(threadID, userID string, acc *auth.Access, expiresAt time.Time) int {
+// detached on this node.
+func (s *Service) ApplyAccess(threadID, userID string, acc *auth.Access, expiresAt time.Time) (int, error) {
 	p := ThreadChangePush{ThreadID: threadID, Change: ChangeAccess}
 	detached := 0
 	if acc != nil {
@@ -65,24 +69,29 @@ func (s *Service) ApplyAccess(threadID, userID string, acc *auth.Access, expires
 			p.ExpiresAt = &expiresAt
 		}
 		if !acc.Has(auth.AccessRead) {
-			detached = len(s.hub.DetachUser(threadID, userID))
+			n, err := s.hub.DetachUser(threadID, userID)
+			if err != nil {
+				return n, hubError(err)
+			}
+			detached = n
 		}
 	}
-	s.hub.SendToUser(userID, threadChange(p), nil)
-	return detached
+	_, err := s.hub.SendToUser(userID, threadChange(p), nil)
+	return detached, hubError(err)
 }
 
 // ThreadChanged tells the thread's listeners on this node that the backend
 // changed it (updated, closed, reopened) or deleted it; deleted listeners
 // are detached in the same step, so nothing of the thread follows the push.
-// It returns how many connections were told.
-func (s *Service) ThreadChanged(threadID, change string, thread *ecbserver.Thread) int {
+// It returns how many connections were told on this node.
+func (s *Service) ThreadChanged(threadID, change string, thread *ecbserver.Thread) (int, error) {
 	p := threadChange(ThreadChangePush{ThreadID: threadID, Change: change, Thread: thread})
 	if change == ChangeDeleted {
-		return s.hub.DetachThread(threadID, p)
+		n, err := s.hub.DetachThread(threadID, p)
+		return n, hubError(err)
 	}
-	s.hub.Broadcast(threadID, p, nil)
-	return s.hub.Listeners(threadID)
+	n := s.hub.Listeners(threadID)
+	return n, hubError(s.hub.Broadcast(threadID, p, nil))
 }
 
 // SystemMessage is a message the backend publishes through the Server API.
@@ -105,7 +114,7 @@ type SystemMessageResult struct {
 // PublishSystemMessage pushes a message authored by "system" to the thread's
 // listeners, with the next offset, like any message. ECB does not store it:
 // the backend does, if it wants it in the history.
-func (s *Service) PublishSystemMessage(threadID string, m SystemMessage) (*SystemMessageResult, error) {
+func (s *Service) PublishSystemMessage(ctx context.Context, threadID string, m SystemMessage) (*SystemMessageResult, error) {
 	in := MessageInput{Body: m.Body, Data: m.Data}
 	if err := s.validateMessage(&in); err != nil {
 		return nil, err
@@ -121,17 +130,18 @@ func (s *Service) PublishSystemMessage(threadID string, m SystemMessage) (*Syste
 		_, _ = rand.Read(b[:])
 		m.ID = "sys-" + hex.EncodeToString(b[:])
 	}
-	msg, push, err := s.publishMessage(threadID, ecbserver.Message{
+	msg, pos, err := s.publishMessage(ctx, threadID, ecbserver.Message{
 		ID: m.ID, ThreadID: threadID, AuthorID: SystemAuthor, Body: in.Body, Data: in.Data, CreatedAt: time.Now().UTC(),
 	}, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &SystemMessageResult{Message: msg, Epoch: push.Epoch}, nil
+	return &SystemMessageResult{Message: msg, Epoch: pos.Epoch}, nil
 }
 
-// DisconnectUser closes every connection of userID on this node with the
-// reason kicked; it returns how many.
-func (s *Service) DisconnectUser(userID string) int {
-	return s.hub.DisconnectUser(userID, hub.ReasonKicked)
+// DisconnectUser closes every connection of userID on every node with the
+// reason kicked; it returns how many there were on this node.
+func (s *Service) DisconnectUser(userID string) (int, error) {
+	n, err := s.hub.DisconnectUser(userID, hub.ReasonKicked)
+	return n, hubError(err)
 }

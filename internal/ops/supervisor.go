@@ -258,16 +258,14 @@ func (s *Service) SupportMonitor(ctx context.Context, c Caller, req MonitorReque
 		s.monitors.add(c.Conn, c.User.ID, r.ThreadID)
 		res := &MonitorResult{RequestID: r.ID, ThreadID: r.ThreadID}
 		var pos hub.Position
-		ok := true
 		if req.Epoch != "" {
-			res.Missed, res.Recovered, pos = s.hub.Resume(r.ThreadID, c.Conn, hub.Position{Epoch: req.Epoch, Offset: req.Offset})
-			ok = pos.Epoch != ""
+			res.Missed, res.Recovered, pos, err = s.hub.Resume(ctx, r.ThreadID, c.Conn, hub.Position{Epoch: req.Epoch, Offset: req.Offset})
 		} else {
-			pos, ok = s.hub.AttachPosition(r.ThreadID, c.Conn)
+			pos, err = s.hub.Attach(ctx, r.ThreadID, c.Conn)
 		}
-		if !ok {
+		if err != nil {
 			s.monitors.remove(c.Conn, r.ThreadID)
-			return nil, apierr.New(apierr.Unavailable, "the connection has ended")
+			return nil, hubError(err)
 		}
 		res.Epoch, res.Offset = pos.Epoch, pos.Offset
 		return res, nil
@@ -297,7 +295,12 @@ func (s *Service) SupportJoin(ctx context.Context, c Caller, req SupportRequestR
 		s.support.NoteSupervisor(r.ID, c.User.ID) // callback participant.joined
 		s.monitors.endUser(c.User.ID, r.ThreadID) // a member now, on every connection
 		if c.Conn != nil {
-			s.hub.Attach(r.ThreadID, c.Conn)
+			// The backend made the caller a member: a connection that has
+			// ended (or a broker that cannot be reached) only means no
+			// pushes here; getThread attaches again.
+			if _, err := s.hub.Attach(ctx, r.ThreadID, c.Conn); err != nil {
+				s.log.Info("support.join: the connection does not listen", "thread", r.ThreadID, "err", err)
+			}
 		}
 		return &JoinResult{RequestID: r.ID, Thread: th, ThreadToken: tok}, nil
 	})
@@ -317,7 +320,7 @@ func (s *Service) addToSupportThread(ctx context.Context, r support.Request, use
 	}
 	s.noteThreads(resp.Thread)
 	for _, u := range resp.Added {
-		if err := s.publishMember(r.ThreadID, u, "joined"); err != nil {
+		if err := s.publishMember(ctx, r.ThreadID, u, "joined"); err != nil {
 			return ecbserver.Thread{}, "", err
 		}
 	}
@@ -391,6 +394,6 @@ func (ev supportEvents) Transferred(r support.Request, fromAgent, toAgent string
 		return
 	}
 	p := &hub.Push{Event: EventSupportTransferred, Data: b, At: time.Now()}
-	ev.s.hub.SendToUser(r.VisitorID, p, nil)
-	ev.s.hub.SendToUser(fromAgent, p, nil)
+	ev.s.pushToUser(r.VisitorID, p, nil)
+	ev.s.pushToUser(fromAgent, p, nil)
 }

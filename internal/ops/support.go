@@ -425,7 +425,7 @@ func (ev supportEvents) send(userID, event string, v any) {
 		ev.s.log.Error("support push", "event", event, "err", err)
 		return
 	}
-	ev.s.hub.SendToUser(userID, &hub.Push{Event: event, Data: data, At: time.Now()}, nil)
+	ev.s.pushToUser(userID, &hub.Push{Event: event, Data: data, At: time.Now()}, nil)
 }
 
 // Asked posts support.requested, first of the request's callbacks.

@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -165,21 +166,25 @@ func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRe
 		}
 		s.noteThreads(resp.Thread)
 		if c.Conn != nil {
-			s.hub.Attach(resp.Thread.ID, c.Conn)
+			// The thread exists now: a connection that has ended only
+			// means no pushes for it (its own answer still comes).
+			if _, err := s.hub.Attach(ctx, resp.Thread.ID, c.Conn); err != nil && !errors.Is(err, hub.ErrNotRegistered) {
+				return nil, hubError(err)
+			}
 		}
-		msg, push, err := s.publishMessage(resp.Thread.ID, resp.Message, c.Conn)
+		msg, pos, err := s.publishMessage(ctx, resp.Thread.ID, resp.Message, c.Conn)
 		if err != nil {
 			return nil, err
 		}
-		created, err := json.Marshal(threadPush{ThreadID: resp.Thread.ID, Change: "created", Thread: &resp.Thread, Message: &msg, Epoch: push.Epoch})
+		created, err := json.Marshal(threadPush{ThreadID: resp.Thread.ID, Change: "created", Thread: &resp.Thread, Message: &msg, Epoch: pos.Epoch})
 		if err != nil {
 			return nil, err
 		}
 		p := &hub.Push{Event: EventThread, Data: created}
 		for _, member := range resp.Thread.Members {
-			s.hub.SendToUser(member, p, c.Conn)
+			s.pushToUser(member, p, c.Conn)
 		}
-		return &CreateThreadResult{Thread: resp.Thread, ThreadToken: resp.ThreadToken, Message: msg, Epoch: push.Epoch}, nil
+		return &CreateThreadResult{Thread: resp.Thread, ThreadToken: resp.ThreadToken, Message: msg, Epoch: pos.Epoch}, nil
 	})
 }
 
@@ -216,11 +221,14 @@ const (
 	EventThread  = "thread"
 )
 
-// MessagePush is the payload of a message push.
+// MessagePush is the payload of a message push. Epoch and Offset are left
+// empty when ECB encodes it: the broker assigns them, and the transport puts
+// them on the wire beside the payload (hub.Push.Payload); the message inside
+// carries no offset of its own in a push.
 type MessagePush struct {
 	ThreadID string            `json:"threadId"`
-	Epoch    string            `json:"epoch"`
-	Offset   uint64            `json:"offset"`
+	Epoch    string            `json:"epoch,omitempty"`
+	Offset   uint64            `json:"offset,omitempty"`
 	Message  ecbserver.Message `json:"message"`
 }
 
@@ -232,17 +240,48 @@ type threadPush struct {
 	Epoch    string             `json:"epoch,omitempty"`
 }
 
-// publishMessage gives a stored message its offset and pushes it to the
-// thread's listeners except skip.
+// publishMessage pushes a stored message to the thread's listeners except
+// skip and returns it with the offset the broker gave it.
 // A whisper (Visibility agents) goes only to the connections of agents and
 // supervisors (hub.AgentsAudience).
-func (s *Service) publishMessage(threadID string, m ecbserver.Message, skip hub.Conn) (ecbserver.Message, *hub.Push, error) {
-	whisper := m.Visibility != ""
-	push, err := s.hub.PublishAudience(threadID, EventMessage, skip, whisper, func(pos hub.Position) ([]byte, error) {
-		m.Offset = pos.Offset
-		return json.Marshal(MessagePush{ThreadID: threadID, Epoch: pos.Epoch, Offset: pos.Offset, Message: m})
-	})
-	return m, push, err
+func (s *Service) publishMessage(ctx context.Context, threadID string, m ecbserver.Message, skip hub.Conn) (ecbserver.Message, hub.Position, error) {
+	m.Offset = 0
+	data, err := json.Marshal(MessagePush{ThreadID: threadID, Message: m})
+	if err != nil {
+		return m, hub.Position{}, err
+	}
+	// Keyed by the message id: a retry that the backend answered with the
+	// message it stored already is pushed once, whichever node it reaches.
+	pos, err := s.hub.Publish(ctx, threadID, &hub.Push{Event: EventMessage, Data: data, AgentsOnly: m.Visibility != "", Key: m.ID}, skip)
+	if err != nil {
+		return m, hub.Position{}, hubError(err)
+	}
+	m.Offset = pos.Offset
+	return m, pos, nil
+}
+
+// pushToUser sends p to every connection of userID on every node but skip.
+// The push is applied on this node at once; that the other nodes could not be
+// reached is logged (their clients recover what belongs to a thread's
+// history when they resume).
+func (s *Service) pushToUser(userID string, p *hub.Push, skip hub.Conn) {
+	if _, err := s.hub.SendToUser(userID, p, skip); err != nil {
+		s.log.Warn("push to a user's connections on the other nodes failed", "user", userID, "event", p.Event, "err", err)
+	}
+}
+
+// hubError turns what the hub or its broker refused into a client error.
+func hubError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, hub.ErrNotRegistered):
+		return apierr.Wrap(err, apierr.InvalidArgument, "this connection has ended")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return apierr.Wrap(err, apierr.Unavailable, "the operation was cut short; retry")
+	default:
+		return apierr.Wrap(err, apierr.Unavailable, "the cluster's shared state cannot be reached now; retry")
+	}
 }
 
 // verifyThread checks a threadToken for the caller and the access the operation needs.
@@ -340,13 +379,17 @@ func (s *Service) GetThread(ctx context.Context, c Caller, req GetThreadRequest)
 		// Attach (and read the position in the same step) before reading the
 		// backend, so that no message stored meanwhile is missed: it comes as
 		// a push, and possibly in the page too (clients drop it by id).
-		pos := s.hub.Position(t.ThreadID)
+		var pos hub.Position
 		if c.Conn != nil && req.Before == "" {
-			pos, _ = s.hub.AttachPosition(t.ThreadID, c.Conn)
+			if pos, err = s.hub.Attach(ctx, t.ThreadID, c.Conn); err != nil {
+				return nil, hubError(err)
+			}
 			if err := s.stillListening(c, t.ThreadID); err != nil {
 				s.hub.Detach(t.ThreadID, c.Conn)
 				return nil, err
 			}
+		} else if pos, err = s.hub.Position(ctx, t.ThreadID); err != nil {
+			return nil, hubError(err)
 		}
 		resp, err := s.backend.GetThread(ctx, &ecbserver.GetThreadRequest{UserID: c.User.ID, ThreadID: t.ThreadID, Before: req.Before, Limit: req.Limit})
 		if err != nil {
@@ -432,12 +475,12 @@ func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread,
 	}
 	// The audience is what the caller asked, whatever the backend echoed.
 	resp.Message.Visibility = req.Visibility
-	msg, push, err := s.publishMessage(t.ThreadID, resp.Message, c.Conn)
+	msg, pos, err := s.publishMessage(ctx, t.ThreadID, resp.Message, c.Conn)
 	if err != nil {
 		return nil, err
 	}
 	s.messageCallback(t.ThreadID, msg)
-	return &SendMessageResult{Message: msg, ThreadToken: resp.ThreadToken, Epoch: push.Epoch}, nil
+	return &SendMessageResult{Message: msg, ThreadToken: resp.ThreadToken, Epoch: pos.Epoch}, nil
 }
 
 // StopListeningRequest is the payload of stopListening.

@@ -39,7 +39,7 @@ func (c *inbox) bodies() []string {
 			continue
 		}
 		var m ops.MessagePush
-		if err := json.Unmarshal(p.Data, &m); err != nil {
+		if err := json.Unmarshal(p.Payload(), &m); err != nil {
 			panic(err)
 		}
 		out = append(out, m.Message.Body)
@@ -72,7 +72,7 @@ func TestWhisperReachesAgentsOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	vPos := f.hub.Position(th)
+	vPos := mustPosition(t, f.hub, th)
 
 	// A visitor may not whisper; a bad visibility is refused.
 	_, err = f.svc.SendMessage(ctx, visitor, ops.SendMessageRequest{ThreadToken: tokenOf("visitor"), MessageInput: ops.MessageInput{Body: "psst"}, Visibility: "agents"})

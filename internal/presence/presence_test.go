@@ -1,6 +1,7 @@
 package presence_test
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"sync"
@@ -142,7 +143,7 @@ func TestPushesReachWhoMaySee(t *testing.T) {
 	}
 	s.NoteContacts("bob", []string{"alice", "zed"})
 	s.NoteThread("t1", []string{"alice", "carol", "dave"})
-	h.Attach("t1", listener) // carol listens to t1; dave is a member who does not listen
+	_, _ = h.Attach(context.Background(), "t1", listener) // carol listens to t1; dave is a member who does not listen
 
 	alice := &conn{}
 	h.Register(alice, "alice") // alice's second connection: still available, no change
@@ -258,13 +259,19 @@ func TestSlowConsumerCutTurnsOffline(t *testing.T) {
 	full := &refusing{}
 	h.Register(full, "alice")
 	s.NoteThread("t1", []string{"alice", "bob"})
-	h.Attach("t1", full)
-	watcher.take()
-	if _, err := h.Publish("t1", "message", nil, func(hub.Position) ([]byte, error) { return []byte(`{}`), nil }); err != nil {
+	if _, err := h.Attach(context.Background(), "t1", full); err != nil {
 		t.Fatal(err)
 	}
-	if p := s.Get("alice"); p.Show != presence.Offline {
-		t.Fatalf("alice after her only connection was cut: %+v", p)
+	watcher.take()
+	if _, err := h.Publish(context.Background(), "t1", &hub.Push{Event: "message", Data: []byte(`{}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The hub cuts a slow connection found during the broker's delivery from
+	// a goroutine of its own: wait for it (only a hang fails).
+	for deadline := time.Now().Add(10 * time.Second); s.Get("alice").Show != presence.Offline; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("alice after her only connection was cut: %+v", s.Get("alice"))
+		}
 	}
 	if got := watcher.shows(); !slices.Equal(got, []string{"alice:offline"}) {
 		t.Fatalf("bob got %v", got)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ecbridge/ecb/internal/access"
 	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/cluster"
 	"github.com/ecbridge/ecb/internal/config"
 	"github.com/ecbridge/ecb/internal/limits"
 	"github.com/ecbridge/ecb/internal/ops"
@@ -23,7 +24,10 @@ import (
 // guards are the parts of a node that bound and steer its clients: the
 // Server API with its store of live decisions, and the limits.
 type guards struct {
-	store      *access.Store
+	// cache is what the operations read: the store itself on one node, the
+	// Redis store's local cache in cluster mode.
+	cache      *access.Store
+	store      serverapi.Store // what the Server API writes
 	limiter    *limits.Limiter
 	handshakes *limits.Handshakes
 	api        http.Handler // the Server API, or serverapi.Disabled()
@@ -37,21 +41,33 @@ var (
 	_ ops.ThreadStates    = (*access.Store)(nil)
 	_ ops.Revocations     = (*access.Store)(nil)
 	_ ops.Limiter         = (*limits.Limiter)(nil)
+	_ serverapi.Store     = (*cluster.AccessStore)(nil)
 )
 
-// newGuards builds the guards and installs them in the operations.
-func (s *Server) newGuards(cfg *config.Config) error {
+// newGuards builds the guards and installs them in the operations. In
+// cluster mode the live decisions are kept in Redis (loaded now, within ctx).
+func (s *Server) newGuards(ctx context.Context, cfg *config.Config) error {
 	proxies, err := limits.ParseProxies(cfg.HTTP.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("http.trustedProxies: %w", err)
 	}
 	g := &guards{
-		store:      access.New(access.Config{StateTTL: cfg.ServerAPI.StateTTL, MaxEntries: cfg.ServerAPI.MaxEntries}),
 		limiter:    limits.New(cfg.Limits, s.hub),
 		handshakes: limits.NewHandshakes(cfg.Limits, proxies),
 		api:        serverapi.Disabled(),
 	}
-	s.ops.SetGuards(ops.Guards{Access: g.store, Threads: g.store, Revocations: g.store, Limiter: g.limiter})
+	acfg := access.Config{StateTTL: cfg.ServerAPI.StateTTL, MaxEntries: cfg.ServerAPI.MaxEntries}
+	if s.cluster != nil {
+		shared, err := cluster.NewAccessStore(ctx, s.cluster, acfg)
+		if err != nil {
+			return fmt.Errorf("server API store: %w", err)
+		}
+		g.cache, g.store = shared.Cache(), shared
+	} else {
+		g.cache = access.New(acfg)
+		g.store = g.cache
+	}
+	s.ops.SetGuards(ops.Guards{Access: g.cache, Threads: g.cache, Revocations: g.cache, Limiter: g.limiter})
 	if cfg.ServerAPI.Enabled() {
 		g.api = serverapi.New(cfg.ServerAPI, serverapi.Options{
 			Ops: s.ops, Store: g.store, Hub: s.hub, MaxBody: cfg.HTTP.MaxBodyBytes,
@@ -99,7 +115,7 @@ func (s *Server) listenGuards() error {
 // own listener (until shutdownGuards).
 func (s *Server) runGuards(ctx context.Context, wg *sync.WaitGroup, errc chan<- error) {
 	g := s.guards
-	wg.Go(func() { g.store.Run(ctx, time.Minute) })
+	wg.Go(func() { g.cache.Run(ctx, time.Minute) })
 	wg.Go(func() {
 		tick := time.NewTicker(30 * time.Second)
 		defer tick.Stop()

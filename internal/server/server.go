@@ -29,6 +29,7 @@ import (
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/backend"
 	"github.com/ecbridge/ecb/internal/callbacks"
+	"github.com/ecbridge/ecb/internal/cluster"
 	"github.com/ecbridge/ecb/internal/config"
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/metrics"
@@ -62,6 +63,7 @@ type Server struct {
 	sio     *sioapi.API
 	cbs     *callbacks.Poster // nil: callbacks off
 	guards  *guards           // the Server API and the limits (guards.go)
+	cluster *cluster.Node     // nil: one node, in memory
 
 	listener      net.Listener
 	adminListener net.Listener
@@ -88,7 +90,22 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	s.hub = hub.New(hub.Config{HistorySize: cfg.Hub.HistorySize, HistoryTTL: cfg.Hub.HistoryTTL, Metrics: s.metrics})
+	hubCfg := hub.Config{HistorySize: cfg.Hub.HistorySize, HistoryTTL: cfg.Hub.HistoryTTL, Metrics: s.metrics, NodeID: cfg.Cluster.NodeName}
+	if cfg.Cluster.RedisURL != "" {
+		s.cluster, err = cluster.Open(ctx, cluster.Config{
+			RedisURL: cfg.Cluster.RedisURL, Prefix: cfg.Cluster.Prefix, Partitions: cfg.Cluster.Partitions,
+			ShardedPubSub: cfg.Cluster.ShardedPubSub, NodeID: cfg.Cluster.NodeName,
+			HistorySize: cfg.Hub.HistorySize, HistoryTTL: cfg.Hub.HistoryTTL, MetaTTL: cfg.Cluster.MetaTTL,
+			Timeout: cfg.Cluster.Timeout, ProbeInterval: cfg.Cluster.ProbeInterval,
+		}, log)
+		if err != nil {
+			return nil, err
+		}
+		hubCfg.Broker, hubCfg.Controller, hubCfg.NodeID = s.cluster.Broker, s.cluster.Controller, s.cluster.ID()
+		log = log.With("node", s.cluster.ID())
+		s.log = log
+	}
+	s.hub = hub.New(hubCfg)
 	s.ops = ops.New(cfg.Operations, s.backend, verifier, s.hub, log, s.metrics)
 	// Customer support is always on, with no workgroup unless configured:
 	// the Server API may create the first one at run time.
@@ -113,7 +130,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	s.cbs = callbacks.New(context.WithoutCancel(ctx), callbacks.Config{URL: cfg.Callbacks.URL, Secret: []byte(cfg.Backend.Secret),
 		MaxRetryDuration: cfg.Callbacks.MaxRetryDuration, Observer: s.metrics.CallbackFailures()})
 	s.ops.SetCallbacks(s.cbs)
-	if err := s.newGuards(cfg); err != nil {
+	if err := s.newGuards(ctx, cfg); err != nil {
 		return nil, err
 	}
 	s.sse = sse.New(sse.Config{
@@ -156,8 +173,12 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	if opt.Web != nil {
 		mux.Handle("/", opt.Web)
 	}
+	var handler http.Handler = mux
+	if s.cluster != nil {
+		handler = nodeHeader(s.cluster.ID(), mux)
+	}
 	s.httpServer = &http.Server{
-		Handler:           reqid.Middleware(securityHeaders(bodyDeadline(mux, cfg.HTTP.ReadBodyTimeout))),
+		Handler:           reqid.Middleware(securityHeaders(bodyDeadline(handler, cfg.HTTP.ReadBodyTimeout))),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -176,7 +197,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	return s, nil
 }
 
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")
 	switch {
 	case s.draining.Load():
@@ -185,6 +206,9 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	case !s.backend.Healthy():
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("backend unavailable (circuit open)\n"))
+	case s.cluster != nil && s.cluster.Ready(r.Context()) != nil:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprintf(w, "cluster: %v\n", s.cluster.Ready(r.Context()))
 	default:
 		_, _ = w.Write([]byte("ready\n"))
 	}
@@ -232,6 +256,10 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	if s.cluster != nil {
+		s.cluster.Start(bg)
+		defer s.cluster.Close() // after the hub has let its connections go
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { s.hub.Run(bg, time.Minute) })
 	wg.Go(func() { s.sse.Run(bg) })
@@ -288,6 +316,15 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("ECB stopped")
 	return err
+}
+
+// nodeHeader names the node that served each response (ECB-Node), so that a
+// client or an operator behind a balancer can tell.
+func nodeHeader(name string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ECB-Node", name)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // refuseWhileDraining answers unavailable to the requests that would open a

@@ -7,9 +7,13 @@
 // tokens, reads connection counts, and manages the customer-support
 // workgroups (workgroups.go). api/server.yaml is the normative description.
 //
-// Decisions are recorded in an access.Store, which the operations consult
-// on every call, then applied at once to this node's connections through
-// package ops. Everything is in memory on one node: see package access.
+// Decisions are recorded in a Store, whose reads the operations consult on
+// every call, then applied at once to the connections through package ops
+// (on every node: the hub's Controller carries detaches, pushes and kicks).
+// On one node the Store is an access.Store in memory; in cluster mode it is
+// the Redis store of package cluster, which every node's operations read
+// from a local cache it keeps in step, and which answers a write it cannot
+// make in Redis with an error wrapping hub.ErrUnavailable (503 unavailable).
 //
 // Keys are compared in constant time and never logged; each call is logged
 // with the key's name. The API is safe for concurrent use.
@@ -48,7 +52,7 @@ const maxTTLSeconds = int(MaxTTL / time.Second) // 31622400
 type API struct {
 	keys    *keyring
 	ops     *ops.Service
-	store   *access.Store
+	store   Store
 	hub     *hub.Hub
 	log     *slog.Logger
 	maxBody int64
@@ -59,7 +63,7 @@ type API struct {
 // Options are the API's collaborators.
 type Options struct {
 	Ops     *ops.Service
-	Store   *access.Store
+	Store   Store
 	Hub     *hub.Hub
 	Logger  *slog.Logger // default slog.Default()
 	MaxBody int64        // request body limit in bytes (default 65536)
@@ -67,6 +71,22 @@ type Options struct {
 	// settings are the defaults of the workgroups put through the API.
 	Support support.Config
 }
+
+// Store is what the API needs of the store of live decisions: *access.Store
+// on one node, the Redis store of package cluster on many. The reads answer
+// from memory; the writes may block on ctx, and fail with access.ErrFull,
+// access.ErrDeleted, or an error wrapping hub.ErrUnavailable when the shared
+// state cannot be written.
+type Store interface {
+	SetAccess(ctx context.Context, threadID, userID string, acc auth.Access, ttl time.Duration) (access.Override, error)
+	Override(threadID, userID string) (access.Override, bool)
+	DeleteAccess(ctx context.Context, threadID, userID string) (bool, error)
+	SetThreadStatus(ctx context.Context, threadID, status string) error
+	ThreadStatus(threadID string) string
+	Revoke(ctx context.Context, userID string, before time.Time) (time.Time, error)
+}
+
+var _ Store = (*access.Store)(nil)
 
 // New returns the API for cfg (defaults set, validated).
 func New(cfg Config, o Options) *API {
@@ -243,9 +263,11 @@ func overrideOf(threadID, userID string, o access.Override) AccessOverride {
 func storeError(err error) error {
 	switch {
 	case errors.Is(err, access.ErrFull):
-		return apierr.Wrap(err, apierr.Unavailable, "this node holds too many overrides, thread marks and revocations (serverApi.maxEntries)")
+		return apierr.Wrap(err, apierr.Unavailable, "ECB holds too many overrides, thread marks and revocations (serverApi.maxEntries)")
 	case errors.Is(err, access.ErrDeleted):
 		return apierr.Wrap(err, apierr.Conflict, "the thread is deleted")
+	case errors.Is(err, hub.ErrUnavailable), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return apierr.Wrap(err, apierr.Unavailable, "the cluster's shared state cannot be written now; nothing was applied to connections: retry")
 	}
 	return err
 }
@@ -272,12 +294,16 @@ func (a *API) putAccess(w http.ResponseWriter, r *http.Request) {
 	}
 	threadID, userID := r.PathValue("threadId"), r.PathValue("userId")
 	acc := auth.Access(*req.Acc)
-	o, err := a.store.SetAccess(threadID, userID, acc, time.Duration(req.TTLSeconds)*time.Second)
+	o, err := a.store.SetAccess(r.Context(), threadID, userID, acc, time.Duration(req.TTLSeconds)*time.Second)
 	if err != nil {
 		sse.WriteError(w, storeError(err))
 		return
 	}
-	detached := a.ops.ApplyAccess(threadID, userID, &acc, o.ExpiresAt)
+	detached, err := a.ops.ApplyAccess(threadID, userID, &acc, o.ExpiresAt)
+	if err != nil {
+		sse.WriteError(w, err)
+		return
+	}
 	out := overrideOf(threadID, userID, o)
 	out.Detached = &detached
 	sse.WriteJSON(w, http.StatusOK, out)
@@ -300,9 +326,16 @@ type DeleteResult struct {
 
 func (a *API) deleteAccess(w http.ResponseWriter, r *http.Request) {
 	threadID, userID := r.PathValue("threadId"), r.PathValue("userId")
-	deleted := a.store.DeleteAccess(threadID, userID)
+	deleted, err := a.store.DeleteAccess(r.Context(), threadID, userID)
+	if err != nil {
+		sse.WriteError(w, storeError(err))
+		return
+	}
 	if deleted {
-		a.ops.ApplyAccess(threadID, userID, nil, time.Time{})
+		if _, err := a.ops.ApplyAccess(threadID, userID, nil, time.Time{}); err != nil {
+			sse.WriteError(w, err)
+			return
+		}
 	}
 	sse.WriteJSON(w, http.StatusOK, DeleteResult{Deleted: deleted})
 }
@@ -313,7 +346,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 		sse.WriteError(w, err)
 		return
 	}
-	res, err := a.ops.PublishSystemMessage(r.PathValue("threadId"), req)
+	res, err := a.ops.PublishSystemMessage(r.Context(), r.PathValue("threadId"), req)
 	if err != nil {
 		sse.WriteError(w, err)
 		return
@@ -359,7 +392,7 @@ func (a *API) threadEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Change != ops.ChangeUpdated {
-		if err := a.store.SetThreadStatus(threadID, status); err != nil {
+		if err := a.store.SetThreadStatus(r.Context(), threadID, status); err != nil {
 			sse.WriteError(w, storeError(err))
 			return
 		}
@@ -367,7 +400,11 @@ func (a *API) threadEvent(w http.ResponseWriter, r *http.Request) {
 		sse.WriteError(w, apierr.New(apierr.Conflict, "the thread is deleted"))
 		return
 	}
-	told := a.ops.ThreadChanged(threadID, req.Change, req.Thread)
+	told, err := a.ops.ThreadChanged(threadID, req.Change, req.Thread)
+	if err != nil {
+		sse.WriteError(w, err)
+		return
+	}
 	sse.WriteJSON(w, http.StatusOK, EventResult{ThreadID: threadID, Change: req.Change, Told: told})
 }
 
@@ -435,7 +472,7 @@ func (a *API) disconnect(w http.ResponseWriter, r *http.Request) {
 			}
 			before = t
 		}
-		got, err := a.store.Revoke(userID, before)
+		got, err := a.store.Revoke(r.Context(), userID, before)
 		if err != nil {
 			sse.WriteError(w, storeError(err))
 			return
@@ -443,7 +480,12 @@ func (a *API) disconnect(w http.ResponseWriter, r *http.Request) {
 		got = got.UTC()
 		out.RevokedBefore = &got
 	}
-	out.Disconnected = a.ops.DisconnectUser(userID)
+	n, err := a.ops.DisconnectUser(userID)
+	if err != nil {
+		sse.WriteError(w, err)
+		return
+	}
+	out.Disconnected = n
 	sse.WriteJSON(w, http.StatusOK, out)
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ecbridge/ecb/internal/access"
+	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/openapitest"
 	"github.com/ecbridge/ecb/internal/ops"
@@ -58,7 +60,7 @@ func (c *conn) last() (event string, data map[string]any) {
 		return "", nil
 	}
 	p := c.got[len(c.got)-1]
-	_ = json.Unmarshal(p.Data, &data)
+	_ = json.Unmarshal(p.Payload(), &data)
 	return p.Event, data
 }
 
@@ -81,6 +83,12 @@ type env struct {
 // on the operations before the API is built (EnableSupport).
 func newEnv(tb testing.TB, setup ...func(*ops.Service)) *env {
 	tb.Helper()
+	return newEnvWith(tb, nil, setup...)
+}
+
+// newEnvWith is newEnv whose API writes through wrap(store) (nil: the store).
+func newEnvWith(tb testing.TB, wrap func(*access.Store) serverapi.Store, setup ...func(*ops.Service)) *env {
+	tb.Helper()
 	v, err := openapitest.Load("server.yaml")
 	if err != nil {
 		tb.Fatal(err)
@@ -92,6 +100,10 @@ func newEnv(tb testing.TB, setup ...func(*ops.Service)) *env {
 	for _, f := range setup {
 		f(svc)
 	}
+	var apiStore serverapi.Store = store
+	if wrap != nil {
+		apiStore = wrap(store)
+	}
 	logs := &syncBuffer{}
 	api := serverapi.New(serverapi.Config{Keys: serverapi.Keys{
 		{Name: "backend", Key: allKey, Scopes: []string{"*"}},
@@ -99,7 +111,7 @@ func newEnv(tb testing.TB, setup ...func(*ops.Service)) *env {
 		{Name: "moderation", Key: accessKey, Scopes: []string{"access:write"}},
 		{Name: "wg-reader", Key: wgReadKey, Scopes: []string{"workgroups:read"}},
 		{Name: "wg-admin", Key: wgWriteKey, Scopes: []string{"workgroups:write"}},
-	}}, serverapi.Options{Ops: svc, Store: store, Hub: h, MaxBody: 4096, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	}}, serverapi.Options{Ops: svc, Store: apiStore, Hub: h, MaxBody: 4096, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Support: support.Config{OfferTimeout: 20 * time.Second, MaxChats: 3}})
 	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -177,8 +189,8 @@ func TestAccessOverridesThroughTheSDK(t *testing.T) {
 	e.hub.Register(bob1, "bob")
 	e.hub.Register(bob2, "bob")
 	e.hub.Register(alice, "alice")
-	e.hub.Attach("t1", bob1)
-	e.hub.Attach("t1", alice)
+	_, _ = e.hub.Attach(context.Background(), "t1", bob1)
+	_, _ = e.hub.Attach(context.Background(), "t1", alice)
 
 	if _, err := c.GetAccess(ctx, "t1", "bob"); apiCode(err) != "not_found" {
 		t.Fatalf("get before any override: %v", err)
@@ -243,8 +255,8 @@ func TestSystemMessagesAndThreadEvents(t *testing.T) {
 	a, b := &conn{}, &conn{}
 	e.hub.Register(a, "alice")
 	e.hub.Register(b, "bob")
-	e.hub.Attach("t1", a)
-	e.hub.Attach("t1", b)
+	_, _ = e.hub.Attach(context.Background(), "t1", a)
+	_, _ = e.hub.Attach(context.Background(), "t1", b)
 
 	pm, err := c.PublishSystemMessage(ctx, "t1", ecbserver.SystemMessage{ID: "m-42", Body: "maintenance at 5", Data: json.RawMessage(`{"kind":"notice"}`)})
 	if err != nil {
@@ -448,6 +460,56 @@ func TestStoreFullIsUnavailable(t *testing.T) {
 	}
 	if _, err := c.DisconnectUser(ctx, "u", time.Now()); apiCode(err) != "unavailable" {
 		t.Fatalf("a revocation beyond maxEntries: %v", err)
+	}
+}
+
+// unwritable is a store whose shared state cannot be written, as the Redis
+// store answers while Redis is unreachable; its reads answer from memory.
+type unwritable struct{ *access.Store }
+
+var errDown = fmt.Errorf("test: redis down: %w", hub.ErrUnavailable)
+
+func (unwritable) SetAccess(context.Context, string, string, auth.Access, time.Duration) (access.Override, error) {
+	return access.Override{}, errDown
+}
+func (unwritable) DeleteAccess(context.Context, string, string) (bool, error) { return false, errDown }
+func (unwritable) SetThreadStatus(context.Context, string, string) error      { return errDown }
+func (unwritable) Revoke(context.Context, string, time.Time) (time.Time, error) {
+	return time.Time{}, errDown
+}
+
+// A write the shared store cannot make is 503 unavailable, and nothing is
+// applied to the connections; reads keep answering.
+func TestStoreUnwritableIsUnavailable(t *testing.T) {
+	e := newEnvWith(t, func(s *access.Store) serverapi.Store { return unwritable{s} })
+	c := e.client(t, allKey)
+	ctx := context.Background()
+	if _, err := e.store.SetAccess(ctx, "t", "carol", auth.AccessRead, 0); err != nil {
+		t.Fatal(err)
+	}
+	bob := &conn{}
+	e.hub.Register(bob, "bob")
+	if _, err := e.hub.Attach(ctx, "t", bob); err != nil {
+		t.Fatal(err)
+	}
+	status, code, _ := raw(t, "PUT", e.url+"/server/v1/threads/t/access/bob", "Bearer "+allKey, `{"acc":0,"ttlSeconds":60}`)
+	if status != 503 || code != "unavailable" {
+		t.Fatalf("a ban without Redis: %d %s", status, code)
+	}
+	if _, err := c.DeleteAccess(ctx, "t", "carol"); apiCode(err) != "unavailable" {
+		t.Fatalf("a delete without Redis: %v", err)
+	}
+	if _, err := c.ThreadEvent(ctx, "t", "closed", nil); apiCode(err) != "unavailable" {
+		t.Fatalf("a close without Redis: %v", err)
+	}
+	if _, err := c.DisconnectUser(ctx, "bob", time.Now()); apiCode(err) != "unavailable" {
+		t.Fatalf("a revocation without Redis: %v", err)
+	}
+	if n := e.hub.Listeners("t"); n != 1 || bob.count() != 0 || bob.closed != "" {
+		t.Fatalf("bob was acted on: listeners %d, pushes %d, closed %q", n, bob.count(), bob.closed)
+	}
+	if o, err := c.GetAccess(ctx, "t", "carol"); err != nil || o.Acc != int(auth.AccessRead) {
+		t.Fatalf("a read without Redis: %+v %v", o, err)
 	}
 }
 

@@ -277,9 +277,9 @@ var _ hub.Conn = (*conn)(nil)
 func (c *conn) SeesAgentsOnly() bool { return ops.SeesWhispers(c.sess.current()) }
 
 func encodePush(p *hub.Push) []byte {
-	b, err := socketio.EncodeEvent("/", p.Event, json.RawMessage(p.Data))
+	b, err := socketio.EncodeEvent("/", p.Event, json.RawMessage(p.Payload()))
 	if err != nil {
-		return nil // p.Data is JSON ECB encoded itself; this does not happen
+		return nil // the payload is JSON ECB encoded itself; this does not happen
 	}
 	return b
 }

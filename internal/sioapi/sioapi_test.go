@@ -265,7 +265,7 @@ func TestHubCloses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, Config{}, stacktest.Options{})
 		c := e.connect(map[string]string{"userToken": e.st.UserToken("carol")})
-		if n := e.st.Hub.DisconnectUser("carol", hub.ReasonKicked); n != 1 {
+		if n, _ := e.st.Hub.DisconnectUser("carol", hub.ReasonKicked); n != 1 {
 			t.Fatalf("DisconnectUser closed %d connections", n)
 		}
 		evs := c.pushes()

@@ -49,12 +49,13 @@ var _ hub.Conn = (*stream)(nil)
 func (st *stream) SeesAgentsOnly() bool { return st.agents }
 
 func encodeSSE(p *hub.Push) []byte {
+	data := p.Payload()
 	var b bytes.Buffer
-	b.Grow(len(p.Event) + len(p.Data) + 16)
+	b.Grow(len(p.Event) + len(data) + 16)
 	b.WriteString("event: ")
 	b.WriteString(p.Event)
 	b.WriteString("\ndata: ")
-	b.Write(p.Data) // JSON from encoding/json has no raw newlines
+	b.Write(data) // JSON from encoding/json has no raw newlines
 	b.WriteString("\n\n")
 	return b.Bytes()
 }

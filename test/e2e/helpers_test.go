@@ -59,6 +59,13 @@ var (
 // lets the demo generate its own.
 func startDemo(tb testing.TB, extra ...string) *demo {
 	tb.Helper()
+	return startDemoIn(tb, demoData(tb), extra...)
+}
+
+// demoData returns a fresh data directory holding the keys of this test
+// process.
+func demoData(tb testing.TB) string {
+	tb.Helper()
 	data := filepath.Join(tb.TempDir(), "data")
 	keysOnce.Do(func() {
 		keysDir, keysErr = os.MkdirTemp("", "ecb-e2e-keys")
@@ -72,7 +79,7 @@ func startDemo(tb testing.TB, extra ...string) *demo {
 	if err := os.CopyFS(data, os.DirFS(keysDir)); err != nil {
 		tb.Fatal(err)
 	}
-	return startDemoIn(tb, data, extra...)
+	return data
 }
 
 var (

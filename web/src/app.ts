@@ -310,7 +310,16 @@ function describe(e: unknown): string {
 async function loadConfig(): Promise<void> {
   const res = await fetch("demo/config.json", { cache: "no-store" });
   if (!res.ok) throw new Error(`demo/config.json: HTTP ${res.status}`);
-  state.backendUrl = ((await res.json()) as { backendUrl: string }).backendUrl;
+  const cfg = (await res.json()) as { backendUrl: string; node?: string };
+  state.backendUrl = cfg.backendUrl;
+  if (cfg.node) {
+    // Cluster mode (ecb demo --nodes N): say which node serves this page.
+    const badge = document.getElementById("node-badge");
+    if (badge) {
+      badge.textContent = `on ${cfg.node}`;
+      badge.hidden = false;
+    }
+  }
 }
 
 async function loadDirectory(): Promise<void> {

@@ -1536,7 +1536,9 @@ export class EcbClient {
     const threadId = p.threadId || message?.threadId;
     if (!threadId) return;
     const h: HistoryPush = { kind, threadId, epoch: p.epoch, offset: p.offset, raw: p };
-    if (message) h.message = message;
+    // The push's position is the message's offset (protocol 1.1: a message
+    // push carries it beside the message, not inside it).
+    if (message) h.message = typeof p.offset === "number" && message.offset === undefined ? { ...message, offset: p.offset } : message;
     const t = this.#threads.get(threadId);
     if (!t) {
       this.#noteMonitored(h);

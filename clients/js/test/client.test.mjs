@@ -237,7 +237,7 @@ test("the CommonJS build and the types ship next to the ESM build", async () => 
   const { existsSync } = await import("node:fs");
   const cjs = createRequire(import.meta.url)("../dist/index.cjs");
   assert.equal(typeof cjs.EcbClient, "function");
-  assert.equal(cjs.PROTOCOL_VERSION, 1);
+  assert.equal(cjs.PROTOCOL_VERSION, "1.1");
   assert.ok(new cjs.EcbError("timeout", "x") instanceof Error);
   assert.ok(existsSync(new URL("../dist/index.d.ts", import.meta.url)));
 });

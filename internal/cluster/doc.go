@@ -1,0 +1,48 @@
+// Package cluster holds the Redis implementations of what the hub and the
+// operations declare for many nodes: the Broker (a thread's pushes, their
+// positions and history), the Controller (commands to every node), and the
+// liveness of nodes that presence and the probes build on. Every key and
+// channel lives under Config.Prefix, so several deployments (and parallel
+// test runs) share one Redis.
+//
+// # Data model
+//
+// Threads are spread over Config.Partitions partitions by a hash of their id;
+// each partition's keys carry the hash tag {p<N>}, so that a thread's keys
+// sit in one Redis Cluster slot and sharded pub/sub can carry its channel.
+//
+//	<prefix>:{p<N>}:m:<thread>  hash {e: epoch, o: last offset}; EXPIRE MetaTTL
+//	<prefix>:{p<N>}:s:<thread>  stream, entry id 0-<offset>, field d: the push; MAXLEN HistorySize, EXPIRE HistoryTTL
+//	<prefix>:{p<N>}:k:<thread>  sorted set: push keys (message ids) by offset, as many as the stream keeps; EXPIRE HistoryTTL
+//	<prefix>:{p<N>}:c:<thread>  channel: "<offset> <epoch> <push JSON>" (offset 0: not in the history)
+//	<prefix>:{p<N>}:probe       channel: the partition's liveness probe
+//	<prefix>:ctl                channel: commands, {"n": sending node, "c": command};
+//	                            access changes, {"n": node, "a": {"k": kind, "t": thread, "u": user}}
+//	<prefix>:{acc}:o:<len>:<thread>:<user>  an access override (JSON), PXAT its deadline
+//	<prefix>:{acc}:t:<thread>   a thread's mark (JSON), PXAT now + StateTTL
+//	<prefix>:{acc}:r:<user>     a revocation (JSON), PXAT now + StateTTL
+//	<prefix>:{acc}:idx          sorted set: the access keys by deadline (ms; +inf: none)
+//
+// A publish is one Lua script: bump the offset (a new epoch when the meta
+// hash is gone, and then a new stream), XADD with MAXLEN, EXPIRE, PUBLISH.
+// So a subscriber that sees offset N+2 after N knows that N+1 exists, and
+// fetches it from the stream before it hands N+2 on; when the stream no
+// longer has it, the thread's listeners on this node are told to resync.
+//
+// The AccessStore (access_redis.go) keeps the Server API's live decisions in
+// the {acc} keys, one script per write (rules and limit included), and
+// every node's cache in step through the control channel; see
+// docs/cluster-access.md.
+//
+// # Concurrency
+//
+// A partition's subscription connection is read by one goroutine, which
+// hands the thread's pushes to the hub (Sink) in order. Lock order: a
+// partition's subMu (it serializes that partition's SUBSCRIBE/UNSUBSCRIBE
+// commands and is held across them; the reader never takes it), then its mu
+// (small state: subscription counts, last positions, confirmation waiters;
+// nothing is called under it). The hub is called with no lock of this
+// package held. The control channel's reader calls the AccessStore (Redis
+// reads, then its cache's own mutex, held briefly and calling nothing out)
+// in the channel's order; the AccessStore has no lock of its own.
+package cluster

@@ -1,0 +1,22 @@
+package cluster
+
+import "context"
+
+// KeysOf returns the meta and stream keys of a thread (tests).
+func KeysOf(cfg Config, threadID string) (meta, stream string) {
+	cfg = cfg.withDefaults()
+	b := newBroker(cfg, nil, nil)
+	p := b.part(threadID)
+	return p.key("m", threadID), p.key("s", threadID)
+}
+
+// SilenceProbes unsubscribes every partition from its probe channel, as a
+// subscription that silently stopped delivering would behave (tests).
+func SilenceProbes(n *Node) {
+	for _, p := range n.Broker.parts {
+		_ = p.ps.Unsubscribe(context.Background(), p.probe)
+	}
+}
+
+// DecodeAccessEntry decodes an AccessStore value (tests).
+var DecodeAccessEntry = decodeEntry

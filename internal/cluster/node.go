@@ -1,0 +1,119 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/periodic"
+)
+
+// Node is this process's membership of a cluster: one Redis client, the
+// Broker and Controller the hub uses, and the probes that tell whether the
+// subscriptions still deliver.
+type Node struct {
+	cfg        Config
+	rdb        *redis.Client
+	log        *slog.Logger
+	Broker     *Broker
+	Controller *Controller
+
+	wg      sync.WaitGroup
+	cancel  context.CancelFunc
+	started chan struct{}
+}
+
+// Open connects to the Redis of cfg.RedisURL and checks that it answers.
+// Nothing runs until Start.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
+	cfg = cfg.withDefaults()
+	if cfg.NodeID == "" {
+		cfg.NodeID = hub.NewEpoch()
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: redisURL: %w", err)
+	}
+	// Pub/sub connections (one per partition, and the control channel)
+	// come on top of the pool.
+	opt.PoolSize = max(opt.PoolSize, 32)
+	opt.ReadTimeout, opt.WriteTimeout = cfg.Timeout, cfg.Timeout
+	rdb := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("cluster: redis at %s does not answer: %w", opt.Addr, err)
+	}
+	n := &Node{cfg: cfg, rdb: rdb, log: log, started: make(chan struct{})}
+	n.Broker = newBroker(cfg, rdb, log)
+	n.Controller = newController(cfg, rdb, log)
+	return n, nil
+}
+
+// ID returns the node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// Redis returns the node's Redis client (for the stores built on it).
+func (n *Node) Redis() *redis.Client { return n.rdb }
+
+// Prefix returns the prefix of every key and channel.
+func (n *Node) Prefix() string { return n.cfg.Prefix }
+
+// Start opens the subscriptions and starts the readers and probes. The hub
+// must be bound (hub.New with the Broker and Controller) first. Close stops
+// everything Start started.
+func (n *Node) Start(ctx context.Context) {
+	ctx, n.cancel = context.WithCancel(ctx)
+	_ = n.Broker.start(ctx, &n.wg)
+	n.Controller.start(ctx, &n.wg)
+	n.wg.Go(func() {
+		probe := func(time.Time) {
+			n.Broker.probe(ctx)
+			n.Controller.probe(ctx)
+		}
+		probe(time.Now())
+		periodic.Run(ctx, n.cfg.ProbeInterval, probe)
+	})
+	close(n.started)
+}
+
+// Ready reports whether the node can serve: Redis answers and every
+// subscription delivered its probe within three probe intervals.
+func (n *Node) Ready(ctx context.Context) error {
+	select {
+	case <-n.started:
+	default:
+		return errors.New("cluster: not started")
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	if err := n.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("cluster: redis does not answer: %w", err)
+	}
+	now := time.Now()
+	if err := n.Broker.ready(now); err != nil {
+		return err
+	}
+	return n.Controller.ready(now, 3*n.cfg.ProbeInterval)
+}
+
+// Close stops the readers and probes and closes the Redis connections.
+func (n *Node) Close() {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	n.Broker.close()
+	n.Controller.close()
+	n.wg.Wait()
+	_ = n.rdb.Close()
+}
