@@ -66,7 +66,7 @@ type ServerOptions struct {
 // ServerStats is what ServeECB prints on "stop".
 type ServerStats struct {
 	Delivered  int64 `json:"delivered"`   // hub deliveries (Deliver returned true)
-	Measured   int64 `json:"measured"`    // of which between "start" and "stop"
+	Measured   int64 `json:"measured"`    // frames queued to listeners between "start" and "stop"
 	Dropped    int64 `json:"dropped"`     // connections the hub closed as slow
 	Goroutines int   `json:"goroutines"`  // at the time of "stop"
 	HeapInUse  int64 `json:"heap_in_use"` // bytes, at the time of "stop"
@@ -80,7 +80,10 @@ func (m *hubCounter) Dropped(n int)   { m.dropped.Add(int64(n)) }
 
 // conn is a socket as the hub sees it: the same Deliver and Close as
 // internal/sioapi's, without the operation queue (no backend here).
-type conn struct{ socket *socketio.Socket }
+type conn struct {
+	socket *socketio.Socket
+	queued *atomic.Int64 // frames queued, counted before they are (ServerStats.Measured)
+}
 
 var _ hub.Conn = (*conn)(nil)
 
@@ -96,7 +99,17 @@ func encodePush(p *hub.Push) []byte {
 
 func (c *conn) Deliver(p *hub.Push) bool {
 	frame := p.Frame(hub.EncodingSocketIO, encodePush)
-	return frame != nil && c.socket.SendEncoded(frame)
+	if frame == nil {
+		return false
+	}
+	// Counted before the frame is queued: a delivery the client has received
+	// is counted by then (the hub's Delivered comes after its fan-out loop).
+	c.queued.Add(1)
+	if !c.socket.SendEncoded(frame) {
+		c.queued.Add(-1)
+		return false
+	}
+	return true
 }
 
 func (c *conn) Close(reason hub.Reason) { c.socket.Disconnect(reason == hub.ReasonSlow) }
@@ -119,6 +132,7 @@ func ServeECB(ctx context.Context, stdin io.Reader, stdout io.Writer, opts Serve
 	}
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	metrics := &hubCounter{}
+	var queued atomic.Int64
 	hcfg := hub.Config{Metrics: metrics}
 	var node *cluster.Node
 	if opts.RedisURL != "" {
@@ -138,7 +152,7 @@ func ServeECB(ctx context.Context, stdin io.Reader, stdout io.Writer, opts Serve
 	}
 	srv := socketio.NewServer(socketio.Config{Logger: log})
 	srv.Namespace("/").OnConnection(func(s *socketio.Socket) {
-		c := &conn{socket: s}
+		c := &conn{socket: s, queued: &queued}
 		h.Register(c, s.ID())
 		if thread := threadOf(s.Handshake().Auth); thread != "" {
 			if _, err := h.Attach(ctx, thread, c); err != nil {
@@ -189,7 +203,7 @@ func ServeECB(ctx context.Context, stdin io.Reader, stdout io.Writer, opts Serve
 	}()
 
 	var profile *os.File
-	var delivered0 int64 // at "start"
+	var queued0 int64 // at "start"
 	stopProfile := func() error {
 		if profile == nil {
 			return nil
@@ -211,7 +225,7 @@ loop:
 		case line := <-lines:
 			switch line {
 			case "start":
-				delivered0 = metrics.delivered.Load()
+				queued0 = queued.Load()
 				if opts.CPUProfile != "" && profile == nil {
 					f, err := os.Create(opts.CPUProfile)
 					if err != nil {
@@ -232,8 +246,7 @@ loop:
 				}
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
-				d := metrics.delivered.Load()
-				st := ServerStats{Delivered: d, Measured: d - delivered0, Dropped: metrics.dropped.Load(),
+				st := ServerStats{Delivered: metrics.delivered.Load(), Measured: queued.Load() - queued0, Dropped: metrics.dropped.Load(),
 					Goroutines: runtime.NumGoroutine(), HeapInUse: int64(ms.HeapInuse)}
 				if err := json.NewEncoder(stdout).Encode(st); err != nil {
 					runErr = err
