@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 # python3 that may come first on PATH).
 PYTHON    ?= /usr/bin/python3
 
-.PHONY: test check go-test node-test python-test demo build clean fuzz bench release
+.PHONY: test check go-test node-test python-test demo build clean fuzz bench bench-cluster release
 
 test: check go-test node-test python-test
 
@@ -77,3 +77,8 @@ release:
 # Fan-out against Node socket.io 4.8, side by side (docs/performance.md).
 bench: build
 	bin/ecb bench fanout --clients 1000 --messages 5000 --window 16 --rounds 3
+
+# The cluster scenario: 1 and 2 nodes on a private Redis, ECB and Node
+# socket.io + @socket.io/redis-adapter (docs/performance.md).
+bench-cluster: build
+	bin/ecb bench fanout --cluster --redis own

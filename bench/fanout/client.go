@@ -34,8 +34,9 @@ type wsClient struct {
 var errProtocol = errors.New("fanout: unexpected packet")
 
 // dial opens a WebSocket to the Engine.IO endpoint at addr, reads the open
-// packet, joins namespace "/" and waits for the CONNECT reply.
-func dial(ctx context.Context, addr string) (*wsClient, error) {
+// packet, joins namespace "/" with the CONNECT payload auth (a JSON object,
+// or "" for none) and waits for the CONNECT reply.
+func dial(ctx context.Context, addr, auth string) (*wsClient, error) {
 	conn, br, _, err := ws.Dialer{Timeout: 10 * time.Second}.Dial(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket")
 	if err != nil {
 		return nil, err
@@ -58,7 +59,7 @@ func dial(ctx context.Context, addr string) (*wsClient, error) {
 	if len(p) == 0 || p[0] != '0' {
 		return fail(fmt.Errorf("%w: %q instead of the open packet", errProtocol, p))
 	}
-	if err := c.write([]byte("40")); err != nil {
+	if err := c.write([]byte("40" + auth)); err != nil {
 		return fail(err)
 	}
 	for {

@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ecbridge/ecb/bench/fanout"
 	"github.com/ecbridge/ecb/internal/cli"
@@ -62,9 +66,97 @@ func TestBenchUsage(t *testing.T) {
 		{"bench", "fanout", "--target", "deno"},
 		{"bench", "fanout", "--clients", "0"},
 		{"bench", "fanout", "extra"},
+		{"bench", "fanout", "--shapes", "1x10"},
+		{"bench", "fanout", "--cluster", "--clients", "10"},
+		{"bench", "fanout", "--cluster", "--shapes", "0x10"},
+		{"bench", "fanout", "--cluster", "--shapes", "10"},
+		{"bench", "fanout", "--cluster", "--nodes", "0"},
 	} {
 		if code, _, errs := runCLI(t, args...); code != 2 || !strings.Contains(errs, "usage: ecb bench") {
 			t.Errorf("%q: exit %d, %s", args, code, errs)
+		}
+	}
+}
+
+// redisURL returns the Redis the cluster scenario's test runs against
+// ($ECB_TEST_REDIS_URL, else the machine's); without one the test skips,
+// except under CI=true, where it fails.
+func redisURL(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("ECB_TEST_REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Redis is required under CI=true and does not answer at %s: %v", url, err)
+		}
+		t.Skipf("no Redis at %s: %v", url, err)
+	}
+	return url
+}
+
+// The cluster scenario at a tiny size, ECB nodes on the real Redis: every
+// listener gets every publish once, and each node delivers exactly its own
+// listeners' share (the second node's come through Redis). Correctness
+// only: no timing is asserted.
+func TestFanOutClusterDeliversEveryPublishOnce(t *testing.T) {
+	url := redisURL(t)
+	code, out, errs := runCLI(t, "bench", "fanout", "--cluster", "--target", "ecb", "--redis", url,
+		"--shapes", "1x6,3x4", "--nodes", "1,2", "--messages", "20", "--timeout", "1m")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	// Per shape: one line per node count, then the ratio line.
+	if len(lines) != 6 {
+		t.Fatalf("want 6 JSON lines, got %d: %s", len(lines), out)
+	}
+	want := []struct{ threads, listeners, nodes int }{{1, 6, 1}, {1, 6, 2}, {0, 0, 0}, {3, 4, 1}, {3, 4, 2}, {0, 0, 0}}
+	for i, line := range lines {
+		w := want[i]
+		if w.nodes == 0 {
+			var r fanout.ClusterRatio
+			if err := json.Unmarshal([]byte(line), &r); err != nil || r.Scenario != "cluster-ratio" || r.Targets["ecb"] == nil {
+				t.Fatalf("line %d: want the ratio line, got %s (%v)", i, line, err)
+			}
+			if s := r.Targets["ecb"]; !slices.Equal(s.Nodes, []int{1, 2}) || len(s.DeliveriesPerSec) != 2 {
+				t.Errorf("line %d: scaling %+v", i, s)
+			}
+			continue
+		}
+		var r fanout.ClusterResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("line %d: %v: %s", i, err, line)
+		}
+		total := int64(w.threads * w.listeners * 20)
+		if r.Scenario != "cluster" || r.Target != "ecb" || r.Nodes != w.nodes || r.Threads != w.threads || r.Listeners != w.listeners ||
+			r.Publishes != w.threads*20 || r.Deliveries != total || r.Lost != 0 || r.Duplicates != 0 || r.Error != "" {
+			t.Fatalf("line %d: result %s", i, line)
+		}
+		if len(r.ECB) != w.nodes || len(r.NodeDeliveries) != w.nodes || len(r.NodeCPUSec) != w.nodes {
+			t.Fatalf("line %d: want figures of %d nodes: %s", i, w.nodes, line)
+		}
+		var sum int64
+		for n, st := range r.ECB {
+			if st.Measured != r.NodeDeliveries[n] || st.Measured == 0 || st.Dropped != 0 {
+				t.Errorf("line %d: node %d delivered %d (dropped %d), its listeners' share is %d", i, n, st.Measured, st.Dropped, r.NodeDeliveries[n])
+			}
+			sum += st.Measured
+		}
+		if sum != total {
+			t.Errorf("line %d: the nodes delivered %d, want %d", i, sum, total)
+		}
+		if r.DeliveriesPerSec <= 0 || r.P99ms < r.P50ms || r.Maxms < r.P99ms || r.RedisOutPerPublish <= 0 {
+			t.Errorf("line %d: inconsistent figures %s", i, line)
 		}
 	}
 }

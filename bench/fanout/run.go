@@ -203,7 +203,7 @@ func Run(ctx context.Context, cfg Config) error {
 	return failed
 }
 
-func median(rs []Result, f func(Result) float64) float64 {
+func median[T any](rs []T, f func(T) float64) float64 {
 	v := make([]float64, len(rs))
 	for i, r := range rs {
 		v[i] = f(r)
@@ -311,9 +311,14 @@ type server struct {
 	addr  string
 }
 
-func startServer(ctx context.Context, argv []string, dir string, stderr io.Writer) (*server, error) {
+// startServer starts argv in dir, with env added to this process's
+// environment, and waits for its "listening ADDR" line.
+func startServer(ctx context.Context, argv []string, dir string, env []string, stderr io.Writer) (*server, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir, cmd.Stderr = dir, stderr
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -482,8 +487,15 @@ func (p *publisher) read() {
 }
 
 // publish sends publish number id (its ack id) with the payload
-// {"seq":seq,"t":t,"pad":"xx…"}, padded to size bytes.
+// {"seq":seq,"t":t,"pad":"xx…"}, padded to size bytes, to the server's
+// default thread.
 func (p *publisher) publish(id int64, seq int64, t int64, size int) error {
+	return p.publishTo(id, "", seq, t, size)
+}
+
+// publishTo is publish to thread (its second argument; "": none, the
+// server's default).
+func (p *publisher) publishTo(id int64, thread string, seq int64, t int64, size int) error {
 	b := append(p.buf[:0], "42"...)
 	b = strconv.AppendInt(b, id, 10)
 	b = append(b, `["publish",`...)
@@ -496,7 +508,13 @@ func (p *publisher) publish(id int64, seq int64, t int64, size int) error {
 	for pad := size - (len(b) - start) - len(`"}`); pad > 0; pad-- {
 		b = append(b, 'x')
 	}
-	b = append(b, `"}]`...)
+	b = append(b, `"}`...)
+	if thread != "" {
+		b = append(b, `,"`...)
+		b = append(b, thread...) // thread ids of the benchmark need no escaping
+		b = append(b, '"')
+	}
+	b = append(b, ']')
 	p.buf = b
 	return p.c.write(b)
 }
@@ -520,7 +538,7 @@ func measure(ctx context.Context, cfg Config, target string, argv []string, dir 
 	if cfg.Rate <= 0 {
 		res.Window = cfg.Window
 	}
-	srv, err := startServer(ctx, argv, dir, cfg.Stderr)
+	srv, err := startServer(ctx, argv, dir, nil, cfg.Stderr)
 	if err != nil {
 		return res, err
 	}
@@ -538,7 +556,7 @@ func measure(ctx context.Context, cfg Config, target string, argv []string, dir 
 		}
 		readers.Wait()
 	}()
-	if err := connectAll(ctx, srv.addr, subs, func(s *subscriber) {
+	if err := connectAll(ctx, func(int) (string, string) { return srv.addr, "" }, subs, func(s *subscriber) {
 		s.messages = cfg.Messages
 		s.seen = make([]uint64, (cfg.Messages+63)/64)
 		s.lat = make([]int32, 0, cfg.Messages)
@@ -546,7 +564,7 @@ func measure(ctx context.Context, cfg Config, target string, argv []string, dir 
 	}); err != nil {
 		return res, err
 	}
-	pc, err := dial(ctx, srv.addr)
+	pc, err := dial(ctx, srv.addr, "")
 	if err != nil {
 		return res, fmt.Errorf("publisher: %w", err)
 	}
@@ -623,13 +641,7 @@ func measure(ctx context.Context, cfg Config, target string, argv []string, dir 
 	if res.ServerCPUSec > 0 {
 		res.DeliveriesPerCPU = round(float64(res.Deliveries)/res.ServerCPUSec, 0)
 	}
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		ms := func(q float64) float64 {
-			return round(float64(lat[min(int(q*float64(len(lat))), len(lat)-1)])/1e3, 2)
-		}
-		res.P50ms, res.P99ms, res.Maxms = ms(0.50), ms(0.99), round(float64(lat[len(lat)-1])/1e3, 2)
-	}
+	res.P50ms, res.P99ms, res.Maxms = quantiles(lat)
 	if err == nil && res.Lost > 0 {
 		for _, s := range subs {
 			if s.err != nil && !errors.Is(s.err, io.EOF) {
@@ -641,9 +653,10 @@ func measure(ctx context.Context, cfg Config, target string, argv []string, dir 
 	return res, err
 }
 
-// connectAll connects every subscriber, a few at a time, calling started
-// for each once connected.
-func connectAll(ctx context.Context, addr string, subs []*subscriber, started func(*subscriber)) error {
+// connectAll connects every subscriber, a few at a time, subscriber i to
+// the address and with the CONNECT payload that where(i) gives, calling
+// started for each once connected.
+func connectAll(ctx context.Context, where func(i int) (addr, auth string), subs []*subscriber, started func(*subscriber)) error {
 	const parallel = 32
 	sem := make(chan struct{}, parallel)
 	var mu sync.Mutex
@@ -660,7 +673,8 @@ func connectAll(ctx context.Context, addr string, subs []*subscriber, started fu
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			c, err := dial(ctx, addr)
+			addr, auth := where(i)
+			c, err := dial(ctx, addr, auth)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -678,12 +692,23 @@ func connectAll(ctx context.Context, addr string, subs []*subscriber, started fu
 }
 
 // warmUp publishes warm-up messages (negative seq, not measured) one at a
-// time, at least warmUps of them, until every subscriber has received the
-// latest one: every socket is then in the room (attached to the thread),
-// and the server's code is warm (V8's JIT, Go's pools). It returns the next
-// ack id.
+// time to the server's default thread, at least warmUps of them, until
+// every subscriber has received the latest one: every socket is then in the
+// room (attached to the thread), and the server's code is warm (V8's JIT,
+// Go's pools). It returns the next ack id.
 func warmUp(ctx context.Context, pub *publisher, subs []*subscriber, size int) (int64, error) {
-	const warmUps = 200
+	return warmUpThreads(ctx, pub, subs, []string{""}, size)
+}
+
+// warmUps is the least number of warm-up publishes.
+const warmUps = 200
+
+// warmUpThreads is warmUp over several threads: round k publishes warm-up
+// -k to each thread (one publish in flight per thread), at least two rounds
+// and warmUps publishes, until every subscriber (of any of the threads) has
+// received the latest round.
+func warmUpThreads(ctx context.Context, pub *publisher, subs []*subscriber, threads []string, size int) (int64, error) {
+	rounds := int64(max(2, (warmUps+len(threads)-1)/len(threads)))
 	deadline := time.Now().Add(30 * time.Second)
 	received := func(k int64) bool {
 		for _, s := range subs {
@@ -693,19 +718,23 @@ func warmUp(ctx context.Context, pub *publisher, subs []*subscriber, size int) (
 		}
 		return true
 	}
+	var id int64
 	for k := int64(1); ; k++ {
-		if err := pub.publish(k-1, -k, 0, size); err != nil {
+		for _, thread := range threads {
+			if err := pub.publishTo(id, thread, -k, 0, size); err != nil {
+				return 0, err
+			}
+			id++
+		}
+		if err := pub.waitAcks(ctx, id); err != nil {
 			return 0, err
 		}
-		if err := pub.waitAcks(ctx, k); err != nil {
-			return 0, err
-		}
-		if k < warmUps {
+		if k < rounds {
 			continue
 		}
 		// Deliveries of one socket are in order: once it has k, it has
 		// every warm-up since it joined. One that has not within a second
-		// was not in the room yet: publish another.
+		// was not in the room yet: publish another round.
 		for wait := time.Now().Add(time.Second); !received(k) && time.Now().Before(wait); {
 			select {
 			case <-time.After(5 * time.Millisecond):
@@ -714,7 +743,7 @@ func warmUp(ctx context.Context, pub *publisher, subs []*subscriber, size int) (
 			}
 		}
 		if received(k) {
-			return k, nil
+			return id, nil
 		}
 		if time.Now().After(deadline) {
 			return 0, errors.New("warm-up: not every client receives the broadcasts")
@@ -725,13 +754,21 @@ func warmUp(ctx context.Context, pub *publisher, subs []*subscriber, size int) (
 // publishAll sends the measured publishes: paced at cfg.Rate, or with at
 // most cfg.Window unacked.
 func publishAll(ctx context.Context, cfg Config, pub *publisher, r *run, firstID int64) error {
+	return publishN(ctx, cfg.Rate, cfg.Window, pub, int64(cfg.Messages), func(i int64) error {
+		return pub.publish(firstID+i, i, int64(time.Since(r.base)), cfg.Size)
+	})
+}
+
+// publishN calls send(i) for i in [0, n): paced at rate per second, or (rate
+// 0) with at most window publishes unacked; then it waits for every ack.
+func publishN(ctx context.Context, rate float64, window int, pub *publisher, n int64, send func(i int64) error) error {
 	acked0 := pub.acked.Load()
 	var interval time.Duration
-	if cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) / cfg.Rate)
+	if rate > 0 {
+		interval = time.Duration(float64(time.Second) / rate)
 	}
 	begin := time.Now()
-	for i := range int64(cfg.Messages) {
+	for i := range n {
 		if interval > 0 {
 			if d := time.Until(begin.Add(time.Duration(i) * interval)); d > 0 {
 				select {
@@ -740,14 +777,14 @@ func publishAll(ctx context.Context, cfg Config, pub *publisher, r *run, firstID
 					return ctx.Err()
 				}
 			}
-		} else if err := pub.waitAcks(ctx, acked0+i-int64(cfg.Window)+1); err != nil {
+		} else if err := pub.waitAcks(ctx, acked0+i-int64(window)+1); err != nil {
 			return err
 		}
-		if err := pub.publish(firstID+i, i, int64(time.Since(r.base)), cfg.Size); err != nil {
+		if err := send(i); err != nil {
 			return fmt.Errorf("publisher: %w", err)
 		}
 	}
-	return pub.waitAcks(ctx, acked0+int64(cfg.Messages))
+	return pub.waitAcks(ctx, acked0+n)
 }
 
 // procCPU returns the user+system CPU time of process pid.
