@@ -25,15 +25,13 @@ func (e *Engine) PutWorkgroup(w Workgroup) (created bool, err error) {
 	if g := e.wgs[w.Name]; g != nil {
 		g.Workgroup = w
 		// A lower maxChats takes back the offers that no longer fit.
-		for _, a := range e.agents {
+		for _, a := range e.sortedAgents() {
 			if a.offer != nil && a.offer.req.Workgroup == w.Name {
 				e.revokeIfOver(a)
 			}
 		}
 		e.routeAll() // an agent whose offer went back may take another workgroup's request
-		for _, g := range e.wgs {
-			e.pushPositions(g, false)
-		}
+		e.pushAll()
 		return false, nil
 	}
 	e.wgs[w.Name] = &wgState{Workgroup: w}
