@@ -17,6 +17,8 @@
 //	<prefix>:{p<N>}:c:<thread>  channel: "<offset> <epoch> <push JSON>" (offset 0: not in the history)
 //	<prefix>:{p<N>}:probe       channel: the partition's liveness probe
 //	<prefix>:ctl                channel: commands, {"n": sending node, "c": command}
+//	<prefix>:{<name>}:lease     string: a Lease's holder token (node/random), PX ttl (lease.go)
+//	<prefix>:{<name>}:state     hash {v: version, d: blob}: written only by the lease's holder (Lua)
 //
 // A publish is one Lua script: bump the offset (a new epoch when the meta
 // hash is gone, and then a new stream), XADD with MAXLEN, EXPIRE, PUBLISH.
