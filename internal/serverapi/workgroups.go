@@ -70,7 +70,7 @@ func utcPtr(t time.Time) *time.Time {
 }
 
 // engine returns the support engine, or writes not_found.
-func (a *API) engine(w http.ResponseWriter) *support.Engine {
+func (a *API) engine(w http.ResponseWriter) ops.SupportEngine {
 	e := a.ops.Support()
 	if e == nil {
 		sse.WriteError(w, apierr.New(apierr.NotFound, "customer support is not configured on this node"))
@@ -80,7 +80,7 @@ func (a *API) engine(w http.ResponseWriter) *support.Engine {
 
 // workgroupTarget returns the engine and the path's workgroup name, or
 // writes the error (support not configured, a bad name).
-func (a *API) workgroupTarget(w http.ResponseWriter, r *http.Request) (*support.Engine, string, bool) {
+func (a *API) workgroupTarget(w http.ResponseWriter, r *http.Request) (ops.SupportEngine, string, bool) {
 	e := a.engine(w)
 	if e == nil {
 		return nil, "", false
