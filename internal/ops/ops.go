@@ -135,12 +135,12 @@ type Service struct {
 	log      *slog.Logger
 	obs      Observer
 	live     *live
-	guards   Guards            // live decisions of the Server API and the limits (guards.go)
-	support  SupportEngine     // nil unless EnableSupport (support.go) or EnableSupportCluster
+	guards   Guards        // live decisions of the Server API and the limits (guards.go)
+	support  SupportEngine // nil unless EnableSupport (support.go) or EnableSupportCluster
 	// supportCluster is set in cluster mode (support_cluster.go).
 	supportCluster *clusterEngine
-	cbs      *callbacks.Poster // nil: callbacks off (SetCallbacks, callbacks.go)
-	monitors monitors          // threads supervisors watch read-only (supervisor.go)
+	cbs            *callbacks.Poster // nil: callbacks off (SetCallbacks, callbacks.go)
+	monitors       monitors          // threads supervisors watch read-only (supervisor.go)
 	// supportChats maps the threads of live support chats to their
 	// request, for the message.created callback (callbacks.go).
 	supportChats sync.Map
