@@ -15,8 +15,11 @@ import (
 )
 
 // The customer-support workgroups through the Server API: list, read,
-// create or replace, remove. Changes act on the engine of this node, in
-// memory: a restart returns to the configuration (support.workgroups).
+// create or replace, remove. Changes act on the routing engine: this
+// node's, in memory (a restart returns to the configuration,
+// support.workgroups), or in cluster mode the owner node's, whose state is
+// saved in Redis, so that every node serves them and they outlive the
+// owner (docs/cluster-support.md).
 
 // Limits of a workgroup's settings given through the API.
 const (

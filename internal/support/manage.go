@@ -7,7 +7,8 @@ import (
 
 // Managing workgroups at run time (the Server API's /workgroups): adding,
 // changing and removing them while the engine serves. Changes live in the
-// engine's memory only: a restart returns to the configuration.
+// engine's memory (and in its Snapshot, which cluster mode saves in
+// Redis): a restart of a lone node returns to the configuration.
 
 // PutWorkgroup adds a workgroup or replaces its settings; its queue and
 // agents stay, offers already made keep their expiry unless a lower

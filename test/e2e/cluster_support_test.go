@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
 // supportOwner returns the index of the node holding the support lease,
@@ -119,6 +121,20 @@ func TestClusterSupportSurvivesTheOwnersDeath(t *testing.T) {
 	if again.code() != "conflict" {
 		t.Fatalf("second accept: %+v", again.Error)
 	}
+	// agent2's connection died with the owner: the new owner, hearing of
+	// no connection of theirs from any node, makes them unavailable.
+	api := vNode.serverAPI(t)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		w, err := api.GetWorkgroup(context.Background(), "support")
+		if err == nil && w.Status.AgentsAvailable == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agents available after the owner's death: %+v %v", w, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	// Exactly one chat, agent1's, as every live node sees it.
 	for _, i := range others {
 		d := c.Nodes[i]
@@ -132,5 +148,41 @@ func TestClusterSupportSurvivesTheOwnersDeath(t *testing.T) {
 			len(conv.Conversations[0].Agents) != 1 || conv.Conversations[0].Agents[0] != "agent1" {
 			t.Fatalf("conversations on %s: %+v", c.File.Nodes[i].Name, conv)
 		}
+	}
+}
+
+// A workgroup created through one node's Server API is served by every
+// node, its opening hours included; a visitor asks in it on another node.
+func TestClusterWorkgroupChangesReachEveryNode(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := context.Background()
+	api := c.Nodes[0].serverAPI(t)
+	hours := &ecbserver.WorkgroupHours{Timezone: "Europe/Berlin", Weekly: map[string][]string{"sat": {"09:00-12:00"}}, ClosedDates: []string{"2030-01-01"}}
+	open := true
+	if _, created, err := api.PutWorkgroup(ctx, "billing", ecbserver.WorkgroupSettings{DisplayName: "Billing", MaxChats: 2, Open: &open}); err != nil || !created {
+		t.Fatalf("put billing: %v %v", created, err)
+	}
+	if _, _, err := api.PutWorkgroup(ctx, "weekend", ecbserver.WorkgroupSettings{Hours: hours}); err != nil {
+		t.Fatalf("put weekend: %v", err)
+	}
+	for i := 1; i < 3; i++ {
+		other := c.Nodes[i].serverAPI(t)
+		w, err := other.GetWorkgroup(ctx, "billing")
+		if err != nil || w.DisplayName != "Billing" || w.MaxChats != 2 {
+			t.Fatalf("billing on %s: %+v %v", c.File.Nodes[i].Name, w, err)
+		}
+		w, err = other.GetWorkgroup(ctx, "weekend")
+		if err != nil || w.Hours == nil || w.Hours.Timezone != "Europe/Berlin" || len(w.Hours.Weekly["sat"]) != 1 || len(w.Hours.ClosedDates) != 1 {
+			t.Fatalf("weekend on %s: %+v %v", c.File.Nodes[i].Name, w, err)
+		}
+	}
+	alice := c.Nodes[2].login(t, "alice")
+	asked := decodeData[struct{ Position int }](t, call(t, "POST", c.Nodes[2].ECB+"/v1/ops/support.ask",
+		map[string]any{"workgroup": "billing", "question": "Invoice?"}, bearer(alice)))
+	if asked.Position != 1 {
+		t.Fatalf("ask in billing on node3: position %d", asked.Position)
+	}
+	if w, err := c.Nodes[1].serverAPI(t).GetWorkgroup(ctx, "billing"); err != nil || w.Status.QueueLength != 1 {
+		t.Fatalf("billing's queue seen from node2: %+v %v", w, err)
 	}
 }
