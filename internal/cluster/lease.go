@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,15 +34,17 @@ type Lease struct {
 	state string
 	node  string
 	ttl   time.Duration
-	token string // the current acquisition's, "" when not held
+
+	mu    sync.Mutex // guards token; never held across a Redis call
+	token string     // the current acquisition's, "" when not held
 }
 
 // ErrNotHolder is returned by WriteFenced when the lease is not the writer's.
 var ErrNotHolder = errors.New("cluster: the lease is held by another node")
 
-// NewLease returns the lease name of the cluster under prefix for node. A
-// Lease is used by one goroutine (its owner loop); it is not safe for
-// concurrent use.
+// NewLease returns the lease name of the cluster under prefix for node.
+// Acquire and Release are for one goroutine at a time (the owner's loop);
+// WriteFenced, Token and Holder may be called from any goroutine.
 func NewLease(rdb *redis.Client, prefix, name, node string, ttl time.Duration) *Lease {
 	base := fmt.Sprintf("%s:{%s}:", prefix, name)
 	return &Lease{rdb: rdb, key: base + "lease", state: base + "state", node: node, ttl: ttl}
@@ -51,7 +54,17 @@ func NewLease(rdb *redis.Client, prefix, name, node string, ttl time.Duration) *
 func (l *Lease) Keys() (lease, state string) { return l.key, l.state }
 
 // Token returns the token of the current acquisition ("" when not held).
-func (l *Lease) Token() string { return l.token }
+func (l *Lease) Token() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.token
+}
+
+func (l *Lease) setToken(t string) {
+	l.mu.Lock()
+	l.token = t
+	l.mu.Unlock()
+}
 
 var renewScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -77,15 +90,15 @@ return v`)
 // reports whether this node holds it now; when a renewal finds it gone,
 // the lease is lost (held reports false) and a new acquisition is tried.
 func (l *Lease) Acquire(ctx context.Context) (held bool, err error) {
-	if l.token != "" {
-		n, err := renewScript.Run(ctx, l.rdb, []string{l.key}, l.token, l.ttl.Milliseconds()).Int()
+	if token := l.Token(); token != "" {
+		n, err := renewScript.Run(ctx, l.rdb, []string{l.key}, token, l.ttl.Milliseconds()).Int()
 		if err != nil {
 			return false, fmt.Errorf("cluster: renew lease %s: %w", l.key, err)
 		}
 		if n == 1 {
 			return true, nil
 		}
-		l.token = ""
+		l.setToken("")
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -95,18 +108,18 @@ func (l *Lease) Acquire(ctx context.Context) (held bool, err error) {
 		return false, fmt.Errorf("cluster: take lease %s: %w", l.key, err)
 	}
 	if ok {
-		l.token = token
+		l.setToken(token)
 	}
 	return ok, nil
 }
 
 // Release gives the lease up, when this node holds it.
 func (l *Lease) Release(ctx context.Context) error {
-	if l.token == "" {
+	token := l.Token()
+	if token == "" {
 		return nil
 	}
-	token := l.token
-	l.token = ""
+	l.setToken("")
 	if err := releaseScript.Run(ctx, l.rdb, []string{l.key}, token).Err(); err != nil {
 		return fmt.Errorf("cluster: release lease %s: %w", l.key, err)
 	}
@@ -115,7 +128,7 @@ func (l *Lease) Release(ctx context.Context) error {
 
 // Forget drops the current acquisition without telling Redis (the owner
 // gave up, e.g. when a fenced write was refused).
-func (l *Lease) Forget() { l.token = "" }
+func (l *Lease) Forget() { l.setToken("") }
 
 // Holder returns the node holding the lease, "" when nobody does.
 func (l *Lease) Holder(ctx context.Context) (string, error) {
@@ -134,10 +147,11 @@ func (l *Lease) Holder(ctx context.Context) (string, error) {
 // still holds the lease (ErrNotHolder otherwise), and returns its version
 // (one more than the previous write's).
 func (l *Lease) WriteFenced(ctx context.Context, blob []byte) (uint64, error) {
-	if l.token == "" {
+	token := l.Token()
+	if token == "" {
 		return 0, ErrNotHolder
 	}
-	v, err := writeScript.Run(ctx, l.rdb, []string{l.key, l.state}, l.token, blob).Int64()
+	v, err := writeScript.Run(ctx, l.rdb, []string{l.key, l.state}, token, blob).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("cluster: write state %s: %w", l.state, err)
 	}

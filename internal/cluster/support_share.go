@@ -78,12 +78,14 @@ func (s *SupportShare) Release(ctx context.Context) error { return s.lease.Relea
 // Owner returns the node that owns the engine now, "" when none does.
 func (s *SupportShare) Owner(ctx context.Context) (string, error) { return s.lease.Holder(ctx) }
 
-// Save writes the engine's state while this node owns it (ErrNotHolder
-// otherwise). Saves must not run concurrently with Acquire's renewals in a
-// way that matters: both only read the lease's token.
-func (s *SupportShare) Save(ctx context.Context, blob []byte) error {
-	_, err := s.lease.WriteFenced(ctx, blob)
-	return err
+// Save writes the engine's state while this node owns it; held is false
+// when the write was refused (another node holds the lease).
+func (s *SupportShare) Save(ctx context.Context, blob []byte) (held bool, err error) {
+	_, err = s.lease.WriteFenced(ctx, blob)
+	if errors.Is(err, ErrNotHolder) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Load returns the engine's state last saved (nil when none was).

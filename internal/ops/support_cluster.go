@@ -50,8 +50,9 @@ type SupportCluster interface {
 	Release(ctx context.Context) error
 	// Owner returns the node owning the engine ("" when none does).
 	Owner(ctx context.Context) (string, error)
-	// Save writes the engine's state, only while this node owns it.
-	Save(ctx context.Context, state []byte) error
+	// Save writes the engine's state, only while this node owns it: held
+	// is false when another node holds the ownership (the write was refused).
+	Save(ctx context.Context, state []byte) (held bool, err error)
 	// Load returns the state saved last (nil when none).
 	Load(ctx context.Context) ([]byte, error)
 	// Serve hands the requests of other nodes to h until ctx ends; wg owns its goroutines.
@@ -191,11 +192,16 @@ func (c *clusterEngine) save(ctx context.Context, force bool) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
-	if err := c.sc.Save(ctx, b); err != nil {
+	held, err := c.sc.Save(ctx, b)
+	switch {
+	case err != nil:
 		c.s.log.Warn("support: state not saved", "err", err)
-		return
+	case !held:
+		// Fenced out: another node owns the engine now.
+		c.demote()
+	default:
+		c.saved = g
 	}
-	c.saved = g
 }
 
 // after saves the state after a call that may have changed it.
@@ -778,7 +784,7 @@ func (c *clusterEngine) step(ctx context.Context, wg *sync.WaitGroup) {
 		if c.engine() == nil {
 			c.promote(ctx, now)
 		}
-	case c.engine() != nil && (err == nil || now.Sub(c.lastRenew) > 2*interval):
+	case c.engine() != nil && (err == nil || now.Sub(c.lastRenew) > interval*3/2):
 		c.demote()
 	}
 	owner := c.sc.NodeID()
