@@ -52,13 +52,23 @@ const maxServing = 64
 var ErrNoNode = errors.New("cluster: no such node listens")
 
 // SupportShare returns the node's support share: its lease lives for
-// 3 intervals and is renewed every interval (default 1s).
+// 3 intervals and is renewed every interval (default 1s). It has a Redis
+// client of its own (a small pool, closed with the node), so that its calls
+// while Redis is away do not count against the dial errors of the node's
+// pool (go-redis fails every call fast for a while once a pool has had as
+// many dial errors as its size).
 func (n *Node) SupportShare(interval time.Duration) *SupportShare {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	return &SupportShare{rdb: n.rdb, log: n.log, prefix: n.cfg.Prefix, node: n.cfg.NodeID, interval: interval,
-		lease: NewLease(n.rdb, n.cfg.Prefix, "support", n.cfg.NodeID, 3*interval), waiting: map[string]chan []byte{},
+	opt := *n.rdb.Options()
+	opt.PoolSize = 8
+	rdb := redis.NewClient(&opt)
+	n.mu.Lock()
+	n.extra = append(n.extra, rdb)
+	n.mu.Unlock()
+	return &SupportShare{rdb: rdb, log: n.log, prefix: n.cfg.Prefix, node: n.cfg.NodeID, interval: interval,
+		lease: NewLease(rdb, n.cfg.Prefix, "support", n.cfg.NodeID, 3*interval), waiting: map[string]chan []byte{},
 		slots: make(chan struct{}, maxServing)}
 }
 

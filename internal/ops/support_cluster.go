@@ -787,6 +787,9 @@ func (c *clusterEngine) step(ctx context.Context, wg *sync.WaitGroup) {
 	case c.engine() != nil && (err == nil || now.Sub(c.lastRenew) > interval*3/2):
 		c.demote()
 	}
+	if err != nil {
+		return // Redis is away: no report, no look-up until it answers again
+	}
 	owner := c.sc.NodeID()
 	if !held {
 		octx, cancel := context.WithTimeout(ctx, interval)
