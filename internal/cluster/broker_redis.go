@@ -490,13 +490,30 @@ func (p *partition) confirmed(ctx context.Context, m *redis.Subscription) {
 
 // catchUp hands on the pushes of threadID that were published while the
 // connection was lost.
+// Right after a reconnection the client may still refuse calls for a moment
+// (go-redis fails fast after a run of dial errors): the position is asked a
+// few times (about 1.5 s in all, blocking this partition's reader, which is
+// rare) before the thread's listeners are told to resync.
 func (p *partition) catchUp(ctx context.Context, threadID string) {
-	pos, err := p.b.Position(ctx, threadID)
-	if err != nil {
-		p.b.sink.Resync(threadID)
-		return
+	wait := 100 * time.Millisecond
+	for try := 0; ; try++ {
+		pos, err := p.b.Position(ctx, threadID)
+		if err == nil {
+			p.deliverUpTo(ctx, threadID, pos.Epoch, pos.Offset, nil)
+			return
+		}
+		if try == 4 {
+			p.b.log.Warn("cluster: the position of a resubscribed thread cannot be read; listeners resync", "thread", threadID, "err", err)
+			p.b.sink.Resync(threadID)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait *= 2
 	}
-	p.deliverUpTo(ctx, threadID, pos.Epoch, pos.Offset, nil)
 }
 
 func (p *partition) message(ctx context.Context, m *redis.Message) {

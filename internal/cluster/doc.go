@@ -22,6 +22,8 @@
 //	<prefix>:{acc}:t:<thread>   a thread's mark (JSON), PXAT now + StateTTL
 //	<prefix>:{acc}:r:<user>     a revocation (JSON), PXAT now + StateTTL
 //	<prefix>:{acc}:idx          sorted set: the access keys by deadline (ms; +inf: none)
+//	<prefix>:{<name>}:lease     string: a Lease's holder token (node/random), PX ttl (lease.go)
+//	<prefix>:{<name>}:state     hash {v: version, d: blob}: written only by the lease's holder (Lua)
 //
 // A publish is one Lua script: bump the offset (a new epoch when the meta
 // hash is gone, and then a new stream), XADD with MAXLEN, EXPIRE, PUBLISH.

@@ -27,6 +27,9 @@ type Node struct {
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
 	started chan struct{}
+
+	mu    sync.Mutex      // guards extra
+	extra []*redis.Client // clients of the stores built on the node (SupportShare), closed with it
 }
 
 // Open connects to the Redis of cfg.RedisURL and checks that it answers.
@@ -116,4 +119,11 @@ func (n *Node) Close() {
 	n.Controller.close()
 	n.wg.Wait()
 	_ = n.rdb.Close()
+	n.mu.Lock()
+	extra := n.extra
+	n.extra = nil
+	n.mu.Unlock()
+	for _, c := range extra {
+		_ = c.Close()
+	}
 }

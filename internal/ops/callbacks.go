@@ -18,6 +18,7 @@ func (s *Service) SetCallbacks(p *callbacks.Poster) { s.cbs = p }
 // one at a time in the order of its transitions (outside its lock), and Post
 // only enqueues.
 func (s *Service) callback(r support.Request, typ, userID string, data map[string]any) {
+	s.supportTouched()
 	if s.cbs == nil {
 		return
 	}

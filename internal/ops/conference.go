@@ -31,7 +31,7 @@ type InviteResult struct {
 // The caller is the chat's agent, or a supervisor of its workgroup (for
 // the agent holding it).
 func (s *Service) SupportInvite(ctx context.Context, c Caller, req InviteRequest) (*InviteResult, error) {
-	return supportRun(ctx, s, OpSupportInvite, c, requireUser, func(e *support.Engine) (*InviteResult, error) {
+	return supportRun(ctx, s, OpSupportInvite, c, requireUser, func(e SupportEngine) (*InviteResult, error) {
 		if req.Agent == "" || len(req.Agent) > maxIDBytes {
 			return nil, apierr.New(apierr.InvalidArgument, "agent is required (at most %d bytes)", maxIDBytes)
 		}
@@ -49,7 +49,7 @@ func (s *Service) SupportInvite(ctx context.Context, c Caller, req InviteRequest
 // chatHolder returns the agent on whose behalf the caller acts on the chat
 // requestID: themselves when they are an agent, the chat's agent when they
 // supervise its workgroup. The engine checks that the chat is theirs.
-func (s *Service) chatHolder(e *support.Engine, c Caller, requestID string) (string, error) {
+func (s *Service) chatHolder(e SupportEngine, c Caller, requestID string) (string, error) {
 	if requestID == "" || len(requestID) > maxIDBytes {
 		return "", apierr.New(apierr.InvalidArgument, "requestId is required (at most %d bytes)", maxIDBytes)
 	}
@@ -71,7 +71,7 @@ func (s *Service) chatHolder(e *support.Engine, c Caller, requestID string) (str
 // connections stop listening to it, and an invited agent's slot is freed.
 // The chat's own agent transfers or closes it instead (conflict).
 func (s *Service) SupportLeave(ctx context.Context, c Caller, req SupportRequestRef) (any, error) {
-	return supportRun(ctx, s, OpSupportLeave, c, requireUser, func(e *support.Engine) (any, error) {
+	return supportRun(ctx, s, OpSupportLeave, c, requireUser, func(e SupportEngine) (any, error) {
 		if req.RequestID == "" || len(req.RequestID) > maxIDBytes {
 			return nil, apierr.New(apierr.InvalidArgument, "requestId is required (at most %d bytes)", maxIDBytes)
 		}

@@ -33,7 +33,6 @@ import (
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/callbacks"
 	"github.com/ecbridge/ecb/internal/hub"
-	"github.com/ecbridge/ecb/internal/support"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
@@ -136,10 +135,12 @@ type Service struct {
 	log      *slog.Logger
 	obs      Observer
 	live     *live
-	guards   Guards            // live decisions of the Server API and the limits (guards.go)
-	support  *support.Engine   // nil unless EnableSupport (support.go)
-	cbs      *callbacks.Poster // nil: callbacks off (SetCallbacks, callbacks.go)
-	monitors monitors          // threads supervisors watch read-only (supervisor.go)
+	guards   Guards        // live decisions of the Server API and the limits (guards.go)
+	support  SupportEngine // nil unless EnableSupport (support.go) or EnableSupportCluster
+	// supportCluster is set in cluster mode (support_cluster.go).
+	supportCluster *clusterEngine
+	cbs            *callbacks.Poster // nil: callbacks off (SetCallbacks, callbacks.go)
+	monitors       monitors          // threads supervisors watch read-only (supervisor.go)
 	// supportChats maps the threads of live support chats to their
 	// request, for the message.created callback (callbacks.go).
 	supportChats sync.Map

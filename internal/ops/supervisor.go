@@ -188,7 +188,7 @@ type ConversationsResult struct {
 // SupportConversations lists the live chats of a workgroup the caller supervises.
 func (s *Service) SupportConversations(ctx context.Context, c Caller, req ConversationsRequest) (*ConversationsResult, error) {
 	supervisor := func(c Caller) error { return requireSupervisor(c, req.Workgroup) }
-	return supportRun(ctx, s, OpSupportConversations, c, supervisor, func(e *support.Engine) (*ConversationsResult, error) {
+	return supportRun(ctx, s, OpSupportConversations, c, supervisor, func(e SupportEngine) (*ConversationsResult, error) {
 		rs, err := e.Conversations(req.Workgroup)
 		if err != nil {
 			return nil, SupportError(err)
@@ -358,7 +358,7 @@ type TransferResult struct {
 // invitation) or back to the queue. The caller is the chat's agent, or a
 // supervisor of its workgroup.
 func (s *Service) SupportTransfer(ctx context.Context, c Caller, req TransferRequest) (*TransferResult, error) {
-	return supportRun(ctx, s, OpSupportTransfer, c, requireUser, func(e *support.Engine) (*TransferResult, error) {
+	return supportRun(ctx, s, OpSupportTransfer, c, requireUser, func(e SupportEngine) (*TransferResult, error) {
 		if len(req.ToAgent) > maxIDBytes {
 			return nil, apierr.New(apierr.InvalidArgument, "toAgent exceeds %d bytes", maxIDBytes)
 		}

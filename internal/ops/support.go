@@ -63,9 +63,9 @@ func (s *Service) enableSupport(wgs []support.Workgroup, opts support.Options) e
 }
 
 // Support returns the routing engine, nil when support is not enabled.
-func (s *Service) Support() *support.Engine { return s.support }
+func (s *Service) Support() SupportEngine { return s.support }
 
-func (s *Service) requireSupport() (*support.Engine, error) {
+func (s *Service) requireSupport() (SupportEngine, error) {
 	if s.support == nil {
 		return nil, apierr.New(apierr.NotFound, "customer support is not configured")
 	}
@@ -132,7 +132,7 @@ type WorkgroupStatus struct {
 // GetWorkgroupStatus tells anyone (anonymous visitors included) whether a
 // workgroup is open, how many agents are available and how long the queue is.
 func (s *Service) GetWorkgroupStatus(ctx context.Context, c Caller, req GetWorkgroupStatusRequest) (*WorkgroupStatus, error) {
-	return supportRun(ctx, s, OpGetWorkgroupStatus, c, requireUserOrVisitor, func(e *support.Engine) (*WorkgroupStatus, error) {
+	return supportRun(ctx, s, OpGetWorkgroupStatus, c, requireUserOrVisitor, func(e SupportEngine) (*WorkgroupStatus, error) {
 		if req.Workgroup == "" || len(req.Workgroup) > maxWorkgroupBytes {
 			return nil, apierr.New(apierr.InvalidArgument, "workgroup is required (at most %d bytes)", maxWorkgroupBytes)
 		}
@@ -171,7 +171,7 @@ type SupportAskResult struct {
 // SupportAsk queues the caller's question in a workgroup (the visitor's
 // Join). Queue pushes follow while it waits.
 func (s *Service) SupportAsk(ctx context.Context, c Caller, req SupportAskRequest) (*SupportAskResult, error) {
-	return supportRun(ctx, s, OpSupportAsk, c, requireUserOrVisitor, func(e *support.Engine) (*SupportAskResult, error) {
+	return supportRun(ctx, s, OpSupportAsk, c, requireUserOrVisitor, func(e SupportEngine) (*SupportAskResult, error) {
 		meta, err := decodeMetadata(req, s.cfg.MaxDataBytes)
 		if err != nil {
 			return nil, err
@@ -215,18 +215,18 @@ type SupportRequestRef struct {
 
 // SupportCancel withdraws the caller's waiting request (the visitor's Leave).
 func (s *Service) SupportCancel(ctx context.Context, c Caller, req SupportRequestRef) (any, error) {
-	return s.onRequest(ctx, OpSupportCancel, c, req, (*support.Engine).Cancel)
+	return s.onRequest(ctx, OpSupportCancel, c, req, SupportEngine.Cancel)
 }
 
 // SupportClose ends a support chat (the visitor or the agent): the agent's
 // slot is freed and both sides get supportEnded. The thread stays.
 func (s *Service) SupportClose(ctx context.Context, c Caller, req SupportRequestRef) (any, error) {
-	return s.onRequest(ctx, OpSupportClose, c, req, (*support.Engine).Close)
+	return s.onRequest(ctx, OpSupportClose, c, req, SupportEngine.Close)
 }
 
 // onRequest runs an engine action of the caller's on the request they name.
-func (s *Service) onRequest(ctx context.Context, op string, c Caller, req SupportRequestRef, act func(e *support.Engine, userID, requestID string) error) (any, error) {
-	return supportRun(ctx, s, op, c, requireUserOrVisitor, func(e *support.Engine) (any, error) {
+func (s *Service) onRequest(ctx context.Context, op string, c Caller, req SupportRequestRef, act func(e SupportEngine, userID, requestID string) error) (any, error) {
+	return supportRun(ctx, s, op, c, requireUserOrVisitor, func(e SupportEngine) (any, error) {
 		if req.RequestID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "requestId is required")
 		}
@@ -246,7 +246,7 @@ type SetAvailabilityRequest struct {
 // AgentSetAvailability makes the caller (role agent) available or not in the
 // workgroups of their userToken that ECB serves.
 func (s *Service) AgentSetAvailability(ctx context.Context, c Caller, req SetAvailabilityRequest) (*support.AgentStatus, error) {
-	return supportRun(ctx, s, OpAgentSetAvailability, c, requireAgent, func(e *support.Engine) (*support.AgentStatus, error) {
+	return supportRun(ctx, s, OpAgentSetAvailability, c, requireAgent, func(e SupportEngine) (*support.AgentStatus, error) {
 		if req.Available && c.Conn == nil {
 			return nil, apierr.New(apierr.InvalidArgument, "offers are pushed: use Socket.IO or name your event stream (ECB-Stream)")
 		}
@@ -277,7 +277,7 @@ type OfferAcceptResult struct {
 // OfferAccept takes an offer made to the caller: the backend creates the
 // support thread and both sides get an invitation.
 func (s *Service) OfferAccept(ctx context.Context, c Caller, req OfferRef) (*OfferAcceptResult, error) {
-	return supportRun(ctx, s, OpOfferAccept, c, requireAgent, func(e *support.Engine) (*OfferAcceptResult, error) {
+	return supportRun(ctx, s, OpOfferAccept, c, requireAgent, func(e SupportEngine) (*OfferAcceptResult, error) {
 		if req.OfferID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "offerId is required")
 		}
@@ -285,14 +285,14 @@ func (s *Service) OfferAccept(ctx context.Context, c Caller, req OfferRef) (*Off
 		if err != nil {
 			return nil, SupportError(err)
 		}
-		th, _ := inv.Thread.Thread.(ecbserver.Thread)
+		th := threadOf(inv.Thread.Thread)
 		return &OfferAcceptResult{RequestID: inv.Request.ID, Thread: th, ThreadToken: inv.Thread.AgentToken}, nil
 	})
 }
 
 // OfferReject declines an offer made to the caller; it goes to the next agent.
 func (s *Service) OfferReject(ctx context.Context, c Caller, req OfferRef) (any, error) {
-	return supportRun(ctx, s, OpOfferReject, c, requireAgent, func(e *support.Engine) (any, error) {
+	return supportRun(ctx, s, OpOfferReject, c, requireAgent, func(e SupportEngine) (any, error) {
 		if req.OfferID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "offerId is required")
 		}
@@ -305,7 +305,7 @@ func (s *Service) OfferReject(ctx context.Context, c Caller, req OfferRef) (any,
 
 // supportRun runs a support operation: the caller check allow, then f with
 // the routing engine (not_found when support is not configured).
-func supportRun[T any](ctx context.Context, s *Service, op string, c Caller, allow func(Caller) error, f func(e *support.Engine) (T, error)) (T, error) {
+func supportRun[T any](ctx context.Context, s *Service, op string, c Caller, allow func(Caller) error, f func(e SupportEngine) (T, error)) (T, error) {
 	return run(ctx, s, op, c, func() (T, error) {
 		var zero T
 		if err := allow(c); err != nil {
@@ -420,12 +420,37 @@ var (
 )
 
 func (ev supportEvents) send(userID, event string, v any) {
+	ev.s.supportTouched()
 	data, err := json.Marshal(v)
 	if err != nil {
 		ev.s.log.Error("support push", "event", event, "err", err)
 		return
 	}
 	ev.s.pushToUser(userID, &hub.Push{Event: event, Data: data, At: time.Now()}, nil)
+}
+
+// threadOf returns the thread of an Invitation: the backend's, or its JSON
+// form when the invitation crossed nodes or a restore.
+func threadOf(v any) ecbserver.Thread {
+	switch t := v.(type) {
+	case ecbserver.Thread:
+		return t
+	case nil:
+		return ecbserver.Thread{}
+	}
+	var th ecbserver.Thread
+	if b, err := json.Marshal(v); err == nil {
+		_ = json.Unmarshal(b, &th)
+	}
+	return th
+}
+
+// supportTouched tells the cluster's owner that the engine's state changed
+// (an event came): it saves it.
+func (s *Service) supportTouched() {
+	if s.supportCluster != nil {
+		s.supportCluster.touched()
+	}
 }
 
 // Asked posts support.requested, first of the request's callbacks.
@@ -453,7 +478,7 @@ func (ev supportEvents) OfferRejected(agentID, offerID string, r support.Request
 }
 
 func (ev supportEvents) Invitation(inv support.Invitation, toVisitor, toAgent bool) {
-	th, _ := inv.Thread.Thread.(ecbserver.Thread)
+	th := threadOf(inv.Thread.Thread)
 	r := inv.Request
 	push := InvitationPush{RequestID: r.ID, Workgroup: r.Workgroup, Thread: th, Question: r.Question,
 		Visitor: OfferVisitor{ID: r.VisitorID, Name: r.VisitorName, Anonymous: r.Anonymous}}
@@ -520,6 +545,10 @@ func (st supportThreads) CreateSupportThread(ctx context.Context, r support.Requ
 type supportObserver struct{ s *Service }
 
 func (o supportObserver) ConnRegistered(_ hub.Conn, userID string) {
+	if c := o.s.supportCluster; c != nil {
+		c.connChanged(userID, o.s.hub.UserConnections(userID))
+		return
+	}
 	if e := o.s.support; e != nil {
 		e.VisitorBack(userID)
 	}
@@ -527,6 +556,10 @@ func (o supportObserver) ConnRegistered(_ hub.Conn, userID string) {
 
 func (o supportObserver) ConnUnregistered(c hub.Conn, userID string) {
 	o.s.monitors.forget(c)
+	if sc := o.s.supportCluster; sc != nil {
+		sc.connChanged(userID, o.s.hub.UserConnections(userID))
+		return
+	}
 	e := o.s.support
 	if e == nil || o.s.hub.UserConnections(userID) > 0 {
 		return

@@ -113,7 +113,10 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.ops.EnableSupport(wgs, cfg.Support.Grace); err != nil {
+	if s.cluster != nil {
+		// One node routes (the owner of a lease); the others forward to it.
+		s.ops.EnableSupportCluster(wgs, cfg.Support.Grace, s.cluster.SupportShare(0))
+	} else if err := s.ops.EnableSupport(wgs, cfg.Support.Grace); err != nil {
 		return nil, err
 	}
 	s.metrics.WatchWorkgroups(func() []metrics.WorkgroupGauges {
@@ -264,6 +267,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.hub.Run(bg, time.Minute) })
 	wg.Go(func() { s.sse.Run(bg) })
 	wg.Go(func() { s.ops.Run(bg) })
+	wg.Go(func() { s.ops.RunSupportCluster(bg) })
 
 	errc := make(chan error, 3) // one per server: client, admin, Server API
 	s.runGuards(bg, &wg, errc)

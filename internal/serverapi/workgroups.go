@@ -15,8 +15,11 @@ import (
 )
 
 // The customer-support workgroups through the Server API: list, read,
-// create or replace, remove. Changes act on the engine of this node, in
-// memory: a restart returns to the configuration (support.workgroups).
+// create or replace, remove. Changes act on the routing engine: this
+// node's, in memory (a restart returns to the configuration,
+// support.workgroups), or in cluster mode the owner node's, whose state is
+// saved in Redis, so that every node serves them and they outlive the
+// owner (docs/cluster-support.md).
 
 // Limits of a workgroup's settings given through the API.
 const (
@@ -70,7 +73,7 @@ func utcPtr(t time.Time) *time.Time {
 }
 
 // engine returns the support engine, or writes not_found.
-func (a *API) engine(w http.ResponseWriter) *support.Engine {
+func (a *API) engine(w http.ResponseWriter) ops.SupportEngine {
 	e := a.ops.Support()
 	if e == nil {
 		sse.WriteError(w, apierr.New(apierr.NotFound, "customer support is not configured on this node"))
@@ -80,7 +83,7 @@ func (a *API) engine(w http.ResponseWriter) *support.Engine {
 
 // workgroupTarget returns the engine and the path's workgroup name, or
 // writes the error (support not configured, a bad name).
-func (a *API) workgroupTarget(w http.ResponseWriter, r *http.Request) (*support.Engine, string, bool) {
+func (a *API) workgroupTarget(w http.ResponseWriter, r *http.Request) (ops.SupportEngine, string, bool) {
 	e := a.engine(w)
 	if e == nil {
 		return nil, "", false

@@ -167,9 +167,7 @@ func (e *Engine) Leave(userID, requestID string) error {
 	e.emitLeft(r.snapshot(), userID, role)
 	if role == RoleAgent {
 		e.routeAll() // the agent has room again
-		for _, g := range e.wgs {
-			e.pushPositions(g, false)
-		}
+		e.pushAll()
 	}
 	return nil
 }

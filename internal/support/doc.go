@@ -24,6 +24,18 @@
 // every older waiting one may not go to that agent, because the agent has
 // just rejected or let it time out).
 //
+// # Snapshots
+//
+// [Engine.Snapshot] copies the whole state as JSON-serializable data and
+// [Restore] builds an engine from it that continues where the first one
+// stopped: the timers are armed again from their deadlines, in the order
+// they were first armed, and a chat that was pending (its Accept ran on the
+// engine that is gone) goes back to its place in the queue. [Engine.Halt]
+// stops an engine's timers (a node that is no longer the owner). The events
+// the engine tells are deterministic for a given sequence of calls and
+// times (maps are walked in order), so a restored engine tells exactly what
+// the one never restored tells (the property test checks it).
+//
 // # Concurrency and lock order
 //
 // An Engine is safe for concurrent use. One mutex guards all its state, and

@@ -217,6 +217,20 @@ type Engine struct {
 	// offered, when set (by tests), is told of each routing decision at the
 	// moment it is made, under the lock, to check it against the state.
 	offered func(g *wgState, r *request, a *agent, now time.Time)
+	// tseq numbers the timers in the order they are armed (offer timeouts,
+	// cool-downs, grace periods), so that a restored engine arms them again
+	// in the same order (snapshot.go); cools are the pending cool-downs.
+	tseq  uint64
+	cools map[uint64]*coolTimer
+	// halted is set by Halt: the timers do nothing any more.
+	halted bool
+}
+
+// coolTimer is a pending cool-down: workgroup wg is routed again at at.
+type coolTimer struct {
+	wg    string
+	at    time.Time
+	timer Timer
 }
 
 const maxAnswered = 10000
@@ -243,6 +257,8 @@ type request struct {
 	est     time.Duration
 	away    bool
 	grace   Timer
+	graceAt time.Time   // when grace fires
+	graceSq uint64      // grace's timer number (tseq)
 	invited *Invitation // delivered to the visitor on their return when set
 }
 
@@ -252,6 +268,7 @@ type offer struct {
 	agentID string
 	expires time.Time
 	timer   Timer
+	tseq    uint64
 }
 
 type agent struct {
@@ -284,7 +301,7 @@ func New(wgs []Workgroup, opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts, wgs: map[string]*wgState{}, requests: map[string]*request{},
 		byVisitor: map[string]map[string]*request{}, agents: map[string]*agent{},
-		offers: map[string]*offer{}, answered: map[string]answeredOffer{}}
+		offers: map[string]*offer{}, answered: map[string]answeredOffer{}, cools: map[uint64]*coolTimer{}}
 	for _, w := range wgs {
 		if err := e.SetWorkgroup(w); err != nil {
 			return nil, err
@@ -590,11 +607,25 @@ func (e *Engine) pass(o *offer, outcome string) {
 // again when it is over (agentID may be the only one who can take r).
 func (e *Engine) coolDown(g *wgState, r *request, agentID string) {
 	cool := g.OfferTimeout
-	r.tried[agentID] = e.opts.Clock.Now().Add(cool)
-	e.opts.Clock.AfterFunc(cool, func() {
+	at := e.opts.Clock.Now().Add(cool)
+	r.tried[agentID] = at
+	e.tseq++
+	e.armCool(e.tseq, g.Name, at)
+}
+
+// armCool arms cool-down number seq: workgroup wg is routed again at at.
+// The caller holds the lock.
+func (e *Engine) armCool(seq uint64, wg string, at time.Time) {
+	c := &coolTimer{wg: wg, at: at}
+	e.cools[seq] = c
+	c.timer = e.opts.Clock.AfterFunc(at.Sub(e.opts.Clock.Now()), func() {
 		e.mu.Lock()
 		defer e.unlock()
-		if g := e.wgs[r.Workgroup]; g != nil {
+		if e.halted || e.cools[seq] != c {
+			return
+		}
+		delete(e.cools, seq)
+		if g := e.wgs[wg]; g != nil {
 			e.route(g)
 			e.pushPositions(g, false)
 		}
@@ -753,9 +784,7 @@ func (e *Engine) SetAvailability(agentID string, workgroups []string, available 
 		delete(e.agents, agentID)
 	}
 	e.routeAll()
-	for _, g := range e.wgs {
-		e.pushPositions(g, false)
-	}
+	e.pushAll()
 	return e.agentStatus(a), nil
 }
 
@@ -800,19 +829,32 @@ func (e *Engine) AgentGone(agentID string) {
 func (e *Engine) VisitorGone(visitorID string) {
 	e.mu.Lock()
 	defer e.unlock()
-	for _, r := range e.byVisitor[visitorID] {
+	for _, r := range e.visitorRequests(visitorID) {
 		if r.State == StateChat || r.away {
 			continue
 		}
 		r.away = true
-		r.grace = e.opts.Clock.AfterFunc(e.opts.Grace, func() {
-			e.mu.Lock()
-			defer e.unlock()
-			if e.requests[r.ID] == r && r.away && r.State != StateChat {
-				e.end(r, StateDropped, ReasonDropped)
-			}
-		})
+		r.graceAt = e.opts.Clock.Now().Add(e.opts.Grace)
+		e.tseq++
+		r.graceSq = e.tseq
+		e.armGrace(r)
 	}
+}
+
+// armGrace arms r's grace period, ending at r.graceAt. The caller holds the lock.
+func (e *Engine) armGrace(r *request) {
+	var t Timer
+	t = e.opts.Clock.AfterFunc(r.graceAt.Sub(e.opts.Clock.Now()), func() {
+		e.mu.Lock()
+		defer e.unlock()
+		if r.grace == t {
+			r.grace = nil // fired: a snapshot has no grace period to arm again
+		}
+		if !e.halted && e.requests[r.ID] == r && r.away && r.State != StateChat {
+			e.end(r, StateDropped, ReasonDropped)
+		}
+	})
+	r.grace = t
 }
 
 // VisitorBack tells the engine that a visitor connected again: their
@@ -821,7 +863,7 @@ func (e *Engine) VisitorGone(visitorID string) {
 func (e *Engine) VisitorBack(visitorID string) {
 	e.mu.Lock()
 	defer e.unlock()
-	for _, r := range e.byVisitor[visitorID] {
+	for _, r := range e.visitorRequests(visitorID) {
 		if !r.away {
 			continue
 		}
@@ -845,7 +887,7 @@ func (e *Engine) Requests(visitorID string) []Request {
 	e.mu.Lock()
 	defer e.unlock()
 	var out []Request
-	for _, r := range e.byVisitor[visitorID] {
+	for _, r := range e.visitorRequests(visitorID) {
 		out = append(out, r.snapshot())
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -962,6 +1004,19 @@ func (e *Engine) pick(g *wgState, cands []*agent) *agent {
 	return cands[0]
 }
 
+// armOffer arms o's timeout, at o.expires. The caller holds the lock.
+func (e *Engine) armOffer(o *offer) {
+	o.timer = e.opts.Clock.AfterFunc(o.expires.Sub(e.opts.Clock.Now()), func() {
+		e.mu.Lock()
+		defer e.unlock()
+		if e.halted || e.offers[o.id] != o {
+			return
+		}
+		e.emitRevoked(o.agentID, o.id, o.req.snapshot(), ReasonTimeout)
+		e.pass(o, ReasonTimeout)
+	})
+}
+
 func (e *Engine) makeOffer(g *wgState, r *request, a *agent, now time.Time) {
 	o := &offer{id: "off-" + e.opts.NewID(), req: r, agentID: a.id, expires: now.Add(g.OfferTimeout)}
 	g.rr = a.id
@@ -969,15 +1024,9 @@ func (e *Engine) makeOffer(g *wgState, r *request, a *agent, now time.Time) {
 	a.offer = o
 	r.offer = o
 	r.State = StateOffered
-	o.timer = e.opts.Clock.AfterFunc(g.OfferTimeout, func() {
-		e.mu.Lock()
-		defer e.unlock()
-		if e.offers[o.id] != o {
-			return
-		}
-		e.emitRevoked(o.agentID, o.id, r.snapshot(), ReasonTimeout)
-		e.pass(o, ReasonTimeout)
-	})
+	e.tseq++
+	o.tseq = e.tseq
+	e.armOffer(o)
 	if e.offered != nil {
 		e.offered(g, r, a, now)
 	}
@@ -1012,4 +1061,38 @@ func (e *Engine) pushPositions(g *wgState, force bool) {
 			e.emitQueue(r.VisitorID, r.ID, pos, est)
 		}
 	}
+}
+
+// pushAll runs pushPositions over every workgroup, by name, so that the
+// events come in the same order whatever the maps' order.
+func (e *Engine) pushAll() {
+	names := make([]string, 0, len(e.wgs))
+	for n := range e.wgs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		e.pushPositions(e.wgs[n], false)
+	}
+}
+
+// sortedAgents returns the agents by id.
+func (e *Engine) sortedAgents() []*agent {
+	out := make([]*agent, 0, len(e.agents))
+	for _, a := range e.agents {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+// visitorRequests returns visitorID's active requests, oldest first.
+func (e *Engine) visitorRequests(visitorID string) []*request {
+	m := e.byVisitor[visitorID]
+	out := make([]*request, 0, len(m))
+	for _, r := range m {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out
 }

@@ -1,6 +1,7 @@
 package support
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -370,4 +371,22 @@ func (e *Engine) status(g *wgState, now time.Time) Status {
 		}
 	}
 	return st
+}
+
+// MarshalJSON writes the hours in their written form (Config), so that a
+// Workgroup crosses nodes whole.
+func (h *Hours) MarshalJSON() ([]byte, error) { return json.Marshal(h.Config()) }
+
+// UnmarshalJSON reads hours in their written form.
+func (h *Hours) UnmarshalJSON(b []byte) error {
+	var hc HoursConfig
+	if err := json.Unmarshal(b, &hc); err != nil {
+		return err
+	}
+	p, err := ParseHours(hc, "hours")
+	if err != nil {
+		return err
+	}
+	*h = *p
+	return nil
 }

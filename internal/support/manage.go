@@ -7,7 +7,8 @@ import (
 
 // Managing workgroups at run time (the Server API's /workgroups): adding,
 // changing and removing them while the engine serves. Changes live in the
-// engine's memory only: a restart returns to the configuration.
+// engine's memory (and in its Snapshot, which cluster mode saves in
+// Redis): a restart of a lone node returns to the configuration.
 
 // PutWorkgroup adds a workgroup or replaces its settings; its queue and
 // agents stay, offers already made keep their expiry unless a lower
@@ -25,15 +26,13 @@ func (e *Engine) PutWorkgroup(w Workgroup) (created bool, err error) {
 	if g := e.wgs[w.Name]; g != nil {
 		g.Workgroup = w
 		// A lower maxChats takes back the offers that no longer fit.
-		for _, a := range e.agents {
+		for _, a := range e.sortedAgents() {
 			if a.offer != nil && a.offer.req.Workgroup == w.Name {
 				e.revokeIfOver(a)
 			}
 		}
 		e.routeAll() // an agent whose offer went back may take another workgroup's request
-		for _, g := range e.wgs {
-			e.pushPositions(g, false)
-		}
+		e.pushAll()
 		return false, nil
 	}
 	e.wgs[w.Name] = &wgState{Workgroup: w}

@@ -2,6 +2,7 @@ package support
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -30,6 +31,18 @@ type propEvents struct {
 	holder  map[string]string // request -> agent offered or assigned
 	refuses func(userID string) bool
 	cuts    int
+	// trace is every event, in the order told, in its JSON form (so that
+	// a restored engine's events compare equal to the twin's).
+	trace []string
+}
+
+// note appends an event to the trace.
+func (p *propEvents) note(kind string, args ...any) {
+	b, err := json.Marshal(args)
+	if err != nil {
+		p.t.Fatalf("trace %s: %v", kind, err)
+	}
+	p.trace = append(p.trace, kind+" "+string(b))
 }
 
 // push is a push of the event to users: each one that refuses is cut.
@@ -46,7 +59,10 @@ func (p *propEvents) push(users ...string) {
 	}
 }
 
-func (p *propEvents) Queue(visitorID, _ string, _ int, _ time.Duration) { p.push(visitorID) }
+func (p *propEvents) Queue(visitorID, requestID string, pos int, est time.Duration) {
+	p.note("queue", visitorID, requestID, pos, est)
+	p.push(visitorID)
+}
 
 // decided checks a routing decision; the engine calls it with its lock held.
 func (p *propEvents) decided(g *wgState, r *request, a *agent, now time.Time) {
@@ -67,6 +83,7 @@ func (p *propEvents) decided(g *wgState, r *request, a *agent, now time.Time) {
 }
 
 func (p *propEvents) Offer(o Offer) {
+	p.note("offer", o)
 	if h, ok := p.holder[o.Request.ID]; ok {
 		p.t.Fatalf("request %s offered to %s while held by %s", o.Request.ID, o.AgentID, h)
 	}
@@ -75,7 +92,8 @@ func (p *propEvents) Offer(o Offer) {
 	p.push(o.AgentID)
 }
 
-func (p *propEvents) OfferRevoked(agentID, offerID string, r Request, _ string) {
+func (p *propEvents) OfferRevoked(agentID, offerID string, r Request, reason string) {
+	p.note("revoked", agentID, offerID, r, reason)
 	if p.holder[r.ID] == agentID {
 		delete(p.holder, r.ID)
 	}
@@ -88,6 +106,7 @@ func (p *propEvents) OfferRevoked(agentID, offerID string, r Request, _ string) 
 
 // OfferRejected forgets the offer (RejectEvents).
 func (p *propEvents) OfferRejected(agentID, offerID string, r Request) {
+	p.note("rejected", agentID, offerID, r)
 	if p.holder[r.ID] == agentID {
 		delete(p.holder, r.ID)
 	}
@@ -98,6 +117,7 @@ func (p *propEvents) OfferRejected(agentID, offerID string, r Request) {
 }
 
 func (p *propEvents) Invitation(inv Invitation, toVisitor, toAgent bool) {
+	p.note("invitation", inv, toVisitor, toAgent)
 	if id := inv.Request.OfferID; id != "" && !inv.Conference && !inv.Transfer {
 		if _, ok := p.offers[id]; ok { // accepted: no longer current
 			delete(p.offers, id)
@@ -123,6 +143,7 @@ func (p *propEvents) Invitation(inv Invitation, toVisitor, toAgent bool) {
 }
 
 func (p *propEvents) Transferred(r Request, fromAgent, toAgent string) {
+	p.note("transferred", r, fromAgent, toAgent)
 	if p.holder[r.ID] != fromAgent {
 		p.t.Fatalf("%s transferred by %s, held by %q", r.ID, fromAgent, p.holder[r.ID])
 	}
@@ -135,10 +156,13 @@ func (p *propEvents) Transferred(r Request, fromAgent, toAgent string) {
 	p.push(r.VisitorID, fromAgent)
 }
 
-func (p *propEvents) Joined(Request, string, string, string) {}
-func (p *propEvents) Left(Request, string, string)           {}
+func (p *propEvents) Joined(r Request, userID, role, invitedBy string) {
+	p.note("joined", r, userID, role, invitedBy)
+}
+func (p *propEvents) Left(r Request, userID, role string) { p.note("left", r, userID, role) }
 
 func (p *propEvents) RequestEnded(r Request) {
+	p.note("ended", r)
 	requestID, st := r.ID, r.State
 	if _, ok := p.ended[requestID]; ok {
 		p.t.Fatalf("request %s ended twice", requestID)
@@ -250,7 +274,7 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 		s := seed + int64(run)
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			t.Logf("seed %d (rerun with SUPPORT_SEED=%d)", s, s)
-			for k, v := range runProperty(t, rand.New(rand.NewSource(s)), steps, false) {
+			for k, v := range runProperty(t, rand.New(rand.NewSource(s)), steps, false).counts {
 				total[k] += v
 			}
 		})
@@ -280,7 +304,7 @@ func TestPropertyWithRefusingConnections(t *testing.T) {
 		s := seed + int64(run)
 		t.Run(fmt.Sprint(s), func(t *testing.T) {
 			t.Logf("seed %d (rerun with SUPPORT_SEED=%d)", s, s)
-			for k, v := range runProperty(t, rand.New(rand.NewSource(s)), steps, true) {
+			for k, v := range runProperty(t, rand.New(rand.NewSource(s)), steps, true).counts {
 				total[k] += v
 			}
 		})
@@ -317,10 +341,27 @@ func within(t *testing.T, what string, f func()) {
 	}
 }
 
-// runProperty runs steps random operations and returns how often each
-// operation, success and end state happened; with refusing, one push in
+// propRun is what a run of the property test did: how often each
+// operation, success and end state happened, the events told, and the
+// engine's final state.
+type propRun struct {
+	counts map[string]int
+	trace  []string
+	final  []byte // the final Snapshot, as JSON
+}
+
+// runProperty runs steps random operations; with refusing, one push in
 // eight refuses (propEvents.refuses).
-func runProperty(t *testing.T, rng *rand.Rand, steps int, refusing bool) map[string]int {
+func runProperty(t *testing.T, rng *rand.Rand, steps int, refusing bool) propRun {
+	return runPropertyRestoring(t, rng, steps, refusing, nil)
+}
+
+// runPropertyRestoring is runProperty that, when restore is set, now and
+// then (one step in restoreEvery, drawn from restore so that rng draws the
+// same operations as without it) takes a snapshot, throws the engine and
+// its clock away, and continues with an engine restored from the snapshot's
+// JSON on a new clock at the same time, as a node taking over would.
+func runPropertyRestoring(t *testing.T, rng *rand.Rand, steps int, refusing bool, restore *rand.Rand) propRun {
 	clk := NewManualClock(t0)
 	p := &propEvents{t: t, offers: map[string]Offer{}, ended: map[string]State{}, holder: map[string]string{}}
 	if refusing {
@@ -328,12 +369,15 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int, refusing bool) map[str
 	}
 	cr := &creator{}
 	n := 0
+	opts := func(clk Clock) Options {
+		return Options{Clock: clk, Events: p, Threads: cr, Grace: 8 * time.Second, NewID: func() string { n++; return strconv.Itoa(n) }}
+	}
 	e, err := New([]Workgroup{
 		{Name: "rr", Strategy: RoundRobin, OfferTimeout: 5 * time.Second, MaxChats: 2, Open: true},
 		{Name: "lb", Strategy: LeastBusy, OfferTimeout: 3 * time.Second, MaxChats: 3, Open: true},
 		// A quiet workgroup, often empty, so that removing it succeeds now and then.
 		{Name: "x", Strategy: RoundRobin, OfferTimeout: 2 * time.Second, MaxChats: 1, Open: true},
-	}, Options{Clock: clk, Events: p, Threads: cr, Grace: 8 * time.Second, NewID: func() string { n++; return strconv.Itoa(n) }})
+	}, opts(clk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,11 +603,88 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int, refusing bool) map[str
 			t.Logf("step %d: %s", step, op)
 		}
 		checkState(t, e, asked, p)
+		if restore != nil && restore.Intn(restoreEvery) == 0 {
+			e, clk = restoreFrom(t, e, clk, opts)
+			p.e = e
+			e.offered = p.decided
+			counts["restored"]++
+			checkState(t, e, asked, p)
+		}
 	}
 	for _, st := range p.ended {
 		counts[string(st)]++
 	}
 	counts["cut"] = p.cuts
 	t.Logf("%d steps, %d requests: %v", steps, len(asked), counts)
-	return counts
+	final, err := json.Marshal(e.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return propRun{counts: counts, trace: p.trace, final: final}
+}
+
+// restoreEvery is how often, in steps, runPropertyRestoring restores.
+const restoreEvery = 25
+
+// restoreFrom snapshots e, halts it, and returns an engine restored from
+// the snapshot's JSON on a new clock standing at clk's time.
+func restoreFrom(t *testing.T, e *Engine, clk *ManualClock, opts func(Clock) Options) (*Engine, *ManualClock) {
+	t.Helper()
+	b, err := json.Marshal(e.Snapshot())
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	e.Halt()
+	var s Snapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	nclk := NewManualClock(clk.Now())
+	ne, err := Restore(s, opts(nclk))
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if b2, _ := json.Marshal(ne.Snapshot()); string(b2) != string(b) {
+		t.Fatalf("restored engine differs:\n%s\n%s", b, b2)
+	}
+	return ne, nclk
+}
+
+// TestPropertyRestored is the property test with the engine thrown away
+// and restored from its snapshot every restoreEvery steps or so: the
+// invariants hold, and the run tells exactly the events, and ends in
+// exactly the state, of the same run (same seed) without restores.
+func TestPropertyRestored(t *testing.T) {
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("SUPPORT_SEED"); s != "" {
+		seed, _ = strconv.ParseInt(s, 10, 64)
+	}
+	steps := 3000
+	if testing.Short() {
+		steps = 500
+	}
+	for run := range 2 {
+		s := seed + int64(run)
+		for _, refusing := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%d/refusing=%v", s, refusing), func(t *testing.T) {
+				t.Logf("seed %d (rerun with SUPPORT_SEED=%d)", s, s)
+				twin := runProperty(t, rand.New(rand.NewSource(s)), steps, refusing)
+				got := runPropertyRestoring(t, rand.New(rand.NewSource(s)), steps, refusing, rand.New(rand.NewSource(s+1)))
+				if got.counts["restored"] == 0 {
+					t.Fatalf("no restore happened: %v", got.counts)
+				}
+				for i := range min(len(got.trace), len(twin.trace)) {
+					if got.trace[i] != twin.trace[i] {
+						t.Fatalf("event %d differs from the twin's (never restored):\n got  %s\n want %s", i, got.trace[i], twin.trace[i])
+					}
+				}
+				if len(got.trace) != len(twin.trace) {
+					t.Fatalf("%d events, the twin told %d", len(got.trace), len(twin.trace))
+				}
+				if string(got.final) != string(twin.final) {
+					t.Fatalf("final state differs from the twin's:\n got  %s\n want %s", got.final, twin.final)
+				}
+			})
+		}
+	}
 }

@@ -142,7 +142,5 @@ func (e *Engine) handOver(r *request, from *agent, toAgent string) {
 	r.OfferID = ""
 	e.emitTransferred(r.snapshot(), fromAgent, toAgent)
 	e.routeAll() // fromAgent has room again
-	for _, g := range e.wgs {
-		e.pushPositions(g, false)
-	}
+	e.pushAll()
 }
