@@ -23,6 +23,7 @@ type Controller struct {
 	channel string
 	timeout time.Duration
 	sink    hub.Sink
+	pres    *Presence // gets the presence parts of the messages
 	ps      *redis.PubSub
 	lastRx  atomic.Int64 // unix nanos of this node's last probe seen
 }
@@ -37,6 +38,10 @@ type controlMessage struct {
 	Node  string       `json:"n"`
 	Cmd   *hub.Command `json:"c,omitempty"`
 	Probe bool         `json:"p,omitempty"`
+	// Pres is a change of a user's presence (contributeScript), Rel
+	// relationships a node noted (presence_redis.go).
+	Pres json.RawMessage `json:"pr,omitempty"`
+	Rel  json.RawMessage `json:"rel,omitempty"`
 }
 
 func newController(cfg Config, rdb *redis.Client, log *slog.Logger) *Controller {
@@ -92,6 +97,10 @@ func (c *Controller) handle(payload string) {
 	case m.Probe:
 		if m.Node == c.node {
 			c.lastRx.Store(time.Now().UnixNano())
+		}
+	case m.Pres != nil || m.Rel != nil:
+		if c.pres != nil {
+			c.pres.handle(m)
 		}
 	case m.Node == c.node || m.Cmd == nil:
 		// This node applied its own command when it sent it.

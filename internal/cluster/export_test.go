@@ -17,3 +17,7 @@ func SilenceProbes(n *Node) {
 		_ = p.ps.Unsubscribe(context.Background(), p.probe)
 	}
 }
+
+// Crash stops a node as a kill -9 would: no goodbye, its presence stays in
+// Redis until another node finds it dead (tests).
+func Crash(n *Node) { n.stop(false) }

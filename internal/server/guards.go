@@ -47,7 +47,7 @@ func (s *Server) newGuards(cfg *config.Config) error {
 	}
 	g := &guards{
 		store:      access.New(access.Config{StateTTL: cfg.ServerAPI.StateTTL, MaxEntries: cfg.ServerAPI.MaxEntries}),
-		limiter:    limits.New(cfg.Limits, s.hub),
+		limiter:    limits.New(cfg.Limits, s.connCounter()),
 		handshakes: limits.NewHandshakes(cfg.Limits, proxies),
 		api:        serverapi.Disabled(),
 	}
