@@ -120,6 +120,11 @@ type Presence struct {
 	wake    chan struct{}
 
 	written map[string]struct{} // users this node contributes to; run's own
+	// beating is since when this node's heartbeats succeed without a gap
+	// (zero: the last one failed); run's own. A node reaps others only once
+	// it has beaten for DeadAfter, so that after a Redis outage every live
+	// node has refreshed itself before anyone is taken for dead.
+	beating time.Time
 }
 
 var _ presence.Store = (*Presence)(nil)
@@ -237,6 +242,23 @@ type presenceChange struct {
 	After  flatHash `json:"w"`
 }
 
+// decodeChange reads the pr member of a control message: the user's
+// presence before and after the change.
+func decodeChange(raw []byte, log *slog.Logger) (before, after presence.Presence, err error) {
+	var ch presenceChange
+	if err := json.Unmarshal(raw, &ch); err != nil {
+		return before, after, err
+	}
+	if ch.User == "" {
+		return before, after, errors.New("cluster: a presence change without a user")
+	}
+	parts, lastSeen := contributions(ch.Before, "", log)
+	before = presence.Aggregate(ch.User, parts, lastSeen)
+	parts, lastSeen = contributions(ch.After, "", log)
+	after = presence.Aggregate(ch.User, parts, lastSeen)
+	return before, after, nil
+}
+
 // handle is called by the control channel's reader with the presence
 // parts of a message, in the order they were published.
 func (p *Presence) handle(m controlMessage) {
@@ -244,17 +266,12 @@ func (p *Presence) handle(m controlMessage) {
 		return
 	}
 	if m.Pres != nil {
-		var ch presenceChange
-		if err := json.Unmarshal(m.Pres, &ch); err != nil {
+		before, after, err := decodeChange(m.Pres, p.log)
+		switch {
+		case err != nil:
 			p.log.Warn("cluster: malformed presence change", "err", err)
-		} else {
-			parts, lastSeen := contributions(ch.Before, "", p.log)
-			before := presence.Aggregate(ch.User, parts, lastSeen)
-			parts, lastSeen = contributions(ch.After, "", p.log)
-			after := presence.Aggregate(ch.User, parts, lastSeen)
-			if presence.Differs(before, after) {
-				p.local.PresenceChanged(after)
-			}
+		case presence.Differs(before, after):
+			p.local.PresenceChanged(after)
 		}
 	}
 	if m.Rel != nil && m.Node != p.cfg.NodeID {
@@ -406,7 +423,11 @@ func (p *Presence) beat(ctx context.Context) {
 	added, err := beatScript.Run(ctx, p.rdb, []string{p.nodesKey()}, p.cfg.NodeID).Int()
 	if err != nil {
 		p.log.Warn("cluster: heartbeat not written", "err", err)
+		p.beating = time.Time{}
 		return
+	}
+	if p.beating.IsZero() {
+		p.beating = time.Now()
 	}
 	if added == 1 && len(p.written) > 0 {
 		p.log.Warn("cluster: this node was taken for dead; writing its presence again", "users", len(p.written))
@@ -422,6 +443,9 @@ func (p *Presence) beat(ctx context.Context) {
 // removes their contributions, which makes their users' presence change on
 // every node.
 func (p *Presence) reap(ctx context.Context) {
+	if p.beating.IsZero() || time.Since(p.beating) < p.cfg.DeadAfter {
+		return
+	}
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	won, err := claimScript.Run(cctx, p.rdb, []string{p.nodesKey()}, p.cfg.DeadAfter.Milliseconds(), p.cfg.NodeID).StringSlice()
 	cancel()

@@ -220,3 +220,41 @@ func TestARestartedNodeRemovesItsPreviousPresence(t *testing.T) {
 	newPresenceNode(t, cfg) // b again
 	alice.waitPresences(t, "bob:available", "bob:offline+lastSeen")
 }
+
+// FuzzPresenceChange: whatever travels on the control channel as a
+// presence change, decoding it never panics, and what it yields is a
+// presence of the named user with a show of the closed list.
+func FuzzPresenceChange(f *testing.F) {
+	for _, seed := range []string{
+		`{"u":"bob","o":{},"w":["n:a","{\"n\":1,\"s\":\"away\",\"st\":\"lunch\",\"t\":5}"]}`,
+		`{"u":"bob","o":["n:a","{\"n\":1,\"s\":\"available\",\"t\":1}","n:b","{\"n\":2}"],"w":["n:b","{\"n\":2}","ls","1700000000123"]}`,
+		`{"u":"bob","o":["n:a"],"w":{}}`,
+		`{"u":"","o":{},"w":{}}`,
+		`{"u":"bob","o":["n:a","not json"],"w":[1,2]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		before, after, err := cluster.DecodePresenceChange(raw)
+		if err != nil {
+			return
+		}
+		for _, p := range []presence.Presence{before, after} {
+			if p.UserID == "" || p.Show != presence.Offline && !presence.Valid(p.Show) {
+				t.Fatalf("decoded %+v from %q", p, raw)
+			}
+		}
+	})
+}
+
+func TestAPresenceChangeDecodesBothSides(t *testing.T) {
+	before, after, err := cluster.DecodePresenceChange([]byte(
+		`{"u":"bob","o":["n:a","{\"n\":1,\"s\":\"available\",\"t\":1}","n:b","{\"n\":1,\"s\":\"away\",\"t\":2}"],"w":["n:b","{\"n\":1,\"s\":\"away\",\"t\":2}"]}`))
+	if err != nil || before.Show != presence.Available || after.Show != presence.Away {
+		t.Fatalf("before %+v after %+v err %v, want available then away", before, after, err)
+	}
+	_, after, err = cluster.DecodePresenceChange([]byte(`{"u":"bob","o":{},"w":["ls","1700000000123"]}`))
+	if err != nil || after.Show != presence.Offline || after.LastSeen == nil || after.LastSeen.UnixMilli() != 1700000000123 {
+		t.Fatalf("offline with lastSeen: %+v %v", after, err)
+	}
+}

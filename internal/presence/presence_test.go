@@ -306,3 +306,37 @@ func TestNoHubNoPush(t *testing.T) {
 		t.Fatalf("%+v", p)
 	}
 }
+
+// Across nodes: the most available contribution wins, the newer setting on
+// a tie; a node with connections that nobody reads adds no show; offline
+// carries lastSeen when known.
+func TestAggregateOverNodes(t *testing.T) {
+	seen := time.UnixMilli(1700000000123)
+	for _, c := range []struct {
+		name  string
+		parts []presence.Contribution
+		want  string
+	}{
+		{"none", nil, "offline+lastSeen"},
+		{"unread only", []presence.Contribution{{Conns: 2}}, "offline+lastSeen"},
+		{"one node", []presence.Contribution{{Conns: 1, Show: presence.Away, Status: "lunch", Since: 1}}, "away/lunch"},
+		{"best wins", []presence.Contribution{{Conns: 1, Show: presence.XA, Since: 9}, {Conns: 1, Show: presence.DND, Since: 1}}, "dnd"},
+		{"newer on a tie", []presence.Contribution{{Conns: 1, Show: presence.Away, Status: "old", Since: 1}, {Conns: 1, Show: presence.Away, Status: "new", Since: 2}}, "away/new"},
+		{"unknown show ignored", []presence.Contribution{{Conns: 1, Show: "busy", Since: 5}, {Conns: 1, Show: presence.XA, Since: 1}}, "xa"},
+	} {
+		p := presence.Aggregate("alice", c.parts, seen)
+		got := p.Show
+		if p.Status != "" {
+			got += "/" + p.Status
+		}
+		if p.LastSeen != nil {
+			if !p.LastSeen.Equal(seen) {
+				t.Errorf("%s: lastSeen %v", c.name, p.LastSeen)
+			}
+			got += "+lastSeen"
+		}
+		if p.UserID != "alice" || got != c.want {
+			t.Errorf("%s: %+v (%s), want %s", c.name, p, got, c.want)
+		}
+	}
+}

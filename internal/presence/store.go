@@ -74,7 +74,7 @@ func Aggregate(userID string, parts []Contribution, lastSeen time.Time) Presence
 	var best *Contribution
 	for i := range parts {
 		c := &parts[i]
-		if c.Show == "" {
+		if !Valid(c.Show) { // none read there (or a show this version does not know)
 			continue
 		}
 		if best == nil || rank[c.Show] > rank[best.Show] || rank[c.Show] == rank[best.Show] && c.Since > best.Since {
