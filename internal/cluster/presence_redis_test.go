@@ -123,6 +123,10 @@ func TestPresenceFollowsAUsersConnectionsOnEveryNode(t *testing.T) {
 		return err == nil && n == 2
 	})
 	b.hub.Unregister(onB) // still available on A: no push
+	eventually(t, "A to count bob's one connection left", func() bool {
+		n, err := a.svc.Connections(ctx, "bob")
+		return err == nil && n == 1
+	})
 	a.hub.Unregister(onA)
 	alice.waitPresences(t, "bob:available", "bob:away/lunch", "bob:available", "bob:offline+lastSeen")
 	if p := get(t, b, "bob"); p.Show != presence.Offline || p.LastSeen == nil {
