@@ -489,10 +489,22 @@ func (p *partition) confirmed(ctx context.Context, m *redis.Subscription) {
 }
 
 // catchUp hands on the pushes of threadID that were published while the
-// connection was lost.
+// connection was lost. The position is read again for a few seconds before
+// the thread's listeners are told to resync: right after Redis comes back
+// the subscription may be up while the client's pool still answers with
+// its last dial error (go-redis probes again only once a second).
 func (p *partition) catchUp(ctx context.Context, threadID string) {
 	pos, err := p.b.Position(ctx, threadID)
+	for wait := 50 * time.Millisecond; err != nil && wait <= 2*time.Second; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		pos, err = p.b.Position(ctx, threadID)
+	}
 	if err != nil {
+		p.b.log.Warn("cluster: position not readable after a resubscription; listeners resync", "thread", threadID, "err", err)
 		p.b.sink.Resync(threadID)
 		return
 	}
