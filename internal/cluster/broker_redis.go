@@ -489,31 +489,26 @@ func (p *partition) confirmed(ctx context.Context, m *redis.Subscription) {
 }
 
 // catchUp hands on the pushes of threadID that were published while the
-// connection was lost.
-// Right after a reconnection the client may still refuse calls for a moment
-// (go-redis fails fast after a run of dial errors): the position is asked a
-// few times (about 1.5 s in all, blocking this partition's reader, which is
-// rare) before the thread's listeners are told to resync.
+// connection was lost. The position is read again for a few seconds before
+// the thread's listeners are told to resync: right after Redis comes back
+// the subscription may be up while the client's pool still answers with
+// its last dial error (go-redis probes again only once a second).
 func (p *partition) catchUp(ctx context.Context, threadID string) {
-	wait := 100 * time.Millisecond
-	for try := 0; ; try++ {
-		pos, err := p.b.Position(ctx, threadID)
-		if err == nil {
-			p.deliverUpTo(ctx, threadID, pos.Epoch, pos.Offset, nil)
-			return
-		}
-		if try == 4 {
-			p.b.log.Warn("cluster: the position of a resubscribed thread cannot be read; listeners resync", "thread", threadID, "err", err)
-			p.b.sink.Resync(threadID)
-			return
-		}
+	pos, err := p.b.Position(ctx, threadID)
+	for wait := 50 * time.Millisecond; err != nil && wait <= 2*time.Second; wait *= 2 {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
-		wait *= 2
+		pos, err = p.b.Position(ctx, threadID)
 	}
+	if err != nil {
+		p.b.log.Warn("cluster: position not readable after a resubscription; listeners resync", "thread", threadID, "err", err)
+		p.b.sink.Resync(threadID)
+		return
+	}
+	p.deliverUpTo(ctx, threadID, pos.Epoch, pos.Offset, nil)
 }
 
 func (p *partition) message(ctx context.Context, m *redis.Message) {

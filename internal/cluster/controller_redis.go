@@ -23,6 +23,7 @@ type Controller struct {
 	channel string
 	timeout time.Duration
 	sink    hub.Sink
+	pres    *Presence // gets the presence parts of the messages
 	ps      *redis.PubSub
 	lastRx  atomic.Int64 // unix nanos of this node's last probe seen
 	// probeGap is how late a probe may come back before the reader takes
@@ -46,6 +47,10 @@ type controlMessage struct {
 	// Access names an entry of the AccessStore that changed; it travels
 	// before the commands of the same Server API call.
 	Access *accessChange `json:"a,omitempty"`
+	// Pres is a change of a user's presence (contributeScript), Rel
+	// relationships a node noted (presence_redis.go).
+	Pres json.RawMessage `json:"pr,omitempty"`
+	Rel  json.RawMessage `json:"rel,omitempty"`
 }
 
 func newController(cfg Config, rdb *redis.Client, log *slog.Logger) *Controller {
@@ -120,6 +125,10 @@ func (c *Controller) handle(ctx context.Context, payload string) {
 		// one entry end as Redis has them.
 		if c.access != nil {
 			c.access.changed(ctx, *m.Access)
+		}
+	case m.Pres != nil || m.Rel != nil:
+		if c.pres != nil {
+			c.pres.handle(m)
 		}
 	case m.Node == c.node || m.Cmd == nil:
 		// This node applied its own command when it sent it.

@@ -24,6 +24,22 @@
 //	<prefix>:{acc}:idx          sorted set: the access keys by deadline (ms; +inf: none)
 //	<prefix>:{<name>}:lease     string: a Lease's holder token (node/random), PX ttl (lease.go)
 //	<prefix>:{<name>}:state     hash {v: version, d: blob}: written only by the lease's holder (Lua)
+//	                            presence changes {"n", "pr": {u: user, o: hash before, w: hash after}};
+//	                            relationships {"n", "rel": [notes]}
+//	<prefix>:nodes              sorted set: node id → its last heartbeat (Redis clock, unix ms)
+//	<prefix>:pres:u:<user>      hash: n:<node> → that node's contribution {n: connections, s: show, st: status, t: since};
+//	                            ls → lastSeen (unix ms); EXPIRE 24h once no node field is left
+//	<prefix>:pres:n:<node>      set: the users the node contributes to (what a dead node's cleaner removes)
+//
+// Presence (presence_redis.go): each node writes its contributions from one
+// goroutine; one Lua script sets a field and publishes the user's hash
+// before and after on the control channel, so that every node sees a
+// user's changes in the order they were made and pushes each change to the
+// watchers connected to it. Every Heartbeat a node refreshes its score and
+// claims (in one script) the nodes whose score is older than DeadAfter; the
+// claimer removes their fields, which turns their users offline on every
+// node, then unlists them. A node that finds itself unlisted writes its
+// contributions again.
 //
 // A publish is one Lua script: bump the offset (a new epoch when the meta
 // hash is gone, and then a new stream), XADD with MAXLEN, EXPIRE, PUBLISH.
@@ -47,4 +63,7 @@
 // package held. The control channel's reader calls the AccessStore (Redis
 // reads, then its cache's own mutex, held briefly and calling nothing out)
 // in the channel's order; the AccessStore has no lock of its own.
+// Presence's mu only guards its pending sets; the presence
+// service (Contribution, PresenceChanged, Noted) is called without it, the
+// latter two on the control channel's reader.
 package cluster

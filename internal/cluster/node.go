@@ -23,6 +23,9 @@ type Node struct {
 	log        *slog.Logger
 	Broker     *Broker
 	Controller *Controller
+	// Presence is the presence.Store of the node's users; bind it
+	// (presence.Service.SetStore) before Start.
+	Presence *Presence
 
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
@@ -30,6 +33,7 @@ type Node struct {
 
 	mu    sync.Mutex      // guards extra
 	extra []*redis.Client // clients of the stores built on the node (SupportShare), closed with it
+	close   sync.Once
 }
 
 // Open connects to the Redis of cfg.RedisURL and checks that it answers.
@@ -60,6 +64,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n := &Node{cfg: cfg, rdb: rdb, log: log, started: make(chan struct{})}
 	n.Broker = newBroker(cfg, rdb, log)
 	n.Controller = newController(cfg, rdb, log)
+	n.Presence = newPresence(cfg, rdb, log)
+	n.Controller.pres = n.Presence
 	return n, nil
 }
 
@@ -79,6 +85,7 @@ func (n *Node) Start(ctx context.Context) {
 	ctx, n.cancel = context.WithCancel(ctx)
 	_ = n.Broker.start(ctx, &n.wg)
 	n.Controller.start(ctx, &n.wg)
+	n.wg.Go(func() { n.Presence.run(ctx) })
 	n.wg.Go(func() {
 		probe := func(time.Time) {
 			n.Broker.probe(ctx)
@@ -110,20 +117,29 @@ func (n *Node) Ready(ctx context.Context) error {
 	return n.Controller.ready(now, 3*n.cfg.ProbeInterval)
 }
 
-// Close stops the readers and probes and closes the Redis connections.
-func (n *Node) Close() {
-	if n.cancel != nil {
-		n.cancel()
-	}
-	n.Broker.close()
-	n.Controller.close()
-	n.wg.Wait()
-	_ = n.rdb.Close()
-	n.mu.Lock()
-	extra := n.extra
-	n.extra = nil
-	n.mu.Unlock()
-	for _, c := range extra {
-		_ = c.Close()
-	}
+// Close stops the readers and probes, removes this node's presence (the
+// goodbye of an orderly stop; a node that dies is cleaned by the others)
+// and closes the Redis connections.
+func (n *Node) Close() { n.stop(true) }
+
+func (n *Node) stop(goodbye bool) {
+	n.close.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.Broker.close()
+		n.Controller.close()
+		n.wg.Wait()
+		if goodbye && n.cancel != nil {
+			n.Presence.leave(context.Background())
+		}
+		_ = n.rdb.Close()
+		n.mu.Lock()
+		extra := n.extra
+		n.extra = nil
+		n.mu.Unlock()
+		for _, c := range extra {
+			_ = c.Close()
+		}
+	})
 }

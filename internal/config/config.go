@@ -78,6 +78,13 @@ type Cluster struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// ProbeInterval is how often every subscription is probed (default 2s).
 	ProbeInterval time.Duration `yaml:"probeInterval"`
+	// Heartbeat is how often a node refreshes its liveness in Redis and
+	// looks for dead nodes (default 3s); DeadAfter is how old a node's
+	// heartbeat may be before another node removes its users' presence
+	// (default 10s). A dead node's users turn offline within DeadAfter +
+	// Heartbeat.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	DeadAfter time.Duration `yaml:"deadAfter"`
 }
 
 // Callbacks configures the support events ECB posts to the backend
@@ -172,6 +179,8 @@ func (c *Config) SetDefaults() {
 	setDur(&c.Cluster.MetaTTL, 24*time.Hour)
 	setDur(&c.Cluster.Timeout, 2*time.Second)
 	setDur(&c.Cluster.ProbeInterval, 2*time.Second)
+	setDur(&c.Cluster.Heartbeat, 3*time.Second)
+	setDur(&c.Cluster.DeadAfter, 10*time.Second)
 	setDur(&c.SSE.Heartbeat, 15*time.Second)
 	setInt(&c.SSE.QueueBytes, 1<<20)
 	setDur(&c.SSE.ResumeWindow, 2*time.Minute)
@@ -228,6 +237,9 @@ func (c *Config) Validate() error {
 	checkAddr("adminListen", c.AdminListen, false)
 	if u := c.Cluster.RedisURL; u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") && !strings.HasPrefix(u, "unix://") {
 		bad("cluster.redisURL", "%q is not a Redis URL (redis://host:port/db)", u)
+	}
+	if c.Cluster.DeadAfter < 2*c.Cluster.Heartbeat {
+		bad("cluster.deadAfter", "%s must be at least twice cluster.heartbeat (%s), or a live node could be taken for dead", c.Cluster.DeadAfter, c.Cluster.Heartbeat)
 	}
 	if strings.ContainsAny(c.Cluster.Prefix, " {}") {
 		bad("cluster.prefix", "%q may not contain spaces or braces", c.Cluster.Prefix)

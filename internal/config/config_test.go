@@ -81,6 +81,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad number", nil, []string{"hub.historySize=many"}, []string{"hub.historySize"}},
 		{"unknown flag key", nil, []string{"backend.nope=1"}, []string{"backend.nope"}},
 		{"not key=value", nil, []string{"listen"}, []string{"key=value"}},
+		{"deadAfter too short", nil, []string{"cluster.heartbeat=3s", "cluster.deadAfter=5s"}, []string{"cluster.deadAfter"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -30,7 +30,8 @@ type Config struct {
 	// with bursts of OpsBurstPerConnection (default 20).
 	OpsPerSecondPerConnection int `yaml:"opsPerSecondPerConnection"`
 	OpsBurstPerConnection     int `yaml:"opsBurstPerConnection"`
-	// ConnectionsPerUser caps one user's sockets and streams on a node (default 32).
+	// ConnectionsPerUser caps one user's sockets and streams (default 32),
+	// as the Counter counts them: on every node in cluster mode.
 	ConnectionsPerUser int `yaml:"connectionsPerUser"`
 	// MaxConnections caps the connections of a node (default 50000): beyond
 	// it new ones are refused with unavailable, and the others stay served.

@@ -119,7 +119,7 @@ func (s *Service) SetPresence(ctx context.Context, c Caller, req SetPresenceRequ
 		if len(req.Status) > 256 {
 			return nil, apierr.New(apierr.InvalidArgument, "status exceeds 256 bytes")
 		}
-		p := s.live.presence.Set(c.Conn, req.Show, req.Status)
+		p := s.live.presence.Set(ctx, c.Conn, req.Show, req.Status)
 		return &p, nil
 	})
 }
@@ -144,14 +144,16 @@ func (s *Service) GetPresence(ctx context.Context, c Caller, req GetPresenceRequ
 		if len(req.UserIDs) == 0 || len(req.UserIDs) > s.cfg.MaxPageSize {
 			return nil, apierr.New(apierr.InvalidArgument, "userIds must name 1 to %d users", s.cfg.MaxPageSize)
 		}
-		res := &GetPresenceResult{Presence: make([]presence.Presence, 0, len(req.UserIDs))}
 		for _, id := range req.UserIDs {
 			if !s.live.presence.MaySee(c.User.ID, id) {
 				return nil, apierr.New(apierr.Forbidden, "you may not see the presence of %q: not a contact, no shared thread", id)
 			}
-			res.Presence = append(res.Presence, s.live.presence.Get(id))
 		}
-		return res, nil
+		ps, err := s.live.presence.Get(ctx, req.UserIDs)
+		if err != nil {
+			return nil, hubError(err)
+		}
+		return &GetPresenceResult{Presence: ps}, nil
 	})
 }
 

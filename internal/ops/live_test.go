@@ -101,6 +101,15 @@ func TestTypingFloodIsRateLimited(t *testing.T) {
 	}
 }
 
+func presenceOf(tb testing.TB, f *fixture, userID string) presence.Presence {
+	tb.Helper()
+	ps, err := f.svc.Presence().Get(context.Background(), []string{userID})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ps[0]
+}
+
 func TestPresenceFollowsConnectionsAndVisibility(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -123,15 +132,15 @@ func TestPresenceFollowsConnectionsAndVisibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	// the other connection is still available: the most available wins
-	if got := f.svc.Presence().Get("u01"); got.Show != "available" {
+	if got := presenceOf(t, f, "u01"); got.Show != "available" {
 		t.Fatalf("presence with one away and one available connection = %+v", got)
 	}
 	f.hub.Unregister(u1b)
-	if got := f.svc.Presence().Get("u01"); got.Show != "away" || got.Status != "lunch" {
+	if got := presenceOf(t, f, "u01"); got.Show != "away" || got.Status != "lunch" {
 		t.Fatalf("after the available connection left: %+v", got)
 	}
 	f.hub.Unregister(u1a) // gone without a goodbye
-	got := f.svc.Presence().Get("u01")
+	got := presenceOf(t, f, "u01")
 	if got.Show != "offline" || got.LastSeen == nil {
 		t.Fatalf("after the last connection: %+v", got)
 	}

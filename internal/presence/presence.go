@@ -1,19 +1,32 @@
-// Package presence owns who is online on this node and what they show
-// (available, away, dnd, xa, chat; offline when no connection is left), and
-// who may see it: the users who have the user among their contacts (as the
-// backend last returned them) and the listeners of the threads the user is a
-// member of. Presence is never stored by the backend.
+// Package presence owns who is online and what they show (available, away,
+// dnd, xa, chat; offline when no connection is left), and who may see it:
+// the users who have the user among their contacts (as the backend last
+// returned them) and the listeners of the threads the user is a member of.
+// Presence is never stored by the backend.
 //
 // A user's presence is the most available one of their connections, in the
-// order chat > available > dnd > away > xa > offline. A connection starts
-// available. The Service is a hub.ConnObserver: it learns of connections
-// coming and going (including those cut by a ping timeout) from the hub.
+// order chat > available > dnd > away > xa > offline, over every node. A
+// connection starts available. The Service is a hub.ConnObserver: it learns
+// of this node's connections coming and going (including those cut by a
+// ping timeout) from the hub, and hands this node's contribution (its
+// connections' count and best show) to a Store. The Store finds the changes
+// of a user's presence across the nodes and tells the Service of every node,
+// which pushes each change to the watchers connected to it: so each
+// connection gets a change once, from its own node. The in-memory Store is
+// the one of a node alone; internal/cluster has the Redis one, where a
+// node's contributions live as long as the node heartbeats (docs/cluster.md).
 //
-// All methods are safe for concurrent use; pushes go out after the lock is
-// released.
+// The relationships (contacts, threads' members) are noted on the node that
+// got them from the backend and shared through the Store, so that every node
+// knows them for its own watchers.
+//
+// All methods are safe for concurrent use. Lock order: the Store's locks,
+// then the Service's mu (the Store calls Contribution under its own lock);
+// the Service never calls the Store or the hub with mu held.
 package presence
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"sync"
@@ -59,38 +72,50 @@ type connState struct {
 	away bool
 }
 
-// Service tracks presence on one node.
+// Service tracks presence for one node.
 type Service struct {
-	hub *hub.Hub
+	hub   *hub.Hub
+	store Store
 
 	mu         sync.Mutex
 	conns      map[hub.Conn]*connState
 	byUser     map[string]map[hub.Conn]*connState
-	current    map[string]Presence            // last presence pushed per user
-	lastSeen   map[string]time.Time           // when users went offline
 	contactsOf map[string]map[string]struct{} // watcher → contacts
 	watchers   map[string]map[string]struct{} // user → who has them as contact
 	membersOf  map[string][]string            // thread → members
 	threadsOf  map[string]map[string]struct{} // user → threads they are a member of
 }
 
-// New returns a Service; call SetHub before the hub registers connections.
+var (
+	_ hub.ConnObserver = (*Service)(nil)
+	_ Local            = (*Service)(nil)
+)
+
+// New returns a Service on the in-memory Store; call SetHub before the hub
+// registers connections, and SetStore (cluster mode) before it serves.
 func New() *Service {
-	return &Service{
+	s := &Service{
 		conns:      map[hub.Conn]*connState{},
 		byUser:     map[string]map[hub.Conn]*connState{},
-		current:    map[string]Presence{},
-		lastSeen:   map[string]time.Time{},
 		contactsOf: map[string]map[string]struct{}{},
 		watchers:   map[string]map[string]struct{}{},
 		membersOf:  map[string][]string{},
 		threadsOf:  map[string]map[string]struct{}{},
 	}
+	s.SetStore(NewMemoryStore())
+	return s
 }
 
 // SetHub gives the service the hub it pushes through (the hub is built with
 // the service as its observer, hence the two steps).
 func (s *Service) SetHub(h *hub.Hub) { s.hub = h }
+
+// SetStore replaces the Store and binds it to the Service. Call it before
+// the node serves.
+func (s *Service) SetStore(st Store) {
+	st.Bind(s)
+	s.store = st
+}
 
 // ConnRegistered implements hub.ConnObserver.
 func (s *Service) ConnRegistered(c hub.Conn, userID string) {
@@ -101,11 +126,8 @@ func (s *Service) ConnRegistered(c hub.Conn, userID string) {
 		s.byUser[userID] = map[hub.Conn]*connState{}
 	}
 	s.byUser[userID][c] = st
-	p, changed := s.recomputeLocked(userID)
 	s.mu.Unlock()
-	if changed {
-		s.push(p)
-	}
+	s.store.Changed(userID)
 }
 
 // ConnUnregistered implements hub.ConnObserver.
@@ -116,11 +138,8 @@ func (s *Service) ConnUnregistered(c hub.Conn, userID string) {
 	if len(s.byUser[userID]) == 0 {
 		delete(s.byUser, userID)
 	}
-	p, changed := s.recomputeLocked(userID)
 	s.mu.Unlock()
-	if changed {
-		s.push(p)
-	}
+	s.store.Changed(userID)
 }
 
 // SetReading tells whether someone reads connection c now. An SSE stream
@@ -135,15 +154,14 @@ func (s *Service) SetReading(c hub.Conn, reading bool) {
 		return
 	}
 	st.away = !reading
-	p, changed := s.recomputeLocked(st.userID)
 	s.mu.Unlock()
-	if changed {
-		s.push(p)
-	}
+	s.store.Changed(st.userID)
 }
 
-// Set changes the show and status of one connection of its user.
-func (s *Service) Set(c hub.Conn, show, status string) Presence {
+// Set changes the show and status of one connection of its user and
+// returns the user's presence now (as far as this node can tell when the
+// other nodes' part cannot be read).
+func (s *Service) Set(ctx context.Context, c hub.Conn, show, status string) Presence {
 	s.mu.Lock()
 	st := s.conns[c]
 	if st == nil {
@@ -151,20 +169,24 @@ func (s *Service) Set(c hub.Conn, show, status string) Presence {
 		return Presence{Show: Offline}
 	}
 	st.show, st.status, st.since = show, status, time.Now()
-	p, changed := s.recomputeLocked(st.userID)
+	userID := st.userID
 	s.mu.Unlock()
-	if changed {
-		s.push(p)
+	s.store.Changed(userID)
+	ps, err := s.Get(ctx, []string{userID})
+	if err != nil {
+		return Aggregate(userID, []Contribution{s.Contribution(userID)}, time.Time{})
 	}
-	return p
+	return ps[0]
 }
 
-// recomputeLocked derives a user's presence from their connections and
-// reports whether it differs from the last one pushed. current holds the
-// online users only.
-func (s *Service) recomputeLocked(userID string) (Presence, bool) {
+// Contribution implements Local: this node's part of userID's presence.
+func (s *Service) Contribution(userID string) Contribution {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conns := s.byUser[userID]
+	out := Contribution{Conns: len(conns)}
 	var best *connState
-	for _, st := range s.byUser[userID] {
+	for _, st := range conns {
 		if st.away {
 			continue
 		}
@@ -172,45 +194,81 @@ func (s *Service) recomputeLocked(userID string) (Presence, bool) {
 			best = st
 		}
 	}
-	prev, wasOnline := s.current[userID]
-	if best == nil {
-		if !wasOnline {
-			return s.offlineLocked(userID), false
-		}
-		delete(s.current, userID)
-		s.lastSeen[userID] = time.Now()
-		return s.offlineLocked(userID), true
+	if best != nil {
+		out.Show, out.Status, out.Since = best.show, best.status, best.since.UnixMilli()
 	}
-	p := Presence{UserID: userID, Show: best.show, Status: best.status}
-	delete(s.lastSeen, userID)
-	s.current[userID] = p
-	return p, !wasOnline || prev.Show != p.Show || prev.Status != p.Status
+	return out
 }
 
-func (s *Service) offlineLocked(userID string) Presence {
-	p := Presence{UserID: userID, Show: Offline}
-	if t, ok := s.lastSeen[userID]; ok {
-		p.LastSeen = &t
+// Get returns the presence of userIDs across the nodes: this node's
+// connections as they are, the other nodes' as the Store has them.
+func (s *Service) Get(ctx context.Context, userIDs []string) ([]Presence, error) {
+	others, err := s.store.Others(ctx, userIDs)
+	if err != nil {
+		return nil, err
 	}
-	return p
+	out := make([]Presence, len(userIDs))
+	for i, id := range userIDs {
+		parts := append(others[i].Parts, s.Contribution(id))
+		out[i] = Aggregate(id, parts, others[i].LastSeen)
+	}
+	return out, nil
 }
 
-// Get returns the presence of userID.
-func (s *Service) Get(userID string) Presence {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p, ok := s.current[userID]; ok {
-		return p
+// Connections returns how many connections userID has on every node (the
+// other nodes' counts as the Store has them).
+func (s *Service) Connections(ctx context.Context, userID string) (int, error) {
+	n := s.Contribution(userID).Conns
+	others, err := s.store.Others(ctx, []string{userID})
+	if err != nil {
+		return n, err
 	}
-	return s.offlineLocked(userID)
+	for _, c := range others[0].Parts {
+		n += c.Conns
+	}
+	return n, nil
 }
 
-// NoteContacts records the contacts the backend returned to watcher.
+// NoteContacts records the contacts the backend returned to watcher, and
+// shares them with the other nodes.
 func (s *Service) NoteContacts(watcher string, contacts []string) {
+	n := Note{Watcher: watcher, Contacts: slices.Clone(contacts)}
+	s.Noted(n)
+	s.store.Share(n)
+}
+
+// NoteThread records a thread's members as the backend returned them, and
+// shares them with the other nodes when they are news to this one.
+func (s *Service) NoteThread(threadID string, members []string) {
+	n := Note{Thread: threadID, Members: slices.Clone(members)}
+	s.mu.Lock()
+	same := slices.Equal(s.membersOf[threadID], members)
+	s.mu.Unlock()
+	if same {
+		return
+	}
+	s.Noted(n)
+	s.store.Share(n)
+}
+
+// Noted implements Local: it applies a relationship noted on any node.
+func (s *Service) Noted(n Note) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if n.Watcher != "" {
+		s.contactsLocked(n.Watcher, n.Contacts)
+	}
+	if n.Thread != "" {
+		s.membersLocked(n.Thread, n.Members)
+	}
+}
+
+func (s *Service) contactsLocked(watcher string, contacts []string) {
 	for c := range s.contactsOf[watcher] {
 		delete(s.watchers[c], watcher)
+		if len(s.watchers[c]) == 0 {
+			delete(s.watchers, c)
+		}
 	}
 	set := make(map[string]struct{}, len(contacts))
 	for _, c := range contacts {
@@ -223,12 +281,12 @@ func (s *Service) NoteContacts(watcher string, contacts []string) {
 	s.contactsOf[watcher] = set
 }
 
-// NoteThread records a thread's members as the backend returned them.
-func (s *Service) NoteThread(threadID string, members []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *Service) membersLocked(threadID string, members []string) {
 	for _, m := range s.membersOf[threadID] {
 		delete(s.threadsOf[m], threadID)
+		if len(s.threadsOf[m]) == 0 {
+			delete(s.threadsOf, m)
+		}
 	}
 	s.membersOf[threadID] = slices.Clone(members)
 	for _, m := range members {
@@ -258,8 +316,9 @@ func (s *Service) MaySee(viewer, userID string) bool {
 	return false
 }
 
-// push sends p to the users who may see it.
-func (s *Service) push(p Presence) {
+// PresenceChanged implements Local: it pushes p to the connections of this
+// node whose users may see it (every node does the same for its own).
+func (s *Service) PresenceChanged(p Presence) {
 	if s.hub == nil {
 		return
 	}
@@ -285,6 +344,7 @@ func (s *Service) push(p Presence) {
 	}
 	push := &hub.Push{Event: EventPresence, Data: data, At: time.Now()}
 	for u := range targets {
-		s.hub.SendToUser(u, push, nil)
+		// This node's connections only: the other nodes push to theirs.
+		s.hub.HandleCommand(hub.Command{UserID: u, Push: push})
 	}
 }

@@ -61,6 +61,16 @@ func newService() (*presence.Service, *hub.Hub) {
 	return s, h
 }
 
+// get is the presence of one user, as getPresence answers it.
+func get(tb testing.TB, s *presence.Service, userID string) presence.Presence {
+	tb.Helper()
+	ps, err := s.Get(context.Background(), []string{userID})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ps[0]
+}
+
 func TestValid(t *testing.T) {
 	for _, show := range []string{presence.Chat, presence.Available, presence.DND, presence.Away, presence.XA} {
 		if !presence.Valid(show) {
@@ -80,12 +90,12 @@ func TestValid(t *testing.T) {
 func TestMostAvailableConnectionWins(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, h := newService()
-		if p := s.Get("alice"); p.Show != presence.Offline || p.LastSeen != nil {
+		if p := get(t, s, "alice"); p.Show != presence.Offline || p.LastSeen != nil {
 			t.Fatalf("never seen: %+v", p)
 		}
 		phone, laptop := &conn{}, &conn{}
 		h.Register(phone, "alice")
-		if p := s.Get("alice"); p.Show != presence.Available || p.UserID != "alice" {
+		if p := get(t, s, "alice"); p.Show != presence.Available || p.UserID != "alice" {
 			t.Fatalf("one connection: %+v, want available", p)
 		}
 		h.Register(laptop, "alice")
@@ -100,33 +110,33 @@ func TestMostAvailableConnectionWins(t *testing.T) {
 			{phone, presence.Available, presence.Chat},
 			{laptop, presence.XA, presence.Available},
 		} {
-			if p := s.Set(c.conn, c.show, ""); p.Show != c.want || s.Get("alice").Show != c.want {
+			if p := s.Set(context.Background(), c.conn, c.show, ""); p.Show != c.want || get(t, s, "alice").Show != c.want {
 				t.Fatalf("after %s on one connection: %+v, want %s", c.show, p, c.want)
 			}
 		}
 		// Equal shows: the connection set last speaks (its status too).
-		s.Set(phone, presence.Away, "on the phone")
+		s.Set(context.Background(), phone, presence.Away, "on the phone")
 		time.Sleep(time.Second)
-		if p := s.Set(laptop, presence.Away, "at the desk"); p.Status != "at the desk" {
+		if p := s.Set(context.Background(), laptop, presence.Away, "at the desk"); p.Status != "at the desk" {
 			t.Fatalf("tie: %+v, want the latest status", p)
 		}
 		h.Unregister(laptop)
-		if p := s.Get("alice"); p.Show != presence.Away || p.Status != "on the phone" {
+		if p := get(t, s, "alice"); p.Show != presence.Away || p.Status != "on the phone" {
 			t.Fatalf("after the laptop left: %+v", p)
 		}
 		time.Sleep(time.Minute)
 		left := time.Now()
 		h.Unregister(phone)
-		p := s.Get("alice")
+		p := get(t, s, "alice")
 		if p.Show != presence.Offline || p.LastSeen == nil || !p.LastSeen.Equal(left) || p.Status != "" {
 			t.Fatalf("no connection left: %+v, want offline with lastSeen %v", p, left)
 		}
 		// Set on a connection that is gone changes nothing.
-		if p := s.Set(phone, presence.Chat, ""); p.Show != presence.Offline || s.Get("alice").Show != presence.Offline {
+		if p := s.Set(context.Background(), phone, presence.Chat, ""); p.Show != presence.Offline || get(t, s, "alice").Show != presence.Offline {
 			t.Fatalf("Set on an unregistered connection: %+v", p)
 		}
 		h.Register(phone, "alice")
-		if p := s.Get("alice"); p.Show != presence.Available || p.LastSeen != nil {
+		if p := get(t, s, "alice"); p.Show != presence.Available || p.LastSeen != nil {
 			t.Fatalf("back online: %+v (a new connection starts available, without lastSeen)", p)
 		}
 	})
@@ -150,7 +160,7 @@ func TestPushesReachWhoMaySee(t *testing.T) {
 	if got := watcher.shows(); len(got) != 0 {
 		t.Fatalf("bob got %v for a connection that changed nothing", got)
 	}
-	s.Set(alice, presence.Chat, "hi")
+	s.Set(context.Background(), alice, presence.Chat, "hi")
 	want := []string{"alice:chat"}
 	if got := watcher.shows(); !slices.Equal(got, want) {
 		t.Errorf("contact: %v, want %v", got, want)
@@ -163,11 +173,11 @@ func TestPushesReachWhoMaySee(t *testing.T) {
 			t.Errorf("%s got %v", name, got)
 		}
 	}
-	s.Set(alice, presence.Chat, "hi")
+	s.Set(context.Background(), alice, presence.Chat, "hi")
 	if got := watcher.shows(); len(got) != 0 {
 		t.Errorf("the same presence was pushed again: %v", got)
 	}
-	s.Set(alice, presence.Chat, "still here")
+	s.Set(context.Background(), alice, presence.Chat, "still here")
 	if got := watcher.take(); len(got) != 1 || got[0].Status != "still here" {
 		t.Errorf("a new status: %+v", got)
 	}
@@ -231,11 +241,11 @@ func TestUnreadConnectionDoesNotCount(t *testing.T) {
 	s.NoteContacts("bob", []string{"alice"})
 	stream := &conn{}
 	h.Register(stream, "alice")
-	s.Set(stream, presence.DND, "")
+	s.Set(context.Background(), stream, presence.DND, "")
 	watcher.take()
 
 	s.SetReading(stream, false)
-	if p := s.Get("alice"); p.Show != presence.Offline || p.LastSeen == nil {
+	if p := get(t, s, "alice"); p.Show != presence.Offline || p.LastSeen == nil {
 		t.Fatalf("while nobody reads her only connection: %+v", p)
 	}
 	s.SetReading(stream, false) // again: no change, no push
@@ -268,9 +278,9 @@ func TestSlowConsumerCutTurnsOffline(t *testing.T) {
 	}
 	// The hub cuts a slow connection found during the broker's delivery from
 	// a goroutine of its own: wait for it (only a hang fails).
-	for deadline := time.Now().Add(10 * time.Second); s.Get("alice").Show != presence.Offline; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); get(t, s, "alice").Show != presence.Offline; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("alice after her only connection was cut: %+v", s.Get("alice"))
+			t.Fatalf("alice after her only connection was cut: %+v", get(t, s, "alice"))
 		}
 	}
 	if got := watcher.shows(); !slices.Equal(got, []string{"alice:offline"}) {
@@ -288,11 +298,45 @@ func TestNoHubNoPush(t *testing.T) {
 	s := presence.New()
 	c := &conn{}
 	s.ConnRegistered(c, "alice")
-	if p := s.Set(c, presence.Away, "x"); p.Show != presence.Away {
+	if p := s.Set(context.Background(), c, presence.Away, "x"); p.Show != presence.Away {
 		t.Fatalf("%+v", p)
 	}
 	s.ConnUnregistered(c, "alice")
-	if p := s.Get("alice"); p.Show != presence.Offline {
+	if p := get(t, s, "alice"); p.Show != presence.Offline {
 		t.Fatalf("%+v", p)
+	}
+}
+
+// Across nodes: the most available contribution wins, the newer setting on
+// a tie; a node with connections that nobody reads adds no show; offline
+// carries lastSeen when known.
+func TestAggregateOverNodes(t *testing.T) {
+	seen := time.UnixMilli(1700000000123)
+	for _, c := range []struct {
+		name  string
+		parts []presence.Contribution
+		want  string
+	}{
+		{"none", nil, "offline+lastSeen"},
+		{"unread only", []presence.Contribution{{Conns: 2}}, "offline+lastSeen"},
+		{"one node", []presence.Contribution{{Conns: 1, Show: presence.Away, Status: "lunch", Since: 1}}, "away/lunch"},
+		{"best wins", []presence.Contribution{{Conns: 1, Show: presence.XA, Since: 9}, {Conns: 1, Show: presence.DND, Since: 1}}, "dnd"},
+		{"newer on a tie", []presence.Contribution{{Conns: 1, Show: presence.Away, Status: "old", Since: 1}, {Conns: 1, Show: presence.Away, Status: "new", Since: 2}}, "away/new"},
+		{"unknown show ignored", []presence.Contribution{{Conns: 1, Show: "busy", Since: 5}, {Conns: 1, Show: presence.XA, Since: 1}}, "xa"},
+	} {
+		p := presence.Aggregate("alice", c.parts, seen)
+		got := p.Show
+		if p.Status != "" {
+			got += "/" + p.Status
+		}
+		if p.LastSeen != nil {
+			if !p.LastSeen.Equal(seen) {
+				t.Errorf("%s: lastSeen %v", c.name, p.LastSeen)
+			}
+			got += "+lastSeen"
+		}
+		if p.UserID != "alice" || got != c.want {
+			t.Errorf("%s: %+v (%s), want %s", c.name, p, got, c.want)
+		}
 	}
 }

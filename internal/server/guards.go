@@ -52,7 +52,7 @@ func (s *Server) newGuards(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("http.trustedProxies: %w", err)
 	}
 	g := &guards{
-		limiter:    limits.New(cfg.Limits, s.hub),
+		limiter:    limits.New(cfg.Limits, s.connCounter()),
 		handshakes: limits.NewHandshakes(cfg.Limits, proxies),
 		api:        serverapi.Disabled(),
 	}

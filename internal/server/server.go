@@ -97,6 +97,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 			ShardedPubSub: cfg.Cluster.ShardedPubSub, NodeID: cfg.Cluster.NodeName,
 			HistorySize: cfg.Hub.HistorySize, HistoryTTL: cfg.Hub.HistoryTTL, MetaTTL: cfg.Cluster.MetaTTL,
 			Timeout: cfg.Cluster.Timeout, ProbeInterval: cfg.Cluster.ProbeInterval,
+			Heartbeat: cfg.Cluster.Heartbeat, DeadAfter: cfg.Cluster.DeadAfter,
 		}, log)
 		if err != nil {
 			return nil, err
@@ -107,6 +108,9 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	}
 	s.hub = hub.New(hubCfg)
 	s.ops = ops.New(cfg.Operations, s.backend, verifier, s.hub, log, s.metrics)
+	if s.cluster != nil {
+		s.ops.Presence().SetStore(s.cluster.Presence) // presence across the nodes
+	}
 	// Customer support is always on, with no workgroup unless configured:
 	// the Server API may create the first one at run time.
 	wgs, err := cfg.Support.Resolve()

@@ -493,12 +493,16 @@ func (a *API) disconnect(w http.ResponseWriter, r *http.Request) {
 type Presence struct {
 	UserID      string `json:"userId"`
 	Online      bool   `json:"online"`
-	Connections int    `json:"connections"` // on this node
+	Connections int    `json:"connections"` // on every node
 }
 
 func (a *API) presence(w http.ResponseWriter, r *http.Request) {
 	userID := r.PathValue("userId")
-	n := a.hub.UserConnections(userID)
+	n, err := a.ops.Presence().Connections(r.Context(), userID)
+	if err != nil {
+		sse.WriteError(w, apierr.Wrap(err, apierr.Unavailable, "the cluster's presence cannot be read now; retry"))
+		return
+	}
 	sse.WriteJSON(w, http.StatusOK, Presence{UserID: userID, Online: n > 0, Connections: n})
 }
 

@@ -95,7 +95,7 @@ type DisconnectResult struct {
 	RevokedBefore *time.Time `json:"revokedBefore,omitempty"`
 }
 
-// UserPresence is a user's connection count on the ECB node that answered.
+// UserPresence is a user's connection count on every ECB node.
 type UserPresence struct {
 	UserID      string `json:"userId"`
 	Online      bool   `json:"online"`
@@ -202,7 +202,7 @@ func (c *ServerAPIClient) DisconnectUser(ctx context.Context, userID string, rev
 	return serverCall[DisconnectResult](ctx, c, http.MethodPost, "/users/"+url.PathEscape(userID)+"/disconnect", body)
 }
 
-// UserPresence returns userID's connection count on the node that answers.
+// UserPresence returns userID's connection count on every node.
 func (c *ServerAPIClient) UserPresence(ctx context.Context, userID string) (*UserPresence, error) {
 	return serverCall[UserPresence](ctx, c, http.MethodGet, "/users/"+url.PathEscape(userID)+"/presence", nil)
 }
