@@ -33,7 +33,7 @@ type Node struct {
 
 	mu    sync.Mutex      // guards extra
 	extra []*redis.Client // clients of the stores built on the node (SupportShare), closed with it
-	close   sync.Once
+	close sync.Once
 }
 
 // Open connects to the Redis of cfg.RedisURL and checks that it answers.
