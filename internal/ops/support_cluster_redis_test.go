@@ -2,57 +2,20 @@ package ops_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/cluster"
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/ops"
+	"github.com/ecbridge/ecb/internal/redistest"
 	"github.com/ecbridge/ecb/internal/support"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
-
-// clusterRedis returns the Redis the cluster tests share (ECB_TEST_REDIS_URL,
-// default the machine's); under CI=true a Redis that does not answer fails.
-func clusterRedis(tb testing.TB, prefix string) string {
-	tb.Helper()
-	url := os.Getenv("ECB_TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("Redis is required under CI=true and does not answer at %s: %v", url, err)
-		}
-		tb.Skipf("no Redis at %s: %v", url, err)
-	}
-	tb.Cleanup(func() {
-		c := redis.NewClient(opt)
-		defer c.Close()
-		iter := c.Scan(context.Background(), 0, prefix+":*", 1000).Iterator()
-		for iter.Next(context.Background()) {
-			c.Del(context.Background(), iter.Val())
-		}
-	})
-	return url
-}
 
 // watcher is a connection that tells when a push arrives.
 type watcher struct {
@@ -140,10 +103,8 @@ func startSupportNode(tb testing.TB, base *fixture, cfg cluster.Config) *cluster
 // gone: no renewal, no release); the other node takes the engine over from
 // the saved state, and the agent accepts the pending offer there, once.
 func TestSupportAcrossNodesSurvivesTheOwner(t *testing.T) {
-	var rb [4]byte
-	_, _ = rand.Read(rb[:])
-	prefix := "ecbtest-ops-" + hex.EncodeToString(rb[:])
-	cfg := cluster.Config{RedisURL: clusterRedis(t, prefix), Prefix: prefix, Partitions: 2, ProbeInterval: 100 * time.Millisecond}
+	url := redistest.URL(t)
+	cfg := cluster.Config{RedisURL: url, Prefix: redistest.Prefix(t, url, "ecbtest-ops"), Partitions: 2, ProbeInterval: 100 * time.Millisecond}
 	base := newFixture(t)
 	a := startSupportNode(t, base, cfg)
 	awaitOwner(t, a)
