@@ -1,24 +1,15 @@
 package e2e
 
 import (
-	"context"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/ecbridge/ecb/internal/config"
-	"github.com/ecbridge/ecb/internal/server"
 )
 
 // faultyBackend proxies to the demo's reference backend and misbehaves on demand.
@@ -61,45 +52,13 @@ func newFaultyBackend(tb testing.TB, target string) *faultyBackend {
 	return f
 }
 
-// startECB runs a second ECB node with the demo's keys against backendURL.
+// startECB runs a second ECB node with the demo's keys against backendURL,
+// with a short backend timeout and a breaker that opens after 3 failures.
 func startECB(tb testing.TB, d *demo, backendURL string, sets ...string) string {
 	tb.Helper()
-	secret, err := os.ReadFile(filepath.Join(d.Data, "backend-secret"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg, err := config.Load("", nil, append([]string{
-		"listen=127.0.0.1:0",
-		"auth.publicKeyFile=" + filepath.Join(d.Data, "public.pem"),
-		"auth.audience=ecb-demo",
-		"backend.url=" + backendURL + "/ecb/v1",
-		"backend.secret=" + strings.TrimSpace(string(secret)),
-		"backend.timeout=500ms",
-		"backend.breakerFailures=3",
-		"backend.breakerCooldown=1s",
-		"operations.enforceMembership=true",
-		"log.level=error",
-	}, sets...))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, server.Options{Listener: ln, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := srv.Run(ctx); err != nil {
-			tb.Errorf("ecb: %v", err)
-		}
-	})
-	tb.Cleanup(func() { cancel(); wg.Wait() })
-	return "http://" + ln.Addr().String()
+	return startNode(tb, d, backendURL, append([]string{
+		"backend.timeout=500ms", "backend.breakerFailures=3", "backend.breakerCooldown=1s",
+	}, sets...)...).URL
 }
 
 // TestBackendFailures: a backend that is down, slow or answers garbage gets
