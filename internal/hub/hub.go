@@ -405,7 +405,7 @@ func (h *Hub) attach(ctx context.Context, threadID string, c Conn, resuming bool
 func (h *Hub) finishSync(threadID string, t *thread, pos Position, err error) {
 	s := h.shard(threadID)
 	s.mu.Lock()
-	var slow []Conn
+	var slow, resync []Conn
 	delivered := 0
 	unsubscribe := false
 	switch {
@@ -422,7 +422,7 @@ func (h *Hub) finishSync(threadID string, t *thread, pos Position, err error) {
 		pending := t.pending
 		t.pending = nil
 		if t.lost {
-			slow = h.cutAllLocked(t)
+			resync = h.cutAllLocked(t) // pushes were dropped while subscribing
 		}
 		for _, p := range pending {
 			cut, n := h.fanOutLocked(t, p)
@@ -440,6 +440,7 @@ func (h *Hub) finishSync(threadID string, t *thread, pos Position, err error) {
 		h.unsubscribe(threadID)
 	}
 	h.closeConns(slow, ReasonSlow)
+	h.closeConns(resync, ReasonResync)
 }
 
 func (h *Hub) unsubscribe(threadID string) {
