@@ -66,6 +66,34 @@ local v = redis.call('HMGET', KEYS[1], 'e', 'o')
 return {v[1], v[2] or '0'}
 `)
 
+// healScript starts a new epoch for a thread that had pushes fanned out on
+// one node only while Redis was unreachable, and tells every node to resync
+// the thread's listeners (the "!" publication). A thread whose epoch is no
+// longer the one of the local pushes (Redis lost its data) is left as it
+// is: every node resyncs on seeing its epoch change. KEYS: meta, stream,
+// channel, idempotency keys. ARGV: the new epoch, meta TTL (s), "1" for
+// SPUBLISH, the epoch of the local pushes.
+var healScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'e') ~= ARGV[4] then
+  return 0
+end
+redis.call('DEL', KEYS[2], KEYS[4])
+redis.call('HSET', KEYS[1], 'e', ARGV[1], 'o', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+local msg = '0 ! {}'
+if ARGV[3] == '1' then
+  redis.call('SPUBLISH', KEYS[3], msg)
+else
+  redis.call('PUBLISH', KEYS[3], msg)
+end
+return 1
+`)
+
+// maxDiverged bounds the threads that may be fanned out locally during one
+// Redis outage; beyond it a publish answers unavailable as it would
+// without local fan-out.
+const maxDiverged = 10000
+
 // Broker is the Redis hub.Broker of cluster mode.
 type Broker struct {
 	cfg   Config
@@ -74,6 +102,21 @@ type Broker struct {
 	node  string
 	sink  hub.Sink
 	parts []*partition
+
+	// downUntil (unix nanos) is when a publish tries Redis again after
+	// one failed: meanwhile publishes go to local fan-out at once instead
+	// of each waiting for its own timeout.
+	downUntil atomic.Int64
+
+	divMu    sync.Mutex
+	diverged map[string]*divergence // threads fanned out locally while Redis was unreachable
+}
+
+// divergence is what a thread's local fan-out during an outage left to heal:
+// the keys of its local pushes (a retry answers the same position).
+type divergence struct {
+	epoch string // of the local pushes
+	keys  map[string]hub.Position
 }
 
 var (
@@ -88,6 +131,11 @@ type partition struct {
 	probe string // this node's probe channel in the partition
 
 	subMu sync.Mutex // serializes SUBSCRIBE/UNSUBSCRIBE; held across them
+
+	// local is held while a push fanned out on this node only (Redis
+	// unreachable) gets its position and is handed to the sink, so local
+	// pushes reach the hub in the order of their offsets.
+	local sync.Mutex
 
 	mu      sync.Mutex
 	subs    map[string]*subscription   // by thread id
@@ -107,7 +155,7 @@ type subscription struct {
 }
 
 func newBroker(cfg Config, rdb *redis.Client, log *slog.Logger) *Broker {
-	b := &Broker{cfg: cfg, rdb: rdb, log: log, node: cfg.NodeID}
+	b := &Broker{cfg: cfg, rdb: rdb, log: log, node: cfg.NodeID, diverged: map[string]*divergence{}}
 	for i := range cfg.Partitions {
 		tag := "{p" + strconv.Itoa(i) + "}"
 		p := &partition{b: b, tag: tag, subs: map[string]*subscription{}, waiters: map[string][]chan struct{}{}, seen: map[string]bool{},
@@ -165,23 +213,36 @@ func decodePush(threadID, epoch string, offset uint64, b []byte) (*hub.Push, err
 	return &hub.Push{Event: w.Event, ThreadID: threadID, Epoch: epoch, Offset: offset, Data: w.Data, At: w.At, AgentsOnly: w.Agents, Skip: w.Skip}, nil
 }
 
-// Publish implements hub.Broker.
+// Publish implements hub.Broker. When Redis cannot be reached the push is
+// fanned out to this node's listeners alone (publishLocal), and the thread
+// is healed once Redis answers again (heal).
 func (b *Broker) Publish(ctx context.Context, threadID string, p *hub.Push) (hub.Position, error) {
 	payload, err := encodePush(p)
 	if err != nil {
 		return hub.Position{}, fmt.Errorf("cluster: encode push: %w", err)
 	}
+	if time.Now().UnixNano() < b.downUntil.Load() {
+		if pos, ok := b.publishLocal(threadID, p); ok {
+			return pos, nil
+		}
+	}
 	part := b.part(threadID)
-	ctx, cancel := b.callCtx(ctx)
+	cctx, cancel := b.callCtx(ctx)
 	defer cancel()
 	sharded := "0"
 	if b.cfg.ShardedPubSub {
 		sharded = "1"
 	}
-	res, err := publishScript.Run(ctx, b.rdb,
+	res, err := publishScript.Run(cctx, b.rdb,
 		[]string{part.key("m", threadID), part.key("s", threadID), part.key("c", threadID), part.key("k", threadID)},
 		payload, hub.NewEpoch(), b.cfg.HistorySize, int(b.cfg.HistoryTTL/time.Second)+1, int(b.cfg.MetaTTL/time.Second)+1, sharded, p.Key).Slice()
 	if err != nil {
+		if ctx.Err() == nil && isUnreachable(err) {
+			b.downUntil.Store(time.Now().Add(time.Second).UnixNano())
+			if pos, ok := b.publishLocal(threadID, p); ok {
+				return pos, nil
+			}
+		}
 		return hub.Position{}, unavailable("publish", err)
 	}
 	pos, err := positionOf(res)
@@ -190,6 +251,93 @@ func (b *Broker) Publish(ctx context.Context, threadID string, p *hub.Push) (hub
 	}
 	p.ThreadID, p.Epoch, p.Offset = threadID, pos.Epoch, pos.Offset
 	return pos, nil
+}
+
+// isUnreachable tells a Redis that cannot be reached (a refused or broken
+// connection, a timeout) from one that answered with an error.
+func isUnreachable(err error) bool {
+	var rerr redis.Error
+	return !errors.As(err, &rerr)
+}
+
+// publishLocal fans p out to this node's listeners of threadID alone, at the
+// next offset after the last push this node handed on, and marks the thread
+// diverged: its listeners on the other nodes never get p, so heal starts a
+// new epoch and makes every node's listeners resync once Redis is back.
+// It reports false when this node has no listener of the thread (nobody
+// to serve) or too many threads diverged already.
+func (b *Broker) publishLocal(threadID string, p *hub.Push) (hub.Position, bool) {
+	part := b.part(threadID)
+	part.local.Lock()
+	defer part.local.Unlock()
+
+	part.mu.Lock()
+	s := part.subs[threadID]
+	if s == nil || !s.known {
+		part.mu.Unlock()
+		return hub.Position{}, false
+	}
+	b.divMu.Lock()
+	d := b.diverged[threadID]
+	if d == nil {
+		if len(b.diverged) >= maxDiverged {
+			b.divMu.Unlock()
+			part.mu.Unlock()
+			return hub.Position{}, false
+		}
+		d = &divergence{epoch: s.epoch, keys: map[string]hub.Position{}}
+		b.diverged[threadID] = d
+		b.log.Warn("cluster: Redis unreachable; the thread's pushes reach this node's listeners only until it is healed", "thread", threadID)
+	}
+	if pos, ok := d.keys[p.Key]; ok && p.Key != "" {
+		b.divMu.Unlock()
+		part.mu.Unlock()
+		return pos, true // a retry of a push already fanned out
+	}
+	s.offset++
+	pos := hub.Position{Epoch: s.epoch, Offset: s.offset}
+	if p.Key != "" && len(d.keys) < b.cfg.HistorySize {
+		d.keys[p.Key] = pos
+	}
+	b.divMu.Unlock()
+	part.mu.Unlock()
+
+	p.ThreadID, p.Epoch, p.Offset = threadID, pos.Epoch, pos.Offset
+	b.sink.HandlePush(threadID, p)
+	return pos, true
+}
+
+// heal starts a new epoch for every thread fanned out locally during an
+// outage and has every node's listeners of it resync (they are told
+// recovered: false when they resume). A thread whose heal fails stays for
+// the next probe.
+func (b *Broker) heal(ctx context.Context) {
+	b.divMu.Lock()
+	threads := make(map[string]string, len(b.diverged)) // thread → epoch of its local pushes
+	for t, d := range b.diverged {
+		threads[t] = d.epoch
+	}
+	b.divMu.Unlock()
+	sharded := "0"
+	if b.cfg.ShardedPubSub {
+		sharded = "1"
+	}
+	for threadID, was := range threads {
+		part := b.part(threadID)
+		cctx, cancel := b.callCtx(ctx)
+		err := healScript.Run(cctx, b.rdb,
+			[]string{part.key("m", threadID), part.key("s", threadID), part.key("c", threadID), part.key("k", threadID)},
+			hub.NewEpoch(), int(b.cfg.MetaTTL/time.Second)+1, sharded, was).Err()
+		cancel()
+		if err != nil {
+			b.log.Warn("cluster: a thread fanned out locally during an outage is not healed yet", "thread", threadID, "err", err)
+			return
+		}
+		b.divMu.Lock()
+		delete(b.diverged, threadID)
+		b.divMu.Unlock()
+		b.log.Info("cluster: thread healed after local fan-out; its listeners resync", "thread", threadID)
+	}
 }
 
 func positionOf(res []any) (hub.Position, error) {
@@ -527,6 +675,10 @@ func (p *partition) message(ctx context.Context, m *redis.Message) {
 		p.b.log.Warn("cluster: malformed publication", "channel", m.Channel)
 		return
 	}
+	if offset == 0 && epoch == "!" { // healed after a local fan-out: a new epoch
+		p.resync(threadID)
+		return
+	}
 	push, err := decodePush(threadID, epoch, offset, []byte(payload))
 	if err != nil {
 		p.b.log.Warn("cluster: malformed publication", "channel", m.Channel, "err", err)
@@ -540,6 +692,20 @@ func (p *partition) message(ctx context.Context, m *redis.Message) {
 		return
 	}
 	p.deliverUpTo(ctx, threadID, epoch, offset, push)
+}
+
+// resync makes the thread's listeners on this node resync, its position
+// unknown until the next push or Subscribe reads it.
+func (p *partition) resync(threadID string) {
+	p.mu.Lock()
+	s := p.subs[threadID]
+	if s != nil {
+		s.known = false
+	}
+	p.mu.Unlock()
+	if s != nil {
+		p.b.sink.Resync(threadID)
+	}
 }
 
 func (p *partition) subscribed(threadID string) bool {
@@ -567,6 +733,15 @@ func (p *partition) deliverUpTo(ctx context.Context, threadID, epoch string, off
 		s.known, s.epoch, s.offset = true, epoch, offset
 	}
 	p.mu.Unlock()
+
+	if known && prevEpoch != epoch && prev > 0 {
+		// The history this node handed on is gone (Redis lost it, or a
+		// node healed a local fan-out): what was published in it and not
+		// received here cannot be told apart from nothing.
+		p.b.log.Warn("cluster: a thread's history was replaced; listeners resync", "thread", threadID, "was", prevEpoch, "now", epoch)
+		p.b.sink.Resync(threadID)
+		return
+	}
 
 	// Until Subscribe has read the position nothing is missing: the hub
 	// holds what comes and drops what the position already covers.

@@ -47,6 +47,15 @@
 // fetches it from the stream before it hands N+2 on; when the stream no
 // longer has it, the thread's listeners on this node are told to resync.
 //
+// While Redis cannot be reached a publish is fanned out to this node's
+// listeners alone, at the offsets after the last one the node handed on,
+// and the thread is remembered as diverged (at most maxDiverged threads).
+// Once Redis answers, heal starts a new epoch for each (one script) and
+// publishes "0 ! {}" on its channel: every node's listeners of the thread
+// resync, and resume with recovered: false. A node that sees a thread's
+// epoch change under pushes it already handed on (Redis lost its data, or
+// a heal whose "!" it missed) resyncs them too: the old history is gone.
+//
 // The AccessStore (access_redis.go) keeps the Server API's live decisions in
 // the {acc} keys, one script per write (rules and limit included), and
 // every node's cache in step through the control channel; see
@@ -60,9 +69,14 @@
 // commands and is held across them; the reader never takes it), then its mu
 // (small state: subscription counts, last positions, confirmation waiters;
 // nothing is called under it). The hub is called with no lock of this
-// package held. The control channel's reader calls the AccessStore (Redis
-// reads, then its cache's own mutex, held briefly and calling nothing out)
-// in the channel's order; the AccessStore has no lock of its own.
+// package held, except a partition's local lock: a push fanned out locally
+// during an outage gets its offset and is handed to the hub under it (as the
+// memory broker's deliver lock), so that local pushes keep their order; mu
+// and divMu (the diverged threads) are taken inside it, mu before divMu,
+// and released before the hub is called. The control channel's reader
+// calls the AccessStore (Redis reads, then its cache's own mutex, held
+// briefly and calling nothing out) in the channel's order; the AccessStore
+// has no lock of its own.
 // Presence's mu only guards its pending sets; the presence
 // service (Contribution, PresenceChanged, Noted) is called without it, the
 // latter two on the control channel's reader.

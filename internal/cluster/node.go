@@ -89,6 +89,7 @@ func (n *Node) Start(ctx context.Context) {
 	n.wg.Go(func() {
 		probe := func(time.Time) {
 			n.Broker.probe(ctx)
+			n.Broker.heal(ctx)
 			n.Controller.probe(ctx)
 		}
 		probe(time.Now())
