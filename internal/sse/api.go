@@ -122,6 +122,7 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, metrics Met
 		a.bodyOp(r.PathValue("op"))(w, r, c)
 	}))
 	m.HandleFunc("GET /v1/events", a.events)
+	m.HandleFunc("DELETE /v1/events/{stream}", a.authed(a.logoff))
 	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, apierr.New(apierr.NotFound, "no such route: %s %s", r.Method, r.URL.Path))
 	})
@@ -320,6 +321,33 @@ func (a *API) stopListening(w http.ResponseWriter, r *http.Request, c ops.Caller
 	res, err := a.ops.StopListening(r.Context(), c, ops.StopListeningRequest{ThreadID: r.PathValue("id")})
 	reply(w, http.StatusOK, res, err)
 }
+
+// logoff ends a stream of the caller at once (Openfire's logoff): it stops
+// listening everywhere, its live response gets close {reason: "logoff"}, and
+// presence turns offline now if it was the user's last connection, instead
+// of at the end of the resume window. A stream that is not the caller's is
+// not_found, like one that never existed.
+func (a *API) logoff(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	a.mu.Lock()
+	st := a.streams[r.PathValue("stream")]
+	if st == nil || st.userID != c.User.ID {
+		a.mu.Unlock()
+		WriteError(w, apierr.New(apierr.NotFound, "no such stream"))
+		return
+	}
+	delete(a.streams, st.id)
+	a.mu.Unlock()
+	a.hub.Unregister(st)
+	st.Close(reasonLogoff)
+	a.metrics.StreamClosed()
+	reply(w, http.StatusOK, struct {
+		StreamID string `json:"streamId"`
+		Ended    bool   `json:"ended"`
+	}{st.id, true}, nil)
+}
+
+// reasonLogoff closes a stream its client ended (DELETE /v1/events/{id}).
+const reasonLogoff hub.Reason = "logoff"
 
 // bodyOp runs the operation op with the JSON body as its payload.
 func (a *API) bodyOp(op string) authedHandler {

@@ -503,3 +503,72 @@ func TestZeroConfigMeansTheDefaults(t *testing.T) {
 
 // isTrue reads ready's recovered, which a new stream leaves out.
 func isTrue(b *bool) bool { return b != nil && *b }
+
+// DELETE /v1/events/{streamId} ends a stream at once: its live response gets
+// close {logoff} and ends, it no longer listens, its user turns offline for
+// the watchers now (not at the end of the resume window), and it cannot be
+// resumed. Only its own user may end it.
+func TestLogoffEndsAStreamAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, testConfig(), stacktest.Options{})
+		alice, bob := e.st.UserToken("alice"), e.st.UserToken("bob")
+		bs := e.open(bob, "")
+		br, _ := bs.ready()
+		e.ok(nil, http.MethodGet, "/v1/contacts", bob, nil) // bob now watches alice
+		as := e.open(alice, "")
+		ar, _ := as.ready()
+		th := e.thread(alice, bob, ar.StreamID)
+		e.listen(alice, ar.StreamID, th.id, th.aliceToken)
+		_ = bs.named() // alice online, the thread
+		_ = as.named()
+
+		for _, c := range []struct{ name, user, stream string }{
+			{"another user's stream", bob, ar.StreamID},
+			{"an unknown stream", alice, "nope"},
+		} {
+			if r := e.do(http.MethodDelete, "/v1/events/"+c.stream, c.user, nil); r.status != http.StatusNotFound || r.code() != apierr.NotFound {
+				t.Fatalf("logoff of %s: %d %v, want 404 not_found", c.name, r.status, r.code())
+			}
+		}
+		if as.ended() {
+			t.Fatal("a refused logoff ended the stream")
+		}
+
+		e.ok(nil, http.MethodDelete, "/v1/events/"+ar.StreamID, alice, nil)
+		evs := as.named()
+		if !as.ended() {
+			t.Fatal("the logged-off stream's response did not end")
+		}
+		var ce closeEvent
+		if len(evs) == 0 || evs[len(evs)-1].name != "close" {
+			t.Fatalf("logged-off stream got %+v, want a close event last", evs)
+		}
+		evs[len(evs)-1].decode(t, &ce)
+		if ce.Reason != "logoff" {
+			t.Fatalf("close reason %q, want logoff", ce.Reason)
+		}
+		got := bs.named()
+		if len(got) != 1 || got[0].name != "presence" {
+			t.Fatalf("bob got %+v, want alice's presence", got)
+		}
+		var p presence.Presence
+		got[0].decode(t, &p)
+		if p.UserID != "alice" || p.Show != presence.Offline {
+			t.Fatalf("presence after logoff %+v, want alice offline", p)
+		}
+		if ls := e.st.Hub.ListenerUsers(th.id); slices.Contains(ls, "alice") {
+			t.Fatalf("the logged-off stream still listens: %v", ls)
+		}
+		if n := e.api.Streams(); n != 1 {
+			t.Fatalf("%d streams after the logoff, want 1 (bob's)", n)
+		}
+		again := e.open(alice, ar.StreamID+":1")
+		if r, _ := again.ready(); r.Resumed || isTrue(r.Recovered) || r.StreamID == ar.StreamID {
+			t.Fatalf("resume of a logged-off stream %+v", r)
+		}
+		if r := e.do(http.MethodDelete, "/v1/events/"+ar.StreamID, alice, nil); r.code() != apierr.NotFound {
+			t.Fatalf("a second logoff: %d %v, want not_found", r.status, r.code())
+		}
+		_ = br
+	})
+}
