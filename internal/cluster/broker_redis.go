@@ -178,6 +178,20 @@ func (p *partition) key(kind, threadID string) string {
 	return p.b.cfg.Prefix + ":" + p.tag + ":" + kind + ":" + threadID
 }
 
+// scriptKeys are the keys the publish and heal scripts take: meta, stream,
+// channel, idempotency keys.
+func (p *partition) scriptKeys(threadID string) []string {
+	return []string{p.key("m", threadID), p.key("s", threadID), p.key("c", threadID), p.key("k", threadID)}
+}
+
+// shardedArg is the scripts' "1" for SPUBLISH, "0" for PUBLISH.
+func (b *Broker) shardedArg() string {
+	if b.cfg.ShardedPubSub {
+		return "1"
+	}
+	return "0"
+}
+
 // threadOf returns the thread of a channel of this partition.
 func (p *partition) threadOf(channel string) (string, bool) {
 	return strings.CutPrefix(channel, p.b.cfg.Prefix+":"+p.tag+":c:")
@@ -229,12 +243,9 @@ func (b *Broker) Publish(ctx context.Context, threadID string, p *hub.Push) (hub
 	part := b.part(threadID)
 	cctx, cancel := b.callCtx(ctx)
 	defer cancel()
-	sharded := "0"
-	if b.cfg.ShardedPubSub {
-		sharded = "1"
-	}
+	sharded := b.shardedArg()
 	res, err := publishScript.Run(cctx, b.rdb,
-		[]string{part.key("m", threadID), part.key("s", threadID), part.key("c", threadID), part.key("k", threadID)},
+		part.scriptKeys(threadID),
 		payload, hub.NewEpoch(), b.cfg.HistorySize, int(b.cfg.HistoryTTL/time.Second)+1, int(b.cfg.MetaTTL/time.Second)+1, sharded, p.Key).Slice()
 	if err != nil {
 		if ctx.Err() == nil && isUnreachable(err) {
@@ -318,15 +329,12 @@ func (b *Broker) heal(ctx context.Context) {
 		threads[t] = d.epoch
 	}
 	b.divMu.Unlock()
-	sharded := "0"
-	if b.cfg.ShardedPubSub {
-		sharded = "1"
-	}
+	sharded := b.shardedArg()
 	for threadID, was := range threads {
 		part := b.part(threadID)
 		cctx, cancel := b.callCtx(ctx)
 		err := healScript.Run(cctx, b.rdb,
-			[]string{part.key("m", threadID), part.key("s", threadID), part.key("c", threadID), part.key("k", threadID)},
+			part.scriptKeys(threadID),
 			hub.NewEpoch(), int(b.cfg.MetaTTL/time.Second)+1, sharded, was).Err()
 		cancel()
 		if err != nil {
