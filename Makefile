@@ -20,17 +20,24 @@ build:
 demo:
 	$(GO) run ./cmd/ecb demo
 
+# The Go SDK is its own module (sdk/ecbserver/go.mod), which ./... of the
+# main module does not reach: vet, staticcheck, tests and fuzzing run in it too.
+SDK_DIR := sdk/ecbserver
+
 # Static checks: formatting, vet, staticcheck.
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd $(SDK_DIR) && $(GO) vet ./...
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$$( command -v staticcheck || echo $$($(GO) env GOPATH)/bin/staticcheck ) ./...
+	cd $(SDK_DIR) && $$( command -v staticcheck || echo $$($(GO) env GOPATH)/bin/staticcheck ) ./...
 
 # Go tests with the race detector; fuzz targets run their seed corpus.
 go-test:
 	$(GO) test -race -count=1 -timeout 15m ./...
+	cd $(SDK_DIR) && $(GO) test -race -count=1 -timeout 5m ./...
 
 # Node suites against real ECB processes (official socket.io-client, ...).
 # Each installs exactly its lockfile with `npm ci` (skipped when node_modules is
@@ -50,9 +57,11 @@ python-test:
 # Run every fuzz target for FUZZTIME each (not part of `make test`).
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	@for dir in . $(SDK_DIR); do \
+	  for pkg in $$(cd $$dir && $(GO) list ./...); do \
+	    for f in $$(cd $$dir && $(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	      echo "== $$pkg $$f"; (cd $$dir && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg) || exit 1; \
+	    done; \
 	  done; \
 	done
 
