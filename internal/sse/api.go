@@ -322,24 +322,16 @@ func (a *API) stopListening(w http.ResponseWriter, r *http.Request, c ops.Caller
 	reply(w, http.StatusOK, res, err)
 }
 
-// logoff ends a stream of the caller at once (Openfire's logoff): it stops
-// listening everywhere, its live response gets close {reason: "logoff"}, and
-// presence turns offline now if it was the user's last connection, instead
-// of at the end of the resume window. A stream that is not the caller's is
-// not_found, like one that never existed.
+// logoff ends a stream of the caller at once (Openfire's logoff) instead of
+// keeping it for the resume window: see dropStream. Presence turns offline
+// now if the stream was the user's last connection. A stream that is not
+// the caller's is not_found, like one that never existed.
 func (a *API) logoff(w http.ResponseWriter, r *http.Request, c ops.Caller) {
-	a.mu.Lock()
-	st := a.streams[r.PathValue("stream")]
-	if st == nil || st.userID != c.User.ID {
-		a.mu.Unlock()
+	st := a.stream(r.PathValue("stream"))
+	if st == nil || st.userID != c.User.ID || !a.dropStream(st, reasonLogoff) {
 		WriteError(w, apierr.New(apierr.NotFound, "no such stream"))
 		return
 	}
-	delete(a.streams, st.id)
-	a.mu.Unlock()
-	a.hub.Unregister(st)
-	st.Close(reasonLogoff)
-	a.metrics.StreamClosed()
 	reply(w, http.StatusOK, struct {
 		StreamID string `json:"streamId"`
 		Ended    bool   `json:"ended"`

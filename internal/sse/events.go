@@ -110,7 +110,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 			buf = append(buf, ": ping\n\n"...)
 		case <-expiry.C:
 			// The token ran out: the client must reconnect with a fresh one.
-			a.dropStream(st)
+			a.dropStream(st, "token_expired")
 			buf = appendClose(buf, "token_expired")
 			_, _ = w.Write(buf)
 			flusher.Flush()
@@ -181,14 +181,18 @@ func parseEventID(s string) (id string, seq uint64, ok bool) {
 	return id, seq, err == nil
 }
 
-func (a *API) dropStream(st *stream) {
+// dropStream ends st at once with reason: it no longer listens, its live
+// response gets close {reason}, and it cannot be resumed. It reports false
+// when st was already gone.
+func (a *API) dropStream(st *stream, reason hub.Reason) bool {
 	a.mu.Lock()
 	_, ok := a.streams[st.id]
 	delete(a.streams, st.id)
 	a.mu.Unlock()
 	if ok {
 		a.hub.Unregister(st)
-		st.Close("token_expired")
+		st.Close(reason)
 		a.metrics.StreamClosed()
 	}
+	return ok
 }
