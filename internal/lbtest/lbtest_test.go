@@ -391,7 +391,9 @@ func TestShippedConfigsValid(t *testing.T) {
 }
 
 // TestShippedConfigsNotSticky: nothing in the shipped files pins a client to
-// a node.
+// a node (some of these, like HAProxy's prefer-last-server, do not show with
+// one client in TestRoundRobinNoStickiness), and the SSE location is not
+// buffered.
 func TestShippedConfigsNotSticky(t *testing.T) {
 	forbidden := map[string]*regexp.Regexp{
 		"nginx":   regexp.MustCompile(`(?m)^\s*(ip_hash|hash|sticky|least_conn|random)\b`),
@@ -404,6 +406,13 @@ func TestShippedConfigsNotSticky(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^\s*balance\s+roundrobin\s*$`).MatchString(readShipped(t, "haproxy")) {
 		t.Errorf("%s: no `balance roundrobin`", shippedFile("haproxy"))
+	}
+	// nginx 1.22 happens to pass a small event on at once even with
+	// buffering on, which TestSSENotBuffered therefore cannot tell apart:
+	// the stream's location must say it.
+	events := regexp.MustCompile(`(?s)location /v1/events \{([^}]*)\}`).FindStringSubmatch(readShipped(t, "nginx"))
+	if events == nil || !regexp.MustCompile(`(?m)^\s*proxy_buffering off;`).MatchString(events[1]) {
+		t.Errorf("%s: location /v1/events does not set proxy_buffering off", shippedFile("nginx"))
 	}
 }
 
