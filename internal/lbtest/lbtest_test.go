@@ -452,3 +452,63 @@ func TestRender(t *testing.T) {
 		t.Error("a config without bind rendered")
 	}
 }
+
+// TestDrainingNodeSkipped: a node that answers 503 (ECB draining refuses
+// new Socket.IO sessions and SSE streams so) does not fail those GETs: the
+// balancer passes them to another node. A POST, and a REST GET (503 is also
+// backend_unavailable there), reach one node only and are never sent twice.
+func TestDrainingNodeSkipped(t *testing.T) {
+	forEachKind(t, func(t *testing.T, kind string) {
+		draining := newUpstream(t, "draining", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			http.Error(w, `{"error":{"code":"unavailable"}}`, http.StatusServiceUnavailable)
+		}))
+		ok := newUpstream(t, "ok", nil)
+		client := &http.Client{Timeout: 10 * time.Second}
+		do := func(base, method, path string) int {
+			t.Helper()
+			req, err := http.NewRequest(method, base+path, strings.NewReader("40"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", method, path, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+
+		// Not retried: each of these reaches exactly one node. (A balancer
+		// of its own: nginx counts a 503 it may retry on as a failure of the
+		// node and leaves the node out after max_fails.)
+		base := Start(t, kind, []string{draining.addr(), ok.addr()})
+		for _, c := range []struct{ method, path string }{{http.MethodGet, "/v1/threads"}, {http.MethodPost, "/socket.io/?EIO=4&transport=polling&sid=x"}} {
+			before := draining.count() + ok.count()
+			refused := 0
+			for range 6 {
+				if do(base, c.method, c.path) == http.StatusServiceUnavailable {
+					refused++
+				}
+			}
+			if got := draining.count() + ok.count() - before; got != 6 || refused == 0 {
+				t.Errorf("%s %s: 6 requests reached the nodes %d times, %d answered 503: want 6 and some 503 (never retried)", c.method, c.path, got, refused)
+			}
+		}
+
+		base = Start(t, kind, []string{draining.addr(), ok.addr()})
+		before := draining.count()
+		for _, path := range []string{"/socket.io/?EIO=4&transport=polling", "/v1/events"} {
+			for i := range 6 {
+				if code := do(base, http.MethodGet, path); code != http.StatusOK {
+					t.Errorf("GET %s #%d: %d, want 200 from the node that is not draining", path, i, code)
+				}
+			}
+		}
+		if draining.count() == before {
+			t.Fatalf("the draining node got no GET: the test proves nothing (ok got %d)", ok.count())
+		}
+		t.Logf("%s: 12 GETs answered 200; the draining node refused %d of them first", kind, draining.count()-before)
+	})
+}
