@@ -9,6 +9,15 @@
 // Under CI=true a missing nginx or haproxy binary fails the test; elsewhere
 // the test is skipped. Debian's packages are nginx-light (or nginx) and
 // haproxy.
+//
+// In front of ECB nodes: HAProxy checks each node's /readyz every 2s and
+// takes a node out after 2 failed checks (back after 2 good ones), so a
+// draining or restarting node is out within about 4s; nginx has no active
+// check: a node that refuses connections, or answers a Socket.IO/SSE GET with
+// 503, is skipped for that request and left out for 10s after 3 such
+// failures. Both pass a new session's GET that a draining node refused (503)
+// to the next node. The child processes are in a process group of their own
+// and, on Linux, get SIGTERM when the test binary dies.
 package lbtest
 
 import (
@@ -58,6 +67,10 @@ func Start(tb testing.TB, kind string, upstreams []string) string {
 // errAddrInUse says the balancer could not bind its port.
 var errAddrInUse = errors.New("lbtest: address already in use")
 
+// sbin is where Debian installs nginx and haproxy (a variable for the test
+// of a missing binary).
+var sbin = "/usr/sbin"
+
 // binary finds the balancer's executable, failing tb under CI=true and
 // skipping it otherwise when there is none.
 func binary(tb testing.TB, kind string) string {
@@ -71,7 +84,7 @@ func binary(tb testing.TB, kind string) string {
 		return p
 	}
 	// Debian puts both in /usr/sbin, which a non-root PATH may lack.
-	p := filepath.Join("/usr/sbin", kind)
+	p := filepath.Join(sbin, kind)
 	if _, err := os.Stat(p); err == nil {
 		return p
 	}

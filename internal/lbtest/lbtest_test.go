@@ -512,3 +512,22 @@ func TestDrainingNodeSkipped(t *testing.T) {
 		t.Logf("%s: 12 GETs answered 200; the draining node refused %d of them first", kind, draining.count()-before)
 	})
 }
+
+// TestMissingBinary: without nginx or haproxy, Start skips the test, and
+// fails it under CI=true. It runs this test binary again with an empty PATH
+// and an empty sbin, once for each value of CI.
+func TestMissingBinary(t *testing.T) {
+	if os.Getenv("LBTEST_MISSING_CHILD") == "1" {
+		sbin = t.TempDir()
+		Start(t, "haproxy", []string{"127.0.0.1:1"})
+		t.Fatal("Start returned without a binary")
+	}
+	for ci, want := range map[string]string{"true": "--- FAIL: TestMissingBinary", "false": "--- SKIP: TestMissingBinary"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestMissingBinary$", "-test.v")
+		cmd.Env = append(os.Environ(), "LBTEST_MISSING_CHILD=1", "CI="+ci, "PATH=")
+		out, err := cmd.CombinedOutput()
+		if !strings.Contains(string(out), want) || !strings.Contains(string(out), "apt-get install -y haproxy") || (ci == "true") != (err != nil) {
+			t.Errorf("CI=%s without haproxy: want %q with the install hint (exit error: %v):\n%s", ci, want, err, out)
+		}
+	}
+}
