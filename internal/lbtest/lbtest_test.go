@@ -424,7 +424,7 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"server 127.0.0.1:1 max_fails=3 fail_timeout=10s;", "server 127.0.0.1:2 max_fails=3", "listen 127.0.0.1:9;", "pid /d/nginx.pid;", "proxy_temp_path /d/temp/proxy;", "access_log /d/access.log;", "error_log /d/error.log warn;", "user root;"} {
+	for _, want := range []string{"server 127.0.0.1:1 max_fails=3 fail_timeout=10s;", "server 127.0.0.1:2 max_fails=3", "listen 127.0.0.1:9;", "pid /d/nginx.pid;", "proxy_temp_path /d/temp/proxy;", "access_log /d/access.log ecb;", "error_log /d/error.log warn;", "user root;"} {
 		if !strings.Contains(string(ng), want) {
 			t.Errorf("rendered nginx config lacks %q", want)
 		}
