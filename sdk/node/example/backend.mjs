@@ -1,5 +1,6 @@
 // An in-memory ECB backend written with @ecb/server, the way an integrator
-// would: users alice, bob and carol (password = name, each other's contacts),
+// would: users alice, bob and carol (password = name, each other's contacts)
+// and dave (nobody's contact, with none of his own),
 // threads, messages with idempotency, read marks, members that change, and
 // ECB's callbacks stored once per event id. createSupportThread is left out,
 // so the SDK answers it 501 not_implemented.
@@ -19,7 +20,10 @@ const USERS = [
   { id: "alice", name: "Alice" },
   { id: "bob", name: "Bob" },
   { id: "carol", name: "Carol" },
+  { id: "dave", name: "Dave" },
 ];
+// Who may start threads with whom: alice, bob and carol with each other.
+const CONTACTS = { alice: ["bob", "carol"], bob: ["alice", "carol"], carol: ["alice", "bob"], dave: [] };
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 200;
 const MAX_MEMBERS = 101;
@@ -52,7 +56,7 @@ export class ExampleBackend {
   }
 
   contactsOf(userId) {
-    return USERS.filter((u) => u.id !== userId).map((u) => u.id);
+    return CONTACTS[userId] ?? [];
   }
 
   #now() {
