@@ -117,3 +117,13 @@ test("PEM keys: PKCS #8, PKCS #1 and SEC 1 load; encrypted and public ones are r
   assert.throws(() => parsePrivateKeyPEM(keyPair("ec").publicKey.export({ type: "spki", format: "pem" })), /no private key PEM block/);
   assert.throws(() => loadPrivateKeyPEM(join(dir, "missing.pem")), /read private key/);
 });
+
+test("the CommonJS build loads (require of the ESM-only jose, Node 20.19+) and signs the same tokens", async () => {
+  const { createRequire } = await import("node:module");
+  const cjs = createRequire(import.meta.url)("../dist/index.cjs");
+  const { privateKey, publicKey } = keyPair("ed25519");
+  const token = await new cjs.TokenSigner(privateKey, { audience: "ecb", now: () => NOW }).signThreadToken({ threadId: "t", userId: "u", access: cjs.Access.read });
+  const { payload } = await verified(token, publicKey, "EdDSA");
+  assert.deepEqual([payload.typ, payload.uid, payload.acc], ["thread", "u", 1]);
+  assert.equal(cjs.sign("0123456789abcdef0123456789abcdef", 1700000000, '{"accessToken":"abc"}'), "v1=6d9324c2d68ab23f6eb23f65b21df22bb4254013c7da0acdbfd098e0074e3403");
+});
