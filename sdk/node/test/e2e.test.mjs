@@ -6,7 +6,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import { ecbKeys, login, signedCall, startEcbServe, startExample } from "./helpers.mjs";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ecbKeys, keyPair, login, signedCall, startEcbServe, startExample, tempDir } from "./helpers.mjs";
 
 let keys, example, ecb;
 const sockets = [];
@@ -46,13 +48,13 @@ async function call(socket, op, payload) {
 }
 
 /** Connects with the access token from the example's /login: ECB authenticates it at the example and emits session. */
-async function connect(user) {
-  const s = io(ecb.url, { auth: { accessToken: await login(example.origin, user) }, forceNew: true, transports: ["websocket"], reconnection: false });
+async function connect(user, e = { ecb, example }) {
+  const s = io(e.ecb.url, { auth: { accessToken: await login(e.example.origin, user) }, forceNew: true, transports: ["websocket"], reconnection: false });
   sockets.push(s);
   const session = once(s, "session");
   await Promise.race([
     once(s, "connect"),
-    once(s, "connect_error").then((err) => assert.fail(`connect ${user}: ${err.message} ${JSON.stringify(err.data)}\n${ecb.logs().slice(-3000)}`)),
+    once(s, "connect_error").then((err) => assert.fail(`connect ${user}: ${err.message} ${JSON.stringify(err.data)}\n${e.ecb.logs().slice(-3000)}`)),
   ]);
   s.session = await session;
   return s;
@@ -100,3 +102,34 @@ test("ecb serve against the example backend: alice and bob chat over socket.io-c
   assert.equal(stored.body.messages[1].id, sent.message.id);
   assert.equal(stored.body.messages[1].clientMessageId, "cm-2", "the Idempotency-Key reached the backend");
 });
+
+for (const [kind, alg] of [["ec", "ES256"], ["ed25519", "EdDSA"]]) {
+  test(`ecb serve accepts the SDK's ${alg} userTokens and threadTokens (auth.algorithms=${alg})`, async (t) => {
+    const dir = tempDir("ecb-nodesdk-" + kind + "-");
+    const { privateKey, publicKey } = keyPair(kind);
+    writeFileSync(join(dir, "private.pem"), privateKey.export({ type: "pkcs8", format: "pem" }));
+    writeFileSync(join(dir, "public.pem"), publicKey.export({ type: "spki", format: "pem" }));
+    writeFileSync(join(dir, "backend-secret"), keys.secret);
+    const ex = await startExample(dir);
+    t.after(() => ex.stop());
+    const node = await startEcbServe({ backendUrl: ex.url, secret: keys.secret, publicKeyFile: join(dir, "public.pem"), extraEnv: { ECB_AUTH_ALGORITHMS: alg } });
+    t.after(() => node.stop());
+    const carol = await connect("carol", { ecb: node, example: ex }); // the userToken passed ECB's check
+    const bob = await connect("bob", { ecb: node, example: ex });
+    const created = await carol.timeout(10000).emitWithAck("createThread", { participants: ["bob"], message: { body: "hello" } });
+    assert.ok(created.data, JSON.stringify(created));
+    const mine = (await bob.timeout(10000).emitWithAck("getThreads", {})).data.items[0];
+    const opened = await bob.timeout(10000).emitWithAck("getThread", { threadToken: mine.threadToken }); // the threadToken passed too
+    assert.deepEqual(opened.data?.messages?.map((m) => m.body), ["hello"], JSON.stringify(opened));
+    // And a token of another algorithm than the configured one is refused: the check is real.
+    const wrongAlg = keyPair(kind === "ec" ? "ed25519" : "ec");
+    const { TokenSigner } = await import("../dist/index.js");
+    const forged = await new TokenSigner(wrongAlg.privateKey, { audience: "ecb" }).signUserToken({ id: "bob", name: "Bob" });
+    const refused = io(node.url, { auth: { userToken: forged }, forceNew: true, transports: ["websocket"], reconnection: false });
+    sockets.push(refused);
+    const err = await once(refused, "connect_error");
+    assert.equal(err.data?.code, "unauthenticated");
+    carol.disconnect();
+    bob.disconnect();
+  });
+}
