@@ -32,4 +32,9 @@ server.listen(Number(values.listen.slice(i + 1)), values.listen.slice(0, i), () 
   const { address, port } = server.address();
   console.log(`example backend: http://${address}:${port}/ecb/v1 (${signer.algorithm} tokens, audience ${values.audience})`);
 });
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => server.close(() => process.exit(0)));
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    server.close(() => process.exit(0));
+    server.closeIdleConnections(); // ECB keeps connections alive between calls
+  });
+}

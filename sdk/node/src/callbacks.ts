@@ -38,6 +38,17 @@ export function createCallbackHandler(
 ): (req: IncomingMessage, res: ServerResponse, next?: unknown) => Promise<void> {
   const r = newReceiver(options.secret, options, "createCallbackHandler");
   return async function ecbCallbacks(req, res) {
+    try {
+      await receive(req, res);
+    } catch (err) {
+      // Never a rejected promise (see createHandler).
+      r.log.error("@ecb/server: callback handler failed", { err: err instanceof Error ? err.message : String(err) });
+      if (!res.headersSent) writeError(res, new EcbError(Codes.internal, "internal error"));
+      else res.destroy();
+    }
+  };
+
+  async function receive(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readSigned(r, req, res);
     if (!body) return;
     let ev: CallbackEvent;
@@ -67,5 +78,5 @@ export function createCallbackHandler(
       return;
     }
     res.writeHead(204).end();
-  };
+  }
 }

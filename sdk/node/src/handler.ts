@@ -165,7 +165,19 @@ export function createHandler(impl: Backend, options: HandlerOptions): EcbReques
   }
   const base = (options.basePath ?? "").replace(/\/+$/, "");
 
+  // The returned promise never rejects: plain http.createServer would turn a
+  // rejection into an unhandled one (a crash on Node 20).
   return async function ecbHandler(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      await serveCall(req, res);
+    } catch (err) {
+      r.log.error("@ecb/server: handler failed", { url: req.url, err: err instanceof Error ? err.message : String(err) });
+      if (!res.headersSent) writeError(res, new EcbError(Codes.internal, "internal error"));
+      else res.destroy();
+    }
+  };
+
+  async function serveCall(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let path = (req.url ?? "/").split("?")[0] ?? "/";
     if (base) path = path.startsWith(base + "/") ? path.slice(base.length) : "";
     const op = ops.get(path);
@@ -220,5 +232,5 @@ export function createHandler(impl: Backend, options: HandlerOptions): EcbReques
       res.off("close", onClose);
     }
     writeJSON(res, 200, out);
-  };
+  }
 }

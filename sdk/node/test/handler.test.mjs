@@ -78,7 +78,6 @@ test("optional calls: served when the method exists, else 501 not_implemented wh
   const full = recorder({
     markRead: { messageId: "m1", unread: 0 },
     addParticipants: { thread: { ...thread, members: ["alice", "carol"] }, threadToken: "x" }, // no added: []
-    leaveThread: () => notImplemented("only adding is supported"),
     createSupportThread: { thread: { ...thread, members: ["v", "a"] }, visitorToken: "v", agentToken: "a" },
   });
   full.impl.leaveThread = () => {
@@ -250,4 +249,15 @@ test("callbacks: 204 for a signed event, each refusal as the Go SDK's NewCallbac
   assert.deepEqual([crash.status, crash.body.error], [500, { code: "internal", message: "internal error" }]);
   assert.equal(log.lines.at(-1).attrs.event, "ev_1");
   assert.equal(events.length, 1);
+});
+
+test("an unexpected failure inside the handler is a 500, never a rejected promise", async (t) => {
+  const log = memoryLogger();
+  const handler = createHandler(recorder().impl, { secret: 42, logger: log }); // not a string or bytes: the HMAC throws
+  const srv = await serve(handler);
+  t.after(srv.close);
+  const r = await signedCall(srv.url, "/getContacts", { userId: "alice" });
+  assert.deepEqual([r.status, r.body], [500, { error: { code: "internal", message: "internal error" } }]);
+  assert.match(log.lines.at(-1).message, /handler failed/);
+  assert.equal((await signedCall(srv.url, "/getContacts", { userId: "alice" })).status, 500, "the server still answers");
 });
