@@ -382,6 +382,12 @@ func nodeHeader(name string, next http.Handler) http.Handler {
 func (s *Server) refuseWhileDraining(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.draining.Load() && handshakeKind(r) == newConnection {
+			if r.URL.Path == "/v1/events" && s.forward.fromPeer(r) {
+				// A resume another node forwarded here: once the streams
+				// are handed over, it is that node's to pick up.
+				s.handedOver(w, r)
+				return
+			}
 			sse.WriteError(w, &apierr.Error{Code: apierr.Unavailable, Message: "this node is shutting down: connect to another node"})
 			return
 		}

@@ -129,6 +129,7 @@ type API struct {
 	mu      sync.Mutex
 	streams map[string]*stream
 	done    chan struct{} // closed by Shutdown: live responses end
+	handed  chan struct{} // closed when Shutdown has handed the streams over
 	once    sync.Once
 }
 
@@ -138,7 +139,7 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, metrics Met
 	if metrics == nil {
 		metrics = nopMetrics{}
 	}
-	a := &API{cfg: cfg, ops: svc, hub: h, log: log, metrics: metrics, streams: map[string]*stream{}, done: make(chan struct{})}
+	a := &API{cfg: cfg, ops: svc, hub: h, log: log, metrics: metrics, streams: map[string]*stream{}, done: make(chan struct{}), handed: make(chan struct{})}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /v1/token", a.token)
 	m.HandleFunc("GET /v1/contacts", a.authed(a.contacts))
@@ -482,6 +483,13 @@ func (a *API) expire(now time.Time) {
 // streams themselves.
 func (a *API) Shutdown(ctx context.Context) {
 	a.once.Do(func() { close(a.done) })
+	defer func() {
+		select {
+		case <-a.handed:
+		default:
+			close(a.handed)
+		}
+	}()
 	if a.cfg.Handoff == nil {
 		return
 	}
@@ -514,6 +522,10 @@ func (a *API) Shutdown(ctx context.Context) {
 		a.log.Info("sse: streams handed over to the other nodes", "streams", saved)
 	}
 }
+
+// HandedOver is closed once Shutdown has handed its streams over (or found
+// it could not): from then on another node may pick them up.
+func (a *API) HandedOver() <-chan struct{} { return a.handed }
 
 // quiet reports whether no response serves a stream any more.
 func (a *API) quiet() bool {
