@@ -18,7 +18,7 @@ const benchServerCommand = "fanout-server"
 func init() {
 	register(Command{
 		Name:  "bench",
-		Usage: "fanout [--cluster [--shapes 1x1000,10x100,100x10] [--nodes 1,2] [--redis URL|own]] [--clients N] [--messages M] [--rate R] [--window W] [--size B] [--target ecb|node|both] [--rounds K] [--timeout D] [--cpuprofile FILE] [--node-dir DIR]",
+		Usage: "forward [--redis URL] [--cycles N] | fanout [--cluster [--shapes 1x1000,10x100,100x10] [--nodes 1,2] [--redis URL|own]] [--clients N] [--messages M] [--rate R] [--window W] [--size B] [--target ecb|node|both] [--rounds K] [--timeout D] [--cpuprofile FILE] [--node-dir DIR]",
 		Short: "measure broadcast fan-out of ECB against Node socket.io 4.8, on one server or on nodes sharing a Redis (docs/performance.md)",
 		Run:   runBench,
 	})
@@ -26,11 +26,13 @@ func init() {
 
 func runBench(ctx context.Context, args []string, env Env) (int, error) {
 	if len(args) == 0 {
-		return 2, fmt.Errorf("%w: missing benchmark (fanout)", errUsage)
+		return 2, fmt.Errorf("%w: missing benchmark (fanout, forward)", errUsage)
 	}
 	switch args[0] {
 	case "fanout":
 		return runBenchFanout(ctx, args[1:], env)
+	case "forward":
+		return runBenchForward(ctx, args[1:], env)
 	case benchServerCommand:
 		fs := newFlags("bench "+benchServerCommand, env)
 		cpuprofile := fs.String("cpuprofile", "", "write the CPU profile of the measurement window to this file")

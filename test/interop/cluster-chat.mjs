@@ -31,11 +31,21 @@ function client(user, transports) {
   });
 }
 
-async function call(socket, op, payload, timeoutMs = 5000) {
+// call answers {cut: true} when the connection drops before the answer (the
+// operation's fate is unknown: a sendMessage is sent again with its
+// clientMessageId, a resume is done again by the next connection).
+async function call(socket, op, payload, timeoutMs = 10000) {
+  let onDisconnect;
+  const cut = new Promise((r) => {
+    onDisconnect = () => r({ cut: true });
+    socket.once("disconnect", onDisconnect);
+  });
   try {
-    return await socket.timeout(timeoutMs).emitWithAck(op, payload);
+    return await Promise.race([socket.timeout(timeoutMs).emitWithAck(op, payload), cut]);
   } catch (err) {
     return { error: { code: "timeout", message: String(err) } };
+  } finally {
+    socket.off("disconnect", onDisconnect);
   }
 }
 
@@ -60,12 +70,14 @@ function listener(user, transports) {
     const tok = cfg.threadToken[user];
     if (state.pos === null) {
       const a = await call(socket, "getThread", { threadToken: tok });
+      if (a.cut) return; // the next connection tries again
       if (a.error) throw new Error(`${user} getThread: ${JSON.stringify(a.error)}`);
       if (state.pos === null) state.pos = { epoch: a.data.epoch, offset: a.data.offset };
       markReady();
       return;
     }
     const a = await call(socket, "resume", { threads: [{ threadToken: tok, epoch: state.pos.epoch, offset: state.pos.offset }] });
+    if (a.cut) return; // the next connection resumes
     state.resumes.push(a.error ? `error:${a.error.code}` : a.data.threads[0].recovered);
   });
   return { socket, state };
@@ -98,8 +110,8 @@ while (!stopped || after < cfg.messages) {
       continue;
     }
     const a = await call(alice, "sendMessage", { threadToken: cfg.threadToken.alice, body, clientMessageId });
-    if (!a.error) break;
-    await sleep(a.error.code === "rate_limited" ? 1000 : 100); // unavailable, a cut connection: the same id again
+    if (!a.error && !a.cut) break;
+    await sleep(a.error?.code === "rate_limited" ? 1000 : 100); // unavailable, a cut connection: the same id again
   }
   acked.push(body);
   i++;
