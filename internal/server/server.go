@@ -262,6 +262,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
 	}
+	stopTracing, terr := s.startTracing() // tracing.go
+	if terr != nil {
+		return terr
+	}
+	defer stopTracing()
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	if s.cluster != nil {
 		s.cluster.Start(bg)
