@@ -132,6 +132,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 		}
 		return out
 	})
+	s.watchHealth() // health.go
 	// Not the signal context: the events queued when it ends are delivered
 	// during the shutdown (Run), which stops the poster itself.
 	s.cbs = callbacks.New(context.WithoutCancel(ctx), callbacks.Config{URL: cfg.Callbacks.URL, Secret: []byte(cfg.Backend.Secret),

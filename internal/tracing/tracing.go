@@ -58,7 +58,7 @@ type Config struct {
 
 // SetDefaults fills in the zero values.
 func (c *Config) SetDefaults() {
-	if c.SampleRatio <= 0 {
+	if c.SampleRatio == 0 {
 		c.SampleRatio = 1
 	}
 	if c.ServiceName == "" {
