@@ -125,6 +125,25 @@ func post(tb testing.TB, url, tok string, in, out any) {
 
 func do(tb testing.TB, method, url, tok string, in, out any) {
 	tb.Helper()
+	status, raw := send(tb, method, url, tok, in)
+	if status != http.StatusOK {
+		tb.Fatalf("%s %s: %d %s", method, url, status, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			tb.Fatalf("%s %s: %v in %s", method, url, err, raw)
+		}
+	}
+}
+
+// tryPost is post that returns the status and body, whatever they are.
+func tryPost(tb testing.TB, url, tok string, in any) (int, []byte) {
+	tb.Helper()
+	return send(tb, http.MethodPost, url, tok, in)
+}
+
+func send(tb testing.TB, method, url, tok string, in any) (int, []byte) {
+	tb.Helper()
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -146,15 +165,11 @@ func do(tb testing.TB, method, url, tok string, in, out any) {
 		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("%s %s: %d %s", method, url, resp.StatusCode, raw)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: reading the answer: %v", method, url, err)
 	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			tb.Fatalf("%s %s: %v in %s", method, url, err, raw)
-		}
-	}
+	return resp.StatusCode, raw
 }
 
 // userToken logs user in at the reference backend (the seeded users'
