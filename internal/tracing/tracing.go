@@ -131,7 +131,7 @@ func Start(cfg Config, instance string, getenv func(string) string) (*Provider, 
 		return nil, fmt.Errorf("tracing: OTLP exporter for %s: %w", endpoint, err)
 	}
 	attrs := []attribute.KeyValue{attribute.String("service.name", cfg.ServiceName)}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		attrs = append(attrs, attribute.String("service.version", bi.Main.Version))
 	}
 	if instance != "" {
