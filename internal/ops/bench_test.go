@@ -45,7 +45,7 @@ func benchService(b *testing.B) (*ops.Service, *backend.Client, ops.Caller) {
 	return svc, bc, f.caller(b, "alice", nil)
 }
 
-// BenchmarkOpPath is getContacts through the whole op path (docs/performance.md#tracing).
+// BenchmarkOpPath is getContacts through the whole op path (docs/performance.md#tracing-on-the-op-path-in-process).
 func BenchmarkOpPath(b *testing.B) {
 	svc, _, c := benchService(b)
 	ctx := context.Background()

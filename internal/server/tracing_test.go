@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -18,6 +20,7 @@ type otlpReceiver struct {
 	mu       sync.Mutex
 	requests []*collectortrace.ExportTraceServiceRequest
 	bad      []string
+	apiKeys  []string // X-Api-Key of each request
 }
 
 func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -36,6 +39,7 @@ func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.requests = append(o.requests, &req)
+	o.apiKeys = append(o.apiKeys, r.Header.Get("X-Api-Key"))
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	resp, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
 	_, _ = w.Write(resp)
@@ -54,13 +58,20 @@ func TestOTLPExportFromConfig(t *testing.T) {
 }
 
 // TestOTLPExportFromEnvironment: with no tracing.otlpEndpoint, the standard
-// OTEL_EXPORTER_OTLP_ENDPOINT turns tracing on (spans to its /v1/traces).
+// OTEL_EXPORTER_OTLP_ENDPOINT turns tracing on (spans to its /v1/traces),
+// with the headers of OTEL_EXPORTER_OTLP_HEADERS (URL-encoded values).
 func TestOTLPExportFromEnvironment(t *testing.T) {
 	rcv := &otlpReceiver{}
 	collector := httptest.NewServer(rcv)
 	defer collector.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s%20cret,other=1")
 	exportTwoOperations(t, rcv, "ecb", startNode(t))
+	for _, k := range rcv.apiKeys {
+		if k != "s cret" {
+			t.Errorf("X-Api-Key %q, want the decoded OTEL_EXPORTER_OTLP_HEADERS value", k)
+		}
+	}
 }
 
 // exportTwoOperations runs getUserToken and getContacts on n, stops it and
@@ -79,7 +90,12 @@ func exportTwoOperations(t *testing.T, rcv *otlpReceiver, serviceName string, n 
 	if len(rcv.requests) == 0 {
 		t.Fatal("no OTLP export reached the receiver")
 	}
-	type span struct{ name, trace, parent, id string }
+	type span struct {
+		name, trace, parent, id string
+		kind                    tracev1.Span_SpanKind
+		attrs                   map[string]string
+		start, end              uint64
+	}
 	var spans []span
 	for _, req := range rcv.requests {
 		for _, rs := range req.ResourceSpans {
@@ -94,7 +110,11 @@ func exportTwoOperations(t *testing.T, rcv *otlpReceiver, serviceName string, n 
 			}
 			for _, ss := range rs.ScopeSpans {
 				for _, s := range ss.Spans {
-					spans = append(spans, span{s.Name, string(s.TraceId), string(s.ParentSpanId), string(s.SpanId)})
+					attrs := map[string]string{}
+					for _, kv := range s.Attributes {
+						attrs[kv.Key] = kv.Value.String()
+					}
+					spans = append(spans, span{s.Name, string(s.TraceId), string(s.ParentSpanId), string(s.SpanId), s.Kind, attrs, s.StartTimeUnixNano, s.EndTimeUnixNano})
 				}
 			}
 		}
@@ -117,7 +137,16 @@ func exportTwoOperations(t *testing.T, rcv *otlpReceiver, serviceName string, n 
 		return span{}
 	}
 	op, call := find("getContacts"), find("backend getContacts")
-	if op.trace == "" || call.trace != op.trace || call.parent != op.id {
+	if len(op.trace) != 16 || call.trace != op.trace || call.parent != op.id || op.parent != "" {
 		t.Errorf("backend getContacts is not getContacts' child in its trace: %+v, %+v", call, op)
+	}
+	if op.kind != tracev1.Span_SPAN_KIND_SERVER || call.kind != tracev1.Span_SPAN_KIND_CLIENT {
+		t.Errorf("kinds %v, %v", op.kind, call.kind)
+	}
+	if !strings.Contains(op.attrs["ecb.user_id"], `"alice"`) || !strings.Contains(call.attrs["http.response.status_code"], "200") {
+		t.Errorf("attributes %v, %v", op.attrs, call.attrs)
+	}
+	if op.start == 0 || op.end < op.start || call.start < op.start || call.end > op.end {
+		t.Errorf("times: op %d..%d, call %d..%d", op.start, op.end, call.start, call.end)
 	}
 }

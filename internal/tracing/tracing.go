@@ -17,13 +17,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -126,10 +127,19 @@ func Start(cfg Config, instance string, getenv func(string) string) (*Provider, 
 	if endpoint == "" {
 		return &Provider{}, nil
 	}
-	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(endpoint))
-	if err != nil {
-		return nil, fmt.Errorf("tracing: OTLP exporter for %s: %w", endpoint, err)
+	headers := map[string]string{}
+	timeout := 10 * time.Second
+	if getenv != nil {
+		for _, name := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} { // the second wins
+			maps.Copy(headers, parseHeaders(getenv(name)))
+		}
+		for _, name := range []string{"OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"} {
+			if ms, err := strconv.Atoi(getenv(name)); err == nil && ms > 0 {
+				timeout = time.Duration(ms) * time.Millisecond
+			}
+		}
 	}
+	exp := newExporter(endpoint, headers, timeout)
 	attrs := []attribute.KeyValue{attribute.String("service.name", cfg.ServiceName)}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		attrs = append(attrs, attribute.String("service.version", bi.Main.Version))
