@@ -30,6 +30,7 @@ import (
 	"github.com/ecbridge/ecb/internal/ops"
 	"github.com/ecbridge/ecb/internal/serverapi"
 	"github.com/ecbridge/ecb/internal/support"
+	"github.com/ecbridge/ecb/internal/tracing"
 )
 
 // Config is the whole configuration of `ecb serve`.
@@ -53,6 +54,7 @@ type Config struct {
 	Support    support.Config   `yaml:"support"`
 	Callbacks  Callbacks        `yaml:"callbacks"`
 	Cluster    Cluster          `yaml:"cluster"`
+	Tracing    tracing.Config   `yaml:"tracing"`
 }
 
 // Cluster configures cluster mode (docs/cluster.md). Without a RedisURL the
@@ -211,6 +213,7 @@ func (c *Config) SetDefaults() {
 	c.Support.SetDefaults()
 	c.ServerAPI.SetDefaults()
 	c.Limits.SetDefaults()
+	c.Tracing.SetDefaults()
 }
 
 func setDur(d *time.Duration, def time.Duration) {
@@ -312,6 +315,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := limits.ParseProxies(c.HTTP.TrustedProxies); err != nil {
 		bad("http.trustedProxies", "%v", err)
+	}
+	if err := c.Tracing.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -468,6 +474,12 @@ func Set(c *Config, key, value string) error {
 			return fmt.Errorf("%s: %q is not a whole number", key, value)
 		}
 		v.SetInt(n)
+	case v.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not a number (e.g. 0.25)", key, value)
+		}
+		v.SetFloat(f)
 	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
 		var items []string
 		for _, s := range strings.Split(value, ",") {

@@ -106,7 +106,7 @@ type SetPresenceRequest struct {
 // user's presence (the most available of their connections) is pushed to
 // those who may see it when it changes.
 func (s *Service) SetPresence(ctx context.Context, c Caller, req SetPresenceRequest) (*presence.Presence, error) {
-	return run(ctx, s, OpSetPresence, c, func() (*presence.Presence, error) {
+	return run(ctx, s, OpSetPresence, c, func(ctx context.Context) (*presence.Presence, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -137,7 +137,7 @@ type GetPresenceResult struct {
 // GetPresence answers for users the caller may see (contacts, members of a
 // shared thread) and refuses the request when it names anyone else.
 func (s *Service) GetPresence(ctx context.Context, c Caller, req GetPresenceRequest) (*GetPresenceResult, error) {
-	return run(ctx, s, OpGetPresence, c, func() (*GetPresenceResult, error) {
+	return run(ctx, s, OpGetPresence, c, func(ctx context.Context) (*GetPresenceResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -175,7 +175,7 @@ type TypingPush struct {
 // typing. It is never stored; a start not refreshed within
 // operations.typingTimeout ends by itself with a stop push.
 func (s *Service) Typing(ctx context.Context, c Caller, req TypingRequest) (any, error) {
-	return run(ctx, s, OpTyping, c, func() (any, error) {
+	return run(ctx, s, OpTyping, c, func(ctx context.Context) (any, error) {
 		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
@@ -186,6 +186,7 @@ func (s *Service) Typing(ctx context.Context, c Caller, req TypingRequest) (any,
 		if err != nil {
 			return nil, err
 		}
+		s.traceThread(ctx, t.ThreadID)
 		if !s.allowTyping(c.User.ID) {
 			return nil, &apierr.Error{Code: apierr.RateLimited, Message: "too many typing notifications", RetryAfter: time.Second}
 		}
@@ -257,7 +258,7 @@ type MarkReadResult struct {
 // MarkRead forwards a read mark to the backend, then pushes it to the
 // thread's listeners (part of the thread's history, with an offset).
 func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (*MarkReadResult, error) {
-	return run(ctx, s, OpMarkRead, c, func() (*MarkReadResult, error) {
+	return run(ctx, s, OpMarkRead, c, func(ctx context.Context) (*MarkReadResult, error) {
 		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
@@ -268,6 +269,7 @@ func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (
 		if err != nil {
 			return nil, err
 		}
+		s.traceThread(ctx, t.ThreadID)
 		resp, err := s.backend.MarkRead(ctx, &ecbserver.MarkReadRequest{UserID: c.User.ID, ThreadID: t.ThreadID, MessageID: req.MessageID})
 		if err != nil {
 			return nil, err
@@ -327,7 +329,7 @@ type AddParticipantsResult struct {
 // or owner bit): the listeners get a member push per new member, and the new
 // members' connections a thread push (change "added").
 func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticipantsRequest) (*AddParticipantsResult, error) {
-	return run(ctx, s, OpAddParticipants, c, func() (*AddParticipantsResult, error) {
+	return run(ctx, s, OpAddParticipants, c, func(ctx context.Context) (*AddParticipantsResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -340,6 +342,7 @@ func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticip
 		if err != nil {
 			return nil, err
 		}
+		s.traceThread(ctx, t.ThreadID)
 		resp, err := s.backend.AddParticipants(ctx, &ecbserver.AddParticipantsRequest{UserID: c.User.ID, ThreadID: t.ThreadID, Participants: participants})
 		if err != nil {
 			return nil, err
@@ -376,7 +379,7 @@ type LeaveThreadRequest struct {
 // told with a thread push, change "left"), and the remaining listeners get a
 // member push.
 func (s *Service) LeaveThread(ctx context.Context, c Caller, req LeaveThreadRequest) (any, error) {
-	return run(ctx, s, OpLeaveThread, c, func() (any, error) {
+	return run(ctx, s, OpLeaveThread, c, func(ctx context.Context) (any, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -384,6 +387,7 @@ func (s *Service) LeaveThread(ctx context.Context, c Caller, req LeaveThreadRequ
 		if err != nil {
 			return nil, err
 		}
+		s.traceThread(ctx, t.ThreadID)
 		if err := s.leaveThreadAs(ctx, c.User.ID, t.ThreadID, c.Conn); err != nil {
 			return nil, err
 		}
@@ -444,7 +448,7 @@ type ResumedThread struct {
 // they are gone (another epoch, an offset from the future, a gap older than
 // the kept history).
 func (s *Service) Resume(ctx context.Context, c Caller, req ResumeRequest) (*ResumeResult, error) {
-	return run(ctx, s, OpResume, c, func() (*ResumeResult, error) {
+	return run(ctx, s, OpResume, c, func(ctx context.Context) (*ResumeResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}

@@ -29,6 +29,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/callbacks"
@@ -134,6 +136,7 @@ type Service struct {
 	hub      *hub.Hub
 	log      *slog.Logger
 	obs      Observer
+	tracer   trace.Tracer // nil: tracing off (tracing.go)
 	live     *live
 	guards   Guards        // live decisions of the Server API and the limits (guards.go)
 	support  SupportEngine // nil unless EnableSupport (support.go) or EnableSupportCluster
@@ -200,14 +203,17 @@ func tokenError(err error, which string) error {
 	return apierr.Wrap(err, apierr.Unauthenticated, msg)
 }
 
-// run admits, times and reports an operation: the one wrapper of every
-// operation, typed by its result.
-func run[T any](ctx context.Context, s *Service, op string, c Caller, f func() (T, error)) (T, error) {
+// run admits, times, traces and reports an operation: the one wrapper of
+// every operation, typed by its result. f runs with the operation's
+// context, which carries its span when tracing is on: the backend calls
+// made with it are the span's children.
+func run[T any](ctx context.Context, s *Service, op string, c Caller, f func(ctx context.Context) (T, error)) (T, error) {
 	start := time.Now()
+	ctx, span := s.startSpan(ctx, op, c) // tracing.go; off: ctx as it is
 	var out T
 	err := s.admit(c)
 	if err == nil {
-		out, err = f()
+		out, err = f(ctx)
 	}
 	outcome := "ok"
 	if err != nil {
@@ -225,6 +231,7 @@ func run[T any](ctx context.Context, s *Service, op string, c Caller, f func() (
 			s.log.Log(ctx, level, "operation failed", "op", op, "user", uid, "code", e.Code, "err", e.Error())
 		}
 	}
+	endSpan(span, err)
 	s.obs.Operation(op, outcome, time.Since(start))
 	return out, err
 }
@@ -335,7 +342,7 @@ type GetUserTokenResult struct {
 // The userToken is verified before it is handed out, so a misconfigured backend
 // is noticed here and not at the client's next request.
 func (s *Service) GetUserToken(ctx context.Context, req GetUserTokenRequest) (*GetUserTokenResult, error) {
-	return run(ctx, s, OpGetUserToken, Caller{}, func() (*GetUserTokenResult, error) {
+	return run(ctx, s, OpGetUserToken, Caller{}, func(ctx context.Context) (*GetUserTokenResult, error) {
 		if req.AccessToken == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "accessToken is required")
 		}

@@ -135,6 +135,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 		}
 		return out
 	})
+	s.watchHealth() // health.go
 	// Not the signal context: the events queued when it ends are delivered
 	// during the shutdown (Run), which stops the poster itself.
 	s.cbs = callbacks.New(context.WithoutCancel(ctx), callbacks.Config{URL: cfg.Callbacks.URL, Secret: []byte(cfg.Backend.Secret),
@@ -278,6 +279,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
 	}
+	stopTracing, terr := s.startTracing() // tracing.go
+	if terr != nil {
+		return terr
+	}
+	defer stopTracing()
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	if s.cluster != nil {
 		s.cluster.Advertise(s.advertiseURL())
