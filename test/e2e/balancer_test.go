@@ -391,3 +391,107 @@ func TestBalancedRollingRestartLosesNothing(t *testing.T) {
 	}
 	t.Logf("bob's SSE stream: %d messages, %d reconnects, all recovered", len(stream.got), len(stream.readies)-1)
 }
+
+// TestBalancedRollingRestartKeepsSupportCallbacks: a support chat goes on
+// through nginx while the three nodes are restarted one by one (the support
+// engine's owner among them). Every message the agent had acknowledged
+// reaches the backend as one message.created callback: none of those queued
+// on a draining node is lost.
+func TestBalancedRollingRestartKeepsSupportCallbacks(t *testing.T) {
+	c, lb, cfg, _ := balancedCluster(t, "--set", "socketio.pingInterval=2s", "--set", "socketio.pingTimeout=3s",
+		"--set", "http.shutdownTimeout=8s", "--set", "support.offerTimeout=60s",
+		"--set", "limits.opsPerSecondPerConnection=200", "--set", "limits.opsBurstPerConnection=200",
+		"--set", "limits.opsPerSecondPerUser=200", "--set", "limits.opsBurstPerUser=200")
+	d := c.Nodes[0]
+	agent1, alice := d.login(t, "agent1"), cfg["userToken"].(map[string]string)["alice"]
+	sa, sv := openStream(t, lb, agent1), openStream(t, lb, alice)
+	decodeData[map[string]any](t, call(t, "POST", lb+"/v1/ops/agent.setAvailability", map[string]any{"available": true}, bearer(agent1), "ECB-Stream: "+sa.ID))
+	asked := decodeData[struct{ RequestID string }](t, call(t, "POST", lb+"/v1/ops/support.ask",
+		map[string]any{"workgroup": "support", "question": "Through a rolling restart?"}, bearer(alice), "ECB-Stream: "+sv.ID))
+	var offer struct{ OfferID string }
+	if err := json.Unmarshal(awaitEvent(t, sa, "offer", 15*time.Second).Data, &offer); err != nil {
+		t.Fatal(err)
+	}
+	accepted := decodeData[struct {
+		Thread      struct{ ID string }
+		ThreadToken string
+	}](t, call(t, "POST", lb+"/v1/ops/offer.accept", map[string]any{"offerId": offer.OfferID}, bearer(agent1), "ECB-Stream: "+sa.ID))
+
+	// The agent writes every 20 ms, each message retried with its
+	// clientMessageId until it is acknowledged.
+	stop := make(chan struct{})
+	ackedc := make(chan []string, 1)
+	go func() {
+		var acked []string
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				ackedc <- acked
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			body := fmt.Sprintf("support %d", i)
+			for {
+				status, _, err := tryCall("POST", lb+"/v1/threads/"+accepted.Thread.ID+"/messages",
+					map[string]any{"body": body, "clientMessageId": fmt.Sprintf("rr-%d", i)},
+					bearer(agent1), "ECB-Thread-Token: "+accepted.ThreadToken)
+				if err == nil && status == http.StatusCreated {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			acked = append(acked, body)
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	c.rollingRestart(t, 3*time.Minute)
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	acked := <-ackedc
+	if len(acked) < 20 {
+		t.Fatalf("only %d messages acknowledged", len(acked))
+	}
+
+	// Every acknowledged message, one message.created callback each.
+	var counts map[string]int
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var got struct {
+			Events []struct {
+				Type string `json:"type"`
+				Data struct {
+					Body string `json:"body"`
+				} `json:"data"`
+			} `json:"events"`
+		}
+		status, body, err := tryCall("GET", c.File.Backend+"/callbacks?requestId="+url.QueryEscape(asked.RequestID), nil)
+		if err != nil || status != http.StatusOK || json.Unmarshal([]byte(body), &got) != nil {
+			t.Fatalf("callbacks: %d %v %s", status, err, body)
+		}
+		counts = map[string]int{}
+		for _, ev := range got.Events {
+			if ev.Type == "message.created" {
+				counts[ev.Data.Body]++
+			}
+		}
+		missing := 0
+		for _, b := range acked {
+			if counts[b] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			if missing > 0 {
+				t.Fatalf("%d of %d acknowledged messages have no message.created callback", missing, len(acked))
+			}
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, b := range acked {
+		if counts[b] != 1 {
+			t.Fatalf("message %q: %d message.created callbacks", b, counts[b])
+		}
+	}
+	t.Logf("%d support messages through a rolling restart, one callback each", len(acked))
+}
