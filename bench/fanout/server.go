@@ -87,10 +87,10 @@ type conn struct {
 
 var _ hub.Conn = (*conn)(nil)
 
-// encodePush is internal/sioapi's: one Socket.IO EVENT packet per push,
-// cached on the push by Push.Frame, shared by every recipient.
+// encodePush is internal/sioapi's: the WebSocket frame of one Socket.IO EVENT
+// packet per push, cached on the push by Push.Frame, shared by every recipient.
 func encodePush(p *hub.Push) []byte {
-	b, err := socketio.EncodeEvent("/", p.Event, json.RawMessage(p.Payload()))
+	b, err := socketio.EncodeEventFrame("/", p.Event, json.RawMessage(p.Payload()))
 	if err != nil {
 		return nil
 	}
@@ -105,7 +105,7 @@ func (c *conn) Deliver(p *hub.Push) bool {
 	// Counted before the frame is queued: a delivery the client has received
 	// is counted by then (the hub's Delivered comes after its fan-out loop).
 	c.queued.Add(1)
-	if !c.socket.SendEncoded(frame) {
+	if !c.socket.SendFrame(frame) {
 		c.queued.Add(-1)
 		return false
 	}
