@@ -61,6 +61,8 @@ type ServerOptions struct {
 	// key and channel under Prefix: the nodes of one cluster run share a
 	// prefix, and each run has its own.
 	RedisURL, Prefix string
+	// WriteDelay is the server's socketio.writeDelay (Config.WriteDelay).
+	WriteDelay time.Duration
 }
 
 // ServerStats is what ServeECB prints on "stop".
@@ -150,7 +152,7 @@ func ServeECB(ctx context.Context, stdin io.Reader, stdout io.Writer, opts Serve
 			return err
 		}
 	}
-	srv := socketio.NewServer(socketio.Config{Logger: log})
+	srv := socketio.NewServer(socketio.Config{Logger: log, WriteDelay: opts.WriteDelay})
 	srv.Namespace("/").OnConnection(func(s *socketio.Socket) {
 		c := &conn{socket: s, queued: &queued}
 		h.Register(c, s.ID())
