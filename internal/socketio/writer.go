@@ -195,7 +195,7 @@ func (w *poolWriter) flush(c *EngineConn) {
 		err = w.errno
 	}
 	written := w.n
-	if cap(w.buf) > poolBatchBytes {
+	if cap(w.buf) > 2*poolBatchBytes {
 		w.buf = make([]byte, 0, 4<<10)
 	}
 	switch {
