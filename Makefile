@@ -3,8 +3,9 @@ GO        ?= go
 # Node suites, each with package-lock.json and `npm test`: the Socket.IO interop
 # tests, the JS client (builds, then tests against a real ecb demo), the demo
 # web app (type-checks; fails when the committed web/dist is stale), and the
-# browser tests (Debian's chromium through playwright-core).
-NODE_DIRS := test/interop clients/js web test/browser
+# browser tests (Debian's chromium through playwright-core), and the Node
+# backend SDK (unit, contract and end-to-end tests against a real ecb serve).
+NODE_DIRS := test/interop clients/js web test/browser sdk/node
 STATICCHECK_VERSION := v0.8.2
 # Debian's interpreter, where apt-get installs python3-socketio (not a pyenv
 # python3 that may come first on PATH).

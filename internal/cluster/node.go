@@ -26,6 +26,7 @@ type Node struct {
 	// Presence is the presence.Store of the node's users; bind it
 	// (presence.Service.SetStore) before Start.
 	Presence *Presence
+	peers    *peers
 
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
@@ -66,11 +67,30 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	n.Controller = newController(cfg, rdb, log)
 	n.Presence = newPresence(cfg, rdb, log)
 	n.Controller.pres = n.Presence
+	n.peers = newPeers(cfg, rdb, log)
 	return n, nil
 }
 
 // ID returns the node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
+
+// Tag returns the node's tag (NodeTag of its id): the ids of the sessions
+// and streams it holds start with it.
+func (n *Node) Tag() string { return n.peers.tag }
+
+// Advertise sets the URL at which the other nodes reach this one (for
+// requests of sessions it holds); call it before Start.
+func (n *Node) Advertise(url string) { n.peers.advertise(url) }
+
+// PeerURL returns the advertised URL of the live node with tag, or
+// ErrPeerGone.
+func (n *Node) PeerURL(ctx context.Context, tag string) (string, error) {
+	return n.peers.lookup(ctx, tag)
+}
+
+// PeerGone tells that the node with tag did not answer: it is taken for
+// gone (PeerURL answers ErrPeerGone) until its entry would have expired.
+func (n *Node) PeerGone(tag string) { n.peers.gone(tag) }
 
 // Redis returns the node's Redis client (for the stores built on it).
 func (n *Node) Redis() *redis.Client { return n.rdb }
@@ -86,6 +106,7 @@ func (n *Node) Start(ctx context.Context) {
 	_ = n.Broker.start(ctx, &n.wg)
 	n.Controller.start(ctx, &n.wg)
 	n.wg.Go(func() { n.Presence.run(ctx) })
+	n.wg.Go(func() { n.peers.run(ctx) })
 	n.wg.Go(func() {
 		probe := func(time.Time) {
 			n.Broker.probe(ctx)
@@ -133,6 +154,7 @@ func (n *Node) stop(goodbye bool) {
 		n.wg.Wait()
 		if goodbye && n.cancel != nil {
 			n.Presence.leave(context.Background())
+			n.peers.leave(context.Background())
 		}
 		_ = n.rdb.Close()
 		n.mu.Lock()

@@ -72,6 +72,11 @@ type Cluster struct {
 	// NodeName names this node in logs, the ECB-Node response header and
 	// connection ids (default: a random name).
 	NodeName string `yaml:"nodeName"`
+	// AdvertiseURL is where the other nodes reach this one, for the
+	// requests of the sessions and streams it holds that a balancer without
+	// stickiness sends to them (default: http:// or https:// and the listen
+	// address, with this host's name when it listens on every address).
+	AdvertiseURL string `yaml:"advertiseURL"`
 	// MetaTTL is how long an idle thread keeps its epoch and offset (default 24h).
 	MetaTTL time.Duration `yaml:"metaTTL"`
 	// Timeout bounds each Redis call (default 2s).
@@ -115,6 +120,9 @@ type HTTP struct {
 	ReadBodyTimeout time.Duration `yaml:"readBodyTimeout"`
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// ReconnectJitter spreads the reconnects of the clients a shutting-down
+	// node lets go: each is told to wait a random time up to it (default 2s).
+	ReconnectJitter time.Duration `yaml:"reconnectJitter"`
 	// TLSCertFile and TLSKeyFile, when both set, make the client listener
 	// serve HTTPS (and WSS) with that certificate chain and key (PEM).
 	// Without them ECB serves plain HTTP, for a TLS-terminating proxy.
@@ -174,6 +182,7 @@ func (c *Config) SetDefaults() {
 	setDur(&c.HTTP.ReadHeaderTimeout, 10*time.Second)
 	setDur(&c.HTTP.ReadBodyTimeout, 30*time.Second)
 	setDur(&c.HTTP.ShutdownTimeout, 15*time.Second)
+	setDur(&c.HTTP.ReconnectJitter, 2*time.Second)
 	setInt(&c.Hub.HistorySize, 256)
 	setDur(&c.Hub.HistoryTTL, 5*time.Minute)
 	if c.Cluster.Prefix == "" {

@@ -123,6 +123,21 @@ type AgentsAudience interface {
 	SeesAgentsOnly() bool
 }
 
+// PositionTracker is the optional interface of a Conn that keeps, per
+// thread, the position it listens from (an SSE stream, which hands its
+// threads over to another node when its own stops). The hub calls
+// ListensFrom under its locks, before any push of the thread after pos
+// reaches the Conn: it must only take the Conn's own lock.
+type PositionTracker interface {
+	ListensFrom(threadID string, pos Position)
+}
+
+func trackFrom(c Conn, threadID string, pos Position) {
+	if t, ok := c.(PositionTracker); ok {
+		t.ListensFrom(threadID, pos)
+	}
+}
+
 // seesAgentsOnly reports whether c may receive AgentsOnly pushes.
 func seesAgentsOnly(c Conn) bool {
 	a, ok := c.(AgentsAudience)
@@ -371,6 +386,9 @@ func (h *Hub) attach(ctx context.Context, threadID string, c Conn, resuming bool
 	t.listeners[c] = l
 	if t.synced {
 		l.from = Position{Epoch: t.epoch, Offset: t.offset}
+		if !resuming {
+			trackFrom(c, threadID, l.from)
+		}
 		s.mu.Unlock()
 		return l.from, nil
 	}
@@ -416,8 +434,11 @@ func (h *Hub) finishSync(threadID string, t *thread, pos Position, err error) {
 		}
 	default:
 		t.synced, t.epoch, t.offset = true, pos.Epoch, pos.Offset
-		for _, l := range t.listeners {
+		for c, l := range t.listeners {
 			l.from = pos
+			if !l.resuming {
+				trackFrom(c, threadID, pos)
+			}
 		}
 		pending := t.pending
 		t.pending = nil
@@ -467,6 +488,21 @@ func (h *Hub) Attached(c Conn) int {
 		return len(st.threads)
 	}
 	return 0
+}
+
+// Threads returns the threads c listens to.
+func (h *Hub) Threads(c Conn) []string {
+	h.connsMu.Lock()
+	defer h.connsMu.Unlock()
+	st := h.conns[c]
+	if st == nil {
+		return nil
+	}
+	out := make([]string, 0, len(st.threads))
+	for id := range st.threads {
+		out = append(out, id)
+	}
+	return out
 }
 
 func (h *Hub) removeListener(threadID string, c Conn) {
@@ -640,6 +676,13 @@ func (h *Hub) Resume(ctx context.Context, threadID string, c Conn, from Position
 	st := h.conns[c]
 	agents := st != nil && st.agents
 	h.connsMu.Unlock()
+	// The live pushes are held for c until the end: it listens from what
+	// it is given now.
+	if recovered {
+		trackFrom(c, threadID, from)
+	} else {
+		trackFrom(c, threadID, now)
+	}
 	slow := false
 	if recovered {
 		for _, p := range pushes {

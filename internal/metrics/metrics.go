@@ -21,6 +21,7 @@ type Metrics struct {
 	backend     *prometheus.HistogramVec
 	delivered   prometheus.Counter
 	dropped     prometheus.Counter
+	forwarded   *prometheus.CounterVec
 }
 
 // New registers the collectors on a fresh registry (with the Go and process collectors).
@@ -45,8 +46,11 @@ func New() *Metrics {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ecb_slow_consumers_total", Help: "Connections cut because they could not keep up with their pushes.",
 		}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ecb_forwarded_requests_total", Help: "Requests of sessions and streams held by another node, by result.",
+		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.connections, m.operations, m.opLatency, m.backend, m.delivered, m.dropped,
+	m.reg.MustRegister(m.connections, m.operations, m.opLatency, m.backend, m.delivered, m.dropped, m.forwarded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -482,6 +482,37 @@ func (s *Service) Resume(ctx context.Context, c Caller, req ResumeRequest) (*Res
 	})
 }
 
+// Adopt makes c listen again to threads from the positions a stream had
+// reached on another node (an SSE handoff, when that node shut down), as if
+// it had gone on there: the threadTokens were verified when it first
+// listened and are not asked again, but the live decisions are (a ban
+// since then wins and the thread is left out). It reports whether every
+// thread listens again with nothing missed.
+func (s *Service) Adopt(ctx context.Context, c Caller, threads map[string]hub.Position) bool {
+	all := len(threads) <= s.cfg.MaxThreadsPerConnection
+	n := 0
+	for id, from := range threads {
+		if n++; n > s.cfg.MaxThreadsPerConnection {
+			break
+		}
+		if err := s.stillListening(c, id); err != nil {
+			all = false
+			continue
+		}
+		_, ok, _, err := s.hub.Resume(ctx, id, c.Conn, from)
+		if err != nil {
+			all = false
+			continue
+		}
+		if err := s.stillListening(c, id); err != nil { // a ban that raced with it wins
+			s.hub.Detach(id, c.Conn)
+			ok = false
+		}
+		all = all && ok
+	}
+	return all
+}
+
 // dedupeBegin finds or starts the outcome of a sendMessage with a
 // clientMessageId. When first is false, the caller waits on e.done and
 // answers with e's outcome.

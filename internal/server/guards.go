@@ -155,7 +155,7 @@ func (s *Server) shutdownGuards(ctx context.Context) {
 func (s *Server) limitHandshakes(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind := handshakeKind(r)
-		if kind == notHandshake {
+		if kind == notHandshake || s.forward.fromPeer(r) { // a peer applied it
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -21,6 +21,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +66,7 @@ type Server struct {
 	cbs     *callbacks.Poster // nil: callbacks off
 	guards  *guards           // the Server API and the limits (guards.go)
 	cluster *cluster.Node     // nil: one node, in memory
+	forward *forwarder        // nil: one node
 
 	listener      net.Listener
 	adminListener net.Listener
@@ -140,17 +143,26 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	if err := s.newGuards(ctx, cfg); err != nil {
 		return nil, err
 	}
-	s.sse = sse.New(sse.Config{
+	sseCfg := sse.Config{
 		MaxBodyBytes:      cfg.HTTP.MaxBodyBytes,
 		Heartbeat:         cfg.SSE.Heartbeat,
 		QueueBytes:        cfg.SSE.QueueBytes,
 		ResumeWindow:      cfg.SSE.ResumeWindow,
 		ResumeEvents:      cfg.SSE.ResumeEvents,
 		MaxStreamsPerUser: cfg.SSE.MaxStreamsPerUser,
-	}, s.ops, s.hub, log, s.metrics.Transport("sse"))
+		ReconnectJitter:   cfg.HTTP.ReconnectJitter,
+	}
+	var idPrefix string // the node tag that the ids of its sessions and streams start with
+	if s.cluster != nil {
+		idPrefix = s.cluster.Tag()
+		sseCfg.StreamIDPrefix, sseCfg.Handoff = idPrefix, s.cluster.StreamHandoff()
+		s.forward = newForwarder(s.cluster, []byte(cfg.Backend.Secret), s.metrics.Forwarded)
+	}
+	s.sse = sse.New(sseCfg, s.ops, s.hub, log, s.metrics.Transport("sse"))
 	origins := newOriginPolicy(cfg.HTTP.AllowedOrigins)
 	s.sio = sioapi.New(sioapi.Config{
 		Socket: socketio.Config{
+			SessionIDPrefix: idPrefix,
 			PingInterval:    cfg.SocketIO.PingInterval,
 			PingTimeout:     cfg.SocketIO.PingTimeout,
 			MaxPayload:      cfg.SocketIO.MaxPayload,
@@ -162,6 +174,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 			Logger:          log,
 		},
 		TokenExpiryWarning: cfg.SocketIO.TokenExpiryWarning,
+		ReconnectJitter:    cfg.HTTP.ReconnectJitter,
 	}, s.ops, s.hub, log, s.metrics.Transport("socketio"))
 
 	mux := http.NewServeMux()
@@ -172,8 +185,11 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	mux.HandleFunc("GET /readyz", s.readyz)
 	// CORS outside the limits: a page of an allowed origin can read its
 	// 429 or 503 (and Retry-After); a foreign origin is refused first.
-	mux.Handle("/v1/", s.refuseWhileDraining(origins.cors(s.limitHandshakes(s.sse))))
-	mux.Handle("/socket.io/", s.refuseWhileDraining(s.limitHandshakes(s.sio)))
+	// A request of a session or stream held by another node is forwarded
+	// to it (forward.go) once this node has applied the handshake limit,
+	// and even while this node drains: it opens nothing here.
+	mux.Handle("/v1/", origins.cors(s.limitHandshakes(s.forward.wrap(s.refuseWhileDraining(s.sse)))))
+	mux.Handle("/socket.io/", s.limitHandshakes(s.forward.wrap(s.refuseWhileDraining(s.sio))))
 	s.mountServerAPI(mux)
 	if cfg.AdminListen == "" {
 		mux.Handle("GET /metrics", s.metrics.Handler())
@@ -265,6 +281,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	if s.cluster != nil {
+		s.cluster.Advertise(s.advertiseURL())
 		s.cluster.Start(bg)
 		defer s.cluster.Close() // after the hub has let its connections go
 	}
@@ -305,7 +322,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("ECB shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.HTTP.ShutdownTimeout)
 	defer cancel()
-	s.sse.Shutdown()
+	s.sse.Shutdown(shutdownCtx)
 	if e := s.sio.Shutdown(shutdownCtx); e != nil {
 		err = errors.Join(err, fmt.Errorf("socket.io shutdown: %w", e))
 	}
@@ -325,6 +342,29 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("ECB stopped")
 	return err
+}
+
+// advertiseURL is where the other nodes reach this one: cluster.advertiseURL,
+// else the scheme and the bound address (with the host's name when it is
+// bound to every address).
+func (s *Server) advertiseURL() string {
+	if s.cfg.Cluster.AdvertiseURL != "" {
+		return strings.TrimSuffix(s.cfg.Cluster.AdvertiseURL, "/")
+	}
+	scheme := "http"
+	if s.cfg.HTTP.TLSCertFile != "" {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(s.listener.Addr().String())
+	if err != nil {
+		return scheme + "://" + s.listener.Addr().String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil {
+			host = name
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // nodeHeader names the node that served each response (ECB-Node), so that a

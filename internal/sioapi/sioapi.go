@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -50,6 +51,10 @@ type Config struct {
 	TokenExpiryWarning time.Duration
 	// MaxPendingOps bounds the operations queued per socket (default 32).
 	MaxPendingOps int
+	// ReconnectJitter bounds the random delay each socket is told to wait
+	// (closing {reconnectAfterMs}) before it reconnects when this node
+	// shuts down (default 2s).
+	ReconnectJitter time.Duration
 }
 
 // Gauge counts open sockets.
@@ -85,6 +90,9 @@ type API struct {
 func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, gauge Gauge) *API {
 	if cfg.TokenExpiryWarning <= 0 {
 		cfg.TokenExpiryWarning = time.Minute
+	}
+	if cfg.ReconnectJitter <= 0 {
+		cfg.ReconnectJitter = 2 * time.Second
 	}
 	if cfg.MaxPendingOps <= 0 {
 		cfg.MaxPendingOps = 32
@@ -136,7 +144,7 @@ func (a *API) Shutdown(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 	for _, c := range conns {
-		_ = c.socket.Emit(EventClosing, closingEvent{Reason: string(hub.ReasonShutdown)})
+		_ = c.socket.Emit(EventClosing, a.shutdownClosing())
 	}
 	idle := make(chan struct{})
 	go func() {
@@ -297,6 +305,15 @@ func (c *conn) Deliver(p *hub.Push) bool {
 // DISCONNECT packet (after which socket.io-client does not reconnect alone).
 type closingEvent struct {
 	Reason string `json:"reason"`
+	// ReconnectAfterMs, on a shutdown, is how long to wait before
+	// reconnecting (to another node): random, so that the clients of a node
+	// do not all reconnect at once.
+	ReconnectAfterMs int64 `json:"reconnectAfterMs,omitempty"`
+}
+
+// shutdownClosing is the closing event of a shutdown, with its delay.
+func (a *API) shutdownClosing() closingEvent {
+	return closingEvent{Reason: string(hub.ReasonShutdown), ReconnectAfterMs: (250*time.Millisecond + mrand.N(a.cfg.ReconnectJitter)).Milliseconds()}
 }
 
 // Close implements hub.Conn.
@@ -310,7 +327,7 @@ func (c *conn) Close(reason hub.Reason) {
 	case hub.ReasonShutdown:
 		// The transport closes without a DISCONNECT packet, so that the
 		// client reconnects by itself (to another node).
-		_ = c.socket.Emit(EventClosing, closingEvent{Reason: string(reason)})
+		_ = c.socket.Emit(EventClosing, c.api.shutdownClosing())
 		c.socket.Conn().Close()
 	default:
 		c.end(string(reason))

@@ -68,6 +68,10 @@ type Config struct {
 	// Logger receives the connection-level log lines (slow consumers, protocol
 	// errors at debug level). Default slog.Default().
 	Logger *slog.Logger
+	// SessionIDPrefix, when set, starts every Engine.IO session id
+	// ("<prefix>.<random>"): a cluster node puts its tag there, so that any
+	// node can tell which one holds a session (docs/cluster.md).
+	SessionIDPrefix string
 
 	// upgradeNoop bounds how long a GET that started during an upgrade waits
 	// for the upgrade to finish before it gets a noop (see servePoll).

@@ -185,7 +185,11 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // newConn creates a connection for the handshake request r and asks accept
 // for its handler.
 func (e *Engine) newConn(r *http.Request, transport uint8) *EngineConn {
-	c := &EngineConn{e: e, id: newID(), req: trimRequest(r), transport: transport}
+	id := newID()
+	if e.cfg.SessionIDPrefix != "" {
+		id = e.cfg.SessionIDPrefix + "." + id
+	}
+	c := &EngineConn{e: e, id: id, req: trimRequest(r), transport: transport}
 	c.handler = e.accept(c)
 	if c.handler == nil {
 		return nil

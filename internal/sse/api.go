@@ -17,6 +17,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,6 +46,40 @@ type Config struct {
 	ResumeWindow      time.Duration
 	ResumeEvents      int
 	MaxStreamsPerUser int
+	// StreamIDPrefix, when set, starts every stream id ("<prefix>.<random>"):
+	// a cluster node puts its tag there, so that any node can tell which one
+	// holds a stream (docs/cluster.md).
+	StreamIDPrefix string
+	// Handoff, when set, keeps the streams of this node when it shuts down,
+	// for another node to pick up on their client's reconnect (cluster mode).
+	Handoff Handoff
+	// ReconnectJitter spreads the reconnects of the streams this node ends
+	// when it shuts down: each is told (retry) to wait a random time up to it
+	// (default 2s).
+	ReconnectJitter time.Duration
+}
+
+// Handoff keeps the streams of a node that shuts down, so that a client's
+// reconnect with Last-Event-ID to another node loses nothing (cluster mode:
+// cluster.StreamHandoff).
+type Handoff interface {
+	// Save keeps rec under streamID for ttl.
+	Save(ctx context.Context, streamID string, rec HandoffRecord, ttl time.Duration) error
+	// Take removes and returns the record of streamID if it belongs to
+	// userID; ok is false when there is none (or it is another user's,
+	// which stays).
+	Take(ctx context.Context, streamID, userID string) (rec HandoffRecord, ok bool, err error)
+}
+
+// HandoffRecord is what a stream's next node needs: whose it is, whether it
+// may receive whispers, the last event written to its client, and where
+// each thread it listens to was when that event was written.
+type HandoffRecord struct {
+	User    string                  `json:"u"`
+	Agents  bool                    `json:"a,omitempty"`
+	Seq     uint64                  `json:"s"`
+	Threads map[string]hub.Position `json:"t"`
+	Partial bool                    `json:"p,omitempty"` // a thread it listened to is missing
 }
 
 func (c *Config) setDefaults() {
@@ -65,6 +100,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxStreamsPerUser <= 0 {
 		c.MaxStreamsPerUser = 16
+	}
+	if c.ReconnectJitter <= 0 {
+		c.ReconnectJitter = 2 * time.Second
 	}
 }
 
@@ -402,10 +440,19 @@ func (a *API) stream(id string) *stream {
 	return a.streams[id]
 }
 
-func newStreamID() string {
+func (a *API) newStreamID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	id := base64.RawURLEncoding.EncodeToString(b[:])
+	if a.cfg.StreamIDPrefix != "" {
+		id = a.cfg.StreamIDPrefix + "." + id
+	}
+	return id
+}
+
+// reconnectAfter is how long a stream ended by the shutdown is told to wait.
+func (a *API) reconnectAfter() time.Duration {
+	return 250*time.Millisecond + mrand.N(a.cfg.ReconnectJitter)
 }
 
 // Run expires streams whose resume window has passed, until ctx is done.
@@ -429,9 +476,55 @@ func (a *API) expire(now time.Time) {
 	}
 }
 
-// Shutdown ends every live response; the hub closes the streams themselves.
-func (a *API) Shutdown() {
+// Shutdown ends every live response (close {reason: shutdown}, with a
+// jittered retry) and, with a Handoff, keeps every stream for another node
+// once its responses have ended (or ctx is done); the hub closes the
+// streams themselves.
+func (a *API) Shutdown(ctx context.Context) {
 	a.once.Do(func() { close(a.done) })
+	if a.cfg.Handoff == nil {
+		return
+	}
+	for !a.quiet() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	a.mu.Lock()
+	streams := make([]*stream, 0, len(a.streams))
+	for _, st := range a.streams {
+		streams = append(streams, st)
+	}
+	a.mu.Unlock()
+	saved := 0
+	for _, st := range streams {
+		rec, ok := st.handoff(a.hub.Threads(st))
+		if !ok {
+			continue
+		}
+		if err := a.cfg.Handoff.Save(ctx, st.id, rec, a.cfg.ResumeWindow); err != nil {
+			a.log.Warn("sse: streams not handed over (their clients will re-fetch)", "err", err, "left", len(streams)-saved)
+			return
+		}
+		saved++
+	}
+	if saved > 0 {
+		a.log.Info("sse: streams handed over to the other nodes", "streams", saved)
+	}
+}
+
+// quiet reports whether no response serves a stream any more.
+func (a *API) quiet() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, st := range a.streams {
+		if st.isAttached() {
+			return false
+		}
+	}
+	return true
 }
 
 // Streams returns how many streams exist (live or within their resume window).

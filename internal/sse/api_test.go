@@ -187,15 +187,37 @@ func TestStreamResumeWithLastEventID(t *testing.T) {
 	})
 }
 
-// One stream is read by one response at a time.
-func TestStreamReadByOneResponse(t *testing.T) {
+// One stream is read by one response at a time: a resume while an older
+// response still serves it (a client back before its old connection is
+// noticed gone) takes it over instead of being refused, and only the newer
+// response gets the events from then on.
+func TestStreamTakenOverByANewerResponse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t, testConfig(), stacktest.Options{})
-		bob := e.st.UserToken("bob")
+		alice, bob := e.st.UserToken("alice"), e.st.UserToken("bob")
 		bs := e.open(bob, "")
-		_, id := bs.ready()
-		if status, code := e.open(bob, id).refusal(); status != http.StatusConflict || code != apierr.Conflict {
-			t.Fatalf("second reader: %d %s", status, code)
+		br, id := bs.ready()
+		tp := e.thread(alice, bob, "")
+		e.listen(bob, br.StreamID, tp.id, tp.bobToken)
+		for _, ev := range bs.named() { // the thread's creation
+			id = ev.id
+		}
+
+		second := e.open(bob, id)
+		r, _ := second.ready()
+		if !r.Resumed || !isTrue(r.Recovered) || r.StreamID != br.StreamID {
+			t.Fatalf("second reader: %+v", r)
+		}
+		if !bs.ended() {
+			t.Fatal("the older response still serves the stream after a newer one took it over")
+		}
+		e.send(alice, tp.id, tp.aliceToken, "after the takeover")
+		if got := bodies(t, second.named()); len(got) != 1 || got[0] != "after the takeover" {
+			t.Fatalf("newer response got %q", got)
+		}
+		// The older one wrote nothing more, not even a close event.
+		if evs := bs.named(); len(evs) != 0 {
+			t.Fatalf("the older response wrote %+v after the takeover", evs)
 		}
 	})
 }
@@ -311,7 +333,7 @@ func TestStreamHeartbeatExpiryAndShutdown(t *testing.T) {
 		bob = e.st.UserToken("bob")
 		bs = e.open(bob, "")
 		bs.ready()
-		e.api.Shutdown()
+		e.api.Shutdown(context.Background())
 		evs = bs.named()
 		if len(evs) != 1 || evs[0].name != "close" || !strings.Contains(evs[0].data, `"shutdown"`) || !bs.ended() {
 			t.Fatalf("at shutdown: %+v", evs)

@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -27,6 +28,8 @@ type readyEvent struct {
 // closeEvent is the last event when ECB ends a stream.
 type closeEvent struct {
 	Reason string `json:"reason"`
+	// ReconnectAfterMs, on a shutdown, is the delay the retry field gave.
+	ReconnectAfterMs int64 `json:"reconnectAfterMs,omitempty"`
 }
 
 // events serves GET /v1/events. EventSource cannot set headers, so the
@@ -52,21 +55,21 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	if lastID == "" {
 		lastID = r.URL.Query().Get("lastEventId")
 	}
-	st, ready, err := a.openStream(u.ID, lastID, ops.SeesWhispers(u))
+	o, err := a.openStream(r.Context(), u, lastID)
 	if err != nil {
 		WriteError(w, err)
 		return
 	}
-	if !st.attach() {
-		WriteError(w, apierr.New(apierr.Conflict, "this stream is already being read by another connection"))
-		return
-	}
-	defer st.detach(time.Now())
+	st, ready := o.st, o.ready
 	// Presence follows whether the stream is read, not whether it is kept
 	// for a resume (a page gone is offline at once, back online on resume).
 	presence := a.ops.Presence()
 	presence.SetReading(st, true)
-	defer presence.SetReading(st, false)
+	defer func() {
+		if st.detach(o.gen, time.Now()) { // not when a newer response took over
+			presence.SetReading(st, false)
+		}
+	}()
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -88,9 +91,12 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	defer expiry.Stop()
 
 	for {
-		var closed bool
+		var closed, kicked bool
 		var reason hub.Reason
-		buf, closed, reason = st.pending(buf)
+		buf, closed, kicked, reason = st.pending(o.gen, buf)
+		if kicked {
+			return // a newer response serves the stream
+		}
 		if closed {
 			buf = appendClose(buf, string(reason))
 		}
@@ -106,6 +112,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-st.wake:
+		case <-o.kick:
 		case <-heartbeat.C:
 			buf = append(buf, ": ping\n\n"...)
 		case <-expiry.C:
@@ -118,7 +125,15 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-a.done:
-			buf = appendClose(buf, string(hub.ReasonShutdown))
+			// Reconnect elsewhere, not all at once: EventSource waits retry.
+			after := a.reconnectAfter().Milliseconds()
+			buf = append(buf, "retry: "...)
+			buf = strconv.AppendInt(buf, after, 10)
+			buf = append(buf, '\n')
+			data, _ := json.Marshal(closeEvent{Reason: string(hub.ReasonShutdown), ReconnectAfterMs: after})
+			buf = append(buf, "event: close\ndata: "...)
+			buf = append(buf, data...)
+			buf = append(buf, "\n\n"...)
 			_, _ = w.Write(buf)
 			flusher.Flush()
 			return
@@ -133,19 +148,63 @@ func appendClose(buf []byte, reason string) []byte {
 	return append(buf, "\n\n"...)
 }
 
-// openStream resumes the stream named by lastEventID when it still exists and
-// belongs to userID, or opens a new one.
-// agents tells whether a new stream may receive whispers (hub.AgentsAudience);
-// a resumed stream keeps what it was opened with.
-func (a *API) openStream(userID, lastEventID string, agents bool) (*stream, readyEvent, error) {
-	if id, seq, ok := parseEventID(lastEventID); ok {
-		if st := a.stream(id); st != nil && st.userID == userID && !st.isClosed() {
-			recovered := st.resume(seq)
-			return st, readyEvent{StreamID: st.id, Resumed: true, Recovered: &recovered}, nil
+// opened is a stream served by one response: gen is the response's number
+// on it, kick closed when a newer response takes the stream over.
+type opened struct {
+	st    *stream
+	ready readyEvent
+	gen   uint64
+	kick  <-chan struct{}
+}
+
+// openStream resumes the stream named by lastEventID when this node holds
+// it for u, picks it up when another node handed it over (Handoff), or opens
+// a new one. A resumed stream keeps whether it may receive whispers; a new
+// one takes it from u.
+func (a *API) openStream(ctx context.Context, u *auth.User, lastEventID string) (opened, error) {
+	id, seq, named := parseEventID(lastEventID)
+	if named {
+		if st := a.stream(id); st != nil && st.userID == u.ID {
+			if gen, kick, recovered, ok := st.attachAfter(seq); ok {
+				return opened{st: st, ready: readyEvent{StreamID: st.id, Resumed: true, Recovered: &recovered}, gen: gen, kick: kick}, nil
+			}
 		}
 	}
+	var handed *HandoffRecord
+	if named && a.cfg.Handoff != nil {
+		rec, ok, err := a.cfg.Handoff.Take(ctx, id, u.ID)
+		if err != nil {
+			a.log.Warn("sse: a handed-over stream could not be looked up", "err", err)
+		} else if ok {
+			handed = &rec
+		}
+	}
+	agents := ops.SeesWhispers(u)
+	if handed != nil {
+		agents = handed.Agents
+	}
+	st, err := a.newStream(u.ID, agents)
+	if err != nil {
+		return opened{}, err
+	}
+	gen, kick, _ := st.attach() // a stream nobody else knows yet
+	o := opened{st: st, ready: readyEvent{StreamID: st.id}, gen: gen, kick: kick}
+	switch {
+	case handed != nil:
+		// Listen again from where the stream was on its node: the
+		// client loses nothing if it saw every event written there.
+		recovered := a.ops.Adopt(ctx, ops.Caller{User: u, Conn: st}, handed.Threads) && seq == handed.Seq && !handed.Partial
+		o.ready.Resumed, o.ready.Recovered = true, &recovered
+	case lastEventID != "": // one we no longer know: its events are lost
+		o.ready.Recovered = new(bool)
+	}
+	return o, nil
+}
+
+// newStream admits and registers a new stream of userID.
+func (a *API) newStream(userID string, agents bool) (*stream, error) {
 	if err := a.ops.AdmitConnection(userID); err != nil { // limits.connectionsPerUser, limits.maxConnections
-		return nil, readyEvent{}, err
+		return nil, err
 	}
 	a.mu.Lock()
 	n := 0
@@ -156,19 +215,15 @@ func (a *API) openStream(userID, lastEventID string, agents bool) (*stream, read
 	}
 	if n >= a.cfg.MaxStreamsPerUser {
 		a.mu.Unlock()
-		return nil, readyEvent{}, apierr.New(apierr.RateLimited, "at most %d event streams per user", a.cfg.MaxStreamsPerUser)
+		return nil, apierr.New(apierr.RateLimited, "at most %d event streams per user", a.cfg.MaxStreamsPerUser)
 	}
-	st := newStream(newStreamID(), userID, a.cfg.ResumeEvents, a.cfg.QueueBytes)
+	st := newStream(a.newStreamID(), userID, a.cfg.ResumeEvents, a.cfg.QueueBytes)
 	st.agents = agents
 	a.streams[st.id] = st
 	a.mu.Unlock()
 	a.hub.Register(st, userID)
 	a.metrics.StreamOpened()
-	ready := readyEvent{StreamID: st.id}
-	if lastEventID != "" { // one we no longer know: its events are lost
-		ready.Recovered = new(bool)
-	}
-	return st, ready, nil
+	return st, nil
 }
 
 // parseEventID splits an SSE event id "<streamId>:<seq>".

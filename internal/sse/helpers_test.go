@@ -36,7 +36,7 @@ func newEnv(t *testing.T, cfg Config, opt stacktest.Options) *env {
 	t.Helper()
 	st := stacktest.New(t, opt)
 	api := New(cfg, st.Ops, st.Hub, st.Log, nil)
-	t.Cleanup(api.Shutdown)
+	t.Cleanup(func() { api.Shutdown(context.Background()) })
 	return &env{t: t, st: st, api: api}
 }
 

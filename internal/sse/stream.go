@@ -12,8 +12,10 @@ import (
 // entry is one event of a stream: its sequence number and the shared encoded
 // body ("event: ...\ndata: ...\n\n"), identical for every stream.
 type entry struct {
-	seq  uint64
-	body []byte
+	seq    uint64
+	body   []byte
+	thread string       // "" for a push outside a thread's history
+	pos    hub.Position // the push's position in thread
 }
 
 // stream is one SSE stream: a hub.Conn that outlives its HTTP response for the
@@ -35,12 +37,40 @@ type stream struct {
 	wake        chan struct{}
 	closed      bool
 	closeReason hub.Reason
-	attached    bool      // an HTTP response is serving the stream
-	detachedAt  time.Time // when the last response ended
+	attached    bool          // an HTTP response is serving the stream
+	gen         uint64        // the serving response's number (attach)
+	kick        chan struct{} // closed when a newer response takes the stream over
+	detachedAt  time.Time     // when the last response ended
+	// from is, per thread, the position up to which the client has been
+	// given everything: where it started listening (hub.PositionTracker),
+	// then the last event of the thread written. A handoff hands it on.
+	from map[string]hub.Position
 }
 
 func newStream(id, userID string, maxEvents, maxBytes int) *stream {
-	return &stream{id: id, userID: userID, maxEvents: maxEvents, maxBytes: maxBytes, wake: make(chan struct{}, 1)}
+	return &stream{id: id, userID: userID, maxEvents: maxEvents, maxBytes: maxBytes, wake: make(chan struct{}, 1),
+		from: map[string]hub.Position{}}
+}
+
+// ListensFrom implements hub.PositionTracker.
+func (s *stream) ListensFrom(threadID string, pos hub.Position) {
+	s.mu.Lock()
+	s.from[threadID] = pos
+	s.mu.Unlock()
+}
+
+// positions returns, for each of threads, the position up to which the
+// client has been given everything (threads with none known are left out).
+func (s *stream) positions(threads []string) map[string]hub.Position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]hub.Position, len(threads))
+	for _, id := range threads {
+		if p, ok := s.from[id]; ok {
+			out[id] = p
+		}
+	}
+	return out
 }
 
 var _ hub.Conn = (*stream)(nil)
@@ -80,7 +110,11 @@ func (s *stream) Deliver(p *hub.Push) bool {
 		s.ring = s.ring[1:]
 	}
 	s.seq++
-	s.ring = append(s.ring, entry{seq: s.seq, body: body})
+	e := entry{seq: s.seq, body: body}
+	if p.ThreadID != "" && p.Offset != 0 {
+		e.thread, e.pos = p.ThreadID, hub.Position{Epoch: p.Epoch, Offset: p.Offset}
+	}
+	s.ring = append(s.ring, e)
 	s.ringBytes += len(body)
 	select {
 	case s.wake <- struct{}{}:
@@ -106,12 +140,7 @@ func (s *stream) Close(reason hub.Reason) {
 // eventID is the SSE id of the event seq of this stream.
 func (s *stream) eventID(seq uint64) string { return s.id + ":" + strconv.FormatUint(seq, 10) }
 
-// resume positions the stream after the event lastSeq the client says it saw.
-// It reports false when that gap is no longer held: the stream then continues
-// from now and the client must re-fetch.
-func (s *stream) resume(lastSeq uint64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (s *stream) resumeLocked(lastSeq uint64) bool {
 	if lastSeq > s.seq {
 		s.written = s.seq
 		return false
@@ -129,10 +158,14 @@ func (s *stream) resume(lastSeq uint64) bool {
 }
 
 // pending appends the unwritten events, framed with their ids, to buf and
-// marks them written. closed is set when the stream has ended.
-func (s *stream) pending(buf []byte) (out []byte, closed bool, reason hub.Reason) {
+// marks them written. closed is set when the stream has ended; kicked when
+// the response gen no longer serves the stream (it writes nothing more).
+func (s *stream) pending(gen uint64, buf []byte) (out []byte, closed, kicked bool, reason hub.Reason) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if gen != s.gen {
+		return buf, false, true, ""
+	}
 	for _, e := range s.ring {
 		if e.seq <= s.written {
 			continue
@@ -144,27 +177,64 @@ func (s *stream) pending(buf []byte) (out []byte, closed bool, reason hub.Reason
 		buf = append(buf, '\n')
 		buf = append(buf, e.body...)
 		s.written = e.seq
+		if e.thread != "" {
+			if cur, ok := s.from[e.thread]; !ok || cur.Epoch != e.pos.Epoch || e.pos.Offset > cur.Offset {
+				s.from[e.thread] = e.pos
+			}
+		}
 	}
-	return buf, s.closed, s.closeReason
+	return buf, s.closed, false, s.closeReason
 }
 
-// attach marks the stream as served by a response; false when another
-// response already serves it or it has ended.
-func (s *stream) attach() bool {
+// attach makes a new response serve the stream and returns its number and
+// the channel closed when a newer one takes over; ok is false when the
+// stream has ended. A response still attached is taken over, not refused:
+// a client that reconnects before its old connection is noticed gone (an
+// EventSource right after its page closed it) must not be stopped for good.
+func (s *stream) attach() (gen uint64, kick <-chan struct{}, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.attached || s.closed {
-		return false
-	}
-	s.attached = true
-	return true
+	return s.attachLocked()
 }
 
-func (s *stream) detach(now time.Time) {
+// attachAfter attaches a response (attach) and positions the stream after
+// the event lastSeq the client says it saw, in one step, so that a response
+// taken over writes nothing in between. recovered is false when that gap
+// is no longer held: the stream then continues from now and the client
+// must re-fetch.
+func (s *stream) attachAfter(lastSeq uint64) (gen uint64, kick <-chan struct{}, recovered, ok bool) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen, kick, ok = s.attachLocked(); !ok {
+		return 0, nil, false, false
+	}
+	return gen, kick, s.resumeLocked(lastSeq), true
+}
+
+func (s *stream) attachLocked() (gen uint64, kick <-chan struct{}, ok bool) {
+	if s.closed {
+		return 0, nil, false
+	}
+	if s.attached {
+		close(s.kick)
+	}
+	s.attached = true
+	s.gen++
+	s.kick = make(chan struct{})
+	return s.gen, s.kick, true
+}
+
+// detach ends the service of response gen; it reports false (and does
+// nothing) when a newer response serves the stream.
+func (s *stream) detach(gen uint64, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen {
+		return false
+	}
 	s.attached = false
 	s.detachedAt = now
-	s.mu.Unlock()
+	return true
 }
 
 // expired reports whether the stream has been without a response for longer
@@ -181,6 +251,26 @@ func (s *stream) writtenSeq() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.written
+}
+
+func (s *stream) isAttached() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attached
+}
+
+// handoff is the record another node needs to go on with the stream, which
+// listens to threads: false for one that has ended.
+func (s *stream) handoff(threads []string) (HandoffRecord, bool) {
+	pos := s.positions(threads)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return HandoffRecord{}, false
+	}
+	// A thread whose position is not known yet (it was being attached) is
+	// left out, and its gap cannot be vouched for.
+	return HandoffRecord{User: s.userID, Agents: s.agents, Seq: s.written, Threads: pos, Partial: len(pos) < len(threads)}, true
 }
 
 func (s *stream) isClosed() bool {

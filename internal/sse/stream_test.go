@@ -22,7 +22,7 @@ func TestStreamQueueIsBoundedAndCutsTheSlow(t *testing.T) {
 	if st.Deliver(push(5)) {
 		t.Fatal("a fifth unwritten event was accepted: the queue is not bounded")
 	}
-	out, closed, _ := st.pending(nil)
+	out, closed, _, _ := st.pending(0, nil)
 	if closed || strings.Count(string(out), "event: message") != 4 || !strings.Contains(string(out), "id: s:4\n") {
 		t.Fatalf("pending = %q closed=%v", out, closed)
 	}
@@ -39,14 +39,14 @@ func TestStreamResume(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		st.Deliver(push(i))
 	}
-	_, _, _ = st.pending(nil) // written up to 3
+	_, _, _, _ = st.pending(0, nil) // written up to 3
 	st.Deliver(push(4))
 	st.Deliver(push(5))
 
 	if !st.resume(2) {
 		t.Fatal("resume after 2 must succeed: events 3..5 are held")
 	}
-	out, _, _ := st.pending(nil)
+	out, _, _, _ := st.pending(0, nil)
 	if got := strings.Count(string(out), "event: message"); got != 3 || !strings.HasPrefix(string(out), "id: s:3\n") {
 		t.Fatalf("after resume(2): %q", out)
 	}
@@ -56,7 +56,7 @@ func TestStreamResume(t *testing.T) {
 	if st.resume(99) {
 		t.Fatal("resume from the future must fail")
 	}
-	if out, _, _ := st.pending(nil); len(out) != 0 {
+	if out, _, _, _ := st.pending(0, nil); len(out) != 0 {
 		t.Fatalf("a failed resume continues from now, got %q", out)
 	}
 }
@@ -86,6 +86,13 @@ func FuzzParseEventID(f *testing.F) {
 			st.Deliver(push(i))
 		}
 		st.resume(seq) // must never panic, whatever the client claims
-		_, _, _ = st.pending(nil)
+		_, _, _, _ = st.pending(0, nil)
 	})
+}
+
+// resume positions st after lastSeq (attachAfter without the attach).
+func (s *stream) resume(lastSeq uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resumeLocked(lastSeq)
 }

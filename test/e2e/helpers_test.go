@@ -171,6 +171,14 @@ func (r *response) code() string {
 	return r.Error.Code
 }
 
+// ok fails tb unless r is a success.
+func (r *response) ok(tb testing.TB) {
+	tb.Helper()
+	if r.Error != nil || r.Status >= 300 {
+		tb.Fatalf("status %d: %+v", r.Status, r.Error)
+	}
+}
+
 // call sends a request with optional JSON body and headers ("Name: value").
 func call(tb testing.TB, method, url string, body any, headers ...string) *response {
 	tb.Helper()
@@ -287,22 +295,11 @@ func openStream(tb testing.TB, base, token string, headers ...string) *sseStream
 }
 
 // resumeStream reopens a stream with Last-Event-ID lastID the way EventSource
-// reconnects: ECB notices a dropped response only when its connection reads
-// EOF, and until then the stream is still read by it and a resume answers
-// 409 conflict; the client retries.
+// reconnects. A resume while the old response is still attached (ECB has not
+// read its EOF yet) takes the stream over: it is never refused.
 func resumeStream(tb testing.TB, base, token, lastID string) *sseStream {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s, status, body := tryOpenStream(tb, base, token, "Last-Event-ID: "+lastID)
-		switch {
-		case s != nil:
-			return s
-		case status != http.StatusConflict || time.Now().After(deadline):
-			tb.Fatalf("resume GET /v1/events: status %d: %s", status, body)
-		}
-		time.Sleep(20 * time.Millisecond) // EventSource's retry, shortened
-	}
+	return openStream(tb, base, token, "Last-Event-ID: "+lastID)
 }
 
 // tryOpenStream is openStream that returns a refusal (nil, status, body)

@@ -17,7 +17,10 @@ import (
 // with acks, pushes. (test/interop drives it with the real socket.io-client.)
 type sioClient struct {
 	tb      testing.TB
-	url     string // .../socket.io/?EIO=4&transport=polling&sid=...
+	url     string   // .../socket.io/?EIO=4&transport=polling&sid=...
+	via     []string // when set, each request goes to the next of these bases (a balancer without affinity)
+	path    string   // url without its base
+	hits    int
 	headers []string
 	nextAck int
 	pending []string // Socket.IO packets received but not consumed yet
@@ -50,6 +53,13 @@ func connectError(payload string) (code, message string) {
 // with auth. It returns the client, or how it was refused.
 func sioDial(tb testing.TB, base string, auth any, headers ...string) (*sioClient, *sioError) {
 	tb.Helper()
+	return sioDialVia(tb, base, nil, auth, headers...)
+}
+
+// sioDialVia is sioDial whose requests after the handshake (made on base)
+// go to each of via in turn.
+func sioDialVia(tb testing.TB, base string, via []string, auth any, headers ...string) (*sioClient, *sioError) {
+	tb.Helper()
 	status, body := sioHTTP(tb, "GET", base+"/socket.io/?EIO=4&transport=polling", "", headers)
 	if status != 200 {
 		var env struct {
@@ -76,7 +86,8 @@ func sioDial(tb testing.TB, base string, auth any, headers ...string) (*sioClien
 		code, msg := connectError(recs[1][2:])
 		return nil, &sioError{Status: status, Code: code, Message: msg, Early: true, SID: open.SID}
 	}
-	c := &sioClient{tb: tb, url: base + "/socket.io/?EIO=4&transport=polling&sid=" + open.SID, headers: headers}
+	path := "/socket.io/?EIO=4&transport=polling&sid=" + open.SID
+	c := &sioClient{tb: tb, url: base + path, via: via, path: path, headers: headers}
 	rawAuth, _ := json.Marshal(auth)
 	c.send("0" + string(rawAuth)) // Socket.IO CONNECT
 	p := c.awaitPacket(func(p string) bool { return strings.HasPrefix(p, "0") || strings.HasPrefix(p, "4") })
@@ -114,10 +125,19 @@ func sioHTTP(tb testing.TB, method, url, body string, headers []string) (int, st
 	return resp.StatusCode, string(raw)
 }
 
+// target is the URL of the client's next request.
+func (c *sioClient) target() string {
+	if len(c.via) == 0 {
+		return c.url
+	}
+	c.hits++
+	return c.via[(c.hits-1)%len(c.via)] + c.path
+}
+
 // send posts one Socket.IO packet in an Engine.IO message packet ("4").
 func (c *sioClient) send(sioPacket string) {
 	c.tb.Helper()
-	if status, body := sioHTTP(c.tb, "POST", c.url, "4"+sioPacket, c.headers); status != 200 {
+	if status, body := sioHTTP(c.tb, "POST", c.target(), "4"+sioPacket, c.headers); status != 200 {
 		c.tb.Fatalf("socket.io POST: %d %s", status, body)
 	}
 }
@@ -126,14 +146,14 @@ func (c *sioClient) send(sioPacket string) {
 // Socket.IO packets and whether the session ended.
 func (c *sioClient) poll() (packets []string, ended bool) {
 	c.tb.Helper()
-	status, body := sioHTTP(c.tb, "GET", c.url, "", c.headers)
+	status, body := sioHTTP(c.tb, "GET", c.target(), "", c.headers)
 	if status != 200 {
 		return nil, true
 	}
 	for _, p := range strings.Split(body, "\x1e") {
 		switch {
 		case p == "2":
-			sioHTTP(c.tb, "POST", c.url, "3", c.headers)
+			sioHTTP(c.tb, "POST", c.target(), "3", c.headers)
 		case p == "1":
 			ended = true
 		case strings.HasPrefix(p, "4"):
@@ -248,5 +268,5 @@ func (c *sioClient) close() {
 		return
 	}
 	c.closed = true
-	sioHTTP(c.tb, "POST", c.url, "1", c.headers)
+	sioHTTP(c.tb, "POST", c.target(), "1", c.headers)
 }

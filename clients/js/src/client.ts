@@ -330,6 +330,8 @@ export class EcbClient {
   #unwatchNetwork: (() => void) | null = null;
   /** The reason of the `closing` push, until the disconnect that follows it. */
   #closing: string | null = null;
+  /** socket.io-client's own backoff while a shutdown's reconnectAfterMs replaces it. */
+  #backoff: { delay: number; factor: number } | null = null;
   /** The last setPresence, applied again on every new connection (a connection starts `available`). */
   #presence: SetPresenceRequest | null = null;
   /**
@@ -570,14 +572,36 @@ export class EcbClient {
     socket.on("closing", (ev: ClosingEvent) => {
       const reason = ev && typeof ev.reason === "string" ? ev.reason : "";
       this.#closing = reason;
-      this.#emit("closing", { reason });
+      const after = ev && typeof ev.reconnectAfterMs === "number" && ev.reconnectAfterMs >= 0 ? ev.reconnectAfterMs : undefined;
+      if (reason === "shutdown" && after !== undefined) this.#reconnectAfter(socket, after);
+      this.#emit("closing", after === undefined ? { reason } : { reason, reconnectAfterMs: after });
     });
     socket.on("tokenExpiring", (ev: TokenExpiringEvent) => void this.#onTokenExpiring(ev));
     this.#onSupportPushes(socket);
     socket.connect();
   }
 
+  /**
+   * The node shutting down said when to come back: socket.io-client's first
+   * reconnect attempt waits exactly that (its own backoff, jitter included, is
+   * restored once connected).
+   */
+  #reconnectAfter(socket: Socket, ms: number): void {
+    const m = socket.io;
+    if (!this.#backoff) this.#backoff = { delay: m.reconnectionDelay(), factor: m.randomizationFactor() };
+    m.reconnectionDelay(Math.max(1, ms));
+    m.randomizationFactor(0);
+  }
+
+  #restoreBackoff(socket: Socket | null): void {
+    if (!this.#backoff || !socket) return;
+    socket.io.reconnectionDelay(this.#backoff.delay);
+    socket.io.randomizationFactor(this.#backoff.factor);
+    this.#backoff = null;
+  }
+
   #onConnect(): void {
+    this.#restoreBackoff(this.#socket);
     if (this.#authMode === "accessToken") {
       // ECB emits `session` with the userToken right after such a handshake.
       this.#awaitingSession = setTimeout(() => {

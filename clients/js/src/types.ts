@@ -295,6 +295,12 @@ export interface MemberPush {
 export interface ClosingEvent {
   /** `token_expired`, `kicked`, `shutdown`, or an access change. */
   reason: "token_expired" | "kicked" | "shutdown" | (string & {});
+  /**
+   * On `shutdown` (protocol 1.2): how long to wait before reconnecting (to another
+   * node), random per client so that a node's clients do not all come back at once.
+   * The client waits that long before its first reconnect attempt.
+   */
+  reconnectAfterMs?: number;
 }
 
 /** The `session` event: a userToken the client now uses. */

@@ -234,10 +234,15 @@ test("close() rejects queued messages and later calls with `closed`", async () =
 
 test("the CommonJS build and the types ship next to the ESM build", async () => {
   const { createRequire } = await import("node:module");
-  const { existsSync } = await import("node:fs");
+  const { existsSync, readFileSync } = await import("node:fs");
   const cjs = createRequire(import.meta.url)("../dist/index.cjs");
   assert.equal(typeof cjs.EcbClient, "function");
-  assert.equal(cjs.PROTOCOL_VERSION, "1.1");
+  // The version the client says it speaks is the one docs/protocol.md documents.
+  const documented = /^# ECB client protocol \(version ([0-9.]+)\)/m.exec(
+    readFileSync(new URL("../../../docs/protocol.md", import.meta.url), "utf8"),
+  );
+  assert.ok(documented, "docs/protocol.md names its version in its title");
+  assert.equal(cjs.PROTOCOL_VERSION, documented[1]);
   assert.ok(new cjs.EcbError("timeout", "x") instanceof Error);
   assert.ok(existsSync(new URL("../dist/index.d.ts", import.meta.url)));
 });

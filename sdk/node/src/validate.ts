@@ -1,0 +1,91 @@
+// The structural checks of the requests, as the Go SDK makes them (its JSON
+// decoding into typed structs, then sdk/ecbserver/validate.go): the body is a
+// JSON object (or null), the known fields have their types (null counts as
+// absent, unknown fields are allowed: a newer ECB may send more), and the
+// required fields are present. Policy stays in the backend. Each returns a
+// problem message, answered 400 invalid_argument, or undefined.
+
+type Kind = "string" | "strings" | "int" | "bool" | "any" | { [field: string]: Kind };
+type Spec = { [field: string]: Kind };
+
+function typeProblem(value: unknown, kind: Kind, where: string): string | undefined {
+  if (value === null || value === undefined || kind === "any") return undefined;
+  if (kind === "string") return typeof value === "string" ? undefined : `${where} must be a string`;
+  if (kind === "bool") return typeof value === "boolean" ? undefined : `${where} must be a boolean`;
+  if (kind === "int") return Number.isInteger(value) ? undefined : `${where} must be an integer`;
+  if (kind === "strings") {
+    if (!Array.isArray(value)) return `${where} must be an array of strings`;
+    return value.every((v) => typeof v === "string" || v === null) ? undefined : `${where} must be an array of strings`;
+  }
+  if (typeof value !== "object" || Array.isArray(value)) return `${where} must be an object`;
+  return fieldsProblem(value as Record<string, unknown>, kind, where + ".");
+}
+
+function fieldsProblem(obj: Record<string, unknown>, spec: Spec, prefix: string): string | undefined {
+  for (const [field, kind] of Object.entries(spec)) {
+    const p = typeProblem(obj[field], kind, prefix + field);
+    if (p) return p;
+  }
+  return undefined;
+}
+
+function check(spec: Spec, rules: (b: Record<string, any>) => string | undefined): (body: unknown) => string | undefined {
+  return (body) => {
+    if (body !== null && (typeof body !== "object" || Array.isArray(body))) return "malformed JSON body: not a JSON object";
+    const b = (body ?? {}) as Record<string, any>;
+    const p = fieldsProblem(b, spec, "");
+    return p ? `malformed JSON body: ${p}` : rules(b);
+  };
+}
+
+const has = (v: unknown) => typeof v === "string" && v !== "";
+const requireUser = (b: Record<string, any>) => (has(b.userId) ? undefined : "userId is required");
+const participantsProblem = (list: unknown) => {
+  if (!Array.isArray(list) || list.length === 0) return "participants must name at least one user";
+  if (list.some((p) => !has(p))) return "participants must not contain an empty id";
+  return undefined;
+};
+
+export const validators = {
+  authenticate: check({ accessToken: "string" }, (b) => (has(b.accessToken) ? undefined : "accessToken is required")),
+  getContacts: check({ userId: "string" }, requireUser),
+  getThreads: check({ userId: "string" }, requireUser),
+  createThread: check(
+    { userId: "string", participants: "strings", subject: "string", message: { body: "string", clientMessageId: "string", data: "any" } },
+    (b) => requireUser(b) ?? participantsProblem(b.participants) ?? (has(b.message?.body) ? undefined : "message.body is required"),
+  ),
+  getThread: check({ userId: "string", threadId: "string", before: "string", limit: "int" }, (b) => {
+    const u = requireUser(b);
+    if (u) return u;
+    if (!has(b.threadId)) return "threadId is required";
+    if (typeof b.limit === "number" && b.limit < 0) return "limit must not be negative";
+    return undefined;
+  }),
+  addThreadMessage: check(
+    { userId: "string", threadId: "string", body: "string", clientMessageId: "string", data: "any", visibility: "string" },
+    (b) => requireUser(b) ?? (has(b.threadId) ? undefined : "threadId is required") ?? (has(b.body) ? undefined : "body is required"),
+  ),
+  markRead: check(
+    { userId: "string", threadId: "string", messageId: "string" },
+    (b) => requireUser(b) ?? (has(b.threadId) ? undefined : "threadId is required") ?? (has(b.messageId) ? undefined : "messageId is required"),
+  ),
+  addParticipants: check(
+    { userId: "string", threadId: "string", participants: "strings" },
+    (b) => requireUser(b) ?? (has(b.threadId) ? undefined : "threadId is required") ?? participantsProblem(b.participants),
+  ),
+  leaveThread: check({ userId: "string", threadId: "string" }, (b) => requireUser(b) ?? (has(b.threadId) ? undefined : "threadId is required")),
+  createSupportThread: check(
+    {
+      requestId: "string", workgroup: "string", visitorId: "string", visitorName: "string", anonymous: "bool",
+      agentId: "string", question: "string", metadata: "any", operationId: "string",
+    },
+    (b) => {
+      if (!has(b.requestId)) return "requestId is required";
+      if (!has(b.workgroup)) return "workgroup is required";
+      if (!has(b.visitorId)) return "visitorId is required";
+      if (!has(b.agentId)) return "agentId is required";
+      if (b.visitorId === b.agentId) return "visitorId and agentId must differ";
+      return undefined;
+    },
+  ),
+} satisfies Record<string, (body: unknown) => string | undefined>;
