@@ -2,12 +2,17 @@ package socketio
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 )
 
@@ -66,6 +71,12 @@ func TestSendFrameWebSocketAndPolling(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, s := connectSocket(t, testConfig())
+	s.cl.conn.mu.Lock()
+	raw := s.cl.conn.wsRaw
+	s.cl.conn.mu.Unlock()
+	if raw == nil {
+		t.Fatal("a TCP WebSocket has no RawConn: the pool's writes are not used")
+	}
 	if !s.SendFrame(fr) || !s.TrySendFrame(fr) {
 		t.Fatal("SendFrame refused")
 	}
@@ -104,10 +115,10 @@ func TestWriteBlockedClient(t *testing.T) {
 	cfg := testConfig()
 	cfg.PingInterval = time.Hour
 	cfg.WriteQueueBytes = 64 << 20
-	cfg.WriteTimeout = 2 * time.Second
+	cfg.WriteTimeout = 4 * time.Second
 	c, s := connectSocket(t, cfg)
 	big := strings.Repeat("y", 8000)
-	const n = 2000 // 16 MB: more than the loopback socket buffers hold
+	const n = 800 // 6.4 MB: more than the loopback socket buffers hold
 	for i := range n {
 		pkt, err := EncodeEventFrame("/", "m", i, big)
 		if err != nil {
@@ -174,6 +185,61 @@ func TestWriteDelay(t *testing.T) {
 		}
 		if delay == 0 && first > 100*time.Millisecond {
 			t.Fatalf("no delay: the first push arrived after %v", first)
+		}
+	}
+}
+
+// TestWriteOverTLS: a WebSocket over TLS has no descriptor for the pool's
+// non-blocking writes (wsRaw is nil); its writes go through the blocking
+// writer, in order.
+func TestWriteOverTLS(t *testing.T) {
+	cfg := testConfig()
+	cfg.PingInterval = time.Hour
+	srv := NewServer(cfg)
+	socks := make(chan *Socket, 1)
+	srv.Namespace("/").OnConnection(func(s *Socket) { socks <- s })
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", srv)
+	hs := httptest.NewTLSServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+	})
+	d := ws.Dialer{TLSConfig: hs.Client().Transport.(*http.Transport).TLSClientConfig}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, br, _, err := d.Dial(ctx, "wss"+strings.TrimPrefix(hs.URL, "https")+"/socket.io/?EIO=4&transport=websocket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if br != nil {
+		conn = &bufConn{Conn: conn, r: io.MultiReader(br, conn)}
+	}
+	c := &wsClient{tb: t, conn: conn}
+	c.openSession()
+	c.send("40")
+	if got := c.readSkipPing(); !strings.HasPrefix(got, "40") {
+		t.Fatalf("CONNECT answer %q", got)
+	}
+	s := <-socks
+	s.cl.conn.mu.Lock()
+	raw := s.cl.conn.wsRaw
+	s.cl.conn.mu.Unlock()
+	if raw != nil {
+		t.Fatal("a TLS connection has a RawConn")
+	}
+	for i := range 100 {
+		fr, _ := EncodeEventFrame("/", "m", i)
+		if !s.SendFrame(fr) {
+			t.Fatalf("send %d refused", i)
+		}
+	}
+	for i := range 100 {
+		if got, want := c.readSkipPing(), fmt.Sprintf(`42["m",%d]`, i); got != want {
+			t.Fatalf("got %q, want %q", got, want)
 		}
 	}
 }
