@@ -32,7 +32,8 @@ type Config struct {
 	// WriteDelay is how long a WebSocket connection that gets something to
 	// write waits before the write, so that what is queued for it meanwhile
 	// (a busy thread's next pushes) leaves in the same write(2): latency
-	// traded for fewer system calls, like centrifuge's WriteDelay. Frames
+	// traded for fewer system calls, like centrifuge's WriteDelay; every
+	// write waits, acks included, so keep it small (milliseconds). Frames
 	// queued while a connection waits for a writer or is being written
 	// always leave together, with or without it. Default 0: no wait.
 	WriteDelay time.Duration
