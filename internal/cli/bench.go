@@ -107,7 +107,7 @@ func runBenchFanout(ctx context.Context, args []string, env Env) (int, error) {
 		cc := fanout.ClusterConfig{
 			Shapes: sh, Nodes: ns, Messages: 500, Rate: *rate, Window: 16, Size: *size,
 			Targets: targets, Rounds: *rounds, Timeout: 2 * time.Minute, RedisURL: *redisURL,
-			ECBServer: []string{self, "bench", benchServerCommand}, NodeDir: *nodeDir,
+			ECBServer: []string{self, "bench", benchServerCommand, "--write-delay", writeDelay.String()}, NodeDir: *nodeDir,
 			Stdout: env.Stdout, Stderr: env.Stderr,
 		}
 		if set["messages"] {
