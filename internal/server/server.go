@@ -169,6 +169,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 			MaxPayload:      cfg.SocketIO.MaxPayload,
 			ConnectTimeout:  cfg.SocketIO.ConnectTimeout,
 			WriteQueueBytes: cfg.SocketIO.QueueBytes,
+			WriteDelay:      cfg.SocketIO.WriteDelay,
 			AllowedOrigins:  cfg.HTTP.AllowedOrigins,
 			CheckOrigin:     origins.allows,
 			Logger:          log,
