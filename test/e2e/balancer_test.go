@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	ecbcluster "github.com/ecbridge/ecb/internal/cluster"
 	"github.com/ecbridge/ecb/internal/lbtest"
 )
 
@@ -131,6 +132,12 @@ func (r chatResult) ackedSet() map[string]bool {
 // balancedCluster starts three nodes with extra settings behind the
 // shipped nginx configuration, and a thread of alice with bob and carol.
 func balancedCluster(t *testing.T, extra ...string) (c *cluster, lb string, cfg map[string]any, threadID string) {
+	return balancedClusterBehind(t, "nginx", extra...)
+}
+
+// balancedClusterBehind is balancedCluster behind the balancer kind
+// (lbtest.Start: nginx or haproxy).
+func balancedClusterBehind(t *testing.T, kind string, extra ...string) (c *cluster, lb string, cfg map[string]any, threadID string) {
 	c = startCluster(t, 3, extra...)
 	var addrs []string
 	for _, n := range c.Nodes {
@@ -140,7 +147,7 @@ func balancedCluster(t *testing.T, extra ...string) (c *cluster, lb string, cfg 
 		}
 		addrs = append(addrs, u.Host)
 	}
-	lb = lbtest.Start(t, "nginx", addrs)
+	lb = lbtest.Start(t, kind, addrs)
 	d := c.Nodes[0]
 	users := map[string]string{}
 	for _, u := range []string{"alice", "bob", "carol"} {
@@ -155,13 +162,19 @@ func balancedCluster(t *testing.T, extra ...string) (c *cluster, lb string, cfg 
 	return c, lb, cfg, threadID
 }
 
-// TestBalancedChatWithoutStickiness: through nginx round robin, bob over
-// long-polling only holds the chat for more than 100 poll cycles without a
-// reconnect, carol over polling upgraded to WebSocket likewise, and each
-// gets every acknowledged message once, in order; the nodes really
-// forwarded.
+// TestBalancedChatWithoutStickiness: through nginx, then HAProxy, round
+// robin, bob over long-polling only holds the chat for more than 100 poll
+// cycles without a reconnect, carol over polling upgraded to WebSocket
+// likewise, and each gets every acknowledged message once, in order; the
+// nodes really forwarded.
 func TestBalancedChatWithoutStickiness(t *testing.T) {
-	c, _, cfg, _ := balancedCluster(t)
+	for _, kind := range []string{"nginx", "haproxy"} {
+		t.Run(kind, func(t *testing.T) { balancedChat(t, kind) })
+	}
+}
+
+func balancedChat(t *testing.T, kind string) {
+	c, _, cfg, _ := balancedClusterBehind(t, kind)
 	cfg["messages"], cfg["intervalMs"] = 110, 60
 	s := runInteropScript(t, "cluster-chat.mjs", cfg)
 	if l := s.line(t, 30*time.Second); l != "ready" {
@@ -194,7 +207,7 @@ func TestBalancedChatWithoutStickiness(t *testing.T) {
 	if total == 0 {
 		t.Fatal("no node forwarded a request: the balancer did not spread the sessions' requests")
 	}
-	t.Logf("bob: %d polls over nginx round robin; the nodes forwarded %d requests", res.Listeners["bob"].Polls, total)
+	t.Logf("bob: %d polls over %s round robin; the nodes forwarded %d requests", res.Listeners["bob"].Polls, kind, total)
 }
 
 // sseFollower reads an event stream through base the way EventSource does:
@@ -494,4 +507,64 @@ func TestBalancedRollingRestartKeepsSupportCallbacks(t *testing.T) {
 		}
 	}
 	t.Logf("%d support messages through a rolling restart, one callback each", len(acked))
+}
+
+// TestBalancedOwnerKilledMidChat: through nginx, the node holding bob's
+// polling session is killed with SIGKILL mid-chat. bob's next request is
+// answered "Session ID unknown" by a node that is still up, socket.io-client
+// opens a new session, and the resume recovers what was missed: every
+// acknowledged message once, in order, for bob and carol.
+func TestBalancedOwnerKilledMidChat(t *testing.T) {
+	c, _, cfg, _ := balancedCluster(t, "--set", "socketio.pingInterval=2s", "--set", "socketio.pingTimeout=3s",
+		"--set", "limits.opsPerSecondPerConnection=200", "--set", "limits.opsBurstPerConnection=200",
+		"--set", "limits.opsPerSecondPerUser=200", "--set", "limits.opsBurstPerUser=200")
+	cfg["messages"], cfg["intervalMs"], cfg["untilStopped"] = 20, 15, true
+	s := runInteropScript(t, "cluster-chat.mjs", cfg)
+	if l := s.line(t, 30*time.Second); l != "ready" {
+		t.Fatalf("script: %s", l)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, err := io.WriteString(s.stdin, "sids\n"); err != nil {
+		t.Fatal(err)
+	}
+	var sids struct{ Bob, Carol string }
+	if err := json.Unmarshal([]byte(s.line(t, 10*time.Second)), &sids); err != nil {
+		t.Fatal(err)
+	}
+	owner := -1
+	for i, n := range c.File.Nodes {
+		if ecbcluster.TagOf(sids.Bob) == ecbcluster.NodeTag(n.Name) {
+			owner = i
+		}
+	}
+	if owner < 0 {
+		t.Fatalf("bob's sid %q names no node of %+v", sids.Bob, c.File.Nodes)
+	}
+	c.kill(t, owner)
+	time.Sleep(3 * time.Second) // the chat goes on without that node
+	if _, err := io.WriteString(s.stdin, "stop\n"); err != nil {
+		t.Fatal(err)
+	}
+	var res chatResult
+	if err := json.Unmarshal([]byte(s.line(t, 90*time.Second)), &res); err != nil {
+		t.Fatal(err)
+	}
+	acked := res.ackedSet()
+	for _, who := range []string{"bob", "carol"} {
+		l := res.Listeners[who]
+		checkExactlyOnceInOrder(t, who, res.pushes(who), acked)
+		if len(l.Received) != len(res.Acked) {
+			t.Fatalf("%s received %d pushes for %d acknowledged messages", who, len(l.Received), len(res.Acked))
+		}
+		for _, r := range l.Resumes {
+			if r != true {
+				t.Fatalf("%s: a resume answered %v", who, r)
+			}
+		}
+	}
+	if l := res.Listeners["bob"]; l.Connects < 2 || len(l.Resumes) == 0 {
+		t.Fatalf("bob's node was killed, yet %d connects and resumes %v", l.Connects, l.Resumes)
+	}
+	t.Logf("node %s killed under bob: %d messages, bob %d connects (resumes %v), carol %d connects",
+		c.File.Nodes[owner].Name, len(res.Acked), res.Listeners["bob"].Connects, res.Listeners["bob"].Resumes, res.Listeners["carol"].Connects)
 }

@@ -14,7 +14,8 @@
 // it prints one JSON line:
 //   {acked: [body], listeners: {bob: {received: [{body, epoch, offset}],
 //    connects, resumes: [recovered], polls, transport}, carol: {...}}}
-// Before that, "ready" once every client listens.
+// Before that, "ready" once every client listens; with untilStopped, a line
+// "sids" on stdin prints {bob, carol}: the listeners' Engine.IO session ids.
 import { io } from "socket.io-client";
 import { createInterface } from "node:readline";
 
@@ -94,6 +95,8 @@ let stopped = !cfg.untilStopped;
 if (cfg.untilStopped) {
   createInterface({ input: process.stdin }).on("line", (l) => {
     if (l.trim() === "stop") stopped = true;
+    // The Engine.IO session ids, which name the node holding each session.
+    if (l.trim() === "sids") console.log(JSON.stringify({ bob: bob.socket.io.engine?.id, carol: carol.socket.io.engine?.id }));
   });
 }
 
