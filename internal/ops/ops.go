@@ -49,6 +49,12 @@ type Backend interface {
 	MarkRead(ctx context.Context, req *ecbserver.MarkReadRequest) (*ecbserver.MarkReadResponse, error)
 	AddParticipants(ctx context.Context, req *ecbserver.AddParticipantsRequest) (*ecbserver.AddParticipantsResponse, error)
 	LeaveThread(ctx context.Context, req *ecbserver.LeaveThreadRequest) (*ecbserver.LeaveThreadResponse, error)
+	// The people calls of contract 1.4 (people.go).
+	SearchUsers(ctx context.Context, req *ecbserver.SearchUsersRequest) (*ecbserver.SearchUsersResponse, error)
+	AddContact(ctx context.Context, req *ecbserver.ContactRequest) (*ecbserver.ContactResponse, error)
+	RemoveContact(ctx context.Context, req *ecbserver.ContactRequest) (*ecbserver.ContactResponse, error)
+	SetProfile(ctx context.Context, req *ecbserver.SetProfileRequest) (*ecbserver.ProfileResponse, error)
+	DeleteProfileProperty(ctx context.Context, req *ecbserver.DeleteProfilePropertyRequest) (*ecbserver.ProfileResponse, error)
 }
 
 // Verifier checks the tokens the backend signed.
@@ -272,6 +278,9 @@ func (s *Service) Call(ctx context.Context, c Caller, op string, payload json.Ra
 		return call(ctx, c, payload, s.Resume)
 	}
 	if res, ok, err := s.callSupport(ctx, c, op, payload); ok {
+		return res, err
+	}
+	if res, ok, err := s.callPeople(ctx, c, op, payload); ok {
 		return res, err
 	}
 	return nil, apierr.New(apierr.NotFound, "unknown operation %q", op)

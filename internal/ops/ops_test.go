@@ -31,6 +31,10 @@ type memBackend struct {
 	failAdd  error
 	calls    int
 	lastVis  string
+	// people (people_test.go): nil contacts means everyone has u00..u44.
+	contacts   map[string]map[string]bool
+	properties map[string]map[string]string
+	searched   string
 }
 
 func (b *memBackend) lastVisibility() string { b.mu.Lock(); defer b.mu.Unlock(); return b.lastVis }
@@ -49,6 +53,9 @@ func (b *memBackend) Authenticate(_ context.Context, req *ecbserver.Authenticate
 
 func (b *memBackend) GetContacts(_ context.Context, req *ecbserver.GetContactsRequest) (*ecbserver.GetContactsResponse, error) {
 	b.call()
+	if out, ok := b.contactsOf(req.UserID); ok {
+		return &ecbserver.GetContactsResponse{Contacts: out}, nil
+	}
 	var out []ecbserver.User
 	for i := range 45 {
 		out = append(out, ecbserver.User{ID: fmt.Sprintf("u%02d", i), Name: "user"})

@@ -98,18 +98,14 @@ func (b *ecbBackend) GetContacts(ctx context.Context, req *ecbserver.GetContacts
 		return nil, fmt.Errorf("get contacts of %s: %w", req.UserID, err)
 	}
 	defer rows.Close()
-	out := &ecbserver.GetContactsResponse{Contacts: []ecbserver.User{}}
-	for rows.Next() {
-		var u ecbserver.User
-		if err := rows.Scan(&u.ID, &u.Name); err != nil {
-			return nil, fmt.Errorf("get contacts of %s: %w", req.UserID, err)
-		}
-		out.Contacts = append(out.Contacts, u)
-	}
-	if err := rows.Err(); err != nil {
+	contacts, err := scanUsers(rows)
+	if err != nil {
 		return nil, fmt.Errorf("get contacts of %s: %w", req.UserID, err)
 	}
-	return out, nil
+	if err := withProperties(ctx, b.s.db, contacts); err != nil {
+		return nil, err
+	}
+	return &ecbserver.GetContactsResponse{Contacts: contacts}, nil
 }
 
 func (b *ecbBackend) GetThreads(ctx context.Context, req *ecbserver.GetThreadsRequest) (*ecbserver.GetThreadsResponse, error) {

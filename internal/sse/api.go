@@ -155,6 +155,11 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, metrics Met
 	m.HandleFunc("POST /v1/presence", a.authed(a.bodyOp(ops.OpSetPresence)))
 	m.HandleFunc("GET /v1/presence", a.authed(a.getPresence))
 	m.HandleFunc("POST /v1/resume", a.authed(a.bodyOp(ops.OpResume)))
+	m.HandleFunc("GET /v1/users", a.authed(a.searchUsers))
+	m.HandleFunc("POST /v1/contacts", a.authed(a.bodyOp(ops.OpAddContact)))
+	m.HandleFunc("DELETE /v1/contacts/{userId}", a.authed(a.removeContact))
+	m.HandleFunc("PATCH /v1/profile", a.authed(a.bodyOp(ops.OpSetProfile)))
+	m.HandleFunc("DELETE /v1/profile/properties/{name}", a.authed(a.deleteProfileProperty))
 	// Every operation by its protocol name, for those without a route of their own
 	// (the support operations) and for clients that prefer one shape.
 	m.HandleFunc("POST /v1/ops/{op}", a.authed(func(w http.ResponseWriter, r *http.Request, c ops.Caller) {
@@ -418,6 +423,26 @@ func (a *API) threadOp(op string) authedHandler {
 		res, err := a.ops.Call(r.Context(), c, op, payload)
 		reply(w, http.StatusOK, res, err)
 	}
+}
+
+func (a *API) searchUsers(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	p, err := pageOf(r)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	res, err := a.ops.SearchUsers(r.Context(), c, ops.SearchUsersRequest{Query: r.URL.Query().Get("query"), PageRequest: p})
+	reply(w, http.StatusOK, res, err)
+}
+
+func (a *API) removeContact(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	res, err := a.ops.RemoveContact(r.Context(), c, ops.ContactRequest{UserID: r.PathValue("userId")})
+	reply(w, http.StatusOK, res, err)
+}
+
+func (a *API) deleteProfileProperty(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	res, err := a.ops.DeleteProfileProperty(r.Context(), c, ops.DeleteProfilePropertyRequest{Name: r.PathValue("name")})
+	reply(w, http.StatusOK, res, err)
 }
 
 func (a *API) getPresence(w http.ResponseWriter, r *http.Request, c ops.Caller) {

@@ -8,7 +8,7 @@ import (
 // ContractFullVersion is the version of the backend contract this package
 // implements: info.version of api/backend.yaml (semantic versioning; a test
 // of ECB checks that the two agree).
-const ContractFullVersion = "1.3.0"
+const ContractFullVersion = "1.4.0"
 
 // ContractVersion is the major number of ContractFullVersion. ECB sends it in
 // the ECB-Contract-Version header of every call. Minor versions only add
@@ -50,6 +50,9 @@ type User struct {
 	Name   string          `json:"name"`
 	Avatar string          `json:"avatar,omitempty"`
 	Data   json.RawMessage `json:"data,omitempty"`
+	// Properties are the user's profile properties (contract 1.4,
+	// [ProfileEditor]), when the backend keeps them.
+	Properties map[string]string `json:"properties,omitempty"`
 }
 
 // Thread is a conversation between members.

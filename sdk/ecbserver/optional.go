@@ -59,4 +59,10 @@ var optionalOps = map[string]string{
 	PathAddParticipants:     "addParticipants",
 	PathLeaveThread:         "leaveThread",
 	PathCreateSupportThread: "createSupportThread",
+
+	PathSearchUsers:           "searchUsers",
+	PathAddContact:            "addContact",
+	PathRemoveContact:         "removeContact",
+	PathSetProfile:            "setProfile",
+	PathDeleteProfileProperty: "deleteProfileProperty",
 }

@@ -445,6 +445,10 @@ async function start(accessToken: string): Promise<void> {
   client.on("typing", (ev) => onTyping(ev));
   client.on("read", (ev) => onRead(ev));
   client.on("member", (ev) => onMember(ev));
+  client.on("contact", ({ change, user }) => onContactChange(change, user));
+  client.on("profile", ({ user }) => {
+    state.contacts = state.contacts.map((c) => (c.id === user.id ? user : c));
+  });
   client.on("error", ({ error, operation, threadId }) => {
     if (operation === "support.monitor" && threadId) {
       monitorLost(threadId); // the chat ended while the connection was away
@@ -1205,26 +1209,103 @@ function autosize(t: HTMLTextAreaElement): void {
 // ---------- new thread dialog ----------
 
 function openNewDialog(preselect: string[] = []): void {
+  renderNewPeople(preselect);
+  ($("new-search") as HTMLInputElement).value = "";
+  renderSearchResults([]);
+  ($("new-subject") as HTMLInputElement).value = "";
+  ($("new-body") as HTMLTextAreaElement).value = "";
+  show($("new-error"), false);
+  const dialog = $("new-dialog") as HTMLDialogElement;
+  dialog.showModal();
+  (preselect.length ? ($("new-subject") as HTMLInputElement) : $("new-people").querySelector("input"))?.focus();
+}
+
+/** The contacts to pick from in the new thread dialog, keeping what is checked. */
+function renderNewPeople(preselect: string[] = []): void {
   const people = $("new-people");
+  const checked = new Set([...preselect, ...[...people.querySelectorAll<HTMLInputElement>("input:checked")].map((i) => i.value)]);
   people.replaceChildren();
+  if (!state.contacts.length) people.append(h("p", { class: "muted small" }, "No contacts yet: find people above and add them."));
   for (const c of state.contacts) {
     const id = `new-with-${c.id}`;
     people.append(
       h(
         "label",
         { class: "person", for: id },
-        h("input", { type: "checkbox", id, value: c.id, checked: preselect.includes(c.id) }),
+        h("input", { type: "checkbox", id, value: c.id, checked: checked.has(c.id) }),
         avatar(c.id, c.name),
         h("span", {}, c.name),
       ),
     );
   }
-  ($("new-subject") as HTMLInputElement).value = "";
-  ($("new-body") as HTMLTextAreaElement).value = "";
-  show($("new-error"), false);
-  const dialog = $("new-dialog") as HTMLDialogElement;
-  dialog.showModal();
-  (preselect.length ? ($("new-subject") as HTMLInputElement) : people.querySelector("input"))?.focus();
+}
+
+// ---------- user search and contacts (protocol 1.3) ----------
+
+let searchTimer: ReturnType<typeof setTimeout> | undefined;
+let searchSeq = 0;
+let searchFound: User[] = [];
+
+/** Searches as the user types (after a short pause); an empty box clears the results. */
+function onSearchInput(): void {
+  clearTimeout(searchTimer);
+  const query = ($("new-search") as HTMLInputElement).value.trim();
+  const seq = ++searchSeq;
+  if (!query) return renderSearchResults([]);
+  searchTimer = setTimeout(() => void runSearch(query, seq), 250);
+}
+
+async function runSearch(query: string, seq: number): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  try {
+    const page = await client.searchUsers({ query, pageSize: 10 });
+    if (seq === searchSeq) renderSearchResults(page.items, page.items.length ? "" : "Nobody found.");
+  } catch (e) {
+    if (seq === searchSeq) renderSearchResults([], describe(e));
+  }
+}
+
+function renderSearchResults(users: User[], note = ""): void {
+  searchFound = users;
+  const list = $("new-search-results");
+  list.replaceChildren();
+  for (const u of users) {
+    const isContact = state.contacts.some((c) => c.id === u.id);
+    const btn = h("button", { type: "button", class: "btn btn-ghost btn-sm", "data-user-id": u.id }, isContact ? "Remove contact" : "Add contact");
+    btn.addEventListener("click", () => void toggleContact(u, isContact, btn));
+    list.append(h("li", { class: "search-result", "data-user-id": u.id }, avatar(u.id, u.name), h("span", { class: "search-name" }, u.name), btn));
+  }
+  if (note) list.append(h("li", { class: "muted small" }, note));
+  show(list, users.length > 0 || note !== "");
+}
+
+async function toggleContact(u: User, isContact: boolean, btn: HTMLButtonElement): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  btn.disabled = true;
+  try {
+    const res = isContact ? await client.removeContact({ userId: u.id }) : await client.addContact({ userId: u.id });
+    onContactChange(isContact ? "removed" : "added", res.contact);
+  } catch (e) {
+    const err = $("new-error");
+    err.textContent = describe(e);
+    show(err, true);
+    btn.disabled = false;
+  }
+}
+
+/** A contact added or removed, by this user (the answer) or either side (the push). */
+function onContactChange(change: "added" | "removed", user: User): void {
+  const had = state.contacts.some((c) => c.id === user.id);
+  if (change === "added" && !had) state.contacts = [...state.contacts, user];
+  if (change === "removed") state.contacts = state.contacts.filter((c) => c.id !== user.id);
+  if (change === "removed") state.presence.delete(user.id);
+  renderContacts();
+  if (($("new-dialog") as HTMLDialogElement).open) {
+    renderNewPeople();
+    renderSearchResults(searchFound);
+  }
 }
 
 async function onCreate(ev: SubmitEvent): Promise<void> {
@@ -2515,6 +2596,10 @@ function wire(): void {
   $("banner-close").addEventListener("click", () => banner(null));
   $("new-thread").addEventListener("click", () => openNewDialog());
   $("new-cancel").addEventListener("click", () => ($("new-dialog") as HTMLDialogElement).close());
+  $("new-search").addEventListener("input", onSearchInput);
+  $("new-search").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") e.preventDefault(); // searching is not creating
+  });
   $("new-form").addEventListener("submit", (e) => void onCreate(e as SubmitEvent));
   $("composer").addEventListener("submit", onSend);
   $("add-people").addEventListener("click", openAddDialog);

@@ -5,7 +5,11 @@ import type {
   AddParticipantsRequest,
   AddParticipantsResult,
   ClosingEvent,
+  ContactEvent,
+  ContactRequest,
+  ContactResult,
   CreateThreadRequest,
+  DeleteProfilePropertyRequest,
   CreateThreadResult,
   GetPresenceRequest,
   GetPresenceResult,
@@ -28,6 +32,8 @@ import type {
   Page,
   PageRequest,
   PresenceEvent,
+  ProfileEvent,
+  ProfileResult,
   QueueEvent,
   ReadPush,
   RefreshTokenRequest,
@@ -35,6 +41,7 @@ import type {
   RejectOfferResult,
   ResumeRequest,
   ResumeResult,
+  SearchUsersRequest,
   SendMessageRequest,
   SendMessageResult,
   SessionEvent,
@@ -42,6 +49,7 @@ import type {
   SetAvailabilityResult,
   SetPresenceRequest,
   SetPresenceResult,
+  SetProfileRequest,
   SignedThread,
   StopListeningRequest,
   StopListeningResult,
@@ -148,6 +156,9 @@ export interface EcbClientEvents {
   invitation: InvitationEvent;
   supportEnded: SupportEndedEvent;
   supportTransferred: SupportTransferredEvent;
+  // people (protocol 1.3)
+  contact: ContactEvent;
+  profile: ProfileEvent;
 }
 
 export type EcbEventName = keyof EcbClientEvents;
@@ -578,6 +589,14 @@ export class EcbClient {
     });
     socket.on("tokenExpiring", (ev: TokenExpiringEvent) => void this.#onTokenExpiring(ev));
     this.#onSupportPushes(socket);
+    socket.on("contact", (ev: ContactEvent) => {
+      if (ev && typeof ev === "object" && (ev.change === "added" || ev.change === "removed") && ev.user && typeof ev.user.id === "string") {
+        this.#emit("contact", ev);
+      }
+    });
+    socket.on("profile", (ev: ProfileEvent) => {
+      if (ev && typeof ev === "object" && ev.user && typeof ev.user.id === "string") this.#emit("profile", ev);
+    });
     socket.connect();
   }
 
@@ -953,6 +972,36 @@ export class EcbClient {
   async getContacts(req: PageRequest = {}): Promise<Page<User>> {
     check.checkPage(req, "getContacts");
     return this.#call<Page<User>>("getContacts", pick(req, ["page", "pageSize"]));
+  }
+
+  /** A page of the users the backend lets this user find whose id or name matches `query` (protocol 1.3). */
+  async searchUsers(req: SearchUsersRequest): Promise<Page<User>> {
+    check.checkSearchUsers(req);
+    return this.#call<Page<User>>("searchUsers", pick(req, ["query", "page", "pageSize"]));
+  }
+
+  /** Makes `userId` and this user each other's contacts; both get a `contact` push and each other's presence. */
+  async addContact(req: ContactRequest): Promise<ContactResult> {
+    check.checkContact(req, "addContact");
+    return this.#call<ContactResult>("addContact", { userId: req.userId });
+  }
+
+  /** Ends the contact with `userId`, both ways; both get a `contact` push and stop seeing each other's presence. */
+  async removeContact(req: ContactRequest): Promise<ContactResult> {
+    check.checkContact(req, "removeContact");
+    return this.#call<ContactResult>("removeContact", { userId: req.userId });
+  }
+
+  /** Sets (adds or replaces) profile properties of this user; the contacts get a `profile` push. */
+  async setProfile(req: SetProfileRequest): Promise<ProfileResult> {
+    check.checkSetProfile(req);
+    return this.#call<ProfileResult>("setProfile", { properties: req.properties });
+  }
+
+  /** Removes one profile property of this user; the contacts get a `profile` push. */
+  async deleteProfileProperty(req: DeleteProfilePropertyRequest): Promise<ProfileResult> {
+    check.checkDeleteProfileProperty(req);
+    return this.#call<ProfileResult>("deleteProfileProperty", { name: req.name });
   }
 
   /** A page of this user's threads, each with its threadToken. */

@@ -7,6 +7,8 @@ export interface User {
   name: string;
   avatar?: string;
   data?: Record<string, unknown>;
+  /** Profile properties (protocol 1.3, setProfile), when the backend keeps them. */
+  properties?: Record<string, string>;
 }
 
 /** A message of a thread. `offset` is set on messages that went through ECB's push. */
@@ -518,4 +520,47 @@ export interface SupportTransferredEvent {
   requestId: string;
   fromAgent?: string;
   toAgent?: string;
+}
+
+// ---- people (protocol 1.3): user search, contacts, profile properties ----
+
+/** searchUsers: `query` is trimmed by ECB and must be 1 to 256 bytes. */
+export interface SearchUsersRequest extends PageRequest {
+  query: string;
+}
+
+/** addContact and removeContact: the other user. */
+export interface ContactRequest {
+  userId: string;
+}
+
+/** The answer of addContact and removeContact: the other user. */
+export interface ContactResult {
+  contact: User;
+}
+
+/** setProfile: properties to add or replace (names of letters, digits, `.`, `_`, `-`; values ≤ 1024 bytes). */
+export interface SetProfileRequest {
+  properties: Record<string, string>;
+}
+
+/** deleteProfileProperty: the property to remove. */
+export interface DeleteProfilePropertyRequest {
+  name: string;
+}
+
+/** The answer of setProfile and deleteProfileProperty: this user after the change. */
+export interface ProfileResult {
+  user: User;
+}
+
+/** The `contact` push: a contact added or removed by either side; `user` is the other side. */
+export interface ContactEvent {
+  change: "added" | "removed";
+  user: User;
+}
+
+/** The `profile` push: a contact's (or this user's, from another connection) profile after a change. */
+export interface ProfileEvent {
+  user: User;
 }

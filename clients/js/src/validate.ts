@@ -27,6 +27,10 @@ import type {
   SupportConversationsRequest,
   SupportTransferRequest,
   SupportInviteRequest,
+  SearchUsersRequest,
+  ContactRequest,
+  SetProfileRequest,
+  DeleteProfilePropertyRequest,
 } from "./types.js";
 
 function bad(message: string): EcbError {
@@ -222,4 +226,38 @@ export function checkSupportInvite(req: SupportInviteRequest): void {
   requireObject(req, "supportInvite's argument");
   nonEmptyString(req.requestId, "requestId");
   nonEmptyString(req.agent, "agent");
+}
+
+const propertyName = /^[A-Za-z0-9._-]{1,64}$/;
+const utf8 = new TextEncoder();
+
+export function checkSearchUsers(req: SearchUsersRequest): void {
+  requireObject(req, "searchUsers's argument");
+  nonEmptyString(req.query, "query");
+  if (utf8.encode(req.query.trim()).length > 256) throw bad("query must be at most 256 bytes");
+  optionalPositiveInt(req.page, "page");
+  optionalPositiveInt(req.pageSize, "pageSize");
+}
+
+export function checkContact(req: ContactRequest, op: string): void {
+  requireObject(req, `${op}'s argument`);
+  nonEmptyString(req.userId, "userId");
+}
+
+export function checkSetProfile(req: SetProfileRequest): void {
+  requireObject(req, "setProfile's argument");
+  requireObject(req.properties, "properties");
+  const entries = Object.entries(req.properties);
+  if (entries.length === 0 || entries.length > 32) throw bad("properties must name 1 to 32 properties");
+  for (const [k, v] of entries) {
+    if (!propertyName.test(k)) throw bad("a property name must be 1 to 64 letters, digits, '.', '_' or '-'");
+    if (typeof v !== "string") throw bad(`property ${k} must be a string`);
+  }
+}
+
+export function checkDeleteProfileProperty(req: DeleteProfilePropertyRequest): void {
+  requireObject(req, "deleteProfileProperty's argument");
+  if (typeof req.name !== "string" || !propertyName.test(req.name)) {
+    throw bad("name must be 1 to 64 letters, digits, '.', '_' or '-'");
+  }
 }

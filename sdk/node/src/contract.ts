@@ -4,7 +4,7 @@
 import type { components } from "./generated/backend.js";
 
 /** info.version of api/backend.yaml: the backend contract this package implements. */
-export const CONTRACT_FULL_VERSION = "1.3.0";
+export const CONTRACT_FULL_VERSION = "1.4.0";
 /** The major version ECB sends in ECB-Contract-Version. */
 export const CONTRACT_VERSION = "1";
 
@@ -21,6 +21,12 @@ export const Paths = {
   addParticipants: "/addParticipants",
   leaveThread: "/leaveThread",
   createSupportThread: "/createSupportThread",
+  // Optional calls of contract 1.4: people.
+  searchUsers: "/searchUsers",
+  addContact: "/addContact",
+  removeContact: "/removeContact",
+  setProfile: "/setProfile",
+  deleteProfileProperty: "/deleteProfileProperty",
 } as const;
 
 /** Where the reference backend serves ECB's callbacks (any URL works). */
@@ -83,5 +89,13 @@ export type LeaveThreadResponse = S["LeaveThreadResponse"];
 export type CreateSupportThreadRequest = S["CreateSupportThreadRequest"];
 export type CreateSupportThreadResponse = S["CreateSupportThreadResponse"];
 export type CallbackEvent = S["CallbackEvent"];
+export type Properties = S["Properties"];
+export type SearchUsersRequest = S["SearchUsersRequest"];
+export type SearchUsersResponse = S["SearchUsersResponse"];
+export type ContactRequest = S["ContactRequest"];
+export type ContactResponse = S["ContactResponse"];
+export type SetProfileRequest = S["SetProfileRequest"];
+export type DeleteProfilePropertyRequest = S["DeleteProfilePropertyRequest"];
+export type ProfileResponse = S["ProfileResponse"];
 
 export type { components, paths, operations, webhooks } from "./generated/backend.js";

@@ -30,6 +30,13 @@ import {
   type LeaveThreadResponse,
   type MarkReadRequest,
   type MarkReadResponse,
+  type SearchUsersRequest,
+  type SearchUsersResponse,
+  type ContactRequest,
+  type ContactResponse,
+  type SetProfileRequest,
+  type DeleteProfilePropertyRequest,
+  type ProfileResponse,
 } from "./contract.js";
 import { EcbError, invalidArgument, notFound, notImplemented } from "./errors.js";
 import { type ReceiverOptions, newReceiver, readSigned, writeError, writeJSON } from "./receive.js";
@@ -66,7 +73,7 @@ export interface RequiredBackend {
 }
 
 /**
- * The optional calls (contract 1.1 and 1.2). A method the implementation
+ * The optional calls (contract 1.1, 1.2 and 1.4). A method the implementation
  * lacks is answered 501 not_implemented, as the Go SDK does for an optional
  * interface the backend does not implement.
  */
@@ -75,6 +82,12 @@ export interface OptionalBackend {
   addParticipants?(req: AddParticipantsRequest, ctx: CallContext): Result<AddParticipantsResponse>;
   leaveThread?(req: LeaveThreadRequest, ctx: CallContext): Result<LeaveThreadResponse>;
   createSupportThread?(req: CreateSupportThreadRequest, ctx: CallContext): Result<CreateSupportThreadResponse>;
+  // people (contract 1.4): a contact is mutual; both contact calls are idempotent.
+  searchUsers?(req: SearchUsersRequest, ctx: CallContext): Result<SearchUsersResponse>;
+  addContact?(req: ContactRequest, ctx: CallContext): Result<ContactResponse>;
+  removeContact?(req: ContactRequest, ctx: CallContext): Result<ContactResponse>;
+  setProfile?(req: SetProfileRequest, ctx: CallContext): Result<ProfileResponse>;
+  deleteProfileProperty?(req: DeleteProfilePropertyRequest, ctx: CallContext): Result<ProfileResponse>;
 }
 
 export type Backend = RequiredBackend & OptionalBackend;
@@ -96,7 +109,10 @@ export type EcbRequestHandler = (req: IncomingMessage, res: ServerResponse, next
 type Op = (body: unknown, ctx: CallContext) => Promise<unknown>;
 
 const REQUIRED = ["authenticate", "getContacts", "getThreads", "createThread", "getThread", "addThreadMessage"] as const;
-const OPTIONAL = ["markRead", "addParticipants", "leaveThread", "createSupportThread"] as const;
+const OPTIONAL = [
+  "markRead", "addParticipants", "leaveThread", "createSupportThread",
+  "searchUsers", "addContact", "removeContact", "setProfile", "deleteProfileProperty",
+] as const;
 type OpName = (typeof REQUIRED)[number] | (typeof OPTIONAL)[number];
 
 // normalize makes absent arrays answer [] (the Go SDK's nil slices), as the contract says they are arrays.
@@ -122,6 +138,9 @@ const normalizers: Partial<Record<OpName, (r: Record<string, unknown>) => void>>
   },
   leaveThread: (r) => normalizeThread(r.thread),
   createSupportThread: (r) => normalizeThread(r.thread),
+  searchUsers: (r) => {
+    r.users ??= [];
+  },
 };
 
 function bind(name: OpName, impl: Backend): Op {

@@ -46,6 +46,15 @@ const participantsProblem = (list: unknown) => {
   return undefined;
 };
 
+const propertyName = /^[A-Za-z0-9._-]{1,64}$/;
+function contactProblem(b: Record<string, any>): string | undefined {
+  const u = requireUser(b);
+  if (u) return u;
+  if (!has(b.contactId)) return "contactId is required";
+  if (b.contactId === b.userId) return "contactId must not be userId";
+  return undefined;
+}
+
 export const validators = {
   authenticate: check({ accessToken: "string" }, (b) => (has(b.accessToken) ? undefined : "accessToken is required")),
   getContacts: check({ userId: "string" }, requireUser),
@@ -87,5 +96,32 @@ export const validators = {
       if (b.visitorId === b.agentId) return "visitorId and agentId must differ";
       return undefined;
     },
+  ),
+  searchUsers: check({ userId: "string", query: "string" }, (b) => {
+    const u = requireUser(b);
+    if (u) return u;
+    if (!has(b.query)) return "query is required";
+    if (Buffer.byteLength(b.query) > 256) return "query is too long";
+    return undefined;
+  }),
+  addContact: check({ userId: "string", contactId: "string" }, contactProblem),
+  removeContact: check({ userId: "string", contactId: "string" }, contactProblem),
+  setProfile: check({ userId: "string", properties: "any" }, (b) => {
+    const u = requireUser(b);
+    if (u) return u;
+    const props = b.properties;
+    if (props === null || typeof props !== "object" || Array.isArray(props)) return "properties must name at least one property";
+    const entries = Object.entries(props);
+    if (entries.length === 0) return "properties must name at least one property";
+    if (entries.length > 32) return "too many properties";
+    for (const [k, v] of entries) {
+      if (typeof v !== "string") return "malformed JSON body: properties." + k + " must be a string";
+      if (!propertyName.test(k)) return "a property name must be 1 to 64 letters, digits, '.', '_' or '-'";
+      if (Buffer.byteLength(v) > 1024) return "a property value exceeds 1024 bytes";
+    }
+    return undefined;
+  }),
+  deleteProfileProperty: check({ userId: "string", name: "string" }, (b) =>
+    requireUser(b) ?? (typeof b.name === "string" && propertyName.test(b.name) ? undefined : "name must be 1 to 64 letters, digits, '.', '_' or '-'"),
   ),
 } satisfies Record<string, (body: unknown) => string | undefined>;

@@ -255,6 +255,139 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/searchUsers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Find users by id or name (optional).
+         * @description Optional (1.4): a backend without a user directory answers `501`
+         *     `not_implemented`.
+         *
+         *     Answers the users `userId` may find whose id or name matches `query`
+         *     (the backend decides what matches), best match first, without `userId`
+         *     itself, at most 1000; ECB pages them for the client. `query` is trimmed,
+         *     1 to 256 bytes (ECB refuses the rest before it calls). No match is `[]`,
+         *     not an error.
+         */
+        post: operations["searchUsers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/addContact": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a contact (optional).
+         * @description Optional (1.4): a backend whose contacts users cannot change answers
+         *     `501` `not_implemented`.
+         *
+         *     Makes `userId` and `contactId` each other's contacts: afterwards
+         *     getContacts lists each for the other. Adding an existing contact
+         *     succeeds. Answer 404 for an unknown `contactId`, 403 when `userId` may
+         *     not add that user. The answer is the contact as `userId` sees them
+         *     (`contact`) and `userId` as the contact sees them (`user`): ECB pushes
+         *     each to the other side (`contact {change: added}`) and shows them each
+         *     other's presence.
+         */
+        post: operations["addContact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/removeContact": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Remove a contact (optional).
+         * @description Optional (1.4): as addContact.
+         *
+         *     Ends the contact of `userId` and `contactId`, both ways. Removing a user
+         *     who is no contact succeeds; 404 for an unknown `contactId`. The answer is
+         *     as addContact's; ECB pushes `contact {change: removed}` to both and stops
+         *     showing them each other's presence (unless they share a thread).
+         */
+        post: operations["removeContact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/setProfile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set profile properties (optional).
+         * @description Optional (1.4): a backend without profile properties answers `501`
+         *     `not_implemented`.
+         *
+         *     Sets (adds or replaces) the named profile properties of `userId`; the
+         *     others keep their value. ECB has checked 1 to 32 properties, names of 1
+         *     to 64 letters, digits, `.`, `_` or `-`, values of at most 1024 bytes.
+         *     Answer 400 for a property the backend refuses (too many in all, a
+         *     reserved name). The answer is the user after the change with all their
+         *     `properties`; ECB pushes it to the user's contacts (`profile`).
+         */
+        post: operations["setProfile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deleteProfileProperty": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete a profile property (optional).
+         * @description Optional (1.4): as setProfile.
+         *
+         *     Removes the property `name` of `userId`; removing a property the user
+         *     does not have succeeds. The answer is the user after the change; ECB
+         *     pushes it to the user's contacts (`profile`).
+         */
+        post: operations["deleteProfileProperty"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     supportEvent: {
@@ -313,6 +446,15 @@ export interface components {
             /** @description URL of the user's picture. */
             avatar?: string;
             data?: components["schemas"]["Data"];
+            properties?: components["schemas"]["Properties"];
+        };
+        /**
+         * @description The user's profile properties (1.4, setProfile), when the backend
+         *     keeps them: names of 1 to 64 letters, digits, `.`, `_` or `-`,
+         *     string values of at most 1024 bytes.
+         */
+        Properties: {
+            [key: string]: string;
         };
         Message: {
             id: string;
@@ -525,6 +667,36 @@ export interface components {
              *     conversation.closed: state (closed, cancelled, dropped).
              */
             data?: Record<string, unknown>;
+        };
+        SearchUsersRequest: {
+            userId: components["schemas"]["UserId"];
+            /** @description Trimmed; what the user typed. */
+            query: string;
+        };
+        SearchUsersResponse: {
+            users: components["schemas"]["User"][];
+        };
+        ContactRequest: {
+            userId: components["schemas"]["UserId"];
+            /** @description The user to add or remove; never `userId`. */
+            contactId: components["schemas"]["UserId"];
+        };
+        ContactResponse: {
+            /** @description The contact (id `contactId`), as `userId` sees them. */
+            contact: components["schemas"]["User"];
+            /** @description The caller (id `userId`), as the contact sees them. */
+            user: components["schemas"]["User"];
+        };
+        SetProfileRequest: {
+            userId: components["schemas"]["UserId"];
+            properties: components["schemas"]["Properties"];
+        };
+        DeleteProfilePropertyRequest: {
+            userId: components["schemas"]["UserId"];
+            name: string;
+        };
+        ProfileResponse: {
+            user: components["schemas"]["User"];
         };
     };
     responses: {
@@ -979,6 +1151,191 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CreateSupportThreadResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    searchUsers: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SearchUsersRequest"];
+            };
+        };
+        responses: {
+            /** @description The matching users, best first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchUsersResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    addContact: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ContactRequest"];
+            };
+        };
+        responses: {
+            /** @description Both sides of the contact. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    removeContact: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ContactRequest"];
+            };
+        };
+        responses: {
+            /** @description Both sides of the former contact. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    setProfile: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetProfileRequest"];
+            };
+        };
+        responses: {
+            /** @description The user after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProfileResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    deleteProfileProperty: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteProfilePropertyRequest"];
+            };
+        };
+        responses: {
+            /** @description The user after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProfileResponse"];
                 };
             };
             400: components["responses"]["InvalidArgument"];
