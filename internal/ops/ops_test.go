@@ -390,7 +390,7 @@ func TestRefusedBeforeTheBackend(t *testing.T) {
 			return err
 		}, apierr.Forbidden},
 		{"no user", func() error {
-			_, err := f.svc.GetThreads(ctx, ops.Caller{}, ops.PageRequest{})
+			_, err := f.svc.GetThreads(ctx, ops.Caller{}, ops.GetThreadsRequest{})
 			return err
 		}, apierr.Unauthenticated},
 	}
