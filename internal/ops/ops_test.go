@@ -453,6 +453,13 @@ func FuzzCall(f *testing.F) {
 		{"support.invite", `{"requestId":"req-1","agent":"agent2"}`},
 		{"support.leave", `{"requestId":"req-1"}`},
 		{"support.invite", `{"requestId":1}`},
+		{"joinThread", `{"threadId":"t_lobby"}`},
+		{"getThreads", `{"public":true}`},
+		{"removeParticipant", `{"threadToken":"a.b.c","userId":"bob"}`},
+		{"updateThread", `{"threadToken":"a.b.c","subject":"s","data":null}`},
+		{"deleteMessage", `{"threadToken":"a.b.c","messageId":"m"}`},
+		{"deleteThread", `{"threadToken":"a.b.c"}`},
+		{"setAccess", `{"threadToken":"a.b.c","userId":"bob","acc":0,"ttlSeconds":3600}`},
 	} {
 		f.Add(seed.op, []byte(seed.payload))
 	}
