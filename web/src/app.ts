@@ -874,7 +874,7 @@ function renderThreads(): void {
   for (const { thread, unread } of entries) {
     const last = thread.lastMessage;
     const typing = typingText(thread.id);
-    const preview = typing || (last ? `${last.authorId === state.me?.id ? "You" : nameOf(last.authorId)}: ${last.body}` : "");
+    const preview = typing || (last ? `${last.authorId === state.me?.id ? "You" : nameOf(last.authorId)}: ${last.deleted ? "message deleted" : last.body}` : "");
     const others = thread.members.filter((m) => m !== state.me?.id);
     const group = others.length > 1;
     const btn = h(
@@ -1211,6 +1211,12 @@ function onMessageDeleted(threadId: string, messageId: string): void {
     m.deleted = true;
     m.body = "";
     delete m.data;
+  }
+  const entry = state.threads.get(threadId);
+  const last = entry?.thread.lastMessage;
+  if (entry && last?.id === messageId) {
+    entry.thread = { ...entry.thread, lastMessage: { ...last, body: "", deleted: true } };
+    renderThreads();
   }
   if (threadId === state.current) renderMessages({});
 }
