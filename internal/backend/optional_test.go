@@ -31,6 +31,26 @@ var optionalCalls = []optionalCall{
 	{"leaveThread", func(ctx context.Context, c *backend.Client) (any, error) {
 		return c.LeaveThread(ctx, &ecbserver.LeaveThreadRequest{UserID: "u", ThreadID: "t"})
 	}},
+	// Contract 1.4.
+	{"joinThread", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.JoinThread(ctx, &ecbserver.JoinThreadRequest{UserID: "u", ThreadID: "t"})
+	}},
+	{"getPublicThreads", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.GetPublicThreads(ctx, &ecbserver.GetPublicThreadsRequest{UserID: "u"})
+	}},
+	{"removeParticipant", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.RemoveParticipant(ctx, &ecbserver.RemoveParticipantRequest{UserID: "u", ThreadID: "t", ParticipantID: "v"})
+	}},
+	{"updateThread", func(ctx context.Context, c *backend.Client) (any, error) {
+		subject := "s"
+		return c.UpdateThread(ctx, &ecbserver.UpdateThreadRequest{UserID: "u", ThreadID: "t", Subject: &subject})
+	}},
+	{"deleteMessage", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.DeleteMessage(ctx, &ecbserver.DeleteMessageRequest{UserID: "u", ThreadID: "t", MessageID: "m"})
+	}},
+	{"deleteThread", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.DeleteThread(ctx, &ecbserver.DeleteThreadRequest{UserID: "u", ThreadID: "t"})
+	}},
 }
 
 const threadJSON = `{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}`
@@ -88,6 +108,14 @@ func TestOptionalCallsRefuseUnusableAnswers(t *testing.T) {
 		{"addParticipants no thread id", "/ecb/v1/addParticipants", `{"thread":{},"threadToken":"tt","added":[]}`},
 		{"addParticipants empty id added", "/ecb/v1/addParticipants", `{"thread":` + threadJSON + `,"threadToken":"tt","added":[""]}`},
 		{"leaveThread no thread", "/ecb/v1/leaveThread", `{}`},
+		{"joinThread no token", "/ecb/v1/joinThread", `{"thread":` + threadJSON + `}`},
+		{"joinThread another thread", "/ecb/v1/joinThread", `{"thread":{"id":"x"},"threadToken":"tt"}`},
+		{"getPublicThreads no id", "/ecb/v1/getPublicThreads", `{"threads":[{}]}`},
+		{"removeParticipant another thread", "/ecb/v1/removeParticipant", `{"thread":{"id":"x"}}`},
+		{"updateThread no thread", "/ecb/v1/updateThread", `{}`},
+		{"deleteMessage not deleted", "/ecb/v1/deleteMessage", `{"message":{"id":"m"}}`},
+		{"deleteMessage another message", "/ecb/v1/deleteMessage", `{"message":{"id":"x","deleted":true}}`},
+		{"deleteThread no thread", "/ecb/v1/deleteThread", `{}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,6 +275,9 @@ func FuzzOptionalAnswers(f *testing.F) {
 	f.Add(500, `boom`)
 	f.Add(302, ``)
 	f.Add(200, `[`)
+	f.Add(200, `{"threads":[`+threadJSON+`]}`)
+	f.Add(200, `{"message":{"id":"m","deleted":true}}`)
+	f.Add(200, `{"thread":`+threadJSON+`,"threadToken":"tt","joined":true}`)
 
 	allowed := []apierr.Code{apierr.InvalidArgument, apierr.Unauthenticated, apierr.Forbidden, apierr.NotFound,
 		apierr.Conflict, apierr.PayloadTooLarge, apierr.BackendError, apierr.BackendUnavailable}

@@ -24,8 +24,9 @@
 //     with [NotFound], [Forbidden], [InvalidArgument], [Unauthenticated] or
 //     [Conflict]) to answer a client error; any other error becomes a 500
 //     "internal" answer whose details are logged, never sent. To serve the
-//     optional calls, implement [ReadMarker], [ParticipantManager] or
-//     [SupportThreadCreator] as well; the handler answers 501 not_implemented
+//     optional calls, implement [ReadMarker], [ParticipantManager],
+//     [SupportThreadCreator], [PublicThreads] or [Moderator] as well; the
+//     handler answers 501 not_implemented
 //     for those you leave out. [NewCallbackHandler] receives the support
 //     events ECB posts to callbacks.url.
 //

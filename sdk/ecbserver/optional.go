@@ -59,4 +59,10 @@ var optionalOps = map[string]string{
 	PathAddParticipants:     "addParticipants",
 	PathLeaveThread:         "leaveThread",
 	PathCreateSupportThread: "createSupportThread",
+	PathJoinThread:          "joinThread",
+	PathGetPublicThreads:    "getPublicThreads",
+	PathRemoveParticipant:   "removeParticipant",
+	PathUpdateThread:        "updateThread",
+	PathDeleteMessage:       "deleteMessage",
+	PathDeleteThread:        "deleteThread",
 }

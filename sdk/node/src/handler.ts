@@ -30,6 +30,18 @@ import {
   type LeaveThreadResponse,
   type MarkReadRequest,
   type MarkReadResponse,
+  type JoinThreadRequest,
+  type JoinThreadResponse,
+  type GetPublicThreadsRequest,
+  type GetPublicThreadsResponse,
+  type RemoveParticipantRequest,
+  type RemoveParticipantResponse,
+  type UpdateThreadRequest,
+  type UpdateThreadResponse,
+  type DeleteMessageRequest,
+  type DeleteMessageResponse,
+  type DeleteThreadRequest,
+  type DeleteThreadResponse,
 } from "./contract.js";
 import { EcbError, invalidArgument, notFound, notImplemented } from "./errors.js";
 import { type ReceiverOptions, newReceiver, readSigned, writeError, writeJSON } from "./receive.js";
@@ -75,6 +87,13 @@ export interface OptionalBackend {
   addParticipants?(req: AddParticipantsRequest, ctx: CallContext): Result<AddParticipantsResponse>;
   leaveThread?(req: LeaveThreadRequest, ctx: CallContext): Result<LeaveThreadResponse>;
   createSupportThread?(req: CreateSupportThreadRequest, ctx: CallContext): Result<CreateSupportThreadResponse>;
+  // Contract 1.4: public threads and moderation.
+  joinThread?(req: JoinThreadRequest, ctx: CallContext): Result<JoinThreadResponse>;
+  getPublicThreads?(req: GetPublicThreadsRequest, ctx: CallContext): Result<GetPublicThreadsResponse>;
+  removeParticipant?(req: RemoveParticipantRequest, ctx: CallContext): Result<RemoveParticipantResponse>;
+  updateThread?(req: UpdateThreadRequest, ctx: CallContext): Result<UpdateThreadResponse>;
+  deleteMessage?(req: DeleteMessageRequest, ctx: CallContext): Result<DeleteMessageResponse>;
+  deleteThread?(req: DeleteThreadRequest, ctx: CallContext): Result<DeleteThreadResponse>;
 }
 
 export type Backend = RequiredBackend & OptionalBackend;
@@ -96,7 +115,10 @@ export type EcbRequestHandler = (req: IncomingMessage, res: ServerResponse, next
 type Op = (body: unknown, ctx: CallContext) => Promise<unknown>;
 
 const REQUIRED = ["authenticate", "getContacts", "getThreads", "createThread", "getThread", "addThreadMessage"] as const;
-const OPTIONAL = ["markRead", "addParticipants", "leaveThread", "createSupportThread"] as const;
+const OPTIONAL = [
+  "markRead", "addParticipants", "leaveThread", "createSupportThread",
+  "joinThread", "getPublicThreads", "removeParticipant", "updateThread", "deleteMessage", "deleteThread",
+] as const;
 type OpName = (typeof REQUIRED)[number] | (typeof OPTIONAL)[number];
 
 // normalize makes absent arrays answer [] (the Go SDK's nil slices), as the contract says they are arrays.
@@ -122,6 +144,14 @@ const normalizers: Partial<Record<OpName, (r: Record<string, unknown>) => void>>
   },
   leaveThread: (r) => normalizeThread(r.thread),
   createSupportThread: (r) => normalizeThread(r.thread),
+  joinThread: (r) => normalizeThread(r.thread),
+  getPublicThreads: (r) => {
+    r.threads ??= [];
+    for (const t of r.threads as unknown[]) normalizeThread(t);
+  },
+  removeParticipant: (r) => normalizeThread(r.thread),
+  updateThread: (r) => normalizeThread(r.thread),
+  deleteThread: (r) => normalizeThread(r.thread),
 };
 
 function bind(name: OpName, impl: Backend): Op {
