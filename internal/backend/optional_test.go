@@ -46,6 +46,26 @@ var optionalCalls = []optionalCall{
 	{"deleteProfileProperty", func(ctx context.Context, c *backend.Client) (any, error) {
 		return c.DeleteProfileProperty(ctx, &ecbserver.DeleteProfilePropertyRequest{UserID: "u", Name: "k"})
 	}},
+	// Contract 1.4.
+	{"joinThread", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.JoinThread(ctx, &ecbserver.JoinThreadRequest{UserID: "u", ThreadID: "t"})
+	}},
+	{"getPublicThreads", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.GetPublicThreads(ctx, &ecbserver.GetPublicThreadsRequest{UserID: "u"})
+	}},
+	{"removeParticipant", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.RemoveParticipant(ctx, &ecbserver.RemoveParticipantRequest{UserID: "u", ThreadID: "t", ParticipantID: "v"})
+	}},
+	{"updateThread", func(ctx context.Context, c *backend.Client) (any, error) {
+		subject := "s"
+		return c.UpdateThread(ctx, &ecbserver.UpdateThreadRequest{UserID: "u", ThreadID: "t", Subject: &subject})
+	}},
+	{"deleteMessage", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.DeleteMessage(ctx, &ecbserver.DeleteMessageRequest{UserID: "u", ThreadID: "t", MessageID: "m"})
+	}},
+	{"deleteThread", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.DeleteThread(ctx, &ecbserver.DeleteThreadRequest{UserID: "u", ThreadID: "t"})
+	}},
 }
 
 const threadJSON = `{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}`
@@ -109,6 +129,14 @@ func TestOptionalCallsRefuseUnusableAnswers(t *testing.T) {
 		{"removeContact no user", "/ecb/v1/removeContact", `{"contact":{"id":"v","name":"V"}}`},
 		{"setProfile another user", "/ecb/v1/setProfile", `{"user":{"id":"x","name":"X"}}`},
 		{"deleteProfileProperty no user", "/ecb/v1/deleteProfileProperty", `{}`},
+		{"joinThread no token", "/ecb/v1/joinThread", `{"thread":` + threadJSON + `}`},
+		{"joinThread another thread", "/ecb/v1/joinThread", `{"thread":{"id":"x"},"threadToken":"tt"}`},
+		{"getPublicThreads no id", "/ecb/v1/getPublicThreads", `{"threads":[{}]}`},
+		{"removeParticipant another thread", "/ecb/v1/removeParticipant", `{"thread":{"id":"x"}}`},
+		{"updateThread no thread", "/ecb/v1/updateThread", `{}`},
+		{"deleteMessage not deleted", "/ecb/v1/deleteMessage", `{"message":{"id":"m"}}`},
+		{"deleteMessage another message", "/ecb/v1/deleteMessage", `{"message":{"id":"x","deleted":true}}`},
+		{"deleteThread no thread", "/ecb/v1/deleteThread", `{}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,6 +300,9 @@ func FuzzOptionalAnswers(f *testing.F) {
 	f.Add(200, `{"contact":{"id":"v","name":"V"},"user":{"id":"u","name":"U"}}`)
 	f.Add(200, `{"user":{"id":"u","name":"U","properties":{"k":"v"}}}`)
 	f.Add(200, `{"user":{"id":"u","properties":{"k":7}}}`)
+	f.Add(200, `{"threads":[`+threadJSON+`]}`)
+	f.Add(200, `{"message":{"id":"m","deleted":true}}`)
+	f.Add(200, `{"thread":`+threadJSON+`,"threadToken":"tt","joined":true}`)
 
 	allowed := []apierr.Code{apierr.InvalidArgument, apierr.Unauthenticated, apierr.Forbidden, apierr.NotFound,
 		apierr.Conflict, apierr.PayloadTooLarge, apierr.BackendError, apierr.BackendUnavailable}

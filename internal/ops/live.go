@@ -297,13 +297,14 @@ func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (
 type MemberPush struct {
 	ThreadID string `json:"threadId"`
 	UserID   string `json:"userId"`
-	Change   string `json:"change"`           // joined or left
+	Change   string `json:"change"`           // joined, left or removed
+	By       string `json:"by,omitempty"`     // the moderator who removed them
 	Epoch    string `json:"epoch,omitempty"`  // on the wire beside the payload (hub.Push.Payload)
 	Offset   uint64 `json:"offset,omitempty"` // likewise
 }
 
-func (s *Service) publishMember(ctx context.Context, threadID, userID, change string) error {
-	data, err := json.Marshal(MemberPush{ThreadID: threadID, UserID: userID, Change: change})
+func (s *Service) publishMember(ctx context.Context, threadID, userID, change, by string) error {
+	data, err := json.Marshal(MemberPush{ThreadID: threadID, UserID: userID, Change: change, By: by})
 	if err != nil {
 		return err
 	}
@@ -351,8 +352,9 @@ func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticip
 		if resp.Added == nil {
 			resp.Added = []string{}
 		}
+		s.liftRemoval(ctx, t.ThreadID, resp.Added) // added back by a moderator
 		for _, u := range resp.Added {
-			if err := s.publishMember(ctx, t.ThreadID, u, "joined"); err != nil {
+			if err := s.publishMember(ctx, t.ThreadID, u, "joined", ""); err != nil {
 				return nil, err
 			}
 		}
@@ -412,7 +414,7 @@ func (s *Service) leaveThreadAs(ctx context.Context, userID, threadID string, ex
 		return err
 	}
 	s.pushToUser(userID, &hub.Push{Event: EventThread, Data: data, At: time.Now()}, except)
-	return s.publishMember(ctx, threadID, userID, "left")
+	return s.publishMember(ctx, threadID, userID, "left", "")
 }
 
 // ResumeRequest is the payload of resume: for each thread the client showed,

@@ -101,6 +101,11 @@ type Config struct {
 	DedupeWindow time.Duration `yaml:"dedupeWindow"`
 	// DedupeMaxEntries bounds the remembered clientMessageIds (default 100000).
 	DedupeMaxEntries int `yaml:"dedupeMaxEntries"`
+	// RemovedTTL is how long a member removed by removeParticipant stays
+	// refused by ECB itself, whatever threadToken they still hold (default
+	// 1h, the SDK's threadToken lifetime: set it to at least the lifetime of
+	// the threadTokens your backend signs).
+	RemovedTTL time.Duration `yaml:"removedTTL"`
 }
 
 // SetDefaults fills in the zero values.
@@ -128,6 +133,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.DedupeWindow <= 0 {
 		c.DedupeWindow = 10 * time.Minute
+	}
+	if c.RemovedTTL <= 0 {
+		c.RemovedTTL = time.Hour
 	}
 	if c.DefaultPageSize > c.MaxPageSize {
 		c.DefaultPageSize = c.MaxPageSize
@@ -276,6 +284,18 @@ func (s *Service) Call(ctx context.Context, c Caller, op string, payload json.Ra
 		return call(ctx, c, payload, s.LeaveThread)
 	case OpResume:
 		return call(ctx, c, payload, s.Resume)
+	case OpJoinThread:
+		return call(ctx, c, payload, s.JoinThread)
+	case OpRemoveParticipant:
+		return call(ctx, c, payload, s.RemoveParticipant)
+	case OpUpdateThread:
+		return call(ctx, c, payload, s.UpdateThread)
+	case OpDeleteMessage:
+		return call(ctx, c, payload, s.DeleteMessage)
+	case OpDeleteThread:
+		return call(ctx, c, payload, s.DeleteThread)
+	case OpSetAccess:
+		return call(ctx, c, payload, s.SetAccess)
 	}
 	if res, ok, err := s.callSupport(ctx, c, op, payload); ok {
 		return res, err

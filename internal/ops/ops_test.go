@@ -397,7 +397,7 @@ func TestRefusedBeforeTheBackend(t *testing.T) {
 			return err
 		}, apierr.Forbidden},
 		{"no user", func() error {
-			_, err := f.svc.GetThreads(ctx, ops.Caller{}, ops.PageRequest{})
+			_, err := f.svc.GetThreads(ctx, ops.Caller{}, ops.GetThreadsRequest{})
 			return err
 		}, apierr.Unauthenticated},
 	}
@@ -460,6 +460,13 @@ func FuzzCall(f *testing.F) {
 		{"support.invite", `{"requestId":"req-1","agent":"agent2"}`},
 		{"support.leave", `{"requestId":"req-1"}`},
 		{"support.invite", `{"requestId":1}`},
+		{"joinThread", `{"threadId":"t_lobby"}`},
+		{"getThreads", `{"public":true}`},
+		{"removeParticipant", `{"threadToken":"a.b.c","userId":"bob"}`},
+		{"updateThread", `{"threadToken":"a.b.c","subject":"s","data":null}`},
+		{"deleteMessage", `{"threadToken":"a.b.c","messageId":"m"}`},
+		{"deleteThread", `{"threadToken":"a.b.c"}`},
+		{"setAccess", `{"threadToken":"a.b.c","userId":"bob","acc":0,"ttlSeconds":3600}`},
 	} {
 		f.Add(seed.op, []byte(seed.payload))
 	}

@@ -61,7 +61,7 @@ type SearchUsersRequest struct {
 // that match the query (backend call searchUsers). The query is trimmed and
 // must be 1 to ecbserver.MaxSearchQueryBytes bytes.
 func (s *Service) SearchUsers(ctx context.Context, c Caller, req SearchUsersRequest) (*Page[ecbserver.User], error) {
-	return run(ctx, s, OpSearchUsers, c, func() (*Page[ecbserver.User], error) {
+	return run(ctx, s, OpSearchUsers, c, func(ctx context.Context) (*Page[ecbserver.User], error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -111,7 +111,7 @@ type ProfilePush struct {
 // connection gets the answer instead), and each gets the other's presence
 // at once.
 func (s *Service) AddContact(ctx context.Context, c Caller, req ContactRequest) (*ContactResult, error) {
-	return run(ctx, s, OpAddContact, c, func() (*ContactResult, error) {
+	return run(ctx, s, OpAddContact, c, func(ctx context.Context) (*ContactResult, error) {
 		return s.changeContact(ctx, c, req, "added", s.backend.AddContact)
 	})
 }
@@ -120,7 +120,7 @@ func (s *Service) AddContact(ctx context.Context, c Caller, req ContactRequest) 
 // removeContact). Both users' connections get a contact push, and neither
 // sees the other's presence any more (unless they share a thread).
 func (s *Service) RemoveContact(ctx context.Context, c Caller, req ContactRequest) (*ContactResult, error) {
-	return run(ctx, s, OpRemoveContact, c, func() (*ContactResult, error) {
+	return run(ctx, s, OpRemoveContact, c, func(ctx context.Context) (*ContactResult, error) {
 		return s.changeContact(ctx, c, req, "removed", s.backend.RemoveContact)
 	})
 }
@@ -213,7 +213,7 @@ type ProfileResult struct {
 // setProfile); the caller's contacts and other connections get a profile
 // push.
 func (s *Service) SetProfile(ctx context.Context, c Caller, req SetProfileRequest) (*ProfileResult, error) {
-	return run(ctx, s, OpSetProfile, c, func() (*ProfileResult, error) {
+	return run(ctx, s, OpSetProfile, c, func(ctx context.Context) (*ProfileResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -243,7 +243,7 @@ func (s *Service) SetProfile(ctx context.Context, c Caller, req SetProfileReques
 // DeleteProfileProperty removes a profile property of the caller (backend
 // call deleteProfileProperty), pushed as SetProfile is.
 func (s *Service) DeleteProfileProperty(ctx context.Context, c Caller, req DeleteProfilePropertyRequest) (*ProfileResult, error) {
-	return run(ctx, s, OpDeleteProfileProperty, c, func() (*ProfileResult, error) {
+	return run(ctx, s, OpDeleteProfileProperty, c, func(ctx context.Context) (*ProfileResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}

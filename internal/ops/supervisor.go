@@ -320,7 +320,7 @@ func (s *Service) addToSupportThread(ctx context.Context, r support.Request, use
 	}
 	s.noteThreads(resp.Thread)
 	for _, u := range resp.Added {
-		if err := s.publishMember(ctx, r.ThreadID, u, "joined"); err != nil {
+		if err := s.publishMember(ctx, r.ThreadID, u, "joined", ""); err != nil {
 			return ecbserver.Thread{}, "", err
 		}
 	}

@@ -69,11 +69,16 @@ func (s *Service) GetContacts(ctx context.Context, c Caller, req PageRequest) (*
 	})
 }
 
-// GetThreads returns a page of the caller's threads, each with its threadToken.
-func (s *Service) GetThreads(ctx context.Context, c Caller, req PageRequest) (*Page[ecbserver.SignedThread], error) {
+// GetThreads returns a page of the caller's threads, each with its
+// threadToken, or with req.Public a page of the public threads the backend
+// lists (optional call getPublicThreads), without threadTokens.
+func (s *Service) GetThreads(ctx context.Context, c Caller, req GetThreadsRequest) (*Page[ecbserver.SignedThread], error) {
 	return run(ctx, s, OpGetThreads, c, func(ctx context.Context) (*Page[ecbserver.SignedThread], error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
+		}
+		if req.Public {
+			return s.getPublicThreads(ctx, c, req.PageRequest)
 		}
 		resp, err := s.backend.GetThreads(ctx, &ecbserver.GetThreadsRequest{UserID: c.User.ID})
 		if err != nil {
@@ -82,7 +87,7 @@ func (s *Service) GetThreads(ctx context.Context, c Caller, req PageRequest) (*P
 		for _, st := range resp.Threads {
 			s.noteThreads(st.Thread)
 		}
-		return paginate(resp.Threads, req, s.cfg)
+		return paginate(resp.Threads, req.PageRequest, s.cfg)
 	})
 }
 
@@ -124,6 +129,9 @@ type CreateThreadRequest struct {
 	Participants []string     `json:"participants"`
 	Subject      string       `json:"subject,omitempty"`
 	Message      MessageInput `json:"message"`
+	// Public asks the backend for a public thread (participants may then be
+	// empty); a backend older than contract 1.4 ignores it.
+	Public bool `json:"public,omitempty"`
 }
 
 // CreateThreadResult is its answer.
@@ -142,8 +150,11 @@ func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRe
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
-		participants, err := s.validateParticipants(c.User.ID, req.Participants)
-		if err != nil {
+		var participants []string
+		var err error
+		if req.Public && len(req.Participants) == 0 {
+			participants = []string{}
+		} else if participants, err = s.validateParticipants(c.User.ID, req.Participants); err != nil {
 			return nil, err
 		}
 		if len(req.Subject) > 256 {
@@ -160,6 +171,7 @@ func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRe
 			Participants: participants,
 			Subject:      req.Subject,
 			Message:      ecbserver.NewMessage(req.Message),
+			Public:       req.Public,
 		})
 		if err != nil {
 			return nil, err

@@ -152,6 +152,12 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, metrics Met
 	m.HandleFunc("POST /v1/threads/{id}/read", a.authed(a.threadOp(ops.OpMarkRead)))
 	m.HandleFunc("POST /v1/threads/{id}/participants", a.authed(a.threadOp(ops.OpAddParticipants)))
 	m.HandleFunc("POST /v1/threads/{id}/leave", a.authed(a.threadOp(ops.OpLeaveThread)))
+	m.HandleFunc("POST /v1/threads/{id}/join", a.authed(a.joinThread))
+	m.HandleFunc("DELETE /v1/threads/{id}/participants/{userId}", a.authed(a.threadOp(ops.OpRemoveParticipant)))
+	m.HandleFunc("PATCH /v1/threads/{id}", a.authed(a.threadOp(ops.OpUpdateThread)))
+	m.HandleFunc("DELETE /v1/threads/{id}", a.authed(a.threadOp(ops.OpDeleteThread)))
+	m.HandleFunc("DELETE /v1/threads/{id}/messages/{messageId}", a.authed(a.threadOp(ops.OpDeleteMessage)))
+	m.HandleFunc("PUT /v1/threads/{id}/access/{userId}", a.authed(a.threadOp(ops.OpSetAccess)))
 	m.HandleFunc("POST /v1/presence", a.authed(a.bodyOp(ops.OpSetPresence)))
 	m.HandleFunc("GET /v1/presence", a.authed(a.getPresence))
 	m.HandleFunc("POST /v1/resume", a.authed(a.bodyOp(ops.OpResume)))
@@ -294,7 +300,23 @@ func (a *API) threads(w http.ResponseWriter, r *http.Request, c ops.Caller) {
 		WriteError(w, err)
 		return
 	}
-	res, err := a.ops.GetThreads(r.Context(), c, p)
+	req := ops.GetThreadsRequest{PageRequest: p}
+	switch v := r.URL.Query().Get("public"); v {
+	case "", "false":
+	case "true":
+		req.Public = true
+	default:
+		WriteError(w, apierr.New(apierr.InvalidArgument, "public must be true or false"))
+		return
+	}
+	res, err := a.ops.GetThreads(r.Context(), c, req)
+	reply(w, http.StatusOK, res, err)
+}
+
+// joinThread is POST /v1/threads/{id}/join: no threadToken yet, the
+// backend signs one.
+func (a *API) joinThread(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	res, err := a.ops.JoinThread(r.Context(), c, ops.JoinThreadRequest{ThreadID: r.PathValue("id")})
 	reply(w, http.StatusOK, res, err)
 }
 
@@ -419,6 +441,13 @@ func (a *API) threadOp(op string) authedHandler {
 		}
 		fields["threadToken"], _ = json.Marshal(tok)
 		fields["threadId"], _ = json.Marshal(r.PathValue("id"))
+		// The other ids a route names (removeParticipant, setAccess,
+		// deleteMessage) win over the body's.
+		for _, k := range []string{"userId", "messageId"} {
+			if v := r.PathValue(k); v != "" {
+				fields[k], _ = json.Marshal(v)
+			}
+		}
 		payload, _ := json.Marshal(fields)
 		res, err := a.ops.Call(r.Context(), c, op, payload)
 		reply(w, http.StatusOK, res, err)

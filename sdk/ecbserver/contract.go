@@ -65,6 +65,9 @@ type Thread struct {
 	LastMessage *Message        `json:"lastMessage,omitempty"`
 	Unread      *int            `json:"unread,omitempty"`
 	Data        json.RawMessage `json:"data,omitempty"`
+	// Public marks a thread any authenticated user who knows its id may
+	// join (optional call joinThread, contract 1.4).
+	Public bool `json:"public,omitempty"`
 }
 
 // Message is one message of a thread. Offset is never set by the backend: ECB
@@ -81,6 +84,10 @@ type Message struct {
 	// Visibility is "" for everyone, VisibilityAgents for a whisper: only
 	// members with role agent or supervisor may read it (contract 1.3).
 	Visibility string `json:"visibility,omitempty"`
+	// Deleted marks a message a moderator or its author deleted (optional
+	// call deleteMessage, contract 1.4): the history keeps its place, with
+	// an empty Body and no Data.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // VisibilityAgents is the Visibility of a whisper.
@@ -137,6 +144,12 @@ type CreateThreadRequest struct {
 	Participants []string   `json:"participants"`
 	Subject      string     `json:"subject,omitempty"`
 	Message      NewMessage `json:"message"`
+	// Public asks for a public thread (contract 1.4): one that any
+	// authenticated user may join with joinThread. Participants may then be
+	// empty. A backend that does not make public threads refuses it with 400
+	// invalid_argument; one older than 1.4 ignores it, and the answer's
+	// Thread.Public says what was made.
+	Public bool `json:"public,omitempty"`
 }
 
 // CreateThreadResponse is the stored thread, its token for the creator, and the

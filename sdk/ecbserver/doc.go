@@ -26,8 +26,9 @@
 //     [Conflict]) to answer a client error; any other error becomes a 500
 //     "internal" answer whose details are logged, never sent. To serve the
 //     optional calls, implement [ReadMarker], [ParticipantManager],
-//     [SupportThreadCreator], [UserSearcher], [ContactManager] or
-//     [ProfileEditor] as well; the handler answers 501 not_implemented
+//     [SupportThreadCreator], [UserSearcher], [ContactManager],
+//     [ProfileEditor], [PublicThreads] or [Moderator] as well; the
+//     handler answers 501 not_implemented
 //     for those you leave out. [NewCallbackHandler] receives the support
 //     events ECB posts to callbacks.url.
 //

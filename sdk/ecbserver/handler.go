@@ -133,8 +133,9 @@ type handler struct {
 //
 // It serves the optional paths of the interfaces b implements too
 // ([ReadMarker]: PathMarkRead; [ParticipantManager]: PathAddParticipants and
-// PathLeaveThread; since 1.4 [UserSearcher], [ContactManager] and
-// [ProfileEditor]), found by type assertion once, here. An optional path
+// PathLeaveThread; [SupportThreadCreator]; since 1.4 [UserSearcher],
+// [ContactManager], [ProfileEditor], [PublicThreads] and [Moderator]),
+// found by type assertion once, here. An optional path
 // whose interface b does not implement is answered 501 not_implemented,
 // whatever the request, so ECB can tell "not supported" from "not found".
 //
@@ -176,6 +177,16 @@ func NewHandler(secret []byte, b Backend, opts HandlerOptions) http.Handler {
 	if pe, ok := b.(ProfileEditor); ok {
 		h.ops[PathSetProfile] = bind(pe.SetProfile)
 		h.ops[PathDeleteProfileProperty] = bind(pe.DeleteProfileProperty)
+	}
+	if pt, ok := b.(PublicThreads); ok {
+		h.ops[PathJoinThread] = bind(pt.JoinThread)
+		h.ops[PathGetPublicThreads] = bind(pt.GetPublicThreads)
+	}
+	if m, ok := b.(Moderator); ok {
+		h.ops[PathRemoveParticipant] = bind(m.RemoveParticipant)
+		h.ops[PathUpdateThread] = bind(m.UpdateThread)
+		h.ops[PathDeleteMessage] = bind(m.DeleteMessage)
+		h.ops[PathDeleteThread] = bind(m.DeleteThread)
 	}
 	return h
 }

@@ -65,4 +65,10 @@ var optionalOps = map[string]string{
 	PathRemoveContact:         "removeContact",
 	PathSetProfile:            "setProfile",
 	PathDeleteProfileProperty: "deleteProfileProperty",
+	PathJoinThread:          "joinThread",
+	PathGetPublicThreads:    "getPublicThreads",
+	PathRemoveParticipant:   "removeParticipant",
+	PathUpdateThread:        "updateThread",
+	PathDeleteMessage:       "deleteMessage",
+	PathDeleteThread:        "deleteThread",
 }

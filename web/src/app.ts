@@ -218,6 +218,8 @@ const state = {
   /** The userToken's roles (agent, supervisor) and workgroups. */
   roles: new Set<string>(),
   workgroups: [] as string[],
+  /** The public threads the backend lists that this user may join (protocol 1.3). */
+  publicThreads: [] as Thread[],
 };
 
 function nameOf(id: string): string {
@@ -449,6 +451,7 @@ async function start(accessToken: string): Promise<void> {
   client.on("profile", ({ user }) => {
     state.contacts = state.contacts.map((c) => (c.id === user.id ? user : c));
   });
+  client.on("messageDeleted", (ev) => onMessageDeleted(ev.threadId, ev.messageId));
   client.on("error", ({ error, operation, threadId }) => {
     if (operation === "support.monitor" && threadId) {
       monitorLost(threadId); // the chat ended while the connection was away
@@ -561,6 +564,7 @@ async function loadLists(): Promise<void> {
     }
     renderContacts();
     renderThreads();
+    void loadPublicThreads();
     void loadPresence();
     // Listen to every thread, so that the list stays live (limit 1: the page is not needed).
     await Promise.all(
@@ -608,9 +612,14 @@ function renderPresence(): void {
 }
 
 function onThreadEvent(ev: ThreadEvent): void {
-  if (ev.change === "left" || ev.change === "deleted") {
-    // Left on another device, or deleted: it is gone from this one too.
+  if (ev.change === "left" || ev.change === "deleted" || ev.change === "removed") {
+    // Left on another device, deleted, or removed by a moderator: it is gone from this one too.
+    const title = state.threads.get(ev.threadId);
     dropThread(ev.threadId);
+    if (ev.change !== "left" && ev.by && ev.by !== state.me?.id) {
+      banner(`${nameOf(ev.by)} ${ev.change === "removed" ? "removed you from" : "deleted"} ${title ? threadTitle(title.thread) : "a thread"}.`);
+    }
+    void loadPublicThreads();
     return;
   }
   const entry = state.threads.get(ev.threadId);
@@ -786,7 +795,8 @@ function onMember(ev: MemberEvent): void {
   entry.thread = { ...entry.thread, members: [...members] };
   if (ev.change === "left") stoppedTyping(ev.threadId, ev.userId); // what they read stays read
   const hist = history(ev.threadId);
-  hist.notices.push({ at: new Date().toISOString(), text: `${nameOf(ev.userId)} ${ev.change === "joined" ? "joined" : "left"} the thread` });
+  const what = ev.change === "joined" ? "joined the thread" : ev.change === "removed" ? `was removed by ${nameOf(ev.by ?? "")}` : "left the thread";
+  hist.notices.push({ at: new Date().toISOString(), text: `${nameOf(ev.userId)} ${what}` });
   renderThreads();
   if (ev.threadId === state.current) {
     renderThreadHead();
@@ -868,7 +878,7 @@ function renderThreads(): void {
   for (const { thread, unread } of entries) {
     const last = thread.lastMessage;
     const typing = typingText(thread.id);
-    const preview = typing || (last ? `${last.authorId === state.me?.id ? "You" : nameOf(last.authorId)}: ${last.body}` : "");
+    const preview = typing || (last ? `${last.authorId === state.me?.id ? "You" : nameOf(last.authorId)}: ${last.deleted ? "message deleted" : last.body}` : "");
     const others = thread.members.filter((m) => m !== state.me?.id);
     const group = others.length > 1;
     const btn = h(
@@ -982,6 +992,8 @@ function renderThreadHead(): void {
   const sorted = [...thread.members].sort(
     (a, b) => Number(b === me) - Number(a === me) || Number(isOnline(b)) - Number(isOnline(a)) || nameOf(a).localeCompare(nameOf(b)),
   );
+  // A moderator (admin or owner bit) may remove the others; the backend keeps the owner in.
+  const moderator = !chat && mayAddPeople(state.client?.threadToken(threadId));
   $("members").replaceChildren(
     ...sorted.map((m) =>
       h(
@@ -994,6 +1006,7 @@ function renderThreadHead(): void {
           h("span", { class: "member-name" }, m === me ? `${nameOf(m)} (you)` : nameOf(m)),
           h("span", { class: "presence-text" }, presenceText(m)),
         ),
+        moderator && m !== me ? removeButton(threadId, m) : null,
       ),
     ),
   );
@@ -1131,9 +1144,100 @@ function renderMessage(m: Message, continued: boolean, readers: string[], others
             whisper ? whisperTag() : null,
             h("time", { datetime: m.createdAt }, when(m.createdAt)),
           ),
-      tick ? h("div", { class: "msg-line" }, h("p", { class: "msg-body" }, m.body), tick) : h("p", { class: "msg-body" }, m.body),
+      m.deleted
+        ? h("p", { class: "msg-body msg-deleted" }, "Message deleted")
+        : tick
+          ? h("div", { class: "msg-line" }, h("p", { class: "msg-body" }, m.body), tick)
+          : h("p", { class: "msg-body" }, m.body),
+      deleteButton(m),
     ),
   );
+}
+
+// ---------- public threads and moderation (protocol 1.3) ----------
+
+/** Lists the public threads this user is not a member of, with a Join button each. */
+async function loadPublicThreads(): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  try {
+    const page = await client.getThreads({ public: true, pageSize: 100 });
+    state.publicThreads = page.items.map((st) => st.thread).filter((t) => !state.threads.has(t.id));
+  } catch {
+    state.publicThreads = []; // a backend without public threads (not_found)
+  }
+  renderPublicThreads();
+}
+
+function renderPublicThreads(): void {
+  const list = $("public-threads");
+  show($("public-title"), state.publicThreads.length > 0);
+  list.replaceChildren(
+    ...state.publicThreads.map((t) => {
+      const btn = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": `Join ${threadTitle(t)}` }, "Join");
+      btn.addEventListener("click", () => void joinPublic(t.id));
+      return h("li", { class: "contact", "data-thread-id": t.id }, h("span", { class: "contact-name" }, threadTitle(t)), btn);
+    }),
+  );
+}
+
+async function joinPublic(threadId: string): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  try {
+    const res = await client.joinThread({ threadId });
+    state.threads.set(res.thread.id, { thread: res.thread, unread: 0 });
+    state.publicThreads = state.publicThreads.filter((t) => t.id !== threadId);
+    renderPublicThreads();
+    renderThreads();
+    await openThread(res.thread.id);
+  } catch (e) {
+    banner(describe(e));
+  }
+}
+
+function removeButton(threadId: string, userId: string): HTMLElement {
+  const btn = h("button", { type: "button", class: "btn btn-ghost btn-sm member-remove", "aria-label": `Remove ${nameOf(userId)}` }, "Remove");
+  btn.addEventListener("click", () => {
+    const client = state.client;
+    const token = client?.threadToken(threadId);
+    if (!client || !token) return;
+    client.removeParticipant({ threadToken: token, userId }).catch((e) => banner(describe(e)));
+  });
+  return btn;
+}
+
+/** A deleted message keeps its place: its text is gone. */
+function onMessageDeleted(threadId: string, messageId: string): void {
+  const hist = state.histories.get(threadId);
+  const m = hist?.messages.find((x) => x.id === messageId);
+  if (m) {
+    m.deleted = true;
+    m.body = "";
+    delete m.data;
+  }
+  const entry = state.threads.get(threadId);
+  const last = entry?.thread.lastMessage;
+  if (entry && last?.id === messageId) {
+    entry.thread = { ...entry.thread, lastMessage: { ...last, body: "", deleted: true } };
+    renderThreads();
+  }
+  if (threadId === state.current) renderMessages({});
+}
+
+function deleteButton(m: Message): HTMLElement | null {
+  const token = state.client?.threadToken(m.threadId);
+  if (m.deleted || !token || (m.authorId !== state.me?.id && !mayAddPeople(token))) return null;
+  const btn = h("button", { type: "button", class: "msg-delete", "aria-label": "Delete message", title: "Delete message" }, "×");
+  btn.addEventListener("click", () => {
+    const client = state.client;
+    if (!client) return;
+    client
+      .deleteMessage({ threadToken: token, messageId: m.id })
+      .then(() => onMessageDeleted(m.threadId, m.id))
+      .catch((e) => banner(describe(e)));
+  });
+  return btn;
 }
 
 /** The mark of a whisper: internal, seen by agents and supervisors only. */

@@ -26,6 +26,8 @@ export interface Message {
    * pushes it to the visitor. Absent: everyone in the thread sees it.
    */
   visibility?: MessageVisibility;
+  /** True for a message its author or a moderator deleted (`body` is empty, no `data`). */
+  deleted?: boolean;
 }
 
 /** Who may see a message: `"agents"` is a whisper (agents and supervisors only). */
@@ -41,6 +43,8 @@ export interface Thread {
   lastMessage?: Message;
   unread?: number;
   data?: Record<string, unknown>;
+  /** True for a public thread: any signed-in user who knows its id may `joinThread` it. */
+  public?: boolean;
 }
 
 /** One page of a list that ECB pages (getContacts, getThreads). `page` counts from 1. */
@@ -80,10 +84,12 @@ export interface MessageInput {
 }
 
 export interface CreateThreadRequest {
-  /** The other members (user ids); the caller is always a member. */
+  /** The other members (user ids); the caller is always a member. May be empty with `public`. */
   participants: string[];
   subject?: string;
   message: MessageInput;
+  /** Ask the backend for a public thread (protocol 1.3). */
+  public?: boolean;
 }
 export interface CreateThreadResult {
   thread: Thread;
@@ -207,6 +213,86 @@ export interface AddParticipantsResult {
   added: string[];
 }
 
+/** getThreads: a page of this user's threads, or with `public` of the public threads (no threadToken). */
+export interface GetThreadsRequest extends PageRequest {
+  public?: boolean;
+}
+
+export interface JoinThreadRequest {
+  threadId: string;
+}
+export interface JoinThreadResult {
+  thread: Thread;
+  threadToken: string;
+  /** False when this user was a member already. */
+  joined: boolean;
+}
+
+export interface RemoveParticipantRequest {
+  threadToken: string;
+  threadId?: string;
+  /** The member to remove (not yourself: use leaveThread). */
+  userId: string;
+}
+export interface RemoveParticipantResult {
+  thread: Thread;
+}
+
+export interface UpdateThreadRequest {
+  threadToken: string;
+  threadId?: string;
+  subject?: string;
+  /** A JSON object, or null to clear the thread's data. */
+  data?: Record<string, unknown> | null;
+}
+export interface UpdateThreadResult {
+  thread: Thread;
+}
+
+export interface DeleteMessageRequest {
+  threadToken: string;
+  threadId?: string;
+  messageId: string;
+}
+export interface DeleteMessageResult {
+  /** The message as the history keeps it now (`deleted: true`). */
+  message: Message;
+  epoch: string;
+  offset: number;
+}
+
+export interface DeleteThreadRequest {
+  threadToken: string;
+  threadId?: string;
+}
+export type DeleteThreadResult = Record<string, never>;
+
+export interface SetAccessRequest {
+  threadToken: string;
+  threadId?: string;
+  userId: string;
+  /** The access bits (read=1, write=2, admin=4, owner=8): never above your own. 0 bans. */
+  acc: number;
+  /** For how long (seconds); absent or 0: until changed. */
+  ttlSeconds?: number;
+}
+export interface SetAccessResult {
+  threadId: string;
+  userId: string;
+  acc: number;
+  expiresAt?: string;
+}
+
+/** The `messageDeleted` push: a message of a thread this client listens to was deleted. */
+export interface MessageDeletedPush {
+  threadId: string;
+  messageId: string;
+  /** Who deleted it: its author or a moderator. */
+  by: string;
+  epoch: string;
+  offset: number;
+}
+
 export interface LeaveThreadRequest {
   threadToken: string;
   threadId?: string;
@@ -257,6 +343,8 @@ export interface ThreadEvent {
   epoch?: string;
   /** With `access`: the user's new access bits (read=1, write=2, admin=4, owner=8). */
   acc?: number;
+  /** With `removed` (this user was removed) and `deleted` by an owner: who did it. */
+  by?: string;
 }
 
 /** The `presence` push: a contact's or a thread member's presence changed. */
@@ -288,7 +376,9 @@ export interface ReadPush {
 export interface MemberPush {
   threadId: string;
   userId: string;
-  change: "joined" | "left";
+  change: "joined" | "left" | "removed";
+  /** With `removed`: the moderator who removed the member. */
+  by?: string;
   epoch: string;
   offset: number;
 }

@@ -27,6 +27,13 @@ export const Paths = {
   removeContact: "/removeContact",
   setProfile: "/setProfile",
   deleteProfileProperty: "/deleteProfileProperty",
+  // Contract 1.4: public threads and moderation.
+  joinThread: "/joinThread",
+  getPublicThreads: "/getPublicThreads",
+  removeParticipant: "/removeParticipant",
+  updateThread: "/updateThread",
+  deleteMessage: "/deleteMessage",
+  deleteThread: "/deleteThread",
 } as const;
 
 /** Where the reference backend serves ECB's callbacks (any URL works). */
@@ -88,6 +95,18 @@ export type LeaveThreadRequest = S["LeaveThreadRequest"];
 export type LeaveThreadResponse = S["LeaveThreadResponse"];
 export type CreateSupportThreadRequest = S["CreateSupportThreadRequest"];
 export type CreateSupportThreadResponse = S["CreateSupportThreadResponse"];
+export type JoinThreadRequest = S["JoinThreadRequest"];
+export type JoinThreadResponse = S["JoinThreadResponse"];
+export type GetPublicThreadsRequest = S["GetPublicThreadsRequest"];
+export type GetPublicThreadsResponse = S["GetPublicThreadsResponse"];
+export type RemoveParticipantRequest = S["RemoveParticipantRequest"];
+export type RemoveParticipantResponse = S["RemoveParticipantResponse"];
+export type UpdateThreadRequest = S["UpdateThreadRequest"];
+export type UpdateThreadResponse = S["UpdateThreadResponse"];
+export type DeleteMessageRequest = S["DeleteMessageRequest"];
+export type DeleteMessageResponse = S["DeleteMessageResponse"];
+export type DeleteThreadRequest = S["DeleteThreadRequest"];
+export type DeleteThreadResponse = S["DeleteThreadResponse"];
 export type CallbackEvent = S["CallbackEvent"];
 export type Properties = S["Properties"];
 export type SearchUsersRequest = S["SearchUsersRequest"];

@@ -37,6 +37,18 @@ import {
   type SetProfileRequest,
   type DeleteProfilePropertyRequest,
   type ProfileResponse,
+  type JoinThreadRequest,
+  type JoinThreadResponse,
+  type GetPublicThreadsRequest,
+  type GetPublicThreadsResponse,
+  type RemoveParticipantRequest,
+  type RemoveParticipantResponse,
+  type UpdateThreadRequest,
+  type UpdateThreadResponse,
+  type DeleteMessageRequest,
+  type DeleteMessageResponse,
+  type DeleteThreadRequest,
+  type DeleteThreadResponse,
 } from "./contract.js";
 import { EcbError, invalidArgument, notFound, notImplemented } from "./errors.js";
 import { type ReceiverOptions, newReceiver, readSigned, writeError, writeJSON } from "./receive.js";
@@ -88,6 +100,13 @@ export interface OptionalBackend {
   removeContact?(req: ContactRequest, ctx: CallContext): Result<ContactResponse>;
   setProfile?(req: SetProfileRequest, ctx: CallContext): Result<ProfileResponse>;
   deleteProfileProperty?(req: DeleteProfilePropertyRequest, ctx: CallContext): Result<ProfileResponse>;
+  // Contract 1.4: public threads and moderation.
+  joinThread?(req: JoinThreadRequest, ctx: CallContext): Result<JoinThreadResponse>;
+  getPublicThreads?(req: GetPublicThreadsRequest, ctx: CallContext): Result<GetPublicThreadsResponse>;
+  removeParticipant?(req: RemoveParticipantRequest, ctx: CallContext): Result<RemoveParticipantResponse>;
+  updateThread?(req: UpdateThreadRequest, ctx: CallContext): Result<UpdateThreadResponse>;
+  deleteMessage?(req: DeleteMessageRequest, ctx: CallContext): Result<DeleteMessageResponse>;
+  deleteThread?(req: DeleteThreadRequest, ctx: CallContext): Result<DeleteThreadResponse>;
 }
 
 export type Backend = RequiredBackend & OptionalBackend;
@@ -112,6 +131,7 @@ const REQUIRED = ["authenticate", "getContacts", "getThreads", "createThread", "
 const OPTIONAL = [
   "markRead", "addParticipants", "leaveThread", "createSupportThread",
   "searchUsers", "addContact", "removeContact", "setProfile", "deleteProfileProperty",
+  "joinThread", "getPublicThreads", "removeParticipant", "updateThread", "deleteMessage", "deleteThread",
 ] as const;
 type OpName = (typeof REQUIRED)[number] | (typeof OPTIONAL)[number];
 
@@ -141,6 +161,14 @@ const normalizers: Partial<Record<OpName, (r: Record<string, unknown>) => void>>
   searchUsers: (r) => {
     r.users ??= [];
   },
+  joinThread: (r) => normalizeThread(r.thread),
+  getPublicThreads: (r) => {
+    r.threads ??= [];
+    for (const t of r.threads as unknown[]) normalizeThread(t);
+  },
+  removeParticipant: (r) => normalizeThread(r.thread),
+  updateThread: (r) => normalizeThread(r.thread),
+  deleteThread: (r) => normalizeThread(r.thread),
 };
 
 function bind(name: OpName, impl: Backend): Op {
