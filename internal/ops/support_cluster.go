@@ -22,8 +22,10 @@ import (
 // that only the lease's holder can make. A node that takes the lease over
 // (the owner died or was cut off: its lease expired) restores the last
 // state saved and re-arms its timers, so requests, offers and chats go on
-// there. Callbacks are posted by the owner's engine only: once per event
-// cluster-wide, in order per conversation. The Server API's workgroup
+// there. The engine's callbacks are posted by the owner only: once per
+// event cluster-wide, in order per conversation; message.created by the
+// node that stored the message, which knows the live chats
+// (support_chats.go). The Server API's workgroup
 // changes go to the owner as every other call does, and so act everywhere.
 //
 // Connections: each node tells the owner how many connections each of its
