@@ -68,7 +68,12 @@ func (s *Service) forgetSupportThread(r support.Request) {
 // for every post of one message (a sendMessage retried through another
 // node, which the backend answers with the stored message), so that the
 // backend's dedupe by event id drops a repeat.
-func messageEventID(m ecbserver.Message) string { return "ev_msg_" + m.ID }
+func messageEventID(m ecbserver.Message) string {
+	if m.ID == "" {
+		return "" // a new one
+	}
+	return "ev_msg_" + m.ID
+}
 
 // messageCallback posts message.created when threadID is a live support
 // chat; other threads cost one map lookup. It runs on the node that stored

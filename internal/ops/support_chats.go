@@ -114,8 +114,9 @@ func (c *clusterEngine) reloadChats(ctx context.Context, force bool) error {
 	}
 	c.chatsMu.Lock()
 	defer c.chatsMu.Unlock()
+	defer c.chatsOnce.Do(func() { close(c.chatsReady) })
 	if ver < c.chatsVer && !force {
-		return nil
+		return nil // newer changes were applied meanwhile
 	}
 	c.chatsVer = ver
 	for t, r := range live {
@@ -127,7 +128,6 @@ func (c *clusterEngine) reloadChats(ctx context.Context, force bool) error {
 		}
 		return true
 	})
-	c.chatsOnce.Do(func() { close(c.chatsReady) })
 	return nil
 }
 
