@@ -22,6 +22,14 @@ import (
 //	<prefix>:{support}:state     the engine's state, written by the owner only
 //	<prefix>:support:rpc:<node>  channel: requests to node, {"i": id, "f": from, "d": payload}
 //	<prefix>:support:re:<node>   channel: answers to node, {"i": id, "d": payload}
+//	<prefix>:{support}:chats     hash: the live support chats, thread -> request (JSON), written by the owner only
+//	<prefix>:{support}:chatsv    the chats' version, bumped by every change
+//	<prefix>:support:chats       channel: each change, {"v": version, "t": thread, "r": request ("" forgotten)} or {"v": version, "x": 1} (replaced)
+//
+// The chats are what every node needs to post a support chat's
+// message.created callbacks itself (ops.clusterEngine): the owner notes and
+// forgets them (fenced by its lease, like the state), every node follows the
+// channel and reads the whole set when it starts or misses a version.
 //
 // A request is answered on the asking node's answer channel; a Call waits
 // for its answer until its context ends. A node with no subscriber on its
@@ -44,6 +52,7 @@ type SupportShare struct {
 	ps      *redis.PubSub
 	slots   chan struct{}
 	handler func(ctx context.Context, req []byte) []byte
+	onChats func(version uint64, thread string, req []byte, reset bool)
 }
 
 const maxServing = 64
@@ -105,7 +114,11 @@ func (s *SupportShare) Load(ctx context.Context) ([]byte, error) {
 }
 
 func (s *SupportShare) rpcChannel(node string) string { return s.prefix + ":support:rpc:" + node }
-func (s *SupportShare) reChannel(node string) string  { return s.prefix + ":support:re:" + node }
+func (s *SupportShare) chatsChannel() string          { return s.prefix + ":support:chats" }
+func (s *SupportShare) chatsKeys() (chats, version string) {
+	return s.prefix + ":{support}:chats", s.prefix + ":{support}:chatsv"
+}
+func (s *SupportShare) reChannel(node string) string { return s.prefix + ":support:re:" + node }
 
 type shareMessage struct {
 	ID   string          `json:"i"`
@@ -114,12 +127,15 @@ type shareMessage struct {
 }
 
 // Serve subscribes to this node's channels and hands each request to h
-// (on its own goroutine) until ctx ends; it returns once the subscriptions
-// are confirmed, and wg owns the reader.
-func (s *SupportShare) Serve(ctx context.Context, wg *sync.WaitGroup, h func(ctx context.Context, req []byte) []byte) error {
-	s.handler = h
-	s.ps = s.rdb.Subscribe(ctx, s.rpcChannel(s.node), s.reChannel(s.node))
-	for range 2 {
+// (on its own goroutine) and each change of the chats to chats (on the
+// reader, in order; it must not block: thread noted with its request req,
+// nil when forgotten, or with reset the whole set replaced) until ctx ends;
+// it returns once the subscriptions are confirmed, and wg owns the reader.
+func (s *SupportShare) Serve(ctx context.Context, wg *sync.WaitGroup, h func(ctx context.Context, req []byte) []byte,
+	chats func(version uint64, thread string, req []byte, reset bool)) error {
+	s.handler, s.onChats = h, chats
+	s.ps = s.rdb.Subscribe(ctx, s.rpcChannel(s.node), s.reChannel(s.node), s.chatsChannel())
+	for range 3 {
 		if _, err := s.ps.Receive(ctx); err != nil {
 			_ = s.ps.Close()
 			return fmt.Errorf("cluster: support channels: %w", err)
@@ -144,6 +160,26 @@ func (s *SupportShare) Serve(ctx context.Context, wg *sync.WaitGroup, h func(ctx
 }
 
 func (s *SupportShare) message(ctx context.Context, wg *sync.WaitGroup, m *redis.Message) {
+	if m.Channel == s.chatsChannel() {
+		var cm struct {
+			V uint64 `json:"v"`
+			T string `json:"t"`
+			R string `json:"r"`
+			X int    `json:"x"`
+		}
+		if err := json.Unmarshal([]byte(m.Payload), &cm); err != nil {
+			s.log.Warn("cluster: malformed support chats message", "err", err)
+			return
+		}
+		var req []byte
+		if cm.R != "" {
+			req = []byte(cm.R)
+		}
+		if s.onChats != nil {
+			s.onChats(cm.V, cm.T, req, cm.X == 1)
+		}
+		return
+	}
 	var sm shareMessage
 	if err := json.Unmarshal([]byte(m.Payload), &sm); err != nil {
 		s.log.Warn("cluster: malformed support message", "err", err)
@@ -225,4 +261,110 @@ func (s *SupportShare) Send(ctx context.Context, node string, req []byte) error 
 		return fmt.Errorf("cluster: support send to %s: %w", node, err)
 	}
 	return nil
+}
+
+var noteChatScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+if ARGV[4] == '' then
+  redis.call('HDEL', KEYS[2], ARGV[3])
+else
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+end
+local v = redis.call('INCR', KEYS[3])
+redis.call('PUBLISH', ARGV[2], cjson.encode({v = v, t = ARGV[3], r = ARGV[4]}))
+return v`)
+
+var resetChatsScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+redis.call('DEL', KEYS[2])
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+local v = redis.call('INCR', KEYS[3])
+redis.call('PUBLISH', ARGV[2], cjson.encode({v = v, x = 1}))
+return v`)
+
+// NoteChat records thread as a live support chat of request req (JSON;
+// nil forgets it) and tells every node, while this node owns the engine
+// (ErrNotHolder otherwise).
+func (s *SupportShare) NoteChat(ctx context.Context, thread string, req []byte) error {
+	token := s.lease.Token()
+	if token == "" {
+		return ErrNotHolder
+	}
+	chats, ver := s.chatsKeys()
+	lease, _ := s.lease.Keys()
+	v, err := noteChatScript.Run(ctx, s.rdb, []string{lease, chats, ver}, token, s.chatsChannel(), thread, string(req)).Int64()
+	if err != nil {
+		return fmt.Errorf("cluster: note support chat %s: %w", thread, err)
+	}
+	if v < 0 {
+		return ErrNotHolder
+	}
+	return nil
+}
+
+// ResetChats replaces the live support chats with chats (thread ->
+// request JSON) and tells every node, while this node owns the engine.
+func (s *SupportShare) ResetChats(ctx context.Context, chats map[string][]byte) error {
+	token := s.lease.Token()
+	if token == "" {
+		return ErrNotHolder
+	}
+	key, ver := s.chatsKeys()
+	lease, _ := s.lease.Keys()
+	argv := []any{token, s.chatsChannel()}
+	for t, r := range chats {
+		argv = append(argv, t, string(r))
+	}
+	v, err := resetChatsScript.Run(ctx, s.rdb, []string{lease, key, ver}, argv...).Int64()
+	if err != nil {
+		return fmt.Errorf("cluster: reset support chats: %w", err)
+	}
+	if v < 0 {
+		return ErrNotHolder
+	}
+	return nil
+}
+
+// Chats returns the live support chats (thread -> request JSON) and their
+// version, read at once.
+func (s *SupportShare) Chats(ctx context.Context) (map[string][]byte, uint64, error) {
+	key, ver := s.chatsKeys()
+	var all *redis.MapStringStringCmd
+	var v *redis.StringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		all = p.HGetAll(ctx, key)
+		v = p.Get(ctx, ver)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, fmt.Errorf("cluster: read support chats: %w", err)
+	}
+	n, err := v.Uint64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, fmt.Errorf("cluster: support chats version: %w", err)
+	}
+	out := make(map[string][]byte, len(all.Val()))
+	for t, r := range all.Val() {
+		out[t] = []byte(r)
+	}
+	return out, n, nil
+}
+
+// ChatsVersion returns the version of the live support chats (0: none written).
+func (s *SupportShare) ChatsVersion(ctx context.Context) (uint64, error) {
+	_, ver := s.chatsKeys()
+	n, err := s.rdb.Get(ctx, ver).Uint64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cluster: support chats version: %w", err)
+	}
+	return n, nil
 }

@@ -100,10 +100,19 @@ func (b *memBackend) AddThreadMessage(_ context.Context, req *ecbserver.AddThrea
 	if b.failAdd != nil {
 		return nil, b.failAdd
 	}
-	m := ecbserver.Message{ID: fmt.Sprintf("%s-m%d", req.ThreadID, len(b.messages[req.ThreadID])+1), ThreadID: req.ThreadID, AuthorID: req.UserID, Body: req.Body}
+	tok, err := b.signer.SignThreadToken(ecbserver.ThreadTokenParams{ThreadID: req.ThreadID, UserID: req.UserID, Access: 3})
+	if req.ClientMessageID != "" {
+		// A retry is answered with the message stored (the contract).
+		for _, m := range b.messages[req.ThreadID] {
+			if m.AuthorID == req.UserID && m.ClientMessageID == req.ClientMessageID {
+				return &ecbserver.AddThreadMessageResponse{Message: m, ThreadToken: tok}, err
+			}
+		}
+	}
+	m := ecbserver.Message{ID: fmt.Sprintf("%s-m%d", req.ThreadID, len(b.messages[req.ThreadID])+1), ThreadID: req.ThreadID, AuthorID: req.UserID, Body: req.Body,
+		ClientMessageID: req.ClientMessageID}
 	b.lastVis = req.Visibility
 	b.messages[req.ThreadID] = append(b.messages[req.ThreadID], m)
-	tok, err := b.signer.SignThreadToken(ecbserver.ThreadTokenParams{ThreadID: req.ThreadID, UserID: req.UserID, Access: 3})
 	return &ecbserver.AddThreadMessageResponse{Message: m, ThreadToken: tok}, err
 }
 

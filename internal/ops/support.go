@@ -482,16 +482,20 @@ func (ev supportEvents) Invitation(inv support.Invitation, toVisitor, toAgent bo
 	r := inv.Request
 	push := InvitationPush{RequestID: r.ID, Workgroup: r.Workgroup, Thread: th, Question: r.Question,
 		Visitor: OfferVisitor{ID: r.VisitorID, Name: r.VisitorName, Anonymous: r.Anonymous}}
+	if toAgent {
+		// Noted (on every node, in cluster mode) before anyone gets the
+		// thread's token: its first message is a support chat's.
+		r.ThreadID = th.ID
+		ev.s.noteSupportThread(r)
+	}
 	if toVisitor {
 		push.ThreadToken = inv.Thread.VisitorToken
 		ev.send(r.VisitorID, EventInvitation, push)
 	}
 	if toAgent {
-		r.ThreadID = th.ID
 		if !inv.Transfer && !inv.Conference {
 			ev.s.callback(r, callbacks.TypeOfferAccepted, inv.AgentID, nil)
 		}
-		ev.s.noteSupportThread(r)
 		push.ThreadToken, push.Conference = inv.Thread.AgentToken, inv.Conference
 		ev.send(inv.AgentID, EventInvitation, push)
 	}

@@ -22,8 +22,10 @@ import (
 // that only the lease's holder can make. A node that takes the lease over
 // (the owner died or was cut off: its lease expired) restores the last
 // state saved and re-arms its timers, so requests, offers and chats go on
-// there. Callbacks are posted by the owner's engine only: once per event
-// cluster-wide, in order per conversation. The Server API's workgroup
+// there. The engine's callbacks are posted by the owner only: once per
+// event cluster-wide, in order per conversation; message.created by the
+// node that stored the message, which knows the live chats
+// (support_chats.go). The Server API's workgroup
 // changes go to the owner as every other call does, and so act everywhere.
 //
 // Connections: each node tells the owner how many connections each of its
@@ -55,11 +57,19 @@ type SupportCluster interface {
 	Save(ctx context.Context, state []byte) (held bool, err error)
 	// Load returns the state saved last (nil when none).
 	Load(ctx context.Context) ([]byte, error)
-	// Serve hands the requests of other nodes to h until ctx ends; wg owns its goroutines.
-	Serve(ctx context.Context, wg *sync.WaitGroup, h func(ctx context.Context, req []byte) []byte) error
+	// Serve hands the requests of other nodes to h, and the changes of the
+	// live chats to chats (in order), until ctx ends; wg owns its goroutines.
+	Serve(ctx context.Context, wg *sync.WaitGroup, h func(ctx context.Context, req []byte) []byte, chats func(version uint64, thread string, req []byte, reset bool)) error
 	// Call sends req to node and waits for the answer; Send does not wait.
 	Call(ctx context.Context, node string, req []byte) ([]byte, error)
 	Send(ctx context.Context, node string, req []byte) error
+	// NoteChat notes thread as a live support chat of req (nil: forgets
+	// it) and ResetChats replaces them all, only while this node owns the
+	// engine; every node is told. Chats reads them with their version.
+	NoteChat(ctx context.Context, thread string, req []byte) error
+	ResetChats(ctx context.Context, chats map[string][]byte) error
+	Chats(ctx context.Context) (map[string][]byte, uint64, error)
+	ChatsVersion(ctx context.Context) (uint64, error)
 }
 
 // SupportEngine is the routing engine as the operations use it: the
@@ -102,7 +112,8 @@ func (s *Service) enableSupportCluster(wgs []support.Workgroup, opts support.Opt
 	opts.Events, opts.Threads = supportEvents{s}, supportThreads{s}
 	c := &clusterEngine{s: s, sc: sc, wgs: wgs, opts: opts, dirty: make(chan struct{}, 1),
 		connQ: make(chan connNote, 1024), local: map[string]int{}, conns: newConnTable(),
-		epoch: fmt.Sprint(time.Now().UnixNano()), callTimeout: 10 * time.Second}
+		epoch: fmt.Sprint(time.Now().UnixNano()), callTimeout: 10 * time.Second,
+		reload: make(chan struct{}, 1), chatsReady: make(chan struct{})}
 	s.support, s.supportCluster = c, c
 }
 
@@ -139,6 +150,13 @@ type clusterEngine struct {
 	gen    atomic.Uint64
 	saveMu sync.Mutex
 	saved  uint64 // gen of the last save; saveMu
+
+	// the live chats (support_chats.go)
+	chatsMu    sync.Mutex
+	chatsVer   uint64        // of the set in s.supportChats; chatsMu
+	reload     chan struct{} // the loop reads the set again
+	chatsReady chan struct{} // closed once the set was read
+	chatsOnce  sync.Once
 
 	// the loop's own state
 	lastRenew  time.Time
@@ -760,6 +778,10 @@ func (c *clusterEngine) run(ctx context.Context) {
 			c.save(ctx, false)
 		case n := <-c.connQ:
 			c.report(ctx, map[string]int{n.user: n.count}, false)
+		case <-c.reload:
+			if err := c.reloadChats(ctx, false); err != nil {
+				c.s.log.Warn("support: chats not read", "err", err)
+			}
 		}
 	}
 }
@@ -767,7 +789,7 @@ func (c *clusterEngine) run(ctx context.Context) {
 // step renews or takes the ownership, learns the owner, and reports.
 func (c *clusterEngine) step(ctx context.Context, wg *sync.WaitGroup) {
 	if !c.serving {
-		if err := c.sc.Serve(ctx, wg, c.handle); err != nil {
+		if err := c.sc.Serve(ctx, wg, c.handle, c.chatChanged); err != nil {
 			c.s.log.Warn("support: cluster channels", "err", err)
 			return // not a candidate before the others can reach it
 		}
@@ -790,6 +812,7 @@ func (c *clusterEngine) step(ctx context.Context, wg *sync.WaitGroup) {
 	if err != nil {
 		return // Redis is away: no report, no look-up until it answers again
 	}
+	c.syncChats(ctx)
 	owner := c.sc.NodeID()
 	if !held {
 		octx, cancel := context.WithTimeout(ctx, interval)
@@ -828,11 +851,19 @@ func (c *clusterEngine) promote(ctx context.Context, now time.Time) {
 		return
 	}
 	var e *support.Engine
-	if blob == nil {
-		e, err = support.New(c.wgs, c.opts)
-	} else {
-		var snap support.Snapshot
-		if err = json.Unmarshal(blob, &snap); err == nil {
+	var snap support.Snapshot
+	if blob != nil {
+		err = json.Unmarshal(blob, &snap)
+	}
+	if err == nil {
+		// The restored chats are every node's before the engine's events
+		// note new ones.
+		err = c.shareRestored(ctx, snap)
+	}
+	if err == nil {
+		if blob == nil {
+			e, err = support.New(c.wgs, c.opts)
+		} else {
 			e, err = support.Restore(snap, c.opts)
 		}
 	}
@@ -847,6 +878,9 @@ func (c *clusterEngine) promote(ctx context.Context, now time.Time) {
 	c.owner = c.sc.NodeID()
 	c.mu.Unlock()
 	c.promotedAt, c.swept = now, false
+	if err := c.reloadChats(ctx, false); err != nil {
+		c.s.log.Warn("support: chats not read", "err", err)
+	}
 	c.s.log.Info("support: this node routes customer support", "restored", blob != nil)
 	c.save(ctx, true)
 }

@@ -70,6 +70,12 @@ type clusterNode struct {
 
 func startSupportNode(tb testing.TB, base *fixture, cfg cluster.Config) *clusterNode {
 	tb.Helper()
+	return startSupportNodeWith(tb, base, cfg, nil)
+}
+
+// startSupportNodeWith is startSupportNode with setup run before the node runs.
+func startSupportNodeWith(tb testing.TB, base *fixture, cfg cluster.Config, setup func(*clusterNode)) *clusterNode {
+	tb.Helper()
 	n, err := cluster.Open(context.Background(), cfg, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -86,6 +92,9 @@ func startSupportNode(tb testing.TB, base *fixture, cfg cluster.Config) *cluster
 	ctx, cancel := context.WithCancel(context.Background())
 	n.Start(ctx)
 	c := &clusterNode{f: f, node: n, stop: cancel, done: make(chan struct{})}
+	if setup != nil {
+		setup(c)
+	}
 	go func() {
 		defer close(c.done)
 		f.svc.RunSupportCluster(ctx)

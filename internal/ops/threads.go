@@ -494,7 +494,7 @@ func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread,
 	if err != nil {
 		return nil, err
 	}
-	s.messageCallback(t.ThreadID, msg)
+	s.messageCallback(ctx, t.ThreadID, msg)
 	return &SendMessageResult{Message: msg, ThreadToken: resp.ThreadToken, Epoch: pos.Epoch}, nil
 }
 

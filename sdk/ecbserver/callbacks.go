@@ -31,9 +31,13 @@ const (
 // conversation, signed like every contract call.
 //
 // ID is unique per event and stays the same when ECB retries a delivery, so
-// a backend must dedupe on it. Events of one conversation (one RequestID)
-// are posted one at a time, in order; a later event is not posted before an
-// earlier one was answered 2xx or given up. OperationID is the operationId
+// a backend must dedupe on it (a message.created's is "ev_msg_" and the
+// message id, the same however often it is posted). Events of one
+// conversation (one RequestID) are posted one at a time, in order, by one
+// node; a later event is not posted before an earlier one was answered 2xx
+// or given up. In cluster mode a message.created comes from the node that
+// stored the message: those are in order per node only, and data.offset is
+// the thread's order. OperationID is the operationId
 // the visitor passed in support.ask, echoed for correlation. Data carries
 // the type's details (support.requested: question, metadata; offer.rejected
 // and offer.revoked: offerId and reason; conversation.closed: state).

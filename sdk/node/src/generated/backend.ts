@@ -545,8 +545,12 @@ export interface webhooks {
          *     `/ecb/v1/callbacks`; the SDK's `ecbserver.NewCallbackHandler`
          *     verifies and decodes it), ECB posts one event per call, signed like
          *     every contract call. `id` is unique per event and the same on a
-         *     retry: dedupe on it. Events of one request (`requestId`) are posted
-         *     one at a time, in order. Answer any 2xx; anything else (or no
+         *     retry: dedupe on it (a `message.created`'s is `ev_msg_<messageId>`,
+         *     the same however often the message is posted). Events of one
+         *     request (`requestId`) are posted one at a time, in order, by one
+         *     node; in cluster mode each `message.created` comes from the node
+         *     that stored the message, so those are in order per node only:
+         *     `data.offset` is the thread's order. Answer any 2xx; anything else (or no
          *     answer) is retried with exponential backoff for
          *     `callbacks.maxRetryDuration`, then dropped and counted in
          *     `ecb_callbacks_failed_total`.
