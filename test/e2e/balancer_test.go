@@ -129,6 +129,38 @@ func (r chatResult) ackedSet() map[string]bool {
 	return out
 }
 
+// stopChat tells the script to stop and returns what it printed.
+func (s *interopScript) stopChat(tb testing.TB) chatResult {
+	tb.Helper()
+	if _, err := io.WriteString(s.stdin, "stop\n"); err != nil {
+		tb.Fatal(err)
+	}
+	var res chatResult
+	if err := json.Unmarshal([]byte(s.line(tb, 90*time.Second)), &res); err != nil {
+		tb.Fatal(err)
+	}
+	return res
+}
+
+// checkListeners asserts that each listener got every acknowledged message
+// once, in order, and that every resume it did answered recovered: true.
+func (r chatResult) checkListeners(tb testing.TB) {
+	tb.Helper()
+	acked := r.ackedSet()
+	for _, who := range []string{"bob", "carol"} {
+		l := r.Listeners[who]
+		checkExactlyOnceInOrder(tb, who, r.pushes(who), acked)
+		if len(l.Received) != len(r.Acked) {
+			tb.Fatalf("%s received %d pushes for %d acknowledged messages", who, len(l.Received), len(r.Acked))
+		}
+		for _, rec := range l.Resumes {
+			if rec != true {
+				tb.Fatalf("%s: a resume answered %v (resumes %v)", who, rec, l.Resumes)
+			}
+		}
+	}
+}
+
 // balancedCluster starts three nodes with extra settings behind the
 // shipped nginx configuration, and a thread of alice with bob and carol.
 func balancedCluster(t *testing.T, extra ...string) (c *cluster, lb string, cfg map[string]any, threadID string) {
@@ -350,30 +382,13 @@ func TestBalancedRollingRestartLosesNothing(t *testing.T) {
 		c.rollingRestart(t, 3*time.Minute)
 		t.Logf("rolling restart %d of 3 nodes: %s", round+1, time.Since(start).Round(time.Millisecond))
 	}
-	if _, err := io.WriteString(s.stdin, "stop\n"); err != nil {
-		t.Fatal(err)
-	}
-	var res chatResult
-	if err := json.Unmarshal([]byte(s.line(t, 90*time.Second)), &res); err != nil {
-		t.Fatal(err)
-	}
+	res := s.stopChat(t)
+	res.checkListeners(t)
 	acked := res.ackedSet()
 	for _, who := range []string{"bob", "carol"} {
 		l := res.Listeners[who]
-		checkExactlyOnceInOrder(t, who, res.pushes(who), acked)
-		if len(l.Received) != len(res.Acked) {
-			t.Fatalf("%s received %d pushes for %d acknowledged messages", who, len(l.Received), len(res.Acked))
-		}
-		if l.Connects < 2 {
-			t.Fatalf("%s never reconnected (%d connects): its node was not restarted under it", who, l.Connects)
-		}
-		if len(l.Resumes) == 0 {
-			t.Fatalf("%s reconnected but never resumed", who)
-		}
-		for _, r := range l.Resumes {
-			if r != true {
-				t.Fatalf("%s: a resume answered %v (resumes %v)", who, r, l.Resumes)
-			}
+		if l.Connects < 2 || len(l.Resumes) == 0 {
+			t.Fatalf("%s: %d connects, resumes %v: its node was not restarted under it", who, l.Connects, l.Resumes)
 		}
 		t.Logf("%s: %d messages, %d connects, resumes %v", who, len(l.Received), l.Connects, l.Resumes)
 	}
@@ -542,26 +557,8 @@ func TestBalancedOwnerKilledMidChat(t *testing.T) {
 	}
 	c.kill(t, owner)
 	time.Sleep(3 * time.Second) // the chat goes on without that node
-	if _, err := io.WriteString(s.stdin, "stop\n"); err != nil {
-		t.Fatal(err)
-	}
-	var res chatResult
-	if err := json.Unmarshal([]byte(s.line(t, 90*time.Second)), &res); err != nil {
-		t.Fatal(err)
-	}
-	acked := res.ackedSet()
-	for _, who := range []string{"bob", "carol"} {
-		l := res.Listeners[who]
-		checkExactlyOnceInOrder(t, who, res.pushes(who), acked)
-		if len(l.Received) != len(res.Acked) {
-			t.Fatalf("%s received %d pushes for %d acknowledged messages", who, len(l.Received), len(res.Acked))
-		}
-		for _, r := range l.Resumes {
-			if r != true {
-				t.Fatalf("%s: a resume answered %v", who, r)
-			}
-		}
-	}
+	res := s.stopChat(t)
+	res.checkListeners(t)
 	if l := res.Listeners["bob"]; l.Connects < 2 || len(l.Resumes) == 0 {
 		t.Fatalf("bob's node was killed, yet %d connects and resumes %v", l.Connects, l.Resumes)
 	}

@@ -78,7 +78,9 @@ function listener(user, transports) {
       return;
     }
     const a = await call(socket, "resume", { threads: [{ threadToken: tok, epoch: state.pos.epoch, offset: state.pos.offset }] });
-    if (a.cut) return; // the next connection resumes
+    // Cut, or refused by a node that began to drain meanwhile (it closes the
+    // transport next): the next connection resumes.
+    if (a.cut || a.error?.code === "unavailable") return;
     state.resumes.push(a.error ? `error:${a.error.code}` : a.data.threads[0].recovered);
   });
   return { socket, state };
