@@ -17,7 +17,7 @@ const (
 	// PROTOCOL_VERSION of clients/js).
 	ProtocolVersion = "1.2"
 	// ServerAPIVersion is info.version of api/server.yaml (the Server API).
-	ServerAPIVersion = "1.0.0"
+	ServerAPIVersion = "1.1.0"
 )
 
 // Version is the release of this build, set from the git tag by
