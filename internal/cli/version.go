@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/ecbridge/ecb/internal/discover"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
@@ -53,4 +54,9 @@ func versionOf(linked string, bi *debug.BuildInfo) string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// versions are the versions the discovery document states (GET /v1/discover).
+func versions() discover.Versions {
+	return discover.Versions{Release: version(), Protocol: ProtocolVersion, Contract: ecbserver.ContractFullVersion, ServerAPI: ServerAPIVersion}
 }
