@@ -19,7 +19,7 @@ func (s *Server) newDiscovery(cfg *config.Config, v discover.Versions) *discover
 		Versions:   v,
 		Endpoints:  ep,
 		Transports: []string{"socketio", "sse"},
-		Tokens:     discover.Tokens{Algorithms: cfg.Auth.Algorithms, Audience: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer},
+		Tokens:     discover.Tokens{Algorithms: cfg.Auth.AcceptedAlgorithms(), Audience: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer},
 		Operations: s.ops.Operations(),
 		Optional:   ecbserver.OptionalCalls(),
 	})
