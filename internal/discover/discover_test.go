@@ -101,6 +101,13 @@ func TestProbeOfAContract10BackendAndOfAFailingOne(t *testing.T) {
 	if again := d.Body().Capabilities.BackendCalls; again["markRead"] != discover.Supported || again["leaveThread"] != discover.Unsupported {
 		t.Fatalf("a failed probe changed the states: %v", again)
 	}
+	// Probes of a failing backend stay out of the circuit breaker.
+	for range 3 {
+		d.ProbeOnce(context.Background(), c, discover.DefaultTimeout, nil)
+	}
+	if !c.Healthy() {
+		t.Fatal("12 failed probes opened the backend's circuit breaker")
+	}
 }
 
 func TestClassify(t *testing.T) {
