@@ -11,9 +11,11 @@ STATICCHECK_VERSION := v0.8.2
 # python3 that may come first on PATH).
 PYTHON    ?= /usr/bin/python3
 
-.PHONY: test check go-test node-test python-test demo build clean fuzz bench bench-cluster release
+.PHONY: test check node-deps go-test node-test python-test demo build clean fuzz bench bench-cluster release
 
-test: check go-test node-test python-test
+# node-deps comes before go-test: the multi-node Go tests drive the official
+# socket.io-client from test/interop (test/e2e/balancer_test.go).
+test: check node-deps go-test node-test python-test
 
 build:
 	$(GO) build -o bin/ecb ./cmd/ecb
@@ -43,10 +45,15 @@ go-test:
 # Node suites against real ECB processes (official socket.io-client, ...).
 # Each installs exactly its lockfile with `npm ci` (skipped when node_modules is
 # already newer than the lockfile).
-node-test:
+node-deps:
+	@for d in $(NODE_DIRS); do \
+	  ( cd $$d && { [ node_modules/.package-lock.json -nt package-lock.json ] || { echo "== npm ci in $$d"; npm ci --no-audit --no-fund; }; } ) || exit 1; \
+	done
+
+node-test: node-deps
 	@for d in $(NODE_DIRS); do \
 	  echo "== $$d"; \
-	  ( cd $$d && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && timeout 900 npm test ) || exit 1; \
+	  ( cd $$d && timeout 900 npm test ) || exit 1; \
 	done
 
 # The Python interop suite: Debian's python3-socketio client against a real

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ecbridge/ecb/internal/cluster"
 )
 
 // OwnRedis as ClusterConfig.RedisURL starts a private redis-server for the
@@ -335,7 +337,11 @@ func measureCluster(ctx context.Context, cc ClusterConfig, shape Shape, target s
 	case TargetECB:
 		argv = append(slices.Clone(argv), "--redis", redisURL, "--prefix", prefix)
 		// Every key of the run goes with it (after the servers stopped).
-		defer deletePrefix(context.WithoutCancel(ctx), rdb, prefix)
+		defer func() {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			_ = cluster.DeletePrefix(dctx, rdb, prefix)
+		}()
 	case TargetNode:
 		env = []string{"BENCH_REDIS_URL=" + redisURL, "BENCH_PREFIX=" + prefix}
 	}
@@ -584,20 +590,6 @@ func parseRedisInfo(raw string) redisStats {
 		}
 	}
 	return st
-}
-
-// deletePrefix deletes every key under prefix.
-func deletePrefix(ctx context.Context, rdb *redis.Client, prefix string) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	it := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-	var keys []string
-	for it.Next(ctx) {
-		keys = append(keys, it.Val())
-	}
-	for chunk := range slices.Chunk(keys, 500) {
-		_ = rdb.Del(ctx, chunk...).Err()
-	}
 }
 
 // startRedis starts a private redis-server on a free loopback port, with

@@ -65,30 +65,34 @@ type Config struct {
 
 // Result is one target's measurement, printed as one JSON line.
 type Result struct {
-	Target           string       `json:"target"`
-	Round            int          `json:"round,omitempty"` // with --rounds above 1
-	Server           string       `json:"server"`          // runtime and library versions
-	Clients          int          `json:"clients"`
-	Messages         int          `json:"messages"`
-	Size             int          `json:"size"`
-	Rate             float64      `json:"rate"`             // 0: unpaced
-	Window           int          `json:"window,omitempty"` // unpaced only
-	Deliveries       int64        `json:"deliveries"`
-	DeliveriesPerSec float64      `json:"deliveries_per_sec"`
-	DurationSec      float64      `json:"duration_sec"` // first publish sent → last delivery received
-	P50ms            float64      `json:"p50_ms"`
-	P99ms            float64      `json:"p99_ms"`
-	Maxms            float64      `json:"max_ms"`
-	Lost             int64        `json:"lost"`
-	Duplicates       int64        `json:"duplicates"`
-	ServerCPUSec     float64      `json:"server_cpu_sec"` // during the measurement
-	ServerRSSMB      float64      `json:"server_rss_mb"`  // peak (VmHWM), whole life
-	DeliveriesPerCPU float64      `json:"deliveries_per_server_cpu_sec"`
-	LoadgenCPUSec    float64      `json:"loadgen_cpu_sec"` // this process, during the measurement
-	CPUShare         float64      `json:"cpu_share"`       // (server + load generator CPU) ÷ (duration × cores): below 1, other processes had the rest
-	ECB              *ServerStats `json:"ecb,omitempty"`   // the ECB server's own counters
-	LoadAvg          float64      `json:"loadavg"`         // the machine's 1-minute load average before the run
-	Error            string       `json:"error,omitempty"`
+	Target           string  `json:"target"`
+	Round            int     `json:"round,omitempty"` // with --rounds above 1
+	Server           string  `json:"server"`          // runtime and library versions
+	Clients          int     `json:"clients"`
+	Messages         int     `json:"messages"`
+	Size             int     `json:"size"`
+	Rate             float64 `json:"rate"`             // 0: unpaced
+	Window           int     `json:"window,omitempty"` // unpaced only
+	Deliveries       int64   `json:"deliveries"`
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+	DurationSec      float64 `json:"duration_sec"` // first publish sent → last delivery received
+	P50ms            float64 `json:"p50_ms"`
+	P99ms            float64 `json:"p99_ms"`
+	Maxms            float64 `json:"max_ms"`
+	Lost             int64   `json:"lost"`
+	Duplicates       int64   `json:"duplicates"`
+	ServerCPUSec     float64 `json:"server_cpu_sec"` // during the measurement
+	ServerRSSMB      float64 `json:"server_rss_mb"`  // peak (VmHWM), whole life
+	DeliveriesPerCPU float64 `json:"deliveries_per_server_cpu_sec"`
+	// WritesPerDelivery is the server's write system calls (syscw of
+	// /proc/PID/io: write, writev, sendmsg...) during the measurement per
+	// delivery: below 1, pushes to a connection left together.
+	WritesPerDelivery float64      `json:"server_writes_per_delivery,omitempty"`
+	LoadgenCPUSec     float64      `json:"loadgen_cpu_sec"` // this process, during the measurement
+	CPUShare          float64      `json:"cpu_share"`       // (server + load generator CPU) ÷ (duration × cores): below 1, other processes had the rest
+	ECB               *ServerStats `json:"ecb,omitempty"`   // the ECB server's own counters
+	LoadAvg           float64      `json:"loadavg"`         // the machine's 1-minute load average before the run
+	Error             string       `json:"error,omitempty"`
 }
 
 // Ratio compares the two targets of one run, printed as the last JSON
@@ -581,6 +585,7 @@ func measure(ctx context.Context, cfg Config, target string, argv []string, dir 
 	if err != nil {
 		return res, err
 	}
+	writes0, werr := procWrites(pid)
 	self0 := selfCPU()
 	if err := srv.send("start"); err != nil {
 		return res, err
@@ -596,6 +601,7 @@ func measure(ctx context.Context, cfg Config, target string, argv []string, dir 
 	}
 	// The measurement window ends here (or at the deadline).
 	cpu1, cerr := procCPU(pid)
+	writes1, werr1 := procWrites(pid)
 	self1 := selfCPU()
 	if err := srv.send("stop"); err != nil {
 		return res, err
@@ -640,6 +646,9 @@ func measure(ctx context.Context, cfg Config, target string, argv []string, dir 
 	}
 	if res.ServerCPUSec > 0 {
 		res.DeliveriesPerCPU = round(float64(res.Deliveries)/res.ServerCPUSec, 0)
+	}
+	if werr == nil && werr1 == nil && res.Deliveries > 0 {
+		res.WritesPerDelivery = round(float64(writes1-writes0)/float64(res.Deliveries), 3)
 	}
 	res.P50ms, res.P99ms, res.Maxms = quantiles(lat)
 	if err == nil && res.Lost > 0 {
@@ -809,6 +818,21 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Duration(ut+st) * (time.Second / 100), nil
+}
+
+// procWrites returns the write system calls process pid has made (syscw
+// of /proc/PID/io).
+func procWrites(pid int) (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, errors.New("no syscw")
 }
 
 // procPeakRSS returns the peak resident set size (VmHWM) of process pid.

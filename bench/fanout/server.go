@@ -61,6 +61,8 @@ type ServerOptions struct {
 	// key and channel under Prefix: the nodes of one cluster run share a
 	// prefix, and each run has its own.
 	RedisURL, Prefix string
+	// WriteDelay is the server's socketio.writeDelay (Config.WriteDelay).
+	WriteDelay time.Duration
 }
 
 // ServerStats is what ServeECB prints on "stop".
@@ -87,10 +89,10 @@ type conn struct {
 
 var _ hub.Conn = (*conn)(nil)
 
-// encodePush is internal/sioapi's: one Socket.IO EVENT packet per push,
-// cached on the push by Push.Frame, shared by every recipient.
+// encodePush is internal/sioapi's: the WebSocket frame of one Socket.IO EVENT
+// packet per push, cached on the push by Push.Frame, shared by every recipient.
 func encodePush(p *hub.Push) []byte {
-	b, err := socketio.EncodeEvent("/", p.Event, json.RawMessage(p.Payload()))
+	b, err := socketio.EncodeEventFrame("/", p.Event, json.RawMessage(p.Payload()))
 	if err != nil {
 		return nil
 	}
@@ -105,7 +107,7 @@ func (c *conn) Deliver(p *hub.Push) bool {
 	// Counted before the frame is queued: a delivery the client has received
 	// is counted by then (the hub's Delivered comes after its fan-out loop).
 	c.queued.Add(1)
-	if !c.socket.SendEncoded(frame) {
+	if !c.socket.SendFrame(frame) {
 		c.queued.Add(-1)
 		return false
 	}
@@ -150,7 +152,7 @@ func ServeECB(ctx context.Context, stdin io.Reader, stdout io.Writer, opts Serve
 			return err
 		}
 	}
-	srv := socketio.NewServer(socketio.Config{Logger: log})
+	srv := socketio.NewServer(socketio.Config{Logger: log, WriteDelay: opts.WriteDelay})
 	srv.Namespace("/").OnConnection(func(s *socketio.Socket) {
 		c := &conn{socket: s, queued: &queued}
 		h.Register(c, s.ID())

@@ -3,6 +3,9 @@
 // and body), bounded in time and in concurrency, guarded by a circuit breaker,
 // and its failure is mapped to one client error code (apierr). Its
 // ECB-Request-Id is the request id in the call's context (package reqid).
+// With a tracer provider (SetTracerProvider) each call is a client span,
+// the child of the operation's span in its context, and carries the W3C
+// traceparent header of that span.
 //
 // A Client is safe for concurrent use.
 package backend
@@ -19,8 +22,14 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/reqid"
+	"github.com/ecbridge/ecb/internal/tracing"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
@@ -71,6 +80,18 @@ type Client struct {
 	slots   chan struct{}
 	breaker *breaker
 	obs     Observer
+	tracer  trace.Tracer // nil: tracing off
+}
+
+// SetTracerProvider makes every call a span of tp, with its traceparent
+// sent to the backend; nil turns tracing off, the default. Call it before
+// the client's first call.
+func (c *Client) SetTracerProvider(tp trace.TracerProvider) {
+	if tp == nil {
+		c.tracer = nil
+		return
+	}
+	c.tracer = tp.Tracer(tracing.Scope)
 }
 
 // New returns a client. httpClient may be nil (a default transport is used).
@@ -184,11 +205,19 @@ func garbage(path, why string) error {
 func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out any) (err error) {
 	start := time.Now()
 	outcome := "ok"
+	var span trace.Span // nil: tracing off
+	status := 0         // of the answer, for the span
+	if c.tracer != nil {
+		ctx, span = c.tracer.Start(ctx, "backend "+strings.TrimPrefix(path, "/"), trace.WithSpanKind(trace.SpanKindClient))
+	}
 	defer func() {
 		if err != nil {
 			outcome = string(apierr.From(err).Code)
 		}
 		c.obs.BackendCall(strings.TrimPrefix(path, "/"), outcome, time.Since(start))
+		if span != nil {
+			endSpan(span, path, status, err)
+		}
 	}()
 
 	if !c.breaker.allow(start) {
@@ -220,6 +249,9 @@ func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out 
 	if idempotencyKey != "" {
 		req.Header.Set(ecbserver.HeaderIdempotencyKey, idempotencyKey)
 	}
+	if span != nil {
+		propagation.TraceContext{}.Inject(callCtx, propagation.HeaderCarrier(req.Header))
+	}
 
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -232,6 +264,7 @@ func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out 
 		return apierr.Wrap(fmt.Errorf("backend %s: %w", path, err), apierr.BackendUnavailable, "the backend is unavailable")
 	}
 	defer resp.Body.Close()
+	status = resp.StatusCode
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponse+1))
 	if err != nil {
 		c.breaker.failure(time.Now())
@@ -320,6 +353,22 @@ func requestID(ctx context.Context) string {
 		return id
 	}
 	return reqid.New()
+}
+
+// endSpan records a call's outcome on its span and ends it.
+func endSpan(span trace.Span, path string, status int, err error) {
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrCall.String(strings.TrimPrefix(path, "/")), attribute.String("http.request.method", http.MethodPost))
+		if status != 0 {
+			span.SetAttributes(attribute.Int("http.response.status_code", status))
+		}
+		if err != nil {
+			code := string(apierr.From(err).Code)
+			span.SetAttributes(tracing.AttrErrorCode.String(code))
+			span.SetStatus(codes.Error, code)
+		}
+	}
+	span.End()
 }
 
 // Healthy reports false while the circuit breaker is open.

@@ -27,16 +27,21 @@ func TestClientRequestsMatchTheContract(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]bool{}
 	answers := map[string]string{
-		"/authenticate":        `{"userToken":"a.b.c","user":{"id":"u","name":"U"}}`,
-		"/getContacts":         `{"contacts":[]}`,
-		"/getThreads":          `{"threads":[]}`,
-		"/createThread":        `{"thread":{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","message":{"id":"m","threadId":"t","authorId":"u","body":"b","createdAt":"2026-01-01T00:00:00Z"}}`,
-		"/getThread":           `{"thread":{"id":"t","members":["u"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","messages":[]}`,
-		"/addThreadMessage":    `{"message":{"id":"m","threadId":"t","authorId":"u","body":"b","createdAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c"}`,
-		"/markRead":            `{"messageId":"m","unread":0}`,
-		"/addParticipants":     `{"thread":{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","added":["v"]}`,
-		"/leaveThread":         `{"thread":{"id":"t","members":["v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}}`,
-		"/createSupportThread": `{"thread":{"id":"t","subject":"q","members":["v","a"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"visitorToken":"a.b.c","agentToken":"d.e.f"}`,
+		"/authenticate":          `{"userToken":"a.b.c","user":{"id":"u","name":"U"}}`,
+		"/getContacts":           `{"contacts":[]}`,
+		"/getThreads":            `{"threads":[]}`,
+		"/createThread":          `{"thread":{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","message":{"id":"m","threadId":"t","authorId":"u","body":"b","createdAt":"2026-01-01T00:00:00Z"}}`,
+		"/getThread":             `{"thread":{"id":"t","members":["u"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","messages":[]}`,
+		"/addThreadMessage":      `{"message":{"id":"m","threadId":"t","authorId":"u","body":"b","createdAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c"}`,
+		"/markRead":              `{"messageId":"m","unread":0}`,
+		"/addParticipants":       `{"thread":{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"threadToken":"a.b.c","added":["v"]}`,
+		"/leaveThread":           `{"thread":{"id":"t","members":["v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}}`,
+		"/createSupportThread":   `{"thread":{"id":"t","subject":"q","members":["v","a"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"},"visitorToken":"a.b.c","agentToken":"d.e.f"}`,
+		"/searchUsers":           `{"users":[{"id":"v","name":"V"}]}`,
+		"/addContact":            `{"contact":{"id":"v","name":"V"},"user":{"id":"u","name":"U"}}`,
+		"/removeContact":         `{"contact":{"id":"v","name":"V"},"user":{"id":"u","name":"U"}}`,
+		"/setProfile":            `{"user":{"id":"u","name":"U","properties":{"title":"CTO"}}}`,
+		"/deleteProfileProperty": `{"user":{"id":"u","name":"U"}}`,
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -95,6 +100,26 @@ func TestClientRequestsMatchTheContract(t *testing.T) {
 		},
 		func() error {
 			_, err := c.CreateSupportThread(ctx, &ecbserver.CreateSupportThreadRequest{RequestID: "r", Workgroup: "support", VisitorID: "v", AgentID: "a", Question: "q", Metadata: []byte(`{"email":"x"}`), OperationID: "op"})
+			return err
+		},
+		func() error {
+			_, err := c.SearchUsers(ctx, &ecbserver.SearchUsersRequest{UserID: "u", Query: "v"})
+			return err
+		},
+		func() error {
+			_, err := c.AddContact(ctx, &ecbserver.ContactRequest{UserID: "u", ContactID: "v"})
+			return err
+		},
+		func() error {
+			_, err := c.RemoveContact(ctx, &ecbserver.ContactRequest{UserID: "u", ContactID: "v"})
+			return err
+		},
+		func() error {
+			_, err := c.SetProfile(ctx, &ecbserver.SetProfileRequest{UserID: "u", Properties: map[string]string{"title": "CTO", "x.y": ""}})
+			return err
+		},
+		func() error {
+			_, err := c.DeleteProfileProperty(ctx, &ecbserver.DeleteProfilePropertyRequest{UserID: "u", Name: "title"})
 			return err
 		},
 	}

@@ -31,6 +31,41 @@ var optionalCalls = []optionalCall{
 	{"leaveThread", func(ctx context.Context, c *backend.Client) (any, error) {
 		return c.LeaveThread(ctx, &ecbserver.LeaveThreadRequest{UserID: "u", ThreadID: "t"})
 	}},
+	{"searchUsers", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.SearchUsers(ctx, &ecbserver.SearchUsersRequest{UserID: "u", Query: "v"})
+	}},
+	{"addContact", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.AddContact(ctx, &ecbserver.ContactRequest{UserID: "u", ContactID: "v"})
+	}},
+	{"removeContact", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.RemoveContact(ctx, &ecbserver.ContactRequest{UserID: "u", ContactID: "v"})
+	}},
+	{"setProfile", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.SetProfile(ctx, &ecbserver.SetProfileRequest{UserID: "u", Properties: map[string]string{"k": "v"}})
+	}},
+	{"deleteProfileProperty", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.DeleteProfileProperty(ctx, &ecbserver.DeleteProfilePropertyRequest{UserID: "u", Name: "k"})
+	}},
+	// Contract 1.4.
+	{"joinThread", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.JoinThread(ctx, &ecbserver.JoinThreadRequest{UserID: "u", ThreadID: "t"})
+	}},
+	{"getPublicThreads", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.GetPublicThreads(ctx, &ecbserver.GetPublicThreadsRequest{UserID: "u"})
+	}},
+	{"removeParticipant", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.RemoveParticipant(ctx, &ecbserver.RemoveParticipantRequest{UserID: "u", ThreadID: "t", ParticipantID: "v"})
+	}},
+	{"updateThread", func(ctx context.Context, c *backend.Client) (any, error) {
+		subject := "s"
+		return c.UpdateThread(ctx, &ecbserver.UpdateThreadRequest{UserID: "u", ThreadID: "t", Subject: &subject})
+	}},
+	{"deleteMessage", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.DeleteMessage(ctx, &ecbserver.DeleteMessageRequest{UserID: "u", ThreadID: "t", MessageID: "m"})
+	}},
+	{"deleteThread", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.DeleteThread(ctx, &ecbserver.DeleteThreadRequest{UserID: "u", ThreadID: "t"})
+	}},
 }
 
 const threadJSON = `{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}`
@@ -88,6 +123,20 @@ func TestOptionalCallsRefuseUnusableAnswers(t *testing.T) {
 		{"addParticipants no thread id", "/ecb/v1/addParticipants", `{"thread":{},"threadToken":"tt","added":[]}`},
 		{"addParticipants empty id added", "/ecb/v1/addParticipants", `{"thread":` + threadJSON + `,"threadToken":"tt","added":[""]}`},
 		{"leaveThread no thread", "/ecb/v1/leaveThread", `{}`},
+		{"searchUsers no users", "/ecb/v1/searchUsers", `{}`},
+		{"searchUsers user without id", "/ecb/v1/searchUsers", `{"users":[{"name":"V"}]}`},
+		{"addContact another contact", "/ecb/v1/addContact", `{"contact":{"id":"w","name":"W"},"user":{"id":"u","name":"U"}}`},
+		{"removeContact no user", "/ecb/v1/removeContact", `{"contact":{"id":"v","name":"V"}}`},
+		{"setProfile another user", "/ecb/v1/setProfile", `{"user":{"id":"x","name":"X"}}`},
+		{"deleteProfileProperty no user", "/ecb/v1/deleteProfileProperty", `{}`},
+		{"joinThread no token", "/ecb/v1/joinThread", `{"thread":` + threadJSON + `}`},
+		{"joinThread another thread", "/ecb/v1/joinThread", `{"thread":{"id":"x"},"threadToken":"tt"}`},
+		{"getPublicThreads no id", "/ecb/v1/getPublicThreads", `{"threads":[{}]}`},
+		{"removeParticipant another thread", "/ecb/v1/removeParticipant", `{"thread":{"id":"x"}}`},
+		{"updateThread no thread", "/ecb/v1/updateThread", `{}`},
+		{"deleteMessage not deleted", "/ecb/v1/deleteMessage", `{"message":{"id":"m"}}`},
+		{"deleteMessage another message", "/ecb/v1/deleteMessage", `{"message":{"id":"x","deleted":true}}`},
+		{"deleteThread no thread", "/ecb/v1/deleteThread", `{}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,6 +296,13 @@ func FuzzOptionalAnswers(f *testing.F) {
 	f.Add(500, `boom`)
 	f.Add(302, ``)
 	f.Add(200, `[`)
+	f.Add(200, `{"users":[{"id":"v","name":"V","properties":{"k":"v"}}]}`)
+	f.Add(200, `{"contact":{"id":"v","name":"V"},"user":{"id":"u","name":"U"}}`)
+	f.Add(200, `{"user":{"id":"u","name":"U","properties":{"k":"v"}}}`)
+	f.Add(200, `{"user":{"id":"u","properties":{"k":7}}}`)
+	f.Add(200, `{"threads":[`+threadJSON+`]}`)
+	f.Add(200, `{"message":{"id":"m","deleted":true}}`)
+	f.Add(200, `{"thread":`+threadJSON+`,"threadToken":"tt","joined":true}`)
 
 	allowed := []apierr.Code{apierr.InvalidArgument, apierr.Unauthenticated, apierr.Forbidden, apierr.NotFound,
 		apierr.Conflict, apierr.PayloadTooLarge, apierr.BackendError, apierr.BackendUnavailable}
@@ -279,4 +335,44 @@ func FuzzOptionalAnswers(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPeopleCallsDecode(t *testing.T) {
+	var gotPath, gotBody string
+	answers := map[string]string{
+		"/ecb/v1/searchUsers":           `{"users":[{"id":"v","name":"V","properties":{"title":"CTO"}}]}`,
+		"/ecb/v1/addContact":            `{"contact":{"id":"v","name":"V"},"user":{"id":"u","name":"U"}}`,
+		"/ecb/v1/removeContact":         `{"contact":{"id":"v","name":"V"},"user":{"id":"u","name":"U"}}`,
+		"/ecb/v1/setProfile":            `{"user":{"id":"u","name":"U","properties":{"title":"CTO"}}}`,
+		"/ecb/v1/deleteProfileProperty": `{"user":{"id":"u","name":"U"}}`,
+	}
+	c := newClient(t, func(w http.ResponseWriter, r *http.Request) {
+		gotPath = r.URL.Path
+		b, _ := io.ReadAll(r.Body)
+		gotBody = string(b)
+		_, _ = w.Write([]byte(answers[r.URL.Path]))
+	})
+	ctx := context.Background()
+	su, err := c.SearchUsers(ctx, &ecbserver.SearchUsersRequest{UserID: "u", Query: "v"})
+	if err != nil || len(su.Users) != 1 || su.Users[0].Properties["title"] != "CTO" {
+		t.Fatalf("SearchUsers: %+v %v", su, err)
+	}
+	if gotPath != "/ecb/v1/searchUsers" || gotBody != `{"userId":"u","query":"v"}` {
+		t.Fatalf("sent %s %s", gotPath, gotBody)
+	}
+	ac, err := c.AddContact(ctx, &ecbserver.ContactRequest{UserID: "u", ContactID: "v"})
+	if err != nil || ac.Contact.Name != "V" || ac.User.Name != "U" || gotBody != `{"userId":"u","contactId":"v"}` {
+		t.Fatalf("AddContact: %+v %v, sent %s", ac, err, gotBody)
+	}
+	if _, err := c.RemoveContact(ctx, &ecbserver.ContactRequest{UserID: "u", ContactID: "v"}); err != nil || gotPath != "/ecb/v1/removeContact" {
+		t.Fatalf("RemoveContact: %v %s", err, gotPath)
+	}
+	sp, err := c.SetProfile(ctx, &ecbserver.SetProfileRequest{UserID: "u", Properties: map[string]string{"title": "CTO"}})
+	if err != nil || sp.User.Properties["title"] != "CTO" || gotBody != `{"userId":"u","properties":{"title":"CTO"}}` {
+		t.Fatalf("SetProfile: %+v %v, sent %s", sp, err, gotBody)
+	}
+	dp, err := c.DeleteProfileProperty(ctx, &ecbserver.DeleteProfilePropertyRequest{UserID: "u", Name: "title"})
+	if err != nil || dp.User.Properties != nil || gotBody != `{"userId":"u","name":"title"}` {
+		t.Fatalf("DeleteProfileProperty: %+v %v, sent %s", dp, err, gotBody)
+	}
 }

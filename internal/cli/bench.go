@@ -18,28 +18,31 @@ const benchServerCommand = "fanout-server"
 func init() {
 	register(Command{
 		Name:  "bench",
-		Usage: "fanout [--cluster [--shapes 1x1000,10x100,100x10] [--nodes 1,2] [--redis URL|own]] [--clients N] [--messages M] [--rate R] [--window W] [--size B] [--target ecb|node|both] [--rounds K] [--timeout D] [--cpuprofile FILE] [--node-dir DIR]",
-		Short: "measure broadcast fan-out of ECB against Node socket.io 4.8, on one server or on nodes sharing a Redis (docs/performance.md)",
+		Usage: "forward [--redis URL] [--cycles N] | fanout [--cluster [--shapes 1x1000,10x100,100x10] [--nodes 1,2] [--redis URL|own]] [--clients N] [--messages M] [--rate R] [--window W] [--size B] [--target ecb|node|both] [--rounds K] [--timeout D] [--cpuprofile FILE] [--write-delay D] [--node-dir DIR]",
+		Short: "measure broadcast fan-out of ECB against Node socket.io 4.8 (on one server or on nodes sharing a Redis), or the cost of a poll forwarded between nodes (docs/performance.md)",
 		Run:   runBench,
 	})
 }
 
 func runBench(ctx context.Context, args []string, env Env) (int, error) {
 	if len(args) == 0 {
-		return 2, fmt.Errorf("%w: missing benchmark (fanout)", errUsage)
+		return 2, fmt.Errorf("%w: missing benchmark (fanout, forward)", errUsage)
 	}
 	switch args[0] {
 	case "fanout":
 		return runBenchFanout(ctx, args[1:], env)
+	case "forward":
+		return runBenchForward(ctx, args[1:], env)
 	case benchServerCommand:
 		fs := newFlags("bench "+benchServerCommand, env)
 		cpuprofile := fs.String("cpuprofile", "", "write the CPU profile of the measurement window to this file")
 		redisURL := fs.String("redis", "", "run the hub on the cluster's Redis broker at this URL")
 		prefix := fs.String("prefix", "", "with --redis: the cluster prefix of every key and channel")
+		writeDelay := fs.Duration("write-delay", 0, "socketio.writeDelay")
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2, err
 		}
-		opts := fanout.ServerOptions{CPUProfile: *cpuprofile, Log: env.Stderr, RedisURL: *redisURL, Prefix: *prefix}
+		opts := fanout.ServerOptions{CPUProfile: *cpuprofile, Log: env.Stderr, RedisURL: *redisURL, Prefix: *prefix, WriteDelay: *writeDelay}
 		if err := fanout.ServeECB(ctx, os.Stdin, env.Stdout, opts); err != nil {
 			return 1, err
 		}
@@ -59,6 +62,7 @@ func runBenchFanout(ctx context.Context, args []string, env Env) (int, error) {
 	rounds := fs.Int("rounds", 1, "measure each target this many times, alternating; the ratio compares the medians")
 	timeout := fs.Duration("timeout", 3*time.Minute, "deadline of each target's run")
 	cpuprofile := fs.String("cpuprofile", "", "write the ECB server's CPU profile of the measurement to this file")
+	writeDelay := fs.Duration("write-delay", 0, "the ECB server's socketio.writeDelay")
 	nodeDir := fs.String("node-dir", "", "the Node server's directory (default: bench/node-server, searched from the working directory up)")
 	clusterMode := fs.Bool("cluster", false, "the cluster scenario: listeners of --shapes split over --nodes servers sharing one Redis")
 	shapes := fs.String("shapes", "1x1000,10x100,100x10", "with --cluster: THREADSxLISTENERS per thread, comma-separated")
@@ -105,7 +109,7 @@ func runBenchFanout(ctx context.Context, args []string, env Env) (int, error) {
 		cc := fanout.ClusterConfig{
 			Shapes: sh, Nodes: ns, Messages: 500, Rate: *rate, Window: 16, Size: *size,
 			Targets: targets, Rounds: *rounds, Timeout: 2 * time.Minute, RedisURL: *redisURL,
-			ECBServer: []string{self, "bench", benchServerCommand}, NodeDir: *nodeDir,
+			ECBServer: []string{self, "bench", benchServerCommand, "--write-delay", writeDelay.String()}, NodeDir: *nodeDir,
 			Stdout: env.Stdout, Stderr: env.Stderr,
 		}
 		if set["messages"] {
@@ -128,7 +132,7 @@ func runBenchFanout(ctx context.Context, args []string, env Env) (int, error) {
 	err = fanout.Run(ctx, fanout.Config{
 		Clients: *clients, Messages: *messages, Rate: *rate, Window: *window, Size: *size,
 		Targets: targets, Rounds: *rounds, Timeout: *timeout,
-		ECBServer:  []string{self, "bench", benchServerCommand},
+		ECBServer:  []string{self, "bench", benchServerCommand, "--write-delay", writeDelay.String()},
 		CPUProfile: *cpuprofile, NodeDir: *nodeDir,
 		Stdout: env.Stdout, Stderr: env.Stderr,
 	})

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,7 +25,9 @@ import (
 // This file holds `ecb demo --nodes N`: the reference backend in this
 // process, and N ECB nodes in cluster mode, each a process of its own
 // (`ecb demo --node NAME ...`, started and stopped by this one), so that a
-// script can kill one with SIGKILL. A killed node stays down.
+// script can kill one with SIGKILL. A killed node stays down until a
+// rolling restart (SIGHUP to the demo: each node drains and comes back on
+// its address and name, one after the other).
 
 // ClusterFile is what `ecb demo --nodes N` writes to <data>/cluster.json.
 type ClusterFile struct {
@@ -100,6 +103,86 @@ func portAfter(listen, last string) (string, error) {
 	return net.JoinHostPort(host, strconv.Itoa(port+1)), nil
 }
 
+// nodeProc is one node process of the demo: how to start it, and the
+// running process (nil while it is down).
+type nodeProc struct {
+	name, addr string
+	args       []string
+	cmd        *exec.Cmd
+	exited     chan struct{} // closed when cmd has exited
+	url        string
+}
+
+// start runs the node and waits until it serves.
+func (n *nodeProc) start(ctx context.Context, env Env, self string) error {
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), self, n.args...)
+	cmd.Stderr = env.Stderr
+	orphanProof(cmd)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", n.name, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	url, err := awaitNode(out)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("%s: %w", n.name, err)
+	}
+	go func() { _, _ = bufio.NewReader(out).WriteTo(env.Stdout) }()
+	n.cmd, n.exited, n.url = cmd, exited, url
+	return nil
+}
+
+// stop ends the node with SIGTERM (its graceful drain) and waits for it.
+func (n *nodeProc) stop() {
+	if n.cmd == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	<-n.exited
+	n.cmd = nil
+}
+
+func (n *nodeProc) running() bool {
+	if n.cmd == nil {
+		return false
+	}
+	select {
+	case <-n.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// awaitReady waits until the node's /readyz answers 200 (its subscriptions
+// deliver), within a minute.
+func awaitReady(ctx context.Context, url string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s not ready after a minute", url)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func runClusterDemo(ctx context.Context, env Env, d clusterDemo) (int, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -119,14 +202,15 @@ func runClusterDemo(ctx context.Context, env Env, d clusterDemo) (int, error) {
 		wg.Wait()
 	}()
 
-	file := ClusterFile{Backend: d.backendURL, ServerAPIKeyFile: filepath.Join(d.dataDir, serverAPIKeyFile)}
-	var procs []*exec.Cmd
+	var nodes []*nodeProc
 	stopAll := func() {
-		for _, p := range procs {
-			_ = p.Process.Signal(syscall.SIGTERM)
+		for _, n := range nodes {
+			if n.cmd != nil {
+				_ = n.cmd.Process.Signal(syscall.SIGTERM)
+			}
 		}
-		for _, p := range procs {
-			_ = p.Wait()
+		for _, n := range nodes {
+			n.stop()
 		}
 	}
 	for i, ln := range d.nodes {
@@ -140,70 +224,95 @@ func runClusterDemo(ctx context.Context, env Env, d clusterDemo) (int, error) {
 		for _, s := range d.sets {
 			args = append(args, "--set", s)
 		}
-		cmd := exec.CommandContext(context.WithoutCancel(ctx), self, args...)
-		cmd.Stderr = env.Stderr
-		orphanProof(cmd)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
+		n := &nodeProc{name: name, addr: addr, args: args}
+		if err := n.start(ctx, env, self); err != nil {
 			stopAll()
 			return 1, err
 		}
-		if err := cmd.Start(); err != nil {
-			stopAll()
-			return 1, fmt.Errorf("start %s: %w", name, err)
-		}
-		procs = append(procs, cmd)
-		url, err := awaitNode(out)
-		if err != nil {
-			stopAll()
-			return 1, fmt.Errorf("%s: %w", name, err)
-		}
-		go func() { _, _ = bufio.NewReader(out).WriteTo(env.Stdout) }()
-		file.Nodes = append(file.Nodes, ClusterNode{Name: name, URL: url, PID: cmd.Process.Pid})
+		nodes = append(nodes, n)
 	}
-	b, _ := json.MarshalIndent(file, "", "  ") // plain strings and ints always marshal
 	path := filepath.Join(d.dataDir, "cluster.json")
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	writeFile := func() error {
+		file := ClusterFile{Backend: d.backendURL, ServerAPIKeyFile: filepath.Join(d.dataDir, serverAPIKeyFile)}
+		for _, n := range nodes {
+			pid := 0
+			if n.cmd != nil {
+				pid = n.cmd.Process.Pid
+			}
+			file.Nodes = append(file.Nodes, ClusterNode{Name: n.name, URL: n.url, PID: pid})
+		}
+		b, _ := json.MarshalIndent(file, "", "  ") // plain strings and ints always marshal
+		return os.WriteFile(path, append(b, '\n'), 0o644)
+	}
+	if err := writeFile(); err != nil {
 		stopAll()
 		return 1, err
 	}
 	fmt.Fprintf(env.Stdout, "ECB demo ready (cluster mode, %d nodes sharing %s): open %s/ and log in as alice and bob (password = user name)\n",
-		len(file.Nodes), d.redisURL, file.Nodes[0].URL)
-	for _, n := range file.Nodes {
-		fmt.Fprintf(env.Stdout, "  %s: %s  (pid %d)\n", n.Name, n.URL, n.PID)
+		len(nodes), d.redisURL, nodes[0].url)
+	for _, n := range nodes {
+		fmt.Fprintf(env.Stdout, "  %s: %s  (pid %d)\n", n.name, n.url, n.cmd.Process.Pid)
 	}
 	fmt.Fprintf(env.Stdout, "  reference backend: %s  (POST /login, contract at /ecb/v1)\n", d.backendURL)
 	fmt.Fprintf(env.Stdout, "  nodes and pids:    %s\n", path)
-	fmt.Fprintln(env.Stdout, "Press Ctrl+C to stop.")
+	fmt.Fprintf(env.Stdout, "Press Ctrl+C to stop; kill -HUP %d restarts the nodes one by one (a rolling restart).\n", os.Getpid())
 
-	exited := make(chan string, len(procs))
-	for i, p := range procs {
-		go func() {
-			err := p.Wait()
-			exited <- fmt.Sprintf("%s exited: %v", file.Nodes[i].Name, err)
-		}()
-	}
-	running := len(procs)
-	for running > 0 {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	down := map[string]bool{}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		select {
-		case msg := <-exited:
-			running--
-			d.log.Warn("ECB demo: a node is down (it stays down until the demo is restarted)", "detail", msg)
 		case <-ctx.Done():
-			for _, p := range procs {
-				_ = p.Process.Signal(syscall.SIGTERM)
+			stopAll()
+			if backendErr != nil {
+				return 1, backendErr
 			}
-			for running > 0 {
-				<-exited
-				running--
+			fmt.Fprintln(env.Stdout, "ECB demo stopped.")
+			return 0, nil
+		case <-tick.C:
+			running := 0
+			for _, n := range nodes {
+				if n.running() {
+					running++
+				} else if !down[n.name] {
+					down[n.name] = true
+					d.log.Warn("ECB demo: a node is down (it stays down until a rolling restart, kill -HUP, or the demo is restarted)", "node", n.name)
+				}
 			}
+			if running == 0 {
+				if backendErr != nil {
+					return 1, backendErr
+				}
+				fmt.Fprintln(env.Stdout, "ECB demo stopped: every node is down.")
+				return 0, nil
+			}
+		case <-hup:
+			// A rolling restart: each node drains (SIGTERM) and comes back on
+			// its address and name before the next one goes, so that the
+			// clients always have nodes to reconnect to.
+			for _, n := range nodes {
+				n.stop()
+				if err := n.start(ctx, env, self); err != nil {
+					stopAll()
+					return 1, err
+				}
+				if err := awaitReady(ctx, n.url); err != nil {
+					stopAll()
+					return 1, err
+				}
+				delete(down, n.name)
+				if err := writeFile(); err != nil {
+					stopAll()
+					return 1, err
+				}
+				fmt.Fprintf(env.Stdout, "ECB demo: %s restarted (pid %d)\n", n.name, n.cmd.Process.Pid)
+			}
+			fmt.Fprintln(env.Stdout, "ECB demo: rolling restart done")
 		}
 	}
-	if backendErr != nil {
-		return 1, backendErr
-	}
-	fmt.Fprintln(env.Stdout, "ECB demo stopped.")
-	return 0, nil
 }
 
 // nodeReadyPrefix starts the line a node process prints when it serves.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -165,4 +166,20 @@ func (n *Node) stop(goodbye bool) {
 			_ = c.Close()
 		}
 	})
+}
+
+// DeletePrefix deletes every key under prefix: what the tests and the
+// benchmarks that run nodes under a prefix of their own leave behind.
+func DeletePrefix(ctx context.Context, rdb *redis.Client, prefix string) error {
+	it := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+	var keys []string
+	for it.Next(ctx) {
+		keys = append(keys, it.Val())
+	}
+	for chunk := range slices.Chunk(keys, 500) {
+		if err := rdb.Del(ctx, chunk...).Err(); err != nil {
+			return fmt.Errorf("cluster: delete keys under %s: %w", prefix, err)
+		}
+	}
+	return it.Err()
 }

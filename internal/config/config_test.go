@@ -82,6 +82,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"unknown flag key", nil, []string{"backend.nope=1"}, []string{"backend.nope"}},
 		{"not key=value", nil, []string{"listen"}, []string{"key=value"}},
 		{"deadAfter too short", nil, []string{"cluster.heartbeat=3s", "cluster.deadAfter=5s"}, []string{"cluster.deadAfter"}},
+		{"writeDelay too long", nil, []string{"socketio.writeDelay=2s"}, []string{"socketio.writeDelay"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,6 +52,9 @@ func New() *Metrics {
 	}
 	m.reg.MustRegister(m.connections, m.operations, m.opLatency, m.backend, m.delivered, m.dropped, m.forwarded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, result := range []string{"forwarded", "owner_gone", "owner_failed"} {
+		m.forwarded.WithLabelValues(result) // exported from the start, at 0
+	}
 	return m
 }
 

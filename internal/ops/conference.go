@@ -31,7 +31,7 @@ type InviteResult struct {
 // The caller is the chat's agent, or a supervisor of its workgroup (for
 // the agent holding it).
 func (s *Service) SupportInvite(ctx context.Context, c Caller, req InviteRequest) (*InviteResult, error) {
-	return supportRun(ctx, s, OpSupportInvite, c, requireUser, func(e SupportEngine) (*InviteResult, error) {
+	return supportRun(ctx, s, OpSupportInvite, c, requireUser, func(ctx context.Context, e SupportEngine) (*InviteResult, error) {
 		if req.Agent == "" || len(req.Agent) > maxIDBytes {
 			return nil, apierr.New(apierr.InvalidArgument, "agent is required (at most %d bytes)", maxIDBytes)
 		}
@@ -71,7 +71,7 @@ func (s *Service) chatHolder(e SupportEngine, c Caller, requestID string) (strin
 // connections stop listening to it, and an invited agent's slot is freed.
 // The chat's own agent transfers or closes it instead (conflict).
 func (s *Service) SupportLeave(ctx context.Context, c Caller, req SupportRequestRef) (any, error) {
-	return supportRun(ctx, s, OpSupportLeave, c, requireUser, func(e SupportEngine) (any, error) {
+	return supportRun(ctx, s, OpSupportLeave, c, requireUser, func(ctx context.Context, e SupportEngine) (any, error) {
 		if req.RequestID == "" || len(req.RequestID) > maxIDBytes {
 			return nil, apierr.New(apierr.InvalidArgument, "requestId is required (at most %d bytes)", maxIDBytes)
 		}

@@ -49,6 +49,11 @@ type Guards struct {
 	Threads     ThreadStates
 	Revocations Revocations
 	Limiter     Limiter
+	// Writer records the decisions of the moderation operations (setAccess,
+	// removeParticipant, deleteThread) in the same store, for every node.
+	// Nil: setAccess answers not_found, and removals and deletions rely on
+	// the backend alone for the tokens already signed.
+	Writer LiveWriter
 }
 
 type noGuard struct{}

@@ -106,7 +106,7 @@ type SetPresenceRequest struct {
 // user's presence (the most available of their connections) is pushed to
 // those who may see it when it changes.
 func (s *Service) SetPresence(ctx context.Context, c Caller, req SetPresenceRequest) (*presence.Presence, error) {
-	return run(ctx, s, OpSetPresence, c, func() (*presence.Presence, error) {
+	return run(ctx, s, OpSetPresence, c, func(ctx context.Context) (*presence.Presence, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -137,7 +137,7 @@ type GetPresenceResult struct {
 // GetPresence answers for users the caller may see (contacts, members of a
 // shared thread) and refuses the request when it names anyone else.
 func (s *Service) GetPresence(ctx context.Context, c Caller, req GetPresenceRequest) (*GetPresenceResult, error) {
-	return run(ctx, s, OpGetPresence, c, func() (*GetPresenceResult, error) {
+	return run(ctx, s, OpGetPresence, c, func(ctx context.Context) (*GetPresenceResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -175,7 +175,7 @@ type TypingPush struct {
 // typing. It is never stored; a start not refreshed within
 // operations.typingTimeout ends by itself with a stop push.
 func (s *Service) Typing(ctx context.Context, c Caller, req TypingRequest) (any, error) {
-	return run(ctx, s, OpTyping, c, func() (any, error) {
+	return run(ctx, s, OpTyping, c, func(ctx context.Context) (any, error) {
 		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
@@ -186,6 +186,7 @@ func (s *Service) Typing(ctx context.Context, c Caller, req TypingRequest) (any,
 		if err != nil {
 			return nil, err
 		}
+		s.traceThread(ctx, t.ThreadID)
 		if !s.allowTyping(c.User.ID) {
 			return nil, &apierr.Error{Code: apierr.RateLimited, Message: "too many typing notifications", RetryAfter: time.Second}
 		}
@@ -257,7 +258,7 @@ type MarkReadResult struct {
 // MarkRead forwards a read mark to the backend, then pushes it to the
 // thread's listeners (part of the thread's history, with an offset).
 func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (*MarkReadResult, error) {
-	return run(ctx, s, OpMarkRead, c, func() (*MarkReadResult, error) {
+	return run(ctx, s, OpMarkRead, c, func(ctx context.Context) (*MarkReadResult, error) {
 		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
@@ -268,6 +269,7 @@ func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (
 		if err != nil {
 			return nil, err
 		}
+		s.traceThread(ctx, t.ThreadID)
 		resp, err := s.backend.MarkRead(ctx, &ecbserver.MarkReadRequest{UserID: c.User.ID, ThreadID: t.ThreadID, MessageID: req.MessageID})
 		if err != nil {
 			return nil, err
@@ -295,13 +297,14 @@ func (s *Service) MarkRead(ctx context.Context, c Caller, req MarkReadRequest) (
 type MemberPush struct {
 	ThreadID string `json:"threadId"`
 	UserID   string `json:"userId"`
-	Change   string `json:"change"`           // joined or left
+	Change   string `json:"change"`           // joined, left or removed
+	By       string `json:"by,omitempty"`     // the moderator who removed them
 	Epoch    string `json:"epoch,omitempty"`  // on the wire beside the payload (hub.Push.Payload)
 	Offset   uint64 `json:"offset,omitempty"` // likewise
 }
 
-func (s *Service) publishMember(ctx context.Context, threadID, userID, change string) error {
-	data, err := json.Marshal(MemberPush{ThreadID: threadID, UserID: userID, Change: change})
+func (s *Service) publishMember(ctx context.Context, threadID, userID, change, by string) error {
+	data, err := json.Marshal(MemberPush{ThreadID: threadID, UserID: userID, Change: change, By: by})
 	if err != nil {
 		return err
 	}
@@ -327,7 +330,7 @@ type AddParticipantsResult struct {
 // or owner bit): the listeners get a member push per new member, and the new
 // members' connections a thread push (change "added").
 func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticipantsRequest) (*AddParticipantsResult, error) {
-	return run(ctx, s, OpAddParticipants, c, func() (*AddParticipantsResult, error) {
+	return run(ctx, s, OpAddParticipants, c, func(ctx context.Context) (*AddParticipantsResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -340,6 +343,7 @@ func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticip
 		if err != nil {
 			return nil, err
 		}
+		s.traceThread(ctx, t.ThreadID)
 		resp, err := s.backend.AddParticipants(ctx, &ecbserver.AddParticipantsRequest{UserID: c.User.ID, ThreadID: t.ThreadID, Participants: participants})
 		if err != nil {
 			return nil, err
@@ -348,8 +352,9 @@ func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticip
 		if resp.Added == nil {
 			resp.Added = []string{}
 		}
+		s.liftRemoval(ctx, t.ThreadID, resp.Added) // added back by a moderator
 		for _, u := range resp.Added {
-			if err := s.publishMember(ctx, t.ThreadID, u, "joined"); err != nil {
+			if err := s.publishMember(ctx, t.ThreadID, u, "joined", ""); err != nil {
 				return nil, err
 			}
 		}
@@ -376,7 +381,7 @@ type LeaveThreadRequest struct {
 // told with a thread push, change "left"), and the remaining listeners get a
 // member push.
 func (s *Service) LeaveThread(ctx context.Context, c Caller, req LeaveThreadRequest) (any, error) {
-	return run(ctx, s, OpLeaveThread, c, func() (any, error) {
+	return run(ctx, s, OpLeaveThread, c, func(ctx context.Context) (any, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -384,6 +389,7 @@ func (s *Service) LeaveThread(ctx context.Context, c Caller, req LeaveThreadRequ
 		if err != nil {
 			return nil, err
 		}
+		s.traceThread(ctx, t.ThreadID)
 		if err := s.leaveThreadAs(ctx, c.User.ID, t.ThreadID, c.Conn); err != nil {
 			return nil, err
 		}
@@ -408,7 +414,7 @@ func (s *Service) leaveThreadAs(ctx context.Context, userID, threadID string, ex
 		return err
 	}
 	s.pushToUser(userID, &hub.Push{Event: EventThread, Data: data, At: time.Now()}, except)
-	return s.publishMember(ctx, threadID, userID, "left")
+	return s.publishMember(ctx, threadID, userID, "left", "")
 }
 
 // ResumeRequest is the payload of resume: for each thread the client showed,
@@ -444,7 +450,7 @@ type ResumedThread struct {
 // they are gone (another epoch, an offset from the future, a gap older than
 // the kept history).
 func (s *Service) Resume(ctx context.Context, c Caller, req ResumeRequest) (*ResumeResult, error) {
-	return run(ctx, s, OpResume, c, func() (*ResumeResult, error) {
+	return run(ctx, s, OpResume, c, func(ctx context.Context) (*ResumeResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}

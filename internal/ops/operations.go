@@ -8,6 +8,8 @@ var (
 	coreOperations = []string{
 		OpGetUserToken, OpGetContacts, OpGetThreads, OpCreateThread, OpGetThread, OpSendMessage, OpStopListening,
 		OpSetPresence, OpGetPresence, OpTyping, OpMarkRead, OpAddParticipants, OpLeaveThread, OpResume,
+		OpSearchUsers, OpAddContact, OpRemoveContact, OpSetProfile, OpDeleteProfileProperty,
+		OpJoinThread, OpRemoveParticipant, OpUpdateThread, OpDeleteMessage, OpDeleteThread, OpSetAccess,
 	}
 	supportOperations = []string{
 		OpGetWorkgroupStatus, OpSupportAsk, OpSupportCancel, OpSupportClose, OpAgentSetAvailability,

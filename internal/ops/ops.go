@@ -29,6 +29,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/callbacks"
@@ -47,6 +49,12 @@ type Backend interface {
 	MarkRead(ctx context.Context, req *ecbserver.MarkReadRequest) (*ecbserver.MarkReadResponse, error)
 	AddParticipants(ctx context.Context, req *ecbserver.AddParticipantsRequest) (*ecbserver.AddParticipantsResponse, error)
 	LeaveThread(ctx context.Context, req *ecbserver.LeaveThreadRequest) (*ecbserver.LeaveThreadResponse, error)
+	// The people calls of contract 1.4 (people.go).
+	SearchUsers(ctx context.Context, req *ecbserver.SearchUsersRequest) (*ecbserver.SearchUsersResponse, error)
+	AddContact(ctx context.Context, req *ecbserver.ContactRequest) (*ecbserver.ContactResponse, error)
+	RemoveContact(ctx context.Context, req *ecbserver.ContactRequest) (*ecbserver.ContactResponse, error)
+	SetProfile(ctx context.Context, req *ecbserver.SetProfileRequest) (*ecbserver.ProfileResponse, error)
+	DeleteProfileProperty(ctx context.Context, req *ecbserver.DeleteProfilePropertyRequest) (*ecbserver.ProfileResponse, error)
 }
 
 // Verifier checks the tokens the backend signed.
@@ -93,6 +101,11 @@ type Config struct {
 	DedupeWindow time.Duration `yaml:"dedupeWindow"`
 	// DedupeMaxEntries bounds the remembered clientMessageIds (default 100000).
 	DedupeMaxEntries int `yaml:"dedupeMaxEntries"`
+	// RemovedTTL is how long a member removed by removeParticipant stays
+	// refused by ECB itself, whatever threadToken they still hold (default
+	// 1h, the SDK's threadToken lifetime: set it to at least the lifetime of
+	// the threadTokens your backend signs).
+	RemovedTTL time.Duration `yaml:"removedTTL"`
 }
 
 // SetDefaults fills in the zero values.
@@ -121,6 +134,9 @@ func (c *Config) SetDefaults() {
 	if c.DedupeWindow <= 0 {
 		c.DedupeWindow = 10 * time.Minute
 	}
+	if c.RemovedTTL <= 0 {
+		c.RemovedTTL = time.Hour
+	}
 	if c.DefaultPageSize > c.MaxPageSize {
 		c.DefaultPageSize = c.MaxPageSize
 	}
@@ -134,6 +150,7 @@ type Service struct {
 	hub      *hub.Hub
 	log      *slog.Logger
 	obs      Observer
+	tracer   trace.Tracer // nil: tracing off (tracing.go)
 	live     *live
 	guards   Guards        // live decisions of the Server API and the limits (guards.go)
 	support  SupportEngine // nil unless EnableSupport (support.go) or EnableSupportCluster
@@ -200,14 +217,17 @@ func tokenError(err error, which string) error {
 	return apierr.Wrap(err, apierr.Unauthenticated, msg)
 }
 
-// run admits, times and reports an operation: the one wrapper of every
-// operation, typed by its result.
-func run[T any](ctx context.Context, s *Service, op string, c Caller, f func() (T, error)) (T, error) {
+// run admits, times, traces and reports an operation: the one wrapper of
+// every operation, typed by its result. f runs with the operation's
+// context, which carries its span when tracing is on: the backend calls
+// made with it are the span's children.
+func run[T any](ctx context.Context, s *Service, op string, c Caller, f func(ctx context.Context) (T, error)) (T, error) {
 	start := time.Now()
+	ctx, span := s.startSpan(ctx, op, c) // tracing.go; off: ctx as it is
 	var out T
 	err := s.admit(c)
 	if err == nil {
-		out, err = f()
+		out, err = f(ctx)
 	}
 	outcome := "ok"
 	if err != nil {
@@ -225,6 +245,7 @@ func run[T any](ctx context.Context, s *Service, op string, c Caller, f func() (
 			s.log.Log(ctx, level, "operation failed", "op", op, "user", uid, "code", e.Code, "err", e.Error())
 		}
 	}
+	endSpan(span, err)
 	s.obs.Operation(op, outcome, time.Since(start))
 	return out, err
 }
@@ -263,8 +284,23 @@ func (s *Service) Call(ctx context.Context, c Caller, op string, payload json.Ra
 		return call(ctx, c, payload, s.LeaveThread)
 	case OpResume:
 		return call(ctx, c, payload, s.Resume)
+	case OpJoinThread:
+		return call(ctx, c, payload, s.JoinThread)
+	case OpRemoveParticipant:
+		return call(ctx, c, payload, s.RemoveParticipant)
+	case OpUpdateThread:
+		return call(ctx, c, payload, s.UpdateThread)
+	case OpDeleteMessage:
+		return call(ctx, c, payload, s.DeleteMessage)
+	case OpDeleteThread:
+		return call(ctx, c, payload, s.DeleteThread)
+	case OpSetAccess:
+		return call(ctx, c, payload, s.SetAccess)
 	}
 	if res, ok, err := s.callSupport(ctx, c, op, payload); ok {
+		return res, err
+	}
+	if res, ok, err := s.callPeople(ctx, c, op, payload); ok {
 		return res, err
 	}
 	return nil, apierr.New(apierr.NotFound, "unknown operation %q", op)
@@ -335,7 +371,7 @@ type GetUserTokenResult struct {
 // The userToken is verified before it is handed out, so a misconfigured backend
 // is noticed here and not at the client's next request.
 func (s *Service) GetUserToken(ctx context.Context, req GetUserTokenRequest) (*GetUserTokenResult, error) {
-	return run(ctx, s, OpGetUserToken, Caller{}, func() (*GetUserTokenResult, error) {
+	return run(ctx, s, OpGetUserToken, Caller{}, func(ctx context.Context) (*GetUserTokenResult, error) {
 		if req.AccessToken == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "accessToken is required")
 		}

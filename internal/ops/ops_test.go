@@ -31,6 +31,10 @@ type memBackend struct {
 	failAdd  error
 	calls    int
 	lastVis  string
+	// people (people_test.go): nil contacts means everyone has u00..u44.
+	contacts   map[string]map[string]bool
+	properties map[string]map[string]string
+	searched   string
 }
 
 func (b *memBackend) lastVisibility() string { b.mu.Lock(); defer b.mu.Unlock(); return b.lastVis }
@@ -49,6 +53,9 @@ func (b *memBackend) Authenticate(_ context.Context, req *ecbserver.Authenticate
 
 func (b *memBackend) GetContacts(_ context.Context, req *ecbserver.GetContactsRequest) (*ecbserver.GetContactsResponse, error) {
 	b.call()
+	if out, ok := b.contactsOf(req.UserID); ok {
+		return &ecbserver.GetContactsResponse{Contacts: out}, nil
+	}
 	var out []ecbserver.User
 	for i := range 45 {
 		out = append(out, ecbserver.User{ID: fmt.Sprintf("u%02d", i), Name: "user"})
@@ -390,7 +397,7 @@ func TestRefusedBeforeTheBackend(t *testing.T) {
 			return err
 		}, apierr.Forbidden},
 		{"no user", func() error {
-			_, err := f.svc.GetThreads(ctx, ops.Caller{}, ops.PageRequest{})
+			_, err := f.svc.GetThreads(ctx, ops.Caller{}, ops.GetThreadsRequest{})
 			return err
 		}, apierr.Unauthenticated},
 	}
@@ -453,6 +460,13 @@ func FuzzCall(f *testing.F) {
 		{"support.invite", `{"requestId":"req-1","agent":"agent2"}`},
 		{"support.leave", `{"requestId":"req-1"}`},
 		{"support.invite", `{"requestId":1}`},
+		{"joinThread", `{"threadId":"t_lobby"}`},
+		{"getThreads", `{"public":true}`},
+		{"removeParticipant", `{"threadToken":"a.b.c","userId":"bob"}`},
+		{"updateThread", `{"threadToken":"a.b.c","subject":"s","data":null}`},
+		{"deleteMessage", `{"threadToken":"a.b.c","messageId":"m"}`},
+		{"deleteThread", `{"threadToken":"a.b.c"}`},
+		{"setAccess", `{"threadToken":"a.b.c","userId":"bob","acc":0,"ttlSeconds":3600}`},
 	} {
 		f.Add(seed.op, []byte(seed.payload))
 	}

@@ -43,6 +43,7 @@ type ThreadChangePush struct {
 	Acc       *int              `json:"acc,omitempty"`
 	ExpiresAt *time.Time        `json:"expiresAt,omitempty"` // when a timed override ends
 	Thread    *ecbserver.Thread `json:"thread,omitempty"`    // change "updated", when the backend gave it
+	By        string            `json:"by,omitempty"`        // the moderator, for a change a client operation made
 }
 
 func threadChange(p ThreadChangePush) *hub.Push {

@@ -27,10 +27,10 @@ import (
 // page), whose answer carries the thread and a threadToken signed for them.
 
 // Thread push changes of the Server API's member and announce effects.
+// (ChangeRemoved, the removed user's, is moderation.go's.)
 const (
 	ChangeAdded   = "added"
 	ChangeCreated = "created"
-	ChangeRemoved = "removed"
 )
 
 // MemberThreadPush is the thread push a user gets when the backend added
@@ -104,7 +104,7 @@ func (s *Service) ServerAddMember(ctx context.Context, threadID, userID, token s
 	if th != nil {
 		s.live.presence.NoteThread(threadID, th.Members)
 	}
-	if err := s.publishMember(ctx, threadID, userID, "joined"); err != nil {
+	if err := s.publishMember(ctx, threadID, userID, "joined", ""); err != nil {
 		return nil, err
 	}
 	p := memberThreadPush(MemberThreadPush{ThreadID: threadID, Change: ChangeAdded, Thread: th, ThreadToken: tok})
@@ -146,7 +146,7 @@ func (s *Service) ServerRemoveMember(ctx context.Context, threadID, userID strin
 	if _, err := s.hub.SendToUser(userID, threadChange(ThreadChangePush{ThreadID: threadID, Change: ChangeRemoved}), nil); err != nil {
 		return nil, hubError(err)
 	}
-	if err := s.publishMember(ctx, threadID, userID, "left"); err != nil {
+	if err := s.publishMember(ctx, threadID, userID, "left", ""); err != nil {
 		return nil, err
 	}
 	return &RemovedMember{ThreadID: threadID, UserID: userID, Detached: n}, nil

@@ -188,7 +188,7 @@ type ConversationsResult struct {
 // SupportConversations lists the live chats of a workgroup the caller supervises.
 func (s *Service) SupportConversations(ctx context.Context, c Caller, req ConversationsRequest) (*ConversationsResult, error) {
 	supervisor := func(c Caller) error { return requireSupervisor(c, req.Workgroup) }
-	return supportRun(ctx, s, OpSupportConversations, c, supervisor, func(e SupportEngine) (*ConversationsResult, error) {
+	return supportRun(ctx, s, OpSupportConversations, c, supervisor, func(ctx context.Context, e SupportEngine) (*ConversationsResult, error) {
 		rs, err := e.Conversations(req.Workgroup)
 		if err != nil {
 			return nil, SupportError(err)
@@ -244,7 +244,7 @@ type MonitorResult struct {
 // it does, the caller may not act in the thread (actInThread), on any
 // connection or transport.
 func (s *Service) SupportMonitor(ctx context.Context, c Caller, req MonitorRequest) (*MonitorResult, error) {
-	return run(ctx, s, OpSupportMonitor, c, func() (*MonitorResult, error) {
+	return run(ctx, s, OpSupportMonitor, c, func(ctx context.Context) (*MonitorResult, error) {
 		r, err := s.supervisedChat(c, req.RequestID)
 		if err != nil {
 			return nil, err
@@ -283,7 +283,7 @@ type JoinResult struct {
 // member of its thread, added by the backend on behalf of the agent who
 // created it; from then on they may write.
 func (s *Service) SupportJoin(ctx context.Context, c Caller, req SupportRequestRef) (*JoinResult, error) {
-	return run(ctx, s, OpSupportJoin, c, func() (*JoinResult, error) {
+	return run(ctx, s, OpSupportJoin, c, func(ctx context.Context) (*JoinResult, error) {
 		r, err := s.supervisedChat(c, req.RequestID)
 		if err != nil {
 			return nil, err
@@ -320,7 +320,7 @@ func (s *Service) addToSupportThread(ctx context.Context, r support.Request, use
 	}
 	s.noteThreads(resp.Thread)
 	for _, u := range resp.Added {
-		if err := s.publishMember(ctx, r.ThreadID, u, "joined"); err != nil {
+		if err := s.publishMember(ctx, r.ThreadID, u, "joined", ""); err != nil {
 			return ecbserver.Thread{}, "", err
 		}
 	}
@@ -358,7 +358,7 @@ type TransferResult struct {
 // invitation) or back to the queue. The caller is the chat's agent, or a
 // supervisor of its workgroup.
 func (s *Service) SupportTransfer(ctx context.Context, c Caller, req TransferRequest) (*TransferResult, error) {
-	return supportRun(ctx, s, OpSupportTransfer, c, requireUser, func(e SupportEngine) (*TransferResult, error) {
+	return supportRun(ctx, s, OpSupportTransfer, c, requireUser, func(ctx context.Context, e SupportEngine) (*TransferResult, error) {
 		if len(req.ToAgent) > maxIDBytes {
 			return nil, apierr.New(apierr.InvalidArgument, "toAgent exceeds %d bytes", maxIDBytes)
 		}

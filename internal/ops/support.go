@@ -132,7 +132,7 @@ type WorkgroupStatus struct {
 // GetWorkgroupStatus tells anyone (anonymous visitors included) whether a
 // workgroup is open, how many agents are available and how long the queue is.
 func (s *Service) GetWorkgroupStatus(ctx context.Context, c Caller, req GetWorkgroupStatusRequest) (*WorkgroupStatus, error) {
-	return supportRun(ctx, s, OpGetWorkgroupStatus, c, requireUserOrVisitor, func(e SupportEngine) (*WorkgroupStatus, error) {
+	return supportRun(ctx, s, OpGetWorkgroupStatus, c, requireUserOrVisitor, func(ctx context.Context, e SupportEngine) (*WorkgroupStatus, error) {
 		if req.Workgroup == "" || len(req.Workgroup) > maxWorkgroupBytes {
 			return nil, apierr.New(apierr.InvalidArgument, "workgroup is required (at most %d bytes)", maxWorkgroupBytes)
 		}
@@ -171,7 +171,7 @@ type SupportAskResult struct {
 // SupportAsk queues the caller's question in a workgroup (the visitor's
 // Join). Queue pushes follow while it waits.
 func (s *Service) SupportAsk(ctx context.Context, c Caller, req SupportAskRequest) (*SupportAskResult, error) {
-	return supportRun(ctx, s, OpSupportAsk, c, requireUserOrVisitor, func(e SupportEngine) (*SupportAskResult, error) {
+	return supportRun(ctx, s, OpSupportAsk, c, requireUserOrVisitor, func(ctx context.Context, e SupportEngine) (*SupportAskResult, error) {
 		meta, err := decodeMetadata(req, s.cfg.MaxDataBytes)
 		if err != nil {
 			return nil, err
@@ -226,7 +226,7 @@ func (s *Service) SupportClose(ctx context.Context, c Caller, req SupportRequest
 
 // onRequest runs an engine action of the caller's on the request they name.
 func (s *Service) onRequest(ctx context.Context, op string, c Caller, req SupportRequestRef, act func(e SupportEngine, userID, requestID string) error) (any, error) {
-	return supportRun(ctx, s, op, c, requireUserOrVisitor, func(e SupportEngine) (any, error) {
+	return supportRun(ctx, s, op, c, requireUserOrVisitor, func(ctx context.Context, e SupportEngine) (any, error) {
 		if req.RequestID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "requestId is required")
 		}
@@ -246,7 +246,7 @@ type SetAvailabilityRequest struct {
 // AgentSetAvailability makes the caller (role agent) available or not in the
 // workgroups of their userToken that ECB serves.
 func (s *Service) AgentSetAvailability(ctx context.Context, c Caller, req SetAvailabilityRequest) (*support.AgentStatus, error) {
-	return supportRun(ctx, s, OpAgentSetAvailability, c, requireAgent, func(e SupportEngine) (*support.AgentStatus, error) {
+	return supportRun(ctx, s, OpAgentSetAvailability, c, requireAgent, func(ctx context.Context, e SupportEngine) (*support.AgentStatus, error) {
 		if req.Available && c.Conn == nil {
 			return nil, apierr.New(apierr.InvalidArgument, "offers are pushed: use Socket.IO or name your event stream (ECB-Stream)")
 		}
@@ -277,7 +277,7 @@ type OfferAcceptResult struct {
 // OfferAccept takes an offer made to the caller: the backend creates the
 // support thread and both sides get an invitation.
 func (s *Service) OfferAccept(ctx context.Context, c Caller, req OfferRef) (*OfferAcceptResult, error) {
-	return supportRun(ctx, s, OpOfferAccept, c, requireAgent, func(e SupportEngine) (*OfferAcceptResult, error) {
+	return supportRun(ctx, s, OpOfferAccept, c, requireAgent, func(ctx context.Context, e SupportEngine) (*OfferAcceptResult, error) {
 		if req.OfferID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "offerId is required")
 		}
@@ -292,7 +292,7 @@ func (s *Service) OfferAccept(ctx context.Context, c Caller, req OfferRef) (*Off
 
 // OfferReject declines an offer made to the caller; it goes to the next agent.
 func (s *Service) OfferReject(ctx context.Context, c Caller, req OfferRef) (any, error) {
-	return supportRun(ctx, s, OpOfferReject, c, requireAgent, func(e SupportEngine) (any, error) {
+	return supportRun(ctx, s, OpOfferReject, c, requireAgent, func(ctx context.Context, e SupportEngine) (any, error) {
 		if req.OfferID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "offerId is required")
 		}
@@ -305,8 +305,8 @@ func (s *Service) OfferReject(ctx context.Context, c Caller, req OfferRef) (any,
 
 // supportRun runs a support operation: the caller check allow, then f with
 // the routing engine (not_found when support is not configured).
-func supportRun[T any](ctx context.Context, s *Service, op string, c Caller, allow func(Caller) error, f func(e SupportEngine) (T, error)) (T, error) {
-	return run(ctx, s, op, c, func() (T, error) {
+func supportRun[T any](ctx context.Context, s *Service, op string, c Caller, allow func(Caller) error, f func(ctx context.Context, e SupportEngine) (T, error)) (T, error) {
+	return run(ctx, s, op, c, func(ctx context.Context) (T, error) {
 		var zero T
 		if err := allow(c); err != nil {
 			return zero, err
@@ -315,7 +315,7 @@ func supportRun[T any](ctx context.Context, s *Service, op string, c Caller, all
 		if err != nil {
 			return zero, err
 		}
-		return f(e)
+		return f(ctx, e)
 	})
 }
 

@@ -52,7 +52,7 @@ func paginate[T any](all []T, req PageRequest, cfg Config) (*Page[T], error) {
 
 // GetContacts returns a page of the users the caller may start threads with.
 func (s *Service) GetContacts(ctx context.Context, c Caller, req PageRequest) (*Page[ecbserver.User], error) {
-	return run(ctx, s, OpGetContacts, c, func() (*Page[ecbserver.User], error) {
+	return run(ctx, s, OpGetContacts, c, func(ctx context.Context) (*Page[ecbserver.User], error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
@@ -69,11 +69,16 @@ func (s *Service) GetContacts(ctx context.Context, c Caller, req PageRequest) (*
 	})
 }
 
-// GetThreads returns a page of the caller's threads, each with its threadToken.
-func (s *Service) GetThreads(ctx context.Context, c Caller, req PageRequest) (*Page[ecbserver.SignedThread], error) {
-	return run(ctx, s, OpGetThreads, c, func() (*Page[ecbserver.SignedThread], error) {
+// GetThreads returns a page of the caller's threads, each with its
+// threadToken, or with req.Public a page of the public threads the backend
+// lists (optional call getPublicThreads), without threadTokens.
+func (s *Service) GetThreads(ctx context.Context, c Caller, req GetThreadsRequest) (*Page[ecbserver.SignedThread], error) {
+	return run(ctx, s, OpGetThreads, c, func(ctx context.Context) (*Page[ecbserver.SignedThread], error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
+		}
+		if req.Public {
+			return s.getPublicThreads(ctx, c, req.PageRequest)
 		}
 		resp, err := s.backend.GetThreads(ctx, &ecbserver.GetThreadsRequest{UserID: c.User.ID})
 		if err != nil {
@@ -82,7 +87,7 @@ func (s *Service) GetThreads(ctx context.Context, c Caller, req PageRequest) (*P
 		for _, st := range resp.Threads {
 			s.noteThreads(st.Thread)
 		}
-		return paginate(resp.Threads, req, s.cfg)
+		return paginate(resp.Threads, req.PageRequest, s.cfg)
 	})
 }
 
@@ -124,6 +129,9 @@ type CreateThreadRequest struct {
 	Participants []string     `json:"participants"`
 	Subject      string       `json:"subject,omitempty"`
 	Message      MessageInput `json:"message"`
+	// Public asks the backend for a public thread (participants may then be
+	// empty); a backend older than contract 1.4 ignores it.
+	Public bool `json:"public,omitempty"`
 }
 
 // CreateThreadResult is its answer.
@@ -138,12 +146,15 @@ type CreateThreadResult struct {
 // listens to the new thread at once; the other members' connections are told
 // with a thread push ({change: "created"}).
 func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRequest) (*CreateThreadResult, error) {
-	return run(ctx, s, OpCreateThread, c, func() (*CreateThreadResult, error) {
+	return run(ctx, s, OpCreateThread, c, func(ctx context.Context) (*CreateThreadResult, error) {
 		if err := requireUser(c); err != nil {
 			return nil, err
 		}
-		participants, err := s.validateParticipants(c.User.ID, req.Participants)
-		if err != nil {
+		var participants []string
+		var err error
+		if req.Public && len(req.Participants) == 0 {
+			participants = []string{}
+		} else if participants, err = s.validateParticipants(c.User.ID, req.Participants); err != nil {
 			return nil, err
 		}
 		if len(req.Subject) > 256 {
@@ -160,10 +171,12 @@ func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRe
 			Participants: participants,
 			Subject:      req.Subject,
 			Message:      ecbserver.NewMessage(req.Message),
+			Public:       req.Public,
 		})
 		if err != nil {
 			return nil, err
 		}
+		s.traceThread(ctx, resp.Thread.ID)
 		s.noteThreads(resp.Thread)
 		if c.Conn != nil {
 			// The thread exists now: a connection that has ended only
@@ -362,7 +375,7 @@ type GetThreadResult struct {
 // GetThread returns a thread with a page of messages and makes the caller's
 // connection a listener of it.
 func (s *Service) GetThread(ctx context.Context, c Caller, req GetThreadRequest) (*GetThreadResult, error) {
-	return run(ctx, s, OpGetThread, c, func() (*GetThreadResult, error) {
+	return run(ctx, s, OpGetThread, c, func(ctx context.Context) (*GetThreadResult, error) {
 		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
@@ -373,6 +386,7 @@ func (s *Service) GetThread(ctx context.Context, c Caller, req GetThreadRequest)
 		if err != nil {
 			return nil, err
 		}
+		s.traceThread(ctx, t.ThreadID)
 		if err := s.checkListenLimit(c); err != nil {
 			return nil, err
 		}
@@ -426,7 +440,7 @@ type SendMessageResult struct {
 // SendMessage stores a message through the backend, then pushes it to every
 // listener of the thread but the caller's own connection, which gets the answer.
 func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequest) (*SendMessageResult, error) {
-	return run(ctx, s, OpSendMessage, c, func() (*SendMessageResult, error) {
+	return run(ctx, s, OpSendMessage, c, func(ctx context.Context) (*SendMessageResult, error) {
 		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
@@ -440,6 +454,7 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 		if err != nil {
 			return nil, err
 		}
+		s.traceThread(ctx, t.ThreadID)
 		if req.ClientMessageID == "" {
 			return s.storeAndPublish(ctx, c, t, req)
 		}
@@ -490,7 +505,7 @@ type StopListeningRequest struct {
 
 // StopListening detaches the caller's connection from a thread's pushes.
 func (s *Service) StopListening(ctx context.Context, c Caller, req StopListeningRequest) (any, error) {
-	return run(ctx, s, OpStopListening, c, func() (any, error) {
+	return run(ctx, s, OpStopListening, c, func(ctx context.Context) (any, error) {
 		if req.ThreadID == "" {
 			return nil, apierr.New(apierr.InvalidArgument, "threadId is required")
 		}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ecbridge/ecb/internal/cluster"
 )
 
 // URL returns the Redis the tests share, after checking that it answers.
@@ -60,8 +62,5 @@ func Drop(url, prefix string) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	iter := c.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		c.Del(ctx, iter.Val())
-	}
+	_ = cluster.DeletePrefix(ctx, c, prefix)
 }

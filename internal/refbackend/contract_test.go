@@ -158,15 +158,73 @@ func TestContractCoverage(t *testing.T) {
 	failCall(ecbserver.PathLeaveThread, ecbserver.LeaveThreadRequest{UserID: "carol", ThreadID: "t_missing"}, callOpts{}, 404, ecbserver.CodeNotFound)
 	failCall(ecbserver.PathLeaveThread, nil, callOpts{rawBody: []byte(`{"userId":"carol"}`), invalidRequest: true}, 400, ecbserver.CodeInvalidArgument)
 
+	// People (1.4): search, contacts, profile properties.
+	var found ecbserver.SearchUsersResponse
+	okCall(ecbserver.PathSearchUsers, ecbserver.SearchUsersRequest{UserID: "alice", Query: "agent"}, &found, callOpts{})
+	if len(found.Users) != 2 || found.Users[0].ID != "agent1" {
+		t.Errorf("searchUsers agent: %+v", found.Users)
+	}
+	okCall(ecbserver.PathSearchUsers, ecbserver.SearchUsersRequest{UserID: "alice", Query: "%"}, &found, callOpts{}) // a wildcard is a character
+	if len(found.Users) != 0 {
+		t.Errorf("searchUsers %%: %+v", found.Users)
+	}
+	failCall(ecbserver.PathSearchUsers, ecbserver.SearchUsersRequest{UserID: "ghost", Query: "a"}, callOpts{}, 404, ecbserver.CodeNotFound)
+	failCall(ecbserver.PathSearchUsers, ecbserver.SearchUsersRequest{UserID: "alice", Query: ""}, callOpts{invalidRequest: true}, 400, ecbserver.CodeInvalidArgument)
+	var contact ecbserver.ContactResponse
+	okCall(ecbserver.PathAddContact, ecbserver.ContactRequest{UserID: "alice", ContactID: "agent1"}, &contact, callOpts{})
+	okCall(ecbserver.PathAddContact, ecbserver.ContactRequest{UserID: "alice", ContactID: "agent1"}, &contact, callOpts{}) // twice is fine
+	failCall(ecbserver.PathAddContact, ecbserver.ContactRequest{UserID: "alice", ContactID: "ghost"}, callOpts{}, 404, ecbserver.CodeNotFound)
+	failCall(ecbserver.PathAddContact, ecbserver.ContactRequest{UserID: "alice", ContactID: "alice"}, callOpts{invalidRequest: true}, 400, ecbserver.CodeInvalidArgument)
+	okCall(ecbserver.PathGetContacts, ecbserver.GetContactsRequest{UserID: "agent1"}, &contacts, callOpts{})
+	if len(contacts.Contacts) != 1 || contacts.Contacts[0].ID != "alice" {
+		t.Errorf("agent1's contacts after alice added them: %+v", contacts.Contacts)
+	}
+	okCall(ecbserver.PathRemoveContact, ecbserver.ContactRequest{UserID: "agent1", ContactID: "alice"}, &contact, callOpts{})
+	okCall(ecbserver.PathGetContacts, ecbserver.GetContactsRequest{UserID: "alice"}, &contacts, callOpts{})
+	for _, c := range contacts.Contacts {
+		if c.ID == "agent1" {
+			t.Errorf("agent1 still alice's contact after the removal")
+		}
+	}
+	failCall(ecbserver.PathRemoveContact, ecbserver.ContactRequest{UserID: "alice", ContactID: "ghost"}, callOpts{}, 404, ecbserver.CodeNotFound)
+	failCall(ecbserver.PathRemoveContact, nil, callOpts{rawBody: []byte(`{"userId":"alice"}`), invalidRequest: true}, 400, ecbserver.CodeInvalidArgument)
+	var prof ecbserver.ProfileResponse
+	okCall(ecbserver.PathSetProfile, ecbserver.SetProfileRequest{UserID: "bob", Properties: map[string]string{"title": "CTO", "city": "Oslo"}}, &prof, callOpts{})
+	if prof.User.Properties["title"] != "CTO" || prof.User.Properties["city"] != "Oslo" {
+		t.Errorf("setProfile: %+v", prof.User)
+	}
+	okCall(ecbserver.PathDeleteProfileProperty, ecbserver.DeleteProfilePropertyRequest{UserID: "bob", Name: "city"}, &prof, callOpts{})
+	okCall(ecbserver.PathGetContacts, ecbserver.GetContactsRequest{UserID: "alice"}, &contacts, callOpts{})
+	for _, c := range contacts.Contacts {
+		if c.ID == "bob" && (c.Properties["title"] != "CTO" || len(c.Properties) != 1) {
+			t.Errorf("bob as alice's contact: %+v", c)
+		}
+	}
+	many := map[string]string{}
+	for i := range ecbserver.MaxProfileProperties {
+		many[fmt.Sprintf("p%d", i)] = "x"
+	}
+	failCall(ecbserver.PathSetProfile, ecbserver.SetProfileRequest{UserID: "bob", Properties: many}, callOpts{}, 400, ecbserver.CodeInvalidArgument) // 33 with title
+	failCall(ecbserver.PathSetProfile, ecbserver.SetProfileRequest{UserID: "ghost", Properties: map[string]string{"a": "b"}}, callOpts{}, 404, ecbserver.CodeNotFound)
+	failCall(ecbserver.PathDeleteProfileProperty, ecbserver.DeleteProfilePropertyRequest{UserID: "ghost", Name: "a"}, callOpts{}, 404, ecbserver.CodeNotFound)
+	failCall(ecbserver.PathDeleteProfileProperty, ecbserver.DeleteProfilePropertyRequest{UserID: "bob", Name: "a b"}, callOpts{invalidRequest: true}, 400, ecbserver.CodeInvalidArgument)
+
 	// A backend that does not implement them answers 501, as documented.
 	core := callOpts{base: e.coreOnlyServer()}
+	failCall(ecbserver.PathSearchUsers, ecbserver.SearchUsersRequest{UserID: "alice", Query: "b"}, core, 501, ecbserver.CodeNotImplemented)
+	failCall(ecbserver.PathAddContact, ecbserver.ContactRequest{UserID: "alice", ContactID: "agent1"}, core, 501, ecbserver.CodeNotImplemented)
+	failCall(ecbserver.PathRemoveContact, ecbserver.ContactRequest{UserID: "alice", ContactID: "agent1"}, core, 501, ecbserver.CodeNotImplemented)
+	failCall(ecbserver.PathSetProfile, ecbserver.SetProfileRequest{UserID: "alice", Properties: map[string]string{"a": "b"}}, core, 501, ecbserver.CodeNotImplemented)
+	failCall(ecbserver.PathDeleteProfileProperty, ecbserver.DeleteProfilePropertyRequest{UserID: "alice", Name: "a"}, core, 501, ecbserver.CodeNotImplemented)
 	failCall(ecbserver.PathMarkRead, ecbserver.MarkReadRequest{UserID: "alice", ThreadID: id, MessageID: added.Message.ID}, core, 501, ecbserver.CodeNotImplemented)
 	failCall(ecbserver.PathAddParticipants, ecbserver.AddParticipantsRequest{UserID: "alice", ThreadID: id, Participants: []string{"carol"}}, core, 501, ecbserver.CodeNotImplemented)
 	failCall(ecbserver.PathLeaveThread, ecbserver.LeaveThreadRequest{UserID: "bob", ThreadID: id}, core, 501, ecbserver.CodeNotImplemented)
 
 	for _, path := range []string{ecbserver.PathAuthenticate, ecbserver.PathGetContacts, ecbserver.PathGetThreads,
 		ecbserver.PathCreateThread, ecbserver.PathGetThread, ecbserver.PathAddThreadMessage,
-		ecbserver.PathMarkRead, ecbserver.PathAddParticipants, ecbserver.PathLeaveThread} {
+		ecbserver.PathMarkRead, ecbserver.PathAddParticipants, ecbserver.PathLeaveThread,
+		ecbserver.PathSearchUsers, ecbserver.PathAddContact, ecbserver.PathRemoveContact,
+		ecbserver.PathSetProfile, ecbserver.PathDeleteProfileProperty} {
 		if !seen[path+" 200"] {
 			t.Errorf("%s never succeeded", path)
 		}
@@ -225,6 +283,8 @@ func TestContractCatchesDrift(t *testing.T) {
 		{"unknown operation", sign(signed("/getEverything", `{}`), `{}`), false},
 		{"markRead", sign(signed(ecbserver.PathMarkRead, `{"userId":"a","threadId":"t","messageId":"m"}`), `{"userId":"a","threadId":"t","messageId":"m"}`), true},
 		{"markRead without messageId", sign(signed(ecbserver.PathMarkRead, `{"userId":"a","threadId":"t"}`), `{"userId":"a","threadId":"t"}`), false},
+		{"empty search", sign(signed(ecbserver.PathSearchUsers, `{"userId":"a","query":""}`), `{"userId":"a","query":""}`), false},
+		{"bad property name", sign(signed(ecbserver.PathDeleteProfileProperty, `{"userId":"a","name":"a b"}`), `{"userId":"a","name":"a b"}`), false},
 		{"no participants to add", sign(signed(ecbserver.PathAddParticipants, `{"userId":"a","threadId":"t","participants":[]}`), `{"userId":"a","threadId":"t","participants":[]}`), false},
 	}
 	for _, tt := range requests {
@@ -258,6 +318,10 @@ func TestContractCatchesDrift(t *testing.T) {
 		{"added missing", ecbserver.PathAddParticipants, 200,
 			`{"thread":{"id":"t","members":["a"],"createdAt":"2026-01-02T03:04:05Z","updatedAt":"2026-01-02T03:04:05Z"},"threadToken":"x"}`, false},
 		{"leave without thread", ecbserver.PathLeaveThread, 200, `{}`, false},
+		{"search without users", ecbserver.PathSearchUsers, 200, `{}`, false},
+		{"property not a string", ecbserver.PathSetProfile, 200, `{"user":{"id":"a","name":"A","properties":{"n":1}}}`, false},
+		{"profile", ecbserver.PathDeleteProfileProperty, 200, `{"user":{"id":"a","name":"A","properties":{"n":"1"}}}`, true},
+		{"contact without user", ecbserver.PathAddContact, 200, `{"contact":{"id":"b","name":"B"}}`, false},
 	}
 	for _, tt := range responses {
 		req := signed(tt.path, `{}`)

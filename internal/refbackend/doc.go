@@ -64,6 +64,20 @@
 //     goes, with the access code and the read mark. A banned user may not
 //     "leave", which would lift the ban (403).
 //
+// And the people calls of contract 1.4 (ecbserver.UserSearcher,
+// ecbserver.ContactManager, ecbserver.ProfileEditor):
+//
+//   - searchUsers: registered users (never anonymous visitors) whose id or
+//     name contains the query, case-insensitively (LIKE wildcards are plain
+//     characters), those starting with it first, at most 200, the caller
+//     left out.
+//   - addContact, removeContact: any registered user may add any other; a
+//     contact is mutual (two contacts rows); both are idempotent; an unknown
+//     user or a visitor is 404.
+//   - setProfile, deleteProfileProperty: name/value properties per user
+//     (migration 7), at most 32 per user (400); getContacts, searchUsers and
+//     the contact answers carry them.
+//
 // Messages have a global integer sequence that orders them. getThread pages
 // backwards from an opaque cursor (limit 50 by default, at most 200), each page
 // oldest first. A clientMessageId (or the Idempotency-Key header) makes

@@ -98,18 +98,14 @@ func (b *ecbBackend) GetContacts(ctx context.Context, req *ecbserver.GetContacts
 		return nil, fmt.Errorf("get contacts of %s: %w", req.UserID, err)
 	}
 	defer rows.Close()
-	out := &ecbserver.GetContactsResponse{Contacts: []ecbserver.User{}}
-	for rows.Next() {
-		var u ecbserver.User
-		if err := rows.Scan(&u.ID, &u.Name); err != nil {
-			return nil, fmt.Errorf("get contacts of %s: %w", req.UserID, err)
-		}
-		out.Contacts = append(out.Contacts, u)
-	}
-	if err := rows.Err(); err != nil {
+	contacts, err := scanUsers(rows)
+	if err != nil {
 		return nil, fmt.Errorf("get contacts of %s: %w", req.UserID, err)
 	}
-	return out, nil
+	if err := withProperties(ctx, b.s.db, contacts); err != nil {
+		return nil, err
+	}
+	return &ecbserver.GetContactsResponse{Contacts: contacts}, nil
 }
 
 func (b *ecbBackend) GetThreads(ctx context.Context, req *ecbserver.GetThreadsRequest) (*ecbserver.GetThreadsResponse, error) {
@@ -185,7 +181,7 @@ func (b *ecbBackend) CreateThread(ctx context.Context, req *ecbserver.CreateThre
 			participants = append(participants, p)
 		}
 	}
-	if len(participants) == 0 {
+	if len(participants) == 0 && !req.Public {
 		return nil, ecbserver.InvalidArgument("participants must name at least one user besides the creator")
 	}
 	if len(participants) > maxParticipants {
@@ -221,8 +217,8 @@ func (b *ecbBackend) CreateThread(ctx context.Context, req *ecbserver.CreateThre
 	if key != "" {
 		createKey = key
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO threads(id, subject, created_by, create_key, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, threadID, req.Subject, req.UserID, createKey, now, now); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO threads(id, subject, created_by, create_key, created_at, updated_at, public)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, threadID, req.Subject, req.UserID, createKey, now, now, req.Public); err != nil {
 		return nil, fmt.Errorf("create thread: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO thread_members(thread_id, user_id, access) VALUES (?, ?, ?)`,
@@ -502,8 +498,9 @@ func (b *ecbBackend) loadThread(ctx context.Context, q querier, id string) (*ecb
 		th               = ecbserver.Thread{ID: id, Members: []string{}}
 		created, updated int64
 	)
-	err := q.QueryRowContext(ctx, `SELECT subject, created_at, updated_at FROM threads WHERE id = ?`, id).
-		Scan(&th.Subject, &created, &updated)
+	var data sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT subject, created_at, updated_at, public, data FROM threads WHERE id = ?`, id).
+		Scan(&th.Subject, &created, &updated, &th.Public, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ecbserver.NotFound("no thread " + strconv.Quote(id))
 	}
@@ -511,6 +508,7 @@ func (b *ecbBackend) loadThread(ctx context.Context, q querier, id string) (*ecb
 		return nil, fmt.Errorf("load thread %s: %w", id, err)
 	}
 	th.CreatedAt, th.UpdatedAt = fromMillis(created), fromMillis(updated)
+	th.Data = threadData(data)
 
 	// Members with access 0 were removed or banned: no longer members.
 	// rowid order puts the creator first.
@@ -565,7 +563,7 @@ func (b *ecbBackend) threadToken(th *ecbserver.Thread, userID string, acc int) (
 	return tok, nil
 }
 
-const messageColumns = `SELECT seq, id, thread_id, author_id, body, data, client_message_id, created_at, visibility FROM messages`
+const messageColumns = `SELECT seq, id, thread_id, author_id, body, data, client_message_id, created_at, visibility, deleted FROM messages`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -581,7 +579,7 @@ func scanMessageSeq(r rowScanner) (*ecbserver.Message, int64, error) {
 		data, cid sql.NullString
 		created   int64
 	)
-	if err := r.Scan(&seq, &m.ID, &m.ThreadID, &m.AuthorID, &m.Body, &data, &cid, &created, &m.Visibility); err != nil {
+	if err := r.Scan(&seq, &m.ID, &m.ThreadID, &m.AuthorID, &m.Body, &data, &cid, &created, &m.Visibility, &m.Deleted); err != nil {
 		return nil, 0, err
 	}
 	if data.Valid {

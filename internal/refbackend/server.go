@@ -128,6 +128,8 @@ func migrations(passwordIterations int) []migration {
 		{4, "whispers and callbacks", schemaV4},
 		{5, "anonymous visitors", schemaV5},
 		{6, "the demo's bot user", seedBotUsers(passwordIterations)},
+		{7, "profile properties", schemaV7},
+		{8, "public threads, thread data, deleted messages, the Lobby", schemaV8},
 	}
 }
 

@@ -3,7 +3,9 @@
 // echoes it in the response, carries it in the context, and the slog handler
 // that adds it to every log line written with that context. The backend
 // client sends the same ID as ECB-Request-Id, so that ECB's log and the
-// backend's can be joined.
+// backend's can be joined. When the context also carries a valid trace span
+// (tracing on, package tracing), the handler adds its trace_id and span_id,
+// the ids of the traceparent the backend received.
 package reqid
 
 import (
@@ -12,6 +14,8 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Header is the request and response header of the ID.
@@ -63,7 +67,8 @@ func sane(id string) bool {
 }
 
 // Handler wraps h so that records logged with a context carrying an ID get a
-// request_id attribute.
+// request_id attribute, and those logged within a trace span its trace_id
+// and span_id.
 func Handler(h slog.Handler) slog.Handler { return handler{h} }
 
 type handler struct{ slog.Handler }
@@ -71,6 +76,9 @@ type handler struct{ slog.Handler }
 func (h handler) Handle(ctx context.Context, r slog.Record) error {
 	if id := From(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }

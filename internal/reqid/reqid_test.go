@@ -2,11 +2,14 @@ package reqid_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ecbridge/ecb/internal/reqid"
 )
@@ -37,5 +40,25 @@ func TestMiddlewareAndLogHandler(t *testing.T) {
 		if !strings.Contains(logs.String(), "request_id="+got) {
 			t.Errorf("in %q: log %q lacks request_id=%s", tc.in, logs.String(), got)
 		}
+	}
+}
+
+// TestLogHandlerAddsTraceIDs: a record logged within a valid span context
+// gets its trace_id and span_id beside request_id; without one, neither.
+func TestLogHandlerAddsTraceIDs(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(reqid.Handler(slog.NewTextHandler(&logs, nil)))
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	ctx := trace.ContextWithSpanContext(reqid.With(context.Background(), "r1"),
+		trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	log.InfoContext(ctx, "traced")
+	if got := logs.String(); !strings.Contains(got, "request_id=r1 trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7") {
+		t.Errorf("log %q lacks the trace ids", got)
+	}
+	logs.Reset()
+	log.InfoContext(reqid.With(context.Background(), "r2"), "untraced")
+	if got := logs.String(); strings.Contains(got, "trace_id") || !strings.Contains(got, "request_id=r2") {
+		t.Errorf("log %q: want request_id and no trace ids", got)
 	}
 }

@@ -35,6 +35,14 @@ import (
 // applied by the node that forwarded it.
 const HeaderForwardedBy = "ECB-Forwarded-By"
 
+// HeaderHandedOver marks the 421 answer of a node that shuts down to a
+// forwarded SSE resume: it has handed its streams over, and the node that
+// forwarded the resume serves it itself (picking the stream up).
+const HeaderHandedOver = "ECB-Handed-Over"
+
+// errHandedOver is the proxy's error for such an answer.
+var errHandedOver = errors.New("the owner handed its streams over")
+
 // forwardSkew bounds the age of a forwarding mark.
 const forwardSkew = time.Minute
 
@@ -82,6 +90,12 @@ func newForwarder(peers peerLocator, secret []byte, observe func(string)) *forwa
 		Transport:     transport,
 		FlushInterval: -1, // polling answers and SSE events leave at once
 		ErrorHandler:  f.failed,
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode == http.StatusMisdirectedRequest && resp.Header.Get(HeaderHandedOver) != "" {
+				return errHandedOver
+			}
+			return nil
+		},
 	}
 	return f
 }
@@ -203,11 +217,31 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		return // the client went away
 	}
+	next := r.Context().Value(fallbackKey{}).(http.Handler)
+	if errors.Is(err, errHandedOver) {
+		next.ServeHTTP(w, r)
+		return
+	}
 	t := r.Context().Value(forwardKey{}).(forwardTarget)
 	f.peers.PeerGone(t.tag)
 	if f.observe != nil {
 		f.observe(forwardFailed)
 	}
-	next := r.Context().Value(fallbackKey{}).(http.Handler)
 	next.ServeHTTP(w, r)
+}
+
+// handedOver answers a forwarded SSE resume once this shutting-down node
+// has handed its streams over (at most a few seconds): 421 with
+// HeaderHandedOver, which the forwarding node takes as "serve it yourself".
+func (s *Server) handedOver(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.sse.HandedOver():
+	case <-r.Context().Done():
+		return
+	case <-time.After(5 * time.Second):
+	}
+	w.Header().Set(HeaderHandedOver, "1")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusMisdirectedRequest)
+	_, _ = w.Write([]byte(`{"error":{"code":"unavailable","message":"this node is shutting down and handed its streams over"}}`))
 }

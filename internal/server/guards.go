@@ -42,6 +42,8 @@ var (
 	_ ops.Revocations     = (*access.Store)(nil)
 	_ ops.Limiter         = (*limits.Limiter)(nil)
 	_ serverapi.Store     = (*cluster.AccessStore)(nil)
+	_ ops.LiveWriter      = (*access.Store)(nil)
+	_ ops.LiveWriter      = (*cluster.AccessStore)(nil)
 )
 
 // newGuards builds the guards and installs them in the operations. In
@@ -67,7 +69,7 @@ func (s *Server) newGuards(ctx context.Context, cfg *config.Config) error {
 		g.cache = access.New(acfg)
 		g.store = g.cache
 	}
-	s.ops.SetGuards(ops.Guards{Access: g.cache, Threads: g.cache, Revocations: g.cache, Limiter: g.limiter})
+	s.ops.SetGuards(ops.Guards{Access: g.cache, Threads: g.cache, Revocations: g.cache, Limiter: g.limiter, Writer: g.store})
 	if cfg.ServerAPI.Enabled() {
 		g.api = serverapi.New(cfg.ServerAPI, serverapi.Options{
 			Ops: s.ops, Store: g.store, Hub: s.hub, MaxBody: cfg.HTTP.MaxBodyBytes,

@@ -140,6 +140,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 		}
 		return out
 	})
+	s.watchHealth() // health.go
 	// Not the signal context: the events queued when it ends are delivered
 	// during the shutdown (Run), which stops the poster itself.
 	s.cbs = callbacks.New(context.WithoutCancel(ctx), callbacks.Config{URL: cfg.Callbacks.URL, Secret: []byte(cfg.Backend.Secret),
@@ -173,6 +174,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 			MaxPayload:      cfg.SocketIO.MaxPayload,
 			ConnectTimeout:  cfg.SocketIO.ConnectTimeout,
 			WriteQueueBytes: cfg.SocketIO.QueueBytes,
+			WriteDelay:      cfg.SocketIO.WriteDelay,
 			AllowedOrigins:  cfg.HTTP.AllowedOrigins,
 			CheckOrigin:     origins.allows,
 			Logger:          log,
@@ -285,6 +287,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
 	}
+	stopTracing, terr := s.startTracing() // tracing.go
+	if terr != nil {
+		return terr
+	}
+	defer stopTracing()
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	if s.cluster != nil {
 		s.cluster.Advertise(s.advertiseURL())
@@ -390,6 +397,12 @@ func nodeHeader(name string, next http.Handler) http.Handler {
 func (s *Server) refuseWhileDraining(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.draining.Load() && handshakeKind(r) == newConnection {
+			if r.URL.Path == "/v1/events" && s.forward.fromPeer(r) {
+				// A resume another node forwarded here: once the streams
+				// are handed over, it is that node's to pick up.
+				s.handedOver(w, r)
+				return
+			}
 			sse.WriteError(w, &apierr.Error{Code: apierr.Unavailable, Message: "this node is shutting down: connect to another node"})
 			return
 		}

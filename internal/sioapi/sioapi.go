@@ -285,7 +285,7 @@ var _ hub.Conn = (*conn)(nil)
 func (c *conn) SeesAgentsOnly() bool { return ops.SeesWhispers(c.sess.current()) }
 
 func encodePush(p *hub.Push) []byte {
-	b, err := socketio.EncodeEvent("/", p.Event, json.RawMessage(p.Payload()))
+	b, err := socketio.EncodeEventFrame("/", p.Event, json.RawMessage(p.Payload()))
 	if err != nil {
 		return nil // the payload is JSON ECB encoded itself; this does not happen
 	}
@@ -298,7 +298,7 @@ func encodePush(p *hub.Push) []byte {
 // outside them, with Close(ReasonSlow).
 func (c *conn) Deliver(p *hub.Push) bool {
 	frame := p.Frame(hub.EncodingSocketIO, encodePush)
-	return frame != nil && c.socket.TrySendEncoded(frame)
+	return frame != nil && c.socket.TrySendFrame(frame)
 }
 
 // closingEvent tells a client why ECB ends its session, just before the

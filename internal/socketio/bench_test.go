@@ -125,6 +125,19 @@ func BenchmarkEncodeAckBinary(b *testing.B) {
 // WebSocket connections whose clients read and discard. One op is one
 // broadcast to all N.
 func BenchmarkFanOut(b *testing.B) {
+	pkt, _ := EncodeEvent("/", "message", json.RawMessage(`{"threadId":"t1","message":{"id":"m1","body":"hello world"}}`))
+	benchFanOut(b, func(s *Socket) bool { return s.SendEncoded(pkt) })
+}
+
+// BenchmarkFanOutFrame is BenchmarkFanOut with the push encoded into its
+// WebSocket frame once (EncodeEventFrame, SendFrame), as internal/sioapi
+// sends pushes.
+func BenchmarkFanOutFrame(b *testing.B) {
+	fr, _ := EncodeEventFrame("/", "message", json.RawMessage(`{"threadId":"t1","message":{"id":"m1","body":"hello world"}}`))
+	benchFanOut(b, func(s *Socket) bool { return s.SendFrame(fr) })
+}
+
+func benchFanOut(b *testing.B, send func(*Socket) bool) {
 	for _, n := range []int{100, 1000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			cfg := testConfig()
@@ -147,7 +160,6 @@ func BenchmarkFanOut(b *testing.B) {
 			for i := range sockets {
 				sockets[i] = <-socks
 			}
-			pkt, _ := EncodeEvent("/", "message", json.RawMessage(`{"threadId":"t1","message":{"id":"m1","body":"hello world"}}`))
 			want := b.N
 			for _, c := range conns {
 				go func(c net.Conn) {
@@ -168,8 +180,8 @@ func BenchmarkFanOut(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				for _, s := range sockets {
-					if !s.SendEncoded(pkt) {
-						b.Fatal("SendEncoded failed")
+					if !send(s) {
+						b.Fatal("send failed")
 					}
 				}
 			}

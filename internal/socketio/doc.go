@@ -57,16 +57,22 @@
 // (a backend call) to another goroutine and answer through the Ack, which
 // may be called from anywhere. Middlewares may do bounded I/O.
 //
-// Goroutines: per WebSocket connection, one reader goroutine, plus a writer
-// goroutine that exists only while the queue is not empty and writes every
-// pending frame in one batch (one flush). A polling connection has no
+// Goroutines: per WebSocket connection, one reader goroutine. Writes go
+// through the Engine's writer pool: a connection with something to write
+// joins a ready list, and at most a few writer goroutines per Engine, alive
+// only while the list is not empty, write each ready connection's every
+// pending frame in one non-blocking write(2) (Config.WriteDelay makes a
+// connection wait before its write, to gather more). Only a connection whose
+// client does not read fast enough (its send buffer full), that closes, or
+// that has no file descriptor (TLS) gets a writer goroutine of its own, until
+// its queue is empty; its batches have a write deadline. A polling connection has no
 // goroutine of its own: its HTTP requests carry it. Heartbeats and timeouts
 // are timers. Server.Shutdown closes every connection and waits for all
 // these goroutines. A refusal (Server.Refuse, Config.OriginRefusal) is no
 // connection: it lives on the request's goroutine only (a WebSocket refusal
 // for at most about 2 s: its write, then the wait for the client's close
 // frame), and holds no lock. Lock order: EngineConn.recvMu, then the Socket and
-// client locks, then EngineConn.mu, then Engine.mu.
+// client locks, then EngineConn.mu, then Engine.mu or the writer pool's lock.
 //
 // docs/socketio.md lists what of the protocol is implemented, the knobs,
 // the limits and the close reasons.

@@ -84,6 +84,43 @@ type frame struct {
 	typ  byte
 	bin  bool
 	op   ws.OpCode
+	// ws: data is a complete WebSocket text frame carrying a message
+	// packet (header, '4', packet), made once and shared by every
+	// recipient (EncodeEventFrame).
+	ws bool
+}
+
+// wsFramePayload returns the Engine.IO packet (type byte included) inside a
+// complete unmasked WebSocket frame made by appendWSHeader.
+func wsFramePayload(b []byte) []byte {
+	switch b[1] & 0x7f {
+	case 126:
+		return b[4:]
+	case 127:
+		return b[10:]
+	default:
+		return b[2:]
+	}
+}
+
+// appendWSFrame appends f as one WebSocket frame.
+func appendWSFrame(dst []byte, f frame) []byte {
+	return append(appendWSFrameHeader(dst, f), f.data...)
+}
+
+// appendWSFrameHeader appends what goes before f.data in f's WebSocket
+// frame: the header and, for an Engine.IO packet, its type byte.
+func appendWSFrameHeader(dst []byte, f frame) []byte {
+	switch {
+	case f.ws:
+		return dst
+	case f.typ == 0:
+		return appendWSHeader(dst, f.op, len(f.data))
+	case f.bin:
+		return appendWSHeader(dst, ws.OpBinary, len(f.data))
+	default:
+		return append(appendWSHeader(dst, ws.OpText, len(f.data)+1), f.typ)
+	}
 }
 
 // size is the bytes the frame accounts for in the write queue.
@@ -95,6 +132,9 @@ func appendPollingFrame(dst []byte, f frame) []byte {
 		dst = append(dst, 'b')
 		return base64.StdEncoding.AppendEncode(dst, f.data)
 	}
+	if f.ws {
+		return append(dst, wsFramePayload(f.data)...)
+	}
 	dst = append(dst, f.typ)
 	return append(dst, f.data...)
 }
@@ -103,6 +143,9 @@ func appendPollingFrame(dst []byte, f frame) []byte {
 func pollingFrameLen(f frame) int {
 	if f.bin {
 		return 1 + base64.StdEncoding.EncodedLen(len(f.data))
+	}
+	if f.ws {
+		return len(wsFramePayload(f.data))
 	}
 	return 1 + len(f.data)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"sync"
+
+	"github.com/gobwas/ws"
 )
 
 // encoder is a pooled JSON encoder that does not escape HTML.
@@ -94,6 +96,21 @@ func encodePacket(typ byte, nsp string, id int64, withHead bool, event string, a
 // The arguments are encoded with encoding/json. Binary arguments are refused
 // with ErrBinaryEncoded, and reserved event names with ErrReservedEvent.
 func EncodeEvent(nsp, event string, args ...any) ([]byte, error) {
+	return encodeEvent(false, nsp, event, args)
+}
+
+// EncodeEventFrame is EncodeEvent encoded one step further: into the
+// complete WebSocket frame that carries the packet to a client (frame
+// header, Engine.IO message type, packet). Server frames are not masked, so
+// these bytes are the same for every recipient: queued with
+// Socket.SendFrame to many sockets, they are written as they are, with
+// nothing composed or copied per recipient but the write itself. A socket on
+// HTTP long-polling is sent the packet inside.
+func EncodeEventFrame(nsp, event string, args ...any) ([]byte, error) {
+	return encodeEvent(true, nsp, event, args)
+}
+
+func encodeEvent(wsFrame bool, nsp, event string, args []any) ([]byte, error) {
 	if reservedEvents[event] {
 		return nil, ErrReservedEvent
 	}
@@ -106,7 +123,15 @@ func EncodeEvent(nsp, event string, args ...any) ([]byte, error) {
 	if bytes.Contains(body, []byte(binaryMarkerPrefix)) {
 		return nil, ErrBinaryEncoded
 	}
-	pkt := make([]byte, 0, 4+len(nsp)+len(body))
-	pkt = appendSIOHeader(pkt, sioEvent, 0, nsp, -1)
+	var hdr [24]byte
+	sio := appendSIOHeader(hdr[:0], sioEvent, 0, nsp, -1)
+	n := len(sio) + len(body)
+	if !wsFrame {
+		return append(append(make([]byte, 0, n), sio...), body...), nil
+	}
+	pkt := make([]byte, 0, 11+n+len(nsp))
+	pkt = appendWSHeader(pkt, ws.OpText, 1+n)
+	pkt = append(pkt, eioMessage)
+	pkt = append(pkt, sio...)
 	return append(pkt, body...), nil
 }

@@ -40,8 +40,9 @@ type Engine struct {
 	conns  map[string]*EngineConn
 	closed bool
 
-	count atomic.Int64
-	track tracker
+	count   atomic.Int64
+	track   tracker
+	writers writePool // the WebSocket writes (writer.go)
 
 	// refuseOrigin, when set (by a Server with Config.OriginRefusal),
 	// answers a request from an Origin not accepted instead of the 403; it

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -46,7 +47,7 @@ type EngineConn struct {
 	upgrading  bool      // the probe was answered ("3probe"); polls from before it answer at once
 	probedAt   time.Time // when upgrading became true
 	awaitPong  bool      // a ping is out
-	writing    bool      // the WebSocket writer goroutine runs
+	writing    bool      // the WebSocket queue is in the ready list or being written
 	polling    bool      // a GET is being served
 	posting    bool      // a POST is being served
 	queue      []frame
@@ -54,12 +55,13 @@ type EngineConn struct {
 	queued     int // bytes queued or being written
 	reason     string
 	mode       closeMode
-	ws         net.Conn      // the WebSocket, once the connection is on it
-	probe      net.Conn      // a WebSocket being probed for upgrade
-	pollWake   chan struct{} // signalled when a waiting GET has something to do
-	timer      *time.Timer   // heartbeat, then the polling linger
-	closeFrame bool          // the writer must end with a close frame
-	lingering  bool          // closing, counted by the Engine's tracker until finish
+	ws         net.Conn        // the WebSocket, once the connection is on it
+	wsRaw      syscall.RawConn // ws's descriptor, for the pool's non-blocking writes; nil for TLS
+	probe      net.Conn        // a WebSocket being probed for upgrade
+	pollWake   chan struct{}   // signalled when a waiting GET has something to do
+	timer      *time.Timer     // heartbeat, then the polling linger
+	closeFrame bool            // the writer must end with a close frame
+	lingering  bool            // closing, counted by the Engine's tracker until finish
 }
 
 // ID returns the Engine.IO session id.
@@ -157,8 +159,7 @@ func (c *EngineConn) kickLocked() {
 	if c.transport == transportWebSocket {
 		if !c.writing && c.ws != nil {
 			c.writing = true
-			c.e.track.add()
-			go c.writeLoop()
+			c.scheduleLocked()
 		}
 		return
 	}

@@ -198,6 +198,24 @@ func (s *Socket) TrySendEncoded(packet []byte) bool {
 	return s.cl.conn.tryEnqueue(frame{typ: eioMessage, data: packet}) == nil
 }
 
+// SendFrame is SendEncoded for a frame made by EncodeEventFrame for this
+// socket's namespace: the bytes are shared, not copied, and must not be
+// modified afterwards.
+func (s *Socket) SendFrame(wsFrame []byte) bool {
+	if !s.connected.Load() {
+		return false
+	}
+	return s.cl.conn.enqueue(frame{typ: eioMessage, ws: true, data: wsFrame}) == nil
+}
+
+// TrySendFrame is TrySendEncoded for a frame made by EncodeEventFrame.
+func (s *Socket) TrySendFrame(wsFrame []byte) bool {
+	if !s.connected.Load() {
+		return false
+	}
+	return s.cl.conn.tryEnqueue(frame{typ: eioMessage, ws: true, data: wsFrame}) == nil
+}
+
 // CloseSlow closes the socket's connection as a slow consumer, as a send
 // that finds the write queue full does (reason "slow consumer", a log
 // line): for the caller of TrySendEncoded, outside its locks. It does not

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -18,8 +19,9 @@ import (
 // The WebSocket transport, on github.com/gobwas/ws (chosen by measurement,
 // see docs/decisions.md). It keeps no buffer per idle connection: the reader
 // blocks on a 2-byte header read and borrows a pooled bufio.Reader only while
-// a frame is being read; the writer goroutine exists only while there is
-// something to write, and borrows a pooled bufio.Writer for one batch.
+// a frame is being read; writes go through the Engine's writer pool
+// (writer.go), and a blocking writer goroutine exists only while a client's
+// send buffer is full, borrowing a pooled bufio.Writer for one batch.
 
 const (
 	readBufSize  = 4 << 10
@@ -89,7 +91,7 @@ func (e *Engine) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 		c.handler.OnClose(c, ReasonTransportError)
 		return
 	}
-	c.ws = conn // c is not shared yet
+	c.setWS(conn) // c is not shared yet
 	if !e.register(c) {
 		_ = conn.Close()
 		c.handler.OnClose(c, ReasonServerShutdown)
@@ -285,7 +287,7 @@ func (c *EngineConn) completeUpgrade(conn net.Conn) bool {
 	c.probing = false
 	c.upgrading = false
 	c.transport = transportWebSocket
-	c.ws = conn
+	c.setWS(conn)
 	c.wakePollLocked() // a GET still waiting ends with a noop
 	if len(c.queue) > 0 {
 		c.kickLocked()
@@ -317,9 +319,23 @@ func (c *EngineConn) enqueuePong(payload []byte) error {
 	return nil
 }
 
-// writeLoop drains the queue onto the WebSocket, each pass writing every
-// pending frame with one flush, and exits when the queue is empty. After a
-// graceful close it ends with a close frame and closes the socket.
+// setWS makes conn the connection's WebSocket. c.mu is held, or c is not
+// shared yet.
+func (c *EngineConn) setWS(conn net.Conn) {
+	c.ws = conn
+	c.wsRaw = nil
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.wsRaw = raw
+		}
+	}
+}
+
+// writeLoop is the blocking write path (see writer.go): it drains the queue
+// onto the WebSocket, each pass writing every pending frame with one flush
+// under one write deadline, and exits when the queue is empty, giving the
+// connection back to the writer pool. After a graceful close it ends with a
+// close frame and closes the socket.
 func (c *EngineConn) writeLoop() {
 	defer c.e.track.done()
 	for {
@@ -330,6 +346,10 @@ func (c *EngineConn) writeLoop() {
 			c.writing = false
 			closing := c.state != stateOpen
 			sendClose := c.closeFrame
+			if !closing && conn != nil {
+				// The pool's writes must not find this deadline expired.
+				_ = conn.SetWriteDeadline(time.Time{})
+			}
 			c.mu.Unlock()
 			if closing && conn != nil {
 				if sendClose {
@@ -351,13 +371,7 @@ func (c *EngineConn) writeLoop() {
 		c.recycleLocked(batch)
 		c.mu.Unlock()
 		if err != nil {
-			c.e.log.Debug("socketio: websocket write failed", "sid", c.id, "err", err)
-			c.mu.Lock()
-			c.writing = false
-			c.dropQueueLocked()
-			c.mu.Unlock()
-			c.close(ReasonTransportError, closeAbort)
-			_ = conn.Close()
+			c.writeFailed(conn, err)
 			return
 		}
 	}
@@ -377,15 +391,7 @@ func writeBatch(conn net.Conn, batch []frame, timeout time.Duration) (int, error
 	n := 0
 	for _, f := range batch {
 		n += f.size()
-		switch {
-		case f.typ == 0:
-			_, _ = bw.Write(appendWSHeader(hdr[:0], f.op, len(f.data)))
-		case f.bin:
-			_, _ = bw.Write(appendWSHeader(hdr[:0], ws.OpBinary, len(f.data)))
-		default:
-			_, _ = bw.Write(appendWSHeader(hdr[:0], ws.OpText, len(f.data)+1))
-			_ = bw.WriteByte(f.typ)
-		}
+		_, _ = bw.Write(appendWSFrameHeader(hdr[:0], f))
 		_, _ = bw.Write(f.data)
 	}
 	return n, bw.Flush()

@@ -129,6 +129,7 @@ type API struct {
 	mu      sync.Mutex
 	streams map[string]*stream
 	done    chan struct{} // closed by Shutdown: live responses end
+	handed  chan struct{} // closed when Shutdown has handed the streams over
 	once    sync.Once
 }
 
@@ -138,7 +139,7 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, metrics Met
 	if metrics == nil {
 		metrics = nopMetrics{}
 	}
-	a := &API{cfg: cfg, ops: svc, hub: h, log: log, metrics: metrics, streams: map[string]*stream{}, done: make(chan struct{})}
+	a := &API{cfg: cfg, ops: svc, hub: h, log: log, metrics: metrics, streams: map[string]*stream{}, done: make(chan struct{}), handed: make(chan struct{})}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /v1/token", a.token)
 	m.HandleFunc("GET /v1/contacts", a.authed(a.contacts))
@@ -151,9 +152,20 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, metrics Met
 	m.HandleFunc("POST /v1/threads/{id}/read", a.authed(a.threadOp(ops.OpMarkRead)))
 	m.HandleFunc("POST /v1/threads/{id}/participants", a.authed(a.threadOp(ops.OpAddParticipants)))
 	m.HandleFunc("POST /v1/threads/{id}/leave", a.authed(a.threadOp(ops.OpLeaveThread)))
+	m.HandleFunc("POST /v1/threads/{id}/join", a.authed(a.joinThread))
+	m.HandleFunc("DELETE /v1/threads/{id}/participants/{userId}", a.authed(a.threadOp(ops.OpRemoveParticipant)))
+	m.HandleFunc("PATCH /v1/threads/{id}", a.authed(a.threadOp(ops.OpUpdateThread)))
+	m.HandleFunc("DELETE /v1/threads/{id}", a.authed(a.threadOp(ops.OpDeleteThread)))
+	m.HandleFunc("DELETE /v1/threads/{id}/messages/{messageId}", a.authed(a.threadOp(ops.OpDeleteMessage)))
+	m.HandleFunc("PUT /v1/threads/{id}/access/{userId}", a.authed(a.threadOp(ops.OpSetAccess)))
 	m.HandleFunc("POST /v1/presence", a.authed(a.bodyOp(ops.OpSetPresence)))
 	m.HandleFunc("GET /v1/presence", a.authed(a.getPresence))
 	m.HandleFunc("POST /v1/resume", a.authed(a.bodyOp(ops.OpResume)))
+	m.HandleFunc("GET /v1/users", a.authed(a.searchUsers))
+	m.HandleFunc("POST /v1/contacts", a.authed(a.bodyOp(ops.OpAddContact)))
+	m.HandleFunc("DELETE /v1/contacts/{userId}", a.authed(a.removeContact))
+	m.HandleFunc("PATCH /v1/profile", a.authed(a.bodyOp(ops.OpSetProfile)))
+	m.HandleFunc("DELETE /v1/profile/properties/{name}", a.authed(a.deleteProfileProperty))
 	// Every operation by its protocol name, for those without a route of their own
 	// (the support operations) and for clients that prefer one shape.
 	m.HandleFunc("POST /v1/ops/{op}", a.authed(func(w http.ResponseWriter, r *http.Request, c ops.Caller) {
@@ -288,7 +300,23 @@ func (a *API) threads(w http.ResponseWriter, r *http.Request, c ops.Caller) {
 		WriteError(w, err)
 		return
 	}
-	res, err := a.ops.GetThreads(r.Context(), c, p)
+	req := ops.GetThreadsRequest{PageRequest: p}
+	switch v := r.URL.Query().Get("public"); v {
+	case "", "false":
+	case "true":
+		req.Public = true
+	default:
+		WriteError(w, apierr.New(apierr.InvalidArgument, "public must be true or false"))
+		return
+	}
+	res, err := a.ops.GetThreads(r.Context(), c, req)
+	reply(w, http.StatusOK, res, err)
+}
+
+// joinThread is POST /v1/threads/{id}/join: no threadToken yet, the
+// backend signs one.
+func (a *API) joinThread(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	res, err := a.ops.JoinThread(r.Context(), c, ops.JoinThreadRequest{ThreadID: r.PathValue("id")})
 	reply(w, http.StatusOK, res, err)
 }
 
@@ -413,10 +441,37 @@ func (a *API) threadOp(op string) authedHandler {
 		}
 		fields["threadToken"], _ = json.Marshal(tok)
 		fields["threadId"], _ = json.Marshal(r.PathValue("id"))
+		// The other ids a route names (removeParticipant, setAccess,
+		// deleteMessage) win over the body's.
+		for _, k := range []string{"userId", "messageId"} {
+			if v := r.PathValue(k); v != "" {
+				fields[k], _ = json.Marshal(v)
+			}
+		}
 		payload, _ := json.Marshal(fields)
 		res, err := a.ops.Call(r.Context(), c, op, payload)
 		reply(w, http.StatusOK, res, err)
 	}
+}
+
+func (a *API) searchUsers(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	p, err := pageOf(r)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	res, err := a.ops.SearchUsers(r.Context(), c, ops.SearchUsersRequest{Query: r.URL.Query().Get("query"), PageRequest: p})
+	reply(w, http.StatusOK, res, err)
+}
+
+func (a *API) removeContact(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	res, err := a.ops.RemoveContact(r.Context(), c, ops.ContactRequest{UserID: r.PathValue("userId")})
+	reply(w, http.StatusOK, res, err)
+}
+
+func (a *API) deleteProfileProperty(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	res, err := a.ops.DeleteProfileProperty(r.Context(), c, ops.DeleteProfilePropertyRequest{Name: r.PathValue("name")})
+	reply(w, http.StatusOK, res, err)
 }
 
 func (a *API) getPresence(w http.ResponseWriter, r *http.Request, c ops.Caller) {
@@ -482,6 +537,13 @@ func (a *API) expire(now time.Time) {
 // streams themselves.
 func (a *API) Shutdown(ctx context.Context) {
 	a.once.Do(func() { close(a.done) })
+	defer func() {
+		select {
+		case <-a.handed:
+		default:
+			close(a.handed)
+		}
+	}()
 	if a.cfg.Handoff == nil {
 		return
 	}
@@ -514,6 +576,10 @@ func (a *API) Shutdown(ctx context.Context) {
 		a.log.Info("sse: streams handed over to the other nodes", "streams", saved)
 	}
 }
+
+// HandedOver is closed once Shutdown has handed its streams over (or found
+// it could not): from then on another node may pick them up.
+func (a *API) HandedOver() <-chan struct{} { return a.handed }
 
 // quiet reports whether no response serves a stream any more.
 func (a *API) quiet() bool {

@@ -272,9 +272,3 @@ func (s *stream) handoff(threads []string) (HandoffRecord, bool) {
 	// left out, and its gap cannot be vouched for.
 	return HandoffRecord{User: s.userID, Agents: s.agents, Seq: s.written, Threads: pos, Partial: len(pos) < len(threads)}, true
 }
-
-func (s *stream) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}

@@ -8,7 +8,7 @@ import (
 // ContractFullVersion is the version of the backend contract this package
 // implements: info.version of api/backend.yaml (semantic versioning; a test
 // of ECB checks that the two agree).
-const ContractFullVersion = "1.3.0"
+const ContractFullVersion = "1.4.0"
 
 // ContractVersion is the major number of ContractFullVersion. ECB sends it in
 // the ECB-Contract-Version header of every call. Minor versions only add
@@ -50,6 +50,9 @@ type User struct {
 	Name   string          `json:"name"`
 	Avatar string          `json:"avatar,omitempty"`
 	Data   json.RawMessage `json:"data,omitempty"`
+	// Properties are the user's profile properties (contract 1.4,
+	// [ProfileEditor]), when the backend keeps them.
+	Properties map[string]string `json:"properties,omitempty"`
 }
 
 // Thread is a conversation between members.
@@ -62,6 +65,9 @@ type Thread struct {
 	LastMessage *Message        `json:"lastMessage,omitempty"`
 	Unread      *int            `json:"unread,omitempty"`
 	Data        json.RawMessage `json:"data,omitempty"`
+	// Public marks a thread any authenticated user who knows its id may
+	// join (optional call joinThread, contract 1.4).
+	Public bool `json:"public,omitempty"`
 }
 
 // Message is one message of a thread. Offset is never set by the backend: ECB
@@ -78,6 +84,10 @@ type Message struct {
 	// Visibility is "" for everyone, VisibilityAgents for a whisper: only
 	// members with role agent or supervisor may read it (contract 1.3).
 	Visibility string `json:"visibility,omitempty"`
+	// Deleted marks a message a moderator or its author deleted (optional
+	// call deleteMessage, contract 1.4): the history keeps its place, with
+	// an empty Body and no Data.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // VisibilityAgents is the Visibility of a whisper.
@@ -134,6 +144,12 @@ type CreateThreadRequest struct {
 	Participants []string   `json:"participants"`
 	Subject      string     `json:"subject,omitempty"`
 	Message      NewMessage `json:"message"`
+	// Public asks for a public thread (contract 1.4): one that any
+	// authenticated user may join with joinThread. Participants may then be
+	// empty. A backend that does not make public threads refuses it with 400
+	// invalid_argument; one older than 1.4 ignores it, and the answer's
+	// Thread.Public says what was made.
+	Public bool `json:"public,omitempty"`
 }
 
 // CreateThreadResponse is the stored thread, its token for the creator, and the

@@ -10,8 +10,9 @@
 //   - The contract itself: the request and response types of the six calls
 //     (authenticate, getContacts, getThreads, createThread, getThread,
 //     addThreadMessage), of the optional ones (markRead, addParticipants and
-//     leaveThread of contract 1.1, createSupportThread of 1.2) and of the
-//     support callbacks (1.3), their paths, headers and error codes
+//     leaveThread of contract 1.1, createSupportThread of 1.2, searchUsers,
+//     addContact, removeContact, setProfile and deleteProfileProperty of 1.4)
+//     and of the support callbacks (1.3), their paths, headers and error codes
 //     ([ContractFullVersion] is the version this package implements). The normative description is the OpenAPI 3.1 file
 //     api/backend.yaml in the ECB repository; docs/backend-contract.md
 //     explains it with examples.
@@ -24,8 +25,10 @@
 //     with [NotFound], [Forbidden], [InvalidArgument], [Unauthenticated] or
 //     [Conflict]) to answer a client error; any other error becomes a 500
 //     "internal" answer whose details are logged, never sent. To serve the
-//     optional calls, implement [ReadMarker], [ParticipantManager] or
-//     [SupportThreadCreator] as well; the handler answers 501 not_implemented
+//     optional calls, implement [ReadMarker], [ParticipantManager],
+//     [SupportThreadCreator], [UserSearcher], [ContactManager],
+//     [ProfileEditor], [PublicThreads] or [Moderator] as well; the
+//     handler answers 501 not_implemented
 //     for those you leave out. [NewCallbackHandler] receives the support
 //     events ECB posts to callbacks.url.
 //

@@ -133,7 +133,9 @@ type handler struct {
 //
 // It serves the optional paths of the interfaces b implements too
 // ([ReadMarker]: PathMarkRead; [ParticipantManager]: PathAddParticipants and
-// PathLeaveThread), found by type assertion once, here. An optional path
+// PathLeaveThread; [SupportThreadCreator]; since 1.4 [UserSearcher],
+// [ContactManager], [ProfileEditor], [PublicThreads] and [Moderator]),
+// found by type assertion once, here. An optional path
 // whose interface b does not implement is answered 501 not_implemented,
 // whatever the request, so ECB can tell "not supported" from "not found".
 //
@@ -164,6 +166,27 @@ func NewHandler(secret []byte, b Backend, opts HandlerOptions) http.Handler {
 	}
 	if sc, ok := b.(SupportThreadCreator); ok {
 		h.ops[PathCreateSupportThread] = bind(sc.CreateSupportThread)
+	}
+	if us, ok := b.(UserSearcher); ok {
+		h.ops[PathSearchUsers] = bind(us.SearchUsers)
+	}
+	if cm, ok := b.(ContactManager); ok {
+		h.ops[PathAddContact] = bind(cm.AddContact)
+		h.ops[PathRemoveContact] = bind(cm.RemoveContact)
+	}
+	if pe, ok := b.(ProfileEditor); ok {
+		h.ops[PathSetProfile] = bind(pe.SetProfile)
+		h.ops[PathDeleteProfileProperty] = bind(pe.DeleteProfileProperty)
+	}
+	if pt, ok := b.(PublicThreads); ok {
+		h.ops[PathJoinThread] = bind(pt.JoinThread)
+		h.ops[PathGetPublicThreads] = bind(pt.GetPublicThreads)
+	}
+	if m, ok := b.(Moderator); ok {
+		h.ops[PathRemoveParticipant] = bind(m.RemoveParticipant)
+		h.ops[PathUpdateThread] = bind(m.UpdateThread)
+		h.ops[PathDeleteMessage] = bind(m.DeleteMessage)
+		h.ops[PathDeleteThread] = bind(m.DeleteThread)
 	}
 	return h
 }

@@ -59,6 +59,18 @@ var optionalOps = map[string]string{
 	PathAddParticipants:     "addParticipants",
 	PathLeaveThread:         "leaveThread",
 	PathCreateSupportThread: "createSupportThread",
+
+	PathSearchUsers:           "searchUsers",
+	PathAddContact:            "addContact",
+	PathRemoveContact:         "removeContact",
+	PathSetProfile:            "setProfile",
+	PathDeleteProfileProperty: "deleteProfileProperty",
+	PathJoinThread:          "joinThread",
+	PathGetPublicThreads:    "getPublicThreads",
+	PathRemoveParticipant:   "removeParticipant",
+	PathUpdateThread:        "updateThread",
+	PathDeleteMessage:       "deleteMessage",
+	PathDeleteThread:        "deleteThread",
 }
 
 // OptionalCalls returns the optional calls of the contract: their paths

@@ -20,7 +20,7 @@ func (r *CreateThreadRequest) validate() error {
 	if err := requireUser(r.UserID); err != nil {
 		return err
 	}
-	if len(r.Participants) == 0 {
+	if len(r.Participants) == 0 && !r.Public {
 		return errors.New("participants must name at least one user")
 	}
 	for _, p := range r.Participants {

@@ -140,3 +140,63 @@ func TestClusterServerAPIActsOnEveryNode(t *testing.T) {
 	}
 	decodeData[page[user]](t, call(t, "GET", n1.ECB+"/v1/contacts", nil, bearer(alice)))
 }
+
+// TestClusterModerationActsOnEveryNode: the moderation operations of
+// protocol 1.3 called on one node of `ecb demo --nodes 3` act on every node,
+// as the Server API's do. carol, removed by the owner through node 1, is
+// told and detached on node 3 and gets nothing more there; the token she
+// kept is refused on node 2. bob, read-only for an hour by a setAccess
+// through node 2, is told on node 3 and refused writing on node 1. The
+// thread, deleted through node 3, is gone on node 1 and its listener there
+// is told.
+func TestClusterModerationActsOnEveryNode(t *testing.T) {
+	c := startCluster(t, 3)
+	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	alice, bob, carol := n1.login(t, "alice"), n1.login(t, "bob"), n1.login(t, "carol")
+	created := decodeData[created](t, call(t, "POST", n1.ECB+"/v1/threads", map[string]any{"participants": []string{"bob", "carol"}, "message": map[string]any{"body": "hi"}}, bearer(alice)))
+	id, owner := created.Thread.ID, created.ThreadToken
+	aliceOn1, _ := n1.listening(t, alice, id)
+	bobOn3, bobPage := n3.listening(t, bob, id)
+	carolOn3, carolPage := n3.listening(t, carol, id)
+
+	if r := call(t, "DELETE", n1.ECB+"/v1/threads/"+id+"/participants/carol", nil, bearer(alice), "ECB-Thread-Token: "+owner); r.Status != 200 {
+		t.Fatalf("remove carol on node 1: %d %s", r.Status, r.code())
+	}
+	if ch := decodeEvent[threadChange](t, carolOn3.await(t, "thread")); ch.Change != "removed" {
+		t.Fatalf("carol on node 3 was told %+v", ch)
+	}
+	if r := call(t, "GET", n2.ECB+"/v1/threads/"+id, nil, bearer(carol), "ECB-Thread-Token: "+carolPage.ThreadToken); r.Status != 403 {
+		t.Fatalf("removed carol reading on node 2: %d %s", r.Status, r.code())
+	}
+
+	if r := call(t, "PUT", n2.ECB+"/v1/threads/"+id+"/access/bob", map[string]any{"acc": 1, "ttlSeconds": 3600}, bearer(alice), "ECB-Thread-Token: "+owner); r.Status != 200 {
+		t.Fatalf("setAccess on node 2: %d %s", r.Status, r.code())
+	}
+	if ch := decodeEvent[threadChange](t, bobOn3.await(t, "thread")); ch.Change != "access" || ch.Acc == nil || *ch.Acc != 1 {
+		t.Fatalf("bob on node 3 was told %+v", ch)
+	}
+	if r := call(t, "POST", n1.ECB+"/v1/threads/"+id+"/messages", map[string]any{"body": "read-only?"}, bearer(bob), "ECB-Thread-Token: "+bobPage.ThreadToken); r.Status != 403 {
+		t.Fatalf("read-only bob writing on node 1: %d %s", r.Status, r.code())
+	}
+	n1.send(t, alice, id, "carol must not see this")
+	if m := decodeEvent[messagePush](t, bobOn3.await(t, "message")); m.Message.Body != "carol must not see this" {
+		t.Fatalf("bob got %q", m.Message.Body)
+	}
+	carolOn3.expectNoneOf(t, 300*time.Millisecond, "message")
+
+	if r := call(t, "DELETE", n3.ECB+"/v1/threads/"+id, nil, bearer(alice), "ECB-Thread-Token: "+owner); r.Status != 200 {
+		t.Fatalf("delete the thread on node 3: %d %s", r.Status, r.code())
+	}
+	for {
+		ev := aliceOn1.await(t, "thread", "message")
+		if ev.Event == "thread" {
+			if ch := decodeEvent[threadChange](t, ev); ch.Change != "deleted" {
+				t.Fatalf("alice on node 1 was told %+v", ch)
+			}
+			break
+		}
+	}
+	if r := call(t, "GET", n1.ECB+"/v1/threads/"+id, nil, bearer(alice), "ECB-Thread-Token: "+owner); r.Status != 404 {
+		t.Fatalf("the deleted thread on node 1: %d %s", r.Status, r.code())
+	}
+}

@@ -63,6 +63,8 @@ type cluster struct {
 	Redis  string
 	cmd    *exec.Cmd
 	stderr *syncBuffer
+	data   string
+	rolled chan struct{} // a line "rolling restart done" came
 }
 
 // startCluster runs `ecb demo --nodes n` with extra flags and stops it (and
@@ -76,7 +78,7 @@ func startClusterOn(tb testing.TB, redisURL string, n int, extra ...string) *clu
 	tb.Helper()
 	bin := ecbBinary(tb)
 	data := demoData(tb)
-	c := &cluster{Prefix: redistest.Prefix(tb, redisURL, "e2e"), Redis: redisURL, stderr: &syncBuffer{}}
+	c := &cluster{Prefix: redistest.Prefix(tb, redisURL, "e2e"), Redis: redisURL, stderr: &syncBuffer{}, data: data, rolled: make(chan struct{}, 4)}
 	args := append([]string{"demo", "--nodes", fmt.Sprint(n), "--listen", "127.0.0.1:0", "--data", data, "--redis", redisURL,
 		"--set", "cluster.prefix=" + c.Prefix, "--set", "cluster.probeInterval=200ms"}, extra...)
 	c.cmd = exec.Command(bin, args...)
@@ -97,6 +99,9 @@ func startClusterOn(tb testing.TB, redisURL string, n int, extra ...string) *clu
 			if !ok && strings.HasPrefix(sc.Text(), "ECB demo ready") {
 				ok = true
 				ready <- true
+			}
+			if strings.HasPrefix(sc.Text(), "ECB demo: rolling restart done") {
+				c.rolled <- struct{}{}
 			}
 		}
 		if !ok {
@@ -127,6 +132,28 @@ func startClusterOn(tb testing.TB, redisURL string, n int, extra ...string) *clu
 		c.awaitReady(tb, d)
 	}
 	return c
+}
+
+// rollingRestart has the demo restart its nodes one by one (SIGHUP: each
+// drains with SIGTERM and comes back on its address) and waits until it is
+// done; the nodes' pids are read again.
+func (c *cluster) rollingRestart(tb testing.TB, within time.Duration) {
+	tb.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case <-c.rolled:
+	case <-time.After(within):
+		tb.Fatalf("rolling restart not done within %s:\n%s", within, c.stderr.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(c.data, "cluster.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &c.File); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // awaitReady waits until the node's /readyz says ready (its subscriptions

@@ -915,3 +915,107 @@ func TestLaxClaimsAreRefused(t *testing.T) {
 	}
 	d.healthy(t)
 }
+
+// TestModerationAttacks: the bad input of issue 15's public threads and
+// moderation, against `ecb demo` over REST, SSE and Socket.IO. A member
+// without the bit is refused before the backend; a threadToken whose acc
+// was raised by hand is unauthenticated; setAccess never grants above the
+// caller's bits nor touches the owner; joinThread of a private thread is
+// the backend's forbidden; a removed member gets nothing more, even with
+// the threadToken they kept.
+func TestModerationAttacks(t *testing.T) {
+	d := startDemo(t)
+	alice, bob, carol := d.login(t, "alice"), d.login(t, "bob"), d.login(t, "carol")
+	c := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"bob", "carol"}, "message": map[string]any{"body": "hi"}}, bearer(alice)))
+	id := c.Thread.ID
+	owner := c.ThreadToken
+	bobTok, carolTok := d.threadTokenFor(t, bob, id), d.threadTokenFor(t, carol, id)
+	raised := setClaim(t, bobTok, "acc", 15)
+	private := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"carol"}, "message": map[string]any{"body": "just us"}}, bearer(alice))).Thread.ID
+
+	bobSock, refused := sioDial(t, d.ECB, map[string]string{"userToken": bob})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	for _, row := range []struct {
+		name, event string
+		payload     map[string]any
+		want        string
+	}{
+		{"member removes", "removeParticipant", map[string]any{"threadToken": bobTok, "userId": "carol"}, "forbidden"},
+		{"member renames", "updateThread", map[string]any{"threadToken": bobTok, "subject": "mine"}, "forbidden"},
+		{"member deletes the thread", "deleteThread", map[string]any{"threadToken": bobTok}, "forbidden"},
+		{"member bans", "setAccess", map[string]any{"threadToken": bobTok, "userId": "carol", "acc": 0}, "forbidden"},
+		{"acc raised by hand: remove", "removeParticipant", map[string]any{"threadToken": raised, "userId": "carol"}, "unauthenticated"},
+		{"acc raised by hand: delete thread", "deleteThread", map[string]any{"threadToken": raised}, "unauthenticated"},
+		{"acc raised by hand: setAccess", "setAccess", map[string]any{"threadToken": raised, "userId": "carol", "acc": 15}, "unauthenticated"},
+		{"another user's message", "deleteMessage", map[string]any{"threadToken": bobTok, "messageId": c.Message.ID}, "forbidden"},
+		{"join a private thread", "joinThread", map[string]any{"threadId": private}, "forbidden"},
+		{"setAccess without acc", "setAccess", map[string]any{"threadToken": owner, "userId": "bob"}, "invalid_argument"},
+		{"setAccess acc 16", "setAccess", map[string]any{"threadToken": owner, "userId": "bob", "acc": 16}, "invalid_argument"},
+		{"setAccess ttl overflow", "setAccess", map[string]any{"threadToken": owner, "userId": "bob", "acc": 0, "ttlSeconds": 99999999999}, "invalid_argument"},
+	} {
+		t.Run(row.name, func(t *testing.T) {
+			if a := bobSock.call(row.event, row.payload); a.code() != row.want {
+				t.Fatalf("socket.io %s: %s, want %s", row.event, a.code(), row.want)
+			}
+		})
+	}
+	// The same refusals over REST.
+	if r := call(t, "DELETE", d.ECB+"/v1/threads/"+id+"/participants/carol", nil, bearer(bob), "ECB-Thread-Token: "+bobTok); r.Status != 403 || r.code() != "forbidden" {
+		t.Fatalf("REST removeParticipant by a member: %d %s", r.Status, r.code())
+	}
+	if r := call(t, "DELETE", d.ECB+"/v1/threads/"+id, nil, bearer(bob), "ECB-Thread-Token: "+bobTok); r.Status != 403 || r.code() != "forbidden" {
+		t.Fatalf("REST deleteThread by a member: %d %s", r.Status, r.code())
+	}
+
+	// bob made a moderator (admin) by the owner: he cannot grant owner,
+	// nor touch the owner, nor remove her.
+	if r := call(t, "PUT", d.ECB+"/v1/threads/"+id+"/access/bob", map[string]any{"acc": 7}, bearer(alice), "ECB-Thread-Token: "+owner); r.Status != 200 {
+		t.Fatalf("owner makes bob admin: %d %s", r.Status, r.code())
+	}
+	for _, row := range []struct {
+		name    string
+		payload map[string]any
+	}{
+		{"above his own bits", map[string]any{"threadToken": bobTok, "userId": "carol", "acc": 15}},
+		{"the owner", map[string]any{"threadToken": bobTok, "userId": "alice", "acc": 0}},
+	} {
+		if a := bobSock.call("setAccess", row.payload); a.code() != "forbidden" {
+			t.Fatalf("moderator setAccess %s: %s", row.name, a.code())
+		}
+	}
+	if a := bobSock.call("removeParticipant", map[string]any{"threadToken": bobTok, "userId": "alice"}); a.code() != "forbidden" {
+		t.Fatalf("moderator removes the owner: %s", a.code())
+	}
+
+	// carol removed by the owner: told at once, then nothing more on SSE
+	// and Socket.IO, and the token she kept opens nothing.
+	carolStream, _ := d.listening(t, carol, id)
+	carolSock, refused := sioDial(t, d.ECB, map[string]string{"userToken": carol})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	if a := carolSock.call("getThread", map[string]any{"threadToken": carolTok}); a.code() != "" {
+		t.Fatalf("carol listens: %s", a.code())
+	}
+	if r := call(t, "DELETE", d.ECB+"/v1/threads/"+id+"/participants/carol", nil, bearer(alice), "ECB-Thread-Token: "+owner); r.Status != 200 {
+		t.Fatalf("owner removes carol: %d %s", r.Status, r.code())
+	}
+	if tc := decodeEvent[threadChange](t, carolStream.await(t, "thread")); tc.Change != "removed" {
+		t.Fatalf("carol's stream was told %+v", tc)
+	}
+	carolSock.event("thread")
+	d.send(t, alice, id, "not for carol")
+	carolStream.expectNoneOf(t, 300*time.Millisecond, "message")
+	if a := carolSock.call("resume", map[string]any{"threads": []map[string]any{{"threadToken": carolTok, "epoch": c.Epoch, "offset": 1}}}); a.code() != "forbidden" {
+		t.Fatalf("removed carol resumes: %s", a.code())
+	}
+	if a := carolSock.call("sendMessage", map[string]any{"threadToken": carolTok, "body": "still here"}); a.code() != "forbidden" {
+		t.Fatalf("removed carol writes: %s", a.code())
+	}
+	if n := d.stored(t, alice, id); n != 2 {
+		t.Fatalf("the backend holds %d messages, want 2", n)
+	}
+	d.healthy(t)
+}

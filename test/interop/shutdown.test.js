@@ -24,7 +24,13 @@ test("shutdown: closing {reason: shutdown}, then a transport close that socket.i
     const closing = [once(ws, "closing"), once(polling, "closing")];
     const disconnect = [once(ws, "disconnect", 15000), once(polling, "disconnect", 15000)];
     await demo.stop(); // SIGTERM, and waits until the process exits
-    for (const c of await Promise.all(closing)) assert.deepEqual(c, { reason: "shutdown" });
+    for (const c of await Promise.all(closing)) {
+      // Protocol 1.2: a random delay (250 ms + up to http.reconnectJitter,
+      // 2 s by default) so that a node's clients do not all come back at once.
+      assert.equal(c.reason, "shutdown");
+      assert.ok(Number.isInteger(c.reconnectAfterMs) && c.reconnectAfterMs >= 250 && c.reconnectAfterMs <= 2250, `reconnectAfterMs ${c.reconnectAfterMs}`);
+      assert.deepEqual(Object.keys(c).sort(), ["reason", "reconnectAfterMs"]);
+    }
     for (const reason of await Promise.all(disconnect)) {
       // "io server disconnect" would mean a DISCONNECT packet, after which
       // socket.io-client does not reconnect.

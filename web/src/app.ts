@@ -218,6 +218,8 @@ const state = {
   /** The userToken's roles (agent, supervisor) and workgroups. */
   roles: new Set<string>(),
   workgroups: [] as string[],
+  /** The public threads the backend lists that this user may join (protocol 1.3). */
+  publicThreads: [] as Thread[],
 };
 
 function nameOf(id: string): string {
@@ -445,6 +447,11 @@ async function start(accessToken: string): Promise<void> {
   client.on("typing", (ev) => onTyping(ev));
   client.on("read", (ev) => onRead(ev));
   client.on("member", (ev) => onMember(ev));
+  client.on("contact", ({ change, user }) => onContactChange(change, user));
+  client.on("profile", ({ user }) => {
+    state.contacts = state.contacts.map((c) => (c.id === user.id ? user : c));
+  });
+  client.on("messageDeleted", (ev) => onMessageDeleted(ev.threadId, ev.messageId));
   client.on("error", ({ error, operation, threadId }) => {
     if (operation === "support.monitor" && threadId) {
       monitorLost(threadId); // the chat ended while the connection was away
@@ -557,6 +564,7 @@ async function loadLists(): Promise<void> {
     }
     renderContacts();
     renderThreads();
+    void loadPublicThreads();
     void loadPresence();
     // Listen to every thread, so that the list stays live (limit 1: the page is not needed).
     await Promise.all(
@@ -604,9 +612,14 @@ function renderPresence(): void {
 }
 
 function onThreadEvent(ev: ThreadEvent): void {
-  if (ev.change === "left" || ev.change === "deleted") {
-    // Left on another device, or deleted: it is gone from this one too.
+  if (ev.change === "left" || ev.change === "deleted" || ev.change === "removed") {
+    // Left on another device, deleted, or removed by a moderator: it is gone from this one too.
+    const title = state.threads.get(ev.threadId);
     dropThread(ev.threadId);
+    if (ev.change !== "left" && ev.by && ev.by !== state.me?.id) {
+      banner(`${nameOf(ev.by)} ${ev.change === "removed" ? "removed you from" : "deleted"} ${title ? threadTitle(title.thread) : "a thread"}.`);
+    }
+    void loadPublicThreads();
     return;
   }
   const entry = state.threads.get(ev.threadId);
@@ -782,7 +795,8 @@ function onMember(ev: MemberEvent): void {
   entry.thread = { ...entry.thread, members: [...members] };
   if (ev.change === "left") stoppedTyping(ev.threadId, ev.userId); // what they read stays read
   const hist = history(ev.threadId);
-  hist.notices.push({ at: new Date().toISOString(), text: `${nameOf(ev.userId)} ${ev.change === "joined" ? "joined" : "left"} the thread` });
+  const what = ev.change === "joined" ? "joined the thread" : ev.change === "removed" ? `was removed by ${nameOf(ev.by ?? "")}` : "left the thread";
+  hist.notices.push({ at: new Date().toISOString(), text: `${nameOf(ev.userId)} ${what}` });
   renderThreads();
   if (ev.threadId === state.current) {
     renderThreadHead();
@@ -864,7 +878,7 @@ function renderThreads(): void {
   for (const { thread, unread } of entries) {
     const last = thread.lastMessage;
     const typing = typingText(thread.id);
-    const preview = typing || (last ? `${last.authorId === state.me?.id ? "You" : nameOf(last.authorId)}: ${last.body}` : "");
+    const preview = typing || (last ? `${last.authorId === state.me?.id ? "You" : nameOf(last.authorId)}: ${last.deleted ? "message deleted" : last.body}` : "");
     const others = thread.members.filter((m) => m !== state.me?.id);
     const group = others.length > 1;
     const btn = h(
@@ -978,6 +992,8 @@ function renderThreadHead(): void {
   const sorted = [...thread.members].sort(
     (a, b) => Number(b === me) - Number(a === me) || Number(isOnline(b)) - Number(isOnline(a)) || nameOf(a).localeCompare(nameOf(b)),
   );
+  // A moderator (admin or owner bit) may remove the others; the backend keeps the owner in.
+  const moderator = !chat && mayAddPeople(state.client?.threadToken(threadId));
   $("members").replaceChildren(
     ...sorted.map((m) =>
       h(
@@ -990,6 +1006,7 @@ function renderThreadHead(): void {
           h("span", { class: "member-name" }, m === me ? `${nameOf(m)} (you)` : nameOf(m)),
           h("span", { class: "presence-text" }, presenceText(m)),
         ),
+        moderator && m !== me ? removeButton(threadId, m) : null,
       ),
     ),
   );
@@ -1127,9 +1144,100 @@ function renderMessage(m: Message, continued: boolean, readers: string[], others
             whisper ? whisperTag() : null,
             h("time", { datetime: m.createdAt }, when(m.createdAt)),
           ),
-      tick ? h("div", { class: "msg-line" }, h("p", { class: "msg-body" }, m.body), tick) : h("p", { class: "msg-body" }, m.body),
+      m.deleted
+        ? h("p", { class: "msg-body msg-deleted" }, "Message deleted")
+        : tick
+          ? h("div", { class: "msg-line" }, h("p", { class: "msg-body" }, m.body), tick)
+          : h("p", { class: "msg-body" }, m.body),
+      deleteButton(m),
     ),
   );
+}
+
+// ---------- public threads and moderation (protocol 1.3) ----------
+
+/** Lists the public threads this user is not a member of, with a Join button each. */
+async function loadPublicThreads(): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  try {
+    const page = await client.getThreads({ public: true, pageSize: 100 });
+    state.publicThreads = page.items.map((st) => st.thread).filter((t) => !state.threads.has(t.id));
+  } catch {
+    state.publicThreads = []; // a backend without public threads (not_found)
+  }
+  renderPublicThreads();
+}
+
+function renderPublicThreads(): void {
+  const list = $("public-threads");
+  show($("public-title"), state.publicThreads.length > 0);
+  list.replaceChildren(
+    ...state.publicThreads.map((t) => {
+      const btn = h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": `Join ${threadTitle(t)}` }, "Join");
+      btn.addEventListener("click", () => void joinPublic(t.id));
+      return h("li", { class: "contact", "data-thread-id": t.id }, h("span", { class: "contact-name" }, threadTitle(t)), btn);
+    }),
+  );
+}
+
+async function joinPublic(threadId: string): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  try {
+    const res = await client.joinThread({ threadId });
+    state.threads.set(res.thread.id, { thread: res.thread, unread: 0 });
+    state.publicThreads = state.publicThreads.filter((t) => t.id !== threadId);
+    renderPublicThreads();
+    renderThreads();
+    await openThread(res.thread.id);
+  } catch (e) {
+    banner(describe(e));
+  }
+}
+
+function removeButton(threadId: string, userId: string): HTMLElement {
+  const btn = h("button", { type: "button", class: "btn btn-ghost btn-sm member-remove", "aria-label": `Remove ${nameOf(userId)}` }, "Remove");
+  btn.addEventListener("click", () => {
+    const client = state.client;
+    const token = client?.threadToken(threadId);
+    if (!client || !token) return;
+    client.removeParticipant({ threadToken: token, userId }).catch((e) => banner(describe(e)));
+  });
+  return btn;
+}
+
+/** A deleted message keeps its place: its text is gone. */
+function onMessageDeleted(threadId: string, messageId: string): void {
+  const hist = state.histories.get(threadId);
+  const m = hist?.messages.find((x) => x.id === messageId);
+  if (m) {
+    m.deleted = true;
+    m.body = "";
+    delete m.data;
+  }
+  const entry = state.threads.get(threadId);
+  const last = entry?.thread.lastMessage;
+  if (entry && last?.id === messageId) {
+    entry.thread = { ...entry.thread, lastMessage: { ...last, body: "", deleted: true } };
+    renderThreads();
+  }
+  if (threadId === state.current) renderMessages({});
+}
+
+function deleteButton(m: Message): HTMLElement | null {
+  const token = state.client?.threadToken(m.threadId);
+  if (m.deleted || !token || (m.authorId !== state.me?.id && !mayAddPeople(token))) return null;
+  const btn = h("button", { type: "button", class: "msg-delete", "aria-label": "Delete message", title: "Delete message" }, "×");
+  btn.addEventListener("click", () => {
+    const client = state.client;
+    if (!client) return;
+    client
+      .deleteMessage({ threadToken: token, messageId: m.id })
+      .then(() => onMessageDeleted(m.threadId, m.id))
+      .catch((e) => banner(describe(e)));
+  });
+  return btn;
 }
 
 /** The mark of a whisper: internal, seen by agents and supervisors only. */
@@ -1205,26 +1313,103 @@ function autosize(t: HTMLTextAreaElement): void {
 // ---------- new thread dialog ----------
 
 function openNewDialog(preselect: string[] = []): void {
+  renderNewPeople(preselect);
+  ($("new-search") as HTMLInputElement).value = "";
+  renderSearchResults([]);
+  ($("new-subject") as HTMLInputElement).value = "";
+  ($("new-body") as HTMLTextAreaElement).value = "";
+  show($("new-error"), false);
+  const dialog = $("new-dialog") as HTMLDialogElement;
+  dialog.showModal();
+  (preselect.length ? ($("new-subject") as HTMLInputElement) : $("new-people").querySelector("input"))?.focus();
+}
+
+/** The contacts to pick from in the new thread dialog, keeping what is checked. */
+function renderNewPeople(preselect: string[] = []): void {
   const people = $("new-people");
+  const checked = new Set([...preselect, ...[...people.querySelectorAll<HTMLInputElement>("input:checked")].map((i) => i.value)]);
   people.replaceChildren();
+  if (!state.contacts.length) people.append(h("p", { class: "muted small" }, "No contacts yet: find people above and add them."));
   for (const c of state.contacts) {
     const id = `new-with-${c.id}`;
     people.append(
       h(
         "label",
         { class: "person", for: id },
-        h("input", { type: "checkbox", id, value: c.id, checked: preselect.includes(c.id) }),
+        h("input", { type: "checkbox", id, value: c.id, checked: checked.has(c.id) }),
         avatar(c.id, c.name),
         h("span", {}, c.name),
       ),
     );
   }
-  ($("new-subject") as HTMLInputElement).value = "";
-  ($("new-body") as HTMLTextAreaElement).value = "";
-  show($("new-error"), false);
-  const dialog = $("new-dialog") as HTMLDialogElement;
-  dialog.showModal();
-  (preselect.length ? ($("new-subject") as HTMLInputElement) : people.querySelector("input"))?.focus();
+}
+
+// ---------- user search and contacts (protocol 1.3) ----------
+
+let searchTimer: ReturnType<typeof setTimeout> | undefined;
+let searchSeq = 0;
+let searchFound: User[] = [];
+
+/** Searches as the user types (after a short pause); an empty box clears the results. */
+function onSearchInput(): void {
+  clearTimeout(searchTimer);
+  const query = ($("new-search") as HTMLInputElement).value.trim();
+  const seq = ++searchSeq;
+  if (!query) return renderSearchResults([]);
+  searchTimer = setTimeout(() => void runSearch(query, seq), 250);
+}
+
+async function runSearch(query: string, seq: number): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  try {
+    const page = await client.searchUsers({ query, pageSize: 10 });
+    if (seq === searchSeq) renderSearchResults(page.items, page.items.length ? "" : "Nobody found.");
+  } catch (e) {
+    if (seq === searchSeq) renderSearchResults([], describe(e));
+  }
+}
+
+function renderSearchResults(users: User[], note = ""): void {
+  searchFound = users;
+  const list = $("new-search-results");
+  list.replaceChildren();
+  for (const u of users) {
+    const isContact = state.contacts.some((c) => c.id === u.id);
+    const btn = h("button", { type: "button", class: "btn btn-ghost btn-sm", "data-user-id": u.id }, isContact ? "Remove contact" : "Add contact");
+    btn.addEventListener("click", () => void toggleContact(u, isContact, btn));
+    list.append(h("li", { class: "search-result", "data-user-id": u.id }, avatar(u.id, u.name), h("span", { class: "search-name" }, u.name), btn));
+  }
+  if (note) list.append(h("li", { class: "muted small" }, note));
+  show(list, users.length > 0 || note !== "");
+}
+
+async function toggleContact(u: User, isContact: boolean, btn: HTMLButtonElement): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  btn.disabled = true;
+  try {
+    const res = isContact ? await client.removeContact({ userId: u.id }) : await client.addContact({ userId: u.id });
+    onContactChange(isContact ? "removed" : "added", res.contact);
+  } catch (e) {
+    const err = $("new-error");
+    err.textContent = describe(e);
+    show(err, true);
+    btn.disabled = false;
+  }
+}
+
+/** A contact added or removed, by this user (the answer) or either side (the push). */
+function onContactChange(change: "added" | "removed", user: User): void {
+  const had = state.contacts.some((c) => c.id === user.id);
+  if (change === "added" && !had) state.contacts = [...state.contacts, user];
+  if (change === "removed") state.contacts = state.contacts.filter((c) => c.id !== user.id);
+  if (change === "removed") state.presence.delete(user.id);
+  renderContacts();
+  if (($("new-dialog") as HTMLDialogElement).open) {
+    renderNewPeople();
+    renderSearchResults(searchFound);
+  }
 }
 
 async function onCreate(ev: SubmitEvent): Promise<void> {
@@ -2515,6 +2700,10 @@ function wire(): void {
   $("banner-close").addEventListener("click", () => banner(null));
   $("new-thread").addEventListener("click", () => openNewDialog());
   $("new-cancel").addEventListener("click", () => ($("new-dialog") as HTMLDialogElement).close());
+  $("new-search").addEventListener("input", onSearchInput);
+  $("new-search").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") e.preventDefault(); // searching is not creating
+  });
   $("new-form").addEventListener("submit", (e) => void onCreate(e as SubmitEvent));
   $("composer").addEventListener("submit", onSend);
   $("add-people").addEventListener("click", openAddDialog);

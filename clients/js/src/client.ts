@@ -5,7 +5,11 @@ import type {
   AddParticipantsRequest,
   AddParticipantsResult,
   ClosingEvent,
+  ContactEvent,
+  ContactRequest,
+  ContactResult,
   CreateThreadRequest,
+  DeleteProfilePropertyRequest,
   CreateThreadResult,
   GetPresenceRequest,
   GetPresenceResult,
@@ -28,13 +32,30 @@ import type {
   Page,
   PageRequest,
   PresenceEvent,
+  ProfileEvent,
+  ProfileResult,
   QueueEvent,
   ReadPush,
+  DeleteMessageRequest,
+  DeleteMessageResult,
+  DeleteThreadRequest,
+  DeleteThreadResult,
+  GetThreadsRequest,
+  JoinThreadRequest,
+  JoinThreadResult,
+  MessageDeletedPush,
+  RemoveParticipantRequest,
+  RemoveParticipantResult,
+  SetAccessRequest,
+  SetAccessResult,
+  UpdateThreadRequest,
+  UpdateThreadResult,
   RefreshTokenRequest,
   RefreshTokenResult,
   RejectOfferResult,
   ResumeRequest,
   ResumeResult,
+  SearchUsersRequest,
   SendMessageRequest,
   SendMessageResult,
   SessionEvent,
@@ -42,6 +63,7 @@ import type {
   SetAvailabilityResult,
   SetPresenceRequest,
   SetPresenceResult,
+  SetProfileRequest,
   SignedThread,
   StopListeningRequest,
   StopListeningResult,
@@ -116,6 +138,12 @@ export interface MemberEvent extends MemberPush {
   recovered: boolean;
 }
 
+/** The `messageDeleted` event: a message of a thread this client listens to was deleted. */
+export interface MessageDeletedEvent extends MessageDeletedPush {
+  /** True when the deletion was missed while disconnected and replayed by `resume`. */
+  recovered: boolean;
+}
+
 /** The `error` event: something the client did on its own failed (recovery, token refresh). */
 export interface ErrorEvent {
   error: EcbError;
@@ -136,6 +164,7 @@ export interface EcbClientEvents {
   typing: TypingEvent;
   read: ReadEvent;
   member: MemberEvent;
+  messageDeleted: MessageDeletedEvent;
   session: SessionEvent;
   tokenExpiring: TokenExpiringEvent;
   closing: ClosingEvent;
@@ -148,6 +177,9 @@ export interface EcbClientEvents {
   invitation: InvitationEvent;
   supportEnded: SupportEndedEvent;
   supportTransferred: SupportTransferredEvent;
+  // people (protocol 1.3)
+  contact: ContactEvent;
+  profile: ProfileEvent;
 }
 
 export type EcbEventName = keyof EcbClientEvents;
@@ -222,15 +254,15 @@ interface ThreadState {
 
 /**
  * A push that takes a place in a thread's history (an offset): `message`,
- * `read` and `member`. Offsets count all three.
+ * `read`, `member` and `messageDeleted`. Offsets count all four.
  */
 interface HistoryPush {
-  kind: "message" | "read" | "member";
+  kind: "message" | "read" | "member" | "messageDeleted";
   threadId: string;
   epoch: string;
   offset: number;
   message?: Message;
-  raw: MessagePush | ReadPush | MemberPush;
+  raw: MessagePush | ReadPush | MemberPush | MessageDeletedPush;
 }
 
 /** noteTyping's state of one thread. */
@@ -562,6 +594,7 @@ export class EcbClient {
     socket.on("message", (p: MessagePush) => this.#onPush("message", p));
     socket.on("read", (p: ReadPush) => this.#onPush("read", p));
     socket.on("member", (p: MemberPush) => this.#onPush("member", p));
+    socket.on("messageDeleted", (p: MessageDeletedPush) => this.#onPush("messageDeleted", p));
     socket.on("thread", (ev: ThreadEvent) => this.#onThread(ev));
     socket.on("presence", (ev: PresenceEvent) => {
       if (ev && typeof ev === "object" && typeof ev.userId === "string") this.#emit("presence", ev);
@@ -578,6 +611,14 @@ export class EcbClient {
     });
     socket.on("tokenExpiring", (ev: TokenExpiringEvent) => void this.#onTokenExpiring(ev));
     this.#onSupportPushes(socket);
+    socket.on("contact", (ev: ContactEvent) => {
+      if (ev && typeof ev === "object" && (ev.change === "added" || ev.change === "removed") && ev.user && typeof ev.user.id === "string") {
+        this.#emit("contact", ev);
+      }
+    });
+    socket.on("profile", (ev: ProfileEvent) => {
+      if (ev && typeof ev === "object" && ev.user && typeof ev.user.id === "string") this.#emit("profile", ev);
+    });
     socket.connect();
   }
 
@@ -955,11 +996,45 @@ export class EcbClient {
     return this.#call<Page<User>>("getContacts", pick(req, ["page", "pageSize"]));
   }
 
+  /** A page of the users the backend lets this user find whose id or name matches `query` (protocol 1.3). */
+  async searchUsers(req: SearchUsersRequest): Promise<Page<User>> {
+    check.checkSearchUsers(req);
+    return this.#call<Page<User>>("searchUsers", pick(req, ["query", "page", "pageSize"]));
+  }
+
+  /** Makes `userId` and this user each other's contacts; both get a `contact` push and each other's presence. */
+  async addContact(req: ContactRequest): Promise<ContactResult> {
+    check.checkContact(req, "addContact");
+    return this.#call<ContactResult>("addContact", { userId: req.userId });
+  }
+
+  /** Ends the contact with `userId`, both ways; both get a `contact` push and stop seeing each other's presence. */
+  async removeContact(req: ContactRequest): Promise<ContactResult> {
+    check.checkContact(req, "removeContact");
+    return this.#call<ContactResult>("removeContact", { userId: req.userId });
+  }
+
+  /** Sets (adds or replaces) profile properties of this user; the contacts get a `profile` push. */
+  async setProfile(req: SetProfileRequest): Promise<ProfileResult> {
+    check.checkSetProfile(req);
+    return this.#call<ProfileResult>("setProfile", { properties: req.properties });
+  }
+
+  /** Removes one profile property of this user; the contacts get a `profile` push. */
+  async deleteProfileProperty(req: DeleteProfilePropertyRequest): Promise<ProfileResult> {
+    check.checkDeleteProfileProperty(req);
+    return this.#call<ProfileResult>("deleteProfileProperty", { name: req.name });
+  }
+
   /** A page of this user's threads, each with its threadToken. */
-  async getThreads(req: PageRequest = {}): Promise<Page<SignedThread>> {
+  async getThreads(req: GetThreadsRequest = {}): Promise<Page<SignedThread>> {
     check.checkPage(req, "getThreads");
-    const res = await this.#call<Page<SignedThread>>("getThreads", pick(req, ["page", "pageSize"]));
-    for (const st of res.items ?? []) this.#noteToken(st.thread.id, st.threadToken, false);
+    if (req.public !== undefined && typeof req.public !== "boolean") throw new EcbError("invalid_argument", "public must be a boolean");
+    const payload: Record<string, unknown> = pick(req, ["page", "pageSize"]);
+    if (req.public) payload.public = true;
+    const res = await this.#call<Page<SignedThread>>("getThreads", payload);
+    // Public threads come without a threadToken: joinThread gives one.
+    for (const st of res.items ?? []) if (st.threadToken) this.#noteToken(st.thread.id, st.threadToken, false);
     return res;
   }
 
@@ -974,6 +1049,7 @@ export class EcbClient {
       message: { ...pick(req.message, ["body", "data"]), clientMessageId: req.message.clientMessageId ?? newClientMessageId() },
     };
     if (req.subject !== undefined) payload.subject = req.subject;
+    if (req.public) payload.public = true;
     const res = await this.#call<CreateThreadResult>("createThread", payload);
     const t = this.#noteToken(res.thread.id, res.threadToken, true);
     this.#see(t, res.message.id);
@@ -1162,6 +1238,70 @@ export class EcbClient {
       if (t) t.listening = false;
     }
     return res;
+  }
+
+  /**
+   * Joins a public thread (the backend decides: a private one is `forbidden`); the answer's
+   * threadToken opens it with getThread. The listeners get a `member` push.
+   */
+  async joinThread(req: JoinThreadRequest): Promise<JoinThreadResult> {
+    check.checkJoinThread(req);
+    const res = await this.#call<JoinThreadResult>("joinThread", { threadId: req.threadId });
+    if (res.thread?.id && res.threadToken) this.#noteToken(res.thread.id, res.threadToken, undefined);
+    return res;
+  }
+
+  /**
+   * Removes a member (needs the admin or owner bit; nobody removes the owner): their
+   * connections stop receiving the thread at once and get `thread {change: "removed"}`.
+   */
+  async removeParticipant(req: RemoveParticipantRequest): Promise<RemoveParticipantResult> {
+    check.checkRemoveParticipant(req);
+    return this.#call<RemoveParticipantResult>("removeParticipant", this.#threadPayload(req, { userId: req.userId }));
+  }
+
+  /** Changes the thread's subject or data (admin or owner); the listeners get `thread {change: "updated"}`. */
+  async updateThread(req: UpdateThreadRequest): Promise<UpdateThreadResult> {
+    check.checkUpdateThread(req);
+    const rest: Record<string, unknown> = {};
+    if (req.subject !== undefined) rest.subject = req.subject;
+    if (req.data !== undefined) rest.data = req.data;
+    return this.#call<UpdateThreadResult>("updateThread", this.#threadPayload(req, rest));
+  }
+
+  /** Deletes a message (its author, or an admin or owner); the other listeners get `messageDeleted`. */
+  async deleteMessage(req: DeleteMessageRequest): Promise<DeleteMessageResult> {
+    check.checkDeleteMessage(req);
+    const res = await this.#call<DeleteMessageResult>("deleteMessage", this.#threadPayload(req, { messageId: req.messageId }));
+    // This connection gets no push of its own deletion: the answer is its position.
+    const id = req.threadId ?? this.#tokenToThread.get(req.threadToken);
+    const t = id !== undefined ? this.#threads.get(id) : undefined;
+    if (t) this.#own(t, res.epoch, res.offset);
+    return res;
+  }
+
+  /** Deletes the thread with its history (owner only); every member is detached and told. */
+  async deleteThread(req: DeleteThreadRequest): Promise<DeleteThreadResult> {
+    check.checkDeleteThread(req);
+    const id = req.threadId ?? this.#tokenToThread.get(req.threadToken);
+    const res = await this.#call<DeleteThreadResult>("deleteThread", this.#threadPayload(req, {}));
+    if (id !== undefined) {
+      this.stopTyping(id);
+      const t = this.#threads.get(id);
+      if (t) t.listening = false;
+    }
+    return res;
+  }
+
+  /**
+   * Overrides a member's access live (admin; never above your own bits, never on a member
+   * above you): `acc: 0` with `ttlSeconds: 3600` bans for an hour.
+   */
+  async setAccess(req: SetAccessRequest): Promise<SetAccessResult> {
+    check.checkSetAccess(req);
+    const rest: Record<string, unknown> = { userId: req.userId, acc: req.acc };
+    if (req.ttlSeconds !== undefined) rest.ttlSeconds = req.ttlSeconds;
+    return this.#call<SetAccessResult>("setAccess", this.#threadPayload(req, rest));
   }
 
   /**
@@ -1553,7 +1693,7 @@ export class EcbClient {
     this.#emit("thread", ev);
   }
 
-  #onPush(kind: HistoryPush["kind"], p: MessagePush | ReadPush | MemberPush): void {
+  #onPush(kind: HistoryPush["kind"], p: MessagePush | ReadPush | MemberPush | MessageDeletedPush): void {
     if (!p || typeof p !== "object") return;
     const message = kind === "message" ? (p as MessagePush).message : undefined;
     if (kind === "message" && (!message || typeof message !== "object" || typeof message.id !== "string")) return;
@@ -1627,6 +1767,8 @@ export class EcbClient {
       this.#emit("message", ev);
     } else if (h.kind === "read") {
       this.#emit("read", { ...(h.raw as ReadPush), recovered });
+    } else if (h.kind === "messageDeleted") {
+      this.#emit("messageDeleted", { ...(h.raw as MessageDeletedPush), recovered });
     } else {
       this.#emit("member", { ...(h.raw as MemberPush), recovered });
     }

@@ -8,6 +8,7 @@ export type {
   EcbEventName,
   ErrorEvent,
   MemberEvent,
+  MessageDeletedEvent,
   MessageEvent,
   ReadEvent,
 } from "./client.js";

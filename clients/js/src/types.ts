@@ -7,6 +7,8 @@ export interface User {
   name: string;
   avatar?: string;
   data?: Record<string, unknown>;
+  /** Profile properties (protocol 1.3, setProfile), when the backend keeps them. */
+  properties?: Record<string, string>;
 }
 
 /** A message of a thread. `offset` is set on messages that went through ECB's push. */
@@ -24,6 +26,8 @@ export interface Message {
    * pushes it to the visitor. Absent: everyone in the thread sees it.
    */
   visibility?: MessageVisibility;
+  /** True for a message its author or a moderator deleted (`body` is empty, no `data`). */
+  deleted?: boolean;
 }
 
 /** Who may see a message: `"agents"` is a whisper (agents and supervisors only). */
@@ -39,6 +43,8 @@ export interface Thread {
   lastMessage?: Message;
   unread?: number;
   data?: Record<string, unknown>;
+  /** True for a public thread: any signed-in user who knows its id may `joinThread` it. */
+  public?: boolean;
 }
 
 /** One page of a list that ECB pages (getContacts, getThreads). `page` counts from 1. */
@@ -78,10 +84,12 @@ export interface MessageInput {
 }
 
 export interface CreateThreadRequest {
-  /** The other members (user ids); the caller is always a member. */
+  /** The other members (user ids); the caller is always a member. May be empty with `public`. */
   participants: string[];
   subject?: string;
   message: MessageInput;
+  /** Ask the backend for a public thread (protocol 1.3). */
+  public?: boolean;
 }
 export interface CreateThreadResult {
   thread: Thread;
@@ -205,6 +213,86 @@ export interface AddParticipantsResult {
   added: string[];
 }
 
+/** getThreads: a page of this user's threads, or with `public` of the public threads (no threadToken). */
+export interface GetThreadsRequest extends PageRequest {
+  public?: boolean;
+}
+
+export interface JoinThreadRequest {
+  threadId: string;
+}
+export interface JoinThreadResult {
+  thread: Thread;
+  threadToken: string;
+  /** False when this user was a member already. */
+  joined: boolean;
+}
+
+export interface RemoveParticipantRequest {
+  threadToken: string;
+  threadId?: string;
+  /** The member to remove (not yourself: use leaveThread). */
+  userId: string;
+}
+export interface RemoveParticipantResult {
+  thread: Thread;
+}
+
+export interface UpdateThreadRequest {
+  threadToken: string;
+  threadId?: string;
+  subject?: string;
+  /** A JSON object, or null to clear the thread's data. */
+  data?: Record<string, unknown> | null;
+}
+export interface UpdateThreadResult {
+  thread: Thread;
+}
+
+export interface DeleteMessageRequest {
+  threadToken: string;
+  threadId?: string;
+  messageId: string;
+}
+export interface DeleteMessageResult {
+  /** The message as the history keeps it now (`deleted: true`). */
+  message: Message;
+  epoch: string;
+  offset: number;
+}
+
+export interface DeleteThreadRequest {
+  threadToken: string;
+  threadId?: string;
+}
+export type DeleteThreadResult = Record<string, never>;
+
+export interface SetAccessRequest {
+  threadToken: string;
+  threadId?: string;
+  userId: string;
+  /** The access bits (read=1, write=2, admin=4, owner=8): never above your own. 0 bans. */
+  acc: number;
+  /** For how long (seconds); absent or 0: until changed. */
+  ttlSeconds?: number;
+}
+export interface SetAccessResult {
+  threadId: string;
+  userId: string;
+  acc: number;
+  expiresAt?: string;
+}
+
+/** The `messageDeleted` push: a message of a thread this client listens to was deleted. */
+export interface MessageDeletedPush {
+  threadId: string;
+  messageId: string;
+  /** Who deleted it: its author or a moderator. */
+  by: string;
+  epoch: string;
+  offset: number;
+}
+
 export interface LeaveThreadRequest {
   threadToken: string;
   threadId?: string;
@@ -259,6 +347,8 @@ export interface ThreadEvent {
   epoch?: string;
   /** With `access`: the user's new access bits (read=1, write=2, admin=4, owner=8). */
   acc?: number;
+  /** With `removed` (this user was removed) and `deleted` by an owner: who did it. */
+  by?: string;
 }
 
 /** The `presence` push: a contact's or a thread member's presence changed. */
@@ -290,7 +380,9 @@ export interface ReadPush {
 export interface MemberPush {
   threadId: string;
   userId: string;
-  change: "joined" | "left";
+  change: "joined" | "left" | "removed";
+  /** With `removed`: the moderator who removed the member. */
+  by?: string;
   epoch: string;
   offset: number;
 }
@@ -522,4 +614,47 @@ export interface SupportTransferredEvent {
   requestId: string;
   fromAgent?: string;
   toAgent?: string;
+}
+
+// ---- people (protocol 1.3): user search, contacts, profile properties ----
+
+/** searchUsers: `query` is trimmed by ECB and must be 1 to 256 bytes. */
+export interface SearchUsersRequest extends PageRequest {
+  query: string;
+}
+
+/** addContact and removeContact: the other user. */
+export interface ContactRequest {
+  userId: string;
+}
+
+/** The answer of addContact and removeContact: the other user. */
+export interface ContactResult {
+  contact: User;
+}
+
+/** setProfile: properties to add or replace (names of letters, digits, `.`, `_`, `-`; values ≤ 1024 bytes). */
+export interface SetProfileRequest {
+  properties: Record<string, string>;
+}
+
+/** deleteProfileProperty: the property to remove. */
+export interface DeleteProfilePropertyRequest {
+  name: string;
+}
+
+/** The answer of setProfile and deleteProfileProperty: this user after the change. */
+export interface ProfileResult {
+  user: User;
+}
+
+/** The `contact` push: a contact added or removed by either side; `user` is the other side. */
+export interface ContactEvent {
+  change: "added" | "removed";
+  user: User;
+}
+
+/** The `profile` push: a contact's (or this user's, from another connection) profile after a change. */
+export interface ProfileEvent {
+  user: User;
 }

@@ -6,6 +6,12 @@
 import { EcbError } from "./errors.js";
 import type {
   AddParticipantsRequest,
+  DeleteMessageRequest,
+  DeleteThreadRequest,
+  JoinThreadRequest,
+  RemoveParticipantRequest,
+  SetAccessRequest,
+  UpdateThreadRequest,
   CreateThreadRequest,
   GetPresenceRequest,
   LeaveThreadRequest,
@@ -27,6 +33,10 @@ import type {
   SupportConversationsRequest,
   SupportTransferRequest,
   SupportInviteRequest,
+  SearchUsersRequest,
+  ContactRequest,
+  SetProfileRequest,
+  DeleteProfilePropertyRequest,
 } from "./types.js";
 
 function bad(message: string): EcbError {
@@ -84,11 +94,12 @@ export function checkPage(req: PageRequest | undefined, op: string): void {
 
 export function checkCreateThread(req: CreateThreadRequest): void {
   requireObject(req, "createThread's argument");
-  if (!Array.isArray(req.participants) || req.participants.length === 0) {
+  if (!Array.isArray(req.participants) || (req.participants.length === 0 && req.public !== true)) {
     throw bad("participants must be a non-empty array of user ids");
   }
   for (const p of req.participants) nonEmptyString(p, "each participant");
   optionalString(req.subject, "subject");
+  if (req.public !== undefined && typeof req.public !== "boolean") throw bad("public must be a boolean");
   requireObject(req.message, "message");
   nonEmptyString(req.message.body, "message.body");
   clientMessageId(req.message.clientMessageId, "message.clientMessageId");
@@ -222,4 +233,79 @@ export function checkSupportInvite(req: SupportInviteRequest): void {
   requireObject(req, "supportInvite's argument");
   nonEmptyString(req.requestId, "requestId");
   nonEmptyString(req.agent, "agent");
+}
+
+const propertyName = /^[A-Za-z0-9._-]{1,64}$/;
+const utf8 = new TextEncoder();
+
+export function checkSearchUsers(req: SearchUsersRequest): void {
+  requireObject(req, "searchUsers's argument");
+  nonEmptyString(req.query, "query");
+  if (utf8.encode(req.query.trim()).length > 256) throw bad("query must be at most 256 bytes");
+  optionalPositiveInt(req.page, "page");
+  optionalPositiveInt(req.pageSize, "pageSize");
+}
+
+export function checkContact(req: ContactRequest, op: string): void {
+  requireObject(req, `${op}'s argument`);
+  nonEmptyString(req.userId, "userId");
+}
+
+export function checkSetProfile(req: SetProfileRequest): void {
+  requireObject(req, "setProfile's argument");
+  requireObject(req.properties, "properties");
+  const entries = Object.entries(req.properties);
+  if (entries.length === 0 || entries.length > 32) throw bad("properties must name 1 to 32 properties");
+  for (const [k, v] of entries) {
+    if (!propertyName.test(k)) throw bad("a property name must be 1 to 64 letters, digits, '.', '_' or '-'");
+    if (typeof v !== "string") throw bad(`property ${k} must be a string`);
+  }
+}
+
+export function checkDeleteProfileProperty(req: DeleteProfilePropertyRequest): void {
+  requireObject(req, "deleteProfileProperty's argument");
+  if (typeof req.name !== "string" || !propertyName.test(req.name)) {
+    throw bad("name must be 1 to 64 letters, digits, '.', '_' or '-'");
+  }
+}
+export function checkJoinThread(req: JoinThreadRequest): void {
+  requireObject(req, "joinThread's argument");
+  nonEmptyString(req.threadId, "threadId");
+}
+
+export function checkRemoveParticipant(req: RemoveParticipantRequest): void {
+  requireObject(req, "removeParticipant's argument");
+  threadRef(req);
+  nonEmptyString(req.userId, "userId");
+}
+
+export function checkUpdateThread(req: UpdateThreadRequest): void {
+  requireObject(req, "updateThread's argument");
+  threadRef(req);
+  optionalString(req.subject, "subject");
+  if (req.subject === undefined && req.data === undefined) throw bad("subject or data is required");
+  if (req.data !== undefined && req.data !== null && (typeof req.data !== "object" || Array.isArray(req.data))) {
+    throw bad("data must be an object or null");
+  }
+}
+
+export function checkDeleteMessage(req: DeleteMessageRequest): void {
+  requireObject(req, "deleteMessage's argument");
+  threadRef(req);
+  nonEmptyString(req.messageId, "messageId");
+}
+
+export function checkDeleteThread(req: DeleteThreadRequest): void {
+  requireObject(req, "deleteThread's argument");
+  threadRef(req);
+}
+
+export function checkSetAccess(req: SetAccessRequest): void {
+  requireObject(req, "setAccess's argument");
+  threadRef(req);
+  nonEmptyString(req.userId, "userId");
+  if (typeof req.acc !== "number" || !Number.isInteger(req.acc) || req.acc < 0 || req.acc > 15) throw bad("acc must be a whole number within 0..15");
+  if (req.ttlSeconds !== undefined && (typeof req.ttlSeconds !== "number" || !Number.isInteger(req.ttlSeconds) || req.ttlSeconds < 0)) {
+    throw bad("ttlSeconds must be a whole number of seconds, 0 or more");
+  }
 }

@@ -212,6 +212,15 @@ test("invalid arguments are refused before anything is sent", async () => {
     () => idle.resume({ threads: [] }),
     () => idle.resume({ threads: [{ threadToken: tok, epoch: "e", offset: -1 }] }),
     () => idle.resume({ threads: [{ threadToken: tok, offset: 1 }] }),
+    () => idle.searchUsers({ query: "" }),
+    () => idle.searchUsers({ query: "é".repeat(129) }),
+    () => idle.searchUsers({ query: "a", page: 0 }),
+    () => idle.addContact({}),
+    () => idle.removeContact({ userId: "" }),
+    () => idle.setProfile({ properties: {} }),
+    () => idle.setProfile({ properties: { "a b": "x" } }),
+    () => idle.setProfile({ properties: { a: 1 } }),
+    () => idle.deleteProfileProperty({ name: "" }),
   ];
   for (const [i, f] of cases.entries()) {
     await assert.rejects(f(), (e) => e instanceof EcbError && e.code === "invalid_argument" && !e.fromServer, `case ${i}`);
@@ -245,4 +254,27 @@ test("the CommonJS build and the types ship next to the ESM build", async () => 
   assert.equal(cjs.PROTOCOL_VERSION, documented[1]);
   assert.ok(new cjs.EcbError("timeout", "x") instanceof Error);
   assert.ok(existsSync(new URL("../dist/index.d.ts", import.meta.url)));
+});
+
+test("people (protocol 1.3): searchUsers, addContact/removeContact with the contact events, setProfile with the profile event", async () => {
+  const alice = await connectAs("alice");
+  const agent = await connectAs("agent2");
+  const found = await alice.searchUsers({ query: "agent two" });
+  assert.deepEqual(found.items.map((u) => u.id), ["agent2"]);
+
+  const told = waitEvent(agent, "contact", (ev) => ev.change === "added");
+  const added = await alice.addContact({ userId: "agent2" });
+  assert.equal(added.contact.id, "agent2");
+  assert.equal((await told).user.id, "alice");
+
+  const pushed = waitEvent(agent, "profile", (ev) => ev.user.id === "alice");
+  const prof = await alice.setProfile({ properties: { team: "sales" } });
+  assert.deepEqual(prof.user.properties, { team: "sales" });
+  assert.equal((await pushed).user.properties.team, "sales");
+  assert.equal((await alice.deleteProfileProperty({ name: "team" })).user.properties, undefined);
+
+  const gone = waitEvent(agent, "contact", (ev) => ev.change === "removed");
+  await alice.removeContact({ userId: "agent2" });
+  assert.equal((await gone).user.id, "alice");
+  await assert.rejects(alice.addContact({ userId: "ghost" }), { code: "not_found" });
 });

@@ -4,7 +4,7 @@
 import type { components } from "./generated/backend.js";
 
 /** info.version of api/backend.yaml: the backend contract this package implements. */
-export const CONTRACT_FULL_VERSION = "1.3.0";
+export const CONTRACT_FULL_VERSION = "1.4.0";
 /** The major version ECB sends in ECB-Contract-Version. */
 export const CONTRACT_VERSION = "1";
 
@@ -21,6 +21,19 @@ export const Paths = {
   addParticipants: "/addParticipants",
   leaveThread: "/leaveThread",
   createSupportThread: "/createSupportThread",
+  // Optional calls of contract 1.4: people.
+  searchUsers: "/searchUsers",
+  addContact: "/addContact",
+  removeContact: "/removeContact",
+  setProfile: "/setProfile",
+  deleteProfileProperty: "/deleteProfileProperty",
+  // Contract 1.4: public threads and moderation.
+  joinThread: "/joinThread",
+  getPublicThreads: "/getPublicThreads",
+  removeParticipant: "/removeParticipant",
+  updateThread: "/updateThread",
+  deleteMessage: "/deleteMessage",
+  deleteThread: "/deleteThread",
 } as const;
 
 /** Where the reference backend serves ECB's callbacks (any URL works). */
@@ -82,6 +95,26 @@ export type LeaveThreadRequest = S["LeaveThreadRequest"];
 export type LeaveThreadResponse = S["LeaveThreadResponse"];
 export type CreateSupportThreadRequest = S["CreateSupportThreadRequest"];
 export type CreateSupportThreadResponse = S["CreateSupportThreadResponse"];
+export type JoinThreadRequest = S["JoinThreadRequest"];
+export type JoinThreadResponse = S["JoinThreadResponse"];
+export type GetPublicThreadsRequest = S["GetPublicThreadsRequest"];
+export type GetPublicThreadsResponse = S["GetPublicThreadsResponse"];
+export type RemoveParticipantRequest = S["RemoveParticipantRequest"];
+export type RemoveParticipantResponse = S["RemoveParticipantResponse"];
+export type UpdateThreadRequest = S["UpdateThreadRequest"];
+export type UpdateThreadResponse = S["UpdateThreadResponse"];
+export type DeleteMessageRequest = S["DeleteMessageRequest"];
+export type DeleteMessageResponse = S["DeleteMessageResponse"];
+export type DeleteThreadRequest = S["DeleteThreadRequest"];
+export type DeleteThreadResponse = S["DeleteThreadResponse"];
 export type CallbackEvent = S["CallbackEvent"];
+export type Properties = S["Properties"];
+export type SearchUsersRequest = S["SearchUsersRequest"];
+export type SearchUsersResponse = S["SearchUsersResponse"];
+export type ContactRequest = S["ContactRequest"];
+export type ContactResponse = S["ContactResponse"];
+export type SetProfileRequest = S["SetProfileRequest"];
+export type DeleteProfilePropertyRequest = S["DeleteProfilePropertyRequest"];
+export type ProfileResponse = S["ProfileResponse"];
 
 export type { components, paths, operations, webhooks } from "./generated/backend.js";

@@ -30,6 +30,25 @@ import {
   type LeaveThreadResponse,
   type MarkReadRequest,
   type MarkReadResponse,
+  type SearchUsersRequest,
+  type SearchUsersResponse,
+  type ContactRequest,
+  type ContactResponse,
+  type SetProfileRequest,
+  type DeleteProfilePropertyRequest,
+  type ProfileResponse,
+  type JoinThreadRequest,
+  type JoinThreadResponse,
+  type GetPublicThreadsRequest,
+  type GetPublicThreadsResponse,
+  type RemoveParticipantRequest,
+  type RemoveParticipantResponse,
+  type UpdateThreadRequest,
+  type UpdateThreadResponse,
+  type DeleteMessageRequest,
+  type DeleteMessageResponse,
+  type DeleteThreadRequest,
+  type DeleteThreadResponse,
 } from "./contract.js";
 import { EcbError, invalidArgument, notFound, notImplemented } from "./errors.js";
 import { type ReceiverOptions, newReceiver, readSigned, writeError, writeJSON } from "./receive.js";
@@ -66,7 +85,7 @@ export interface RequiredBackend {
 }
 
 /**
- * The optional calls (contract 1.1 and 1.2). A method the implementation
+ * The optional calls (contract 1.1, 1.2 and 1.4). A method the implementation
  * lacks is answered 501 not_implemented, as the Go SDK does for an optional
  * interface the backend does not implement.
  */
@@ -75,6 +94,19 @@ export interface OptionalBackend {
   addParticipants?(req: AddParticipantsRequest, ctx: CallContext): Result<AddParticipantsResponse>;
   leaveThread?(req: LeaveThreadRequest, ctx: CallContext): Result<LeaveThreadResponse>;
   createSupportThread?(req: CreateSupportThreadRequest, ctx: CallContext): Result<CreateSupportThreadResponse>;
+  // people (contract 1.4): a contact is mutual; both contact calls are idempotent.
+  searchUsers?(req: SearchUsersRequest, ctx: CallContext): Result<SearchUsersResponse>;
+  addContact?(req: ContactRequest, ctx: CallContext): Result<ContactResponse>;
+  removeContact?(req: ContactRequest, ctx: CallContext): Result<ContactResponse>;
+  setProfile?(req: SetProfileRequest, ctx: CallContext): Result<ProfileResponse>;
+  deleteProfileProperty?(req: DeleteProfilePropertyRequest, ctx: CallContext): Result<ProfileResponse>;
+  // Contract 1.4: public threads and moderation.
+  joinThread?(req: JoinThreadRequest, ctx: CallContext): Result<JoinThreadResponse>;
+  getPublicThreads?(req: GetPublicThreadsRequest, ctx: CallContext): Result<GetPublicThreadsResponse>;
+  removeParticipant?(req: RemoveParticipantRequest, ctx: CallContext): Result<RemoveParticipantResponse>;
+  updateThread?(req: UpdateThreadRequest, ctx: CallContext): Result<UpdateThreadResponse>;
+  deleteMessage?(req: DeleteMessageRequest, ctx: CallContext): Result<DeleteMessageResponse>;
+  deleteThread?(req: DeleteThreadRequest, ctx: CallContext): Result<DeleteThreadResponse>;
 }
 
 export type Backend = RequiredBackend & OptionalBackend;
@@ -96,7 +128,11 @@ export type EcbRequestHandler = (req: IncomingMessage, res: ServerResponse, next
 type Op = (body: unknown, ctx: CallContext) => Promise<unknown>;
 
 const REQUIRED = ["authenticate", "getContacts", "getThreads", "createThread", "getThread", "addThreadMessage"] as const;
-const OPTIONAL = ["markRead", "addParticipants", "leaveThread", "createSupportThread"] as const;
+const OPTIONAL = [
+  "markRead", "addParticipants", "leaveThread", "createSupportThread",
+  "searchUsers", "addContact", "removeContact", "setProfile", "deleteProfileProperty",
+  "joinThread", "getPublicThreads", "removeParticipant", "updateThread", "deleteMessage", "deleteThread",
+] as const;
 type OpName = (typeof REQUIRED)[number] | (typeof OPTIONAL)[number];
 
 // normalize makes absent arrays answer [] (the Go SDK's nil slices), as the contract says they are arrays.
@@ -122,6 +158,17 @@ const normalizers: Partial<Record<OpName, (r: Record<string, unknown>) => void>>
   },
   leaveThread: (r) => normalizeThread(r.thread),
   createSupportThread: (r) => normalizeThread(r.thread),
+  searchUsers: (r) => {
+    r.users ??= [];
+  },
+  joinThread: (r) => normalizeThread(r.thread),
+  getPublicThreads: (r) => {
+    r.threads ??= [];
+    for (const t of r.threads as unknown[]) normalizeThread(t);
+  },
+  removeParticipant: (r) => normalizeThread(r.thread),
+  updateThread: (r) => normalizeThread(r.thread),
+  deleteThread: (r) => normalizeThread(r.thread),
 };
 
 function bind(name: OpName, impl: Backend): Op {

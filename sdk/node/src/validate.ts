@@ -40,19 +40,32 @@ function check(spec: Spec, rules: (b: Record<string, any>) => string | undefined
 
 const has = (v: unknown) => typeof v === "string" && v !== "";
 const requireUser = (b: Record<string, any>) => (has(b.userId) ? undefined : "userId is required");
+const requireUserThread = (b: Record<string, any>) => requireUser(b) ?? (has(b.threadId) ? undefined : "threadId is required");
 const participantsProblem = (list: unknown) => {
   if (!Array.isArray(list) || list.length === 0) return "participants must name at least one user";
   if (list.some((p) => !has(p))) return "participants must not contain an empty id";
   return undefined;
 };
 
+const propertyName = /^[A-Za-z0-9._-]{1,64}$/;
+function contactProblem(b: Record<string, any>): string | undefined {
+  const u = requireUser(b);
+  if (u) return u;
+  if (!has(b.contactId)) return "contactId is required";
+  if (b.contactId === b.userId) return "contactId must not be userId";
+  return undefined;
+}
+
 export const validators = {
   authenticate: check({ accessToken: "string" }, (b) => (has(b.accessToken) ? undefined : "accessToken is required")),
   getContacts: check({ userId: "string" }, requireUser),
   getThreads: check({ userId: "string" }, requireUser),
   createThread: check(
-    { userId: "string", participants: "strings", subject: "string", message: { body: "string", clientMessageId: "string", data: "any" } },
-    (b) => requireUser(b) ?? participantsProblem(b.participants) ?? (has(b.message?.body) ? undefined : "message.body is required"),
+    { userId: "string", participants: "strings", subject: "string", message: { body: "string", clientMessageId: "string", data: "any" }, public: "bool" },
+    (b) =>
+      requireUser(b) ??
+      (b.public === true && (b.participants == null || (Array.isArray(b.participants) && b.participants.length === 0)) ? undefined : participantsProblem(b.participants)) ??
+      (has(b.message?.body) ? undefined : "message.body is required"),
   ),
   getThread: check({ userId: "string", threadId: "string", before: "string", limit: "int" }, (b) => {
     const u = requireUser(b);
@@ -88,4 +101,50 @@ export const validators = {
       return undefined;
     },
   ),
+  searchUsers: check({ userId: "string", query: "string" }, (b) => {
+    const u = requireUser(b);
+    if (u) return u;
+    if (!has(b.query)) return "query is required";
+    if (Buffer.byteLength(b.query) > 256) return "query is too long";
+    return undefined;
+  }),
+  addContact: check({ userId: "string", contactId: "string" }, contactProblem),
+  removeContact: check({ userId: "string", contactId: "string" }, contactProblem),
+  setProfile: check({ userId: "string", properties: "any" }, (b) => {
+    const u = requireUser(b);
+    if (u) return u;
+    const props = b.properties;
+    if (props === null || typeof props !== "object" || Array.isArray(props)) return "properties must name at least one property";
+    const entries = Object.entries(props);
+    if (entries.length === 0) return "properties must name at least one property";
+    if (entries.length > 32) return "too many properties";
+    for (const [k, v] of entries) {
+      if (typeof v !== "string") return "malformed JSON body: properties." + k + " must be a string";
+      if (!propertyName.test(k)) return "a property name must be 1 to 64 letters, digits, '.', '_' or '-'";
+      if (Buffer.byteLength(v) > 1024) return "a property value exceeds 1024 bytes";
+    }
+    return undefined;
+  }),
+  deleteProfileProperty: check({ userId: "string", name: "string" }, (b) =>
+    requireUser(b) ?? (typeof b.name === "string" && propertyName.test(b.name) ? undefined : "name must be 1 to 64 letters, digits, '.', '_' or '-'"),
+  ),
+  // Contract 1.4.
+  joinThread: check({ userId: "string", threadId: "string" }, requireUserThread),
+  getPublicThreads: check({ userId: "string" }, requireUser),
+  removeParticipant: check(
+    { userId: "string", threadId: "string", participantId: "string" },
+    (b) => requireUserThread(b) ?? (has(b.participantId) ? undefined : "participantId is required"),
+  ),
+  updateThread: check({ userId: "string", threadId: "string", subject: "string", data: "any" }, (b) => {
+    const p = requireUserThread(b);
+    if (p) return p;
+    if (b.subject == null && b.data === undefined) return "subject or data is required";
+    if (b.data != null && (typeof b.data !== "object" || Array.isArray(b.data))) return "data must be a JSON object or null";
+    return undefined;
+  }),
+  deleteMessage: check(
+    { userId: "string", threadId: "string", messageId: "string" },
+    (b) => requireUserThread(b) ?? (has(b.messageId) ? undefined : "messageId is required"),
+  ),
+  deleteThread: check({ userId: "string", threadId: "string" }, requireUserThread),
 } satisfies Record<string, (body: unknown) => string | undefined>;

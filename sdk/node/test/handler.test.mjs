@@ -261,3 +261,41 @@ test("an unexpected failure inside the handler is a 500, never a rejected promis
   assert.match(log.lines.at(-1).message, /handler failed/);
   assert.equal((await signedCall(srv.url, "/getContacts", { userId: "alice" })).status, 500, "the server still answers");
 });
+
+test("people calls (contract 1.4): 501 without the method, served and checked with it", async (t) => {
+  const core = recorder();
+  const srvCore = await server(t, core.impl);
+  for (const name of ["searchUsers", "addContact", "removeContact", "setProfile", "deleteProfileProperty"]) {
+    const r = await signedCall(srvCore.url, Paths[name], { userId: "alice" });
+    assert.equal(r.status, 501, name);
+    assert.equal(r.body.error.message, `this backend does not implement ${name}`);
+  }
+  const user = { id: "alice", name: "Alice", properties: { title: "CTO" } };
+  const full = recorder({
+    searchUsers: {}, // no users: []
+    addContact: { contact: { id: "bob", name: "Bob" }, user },
+    removeContact: { contact: { id: "bob", name: "Bob" }, user },
+    setProfile: { user },
+    deleteProfileProperty: { user: { id: "alice", name: "Alice" } },
+  });
+  const srv = await server(t, full.impl);
+  assert.deepEqual((await signedCall(srv.url, "/searchUsers", { userId: "alice", query: "bo" })).body, { users: [] });
+  assert.equal((await signedCall(srv.url, "/addContact", { userId: "alice", contactId: "bob" })).status, 200);
+  assert.equal((await signedCall(srv.url, "/removeContact", { userId: "alice", contactId: "bob" })).status, 200);
+  assert.deepEqual((await signedCall(srv.url, "/setProfile", { userId: "alice", properties: { title: "CTO" } })).body, { user });
+  assert.equal((await signedCall(srv.url, "/deleteProfileProperty", { userId: "alice", name: "title" })).status, 200);
+  for (const [path, body] of [
+    ["/searchUsers", { userId: "alice", query: "" }],
+    ["/searchUsers", { userId: "alice", query: "x".repeat(257) }],
+    ["/addContact", { userId: "alice", contactId: "alice" }],
+    ["/removeContact", { userId: "alice" }],
+    ["/setProfile", { userId: "alice", properties: {} }],
+    ["/setProfile", { userId: "alice", properties: { "a b": "x" } }],
+    ["/setProfile", { userId: "alice", properties: { a: 1 } }],
+    ["/deleteProfileProperty", { userId: "alice", name: "" }],
+  ]) {
+    const r = await signedCall(srv.url, path, body);
+    assert.deepEqual([r.status, r.body.error.code], [400, "invalid_argument"], `${path} ${JSON.stringify(body).slice(0, 60)}`);
+  }
+  assert.deepEqual(full.calls.map((c) => c.name), ["searchUsers", "addContact", "removeContact", "setProfile", "deleteProfileProperty"]);
+});

@@ -226,6 +226,146 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/joinThread": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A user joins a public thread (optional).
+         * @description Optional (1.4): a backend without public threads answers `501`
+         *     `not_implemented`.
+         *
+         *     Makes `userId` a member of the public thread `threadId` and signs a
+         *     threadToken for them (read and write, typically). Answer 403 for a
+         *     thread that is not public, or a user your records keep out of it, and
+         *     404 for an unknown thread. A member who joins again gets a fresh token,
+         *     `joined: false`, and no change. ECB refuses anonymous visitors before
+         *     calling.
+         */
+        post: operations["joinThread"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/getPublicThreads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The public threads a user may join (optional).
+         * @description Optional (1.4). The public threads `userId` may see and join, members or
+         *     not, without threadTokens (joinThread signs one). ECB pages the list.
+         */
+        post: operations["getPublicThreads"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/removeParticipant": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A moderator removes a member (optional).
+         * @description Optional (1.4). `userId` (who needs the admin or owner bit: ECB
+         *     checked the threadToken's before calling, check your records again)
+         *     removes `participantId` from `threadId`. The owner cannot be removed:
+         *     answer 403. A user who is not a member is 404. Afterwards the removed
+         *     user is refused by getThread and addThreadMessage, as after
+         *     leaveThread.
+         */
+        post: operations["removeParticipant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/updateThread": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A moderator changes a thread's subject or data (optional).
+         * @description Optional (1.4). `userId` (admin or owner) sets `subject` and/or `data`
+         *     (JSON null clears it); what is left out is unchanged.
+         */
+        post: operations["updateThread"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deleteMessage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The author or a moderator deletes a message (optional).
+         * @description Optional (1.4). `userId` deletes `messageId` of `threadId`: allowed to
+         *     its author and to an admin or owner of the thread (else 403). The
+         *     history keeps the message in its place with `deleted: true`, an empty
+         *     `body` and no `data`; deleting it again answers the same.
+         */
+        post: operations["deleteMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deleteThread": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The owner deletes a thread with its history (optional).
+         * @description Optional (1.4). `userId`, who needs the owner bit (else 403), deletes
+         *     `threadId` with its messages. The answer is the thread as it was, with
+         *     its members, so that ECB can tell them.
+         */
+        post: operations["deleteThread"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/createSupportThread": {
         parameters: {
             query?: never;
@@ -249,6 +389,139 @@ export interface paths {
          *     when your own records refuse the agent, 404 for an unknown user.
          */
         post: operations["createSupportThread"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/searchUsers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Find users by id or name (optional).
+         * @description Optional (1.4): a backend without a user directory answers `501`
+         *     `not_implemented`.
+         *
+         *     Answers the users `userId` may find whose id or name matches `query`
+         *     (the backend decides what matches), best match first, without `userId`
+         *     itself, at most 1000; ECB pages them for the client. `query` is trimmed,
+         *     1 to 256 bytes (ECB refuses the rest before it calls). No match is `[]`,
+         *     not an error.
+         */
+        post: operations["searchUsers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/addContact": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add a contact (optional).
+         * @description Optional (1.4): a backend whose contacts users cannot change answers
+         *     `501` `not_implemented`.
+         *
+         *     Makes `userId` and `contactId` each other's contacts: afterwards
+         *     getContacts lists each for the other. Adding an existing contact
+         *     succeeds. Answer 404 for an unknown `contactId`, 403 when `userId` may
+         *     not add that user. The answer is the contact as `userId` sees them
+         *     (`contact`) and `userId` as the contact sees them (`user`): ECB pushes
+         *     each to the other side (`contact {change: added}`) and shows them each
+         *     other's presence.
+         */
+        post: operations["addContact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/removeContact": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Remove a contact (optional).
+         * @description Optional (1.4): as addContact.
+         *
+         *     Ends the contact of `userId` and `contactId`, both ways. Removing a user
+         *     who is no contact succeeds; 404 for an unknown `contactId`. The answer is
+         *     as addContact's; ECB pushes `contact {change: removed}` to both and stops
+         *     showing them each other's presence (unless they share a thread).
+         */
+        post: operations["removeContact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/setProfile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set profile properties (optional).
+         * @description Optional (1.4): a backend without profile properties answers `501`
+         *     `not_implemented`.
+         *
+         *     Sets (adds or replaces) the named profile properties of `userId`; the
+         *     others keep their value. ECB has checked 1 to 32 properties, names of 1
+         *     to 64 letters, digits, `.`, `_` or `-`, values of at most 1024 bytes.
+         *     Answer 400 for a property the backend refuses (too many in all, a
+         *     reserved name). The answer is the user after the change with all their
+         *     `properties`; ECB pushes it to the user's contacts (`profile`).
+         */
+        post: operations["setProfile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deleteProfileProperty": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete a profile property (optional).
+         * @description Optional (1.4): as setProfile.
+         *
+         *     Removes the property `name` of `userId`; removing a property the user
+         *     does not have succeeds. The answer is the user after the change; ECB
+         *     pushes it to the user's contacts (`profile`).
+         */
+        post: operations["deleteProfileProperty"];
         delete?: never;
         options?: never;
         head?: never;
@@ -313,6 +586,15 @@ export interface components {
             /** @description URL of the user's picture. */
             avatar?: string;
             data?: components["schemas"]["Data"];
+            properties?: components["schemas"]["Properties"];
+        };
+        /**
+         * @description The user's profile properties (1.4, setProfile), when the backend
+         *     keeps them: names of 1 to 64 letters, digits, `.`, `_` or `-`,
+         *     string values of at most 1024 bytes.
+         */
+        Properties: {
+            [key: string]: string;
         };
         Message: {
             id: string;
@@ -330,6 +612,8 @@ export interface components {
              * @enum {string}
              */
             visibility?: "agents";
+            /** @description true for a message its author or a moderator deleted (contract 1.4, deleteMessage): body is empty and data absent. */
+            deleted?: boolean;
         };
         Thread: {
             id: components["schemas"]["ThreadId"];
@@ -349,6 +633,8 @@ export interface components {
              */
             unread?: number;
             data?: components["schemas"]["Data"];
+            /** @description true for a public thread (contract 1.4): any authenticated user who knows its id may join it (joinThread). */
+            public?: boolean;
         };
         SignedThread: {
             thread: components["schemas"]["Thread"];
@@ -391,10 +677,12 @@ export interface components {
         };
         CreateThreadRequest: {
             userId: components["schemas"]["UserId"];
-            /** @description The other members; the creator is a member anyway. */
+            /** @description The other members; the creator is a member anyway. At least one, unless `public` is true. */
             participants: components["schemas"]["UserId"][];
             subject?: string;
             message: components["schemas"]["NewMessage"];
+            /** @description Contract 1.4: the creator asks for a public thread; participants may then be empty. A backend without public threads answers 400. */
+            public?: boolean;
         };
         CreateThreadResponse: {
             thread: components["schemas"]["Thread"];
@@ -470,6 +758,55 @@ export interface components {
             /** @description The thread after the change, without the user who left. */
             thread: components["schemas"]["Thread"];
         };
+        JoinThreadRequest: {
+            userId: components["schemas"]["UserId"];
+            threadId: components["schemas"]["ThreadId"];
+        };
+        JoinThreadResponse: {
+            thread: components["schemas"]["Thread"];
+            threadToken: components["schemas"]["ThreadToken"];
+            /** @description false when the user was a member already. */
+            joined: boolean;
+        };
+        GetPublicThreadsRequest: {
+            userId: components["schemas"]["UserId"];
+        };
+        GetPublicThreadsResponse: {
+            threads: components["schemas"]["Thread"][];
+        };
+        RemoveParticipantRequest: {
+            userId: components["schemas"]["UserId"];
+            threadId: components["schemas"]["ThreadId"];
+            participantId: components["schemas"]["UserId"];
+        };
+        RemoveParticipantResponse: {
+            thread: components["schemas"]["Thread"];
+        };
+        UpdateThreadRequest: {
+            userId: components["schemas"]["UserId"];
+            threadId: components["schemas"]["ThreadId"];
+            subject?: string;
+            /** @description A JSON object, or null to clear the thread's data. */
+            data?: unknown;
+        };
+        UpdateThreadResponse: {
+            thread: components["schemas"]["Thread"];
+        };
+        DeleteMessageRequest: {
+            userId: components["schemas"]["UserId"];
+            threadId: components["schemas"]["ThreadId"];
+            messageId: string;
+        };
+        DeleteMessageResponse: {
+            message: components["schemas"]["Message"];
+        };
+        DeleteThreadRequest: {
+            userId: components["schemas"]["UserId"];
+            threadId: components["schemas"]["ThreadId"];
+        };
+        DeleteThreadResponse: {
+            thread: components["schemas"]["Thread"];
+        };
         CreateSupportThreadRequest: {
             /** @description ECB's id of the visitor's request; the idempotency key of this call. */
             requestId: string;
@@ -525,6 +862,36 @@ export interface components {
              *     conversation.closed: state (closed, cancelled, dropped).
              */
             data?: Record<string, unknown>;
+        };
+        SearchUsersRequest: {
+            userId: components["schemas"]["UserId"];
+            /** @description Trimmed; what the user typed. */
+            query: string;
+        };
+        SearchUsersResponse: {
+            users: components["schemas"]["User"][];
+        };
+        ContactRequest: {
+            userId: components["schemas"]["UserId"];
+            /** @description The user to add or remove; never `userId`. */
+            contactId: components["schemas"]["UserId"];
+        };
+        ContactResponse: {
+            /** @description The contact (id `contactId`), as `userId` sees them. */
+            contact: components["schemas"]["User"];
+            /** @description The caller (id `userId`), as the contact sees them. */
+            user: components["schemas"]["User"];
+        };
+        SetProfileRequest: {
+            userId: components["schemas"]["UserId"];
+            properties: components["schemas"]["Properties"];
+        };
+        DeleteProfilePropertyRequest: {
+            userId: components["schemas"]["UserId"];
+            name: string;
+        };
+        ProfileResponse: {
+            user: components["schemas"]["User"];
         };
     };
     responses: {
@@ -954,6 +1321,228 @@ export interface operations {
             501: components["responses"]["NotImplemented"];
         };
     };
+    joinThread: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JoinThreadRequest"];
+            };
+        };
+        responses: {
+            /** @description The thread after the join and the new member's threadToken. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JoinThreadResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    getPublicThreads: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GetPublicThreadsRequest"];
+            };
+        };
+        responses: {
+            /** @description The public threads. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetPublicThreadsResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    removeParticipant: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RemoveParticipantRequest"];
+            };
+        };
+        responses: {
+            /** @description The thread after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RemoveParticipantResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    updateThread: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateThreadRequest"];
+            };
+        };
+        responses: {
+            /** @description The thread after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateThreadResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    deleteMessage: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteMessageRequest"];
+            };
+        };
+        responses: {
+            /** @description The message as the history keeps it now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteMessageResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    deleteThread: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteThreadRequest"];
+            };
+        };
+        responses: {
+            /** @description The thread as it was before the deletion. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteThreadResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
     createSupportThread: {
         parameters: {
             query?: never;
@@ -979,6 +1568,191 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CreateSupportThreadResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    searchUsers: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SearchUsersRequest"];
+            };
+        };
+        responses: {
+            /** @description The matching users, best first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchUsersResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    addContact: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ContactRequest"];
+            };
+        };
+        responses: {
+            /** @description Both sides of the contact. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    removeContact: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ContactRequest"];
+            };
+        };
+        responses: {
+            /** @description Both sides of the former contact. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    setProfile: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetProfileRequest"];
+            };
+        };
+        responses: {
+            /** @description The user after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProfileResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    deleteProfileProperty: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteProfilePropertyRequest"];
+            };
+        };
+        responses: {
+            /** @description The user after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProfileResponse"];
                 };
             };
             400: components["responses"]["InvalidArgument"];
