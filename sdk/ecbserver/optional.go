@@ -65,12 +65,12 @@ var optionalOps = map[string]string{
 	PathRemoveContact:         "removeContact",
 	PathSetProfile:            "setProfile",
 	PathDeleteProfileProperty: "deleteProfileProperty",
-	PathJoinThread:          "joinThread",
-	PathGetPublicThreads:    "getPublicThreads",
-	PathRemoveParticipant:   "removeParticipant",
-	PathUpdateThread:        "updateThread",
-	PathDeleteMessage:       "deleteMessage",
-	PathDeleteThread:        "deleteThread",
+	PathJoinThread:            "joinThread",
+	PathGetPublicThreads:      "getPublicThreads",
+	PathRemoveParticipant:     "removeParticipant",
+	PathUpdateThread:          "updateThread",
+	PathDeleteMessage:         "deleteMessage",
+	PathDeleteThread:          "deleteThread",
 }
 
 // OptionalCalls returns the optional calls of the contract: their paths
