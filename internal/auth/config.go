@@ -168,3 +168,9 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// AcceptedAlgorithms returns the signing algorithms ECB accepts under c
+// (auth.algorithms, RS256 when empty): what the discovery document states.
+func (c Config) AcceptedAlgorithms() []string {
+	return slices.Clone(c.withDefaults().Algorithms)
+}

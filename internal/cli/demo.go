@@ -138,7 +138,7 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 	if err != nil {
 		return 2, err
 	}
-	srv, err := server.New(ctx, cfg, server.Options{Listener: ecbLn, Web: demoWeb(backendURL, ""), Logger: log.With("component", "ecb")})
+	srv, err := server.New(ctx, cfg, server.Options{Listener: ecbLn, Web: demoWeb(backendURL, ""), Logger: log.With("component", "ecb"), Versions: versions()})
 	if err != nil {
 		return 1, err
 	}

@@ -358,7 +358,7 @@ func runDemoNode(ctx context.Context, env Env, o demoNodeOptions) (int, error) {
 		return 1, fmt.Errorf("--listen: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "ecb")
-	srv, err := server.New(ctx, cfg, server.Options{Listener: ln, Web: demoWeb(o.backendURL, o.name), Logger: log})
+	srv, err := server.New(ctx, cfg, server.Options{Listener: ln, Web: demoWeb(o.backendURL, o.name), Logger: log, Versions: versions()})
 	if err != nil {
 		ln.Close()
 		return 1, err

@@ -39,7 +39,7 @@ func runServe(ctx context.Context, args []string, env Env) (int, error) {
 		return 2, err
 	}
 	log := newLogger(env.Stderr, cfg.Log)
-	srv, err := server.New(ctx, cfg, server.Options{Logger: log})
+	srv, err := server.New(ctx, cfg, server.Options{Logger: log, Versions: versions()})
 	if err != nil {
 		return 1, err
 	}

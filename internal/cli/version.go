@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/ecbridge/ecb/internal/discover"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
@@ -17,7 +18,7 @@ const (
 	// PROTOCOL_VERSION of clients/js).
 	ProtocolVersion = "1.3"
 	// ServerAPIVersion is info.version of api/server.yaml (the Server API).
-	ServerAPIVersion = "1.0.0"
+	ServerAPIVersion = "1.1.0"
 )
 
 // Version is the release of this build, set from the git tag by
@@ -53,4 +54,9 @@ func versionOf(linked string, bi *debug.BuildInfo) string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// versions are the versions the discovery document states (GET /v1/discover).
+func versions() discover.Versions {
+	return discover.Versions{Release: version(), Protocol: ProtocolVersion, Contract: ecbserver.ContractFullVersion, ServerAPI: ServerAPIVersion}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/ecbridge/ecb/internal/callbacks"
 	"github.com/ecbridge/ecb/internal/cluster"
 	"github.com/ecbridge/ecb/internal/config"
+	"github.com/ecbridge/ecb/internal/discover"
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/metrics"
 	"github.com/ecbridge/ecb/internal/ops"
@@ -51,22 +52,26 @@ type Options struct {
 	Web http.Handler
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Versions are the versions the discovery document states (the
+	// contract version is the SDK's).
+	Versions discover.Versions
 }
 
 // Server is one ECB node.
 type Server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	metrics *metrics.Metrics
-	hub     *hub.Hub
-	backend *backend.Client
-	ops     *ops.Service
-	sse     *sse.API
-	sio     *sioapi.API
-	cbs     *callbacks.Poster // nil: callbacks off
-	guards  *guards           // the Server API and the limits (guards.go)
-	cluster *cluster.Node     // nil: one node, in memory
-	forward *forwarder        // nil: one node
+	cfg      *config.Config
+	log      *slog.Logger
+	metrics  *metrics.Metrics
+	hub      *hub.Hub
+	backend  *backend.Client
+	ops      *ops.Service
+	sse      *sse.API
+	sio      *sioapi.API
+	cbs      *callbacks.Poster // nil: callbacks off
+	guards   *guards           // the Server API and the limits (guards.go)
+	cluster  *cluster.Node     // nil: one node, in memory
+	forward  *forwarder        // nil: one node
+	discover *discover.Document
 
 	listener      net.Listener
 	adminListener net.Listener
@@ -191,6 +196,8 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	// and even while this node drains: it opens nothing here.
 	mux.Handle("/v1/", origins.cors(s.limitHandshakes(s.forward.wrap(s.refuseWhileDraining(s.sse)))))
 	mux.Handle("/socket.io/", s.limitHandshakes(s.forward.wrap(s.refuseWhileDraining(s.sio))))
+	s.discover = s.newDiscovery(cfg, opt.Versions)
+	s.mountDiscovery(mux, origins)
 	s.mountServerAPI(mux)
 	if cfg.AdminListen == "" {
 		mux.Handle("GET /metrics", s.metrics.Handler())
@@ -296,6 +303,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.sse.Run(bg) })
 	wg.Go(func() { s.ops.Run(bg) })
 	wg.Go(func() { s.ops.RunSupportCluster(bg) })
+	wg.Go(func() { s.discover.Run(bg, s.backend, discover.DefaultInterval, discover.DefaultTimeout, s.log) })
 
 	errc := make(chan error, 3) // one per server: client, admin, Server API
 	s.runGuards(bg, &wg, errc)

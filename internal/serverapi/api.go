@@ -104,6 +104,9 @@ func New(cfg Config, o Options) *API {
 	m.Handle("POST /server/v1/threads/{threadId}/messages", a.scoped(ScopeThreadsWrite, a.publish))
 	m.Handle("POST /server/v1/threads/{threadId}/events", a.scoped(ScopeThreadsWrite, a.threadEvent))
 	m.Handle("GET /server/v1/threads/{threadId}", a.scoped(ScopePresenceRead, a.getThread))
+	m.Handle("POST /server/v1/threads/{threadId}/members/{userId}", a.scoped(ScopeThreadsWrite, a.addMember))
+	m.Handle("DELETE /server/v1/threads/{threadId}/members/{userId}", a.scoped(ScopeThreadsWrite, a.removeMember))
+	m.Handle("POST /server/v1/threads/{threadId}/announce", a.scoped(ScopeThreadsWrite, a.announce))
 	m.Handle("POST /server/v1/users/{userId}/disconnect", a.scoped(ScopeUsersWrite, a.disconnect))
 	m.Handle("GET /server/v1/users/{userId}/presence", a.scoped(ScopePresenceRead, a.presence))
 	m.Handle("GET /server/v1/workgroups", a.scoped(ScopeWorkgroupsRead, a.listWorkgroups))
@@ -111,6 +114,8 @@ func New(cfg Config, o Options) *API {
 	m.Handle("PUT /server/v1/workgroups/{name}", a.scoped(ScopeWorkgroupsWrite, a.putWorkgroup))
 	m.Handle("DELETE /server/v1/workgroups/{name}", a.scoped(ScopeWorkgroupsWrite, a.deleteWorkgroup))
 	m.Handle("GET /server/v1/workgroups/{name}/conversations", a.scoped(ScopeWorkgroupsRead, a.listConversations))
+	m.Handle("POST /server/v1/support/conversations/{requestId}/close", a.scoped(ScopeWorkgroupsWrite, a.closeConversation))
+	m.Handle("POST /server/v1/support/conversations/{requestId}/agents", a.scoped(ScopeWorkgroupsWrite, a.addAgent))
 	m.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		sse.WriteError(w, apierr.New(apierr.NotFound, "no such route: %s %s", r.Method, r.URL.Path))
 	})
@@ -175,7 +180,7 @@ func (a *API) scoped(scope string, h http.HandlerFunc) http.Handler {
 			sse.WriteError(w, apierr.New(apierr.Forbidden, "this API key lacks the scope %s", scope))
 			return
 		}
-		for _, p := range []string{"threadId", "userId"} {
+		for _, p := range []string{"threadId", "userId", "requestId"} {
 			if !validID(r.PathValue(p)) {
 				sse.WriteError(w, apierr.New(apierr.InvalidArgument, "%s must be at most 256 bytes of printable UTF-8", p))
 				return
@@ -365,6 +370,9 @@ type EventResult struct {
 	ThreadID string `json:"threadId"`
 	Change   string `json:"change"`
 	Told     int    `json:"told"`
+	// EndedConversations are the live support requests held in the thread
+	// that closing or deleting it ended.
+	EndedConversations []string `json:"endedConversations,omitempty"`
 }
 
 func (a *API) threadEvent(w http.ResponseWriter, r *http.Request) {
@@ -400,12 +408,22 @@ func (a *API) threadEvent(w http.ResponseWriter, r *http.Request) {
 		sse.WriteError(w, apierr.New(apierr.Conflict, "the thread is deleted"))
 		return
 	}
+	var ended []string
+	if req.Change == ops.ChangeClosed || req.Change == ops.ChangeDeleted {
+		// A support chat held in the thread ends with it: its agent's slot
+		// is freed, visitor and agents are told, conversation.closed is sent.
+		var err error
+		if ended, err = a.ops.EndThreadConversations(threadID); err != nil {
+			sse.WriteError(w, err)
+			return
+		}
+	}
 	told, err := a.ops.ThreadChanged(threadID, req.Change, req.Thread)
 	if err != nil {
 		sse.WriteError(w, err)
 		return
 	}
-	sse.WriteJSON(w, http.StatusOK, EventResult{ThreadID: threadID, Change: req.Change, Told: told})
+	sse.WriteJSON(w, http.StatusOK, EventResult{ThreadID: threadID, Change: req.Change, Told: told, EndedConversations: ended})
 }
 
 // ThreadInfo is the answer of GET /server/v1/threads/{threadId}.

@@ -89,12 +89,26 @@ func newEnv(tb testing.TB, setup ...func(*ops.Service)) *env {
 // newEnvWith is newEnv whose API writes through wrap(store) (nil: the store).
 func newEnvWith(tb testing.TB, wrap func(*access.Store) serverapi.Store, setup ...func(*ops.Service)) *env {
 	tb.Helper()
+	return newEnvFull(tb, envOptions{wrap: wrap}, setup...)
+}
+
+// envOptions are the collaborators of newEnvFull: the API's store wrapper,
+// and the backend and verifier of the operations (nil: none).
+type envOptions struct {
+	wrap     func(*access.Store) serverapi.Store
+	backend  ops.Backend
+	verifier ops.Verifier
+}
+
+func newEnvFull(tb testing.TB, o envOptions, setup ...func(*ops.Service)) *env {
+	tb.Helper()
+	wrap := o.wrap
 	v, err := openapitest.Load("server.yaml")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	h := hub.New(hub.Config{})
-	svc := ops.New(ops.Config{MaxMessageBytes: 100}, nil, nil, h, slog.New(slog.DiscardHandler), nil)
+	svc := ops.New(ops.Config{MaxMessageBytes: 100}, o.backend, o.verifier, h, slog.New(slog.DiscardHandler), nil)
 	store := access.New(access.Config{MaxEntries: 50})
 	svc.SetGuards(ops.Guards{Access: store, Threads: store, Revocations: store})
 	for _, f := range setup {

@@ -74,6 +74,17 @@ func FuzzRequests(f *testing.F) {
 		{"PUT", "/server/v1/workgroups/support", `{"hours":null,"requiredFields":["",""]}`},
 		{"DELETE", "/server/v1/workgroups/sales", ``},
 		{"DELETE", "/server/v1/workgroups/support", ``},
+		// The backend acting on threads and support conversations (issue 15).
+		{"POST", "/server/v1/threads/t/members/u", ``},
+		{"POST", "/server/v1/threads/t/members/u", `{"threadToken":"a.b.c"}`},
+		{"POST", "/server/v1/threads/t/members/u", `{"threadToken":null,"x":1}`},
+		{"DELETE", "/server/v1/threads/t/members/u", ``},
+		{"POST", "/server/v1/threads/t/announce", `{"members":["a","b","a"]}`},
+		{"POST", "/server/v1/threads/t/announce", `{"members":["","\u0000"]}`},
+		{"POST", "/server/v1/support/conversations/r1/close", ``},
+		{"POST", "/server/v1/support/conversations/r1/close", `{"x":1}`},
+		{"POST", "/server/v1/support/conversations/r1/agents", `{"agent":"a2"}`},
+		{"POST", "/server/v1/support/conversations/r1/agents", `{"agent":["a2"]}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.body)

@@ -18,13 +18,14 @@ import (
 const (
 	ScopeAccessRead   = "access:read"   // GET an access override (access:write implies it)
 	ScopeAccessWrite  = "access:write"  // PUT and DELETE access overrides
-	ScopeThreadsWrite = "threads:write" // publish system messages, thread events
+	ScopeThreadsWrite = "threads:write" // publish system messages, thread events, members, announces
 	ScopeUsersWrite   = "users:write"   // disconnect users, revoke their tokens
 	ScopePresenceRead = "presence:read" // connection counts of users and threads
 	// ScopeWorkgroupsRead lists and reads the customer-support workgroups
 	// (workgroups:write implies it).
 	ScopeWorkgroupsRead = "workgroups:read"
-	// ScopeWorkgroupsWrite creates, changes and removes workgroups.
+	// ScopeWorkgroupsWrite creates, changes and removes workgroups, and ends
+	// live support conversations or adds agents to them.
 	ScopeWorkgroupsWrite = "workgroups:write"
 	ScopeAll             = "*" // every scope
 )

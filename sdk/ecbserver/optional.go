@@ -72,3 +72,13 @@ var optionalOps = map[string]string{
 	PathDeleteMessage:         "deleteMessage",
 	PathDeleteThread:          "deleteThread",
 }
+
+// OptionalCalls returns the optional calls of the contract: their paths
+// (PathMarkRead, ...) to their names (markRead, ...).
+func OptionalCalls() map[string]string {
+	out := make(map[string]string, len(optionalOps))
+	for k, v := range optionalOps {
+		out[k] = v
+	}
+	return out
+}

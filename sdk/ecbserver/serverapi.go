@@ -86,6 +86,9 @@ type ThreadEventResult struct {
 	ThreadID string `json:"threadId"`
 	Change   string `json:"change"`
 	Told     int    `json:"told"`
+	// EndedConversations are the live support requests held in the thread
+	// that closing or deleting it ended.
+	EndedConversations []string `json:"endedConversations,omitempty"`
 }
 
 // DisconnectResult is the answer of [ServerAPIClient.DisconnectUser].

@@ -1683,8 +1683,8 @@ export class EcbClient {
   #onThread(ev: ThreadEvent): void {
     if (!ev || typeof ev !== "object" || typeof ev.threadId !== "string") return;
     const t = this.#threads.get(ev.threadId);
-    // Left on another connection, deleted, or read access taken away: ECB detached this
-    // connection already; do not resume the thread after a reconnect.
+    // Left on another connection, removed by the backend, deleted, or read access taken
+    // away: ECB detached this connection already; do not resume the thread after a reconnect.
     const gone = ev.change === "left" || ev.change === "removed" || ev.change === "deleted" || (ev.change === "access" && typeof ev.acc === "number" && (ev.acc & 1) === 0);
     if (t && gone) {
       t.listening = false;

@@ -333,12 +333,16 @@ export interface MessagePush {
  * The `thread` push: a thread of this user changed. `created` (with thread, message, epoch):
  * someone started it; `added` (with thread): this user was added to it; `left`: this user
  * left it on another connection (the client stops listening to it). A backend may send
- * others through ECB's Server API (`updated`, `closed`, `reopened`, `deleted`, `access`).
+ * others through ECB's Server API (`updated`, `closed`, `reopened`, `deleted`, `access`;
+ * `added` and `created` with a `threadToken` of this user, to call getThread with at once;
+ * `removed`: the backend removed this user, the client no longer listens).
  */
 export interface ThreadEvent {
   threadId: string;
-  change: "created" | "added" | "left" | (string & {});
+  change: "created" | "added" | "left" | "removed" | (string & {});
   thread?: Thread;
+  /** With `added` or `created` from the backend (Server API): a threadToken signed for this user. */
+  threadToken?: string;
   message?: Message;
   epoch?: string;
   /** With `access`: the user's new access bits (read=1, write=2, admin=4, owner=8). */

@@ -1,0 +1,32 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/ecbridge/ecb/internal/config"
+	"github.com/ecbridge/ecb/internal/discover"
+	"github.com/ecbridge/ecb/sdk/ecbserver"
+)
+
+// newDiscovery builds the discovery document of this node (GET /v1/discover).
+func (s *Server) newDiscovery(cfg *config.Config, v discover.Versions) *discover.Document {
+	v.Contract = ecbserver.ContractFullVersion
+	ep := discover.Endpoints{ClientAPI: "/v1", Events: "/v1/events", Ops: "/v1/ops", SocketIO: "/socket.io/", Discover: discover.Path}
+	if cfg.ServerAPI.Enabled() && cfg.ServerAPI.Listen == "" {
+		ep.ServerAPI = "/server/v1"
+	}
+	return discover.New(discover.Config{
+		Versions:   v,
+		Endpoints:  ep,
+		Transports: []string{"socketio", "sse"},
+		Tokens:     discover.Tokens{Algorithms: cfg.Auth.AcceptedAlgorithms(), Audience: cfg.Auth.Audience, Issuer: cfg.Auth.Issuer},
+		Operations: s.ops.Operations(),
+		Optional:   ecbserver.OptionalCalls(),
+	})
+}
+
+// mountDiscovery serves the document at /v1/discover, under the origin
+// policy of the client API, with no token.
+func (s *Server) mountDiscovery(mux *http.ServeMux, origins originPolicy) {
+	mux.Handle(discover.Path, origins.cors(s.discover))
+}

@@ -1,0 +1,94 @@
+// The backend acting on threads through the Server API (issue 15), seen by
+// the official socket.io-client against a real `ecb demo`: a member the
+// backend added gets the thread with a threadToken of theirs and listens
+// with it at once; a removed one stops getting the thread; the discovery
+// document needs no token.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Demo, once, data } from "./harness.js";
+
+let demo;
+
+before(async () => {
+  demo = Demo.build("ecb-serverapi-");
+  await demo.start();
+});
+
+after(async () => {
+  await demo.remove();
+});
+
+// backend calls the reference backend's contract directly, signed with the
+// demo's secret: the backend changing its own store.
+async function backend(path, body) {
+  const secret = readFileSync(join(demo.data, "backend-secret"), "utf8").trim();
+  const raw = JSON.stringify(body);
+  const ts = String(Math.floor(Date.now() / 1000));
+  const sig = "v1=" + createHmac("sha256", secret).update(ts + "." + raw).digest("hex");
+  const r = await fetch(demo.backend + "/ecb/v1" + path, {
+    method: "POST",
+    headers: { "content-type": "application/json", "ECB-Timestamp": ts, "ECB-Signature": sig },
+    body: raw,
+  });
+  assert.equal(r.status, 200, `backend ${path}: ${await r.text()}`);
+}
+
+// serverAPI calls ECB's Server API with the demo's key.
+async function serverAPI(method, path, body) {
+  const key = readFileSync(join(demo.data, "server-api-key"), "utf8").trim();
+  const r = await fetch(demo.url + "/server/v1" + path, {
+    method,
+    headers: { authorization: "Bearer " + key, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+test("a member added by the backend listens with the pushed threadToken; a removed one is detached", async () => {
+  const alice = await demo.connect("alice");
+  const carol = await demo.connect("carol");
+  const created = await data(alice, "createThread", { participants: ["bob"], message: { body: "hello" } });
+  const id = created.thread.id;
+  await backend("/addParticipants", { userId: "alice", threadId: id, participants: ["carol"] });
+
+  const added = once(carol, "thread", 5000, (p) => p.change === "added");
+  const joined = once(alice, "member", 5000, (p) => p.userId === "carol" && p.change === "joined");
+  const res = await serverAPI("POST", `/threads/${id}/members/carol`);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  const push = await added;
+  assert.equal(push.threadId, id);
+  assert.ok(push.threadToken, "the added push carries a threadToken");
+  await joined;
+
+  await data(carol, "getThread", { threadToken: push.threadToken });
+  const got = once(carol, "message", 5000, (p) => p.message.body === "welcome");
+  await data(alice, "sendMessage", { threadToken: created.threadToken, body: "welcome" });
+  await got;
+
+  await backend("/leaveThread", { userId: "carol", threadId: id });
+  const removed = once(carol, "thread", 5000, (p) => p.change === "removed");
+  const rm = await serverAPI("DELETE", `/threads/${id}/members/carol`);
+  assert.equal(rm.status, 200, JSON.stringify(rm.body));
+  assert.equal(rm.body.data.detached, 1);
+  await removed;
+  let leaked = false;
+  carol.on("message", (p) => (leaked ||= p.threadId === id));
+  await data(alice, "sendMessage", { threadToken: created.threadToken, body: "carol is gone" });
+  await new Promise((ok) => setTimeout(ok, 300));
+  assert.equal(leaked, false, "a removed member got a message");
+  alice.close();
+  carol.close();
+});
+
+test("GET /v1/discover answers without a token", async () => {
+  const r = await fetch(demo.url + "/v1/discover");
+  assert.equal(r.status, 200);
+  const { data: d } = await r.json();
+  assert.equal(d.endpoints.socketIO, "/socket.io/");
+  assert.ok(d.versions.protocol && d.versions.contract && d.versions.serverApi);
+  assert.ok(d.capabilities.operations.includes("sendMessage"));
+  assert.deepEqual(d.transports, ["socketio", "sse"]);
+});
