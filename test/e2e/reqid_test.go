@@ -16,7 +16,8 @@ import (
 )
 
 // idBackend proxies to the reference backend and records the ECB-Request-Id
-// of each call; with fail set, it answers 500 instead.
+// of each getContacts call (the one the test makes; not the optional calls
+// ECB probes for discovery at start); with fail set, it answers 500 instead.
 type idBackend struct {
 	srv  *httptest.Server
 	fail atomic.Bool
@@ -30,9 +31,11 @@ func newIDBackend(tb testing.TB, target string) *idBackend {
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	b := &idBackend{}
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b.mu.Lock()
-		b.ids = append(b.ids, r.Header.Get(ecbserver.HeaderRequestID))
-		b.mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, ecbserver.PathGetContacts) {
+			b.mu.Lock()
+			b.ids = append(b.ids, r.Header.Get(ecbserver.HeaderRequestID))
+			b.mu.Unlock()
+		}
 		if b.fail.Load() {
 			w.WriteHeader(http.StatusInternalServerError)
 			return
