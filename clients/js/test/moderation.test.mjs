@@ -50,8 +50,10 @@ test("join the Lobby, delete a message, set access, remove a member, delete the 
 
   // bob deletes his own message: alice gets messageDeleted in order, and the
   // next message is no gap for either side.
+  // Listen before sending: the push may reach alice before bob's ack.
+  const oops = waitEvent(alice, "message", (e) => e.message.body === "oops");
   const sent = await bob.sendMessage({ threadToken: bob.threadToken(id), body: "oops" });
-  await waitEvent(alice, "message", (e) => e.message.id === sent.message.id);
+  assert.equal((await oops).message.id, sent.message.id);
   const deleted = waitEvent(alice, "messageDeleted", (e) => e.messageId === sent.message.id);
   const del = await bob.deleteMessage({ threadToken: bob.threadToken(id), messageId: sent.message.id });
   assert.equal(del.message.deleted, true);
