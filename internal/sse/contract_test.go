@@ -21,8 +21,8 @@ import (
 
 	"github.com/ecbridge/ecb/internal/access"
 	"github.com/ecbridge/ecb/internal/apierr"
-	"github.com/ecbridge/ecb/internal/ops"
 	"github.com/ecbridge/ecb/internal/openapitest"
+	"github.com/ecbridge/ecb/internal/ops"
 	"github.com/ecbridge/ecb/internal/refbackend"
 	"github.com/ecbridge/ecb/internal/stacktest"
 	validator "github.com/pb33f/libopenapi-validator"
