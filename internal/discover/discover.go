@@ -35,6 +35,30 @@ import (
 // Path is where the document is served.
 const Path = "/v1/discover"
 
+// OpenAPIPath is where the client API's OpenAPI document is served.
+const OpenAPIPath = "/v1/openapi.yaml"
+
+// ServeOpenAPI answers GET (and HEAD) with spec, the client API's OpenAPI
+// document, with no token; caches may keep it a minute.
+func ServeOpenAPI(spec []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			w.Header().Set("Content-Type", "application/json")
+			e := apierr.New(apierr.NotFound, "no such route: %s %s", r.Method, r.URL.Path)
+			w.WriteHeader(e.Code.HTTPStatus())
+			_ = json.NewEncoder(w).Encode(apierr.Result(nil, e))
+			return
+		}
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(spec)
+		}
+	})
+}
+
 // DefaultInterval and DefaultTimeout are how often the optional calls are
 // probed, and how long one probe may take.
 const (
@@ -58,6 +82,9 @@ type Endpoints struct {
 	Ops       string `json:"ops"`       // POST {ops}/{op}: every operation by name
 	SocketIO  string `json:"socketIO"`  // the Socket.IO path (socket.io-client's path option)
 	Discover  string `json:"discover"`
+	// OpenAPI is where the client API's OpenAPI document (api/client.yaml)
+	// is served.
+	OpenAPI string `json:"openApi,omitempty"`
 	// ServerAPI is the Server API base on this listener; absent when the
 	// Server API is off or served on its own address (serverApi.listen).
 	ServerAPI string `json:"serverApi,omitempty"`

@@ -1,16 +1,21 @@
 package discover_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"testing"
 
+	"github.com/ecbridge/ecb/api"
 	"github.com/ecbridge/ecb/internal/backend"
 	"github.com/ecbridge/ecb/internal/discover"
+	"github.com/ecbridge/ecb/internal/openapitest"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
@@ -42,7 +47,7 @@ func client(tb testing.TB, h http.Handler) *backend.Client {
 func doc() *discover.Document {
 	return discover.New(discover.Config{
 		Versions:   discover.Versions{Release: "v9", Protocol: "1.2", Contract: ecbserver.ContractFullVersion, ServerAPI: "1.1.0"},
-		Endpoints:  discover.Endpoints{ClientAPI: "/v1", Events: "/v1/events", Ops: "/v1/ops", SocketIO: "/socket.io/", Discover: discover.Path},
+		Endpoints:  discover.Endpoints{ClientAPI: "/v1", Events: "/v1/events", Ops: "/v1/ops", SocketIO: "/socket.io/", Discover: discover.Path, OpenAPI: discover.OpenAPIPath},
 		Transports: []string{"socketio", "sse"},
 		Tokens:     discover.Tokens{Algorithms: []string{"RS256"}},
 		Operations: []string{"getThreads", "sendMessage"},
@@ -141,5 +146,59 @@ func TestServeHTTP(t *testing.T) {
 	post.Body.Close()
 	if post.StatusCode != 404 {
 		t.Fatalf("POST: %d", post.StatusCode)
+	}
+}
+
+// The discovery document is as api/client.yaml says, and the spec served at
+// /v1/openapi.yaml is that file, byte for byte.
+func TestDocumentAndSpecAreAsPublished(t *testing.T) {
+	v, err := openapitest.Load("client.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(discover.Path, doc())
+	mux.Handle(discover.OpenAPIPath, discover.ServeOpenAPI(api.ClientYAML))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+discover.Path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if ok, verrs := v.ValidateHttpResponse(req, resp); !ok {
+		t.Fatalf("GET %s is not as api/client.yaml says:%s\n%s", discover.Path, openapitest.Describe(verrs), body)
+	}
+	var env struct {
+		Data discover.Body `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil || env.Data.Endpoints.OpenAPI != discover.OpenAPIPath {
+		t.Fatalf("the document does not link the spec: %v %s", err, body)
+	}
+
+	resp, err = http.Get(srv.URL + discover.OpenAPIPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	file, err := os.ReadFile("../../api/client.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/yaml" || !bytes.Equal(served, file) || len(file) == 0 {
+		t.Fatalf("GET %s: %d %q, %d bytes (api/client.yaml has %d)", discover.OpenAPIPath, resp.StatusCode, resp.Header.Get("Content-Type"), len(served), len(file))
+	}
+	post, err := http.Post(srv.URL+discover.OpenAPIPath, "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Body.Close()
+	if post.StatusCode != 404 || post.Header.Get("Allow") != "GET, HEAD" {
+		t.Fatalf("POST %s: %d", discover.OpenAPIPath, post.StatusCode)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 
+	"github.com/ecbridge/ecb/api"
 	"github.com/ecbridge/ecb/internal/config"
 	"github.com/ecbridge/ecb/internal/discover"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
@@ -11,7 +12,7 @@ import (
 // newDiscovery builds the discovery document of this node (GET /v1/discover).
 func (s *Server) newDiscovery(cfg *config.Config, v discover.Versions) *discover.Document {
 	v.Contract = ecbserver.ContractFullVersion
-	ep := discover.Endpoints{ClientAPI: "/v1", Events: "/v1/events", Ops: "/v1/ops", SocketIO: "/socket.io/", Discover: discover.Path}
+	ep := discover.Endpoints{ClientAPI: "/v1", Events: "/v1/events", Ops: "/v1/ops", SocketIO: "/socket.io/", Discover: discover.Path, OpenAPI: discover.OpenAPIPath}
 	if cfg.ServerAPI.Enabled() && cfg.ServerAPI.Listen == "" {
 		ep.ServerAPI = "/server/v1"
 	}
@@ -25,8 +26,10 @@ func (s *Server) newDiscovery(cfg *config.Config, v discover.Versions) *discover
 	})
 }
 
-// mountDiscovery serves the document at /v1/discover, under the origin
+// mountDiscovery serves the document at /v1/discover and the client API's
+// OpenAPI document (api/client.yaml) at /v1/openapi.yaml, under the origin
 // policy of the client API, with no token.
 func (s *Server) mountDiscovery(mux *http.ServeMux, origins originPolicy) {
 	mux.Handle(discover.Path, origins.cors(s.discover))
+	mux.Handle(discover.OpenAPIPath, origins.cors(discover.ServeOpenAPI(api.ClientYAML)))
 }

@@ -73,6 +73,8 @@ func (e *env) do(method, path, token string, body any, headers ...string) answer
 	req := httptest.NewRequestWithContext(e.t.Context(), method, path, bytes.NewReader(raw))
 	if body == nil {
 		req.ContentLength = 0
+	} else {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -83,6 +85,7 @@ func (e *env) do(method, path, token string, body any, headers ...string) answer
 	}
 	rec := httptest.NewRecorder()
 	e.api.ServeHTTP(rec, req)
+	e.checkContract(req, raw, rec)
 	var env struct {
 		Data  json.RawMessage `json:"data"`
 		Error *apierr.Body    `json:"error"`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -220,6 +221,19 @@ func TestDiscoveryDocument(t *testing.T) {
 	}
 	if body.Endpoints["socketIO"] != "/socket.io/" || body.Endpoints["events"] != "/v1/events" || body.Endpoints["serverApi"] != "/server/v1" {
 		t.Fatalf("endpoints %v", body.Endpoints)
+	}
+	// The client API's OpenAPI document is served where the document says.
+	if body.Endpoints["openApi"] != "/v1/openapi.yaml" {
+		t.Fatalf("endpoints %v: no openApi", body.Endpoints)
+	}
+	spec, err := http.Get(d.ECB + body.Endpoints["openApi"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(spec.Body)
+	spec.Body.Close()
+	if spec.StatusCode != 200 || !strings.HasPrefix(string(raw), "openapi: 3.1") {
+		t.Fatalf("GET /v1/openapi.yaml: %d %.80q", spec.StatusCode, raw)
 	}
 	if !slices.Contains(body.Capabilities.Operations, "support.ask") || !slices.Contains(body.Capabilities.Operations, "sendMessage") {
 		t.Fatalf("operations %v", body.Capabilities.Operations)
