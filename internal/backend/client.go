@@ -223,12 +223,11 @@ func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out 
 	if !c.breaker.allow(start) {
 		return apierr.Wrap(ErrCircuitOpen, apierr.BackendUnavailable, "the backend is unavailable")
 	}
-	select {
-	case c.slots <- struct{}{}:
-		defer func() { <-c.slots }()
-	case <-ctx.Done():
-		return apierr.Wrap(fmt.Errorf("backend %s: waiting for a call slot: %w", path, ctx.Err()), apierr.BackendUnavailable, "the backend is busy")
+	release, err := c.acquire(ctx, path)
+	if err != nil {
+		return err
 	}
+	defer release()
 
 	body, err := json.Marshal(in)
 	if err != nil {
@@ -236,16 +235,10 @@ func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out 
 	}
 	callCtx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(callCtx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	req, err := c.signedRequest(callCtx, path, body)
 	if err != nil {
-		return fmt.Errorf("backend %s: build request: %w", path, err)
+		return err
 	}
-	now := time.Now()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(ecbserver.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set(ecbserver.HeaderSignature, ecbserver.Sign(c.secret, now, body))
-	req.Header.Set(ecbserver.HeaderRequestID, requestID(ctx))
-	req.Header.Set(ecbserver.HeaderContractVersion, ecbserver.ContractVersion)
 	if idempotencyKey != "" {
 		req.Header.Set(ecbserver.HeaderIdempotencyKey, idempotencyKey)
 	}
@@ -288,6 +281,33 @@ func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out 
 		return garbage(path, "invalid JSON: "+err.Error())
 	}
 	return nil
+}
+
+// acquire takes one of the backend.maxConcurrent call slots, waiting at most
+// until ctx is done; release gives it back.
+func (c *Client) acquire(ctx context.Context, path string) (release func(), err error) {
+	select {
+	case c.slots <- struct{}{}:
+		return func() { <-c.slots }, nil
+	case <-ctx.Done():
+		return nil, apierr.Wrap(fmt.Errorf("backend %s: waiting for a call slot: %w", path, ctx.Err()), apierr.BackendUnavailable, "the backend is busy")
+	}
+}
+
+// signedRequest builds the signed POST of body to path, bound by ctx (which
+// carries the caller's request id).
+func (c *Client) signedRequest(ctx context.Context, path string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: build request: %w", path, err)
+	}
+	now := time.Now()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(ecbserver.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(ecbserver.HeaderSignature, ecbserver.Sign(c.secret, now, body))
+	req.Header.Set(ecbserver.HeaderRequestID, requestID(ctx))
+	req.Header.Set(ecbserver.HeaderContractVersion, ecbserver.ContractVersion)
+	return req, nil
 }
 
 // mapError turns a 3xx/4xx answer, or a 501, into the client error of the

@@ -1,16 +1,12 @@
 package backend
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/ecbridge/ecb/internal/apierr"
-	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
 
 // Probe sends the optional call at path with the empty body {}, which no
@@ -22,25 +18,17 @@ import (
 // neither opens the circuit nor counts as a user's failed call. Its error
 // is an *apierr.Error as the calls' are (not_found for a 501 or 404).
 func (c *Client) Probe(ctx context.Context, path string) error {
-	select {
-	case c.slots <- struct{}{}:
-		defer func() { <-c.slots }()
-	case <-ctx.Done():
-		return apierr.Wrap(fmt.Errorf("backend %s probe: waiting for a call slot: %w", path, ctx.Err()), apierr.BackendUnavailable, "the backend is busy")
+	release, err := c.acquire(ctx, path)
+	if err != nil {
+		return err
 	}
-	body := []byte("{}")
+	defer release()
 	callCtx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(callCtx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	req, err := c.signedRequest(callCtx, path, []byte("{}"))
 	if err != nil {
-		return fmt.Errorf("backend %s probe: build request: %w", path, err)
+		return err
 	}
-	now := time.Now()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(ecbserver.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set(ecbserver.HeaderSignature, ecbserver.Sign(c.secret, now, body))
-	req.Header.Set(ecbserver.HeaderRequestID, requestID(ctx))
-	req.Header.Set(ecbserver.HeaderContractVersion, ecbserver.ContractVersion)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return apierr.Wrap(fmt.Errorf("backend %s probe: %w", path, err), apierr.BackendUnavailable, "the backend is unavailable")
