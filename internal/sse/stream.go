@@ -59,19 +59,7 @@ func (s *stream) ListensFrom(threadID string, pos hub.Position) {
 	s.mu.Unlock()
 }
 
-// positions returns, for each of threads, the position up to which the
-// client has been given everything (threads with none known are left out).
-func (s *stream) positions(threads []string) map[string]hub.Position {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]hub.Position, len(threads))
-	for _, id := range threads {
-		if p, ok := s.from[id]; ok {
-			out[id] = p
-		}
-	}
-	return out
-}
+
 
 var _ hub.Conn = (*stream)(nil)
 
@@ -262,11 +250,16 @@ func (s *stream) isAttached() bool {
 // handoff is the record another node needs to go on with the stream, which
 // listens to threads: false for one that has ended.
 func (s *stream) handoff(threads []string) (HandoffRecord, bool) {
-	pos := s.positions(threads)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return HandoffRecord{}, false
+	}
+	pos := make(map[string]hub.Position, len(threads))
+	for _, id := range threads {
+		if p, ok := s.from[id]; ok {
+			pos[id] = p
+		}
 	}
 	// A thread whose position is not known yet (it was being attached) is
 	// left out, and its gap cannot be vouched for.
