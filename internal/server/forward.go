@@ -65,6 +65,9 @@ type forwarder struct {
 type forwardTarget struct {
 	tag string
 	url *url.URL
+	// own is what this node had set on the answer before it gave way to
+	// the owner's headers; a request served here after all gets it back.
+	own http.Header
 }
 
 type forwardKey struct{}
@@ -192,11 +195,12 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 		}
 		// The owner's answer carries its own headers (security headers,
 		// CORS, request id, ECB-Node): drop what this node set already.
+		own := w.Header().Clone()
 		clear(w.Header())
 		if f.observe != nil {
 			f.observe(forwardForwarded)
 		}
-		ctx := context.WithValue(r.Context(), forwardKey{}, forwardTarget{tag: tag, url: target})
+		ctx := context.WithValue(r.Context(), forwardKey{}, forwardTarget{tag: tag, url: target, own: own})
 		ctx = context.WithValue(ctx, fallbackKey{}, next)
 		f.proxy.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -218,11 +222,15 @@ func (f *forwarder) failed(w http.ResponseWriter, r *http.Request, err error) {
 		return // the client went away
 	}
 	next := r.Context().Value(fallbackKey{}).(http.Handler)
+	t := r.Context().Value(forwardKey{}).(forwardTarget)
+	clear(w.Header())
+	for k, v := range t.own {
+		w.Header()[k] = v
+	}
 	if errors.Is(err, errHandedOver) {
 		next.ServeHTTP(w, r)
 		return
 	}
-	t := r.Context().Value(forwardKey{}).(forwardTarget)
 	f.peers.PeerGone(t.tag)
 	if f.observe != nil {
 		f.observe(forwardFailed)

@@ -108,3 +108,39 @@ func FuzzForwardingMark(f *testing.F) {
 		}
 	})
 }
+
+type deadPeer struct {
+	fakePeers
+	gone []string
+}
+
+func (p *deadPeer) PeerURL(context.Context, string) (string, error) { return "http://127.0.0.1:1", nil }
+func (p *deadPeer) PeerGone(tag string)                             { p.gone = append(p.gone, tag) }
+
+// An owner that does not answer: the request is served here, with the
+// headers this node set before it tried (security headers, request id), and
+// the owner is taken for gone.
+func TestForwardToADeadOwnerIsServedHere(t *testing.T) {
+	peers := &deadPeer{fakePeers: fakePeers{tag: cluster.NodeTag("node1")}}
+	f := newForwarder(peers, []byte("secret"), nil)
+	local := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"code":1,"message":"Session ID unknown"}`))
+	})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		f.wrap(local).ServeHTTP(w, r)
+	})
+	other := cluster.NodeTag("node2")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=polling&sid="+other+".x", nil))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "Session ID unknown") {
+		t.Fatalf("answer %d %s", rec.Code, rec.Body)
+	}
+	if rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("the node's own headers were lost: %v", rec.Header())
+	}
+	if len(peers.gone) != 1 || peers.gone[0] != other {
+		t.Fatalf("owner not taken for gone: %v", peers.gone)
+	}
+}
