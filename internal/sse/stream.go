@@ -59,8 +59,6 @@ func (s *stream) ListensFrom(threadID string, pos hub.Position) {
 	s.mu.Unlock()
 }
 
-
-
 var _ hub.Conn = (*stream)(nil)
 
 // SeesAgentsOnly tells the hub whether whispers may go to this stream.
