@@ -373,7 +373,10 @@ func TestNoGoroutineLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
 		cfg := testConfig()
-		cfg.ConnectTimeout = 100 * time.Millisecond
+		// Long enough that a client that connects at once does so in time
+		// on a loaded machine (the race detector, other suites), short
+		// enough that case 2 below is closed well within expectClosed.
+		cfg.ConnectTimeout = 1500 * time.Millisecond
 		srv := NewServer(cfg)
 		srv.Namespace("/").OnConnection(func(s *Socket) {
 			s.On("bye", func(s *Socket, _ []json.RawMessage, _ Ack) { s.Disconnect(true) })
