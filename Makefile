@@ -11,7 +11,7 @@ STATICCHECK_VERSION := v0.8.2
 # python3 that may come first on PATH).
 PYTHON    ?= /usr/bin/python3
 
-.PHONY: test check node-deps go-test node-test python-test demo build clean fuzz bench bench-cluster release
+.PHONY: test check node-deps go-test node-test python-test demo build clean fuzz bench bench-cluster bench-sqlite release
 
 # node-deps comes before go-test: the multi-node Go tests drive the official
 # socket.io-client from test/interop (test/e2e/balancer_test.go).
@@ -20,8 +20,15 @@ test: check node-deps go-test node-test python-test
 build:
 	$(GO) build -o bin/ecb ./cmd/ecb
 
+# The README's first command: build with a visible step (a cold build cache
+# takes about 70 s on 2 cores, docs/decisions.md "SQLite driver"), then run
+# the demo. DEMO_ARGS are passed on, e.g. make demo DEMO_ARGS='--nodes 3'.
+DEMO_ARGS ?=
 demo:
-	$(GO) run ./cmd/ecb demo
+	@echo "== building ecb into bin/ecb (the first build takes about 70 s on 2 cores, later ones a few seconds)..."
+	@$(GO) build -o bin/ecb ./cmd/ecb
+	@echo "== starting bin/ecb demo $(DEMO_ARGS)"
+	bin/ecb demo $(DEMO_ARGS)
 
 # The Go SDK is its own module (sdk/ecbserver/go.mod), which ./... of the
 # main module does not reach: vet, staticcheck, tests and fuzzing run in it too.
@@ -94,6 +101,12 @@ release:
 # Fan-out against Node socket.io 4.8, side by side (docs/performance.md).
 bench: build
 	bin/ecb bench fanout --clients 1000 --messages 5000 --window 16 --rounds 3
+
+# The SQLite drivers of the reference backend side by side: cold-cache build
+# time of ./cmd/ecb, then run time of its typical calls (docs/decisions.md).
+bench-sqlite:
+	bench/sqlite/build.sh 1
+	bench/sqlite/run.sh 3
 
 # The cluster scenario: 1 and 2 nodes on a private Redis, ECB and Node
 # socket.io + @socket.io/redis-adapter (docs/performance.md).

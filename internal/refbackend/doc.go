@@ -8,13 +8,17 @@
 //
 // # Storage
 //
-// One SQLite file (modernc.org/sqlite, pure Go) in WAL mode with a busy
+// One SQLite file (github.com/ncruces/go-sqlite3: SQLite translated from
+// WebAssembly to Go, no cgo, FTS5 registered on every connection; chosen for
+// its build time, docs/decisions.md "SQLite driver") in WAL mode with a busy
 // timeout, so concurrent readers never block and writers wait for each other
 // instead of failing. Write transactions start with BEGIN IMMEDIATE, so two
 // writers never deadlock upgrading a read lock. The schema is created by
 // numbered migrations recorded in schema_migrations and applied by Open; the
 // demo users are seeded by a migration too, so they are created on first start
-// only and a restart never duplicates them.
+// only and a restart never duplicates them. The driver sits behind build tags
+// (driver_*.go): sqlite_modernc and sqlite_mattn compile in the other
+// candidates, sqlite_none none at all, for bench/sqlite only.
 //
 // # HTTP surface (Server.Handler)
 //

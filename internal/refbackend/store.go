@@ -5,11 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // busyTimeout is how long a writer waits for another writer's lock before
@@ -17,27 +14,18 @@ import (
 const busyTimeout = 5 * time.Second
 
 // openDB opens the SQLite file at path with the settings every connection of
-// the pool needs; pragmas in the DSN are applied to each new connection.
+// the pool needs; the driver (driver_*.go, chosen by build tags) applies them
+// to each new connection: busy_timeout, journal_mode=WAL, synchronous=NORMAL
+// (durable across application crashes in WAL mode; only a power loss can drop
+// the last commits, which a demo backend can accept), foreign_keys=ON, and
+// BEGIN IMMEDIATE for every transaction (a deferred transaction that reads
+// then writes can fail with SQLITE_BUSY without waiting, when another writer
+// got there first).
 func openDB(ctx context.Context, path string) (*sql.DB, error) {
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
-	// NORMAL is durable across application crashes in WAL mode; only a power
-	// loss can drop the last commits, which a demo backend can accept.
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(ON)")
-	// BEGIN IMMEDIATE takes the write lock at the start of a transaction: a
-	// deferred transaction that reads then writes can fail with SQLITE_BUSY
-	// without waiting, when another writer got there first.
-	q.Set("_txlock", "immediate")
-	// The plain-file-name form: the driver strips the query before SQLite sees
-	// the name, so no URI escaping rules apply to the path itself.
 	if strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("open sqlite %q: the path must not contain '?'", path)
 	}
-	dsn := path + "?" + q.Encode()
-
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open(sqlDriver, driverDSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
