@@ -61,6 +61,10 @@ type SteppedConfig struct {
 	DataDir string
 	NodeDir string
 	Node    string
+	// ProfileDir, when set, receives ECB's heap profile (SCENARIO.heap,
+	// after a GC) and goroutine dump (SCENARIO.goroutines.txt) with every
+	// connection listening.
+	ProfileDir string
 
 	Stdout, Stderr io.Writer
 }
@@ -657,6 +661,16 @@ func runSteppedECB(ctx context.Context, cfg SteppedConfig, shape Shape, idle boo
 		return emit(base, err)
 	}
 	ecbRuntimeStats(ctx, e.admin, &base)
+	if cfg.ProfileDir != "" {
+		name := filepath.Join(cfg.ProfileDir, fmt.Sprintf("%s-%d", base.Scenario, base.Connections))
+		if !idle {
+			name = filepath.Join(cfg.ProfileDir, base.Scenario+"-"+base.Shape)
+		}
+		if err := errors.Join(saveURL(ctx, "http://"+e.admin+"/debug/pprof/heap?gc=1", name+".heap"),
+			saveURL(ctx, "http://"+e.admin+"/debug/pprof/goroutine?debug=1", name+".goroutines.txt")); err != nil {
+			return emit(base, err)
+		}
+	}
 	if idle {
 		return emit(base, nil)
 	}
@@ -957,4 +971,19 @@ func procRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS")
+}
+
+// saveURL writes the body of a GET of url to file.
+func saveURL(ctx context.Context, url, file string) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, raw, 0o644)
 }

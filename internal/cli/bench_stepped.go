@@ -27,7 +27,7 @@ import (
 // socket.io with the same load (bench/fanout/stepped.go).
 func runBenchStepped(ctx context.Context, args []string, env Env) (int, error) {
 	fs := newFlags("bench stepped", env)
-	shapes := fs.String("shapes", "1x1000,10x100,100x10", "THREADSxLISTENERS per thread, comma-separated")
+	shapes := fs.String("shapes", "1x1000,10x100,100x10", "THREADSxLISTENERS per thread, comma-separated; none: only the idle scenario")
 	paths := fs.String("paths", fanout.PathServerAPI+","+fanout.PathSendMessage, "ECB's publish paths: serverapi, sendmessage")
 	target := fs.String("target", "both", "ecb, node or both")
 	rates := fs.String("rates", "5000,10000,20000,40000,80000,160000", "deliveries/s offered, one step each, in order")
@@ -39,6 +39,7 @@ func runBenchStepped(ctx context.Context, args []string, env Env) (int, error) {
 	timeout := fs.Duration("timeout", 10*time.Minute, "deadline of each scenario")
 	short := fs.Bool("short", false, "a few seconds in all (CI's smoke test): shapes 1x10,2x5, rates 200,400, 1s steps, ECB only unless --target says otherwise")
 	nodeDir := fs.String("node-dir", "", "the Node server's directory (default: bench/node-server, searched from the working directory up)")
+	profileDir := fs.String("profile-dir", "", "write ECB's heap profile and goroutine dump, with every connection listening, to this directory (one pair per scenario)")
 	dataDir := fs.String("data", "", "directory for the run's keys and databases (default: a temporary one, removed afterwards)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err
@@ -64,6 +65,7 @@ func runBenchStepped(ctx context.Context, args []string, env Env) (int, error) {
 			*idleWait = 500 * time.Millisecond
 		}
 	}
+	var err error
 	var targets []string
 	switch strings.ToLower(*target) {
 	case "ecb":
@@ -75,9 +77,13 @@ func runBenchStepped(ctx context.Context, args []string, env Env) (int, error) {
 	default:
 		return 2, fmt.Errorf("%w: --target must be ecb, node or both", errUsage)
 	}
-	sh, err := fanout.ParseShapes(*shapes)
-	if err != nil {
-		return 2, fmt.Errorf("%w: --shapes: %w", errUsage, err)
+	var sh []fanout.Shape
+	if *shapes != "none" {
+		if sh, err = fanout.ParseShapes(*shapes); err != nil {
+			return 2, fmt.Errorf("%w: --shapes: %w", errUsage, err)
+		}
+	} else if *idle == 0 {
+		return 2, fmt.Errorf("%w: --shapes none needs --idle", errUsage)
 	}
 	var ps []string
 	for p := range strings.SplitSeq(*paths, ",") {
@@ -117,7 +123,7 @@ func runBenchStepped(ctx context.Context, args []string, env Env) (int, error) {
 	err = fanout.RunStepped(ctx, fanout.SteppedConfig{
 		Shapes: sh, Paths: ps, Targets: targets, Rates: rs, Step: *step, Threshold: *threshold, Size: *size,
 		Idle: *idle, IdleWait: *idleWait, Timeout: *timeout, ECB: self, DataDir: dir, NodeDir: *nodeDir,
-		Stdout: env.Stdout, Stderr: env.Stderr,
+		ProfileDir: *profileDir, Stdout: env.Stdout, Stderr: env.Stderr,
 	})
 	if err != nil {
 		return 1, err
