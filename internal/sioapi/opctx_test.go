@@ -1,6 +1,11 @@
 package sioapi
 
-import "testing"
+import (
+	"testing"
+	"testing/synctest"
+
+	"github.com/ecbridge/ecb/internal/stacktest"
+)
 
 // An operation's context is its own (not a child of the socket's, whose
 // bookkeeping would stay with the idle socket), cancelled when it ends and
@@ -27,4 +32,23 @@ func TestOperationContext(t *testing.T) {
 	if later.Err() == nil {
 		t.Fatal("an operation after the disconnect is not cancelled")
 	}
+}
+
+// A connected socket keeps the verified user, not the raw CONNECT payload
+// (the token and the frame it came in).
+func TestSocketKeepsNoRawAuth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, Config{}, stacktest.Options{})
+		e.connect(map[string]string{"userToken": e.st.UserToken("alice")})
+		e.api.mu.Lock()
+		defer e.api.mu.Unlock()
+		if len(e.api.conns) != 1 {
+			t.Fatalf("%d sockets", len(e.api.conns))
+		}
+		for c := range e.api.conns {
+			if h := c.socket.Handshake(); h.Auth != nil || c.sess.current().ID != "alice" {
+				t.Fatalf("auth %q kept, user %+v", h.Auth, c.sess.current())
+			}
+		}
+	})
 }

@@ -230,6 +230,10 @@ func (a *API) handshake(h *socketio.Handshake) error {
 	}
 	sess.user = u
 	h.Data = sess
+	// The token is verified and what ECB needs of it is in the session: the
+	// raw CONNECT payload (the token, often near 1 KB, and the frame it was
+	// read from) is not kept for the socket's life (Handshake().Auth).
+	h.Auth = nil
 	return nil
 }
 
