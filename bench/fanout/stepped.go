@@ -162,6 +162,8 @@ func RunStepped(ctx context.Context, cfg SteppedConfig) error {
 	if cfg.Stderr == nil {
 		cfg.Stderr = os.Stderr
 	}
+	// The backend's and ECB's standard error are copied by a goroutine each.
+	cfg.Stderr = &syncWriter{w: cfg.Stderr}
 	limit := RaiseFileLimit()
 	need := cfg.Idle
 	for _, s := range cfg.Shapes {
@@ -861,7 +863,7 @@ func (r *steppedRun) steps(ctx context.Context, cfg SteppedConfig, send func(seq
 			sent++
 		}
 		want := sent * int64(r.shape.Listeners)
-		drain := time.Now().Add(max(3*time.Second, 5*cfg.Threshold))
+		drain := time.Now().Add(min(max(3*time.Second, 5*cfg.Threshold), 30*time.Second))
 		for time.Now().Before(drain) && r.delivered.Load()-d0 < want-(r.pubErrs.Load()-e0)*int64(r.shape.Listeners) {
 			select {
 			case <-time.After(10 * time.Millisecond):
