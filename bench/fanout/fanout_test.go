@@ -19,7 +19,8 @@ import (
 // TestMain lets `ecb bench fanout` re-execute this test binary as its ECB
 // server child, as it re-executes the ecb binary.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 2 && os.Args[1] == "bench" && os.Args[2] == "fanout-server" {
+	// `ecb bench stepped` runs `ecb serve` and `ecb bench stepped-backend`.
+	if len(os.Args) > 2 && (os.Args[1] == "serve" || os.Args[1] == "bench" && (os.Args[2] == "fanout-server" || os.Args[2] == fanout.BackendCommand)) {
 		os.Exit(cli.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
@@ -71,6 +72,11 @@ func TestBenchUsage(t *testing.T) {
 		{"bench", "fanout", "--cluster", "--shapes", "0x10"},
 		{"bench", "fanout", "--cluster", "--shapes", "10"},
 		{"bench", "fanout", "--cluster", "--nodes", "0"},
+		{"bench", "stepped", "--rates", "10,x"},
+		{"bench", "stepped", "--paths", "carrier-pigeon"},
+		{"bench", "stepped", "--shapes", "10"},
+		{"bench", "stepped", "--size", "10"},
+		{"bench", "stepped", "extra"},
 	} {
 		if code, _, errs := runCLI(t, args...); code != 2 || !strings.Contains(errs, "usage: ecb bench") {
 			t.Errorf("%q: exit %d, %s", args, code, errs)
@@ -158,6 +164,69 @@ func TestFanOutClusterDeliversEveryPublishOnce(t *testing.T) {
 		}
 		if r.DeliveriesPerSec <= 0 || r.P99ms < r.P50ms || r.Maxms < r.P99ms || r.RedisOutPerPublish <= 0 {
 			t.Errorf("line %d: inconsistent figures %s", i, line)
+		}
+	}
+}
+
+// `ecb bench stepped --short` as CI runs it: ECB under `ecb serve` (this
+// test binary re-executed) with the reference backend in another process,
+// both publish paths, two shapes and the idle scenario; every line has the
+// fields a reader of docs/performance.md looks for, and every step
+// delivered. No timing is asserted.
+func TestSteppedShortECB(t *testing.T) {
+	// A threshold no step reaches, so that the run never depends on the
+	// machine's speed: both steps run, whatever their latency.
+	code, out, errs := runCLI(t, "bench", "stepped", "--short", "--target", "ecb", "--idle", "20", "--threshold", "1h", "--timeout", "3m")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 5 { // 2 shapes × 2 paths + idle
+		t.Fatalf("want 5 JSON lines, got %q", out)
+	}
+	seen := map[string]bool{}
+	for _, line := range lines {
+		var raw map[string]any
+		if err := json.Unmarshal([]byte(line), &raw); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		for _, k := range []string{"scenario", "target", "server", "threads", "listeners", "connections", "rss_bytes_per_conn", "max_sustained_deliveries_per_sec", "loadavg"} {
+			if _, ok := raw[k]; !ok {
+				t.Errorf("no %q in %s", k, line)
+			}
+		}
+		var r fanout.SteppedResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Error != "" || r.Target != "ecb" || r.Connections != r.Threads*r.Listeners || r.Goroutines == 0 {
+			t.Errorf("result %s", line)
+		}
+		seen[r.Scenario+" "+r.Shape+" "+r.Path] = true
+		if r.Scenario == "idle" {
+			if r.Connections != 20 || r.RSSMB <= 0 {
+				t.Errorf("idle %s", line)
+			}
+			continue
+		}
+		if len(r.Steps) != 2 || r.MaxSustained != 400 {
+			t.Errorf("steps of %s", line)
+		}
+		for _, st := range r.Steps {
+			if st.Publishes == 0 || st.Deliveries != st.Publishes*int64(r.Listeners) || st.Lost != 0 || st.PublishErrors != 0 {
+				t.Errorf("step %+v of %s", st, line)
+			}
+			if st.P99ms < st.P50ms || st.ServerCPUUs < 0 {
+				t.Errorf("figures %+v", st)
+			}
+			if r.Path == fanout.PathSendMessage && !strings.Contains(line, "backend_cpu_us_per_delivery") {
+				t.Errorf("no backend CPU in %s", line)
+			}
+		}
+	}
+	for _, k := range []string{"stepped 1x10 serverapi", "stepped 1x10 sendmessage", "stepped 2x5 serverapi", "stepped 2x5 sendmessage", "idle  "} {
+		if !seen[k] {
+			t.Errorf("no scenario %q in %v", k, seen)
 		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -313,6 +314,7 @@ type server struct {
 	stdin io.WriteCloser
 	out   *bufio.Reader
 	addr  string
+	term  bool // stopped by SIGTERM (it does not watch its stdin)
 }
 
 // startServer starts argv in dir, with env added to this process's
@@ -381,6 +383,9 @@ func (s *server) send(line string) error {
 // is still running after a few seconds.
 func (s *server) stop() {
 	_ = s.stdin.Close()
+	if s.term {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	done := make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(done) }()
 	select {

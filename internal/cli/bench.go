@@ -18,21 +18,25 @@ const benchServerCommand = "fanout-server"
 func init() {
 	register(Command{
 		Name:  "bench",
-		Usage: "forward [--redis URL] [--cycles N] | fanout [--cluster [--shapes 1x1000,10x100,100x10] [--nodes 1,2] [--redis URL|own]] [--clients N] [--messages M] [--rate R] [--window W] [--size B] [--target ecb|node|both] [--rounds K] [--timeout D] [--cpuprofile FILE] [--write-delay D] [--node-dir DIR]",
-		Short: "measure broadcast fan-out of ECB against Node socket.io 4.8 (on one server or on nodes sharing a Redis), or the cost of a poll forwarded between nodes (docs/performance.md)",
+		Usage: "stepped [--shapes 1x1000,10x100,100x10] [--paths serverapi,sendmessage] [--rates R1,R2,...] [--step D] [--threshold D] [--size B] [--idle N] [--target ecb|node|both] [--short] | forward [--redis URL] [--cycles N] | fanout [--cluster [--shapes 1x1000,10x100,100x10] [--nodes 1,2] [--redis URL|own]] [--clients N] [--messages M] [--rate R] [--window W] [--size B] [--target ecb|node|both] [--rounds K] [--timeout D] [--cpuprofile FILE] [--write-delay D] [--node-dir DIR]",
+		Short: "measure ECB under ecb serve against Node socket.io 4.8 at fixed rates stepped to a p99 threshold, broadcast fan-out of ECB against Node socket.io 4.8 (on one server or on nodes sharing a Redis), or the cost of a poll forwarded between nodes (docs/performance.md)",
 		Run:   runBench,
 	})
 }
 
 func runBench(ctx context.Context, args []string, env Env) (int, error) {
 	if len(args) == 0 {
-		return 2, fmt.Errorf("%w: missing benchmark (fanout, forward)", errUsage)
+		return 2, fmt.Errorf("%w: missing benchmark (stepped, fanout, forward)", errUsage)
 	}
 	switch args[0] {
 	case "fanout":
 		return runBenchFanout(ctx, args[1:], env)
 	case "forward":
 		return runBenchForward(ctx, args[1:], env)
+	case "stepped":
+		return runBenchStepped(ctx, args[1:], env)
+	case fanout.BackendCommand:
+		return runBenchSteppedBackend(ctx, args[1:], env)
 	case benchServerCommand:
 		fs := newFlags("bench "+benchServerCommand, env)
 		cpuprofile := fs.String("cpuprofile", "", "write the CPU profile of the measurement window to this file")

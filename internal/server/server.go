@@ -177,7 +177,11 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 			WriteDelay:      cfg.SocketIO.WriteDelay,
 			AllowedOrigins:  cfg.HTTP.AllowedOrigins,
 			CheckOrigin:     origins.allows,
-			Logger:          log,
+			// What sioapi reads of a connection's handshake request after
+			// the HTTP request (auth.RequestOrigin, at CONNECT and at each
+			// refreshToken); the rest is dropped (issue 14, idle memory).
+			KeepHeaders: []string{"Origin", "Sec-Fetch-Site"},
+			Logger:      log,
 		},
 		TokenExpiryWarning: cfg.SocketIO.TokenExpiryWarning,
 		ReconnectJitter:    cfg.HTTP.ReconnectJitter,

@@ -230,6 +230,10 @@ func (a *API) handshake(h *socketio.Handshake) error {
 	}
 	sess.user = u
 	h.Data = sess
+	// The token is verified and what ECB needs of it is in the session: the
+	// raw CONNECT payload (the token, often near 1 KB, and the frame it was
+	// read from) is not kept for the socket's life (Handshake().Auth).
+	h.Auth = nil
 	return nil
 }
 
@@ -251,6 +255,7 @@ func (a *API) connected(s *socketio.Socket) {
 	c.armExpiry(sess.user)
 	s.OnDisconnect(func(string) {
 		c.stopExpiry()
+		c.cancelOps()
 		a.hub.Unregister(c)
 		a.gauge.StreamClosed()
 		a.mu.Lock()
@@ -270,11 +275,13 @@ type conn struct {
 	api    *API
 	sess   *session
 
-	mu      sync.Mutex
-	queue   []func()
-	running bool
-	warn    *time.Timer
-	expire  *time.Timer
+	mu       sync.Mutex
+	queue    []func()
+	running  bool
+	gone     bool               // disconnected: operations start cancelled
+	cancelOp context.CancelFunc // of the operation running now (one at a time: work)
+	expiry   *time.Timer        // warns before the token expires, then disconnects at expiry
+	expiryN  uint64             // generation of expiry: a timer of an older one does nothing
 }
 
 var _ hub.Conn = (*conn)(nil)
@@ -351,8 +358,11 @@ func (c *conn) onEvent(s *socketio.Socket, event string, args []json.RawMessage,
 	}
 	// The operation's own request id: on its log lines (the server's
 	// logger adds it) and in the ECB-Request-Id of its backend calls.
-	ctx := reqid.With(s.Context(), reqid.New())
+	id := reqid.New()
 	job := func() {
+		opCtx, cancel := c.opContext()
+		defer cancel()
+		ctx := reqid.With(opCtx, id)
 		var data any
 		var err error
 		if event == EventRefreshToken {
@@ -444,17 +454,68 @@ type expiringEvent struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
-// armExpiry (re)sets the timers that warn before the token expires and
-// disconnect at expiry.
+// opContext returns the context of one operation, cancelled when it ends
+// (cancel) or when the socket disconnects. It is not derived from the
+// socket's context: a child registers itself in its parent, whose children
+// map and done channel, once made, would stay with every idle socket for
+// its whole life (about 0.5 KB). Operations of a socket run one at a time
+// (work), so one cancel func is enough.
+func (c *conn) opContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.mu.Lock()
+	gone := c.gone
+	if !gone {
+		c.cancelOp = cancel
+	}
+	c.mu.Unlock()
+	if gone {
+		cancel()
+		return ctx, cancel
+	}
+	return ctx, func() {
+		c.mu.Lock()
+		c.cancelOp = nil
+		c.mu.Unlock()
+		cancel()
+	}
+}
+
+// cancelOps cancels the operation running now, and every later one.
+func (c *conn) cancelOps() {
+	c.mu.Lock()
+	c.gone = true
+	cancel := c.cancelOp
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// armExpiry (re)sets the timer that warns before the token expires and
+// disconnects at expiry: one timer, reset from the warning to the expiry
+// (an idle socket keeps one timer for its token, not two).
 func (c *conn) armExpiry(u *auth.User) {
-	c.stopExpiry()
-	until := time.Until(u.ExpiresAt)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.warn = time.AfterFunc(max(until-c.api.cfg.TokenExpiryWarning, 0), func() {
-		_ = c.socket.Emit(EventTokenExpiring, expiringEvent{ExpiresAt: u.ExpiresAt})
-	})
-	c.expire = time.AfterFunc(max(until, 0), func() {
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.expiryN++
+	gen, warned := c.expiryN, false
+	c.expiry = time.AfterFunc(max(time.Until(u.ExpiresAt)-c.api.cfg.TokenExpiryWarning, 0), func() {
+		c.mu.Lock()
+		if c.expiryN != gen { // re-armed (refreshToken) or stopped meanwhile
+			c.mu.Unlock()
+			return
+		}
+		if !warned {
+			warned = true
+			c.expiry.Reset(max(time.Until(u.ExpiresAt), 0))
+			c.mu.Unlock()
+			_ = c.socket.Emit(EventTokenExpiring, expiringEvent{ExpiresAt: u.ExpiresAt})
+			return
+		}
+		c.mu.Unlock()
 		c.api.log.Debug("socket token expired", "user", u.ID)
 		c.end("token_expired")
 	})
@@ -463,8 +524,9 @@ func (c *conn) armExpiry(u *auth.User) {
 func (c *conn) stopExpiry() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.warn != nil {
-		c.warn.Stop()
-		c.expire.Stop()
+	c.expiryN++
+	if c.expiry != nil {
+		c.expiry.Stop()
+		c.expiry = nil
 	}
 }

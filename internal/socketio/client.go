@@ -146,7 +146,7 @@ func (cl *client) connect(p sioPacket) {
 	cl.mu.Lock()
 	if cl.closed {
 		cl.mu.Unlock()
-		s.cancel()
+		s.connected.Store(false) // its Context, if ever asked, is cancelled
 		return
 	}
 	cl.sockets = append(cl.sockets, s)

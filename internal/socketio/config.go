@@ -37,6 +37,12 @@ type Config struct {
 	// queued while a connection waits for a writer or is being written
 	// always leave together, with or without it. Default 0: no wait.
 	WriteDelay time.Duration
+	// KeepHeaders, when not nil, names the only request headers that a
+	// connection keeps from its handshake request for its whole life
+	// (EngineConn.Request and Handshake.Request, which middlewares read):
+	// a browser's headers (cookies, user agent, accept lists) are often
+	// 1–3 KB per connection. Nil keeps every header.
+	KeepHeaders []string
 	// UpgradeTimeout is how long a polling session may stay in the middle of
 	// an upgrade (between the WebSocket probe and the "5" upgrade packet)
 	// before the upgrade is abandoned. Default 10s.

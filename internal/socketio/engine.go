@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -189,7 +190,7 @@ func (e *Engine) newConn(r *http.Request, transport uint8) *EngineConn {
 	if e.cfg.SessionIDPrefix != "" {
 		id = e.cfg.SessionIDPrefix + "." + id
 	}
-	c := &EngineConn{e: e, id: id, req: trimRequest(r), transport: transport}
+	c := &EngineConn{e: e, id: id, req: trimRequest(r, e.cfg.KeepHeaders), transport: transport}
 	c.handler = e.accept(c)
 	if c.handler == nil {
 		return nil
@@ -231,15 +232,28 @@ func newID() string {
 }
 
 // trimRequest keeps what a handshake hook may read from r (method, URL,
-// headers, remote address, TLS state) without its body or context.
-func trimRequest(r *http.Request) *http.Request {
+// headers, remote address, TLS state) without its body or context; with
+// keep not nil, only the headers it names (canonical or not).
+func trimRequest(r *http.Request, keep []string) *http.Request {
+	h := r.Header
+	if keep != nil {
+		h = nil
+		for _, k := range keep {
+			if v := r.Header.Values(k); len(v) > 0 {
+				if h == nil {
+					h = make(http.Header, len(keep))
+				}
+				h[http.CanonicalHeaderKey(k)] = slices.Clone(v) // not the array shared by every header of r
+			}
+		}
+	}
 	return &http.Request{
 		Method:     r.Method,
 		URL:        r.URL,
 		Proto:      r.Proto,
 		ProtoMajor: r.ProtoMajor,
 		ProtoMinor: r.ProtoMinor,
-		Header:     r.Header,
+		Header:     h,
 		Body:       http.NoBody,
 		Host:       r.Host,
 		RemoteAddr: r.RemoteAddr,

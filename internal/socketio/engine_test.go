@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -593,5 +594,27 @@ func TestClientCloseEndsInFlightPoll(t *testing.T) {
 	}
 	if code, _, _ := httpDo(t, "POST", pollURL(base, sid), "4x", nil); code != 400 {
 		t.Fatalf("a post after the close: %d", code)
+	}
+}
+
+// With KeepHeaders, a connection keeps only the headers named (canonical
+// or not) from its handshake request; without, every header.
+func TestTrimRequestKeepHeaders(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=websocket", nil)
+	r.Header.Set("Origin", "https://app.example")
+	r.Header.Set("Cookie", strings.Repeat("c", 2000))
+	r.Header.Set("User-Agent", "browser")
+	kept := trimRequest(r, []string{"origin", "Sec-Fetch-Site"})
+	if len(kept.Header) != 1 || kept.Header.Get("Origin") != "https://app.example" {
+		t.Fatalf("kept %v", kept.Header)
+	}
+	if kept.URL.Query().Get("EIO") != "4" || kept.RemoteAddr != r.RemoteAddr || kept.Host != r.Host {
+		t.Fatalf("lost the URL, remote address or host: %+v", kept)
+	}
+	if none := trimRequest(httptest.NewRequest(http.MethodGet, "/", nil), []string{"Origin"}); none.Header != nil {
+		t.Fatalf("a map made for no header: %v", none.Header)
+	}
+	if all := trimRequest(r, nil); len(all.Header) != 3 {
+		t.Fatalf("nil KeepHeaders dropped headers: %v", all.Header)
 	}
 }

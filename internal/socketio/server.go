@@ -108,7 +108,9 @@ type Handshake struct {
 	// Namespace is the namespace being connected to.
 	Namespace string
 	// Auth is the CONNECT packet's payload (socket.io-client's auth option),
-	// a JSON object; {} when the client sent none.
+	// a JSON object; {} when the client sent none. It is a slice of the
+	// packet as read: a middleware that has taken what it needs may set it
+	// to nil, so that the socket does not keep it (and its frame) alive.
 	Auth json.RawMessage
 	// Request is the Engine.IO handshake request: URL and query, headers
 	// (Origin, Cookie, User-Agent, ...), RemoteAddr. Its body is empty.

@@ -27,8 +27,8 @@ type Socket struct {
 	ns     *Namespace
 	cl     *client
 	hs     *Handshake
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx    context.Context    // made by Context on first use; guarded by mu
+	cancel context.CancelFunc // of ctx; nil until then
 
 	connected atomic.Bool
 
@@ -43,7 +43,6 @@ type Socket struct {
 
 func newSocket(cl *client, ns *Namespace, h *Handshake) *Socket {
 	s := &Socket{id: newID(), ns: ns, cl: cl, hs: h, data: h.Data}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.connected.Store(true)
 	return s
 }
@@ -62,8 +61,19 @@ func (s *Socket) Handshake() *Handshake { return s.hs }
 // of every namespace the client joined through it.
 func (s *Socket) Conn() *EngineConn { return s.cl.conn }
 
-// Context returns a context cancelled when the socket disconnects.
-func (s *Socket) Context() context.Context { return s.ctx }
+// Context returns a context cancelled when the socket disconnects. It is
+// made on the first call: a socket nobody asks for one holds none.
+func (s *Socket) Context() context.Context {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil {
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		if !s.connected.Load() {
+			s.cancel()
+		}
+	}
+	return s.ctx
+}
 
 // Connected reports whether the socket is still connected.
 func (s *Socket) Connected() bool { return s.connected.Load() }
@@ -133,6 +143,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 // and waits for it: it returns the client's ack arguments, ctx.Err() when
 // ctx is done first, or ErrClosed when the socket disconnects first.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]json.RawMessage, error) {
+	done := s.Context().Done() // closed when the socket disconnects
 	if reservedEvents[event] {
 		return nil, ErrReservedEvent
 	}
@@ -168,7 +179,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	case <-ctx.Done():
 		drop()
 		return nil, ctx.Err()
-	case <-s.ctx.Done():
+	case <-done:
 		drop()
 		return nil, ErrClosed
 	}
@@ -255,8 +266,11 @@ func (s *Socket) detach() bool {
 		return false
 	}
 	s.connected.Store(false)
+	cancel := s.cancel
 	s.mu.Unlock()
-	s.cancel()
+	if cancel != nil {
+		cancel()
+	}
 	s.cl.remove(s)
 	return true
 }

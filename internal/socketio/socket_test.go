@@ -462,3 +462,31 @@ func TestPollingDisconnectDelivered(t *testing.T) {
 		t.Fatalf("after close: %d", code)
 	}
 }
+
+// A socket makes its context only when asked (an idle socket holds none);
+// asked before or after the disconnect, it is cancelled by it.
+func TestSocketContextOnDemand(t *testing.T) {
+	_, hs, socks := sockServer(t, testConfig(), nil)
+	c := dialWSURL(t, hs.URL, "")
+	c.connect("/", "")
+	s := <-socks
+	s.mu.Lock()
+	made := s.ctx != nil
+	s.mu.Unlock()
+	if made {
+		t.Fatal("a context was made for a socket nobody asked one of")
+	}
+	early := s.Context()
+	if early.Err() != nil || s.Context() != early {
+		t.Fatal("the context of a connected socket is done, or not the same twice")
+	}
+	s.Disconnect(false)
+	select {
+	case <-early.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the context was not cancelled by the disconnect")
+	}
+	if late := s.Context(); late.Err() == nil {
+		t.Fatal("a context asked after the disconnect is not done")
+	}
+}
