@@ -289,3 +289,38 @@ func TestQueueConfig(t *testing.T) {
 		}
 	}
 }
+
+// FuzzQueues: any queue list (as the configuration and the Server API give
+// it) and any metadata: ParseQueues accepts or refuses with an error, never
+// panics; what it accepts validates, and matching never panics.
+func FuzzQueues(f *testing.F) {
+	f.Add(`[{"queue":"billing","match":{"topic":"billing"},"agents":["agent2"]},{"queue":"general"}]`, `{"topic":"billing"}`)
+	f.Add(`[{"queue":"n","match":{"n":"2","b":"true"}}]`, `{"n":2,"b":true}`)
+	f.Add(`[{"queue":""}]`, `null`)
+	f.Add(`[{"queue":"a"},{"queue":"a"}]`, `{"a":[1]}`)
+	f.Add(`[{"queue":"a","match":{"":"x"},"agents":["",""]}]`, `{"":{}}`)
+	f.Add(`[{"queue":"\u0007"}]`, `{"x":1e308}`)
+	f.Fuzz(func(t *testing.T, queues, metadata string) {
+		var qs []QueueConfig
+		if json.Unmarshal([]byte(queues), &qs) != nil {
+			return
+		}
+		parsed, err := ParseQueues(qs, "queues")
+		if err != nil {
+			if parsed != nil || err.Error() == "" {
+				t.Fatalf("refused with %v but returned %v", err, parsed)
+			}
+			return
+		}
+		w := Workgroup{Name: "w", Strategy: RoundRobin, OfferTimeout: time.Second, MaxChats: 1, Queues: parsed}
+		if err := w.Validate(); err != nil {
+			t.Fatalf("parsed queues do not validate: %v", err)
+		}
+		var meta map[string]any
+		_ = json.Unmarshal([]byte(metadata), &meta)
+		name, ok := w.queueFor(meta)
+		if ok != (name != "") && len(parsed) > 0 {
+			t.Fatalf("queueFor = %q, %v", name, ok)
+		}
+	})
+}
