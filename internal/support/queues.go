@@ -312,17 +312,33 @@ func (e *Engine) requeue(g *wgState, w Workgroup) (map[*request]string, error) {
 }
 
 // pushQueuePositions is pushPositions for a workgroup with queues: the
-// positions and estimates are within each request's queue.
+// positions and estimates are within each request's queue. The figures of
+// each queue are gathered once, and a request's queue found by a scan of
+// the few queues (no map per request: this runs on every transition).
 func (e *Engine) pushQueuePositions(g *wgState, force bool) {
-	n := make(map[string]int, len(g.Queues))
-	for _, q := range g.Queues {
-		n[q.Name] = e.availableInQueue(g, q.Name)
+	nq := len(g.Queues)
+	ahead := make([]int, nq)
+	n := make([]int, nq)
+	per := make([]time.Duration, nq)
+	for i, q := range g.Queues {
+		n[i] = max(e.availableInQueue(g, q.Name), 1)
+		per[i] = e.opts.DefaultWait
+		if st := g.stat(q.Name); st.samples > 0 {
+			per[i] = st.avgWait
+		}
 	}
-	ahead := make(map[string]int, len(g.Queues))
+	qi := 0 // the queue of the previous request: consecutive requests often share it
 	for _, r := range g.waiting {
-		ahead[r.Queue]++
-		pos := ahead[r.Queue]
-		est := e.estimateIn(g, r.Queue, pos, n[r.Queue])
+		if qi >= nq || g.Queues[qi].Name != r.Queue {
+			qi = slices.IndexFunc(g.Queues, func(q Queue) bool { return q.Name == r.Queue })
+			if qi < 0 {
+				qi = nq
+				continue // cannot happen: every waiting request is in one of g's queues
+			}
+		}
+		ahead[qi]++
+		pos := ahead[qi]
+		est := (per[qi] * time.Duration(pos) / time.Duration(n[qi])).Round(time.Second) // estimateIn's
 		if !force && pos == r.pos && est == r.est {
 			continue
 		}
