@@ -195,7 +195,13 @@ func demoConfig(dataDir, listen, backendURL, secret, apiKey, configPath string, 
 	if len(cfg.Support.Workgroups) == 0 {
 		// The workgroup of the seeded agents (agent1, agent2); its settings
 		// follow --set support.offerTimeout=..., support.strategy=..., ...
-		cfg.Support.Workgroups = []support.WorkgroupConfig{{Name: "support", DisplayName: "Customer support"}}
+		// Two queues: a request with metadata {topic: "billing"} waits in
+		// billing for agent2, every other in general for either agent.
+		cfg.Support.Workgroups = []support.WorkgroupConfig{{Name: "support", DisplayName: "Customer support",
+			Queues: []support.QueueConfig{
+				{Queue: "billing", Match: map[string]string{"topic": "billing"}, Agents: []string{"agent2"}},
+				{Queue: "general", Agents: []string{"agent1", "agent2"}},
+			}}}
 	}
 	return cfg, nil
 }

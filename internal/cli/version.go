@@ -16,9 +16,9 @@ import (
 const (
 	// ProtocolVersion is the version of the client protocol (docs/protocol.md,
 	// PROTOCOL_VERSION of clients/js).
-	ProtocolVersion = "1.3"
+	ProtocolVersion = "1.4"
 	// ServerAPIVersion is info.version of api/server.yaml (the Server API).
-	ServerAPIVersion = "1.1.0"
+	ServerAPIVersion = "1.2.0"
 )
 
 // Version is the release of this build, set from the git tag by

@@ -139,7 +139,8 @@ func TestExampleConfig(t *testing.T) {
 	if cfg.Backend.Secret != secret {
 		t.Errorf("ECB_BACKEND_SECRET did not reach backend.secret")
 	}
-	if wgs, err := cfg.Support.Resolve(); err != nil || len(wgs) != 1 || wgs[0].Hours == nil {
+	if wgs, err := cfg.Support.Resolve(); err != nil || len(wgs) != 1 || wgs[0].Hours == nil || len(wgs[0].Queues) != 2 ||
+		wgs[0].Queues[0].Match["topic"] != "billing" || wgs[0].Queues[0].Agents[0] != "agent2" {
 		t.Errorf("the example workgroup: %+v, %v", wgs, err)
 	}
 }

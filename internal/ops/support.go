@@ -127,6 +127,30 @@ type WorkgroupStatus struct {
 	EstimatedWait   int        `json:"estimatedWait"`
 	OpensAt         *time.Time `json:"opensAt,omitempty"`
 	ClosesAt        *time.Time `json:"closesAt,omitempty"`
+	// Queues are the figures of each of the workgroup's queues, in their
+	// order (absent when it has none; protocol 1.4).
+	Queues []QueueFigures `json:"queues,omitempty"`
+}
+
+// QueueFigures are one queue's figures; EstimatedWait is in seconds (the
+// wait of a request joining that queue now).
+type QueueFigures struct {
+	Queue           string `json:"queue"`
+	AgentsAvailable int    `json:"agentsAvailable"`
+	QueueLength     int    `json:"queueLength"`
+	EstimatedWait   int    `json:"estimatedWait"`
+}
+
+// QueueFiguresOf converts the engine's queue statuses (nil for none).
+func QueueFiguresOf(qs []support.QueueStatus) []QueueFigures {
+	if len(qs) == 0 {
+		return nil
+	}
+	out := make([]QueueFigures, len(qs))
+	for i, q := range qs {
+		out[i] = QueueFigures{Queue: q.Queue, AgentsAvailable: q.AgentsAvailable, QueueLength: q.QueueLength, EstimatedWait: seconds(q.EstimatedWait)}
+	}
+	return out
 }
 
 // GetWorkgroupStatus tells anyone (anonymous visitors included) whether a
@@ -149,7 +173,7 @@ func (s *Service) GetWorkgroupStatus(ctx context.Context, c Caller, req GetWorkg
 		}
 		return &WorkgroupStatus{Workgroup: st.Workgroup, DisplayName: st.DisplayName, Open: st.Open,
 			AgentsAvailable: st.AgentsAvailable, QueueLength: st.QueueLength, EstimatedWait: seconds(st.EstimatedWait),
-			OpensAt: at(st.OpensAt), ClosesAt: at(st.ClosesAt)}, nil
+			OpensAt: at(st.OpensAt), ClosesAt: at(st.ClosesAt), Queues: QueueFiguresOf(st.Queues)}, nil
 	})
 }
 
@@ -161,9 +185,12 @@ type SupportAskRequest struct {
 	OperationID string          `json:"operationId,omitempty"`
 }
 
-// SupportAskResult is its answer; EstimatedWait is in seconds.
+// SupportAskResult is its answer; EstimatedWait is in seconds. Queue is
+// the workgroup's queue the request landed in (absent when it has none);
+// Position and EstimatedWait are within it.
 type SupportAskResult struct {
 	RequestID     string `json:"requestId"`
+	Queue         string `json:"queue,omitempty"`
 	Position      int    `json:"position"`
 	EstimatedWait int    `json:"estimatedWait"`
 }
@@ -181,7 +208,7 @@ func (s *Service) SupportAsk(ctx context.Context, c Caller, req SupportAskReques
 		if err != nil {
 			return nil, SupportError(err)
 		}
-		return &SupportAskResult{RequestID: r.ID, Position: pos, EstimatedWait: seconds(est)}, nil
+		return &SupportAskResult{RequestID: r.ID, Queue: r.Queue, Position: pos, EstimatedWait: seconds(est)}, nil
 	})
 }
 
@@ -356,9 +383,12 @@ func (s *Service) callSupport(ctx context.Context, c Caller, op string, p json.R
 
 // The pushes of the support operations.
 type (
-	// QueuePush tells a visitor where their request stands (seconds).
+	// QueuePush tells a visitor where their request stands (seconds);
+	// Queue is the workgroup's queue it waits in (absent when the
+	// workgroup has none), the position within it.
 	QueuePush struct {
 		RequestID     string `json:"requestId"`
+		Queue         string `json:"queue,omitempty"`
 		Position      int    `json:"position"`
 		EstimatedWait int    `json:"estimatedWait"`
 	}
@@ -367,6 +397,7 @@ type (
 		OfferID   string         `json:"offerId"`
 		RequestID string         `json:"requestId"`
 		Workgroup string         `json:"workgroup"`
+		Queue     string         `json:"queue,omitempty"` // the request's queue, when the workgroup has queues
 		Question  string         `json:"question"`
 		Metadata  map[string]any `json:"metadata,omitempty"`
 		Visitor   OfferVisitor   `json:"visitor"`
@@ -413,6 +444,7 @@ type supportEvents struct{ s *Service }
 // The optional event interfaces supportEvents hears, checked at compile time.
 var (
 	_ support.AskEvents        = supportEvents{}
+	_ support.QueueEvents      = supportEvents{}
 	_ support.RejectEvents     = supportEvents{}
 	_ support.TransferEvents   = supportEvents{}
 	_ support.ConferenceEvents = supportEvents{}
@@ -462,9 +494,14 @@ func (ev supportEvents) Queue(visitorID, requestID string, position int, est tim
 	ev.send(visitorID, EventQueue, QueuePush{RequestID: requestID, Position: position, EstimatedWait: seconds(est)})
 }
 
+// QueueIn is Queue for a request in one of its workgroup's queues.
+func (ev supportEvents) QueueIn(visitorID, requestID, queue string, position int, est time.Duration) {
+	ev.send(visitorID, EventQueue, QueuePush{RequestID: requestID, Queue: queue, Position: position, EstimatedWait: seconds(est)})
+}
+
 func (ev supportEvents) Offer(o support.Offer) {
 	r := o.Request
-	ev.send(o.AgentID, EventOffer, OfferPush{OfferID: o.ID, RequestID: r.ID, Workgroup: r.Workgroup, Question: r.Question,
+	ev.send(o.AgentID, EventOffer, OfferPush{OfferID: o.ID, RequestID: r.ID, Workgroup: r.Workgroup, Queue: r.Queue, Question: r.Question,
 		Metadata: r.Metadata, Visitor: OfferVisitor{ID: r.VisitorID, Name: r.VisitorName, Anonymous: r.Anonymous}, ExpiresAt: o.ExpiresAt})
 }
 

@@ -72,6 +72,9 @@ func FuzzRequests(f *testing.F) {
 		{"PUT", "/server/v1/workgroups/sales", `{"hours":{"weekly":{"tue":["09:00-12:00","11:59-13:00"]}}}`},
 		{"PUT", "/server/v1/workgroups/sales", `{"open":false,"maxChats":1e9,"offerTimeoutSeconds":-1}`},
 		{"PUT", "/server/v1/workgroups/support", `{"hours":null,"requiredFields":["",""]}`},
+		{"PUT", "/server/v1/workgroups/sales", `{"queues":[{"queue":"billing","match":{"topic":"billing"},"agents":["agent2"]},{"queue":"general"}]}`},
+		{"PUT", "/server/v1/workgroups/sales", `{"queues":[{"queue":""},{"queue":"a","match":{"":1},"agents":["x","x",""]}]}`},
+		{"PUT", "/server/v1/workgroups/support", `{"queues":[{"queue":"only","match":{"k":"v"}}]}`},
 		{"DELETE", "/server/v1/workgroups/sales", ``},
 		{"DELETE", "/server/v1/workgroups/support", ``},
 		// The backend acting on threads and support conversations (issue 15).

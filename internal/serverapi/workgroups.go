@@ -1,6 +1,7 @@
 package serverapi
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -38,13 +39,14 @@ const (
 // WorkgroupRequest is the body of PUT /workgroups/{name}: the settings;
 // those omitted take the support.* defaults, as in the configuration.
 type WorkgroupRequest struct {
-	DisplayName         string               `json:"displayName,omitempty"`
-	Strategy            string               `json:"strategy,omitempty"`
-	OfferTimeoutSeconds *int                 `json:"offerTimeoutSeconds,omitempty"`
-	MaxChats            *int                 `json:"maxChats,omitempty"`
-	Open                *bool                `json:"open,omitempty"`
-	Hours               *support.HoursConfig `json:"hours,omitempty"`
-	RequiredFields      []string             `json:"requiredFields,omitempty"`
+	DisplayName         string                `json:"displayName,omitempty"`
+	Strategy            string                `json:"strategy,omitempty"`
+	OfferTimeoutSeconds *int                  `json:"offerTimeoutSeconds,omitempty"`
+	MaxChats            *int                  `json:"maxChats,omitempty"`
+	Open                *bool                 `json:"open,omitempty"`
+	Hours               *support.HoursConfig  `json:"hours,omitempty"`
+	RequiredFields      []string              `json:"requiredFields,omitempty"`
+	Queues              []support.QueueConfig `json:"queues,omitempty"`
 }
 
 func workgroupOf(info support.WorkgroupInfo) ecbserver.Workgroup {
@@ -56,6 +58,13 @@ func workgroupOf(info support.WorkgroupInfo) ecbserver.Workgroup {
 			EstimatedWait: int((st.EstimatedWait + time.Second/2) / time.Second), OpensAt: utcPtr(st.OpensAt), ClosesAt: utcPtr(st.ClosesAt)}}
 	if out.RequiredFields == nil {
 		out.RequiredFields = []string{}
+	}
+	for _, q := range w.Queues {
+		c := q.Config()
+		out.Queues = append(out.Queues, ecbserver.WorkgroupQueue{Queue: c.Queue, Match: c.Match, Agents: c.Agents})
+	}
+	for _, q := range ops.QueueFiguresOf(st.Queues) {
+		out.Status.Queues = append(out.Status.Queues, ecbserver.WorkgroupQueueStatus(q))
 	}
 	if w.Hours != nil {
 		hc := ecbserver.WorkgroupHours(w.Hours.Config())
@@ -146,6 +155,11 @@ func (a *API) putWorkgroup(w http.ResponseWriter, r *http.Request) {
 	}
 	created, err := e.PutWorkgroup(wg)
 	if err != nil {
+		var se *support.Error
+		if errors.As(err, &se) { // a change of queues that would strand a waiting request: conflict
+			sse.WriteError(w, ops.SupportError(err))
+			return
+		}
 		sse.WriteError(w, apierr.Wrap(err, apierr.InvalidArgument, err.Error()))
 		return
 	}
@@ -189,7 +203,7 @@ func ParseWorkgroup(cfg support.Config, name string, req WorkgroupRequest) (supp
 		}
 	}
 	wc := support.WorkgroupConfig{Name: name, DisplayName: req.DisplayName, Strategy: req.Strategy,
-		Open: req.Open, RequiredFields: req.RequiredFields, Hours: req.Hours}
+		Open: req.Open, RequiredFields: req.RequiredFields, Hours: req.Hours, Queues: req.Queues}
 	if req.OfferTimeoutSeconds != nil {
 		wc.OfferTimeout = time.Duration(*req.OfferTimeoutSeconds) * time.Second
 	}

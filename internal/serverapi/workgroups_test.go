@@ -252,6 +252,11 @@ func TestWorkgroupRefusals(t *testing.T) {
 		{"no hours at all", "PUT", "x", `{"hours":{}}`, 400, "invalid_argument", "hours.weekly"},
 		{"bad date", "PUT", "x", `{"hours":{"weekly":{"mon":["09:00-17:00"]},"closedDates":["tomorrow"]}}`, 400, "invalid_argument", "hours.closedDates[0]"},
 		{"unknown hours field", "PUT", "x", `{"hours":{"weekly":{"mon":["09:00-17:00"]},"holidays":[]}}`, 400, "invalid_argument", "holidays"},
+		{"queue without a name", "PUT", "x", `{"queues":[{"match":{"topic":"a"}}]}`, 400, "invalid_argument", "queues[0]"},
+		{"queue twice", "PUT", "x", `{"queues":[{"queue":"a"},{"queue":"a"}]}`, 400, "invalid_argument", "queues[1]"},
+		{"queue match not a string", "PUT", "x", `{"queues":[{"queue":"a","match":{"n":1}}]}`, 400, "invalid_argument", "match"},
+		{"queue agent repeated", "PUT", "x", `{"queues":[{"queue":"a","agents":["u","u"]}]}`, 400, "invalid_argument", "agents[1]"},
+		{"unknown queue field", "PUT", "x", `{"queues":[{"queue":"a","overflow":true}]}`, 400, "invalid_argument", "overflow"},
 		{"oversized", "PUT", "x", `{"displayName":"` + strings.Repeat("x", 5000) + `"}`, 413, "payload_too_large", ""},
 	}
 	for _, tc := range cases {
@@ -293,5 +298,55 @@ func TestWorkgroupsWithoutSupport(t *testing.T) {
 		if status != 404 || code != "not_found" || !strings.Contains(msg, "customer support is not configured") {
 			t.Fatalf("%s %s: %d %s %q", r.method, r.path, status, code, msg)
 		}
+	}
+}
+
+// TestWorkgroupQueues: PUT with queues, the settings and the per-queue
+// status in the answer, and a change stranding a waiting request refused
+// with 409.
+func TestWorkgroupQueues(t *testing.T) {
+	e := newEnv(t, withSupport(t))
+	ctx := context.Background()
+	c := e.client(t, allKey)
+	eng := e.svc.Support()
+	if _, err := eng.SetAvailability("agent1", []string{"support"}, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, created, err := c.PutWorkgroup(ctx, "support", ecbserver.WorkgroupSettings{Queues: []ecbserver.WorkgroupQueue{
+		{Queue: "billing", Match: map[string]string{"topic": "billing"}, Agents: []string{"agent2"}},
+		{Queue: "general", Agents: []string{"agent1", "agent2"}}}})
+	if err != nil || created || len(w.Queues) != 2 || w.Queues[0].Match["topic"] != "billing" || w.Queues[1].Agents[0] != "agent1" {
+		t.Fatalf("put: %+v %v %v", w, created, err)
+	}
+	// A billing request waits (agent2 is away): its queue's figures say so.
+	r, pos, _, err := eng.Ask(support.Visitor{ID: "v"}, "support", "q", map[string]any{"topic": "billing"}, "")
+	if err != nil || r.Queue != "billing" || pos != 1 {
+		t.Fatalf("ask: %+v %d %v", r, pos, err)
+	}
+	got, err := c.GetWorkgroup(ctx, "support")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ecbserver.WorkgroupQueueStatus{{Queue: "billing", AgentsAvailable: 0, QueueLength: 1, EstimatedWait: 60},
+		{Queue: "general", AgentsAvailable: 1, QueueLength: 0, EstimatedWait: 30}}
+	if !slices.Equal(got.Status.Queues, want) || got.Status.QueueLength != 1 || got.Status.AgentsAvailable != 1 {
+		t.Fatalf("status %+v, want queues %+v", got.Status, want)
+	}
+	// Without a catch-all the waiting request would match nothing: 409, unchanged.
+	status, code, msg := callRaw(t, "PUT", e.url+"/server/v1/workgroups/support", allKey, `{"queues":[{"queue":"sales","match":{"topic":"sales"}}]}`)
+	if status != 409 || code != "conflict" || !strings.Contains(msg, "catch-all") {
+		t.Fatalf("stranding put: %d %s %q", status, code, msg)
+	}
+	if got, _ := c.GetWorkgroup(ctx, "support"); len(got.Queues) != 2 {
+		t.Fatalf("refused put changed the queues: %+v", got.Queues)
+	}
+	// Without queues again: the figures are gone, the request stays.
+	w, _, err = c.PutWorkgroup(ctx, "support", ecbserver.WorkgroupSettings{})
+	if err != nil || len(w.Queues) != 0 || len(w.Status.Queues) != 0 || w.Status.QueueLength != 1 {
+		t.Fatalf("put without queues: %+v %v", w, err)
+	}
+	// agent1 serves the whole workgroup now: the request was offered at once.
+	if rs := eng.Requests("v"); len(rs) != 1 || rs[0].Queue != "" || rs[0].State != support.StateOffered {
+		t.Fatalf("request after the put: %+v", rs)
 	}
 }

@@ -3,6 +3,7 @@ package support
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -34,6 +35,8 @@ type WorkgroupConfig struct {
 	// Hours, when set, are the opening hours (hours.go); without them the
 	// workgroup is open whenever Open is.
 	Hours *HoursConfig `yaml:"hours"`
+	// Queues, when set, are the workgroup's ordered queues (queues.go).
+	Queues []QueueConfig `yaml:"queues"`
 }
 
 // SetDefaults fills in the zero values.
@@ -92,7 +95,8 @@ func (c Config) ResolveWorkgroup(wc WorkgroupConfig, hoursKey string) (Workgroup
 }
 
 // workgroup applies the defaults of c (already set) to wc and validates it:
-// verr is about the settings, herr about the hours.
+// verr is about the settings, herr about the hours and the queues (each
+// error names its key: hoursKey, and its "queues" sibling).
 func (c Config) workgroup(wc WorkgroupConfig, hoursKey string) (w Workgroup, verr, herr error) {
 	w = Workgroup{Name: wc.Name, DisplayName: wc.DisplayName, Strategy: Strategy(wc.Strategy),
 		OfferTimeout: wc.OfferTimeout, MaxChats: wc.MaxChats, Open: wc.Open == nil || *wc.Open,
@@ -109,9 +113,13 @@ func (c Config) workgroup(wc WorkgroupConfig, hoursKey string) (w Workgroup, ver
 	if w.DisplayName == "" {
 		w.DisplayName = w.Name
 	}
+	var qerr error
+	if len(wc.Queues) > 0 {
+		w.Queues, qerr = ParseQueues(wc.Queues, strings.TrimSuffix(hoursKey, "hours")+"queues")
+	}
 	verr = w.Validate()
 	if wc.Hours != nil {
 		w.Hours, herr = ParseHours(*wc.Hours, hoursKey)
 	}
-	return w, verr, herr
+	return w, verr, errors.Join(herr, qerr)
 }

@@ -1,6 +1,8 @@
 // Package support is ECB's customer-support routing engine (the Openfire
 // Fastpath queue of the seeds): workgroups with a FIFO queue of visitor
-// requests, agents with an availability and a maximum of concurrent chats,
+// requests (or several ordered queues chosen by the request's metadata,
+// each served by its own agents: queues.go), agents with an availability
+// and a maximum of concurrent chats,
 // and offers made to one agent at a time that the agent accepts or rejects
 // and that are revoked when they time out.
 //
@@ -22,7 +24,8 @@
 // chats than its limit; within a workgroup the request that has waited
 // longest is routed first (a younger request is offered an agent only when
 // every older waiting one may not go to that agent, because the agent has
-// just rejected or let it time out).
+// just rejected or let it time out, or does not serve its queue); a request
+// of a workgroup with queues is offered only to the agents of its queue.
 //
 // # Snapshots
 //

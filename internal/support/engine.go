@@ -38,6 +38,9 @@ type Workgroup struct {
 	// Hours, when set, are the opening hours: the workgroup is open when
 	// Open is true and the engine's clock is within them (hours.go).
 	Hours *Hours
+	// Queues, when set, are the workgroup's ordered queues (queues.go):
+	// a request lands in the first its metadata matches.
+	Queues []Queue
 }
 
 // State is where a request is.
@@ -56,8 +59,11 @@ const (
 
 // Request is a snapshot of a visitor's request.
 type Request struct {
-	ID          string         `json:"id"`
-	Workgroup   string         `json:"workgroup"`
+	ID        string `json:"id"`
+	Workgroup string `json:"workgroup"`
+	// Queue is the queue of the workgroup the request landed in ("": the
+	// workgroup has no queues).
+	Queue       string         `json:"queue,omitempty"`
 	VisitorID   string         `json:"visitorId"`
 	VisitorName string         `json:"visitorName,omitempty"`
 	Anonymous   bool           `json:"anonymous,omitempty"`
@@ -144,6 +150,14 @@ type Events interface {
 // else, so it comes before every later event of the request.
 type RejectEvents interface {
 	OfferRejected(agentID, offerID string, r Request)
+}
+
+// QueueEvents may be implemented by an Events to hear the queue of a
+// request's position: for a request in one of a workgroup's named queues,
+// QueueIn is told instead of Queue (the position and estimated wait are
+// within that queue).
+type QueueEvents interface {
+	QueueIn(visitorID, requestID, queue string, position int, estimatedWait time.Duration)
 }
 
 // AskEvents may be implemented by an Events to hear about new requests.
@@ -246,6 +260,7 @@ type wgState struct {
 	rr      string     // the agent offered last (round-robin)
 	avgWait time.Duration
 	samples int
+	qstats  map[string]queueStat // per queue (queues.go)
 }
 
 type request struct {
@@ -336,7 +351,7 @@ func (w Workgroup) Validate() error {
 	case w.MaxChats <= 0:
 		return fmt.Errorf("support: workgroup %q: maxChats must be positive", w.Name)
 	}
-	return nil
+	return validateQueues(w)
 }
 
 // SetWorkgroup adds a workgroup or changes its settings; its queue and
@@ -365,7 +380,10 @@ type Status struct {
 	Open            bool          `json:"open"`
 	AgentsAvailable int           `json:"agentsAvailable"`
 	QueueLength     int           `json:"queueLength"`
-	EstimatedWait   time.Duration `json:"-"`
+	EstimatedWait   time.Duration `json:"estimatedWaitNs"` // JSON only across nodes
+	// Queues are the figures of each of the workgroup's queues, in order
+	// (none when it has no queues).
+	Queues []QueueStatus `json:"queues,omitempty"`
 	// OpensAt (closed) or ClosesAt (open) is the next change of the
 	// opening hours, when the workgroup has hours and its Open switch is on.
 	OpensAt  time.Time `json:"opensAt,omitzero"`
@@ -413,6 +431,10 @@ func (e *Engine) Ask(v Visitor, workgroup, question string, metadata map[string]
 			return Request{}, 0, 0, errf(KindInvalid, "workgroup %q requires metadata field %q", workgroup, f)
 		}
 	}
+	queue, ok := g.queueFor(metadata)
+	if !ok {
+		return Request{}, 0, 0, errf(KindInvalid, "the metadata matches none of the queues of workgroup %q (it has no catch-all queue)", workgroup)
+	}
 	for _, r := range e.byVisitor[v.ID] {
 		if r.Workgroup == workgroup && (r.State == StateQueued || r.State == StateOffered) {
 			return Request{}, 0, 0, errf(KindConflict, "you already wait in workgroup %q (request %s)", workgroup, r.ID)
@@ -420,7 +442,7 @@ func (e *Engine) Ask(v Visitor, workgroup, question string, metadata map[string]
 	}
 	e.seq++
 	r := &request{seq: e.seq, tried: map[string]time.Time{}, Request: Request{
-		ID: "req-" + e.opts.NewID(), Workgroup: workgroup, VisitorID: v.ID, VisitorName: v.Name, Anonymous: v.Anonymous,
+		ID: "req-" + e.opts.NewID(), Workgroup: workgroup, Queue: queue, VisitorID: v.ID, VisitorName: v.Name, Anonymous: v.Anonymous,
 		Question: question, Metadata: metadata, OperationID: operationID,
 		CreatedAt: e.opts.Clock.Now(), State: StateQueued}}
 	e.requests[r.ID] = r
@@ -512,8 +534,17 @@ func (e *Engine) unwait(g *wgState, r *request) {
 	}
 }
 
-// rewait puts r back in its place (by arrival).
+// rewait puts r back in its place (by arrival), in its queue: when that
+// queue is gone (the workgroup's queues changed meanwhile), in the first
+// its metadata matches, else the last one.
 func (e *Engine) rewait(g *wgState, r *request) {
+	if (r.Queue == "") != (len(g.Queues) == 0) || (r.Queue != "" && g.queue(r.Queue) == nil) {
+		name, ok := g.queueFor(r.Metadata)
+		if !ok {
+			name = g.Queues[len(g.Queues)-1].Name
+		}
+		r.Queue = name
+	}
 	i, _ := slices.BinarySearchFunc(g.waiting, r.seq, func(x *request, s uint64) int {
 		switch {
 		case x.seq < s:
@@ -654,7 +685,7 @@ func (e *Engine) Accept(ctx context.Context, agentID, offerID string) (Invitatio
 	a.chats[r.ID] = true
 	a.lastActivity = now
 	e.unwait(g, r)
-	e.sample(g, now.Sub(r.CreatedAt))
+	e.sample(g, r.Queue, now.Sub(r.CreatedAt))
 	e.routeAll() // the agent, without an offer now, may take another request
 	e.pushPositions(g, false)
 	snap := r.snapshot()
@@ -729,13 +760,28 @@ func (e *Engine) Close(userID, requestID string) error {
 	return nil
 }
 
-func (e *Engine) sample(g *wgState, d time.Duration) {
+// sample adds a wait to the averages of g and of its queue.
+func (e *Engine) sample(g *wgState, queue string, d time.Duration) {
 	if g.samples == 0 {
 		g.avgWait = d
 	} else {
 		g.avgWait = (g.avgWait*4 + d) / 5
 	}
 	g.samples++
+	if queue == "" {
+		return
+	}
+	if g.qstats == nil {
+		g.qstats = map[string]queueStat{}
+	}
+	st := g.qstats[queue]
+	if st.samples == 0 {
+		st.avgWait = d
+	} else {
+		st.avgWait = (st.avgWait*4 + d) / 5
+	}
+	st.samples++
+	g.qstats[queue] = st
 }
 
 // AgentStatus is an agent's state after SetAvailability.
@@ -877,7 +923,7 @@ func (e *Engine) VisitorBack(visitorID string) {
 			e.emitInvitation(*r.invited, true, false)
 			r.invited = nil
 		case r.State == StateQueued || r.State == StateOffered:
-			e.emitQueue(r.VisitorID, r.ID, r.pos, r.est)
+			e.emitQueue(r.VisitorID, r.ID, r.Queue, r.pos, r.est)
 		}
 	}
 }
@@ -920,7 +966,8 @@ func (e *Engine) availableIn(g *wgState) int {
 // eligible reports whether r may be offered to a now.
 func (e *Engine) eligible(g *wgState, r *request, a *agent, now time.Time) bool {
 	return a.available && a.workgroups[g.Name] && a.offer == nil && a.id != r.VisitorID &&
-		!a.chats[r.ID] && len(a.chats) < e.limit(a, g) && !now.Before(r.tried[a.id])
+		!a.chats[r.ID] && len(a.chats) < e.limit(a, g) && !now.Before(r.tried[a.id]) &&
+		(r.Queue == "" || g.serves(r.Queue, a.id))
 }
 
 func (e *Engine) routeAll() {
@@ -1047,9 +1094,13 @@ func (e *Engine) estimate(g *wgState, pos, n int) time.Duration {
 	return (per * time.Duration(pos) / time.Duration(n)).Round(time.Second)
 }
 
-// pushPositions tells each waiting visitor of g their position when it
-// changed (or always, with force).
+// pushPositions tells each waiting visitor of g their position in their
+// queue when it changed (or always, with force).
 func (e *Engine) pushPositions(g *wgState, force bool) {
+	if len(g.Queues) > 0 {
+		e.pushQueuePositions(g, force)
+		return
+	}
 	n := e.availableIn(g)
 	for i, r := range g.waiting {
 		pos, est := i+1, e.estimate(g, i+1, n)
@@ -1058,7 +1109,7 @@ func (e *Engine) pushPositions(g *wgState, force bool) {
 		}
 		r.pos, r.est = pos, est
 		if !r.away {
-			e.emitQueue(r.VisitorID, r.ID, pos, est)
+			e.emitQueue(r.VisitorID, r.ID, r.Queue, pos, est)
 		}
 	}
 }

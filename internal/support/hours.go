@@ -360,7 +360,8 @@ func (w Workgroup) closedMessage(t time.Time) string {
 func (e *Engine) status(g *wgState, now time.Time) Status {
 	n := e.availableIn(g)
 	st := Status{Workgroup: g.Name, DisplayName: g.DisplayName, Open: g.openAt(now),
-		AgentsAvailable: n, QueueLength: len(g.waiting), EstimatedWait: e.estimate(g, len(g.waiting)+1, n)}
+		AgentsAvailable: n, QueueLength: len(g.waiting), EstimatedWait: e.estimate(g, len(g.waiting)+1, n),
+		Queues: e.queueStatuses(g)}
 	if g.Open && g.Hours != nil {
 		if next, ok := g.Hours.NextChange(now); ok {
 			if st.Open {

@@ -21,14 +21,34 @@ func (e *Engine) PutWorkgroup(w Workgroup) (created bool, err error) {
 		return false, err
 	}
 	w.RequiredFields = slices.Clone(w.RequiredFields)
+	w.Queues = cloneQueues(w.Queues)
 	e.mu.Lock()
 	defer e.unlock()
 	if g := e.wgs[w.Name]; g != nil {
+		// Changed queues: every waiting request lands again in the first
+		// new queue it matches (refused when one would match none).
+		moved, err := e.requeue(g, w)
+		if err != nil {
+			return false, err
+		}
 		g.Workgroup = w
-		// A lower maxChats takes back the offers that no longer fit.
+		for r, name := range moved {
+			r.Queue = name
+		}
+		for name := range g.qstats {
+			if w.queue(name) == nil {
+				delete(g.qstats, name)
+			}
+		}
+		// A lower maxChats takes back the offers that no longer fit, and
+		// changed queues those made to an agent of another queue.
 		for _, a := range e.sortedAgents() {
 			if a.offer != nil && a.offer.req.Workgroup == w.Name {
 				e.revokeIfOver(a)
+			}
+			if o := a.offer; o != nil && o.req.Workgroup == w.Name && o.req.Queue != "" && !g.serves(o.req.Queue, a.id) {
+				e.dropOffer(o, ReasonUnavailable)
+				e.emitRevoked(a.id, o.id, o.req.snapshot(), ReasonUnavailable)
 			}
 		}
 		e.routeAll() // an agent whose offer went back may take another workgroup's request
@@ -108,6 +128,7 @@ func (e *Engine) WorkgroupInfos() []WorkgroupInfo {
 func (e *Engine) info(g *wgState) WorkgroupInfo {
 	w := g.Workgroup
 	w.RequiredFields = slices.Clone(w.RequiredFields)
+	w.Queues = cloneQueues(w.Queues)
 	chats := 0
 	for _, r := range e.requests {
 		if r.Workgroup == g.Name && (r.State == StatePending || r.State == StateChat) {

@@ -19,6 +19,7 @@ type outEvent struct {
 	send      func(Events)
 	visitorID string
 	requestID string
+	queue     string
 	position  int
 	wait      time.Duration
 }
@@ -27,8 +28,8 @@ type outEvent struct {
 func (e *Engine) emit(f func(Events)) { e.out = append(e.out, outEvent{send: f}) }
 
 // emitQueue queues a Queue event. The caller holds e.mu.
-func (e *Engine) emitQueue(visitorID, requestID string, pos int, est time.Duration) {
-	e.out = append(e.out, outEvent{visitorID: visitorID, requestID: requestID, position: pos, wait: est})
+func (e *Engine) emitQueue(visitorID, requestID, queue string, pos int, est time.Duration) {
+	e.out = append(e.out, outEvent{visitorID: visitorID, requestID: requestID, queue: queue, position: pos, wait: est})
 }
 
 // unlock releases e.mu, then sends the queued events unless another
@@ -75,7 +76,11 @@ func (e *Engine) drain() {
 		ev := e.opts.Events
 		for _, x := range batch {
 			if x.send == nil {
-				ev.Queue(x.visitorID, x.requestID, x.position, x.wait)
+				if qe, ok := ev.(QueueEvents); ok && x.queue != "" {
+					qe.QueueIn(x.visitorID, x.requestID, x.queue, x.position, x.wait)
+				} else {
+					ev.Queue(x.visitorID, x.requestID, x.position, x.wait)
+				}
 				continue
 			}
 			x.send(ev)

@@ -34,6 +34,35 @@ type propEvents struct {
 	// trace is every event, in the order told, in its JSON form (so that
 	// a restored engine's events compare equal to the twin's).
 	trace []string
+	// queues is the test's own model of each workgroup's queues (as last
+	// put): a request must land in the first its metadata matches, and be
+	// offered only to that queue's agents.
+	queues map[string][]Queue
+	// queueOffers counts the offers made per queue.
+	queueOffers map[string]int
+}
+
+// modelQueue is the queue of wg the model puts metadata in, and its agents
+// (nil: every agent of the workgroup); "" when wg has no queues.
+func (p *propEvents) modelQueue(wg string, metadata map[string]any) (string, []string) {
+	for _, q := range p.queues[wg] {
+		ok := true
+		for k, v := range q.Match {
+			if s, isStr := metadata[k].(string); !isStr || s != v {
+				ok = false
+			}
+		}
+		if ok {
+			return q.Name, q.Agents
+		}
+	}
+	return "", nil
+}
+
+// modelServes reports whether the model lets agent take r.
+func (p *propEvents) modelServes(r *request, agent string) bool {
+	name, agents := p.modelQueue(r.Workgroup, r.Metadata)
+	return r.Queue == name && (agents == nil || slices.Contains(agents, agent))
 }
 
 // note appends an event to the trace.
@@ -64,19 +93,30 @@ func (p *propEvents) Queue(visitorID, requestID string, pos int, est time.Durati
 	p.push(visitorID)
 }
 
+func (p *propEvents) QueueIn(visitorID, requestID, queue string, pos int, est time.Duration) {
+	p.note("queueIn", visitorID, requestID, queue, pos, est)
+	p.push(visitorID)
+}
+
 // decided checks a routing decision; the engine calls it with its lock held.
 func (p *propEvents) decided(g *wgState, r *request, a *agent, now time.Time) {
 	t, e := p.t, p.e
 	if len(a.chats)+1 > e.limit(a, g) {
 		t.Fatalf("offer to %s who is full (%d chats, limit %d)", a.id, len(a.chats), e.limit(a, g))
 	}
-	// FIFO: no older queued request could have gone to this agent.
+	// Queues: r is in the queue the model says, and a is one of its agents.
+	if !p.modelServes(r, a.id) {
+		name, agents := p.modelQueue(g.Name, r.Metadata)
+		t.Fatalf("request %s (queue %q, metadata %v) offered to %s: the model's queue is %q with agents %v", r.ID, r.Queue, r.Metadata, a.id, name, agents)
+	}
+	// FIFO: no older queued request could have gone to this agent (in
+	// particular none older of the same queue).
 	for _, q := range g.waiting {
 		if q.seq >= r.seq {
 			break
 		}
 		if q.State == StateQueued && a.available && a.workgroups[g.Name] && a.id != q.VisitorID &&
-			len(a.chats) < e.limit(a, g) && !now.Before(q.tried[a.id]) {
+			len(a.chats) < e.limit(a, g) && !now.Before(q.tried[a.id]) && p.modelServes(q, a.id) {
 			t.Fatalf("request %s (seq %d) offered to %s before older %s (seq %d)", r.ID, r.seq, a.id, q.ID, q.seq)
 		}
 	}
@@ -89,6 +129,7 @@ func (p *propEvents) Offer(o Offer) {
 	}
 	p.holder[o.Request.ID] = o.AgentID
 	p.offers[o.ID] = o
+	p.queueOffers[o.Request.Queue]++
 	p.push(o.AgentID)
 }
 
@@ -188,8 +229,18 @@ func checkState(t *testing.T, e *Engine, asked []string, p *propEvents) {
 	}
 	inWaiting := map[*request]int{}
 	for _, g := range e.wgs {
+		ahead := map[string]int{}
 		for i, r := range g.waiting {
 			inWaiting[r]++
+			// Every waiting request is in the model's queue, and its
+			// position is within that queue.
+			if name, _ := p.modelQueue(g.Name, r.Metadata); r.Queue != name {
+				t.Fatalf("request %s (metadata %v) waits in queue %q, the model's is %q", r.ID, r.Metadata, r.Queue, name)
+			}
+			ahead[r.Queue]++
+			if r.pos != ahead[r.Queue] {
+				t.Fatalf("request %s at position %d of queue %q, %d waiting there up to it", r.ID, r.pos, r.Queue, ahead[r.Queue])
+			}
 			if i > 0 && g.waiting[i-1].seq >= r.seq {
 				t.Fatalf("workgroup %s: queue out of order", g.Name)
 			}
@@ -279,7 +330,8 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []string{"accepted", "transferred", "invited", "left", "removed", string(StateDropped), string(StateCancelled), string(StateClosed)} {
+	for _, k := range []string{"accepted", "transferred", "invited", "left", "removed", string(StateDropped), string(StateCancelled), string(StateClosed),
+		"offer@vip", "offer@billing", "offer@general", "offer@"} {
 		if total[k] == 0 && !testing.Short() {
 			t.Errorf("the runs did not exercise %q: %v", k, total)
 		}
@@ -363,7 +415,8 @@ func runProperty(t *testing.T, rng *rand.Rand, steps int, refusing bool) propRun
 // JSON on a new clock at the same time, as a node taking over would.
 func runPropertyRestoring(t *testing.T, rng *rand.Rand, steps int, refusing bool, restore *rand.Rand) propRun {
 	clk := NewManualClock(t0)
-	p := &propEvents{t: t, offers: map[string]Offer{}, ended: map[string]State{}, holder: map[string]string{}}
+	p := &propEvents{t: t, offers: map[string]Offer{}, ended: map[string]State{}, holder: map[string]string{},
+		queues: map[string][]Queue{"lb": lbQueues[0]}, queueOffers: map[string]int{}}
 	if refusing {
 		p.refuses = func(string) bool { return rng.Intn(8) == 0 }
 	}
@@ -374,7 +427,7 @@ func runPropertyRestoring(t *testing.T, rng *rand.Rand, steps int, refusing bool
 	}
 	e, err := New([]Workgroup{
 		{Name: "rr", Strategy: RoundRobin, OfferTimeout: 5 * time.Second, MaxChats: 2, Open: true},
-		{Name: "lb", Strategy: LeastBusy, OfferTimeout: 3 * time.Second, MaxChats: 3, Open: true},
+		{Name: "lb", Strategy: LeastBusy, OfferTimeout: 3 * time.Second, MaxChats: 3, Open: true, Queues: lbQueues[0]},
 		// A quiet workgroup, often empty, so that removing it succeeds now and then.
 		{Name: "x", Strategy: RoundRobin, OfferTimeout: 2 * time.Second, MaxChats: 1, Open: true},
 	}, opts(clk))
@@ -431,9 +484,13 @@ func runPropertyRestoring(t *testing.T, rng *rand.Rand, steps int, refusing bool
 			if rng.Intn(10) == 0 {
 				wg = "x"
 			}
-			r, _, _, err := e.Ask(Visitor{ID: v}, wg, "q", nil, "")
+			meta := askMetadata[rng.Intn(len(askMetadata))]
+			r, _, _, err := e.Ask(Visitor{ID: v}, wg, "q", meta, "")
 			if err == nil {
 				asked = append(asked, r.ID)
+				if name, _ := p.modelQueue(wg, meta); r.Queue != name {
+					t.Fatalf("step %d: request with %v in queue %q, the model's is %q", step, meta, r.Queue, name)
+				}
 			}
 		case k < 28:
 			op = "cancel"
@@ -560,6 +617,16 @@ func runPropertyRestoring(t *testing.T, rng *rand.Rand, steps int, refusing bool
 			// The Server API's PUT: other settings, the queue and agents stay.
 			w := Workgroup{Name: wgNames[rng.Intn(len(wgNames))], Strategy: []Strategy{RoundRobin, LeastBusy}[rng.Intn(2)],
 				OfferTimeout: time.Duration(1+rng.Intn(6)) * time.Second, MaxChats: 1 + rng.Intn(3), Open: rng.Intn(5) != 0}
+			if w.Name == "lb" {
+				// Mostly the same queues, now and then others (every set
+				// has a catch-all, so the put is never refused).
+				w.Queues = p.queues["lb"]
+				if rng.Intn(3) == 0 {
+					w.Queues = lbQueues[rng.Intn(len(lbQueues))]
+				}
+			}
+			// The model first: the put routes at once.
+			p.queues[w.Name] = w.Queues
 			if _, err := e.PutWorkgroup(w); err != nil {
 				t.Fatalf("step %d: put workgroup: %v", step, err)
 			}
@@ -615,6 +682,9 @@ func runPropertyRestoring(t *testing.T, rng *rand.Rand, steps int, refusing bool
 		counts[string(st)]++
 	}
 	counts["cut"] = p.cuts
+	for q, n := range p.queueOffers {
+		counts["offer@"+q] = n
+	}
 	t.Logf("%d steps, %d requests: %v", steps, len(asked), counts)
 	final, err := json.Marshal(e.Snapshot())
 	if err != nil {
@@ -622,6 +692,25 @@ func runPropertyRestoring(t *testing.T, rng *rand.Rand, steps int, refusing bool
 	}
 	return propRun{counts: counts, trace: p.trace, final: final}
 }
+
+// lbQueues are the queue sets the property test gives workgroup lb: the
+// first at start, the others (or none) by reconfiguring it. Each ends with
+// a catch-all.
+var lbQueues = [][]Queue{
+	{
+		{Name: "vip", Match: map[string]string{"tier": "gold"}, Agents: []string{"a3"}},
+		{Name: "billing", Match: map[string]string{"topic": "billing"}, Agents: []string{"a2", "a3"}},
+		{Name: "general"},
+	},
+	{
+		{Name: "billing", Match: map[string]string{"topic": "billing"}, Agents: []string{"a1"}},
+		{Name: "general", Agents: []string{"a2", "a3"}},
+	},
+	nil,
+}
+
+// askMetadata are the metadata the property test's requests carry.
+var askMetadata = []map[string]any{nil, {"topic": "billing"}, {"tier": "gold"}, {"tier": "gold", "topic": "billing"}, {"topic": "other"}}
 
 // restoreEvery is how often, in steps, runPropertyRestoring restores.
 const restoreEvery = 25

@@ -36,7 +36,7 @@ var refuserKinds = map[string][]string{"visitor": {"v"}, "agent": {"a1", "a2"}, 
 func newStory(t *testing.T) *story {
 	t.Helper()
 	s := &story{clk: NewManualClock(t0), refuse: map[string]bool{}, ctx: context.Background()}
-	s.p = &propEvents{t: t, offers: map[string]Offer{}, ended: map[string]State{}, holder: map[string]string{},
+	s.p = &propEvents{t: t, offers: map[string]Offer{}, ended: map[string]State{}, holder: map[string]string{}, queueOffers: map[string]int{},
 		refuses: func(u string) bool { return s.refuse[u] }}
 	n := 0
 	e, err := New([]Workgroup{

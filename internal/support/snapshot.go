@@ -51,6 +51,18 @@ type WorkgroupState struct {
 	LastOffered    string        `json:"lastOffered,omitempty"` // round-robin
 	AvgWait        time.Duration `json:"avgWait,omitempty"`
 	Samples        int           `json:"samples,omitempty"`
+	// Queues are the workgroup's queues (queues.go), QueueStats their wait
+	// averages; both absent without queues (the layout of format 1 before
+	// queues, which reads the same).
+	Queues     []QueueConfig     `json:"queues,omitempty"`
+	QueueStats []QueueStatsState `json:"queueStats,omitempty"`
+}
+
+// QueueStatsState is a queue's wait average.
+type QueueStatsState struct {
+	Queue   string        `json:"queue"`
+	AvgWait time.Duration `json:"avgWait"`
+	Samples int           `json:"samples"`
 }
 
 // RequestState is an active request with its routing state.
@@ -118,6 +130,12 @@ func (e *Engine) Snapshot() Snapshot {
 		if g.Hours != nil {
 			hc := g.Hours.Config()
 			ws.Hours = &hc
+		}
+		for _, q := range g.Queues {
+			ws.Queues = append(ws.Queues, q.Config())
+			if st, ok := g.qstats[q.Name]; ok {
+				ws.QueueStats = append(ws.QueueStats, QueueStatsState{Queue: q.Name, AvgWait: st.avgWait, Samples: st.samples})
+			}
 		}
 		s.Workgroups = append(s.Workgroups, ws)
 	}
@@ -196,10 +214,22 @@ func Restore(s Snapshot, opts Options) (*Engine, error) {
 				return nil, fmt.Errorf("support: snapshot: workgroup %q: %w", ws.Name, err)
 			}
 		}
+		if len(ws.Queues) > 0 {
+			if w.Queues, err = ParseQueues(ws.Queues, "queues"); err != nil {
+				return nil, fmt.Errorf("support: snapshot: workgroup %q: %w", ws.Name, err)
+			}
+		}
 		if err := w.Validate(); err != nil {
 			return nil, fmt.Errorf("support: snapshot: %w", err)
 		}
-		e.wgs[w.Name] = &wgState{Workgroup: w, rr: ws.LastOffered, avgWait: ws.AvgWait, samples: ws.Samples}
+		g := &wgState{Workgroup: w, rr: ws.LastOffered, avgWait: ws.AvgWait, samples: ws.Samples}
+		for _, qs := range ws.QueueStats {
+			if g.qstats == nil {
+				g.qstats = map[string]queueStat{}
+			}
+			g.qstats[qs.Queue] = queueStat{avgWait: qs.AvgWait, samples: qs.Samples}
+		}
+		e.wgs[w.Name] = g
 	}
 	for _, as := range s.Agents {
 		a := &agent{id: as.ID, available: as.Available, maxChats: as.MaxChats, workgroups: map[string]bool{},

@@ -218,15 +218,33 @@ func (c *ServerAPIClient) ThreadInfo(ctx context.Context, threadID string) (*Thr
 // Workgroup is a customer-support workgroup as ECB's Server API shows it:
 // its settings and its live status on the node that answered.
 type Workgroup struct {
-	Name                string          `json:"name"`
-	DisplayName         string          `json:"displayName"`
-	Strategy            string          `json:"strategy"` // round-robin or least-busy
-	OfferTimeoutSeconds int             `json:"offerTimeoutSeconds"`
-	MaxChats            int             `json:"maxChats"`
-	Open                bool            `json:"open"` // the switch as set; Status.Open says whether it is open now
-	Hours               *WorkgroupHours `json:"hours,omitempty"`
-	RequiredFields      []string        `json:"requiredFields"`
-	Status              WorkgroupStatus `json:"status"`
+	Name                string           `json:"name"`
+	DisplayName         string           `json:"displayName"`
+	Strategy            string           `json:"strategy"` // round-robin or least-busy
+	OfferTimeoutSeconds int              `json:"offerTimeoutSeconds"`
+	MaxChats            int              `json:"maxChats"`
+	Open                bool             `json:"open"` // the switch as set; Status.Open says whether it is open now
+	Hours               *WorkgroupHours  `json:"hours,omitempty"`
+	RequiredFields      []string         `json:"requiredFields"`
+	Queues              []WorkgroupQueue `json:"queues,omitempty"` // Server API 1.2.0
+	Status              WorkgroupStatus  `json:"status"`
+}
+
+// WorkgroupQueue is one of a workgroup's ordered queues: a request lands in
+// the first whose Match its metadata all equals (no Match: a catch-all) and
+// is offered only to its Agents (none: every agent of the workgroup).
+type WorkgroupQueue struct {
+	Queue  string            `json:"queue"`
+	Match  map[string]string `json:"match,omitempty"`
+	Agents []string          `json:"agents,omitempty"`
+}
+
+// WorkgroupQueueStatus is one queue's live figures (EstimatedWait in seconds).
+type WorkgroupQueueStatus struct {
+	Queue           string `json:"queue"`
+	AgentsAvailable int    `json:"agentsAvailable"`
+	QueueLength     int    `json:"queueLength"`
+	EstimatedWait   int    `json:"estimatedWait"`
 }
 
 // WorkgroupHours are a workgroup's opening hours: per weekday (keys mon
@@ -249,6 +267,9 @@ type WorkgroupStatus struct {
 	EstimatedWait   int        `json:"estimatedWait"` // seconds
 	OpensAt         *time.Time `json:"opensAt,omitempty"`
 	ClosesAt        *time.Time `json:"closesAt,omitempty"`
+	// Queues are the figures of each queue, in order (none without queues);
+	// those above count every queue.
+	Queues []WorkgroupQueueStatus `json:"queues,omitempty"`
 }
 
 // WorkgroupSettings is the body of [ServerAPIClient.PutWorkgroup]: the
@@ -263,6 +284,8 @@ type WorkgroupSettings struct {
 	Open                *bool           `json:"open,omitempty"`
 	Hours               *WorkgroupHours `json:"hours,omitempty"`
 	RequiredFields      []string        `json:"requiredFields,omitempty"`
+	// Queues replace the workgroup's queues (none: one queue for every agent).
+	Queues []WorkgroupQueue `json:"queues,omitempty"`
 }
 
 // ListWorkgroups returns the workgroups of the ECB node that answers, by

@@ -4,7 +4,8 @@
 // reference backend's POST /visitor: status, question, queue, chat, end),
 // the supervisor's view (live conversations, monitor), and a transfer
 // between agents; an agent with two chats at once, and a conference
-// (support.invite, support.leave); the widget outside opening hours.
+// (support.invite, support.leave); a billing question waiting in the billing
+// queue for agent2 only (queues); the widget outside opening hours.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { BrowserDemo, contrast, exact, snap } from "./harness.mjs";
@@ -369,6 +370,7 @@ test("agent1 holds two chats at once, each message goes to its own visitor; agen
     await agent2.page.waitForTimeout(300);
     assert.equal(await bodies(agent2, "Anything else, Hugo?").count(), 0, "agent2 still receives the chat after leaving");
 
+
     // agent1 closes both chats.
     for (const name of ["Hugo", "Gina"]) {
       await agent1.page.locator(".support-item", { hasText: name }).click();
@@ -382,6 +384,41 @@ test("agent1 holds two chats at once, each message goes to its own visitor; agen
     await agent1.context.close();
     await agent2.context.close();
     for (const v of visitors) await v.context.close();
+  }
+});
+
+test("queues: a billing question from the widget waits in the billing queue, offered to agent2 only, not to agent1 who is available", async () => {
+  const agent1 = await signedIn("agent1");
+  const agent2 = await signedIn("agent2");
+  let visitor;
+  try {
+    await agent1.page.getByRole("switch", { name: "Available for chats" }).check();
+    await agent1.page.locator('#agent-status[data-available="true"]').waitFor();
+    visitor = await visitorPage("Bill");
+    await visitor.page.locator('#visitor-status[data-agents="1"]').waitFor();
+    await visitor.page.getByLabel("How can we help?").fill("I was charged twice for order B-9.");
+    await visitor.page.getByLabel("Topic").selectOption("billing");
+    await visitor.page.getByRole("button", { name: "Ask" }).click();
+    await visitor.page.locator("#visitor-queue-name", { hasText: exact("Queue: billing") }).waitFor();
+    await visitor.page.locator("#visitor-position", { hasText: "You are next in the queue." }).waitFor();
+    // agent1 serves general only: no offer reaches their console.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(await agent1.page.locator(".offer", { hasText: "charged twice" }).count(), 0, "agent1 is not of the billing queue");
+
+    await agent2.page.getByRole("switch", { name: "Available for chats" }).check();
+    await agent2.page.locator(".offer", { hasText: "I was charged twice for order B-9." }).waitFor();
+    await snap(agent2, "33-support-billing-queue");
+    assert.equal(await agent1.page.locator(".offer", { hasText: "charged twice" }).count(), 0);
+
+    await visitor.page.getByRole("button", { name: "Cancel my request" }).click();
+    await agent2.page.locator(".offer", { hasText: "charged twice" }).waitFor({ state: "detached" });
+    await agent1.page.getByRole("switch", { name: "Available for chats" }).uncheck();
+    await agent2.page.getByRole("switch", { name: "Available for chats" }).uncheck();
+    assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
+  } finally {
+    await agent1.context.close();
+    await agent2.context.close();
+    await visitor?.context.close();
   }
 });
 

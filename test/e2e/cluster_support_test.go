@@ -186,3 +186,77 @@ func TestClusterWorkgroupChangesReachEveryNode(t *testing.T) {
 		t.Fatalf("billing's queue seen from node2: %+v %v", w, err)
 	}
 }
+
+// Queues in cluster mode (the demo's support workgroup: billing for
+// agent2, general for both): a billing request asked on one node waits in
+// billing while only agent1 (general) is available, as every node reports
+// with per-queue figures (the estimate included, which crosses nodes in
+// the engine's Status); the owner is killed; on the node that takes over
+// the request is still in billing, and goes to agent2 when they come.
+func TestClusterQueuesSurviveTheOwnersDeath(t *testing.T) {
+	c := startCluster(t, 3, "--set", "support.offerTimeout=60s")
+	owner := c.supportOwner(t, -1)
+	var others []int
+	for i := range c.Nodes {
+		if i != owner {
+			others = append(others, i)
+		}
+	}
+	vNode, aNode := c.Nodes[others[0]], c.Nodes[others[1]]
+	agent1 := aNode.login(t, "agent1")
+	alice := vNode.login(t, "alice")
+	s1 := openStream(t, aNode.ECB, agent1)
+	sv := openStream(t, vNode.ECB, alice)
+	decodeData[map[string]any](t, call(t, "POST", aNode.ECB+"/v1/ops/agent.setAvailability", map[string]any{"available": true}, bearer(agent1), "ECB-Stream: "+s1.ID))
+	asked := decodeData[struct {
+		RequestID string
+		Queue     string
+		Position  int
+	}](t, call(t, "POST", vNode.ECB+"/v1/ops/support.ask",
+		map[string]any{"workgroup": "support", "question": "Charged twice?", "metadata": map[string]any{"topic": "billing"}}, bearer(alice), "ECB-Stream: "+sv.ID))
+	if asked.Queue != "billing" || asked.Position != 1 {
+		t.Fatalf("ask: %+v", asked)
+	}
+	type figures struct {
+		Queue                                       string
+		AgentsAvailable, QueueLength, EstimatedWait int
+	}
+	status := func(node int) []figures {
+		st := decodeData[struct{ Queues []figures }](t, call(t, "POST", c.Nodes[node].ECB+"/v1/ops/getWorkgroupStatus",
+			map[string]any{"workgroup": "support"}, bearer(alice)))
+		return st.Queues
+	}
+	for _, i := range others {
+		qs := status(i)
+		if len(qs) != 2 || qs[0] != (figures{"billing", 0, 1, 60}) || qs[1].Queue != "general" || qs[1].AgentsAvailable != 1 || qs[1].QueueLength != 0 {
+			t.Fatalf("queues seen from %s: %+v", c.File.Nodes[i].Name, qs)
+		}
+	}
+
+	c.kill(t, owner)
+	if next := c.supportOwner(t, owner); next == owner {
+		t.Fatal("the dead node still owns the engine")
+	}
+	// agent2 comes on a live node: the billing request, restored in its
+	// queue, is offered to them.
+	agent2 := vNode.login(t, "agent2")
+	s2 := openStream(t, vNode.ECB, agent2)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r := call(t, "POST", vNode.ECB+"/v1/ops/agent.setAvailability", map[string]any{"available": true}, bearer(agent2), "ECB-Stream: "+s2.ID)
+		if r.code() != "unavailable" || time.Now().After(deadline) {
+			if r.Error != nil {
+				t.Fatalf("agent2 available: %s %s", r.Error.Code, r.Error.Message)
+			}
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var offer struct{ RequestID, Queue string }
+	if err := json.Unmarshal(awaitEvent(t, s2, "offer", 10*time.Second).Data, &offer); err != nil {
+		t.Fatal(err)
+	}
+	if offer.RequestID != asked.RequestID || offer.Queue != "billing" {
+		t.Fatalf("offer to agent2 after the takeover: %+v", offer)
+	}
+}

@@ -2474,7 +2474,9 @@ async function onVisitorAsk(ev: SubmitEvent): Promise<void> {
   submit.disabled = true;
   show(err, false);
   try {
-    const res = await client.supportAsk({ workgroup: VISITOR_WORKGROUP, question });
+    // The topic picks the workgroup's queue (the demo's billing queue matches {topic: "billing"}).
+    const topic = ($("visitor-topic") as HTMLSelectElement).value;
+    const res = await client.supportAsk({ workgroup: VISITOR_WORKGROUP, question, ...(topic ? { metadata: { topic } } : {}) });
     session.requestId = res.requestId;
     session.question = question;
     saveVisitorSession();
@@ -2502,6 +2504,7 @@ function renderVisitorQueue(): void {
   $("visitor-position").textContent = q ? (q.position <= 1 ? "You are next in the queue." : `You are number ${q.position} in the queue.`) : "Waiting in the queue…";
   $("visitor-wait").textContent = q ? (q.estimatedWait > 0 ? `Estimated wait: ${about(q.estimatedWait)}.` : "An agent will be with you any moment.") : "";
   $("visitor-question-echo").textContent = visitor.session?.question ? `“${visitor.session.question}”` : "";
+  $("visitor-queue-name").textContent = q?.queue ? `Queue: ${q.queue}` : "";
 }
 
 async function onVisitorCancel(): Promise<void> {

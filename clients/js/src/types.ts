@@ -436,6 +436,17 @@ export interface WorkgroupStatus {
   opensAt?: string;
   /** With opening hours: when an open workgroup closes next (RFC 3339). */
   closesAt?: string;
+  /** The figures of each of the workgroup's queues, in their order (absent when it has none; protocol 1.4). */
+  queues?: QueueFigures[];
+}
+
+/** One queue of a workgroup: its available agents, waiting requests and the wait of a request joining it now. */
+export interface QueueFigures {
+  queue: string;
+  agentsAvailable: number;
+  queueLength: number;
+  /** Seconds; a hint. */
+  estimatedWait: number;
 }
 
 export interface SupportAskRequest {
@@ -448,6 +459,8 @@ export interface SupportAskRequest {
 }
 export interface SupportAskResult {
   requestId: string;
+  /** The workgroup's queue the request landed in (absent when it has none); position and wait are within it. Protocol 1.4. */
+  queue?: string;
   /** 1 is next. */
   position: number;
   /** Seconds; a hint. */
@@ -556,6 +569,8 @@ export interface SupportInviteResult {
 /** The `queue` push: where the visitor's waiting request stands (whenever it changes, and on reconnect). */
 export interface QueueEvent {
   requestId: string;
+  /** The workgroup's queue the request waits in (absent when it has none); the position is within it. Protocol 1.4. */
+  queue?: string;
   /** 1 is next. */
   position: number;
   /** Seconds; a hint. */
@@ -567,6 +582,8 @@ export interface OfferEvent {
   offerId: string;
   requestId: string;
   workgroup: string;
+  /** The request's queue, when the workgroup has queues (protocol 1.4). */
+  queue?: string;
   question: string;
   metadata?: Record<string, unknown>;
   visitor: SupportVisitor;
