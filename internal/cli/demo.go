@@ -119,7 +119,10 @@ func runDemo(ctx context.Context, args []string, env Env) (int, error) {
 		Secret:         []byte(strings.TrimSpace(string(secret))),
 		Signer:         signer,
 		AllowedOrigins: origins,
-		Logger:         log.With("component", "backend"),
+		// The demo page uploads attachments straight to the backend
+		// (cross-origin, under the CORS of AllowedOrigins).
+		PublicURL: backendURL,
+		Logger:    log.With("component", "backend"),
 		// The demo's passwords are public (password = user name): a full
 		// work factor would only slow its first start and every login.
 		PasswordIterations: 10_000,

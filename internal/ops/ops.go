@@ -106,6 +106,16 @@ type Config struct {
 	// 1h, the SDK's threadToken lifetime: set it to at least the lifetime of
 	// the threadTokens your backend signs).
 	RemovedTTL time.Duration `yaml:"removedTTL"`
+	// MaxAttachmentBytes caps the size of one file of getUploadUrl
+	// (default 10 MiB); beyond it invalid_argument, before the backend.
+	MaxAttachmentBytes int64 `yaml:"maxAttachmentBytes"`
+	// AttachmentTypes are the media types getUploadUrl accepts: a type
+	// (image/png), a family (image/*) or */* (default
+	// DefaultAttachmentTypes).
+	AttachmentTypes []string `yaml:"attachmentTypes"`
+	// MaxAttachments caps the attachments of one message (default 10, at
+	// most ecbserver.MaxAttachments).
+	MaxAttachments int `yaml:"maxAttachments"`
 }
 
 // SetDefaults fills in the zero values.
@@ -137,6 +147,14 @@ func (c *Config) SetDefaults() {
 	if c.RemovedTTL <= 0 {
 		c.RemovedTTL = time.Hour
 	}
+	if c.MaxAttachmentBytes <= 0 {
+		c.MaxAttachmentBytes = 10 << 20
+	}
+	if len(c.AttachmentTypes) == 0 {
+		c.AttachmentTypes = DefaultAttachmentTypes
+	}
+	def(&c.MaxAttachments, 10)
+	c.MaxAttachments = min(c.MaxAttachments, ecbserver.MaxAttachments)
 	if c.DefaultPageSize > c.MaxPageSize {
 		c.DefaultPageSize = c.MaxPageSize
 	}
@@ -296,6 +314,8 @@ func (s *Service) Call(ctx context.Context, c Caller, op string, payload json.Ra
 		return call(ctx, c, payload, s.DeleteThread)
 	case OpSetAccess:
 		return call(ctx, c, payload, s.SetAccess)
+	case OpGetUploadURL:
+		return call(ctx, c, payload, s.GetUploadURL)
 	}
 	if res, ok, err := s.callSupport(ctx, c, op, payload); ok {
 		return res, err

@@ -98,8 +98,12 @@ type MessageInput struct {
 	Data            json.RawMessage `json:"data,omitempty"`
 }
 
-func (s *Service) validateMessage(m *MessageInput) error {
-	if strings.TrimSpace(m.Body) == "" {
+func (s *Service) validateMessage(m *MessageInput) error { return s.validateMessageWith(m, false) }
+
+// validateMessageWith is validateMessage; an empty body is allowed when the
+// message has attachments.
+func (s *Service) validateMessageWith(m *MessageInput, attachments bool) error {
+	if strings.TrimSpace(m.Body) == "" && !attachments {
 		return apierr.New(apierr.InvalidArgument, "message body is required")
 	}
 	if !utf8.ValidString(m.Body) {
@@ -428,6 +432,9 @@ type SendMessageRequest struct {
 	MessageInput
 	// Visibility "agents" makes a whisper (agents and supervisors only).
 	Visibility string `json:"visibility,omitempty"`
+	// Attachments are ids from getUploadUrl (protocol 1.4); with them the
+	// body may be empty.
+	Attachments []string `json:"attachments,omitempty"`
 }
 
 // SendMessageResult is its answer.
@@ -444,7 +451,10 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
-		if err := s.validateMessage(&req.MessageInput); err != nil {
+		if err := s.checkAttachmentIDs(req.Attachments); err != nil {
+			return nil, err
+		}
+		if err := s.validateMessageWith(&req.MessageInput, len(req.Attachments) > 0); err != nil {
 			return nil, err
 		}
 		if err := checkVisibility(c, req.Visibility); err != nil {
@@ -480,7 +490,7 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread, req SendMessageRequest) (*SendMessageResult, error) {
 	resp, err := s.backend.AddThreadMessage(ctx, &ecbserver.AddThreadMessageRequest{
 		UserID: c.User.ID, ThreadID: t.ThreadID, Body: req.Body, ClientMessageID: req.ClientMessageID, Data: req.Data,
-		Visibility: req.Visibility,
+		Visibility: req.Visibility, Attachments: req.Attachments,
 	})
 	if err != nil {
 		return nil, err

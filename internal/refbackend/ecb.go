@@ -373,6 +373,9 @@ func (b *ecbBackend) GetThread(ctx context.Context, req *ecbserver.GetThreadRequ
 		return nil, fmt.Errorf("get thread %s: messages: %w", req.ThreadID, err)
 	}
 	slices.Reverse(msgs) // the query walks backwards; a page reads forwards
+	if err := b.s.withAttachments(ctx, b.s.db, msgs); err != nil {
+		return nil, fmt.Errorf("get thread %s: %w", req.ThreadID, err)
+	}
 
 	tok, err := b.threadToken(th, req.UserID, acc)
 	if err != nil {
@@ -386,8 +389,10 @@ func (b *ecbBackend) GetThread(ctx context.Context, req *ecbserver.GetThreadRequ
 }
 
 func (b *ecbBackend) AddThreadMessage(ctx context.Context, req *ecbserver.AddThreadMessageRequest) (*ecbserver.AddThreadMessageResponse, error) {
-	if err := checkBody(req.Body); err != nil {
-		return nil, err
+	if len(req.Attachments) == 0 || req.Body != "" { // a message of files only may have no body
+		if err := checkBody(req.Body); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkData(req.Data); err != nil {
 		return nil, err
@@ -457,6 +462,9 @@ func (b *ecbBackend) AddThreadMessage(ctx context.Context, req *ecbserver.AddThr
 			}
 			msg.Visibility = req.Visibility
 		}
+		if err := attachTo(ctx, tx, req.ThreadID, req.UserID, msg.ID, req.Attachments); err != nil {
+			return nil, err
+		}
 		if err := advanceReadMark(ctx, tx, req.ThreadID, req.UserID, msg.ID); err != nil {
 			return nil, fmt.Errorf("add message to %s: %w", req.ThreadID, err)
 		}
@@ -468,6 +476,11 @@ func (b *ecbBackend) AddThreadMessage(ctx context.Context, req *ecbserver.AddThr
 	if err != nil {
 		return nil, fmt.Errorf("add message: %w", err)
 	}
+	one := []ecbserver.Message{*msg}
+	if err := b.s.withAttachments(ctx, tx, one); err != nil {
+		return nil, fmt.Errorf("add message to %s: %w", req.ThreadID, err)
+	}
+	msg = &one[0]
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("add message to %s: commit: %w", req.ThreadID, err)
 	}

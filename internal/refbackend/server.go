@@ -1,12 +1,16 @@
 package refbackend
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ecbridge/ecb/sdk/ecbserver"
@@ -38,6 +42,17 @@ type Config struct {
 	// PasswordIterations is the PBKDF2 work factor used when the demo users
 	// are created; zero means DefaultPasswordIterations. Tests lower it.
 	PasswordIterations int
+	// PublicURL is this server's base URL as browsers reach it
+	// (http://127.0.0.1:8081): the file URLs of attachments start with it.
+	// Empty: getUploadUrl answers 501 (no attachments).
+	PublicURL string
+	// FilesDir holds the uploaded files; empty means "files" beside Path.
+	FilesDir string
+	// UploadTTL and DownloadTTL are the lifetimes of the signed file URLs;
+	// zero means DefaultUploadTTL and DefaultDownloadTTL.
+	UploadTTL, DownloadTTL time.Duration
+	// MaxUploadBytes caps a file; zero means DefaultMaxUploadBytes.
+	MaxUploadBytes int64
 }
 
 // Server is the reference backend. Build it with Open.
@@ -52,6 +67,13 @@ type Server struct {
 	// the answer takes as long as for a known user with a wrong password.
 	dummy passwordHash
 	now   func() time.Time // time.Now; a field so tests can move the clock
+
+	// Attachments (attachments.go).
+	publicURL              string
+	filesDir               string
+	filesKey               []byte
+	uploadTTL, downloadTTL time.Duration
+	maxUpload              int64
 }
 
 // Open opens (or creates) the database at cfg.Path, applies the migrations
@@ -98,6 +120,19 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	for _, o := range cfg.AllowedOrigins {
 		s.origins[o] = true
 	}
+	s.publicURL = strings.TrimRight(cfg.PublicURL, "/")
+	s.filesDir = cfg.FilesDir
+	if s.filesDir == "" {
+		s.filesDir = filepath.Join(filepath.Dir(cfg.Path), "files")
+	}
+	s.filesKey = filesKey(cfg.Secret)
+	s.uploadTTL, s.downloadTTL, s.maxUpload = cmp.Or(cfg.UploadTTL, DefaultUploadTTL), cmp.Or(cfg.DownloadTTL, DefaultDownloadTTL),
+		cmp.Or(cfg.MaxUploadBytes, DefaultMaxUploadBytes)
+	if s.publicURL != "" {
+		if err := os.MkdirAll(s.filesDir, 0o700); err != nil {
+			return nil, fmt.Errorf("refbackend: files: %w", err)
+		}
+	}
 	if err := migrate(ctx, db, migrations(cfg.PasswordIterations), s.now()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("refbackend: %s: %w", cfg.Path, err)
@@ -110,6 +145,9 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("OPTIONS /users", s.cors(nil))
 	mux.Handle("POST /visitor", s.cors(http.HandlerFunc(s.handleVisitor)))
 	mux.Handle("OPTIONS /visitor", s.cors(nil))
+	mux.Handle("PUT /files/{id}", s.cors(http.HandlerFunc(s.handleFile)))
+	mux.Handle("GET /files/{id}", http.HandlerFunc(s.handleFile))
+	mux.Handle("OPTIONS /files/{id}", s.cors(nil))
 	mux.Handle("GET /callbacks", http.HandlerFunc(s.handleCallbacks))
 	mux.Handle(ContractPrefix+ecbserver.PathCallbacks, ecbserver.NewCallbackHandler(cfg.Secret, s.storeCallback,
 		ecbserver.CallbackHandlerOptions{Logger: cfg.Logger}))
@@ -130,6 +168,7 @@ func migrations(passwordIterations int) []migration {
 		{6, "the demo's bot user", seedBotUsers(passwordIterations)},
 		{7, "profile properties", schemaV7},
 		{8, "public threads, thread data, deleted messages, the Lobby", schemaV8},
+		{9, "attachments", schemaV9},
 	}
 }
 

@@ -158,6 +158,7 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, metrics Met
 	m.HandleFunc("DELETE /v1/threads/{id}", a.authed(a.threadOp(ops.OpDeleteThread)))
 	m.HandleFunc("DELETE /v1/threads/{id}/messages/{messageId}", a.authed(a.threadOp(ops.OpDeleteMessage)))
 	m.HandleFunc("PUT /v1/threads/{id}/access/{userId}", a.authed(a.threadOp(ops.OpSetAccess)))
+	m.HandleFunc("POST /v1/threads/{id}/uploads", a.authed(a.threadOp(ops.OpGetUploadURL)))
 	m.HandleFunc("POST /v1/presence", a.authed(a.bodyOp(ops.OpSetPresence)))
 	m.HandleFunc("GET /v1/presence", a.authed(a.getPresence))
 	m.HandleFunc("POST /v1/resume", a.authed(a.bodyOp(ops.OpResume)))

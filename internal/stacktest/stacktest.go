@@ -47,6 +47,9 @@ type Options struct {
 	UserTTL time.Duration
 	// Ops configures the operations.
 	Ops ops.Config
+	// UploadTTL is the lifetime of the backend's upload URLs (default
+	// refbackend.DefaultUploadTTL).
+	UploadTTL time.Duration
 }
 
 // Stack is ECB's operations on the reference backend.
@@ -60,6 +63,13 @@ type Stack struct {
 	tb  testing.TB
 	web http.Handler // the reference backend's handler
 }
+
+// BackendURL is the reference backend's base URL in a Stack: requests to it
+// reach Stack.BackendHandler in memory.
+const BackendURL = "http://backend.test"
+
+// BackendHandler is the reference backend's HTTP handler (file URLs, login).
+func (s *Stack) BackendHandler() http.Handler { return s.web }
 
 // New builds a Stack; everything it holds is closed when the test ends.
 func New(tb testing.TB, opt Options) *Stack {
@@ -80,6 +90,8 @@ func New(tb testing.TB, opt Options) *Stack {
 		AllowedOrigins:     []string{Origin},
 		Logger:             log,
 		PasswordIterations: 1000,
+		PublicURL:          BackendURL,
+		UploadTTL:          opt.UploadTTL,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -89,7 +101,7 @@ func New(tb testing.TB, opt Options) *Stack {
 			tb.Errorf("refbackend: %v", err)
 		}
 	})
-	client, err := backend.New(backend.Config{URL: "http://backend.test" + refbackend.ContractPrefix, Secret: string(secret)},
+	client, err := backend.New(backend.Config{URL: BackendURL + refbackend.ContractPrefix, Secret: string(secret)},
 		memhttp.Client(ref.Handler()), nil)
 	if err != nil {
 		tb.Fatal(err)

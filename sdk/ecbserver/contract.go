@@ -8,7 +8,7 @@ import (
 // ContractFullVersion is the version of the backend contract this package
 // implements: info.version of api/backend.yaml (semantic versioning; a test
 // of ECB checks that the two agree).
-const ContractFullVersion = "1.4.0"
+const ContractFullVersion = "1.5.0"
 
 // ContractVersion is the major number of ContractFullVersion. ECB sends it in
 // the ECB-Contract-Version header of every call. Minor versions only add
@@ -88,6 +88,9 @@ type Message struct {
 	// call deleteMessage, contract 1.4): the history keeps its place, with
 	// an empty Body and no Data.
 	Deleted bool `json:"deleted,omitempty"`
+	// Attachments are the files attached to the message (optional call
+	// getUploadUrl, contract 1.5), in the order the author gave them.
+	Attachments []Attachment `json:"attachments,omitempty"`
 }
 
 // VisibilityAgents is the Visibility of a whisper.
@@ -189,6 +192,11 @@ type AddThreadMessageRequest struct {
 	// user has role agent or supervisor); the backend stores it and answers
 	// it in the message, and never returns the message to other users.
 	Visibility string `json:"visibility,omitempty"`
+	// Attachments are the ids of files the user uploaded through
+	// getUploadUrl (contract 1.5), at most MaxAttachments: the backend
+	// attaches them to the message and answers them in Message.Attachments.
+	// Body may be empty when there are attachments.
+	Attachments []string `json:"attachments,omitempty"`
 }
 
 // AddThreadMessageResponse is the stored message and a fresh threadToken.

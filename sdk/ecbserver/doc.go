@@ -11,7 +11,8 @@
 //     (authenticate, getContacts, getThreads, createThread, getThread,
 //     addThreadMessage), of the optional ones (markRead, addParticipants and
 //     leaveThread of contract 1.1, createSupportThread of 1.2, searchUsers,
-//     addContact, removeContact, setProfile and deleteProfileProperty of 1.4)
+//     addContact, removeContact, setProfile and deleteProfileProperty of 1.4,
+//     getUploadUrl of 1.5)
 //     and of the support callbacks (1.3), their paths, headers and error codes
 //     ([ContractFullVersion] is the version this package implements). The normative description is the OpenAPI 3.1 file
 //     api/backend.yaml in the ECB repository; docs/backend-contract.md
@@ -27,7 +28,7 @@
 //     "internal" answer whose details are logged, never sent. To serve the
 //     optional calls, implement [ReadMarker], [ParticipantManager],
 //     [SupportThreadCreator], [UserSearcher], [ContactManager],
-//     [ProfileEditor], [PublicThreads] or [Moderator] as well; the
+//     [ProfileEditor], [PublicThreads], [Moderator] or [Uploader] as well; the
 //     handler answers 501 not_implemented
 //     for those you leave out. [NewCallbackHandler] receives the support
 //     events ECB posts to callbacks.url.

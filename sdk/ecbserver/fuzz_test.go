@@ -75,6 +75,9 @@ func FuzzHandlerDecode(f *testing.F) {
 		{PathSetProfile, `{"userId":"alice","properties":{"":"x"}}`},
 		{PathDeleteProfileProperty, `{"userId":"alice","name":"title"}`},
 		{PathDeleteProfileProperty, `{"userId":"alice","name":"\u0000"}`},
+		{PathGetUploadURL, `{"userId":"alice","threadId":"t1","name":"a.png","size":10,"contentType":"image/png"}`},
+		{PathGetUploadURL, `{"userId":"alice","threadId":"t1","name":"a.png","size":-1e30,"contentType":7}`},
+		{PathAddThreadMessage, `{"userId":"alice","threadId":"t1","body":"","attachments":["att_1",""]}`},
 		{"/unknown", `{}`},
 		{PathAuthenticate, "\xff\xfe"},
 	}

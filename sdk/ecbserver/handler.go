@@ -188,6 +188,9 @@ func NewHandler(secret []byte, b Backend, opts HandlerOptions) http.Handler {
 		h.ops[PathDeleteMessage] = bind(m.DeleteMessage)
 		h.ops[PathDeleteThread] = bind(m.DeleteThread)
 	}
+	if u, ok := b.(Uploader); ok {
+		h.ops[PathGetUploadURL] = bind(u.GetUploadURL)
+	}
 	return h
 }
 

@@ -71,6 +71,8 @@ var optionalOps = map[string]string{
 	PathUpdateThread:          "updateThread",
 	PathDeleteMessage:         "deleteMessage",
 	PathDeleteThread:          "deleteThread",
+
+	PathGetUploadURL: "getUploadUrl",
 }
 
 // OptionalCalls returns the optional calls of the contract: their paths

@@ -54,10 +54,10 @@ func (r *AddThreadMessageRequest) validate() error {
 	if r.ThreadID == "" {
 		return errors.New("threadId is required")
 	}
-	if r.Body == "" {
+	if r.Body == "" && len(r.Attachments) == 0 {
 		return errors.New("body is required")
 	}
-	return nil
+	return validateAttachmentIDs(r.Attachments)
 }
 
 func (r *MarkReadRequest) validate() error {

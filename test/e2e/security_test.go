@@ -9,6 +9,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -1016,6 +1017,61 @@ func TestModerationAttacks(t *testing.T) {
 	}
 	if n := d.stored(t, alice, id); n != 2 {
 		t.Fatalf("the backend holds %d messages, want 2", n)
+	}
+	d.healthy(t)
+}
+
+// TestAttachAnotherThreadsFile: a file uploaded for one thread cannot be
+// attached in another (not by its uploader, not by someone who learnt its
+// id), nor by another user in the same thread; each is invalid_argument and
+// stores nothing.
+func TestAttachAnotherThreadsFile(t *testing.T) {
+	d := startDemo(t)
+	alice, bob := d.login(t, "alice"), d.login(t, "bob")
+	withBob := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "hi"}}, bearer(alice)))
+	withCarol := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"carol"}, "message": map[string]any{"body": "just us"}}, bearer(alice)))
+	file := []byte("secret plan")
+	type uploadURL struct {
+		AttachmentID, UploadURL, Method string
+		Headers                         map[string]string
+	}
+	u := decodeData[uploadURL](t, call(t, "POST", d.ECB+"/v1/threads/"+withCarol.Thread.ID+"/uploads",
+		map[string]any{"name": "plan.txt", "size": len(file), "contentType": "text/plain"}, bearer(alice), "ECB-Thread-Token: "+withCarol.ThreadToken))
+	req, err := http.NewRequestWithContext(t.Context(), u.Method, u.UploadURL, bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range u.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("upload: %d", resp.StatusCode)
+	}
+	bobTok := d.threadTokenFor(t, bob, withBob.Thread.ID)
+	for _, row := range []struct{ name, user, token string }{
+		{"uploader, other thread", alice, withBob.ThreadToken},
+		{"another user who learnt the id", bob, bobTok},
+	} {
+		r := call(t, "POST", d.ECB+"/v1/threads/"+withBob.Thread.ID+"/messages", map[string]any{"body": "look", "attachments": []string{u.AttachmentID}},
+			bearer(row.user), "ECB-Thread-Token: "+row.token)
+		if r.Status != 400 || r.code() != "invalid_argument" {
+			t.Fatalf("%s: %d %s", row.name, r.Status, r.code())
+		}
+	}
+	if n := d.stored(t, alice, withBob.Thread.ID); n != 1 {
+		t.Fatalf("the backend holds %d messages, want 1", n)
+	}
+	// The forged upload URL of another attachment id is refused by the backend.
+	forged, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, strings.Replace(u.UploadURL, u.AttachmentID, "att_"+strings.Repeat("0", 32), 1), nil)
+	if resp, err := http.DefaultClient.Do(forged); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("forged URL: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	d.healthy(t)
 }

@@ -1149,6 +1149,7 @@ function renderMessage(m: Message, continued: boolean, readers: string[], others
         : tick
           ? h("div", { class: "msg-line" }, h("p", { class: "msg-body" }, m.body), tick)
           : h("p", { class: "msg-body" }, m.body),
+      m.deleted ? null : attachmentsOf(m),
       deleteButton(m),
     ),
   );
@@ -1303,6 +1304,51 @@ function onSend(ev: Event): void {
   autosize(input);
   const whisper = !$("whisper-toggle").hidden && ($("whisper") as HTMLInputElement).checked;
   void deliver({ clientMessageId: newClientMessageId(), threadId, threadToken: token, body, createdAt: new Date().toISOString(), whisper });
+}
+
+// ---------- attachments (protocol 1.4) ----------
+
+/** A message's files: images inline, other files as download links. */
+function attachmentsOf(m: Message): HTMLElement | null {
+  if (!m.attachments?.length) return null;
+  return h(
+    "div",
+    { class: "msg-files" },
+    ...m.attachments.map((a) =>
+      a.contentType.startsWith("image/")
+        ? h("a", { href: a.url, target: "_blank", rel: "noopener", class: "msg-file-img" }, h("img", { src: a.thumbnailUrl ?? a.url, alt: a.name, class: "msg-img", loading: "lazy" }))
+        : h("a", { href: a.url, target: "_blank", rel: "noopener", class: "msg-file", download: a.name }, `📎 ${a.name} (${fileSize(a.size)})`),
+    ),
+  );
+}
+
+function fileSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** Uploads the chosen file to the backend's storage (the URL ECB got for it) and sends it, with the composer's text. */
+async function onAttach(): Promise<void> {
+  const picker = $("attach") as HTMLInputElement;
+  const file = picker.files?.[0];
+  picker.value = "";
+  const threadId = state.current;
+  const client = state.client;
+  if (!file || !threadId || !client) return;
+  const token = client.threadToken(threadId);
+  if (!token) return;
+  const input = $("composer-input") as HTMLTextAreaElement;
+  try {
+    const id = await client.uploadFile({ threadToken: token, file });
+    const res = await client.sendMessage({ threadToken: client.threadToken(threadId) ?? token, body: input.value.trim(), attachments: [id] });
+    input.value = "";
+    autosize(input);
+    onMessage(threadId, res.message);
+    if (state.current === threadId) renderMessages({ stick: true });
+  } catch (e) {
+    banner(`Could not send ${file.name}: ${describe(e)}`);
+  }
 }
 
 function autosize(t: HTMLTextAreaElement): void {
@@ -2709,6 +2755,7 @@ function wire(): void {
   });
   $("new-form").addEventListener("submit", (e) => void onCreate(e as SubmitEvent));
   $("composer").addEventListener("submit", onSend);
+  $("attach").addEventListener("change", () => void onAttach());
   $("add-people").addEventListener("click", openAddDialog);
   $("add-cancel").addEventListener("click", () => ($("add-dialog") as HTMLDialogElement).close());
   $("add-form").addEventListener("submit", (e) => void onAdd(e as SubmitEvent));

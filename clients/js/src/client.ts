@@ -42,6 +42,8 @@ import type {
   DeleteThreadResult,
   GetThreadsRequest,
   JoinThreadRequest,
+  GetUploadUrlRequest,
+  GetUploadUrlResult,
   JoinThreadResult,
   MessageDeletedPush,
   RemoveParticipantRequest,
@@ -1101,6 +1103,7 @@ export class EcbClient {
     if (req.threadId !== undefined) entryReq.threadId = req.threadId;
     if (req.data !== undefined) entryReq.data = req.data;
     if (req.visibility !== undefined) entryReq.visibility = req.visibility;
+    if (req.attachments !== undefined) entryReq.attachments = req.attachments;
     return new Promise<SendMessageResult>((resolve, reject) => {
       const entry: OutboxEntry = {
         req: entryReq,
@@ -1238,6 +1241,46 @@ export class EcbClient {
       if (t) t.listening = false;
     }
     return res;
+  }
+
+  /**
+   * Asks for a short-lived upload URL for one file of a thread (the write bit). ECB carries no
+   * bytes: send the file yourself (`uploadFile` does), then name `attachmentId` in
+   * sendMessage's `attachments`. Over the size limit or of a refused type: `invalid_argument`.
+   */
+  async getUploadUrl(req: GetUploadUrlRequest): Promise<GetUploadUrlResult> {
+    check.checkGetUploadUrl(req);
+    return this.#call<GetUploadUrlResult>(
+      "getUploadUrl",
+      this.#threadPayload(req, { name: req.name, size: req.size, contentType: req.contentType }),
+    );
+  }
+
+  /**
+   * getUploadUrl for `file` (a Blob or File: its name, size and type), then uploads it with
+   * fetch to the URL it got. Resolves with the attachment id for sendMessage's `attachments`.
+   */
+  async uploadFile(req: { threadToken: string; threadId?: string; file: Blob; name?: string }): Promise<string> {
+    const name = req.name ?? (req.file as Blob & { name?: string }).name ?? "file";
+    const u = await this.getUploadUrl({
+      threadToken: req.threadToken,
+      threadId: req.threadId,
+      name,
+      size: req.file.size,
+      contentType: req.file.type || "application/octet-stream",
+    });
+    const res = await fetch(u.uploadUrl, { method: u.method, headers: u.headers ?? {}, body: req.file });
+    if (!res.ok) {
+      let message = `the upload failed with HTTP ${res.status}`;
+      try {
+        const body = (await res.json()) as { error?: { message?: string } };
+        if (body.error?.message) message = body.error.message;
+      } catch {
+        // not JSON
+      }
+      throw new EcbError(res.status === 400 ? "invalid_argument" : "backend_error", message);
+    }
+    return u.attachmentId;
   }
 
   /**

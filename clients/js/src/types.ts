@@ -28,6 +28,18 @@ export interface Message {
   visibility?: MessageVisibility;
   /** True for a message its author or a moderator deleted (`body` is empty, no `data`). */
   deleted?: boolean;
+  /** Files attached with getUploadUrl (protocol 1.4), in the author's order. */
+  attachments?: Attachment[];
+}
+
+/** A file attached to a message; `url` may be signed and expire (re-read the history for a fresh one). */
+export interface Attachment {
+  id: string;
+  name: string;
+  size: number;
+  contentType: string;
+  url: string;
+  thumbnailUrl?: string;
 }
 
 /** Who may see a message: `"agents"` is a whisper (agents and supervisors only). */
@@ -126,6 +138,8 @@ export interface SendMessageRequest {
   data?: Record<string, unknown>;
   /** `"agents"`: a whisper, for agents and supervisors only (others get `forbidden`). */
   visibility?: MessageVisibility;
+  /** Ids from getUploadUrl, at most 10; with them `body` may be empty. */
+  attachments?: string[];
 }
 export interface SendMessageResult {
   message: Message;
@@ -216,6 +230,26 @@ export interface AddParticipantsResult {
 /** getThreads: a page of this user's threads, or with `public` of the public threads (no threadToken). */
 export interface GetThreadsRequest extends PageRequest {
   public?: boolean;
+}
+
+/** getUploadUrl: where to upload one file for a thread (protocol 1.4). */
+export interface GetUploadUrlRequest {
+  threadToken: string;
+  threadId?: string;
+  /** A file name without path, at most 255 bytes. */
+  name: string;
+  /** The exact size in bytes. */
+  size: number;
+  /** A media type such as image/png. */
+  contentType: string;
+}
+export interface GetUploadUrlResult {
+  attachmentId: string;
+  uploadUrl: string;
+  /** "PUT" or "POST": send the file's bytes as the body, with `headers`. */
+  method: string;
+  headers?: Record<string, string>;
+  expiresAt: string;
 }
 
 export interface JoinThreadRequest {

@@ -24,6 +24,7 @@ import type {
   PageRequest,
   RefreshTokenRequest,
   SendMessageRequest,
+  GetUploadUrlRequest,
   StopListeningRequest,
   GetWorkgroupStatusRequest,
   SupportAskRequest,
@@ -118,10 +119,25 @@ export function checkSendMessage(req: SendMessageRequest): void {
   requireObject(req, "sendMessage's argument");
   nonEmptyString(req.threadToken, "threadToken");
   if (req.threadId !== undefined) nonEmptyString(req.threadId, "threadId");
-  nonEmptyString(req.body, "body");
+  if (req.attachments !== undefined) {
+    if (!Array.isArray(req.attachments) || req.attachments.length > 10) {
+      throw bad("attachments must be an array of at most 10 attachment ids");
+    }
+    for (const a of req.attachments) nonEmptyString(a, "each attachment id");
+  }
+  if (req.attachments === undefined || req.attachments.length === 0 || req.body !== "") nonEmptyString(req.body, "body");
   clientMessageId(req.clientMessageId, "clientMessageId");
   messageData(req.data, "data");
   if (req.visibility !== undefined && req.visibility !== "agents") throw bad('visibility must be absent or "agents"');
+}
+
+export function checkGetUploadUrl(req: GetUploadUrlRequest): void {
+  requireObject(req, "getUploadUrl's argument");
+  nonEmptyString(req.threadToken, "threadToken");
+  if (req.threadId !== undefined) nonEmptyString(req.threadId, "threadId");
+  nonEmptyString(req.name, "name");
+  if (typeof req.size !== "number" || !Number.isInteger(req.size) || req.size < 1) throw bad("size must be a positive integer");
+  nonEmptyString(req.contentType, "contentType");
 }
 
 export function checkStopListening(req: StopListeningRequest): void {

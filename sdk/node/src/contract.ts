@@ -4,7 +4,7 @@
 import type { components } from "./generated/backend.js";
 
 /** info.version of api/backend.yaml: the backend contract this package implements. */
-export const CONTRACT_FULL_VERSION = "1.4.0";
+export const CONTRACT_FULL_VERSION = "1.5.0";
 /** The major version ECB sends in ECB-Contract-Version. */
 export const CONTRACT_VERSION = "1";
 
@@ -34,6 +34,8 @@ export const Paths = {
   updateThread: "/updateThread",
   deleteMessage: "/deleteMessage",
   deleteThread: "/deleteThread",
+  // Contract 1.5: attachments.
+  getUploadUrl: "/getUploadUrl",
 } as const;
 
 /** Where the reference backend serves ECB's callbacks (any URL works). */
@@ -107,6 +109,9 @@ export type DeleteMessageRequest = S["DeleteMessageRequest"];
 export type DeleteMessageResponse = S["DeleteMessageResponse"];
 export type DeleteThreadRequest = S["DeleteThreadRequest"];
 export type DeleteThreadResponse = S["DeleteThreadResponse"];
+export type GetUploadUrlRequest = S["GetUploadUrlRequest"];
+export type GetUploadUrlResponse = S["GetUploadUrlResponse"];
+export type Attachment = S["Attachment"];
 export type CallbackEvent = S["CallbackEvent"];
 export type Properties = S["Properties"];
 export type SearchUsersRequest = S["SearchUsersRequest"];

@@ -49,6 +49,8 @@ import {
   type DeleteMessageResponse,
   type DeleteThreadRequest,
   type DeleteThreadResponse,
+  type GetUploadUrlRequest,
+  type GetUploadUrlResponse,
 } from "./contract.js";
 import { EcbError, invalidArgument, notFound, notImplemented } from "./errors.js";
 import { type ReceiverOptions, newReceiver, readSigned, writeError, writeJSON } from "./receive.js";
@@ -107,6 +109,8 @@ export interface OptionalBackend {
   updateThread?(req: UpdateThreadRequest, ctx: CallContext): Result<UpdateThreadResponse>;
   deleteMessage?(req: DeleteMessageRequest, ctx: CallContext): Result<DeleteMessageResponse>;
   deleteThread?(req: DeleteThreadRequest, ctx: CallContext): Result<DeleteThreadResponse>;
+  // Contract 1.5: an upload URL of your storage for one file (bind it to the user and the thread).
+  getUploadUrl?(req: GetUploadUrlRequest, ctx: CallContext): Result<GetUploadUrlResponse>;
 }
 
 export type Backend = RequiredBackend & OptionalBackend;
@@ -132,6 +136,7 @@ const OPTIONAL = [
   "markRead", "addParticipants", "leaveThread", "createSupportThread",
   "searchUsers", "addContact", "removeContact", "setProfile", "deleteProfileProperty",
   "joinThread", "getPublicThreads", "removeParticipant", "updateThread", "deleteMessage", "deleteThread",
+  "getUploadUrl",
 ] as const;
 type OpName = (typeof REQUIRED)[number] | (typeof OPTIONAL)[number];
 

@@ -75,8 +75,14 @@ export const validators = {
     return undefined;
   }),
   addThreadMessage: check(
-    { userId: "string", threadId: "string", body: "string", clientMessageId: "string", data: "any", visibility: "string" },
-    (b) => requireUser(b) ?? (has(b.threadId) ? undefined : "threadId is required") ?? (has(b.body) ? undefined : "body is required"),
+    { userId: "string", threadId: "string", body: "string", clientMessageId: "string", data: "any", visibility: "string", attachments: "strings" },
+    (b) =>
+      requireUser(b) ??
+      (has(b.threadId) ? undefined : "threadId is required") ??
+      (has(b.body) || (Array.isArray(b.attachments) && b.attachments.length > 0) ? undefined : "body is required") ??
+      (b.attachments == null || (b.attachments.length <= 10 && b.attachments.every((a: string) => a.length >= 1 && a.length <= 128))
+        ? undefined
+        : "at most 10 attachment ids of 1 to 128 bytes"),
   ),
   markRead: check(
     { userId: "string", threadId: "string", messageId: "string" },
@@ -147,4 +153,13 @@ export const validators = {
     (b) => requireUserThread(b) ?? (has(b.messageId) ? undefined : "messageId is required"),
   ),
   deleteThread: check({ userId: "string", threadId: "string" }, requireUserThread),
+  // Contract 1.5.
+  getUploadUrl: check(
+    { userId: "string", threadId: "string", name: "string", size: "int", contentType: "string" },
+    (b) =>
+      requireUserThread(b) ??
+      (has(b.name) && Buffer.byteLength(b.name) <= 255 ? undefined : "name must be 1 to 255 bytes") ??
+      (Number.isInteger(b.size) && b.size >= 1 ? undefined : "size must be at least 1") ??
+      (has(b.contentType) ? undefined : "contentType is required"),
+  ),
 } satisfies Record<string, (body: unknown) => string | undefined>;

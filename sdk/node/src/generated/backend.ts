@@ -366,6 +366,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/getUploadUrl": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A short-lived URL where a user uploads one file (optional).
+         * @description Optional (1.5): a backend without attachments answers `501`
+         *     `not_implemented`. ECB carries no file bytes: the client uploads the
+         *     file itself, with `method` to `uploadUrl` and `headers`, before
+         *     `expiresAt`, then names `attachmentId` in sendMessage (the
+         *     `attachments` of addThreadMessage).
+         *
+         *     ECB has checked, before calling, that `name` is a file name (no path,
+         *     at most 255 bytes), that `size` is at least 1 and within its
+         *     `operations.maxAttachmentBytes`, that `contentType` (without
+         *     parameters) is allowed by its `operations.attachmentTypes`, and that
+         *     `userId` holds a threadToken of `threadId` with the write bit.
+         *     Check the write bit yourself (403), answer 404 for an unknown thread,
+         *     400 for a size or type your storage refuses. Bind the attachment to
+         *     the user and the thread: addThreadMessage must refuse (400) an
+         *     attachment of another thread or user. Make the URL useless after
+         *     `expiresAt` (minutes).
+         */
+        post: operations["getUploadUrl"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/createSupportThread": {
         parameters: {
             query?: never;
@@ -618,6 +653,8 @@ export interface components {
             visibility?: "agents";
             /** @description true for a message its author or a moderator deleted (contract 1.4, deleteMessage): body is empty and data absent. */
             deleted?: boolean;
+            /** @description The files attached to the message (contract 1.5, getUploadUrl), in the order the author gave them. Sign a fresh download `url` in each answer when your URLs expire. */
+            attachments?: components["schemas"]["Attachment"][];
         };
         Thread: {
             id: components["schemas"]["ThreadId"];
@@ -712,6 +749,7 @@ export interface components {
         AddThreadMessageRequest: {
             userId: components["schemas"]["UserId"];
             threadId: components["schemas"]["ThreadId"];
+            /** @description Never empty, unless the message has attachments. */
             body: string;
             clientMessageId?: string;
             data?: components["schemas"]["Data"];
@@ -720,10 +758,50 @@ export interface components {
              * @enum {string}
              */
             visibility?: "agents";
+            /** @description Ids from getUploadUrl (contract 1.5), each once: attach them to the message, in this order, and answer them in `message.attachments`. Refuse (400) an id that is unknown, of another thread or user, not uploaded yet, or already attached. With attachments `body` may be empty. */
+            attachments?: string[];
         };
         AddThreadMessageResponse: {
             message: components["schemas"]["Message"];
             threadToken: components["schemas"]["ThreadToken"];
+        };
+        GetUploadUrlRequest: {
+            userId: components["schemas"]["UserId"];
+            threadId: components["schemas"]["ThreadId"];
+            /** @description A file name, no path. */
+            name: string;
+            /** @description The exact size in bytes. */
+            size: number;
+            /** @description A media type without parameters, lower case (image/png). */
+            contentType: string;
+        };
+        GetUploadUrlResponse: {
+            attachmentId: string;
+            /**
+             * Format: uri
+             * @description An absolute http(s) URL the client sends the bytes to.
+             */
+            uploadUrl: string;
+            /** @enum {string} */
+            method: "PUT" | "POST";
+            /** @description Headers the upload request must carry (Content-Type, a presigned store's own). */
+            headers?: {
+                [key: string]: string;
+            };
+            expiresAt: components["schemas"]["Timestamp"];
+        };
+        Attachment: {
+            id: string;
+            name: string;
+            size: number;
+            contentType: string;
+            /**
+             * Format: uri
+             * @description Where a member downloads the file (it may be signed and expire).
+             */
+            url: string;
+            /** Format: uri */
+            thumbnailUrl?: string;
         };
         /** @description The backend's id of a message, as in `message.id`. */
         MessageId: string;
@@ -1535,6 +1613,43 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DeleteThreadResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    getUploadUrl: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GetUploadUrlRequest"];
+            };
+        };
+        responses: {
+            /** @description Where and how to upload. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetUploadUrlResponse"];
                 };
             };
             400: components["responses"]["InvalidArgument"];
