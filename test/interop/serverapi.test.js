@@ -70,10 +70,14 @@ test("a member added by the backend listens with the pushed threadToken; a remov
 
   await backend("/leaveThread", { userId: "carol", threadId: id });
   const removed = once(carol, "thread", 5000, (p) => p.change === "removed");
+  const memberGone = once(alice, "member", 5000, (p) => p.userId === "carol" && p.change !== "joined");
   const rm = await serverAPI("DELETE", `/threads/${id}/members/carol`);
   assert.equal(rm.status, 200, JSON.stringify(rm.body));
   assert.equal(rm.body.data.detached, 1);
   await removed;
+  const gone = await memberGone;
+  assert.equal(gone.change, "removed", "the listeners are told carol was removed, as by a moderator");
+  assert.equal(gone.by, undefined, "the backend removed her: no moderator");
   let leaked = false;
   carol.on("message", (p) => (leaked ||= p.threadId === id));
   await data(alice, "sendMessage", { threadToken: created.threadToken, body: "carol is gone" });
