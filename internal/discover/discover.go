@@ -85,6 +85,8 @@ type Endpoints struct {
 	// OpenAPI is where the client API's OpenAPI document (api/client.yaml)
 	// is served.
 	OpenAPI string `json:"openApi,omitempty"`
+	// Docs is the browsable page of that document (Swagger UI).
+	Docs string `json:"docs,omitempty"`
 	// ServerAPI is the Server API base on this listener; absent when the
 	// Server API is off or served on its own address (serverApi.listen).
 	ServerAPI string `json:"serverApi,omitempty"`

@@ -133,7 +133,8 @@ type RemovedMember struct {
 // ServerRemoveMember makes live that the backend removed userID from
 // threadID: every connection of the user, on every node, stops listening at
 // once and gets a thread push {change: "removed"}; the remaining listeners
-// get member {change: "left"}. The user's old threadToken still verifies:
+// get member {change: "removed"} with no by (the backend removed the user,
+// who did not leave: the same change as moderation's removeParticipant). The user's old threadToken still verifies:
 // the backend refuses its getThread and addThreadMessage from now on.
 func (s *Service) ServerRemoveMember(ctx context.Context, threadID, userID string) (*RemovedMember, error) {
 	if s.guards.Threads.ThreadStatus(threadID) == ThreadDeleted {
@@ -146,7 +147,7 @@ func (s *Service) ServerRemoveMember(ctx context.Context, threadID, userID strin
 	if _, err := s.hub.SendToUser(userID, threadChange(ThreadChangePush{ThreadID: threadID, Change: ChangeRemoved}), nil); err != nil {
 		return nil, hubError(err)
 	}
-	if err := s.publishMember(ctx, threadID, userID, "left", ""); err != nil {
+	if err := s.publishMember(ctx, threadID, userID, ChangeRemoved, ""); err != nil {
 		return nil, err
 	}
 	return &RemovedMember{ThreadID: threadID, UserID: userID, Detached: n}, nil

@@ -102,7 +102,7 @@ func TestServerAddRemoveAndAnnounce(t *testing.T) {
 		t.Fatalf("a thread the backend does not show carol: %v", err)
 	}
 
-	// carol listens; the backend removes her: detached at once, told; alice gets member left.
+	// carol listens; the backend removes her: detached at once, told; alice gets member removed (no by).
 	tt, _ := mustVerifier(t).VerifyThread(tok)
 	if _, err := f.hub.Attach(ctx, tt.ThreadID, carolConn); err != nil {
 		t.Fatal(err)
@@ -119,7 +119,7 @@ func TestServerAddRemoveAndAnnounce(t *testing.T) {
 			t.Fatal("carol's connection was not told of her removal")
 		}
 	}
-	if got := aliceConn.pushes(ops.EventMember); len(got) != 3 || got[2]["change"] != "left" || got[2]["userId"] != "carol" {
+	if got := aliceConn.pushes(ops.EventMember); len(got) != 3 || got[2]["change"] != "removed" || got[2]["userId"] != "carol" || got[2]["by"] != nil {
 		t.Fatalf("alice's member pushes %v", got)
 	}
 	before := len(carolConn.pushes(ops.EventMessage))

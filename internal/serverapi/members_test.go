@@ -144,7 +144,7 @@ func TestMembersThroughTheSDK(t *testing.T) {
 	if users := e.hub.ListenerUsers("t1"); !slices.Equal(users, []string{"alice"}) {
 		t.Fatalf("listeners after the removal: %v", users)
 	}
-	if ev, data := alice.last(); ev != "member" || data["change"] != "left" {
+	if ev, data := alice.last(); ev != "member" || data["change"] != "removed" || data["by"] != nil {
 		t.Fatalf("alice was told %s %v", ev, data)
 	}
 

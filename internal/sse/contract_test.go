@@ -116,8 +116,8 @@ func TestContractCheckCatchesAWrongAnswer(t *testing.T) {
 
 // servedElsewhere are the /v1 routes of api/client.yaml that the node
 // serves beside this package's API (internal/server: the discovery
-// document and the spec itself).
-var servedElsewhere = []string{"GET /v1/discover", "GET /v1/openapi.yaml"}
+// document, the spec itself and its browsable page).
+var servedElsewhere = []string{"GET /v1/discover", "GET /v1/openapi.yaml", "GET /v1/docs/"}
 
 // TestEveryRouteIsInTheSpec compares the routes New registers (read from
 // api.go) with the operations of api/client.yaml, both ways.

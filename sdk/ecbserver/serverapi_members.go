@@ -56,7 +56,7 @@ func (c *ServerAPIClient) AddMember(ctx context.Context, threadID, userID, threa
 
 // RemoveMember makes live that you removed userID from threadID: every
 // connection of the user stops listening at once and is told (thread
-// {change: "removed"}); the other listeners get member left. Refuse the
+// {change: "removed"}); the other listeners get member removed. Refuse the
 // user's getThread and addThreadMessage from then on: their threadToken
 // still verifies.
 func (c *ServerAPIClient) RemoveMember(ctx context.Context, threadID, userID string) (*MemberRemoved, error) {

@@ -80,6 +80,15 @@ test("Socket.IO: join the Lobby, moderate a thread, remove a member, delete the 
   assert.equal(await errorCode(bob, "sendMessage", { threadToken: bobTok, body: "read-only?" }), "forbidden");
   assert.equal(await errorCode(alice, "setAccess", { threadToken: created.threadToken, userId: "bob", acc: 16 }), "invalid_argument");
 
+  // A moderator (carol, made admin live by the owner's setAccess) cannot
+  // grant above her own bits, nor ban or remove the owner.
+  const modTold = once(carol, "thread", 5000, (e) => e.threadId === id && e.change === "access");
+  await data(alice, "setAccess", { threadToken: created.threadToken, userId: "carol", acc: 1 | 2 | 4 });
+  assert.equal((await modTold).acc, 7);
+  assert.equal(await errorCode(carol, "setAccess", { threadToken: carolTok, userId: "bob", acc: 15 }), "forbidden", "above her own bits");
+  assert.equal(await errorCode(carol, "setAccess", { threadToken: carolTok, userId: "alice", acc: 0 }), "forbidden", "ban the owner");
+  assert.equal(await errorCode(carol, "removeParticipant", { threadToken: carolTok, userId: "alice" }), "forbidden", "remove the owner");
+
   // removeParticipant: carol is told at once and gets nothing more.
   const removed = once(carol, "thread", 5000, (e) => e.threadId === id && e.change === "removed");
   const memberRemoved = once(alice, "member", 5000, (m) => m.userId === "carol" && m.change === "removed");

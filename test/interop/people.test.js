@@ -55,11 +55,12 @@ async function events(token) {
           if (name) em.emit(name, JSON.parse(payload));
         }
       }
+      em.emit("end");
     } catch {
       // aborted
     }
   })();
-  await ready;
+  em.ready = await ready;
   return em;
 }
 
@@ -188,4 +189,33 @@ test("anonymous visitors may not use the people operations", async () => {
     assert.equal((await call(v, op, payload)).error.code, "forbidden", op);
   }
   v.close();
+});
+
+test("REST + SSE log-off: DELETE /v1/events/{streamId} ends the stream and presence is offline at once", async () => {
+  const bob = await demo.connect("bob");
+  const aliceTok = await demo.userToken("alice");
+  const online = once(bob, "presence", 5000, (p) => p.userId === "alice" && p.show === "available");
+  const stream = await events(aliceTok);
+  const { streamId } = stream.ready;
+  assert.ok(streamId, JSON.stringify(stream.ready));
+  await online;
+
+  // Another user cannot end it: not_found, as for a stream that never existed.
+  const other = await rest("DELETE", `/v1/events/${encodeURIComponent(streamId)}`, await demo.userToken("carol"));
+  assert.equal(other.status, 404);
+  assert.equal(other.error.code, "not_found");
+
+  // Offline long before the resume window (sse.resumeWindow, 2 minutes) would end it.
+  const offline = once(bob, "presence", 3000, (p) => p.userId === "alice" && p.show === "offline");
+  const ended = once(stream, "end", 3000);
+  const off = await rest("DELETE", `/v1/events/${encodeURIComponent(streamId)}`, aliceTok);
+  assert.equal(off.status, 200, JSON.stringify(off));
+  assert.deepEqual(off.data, { streamId, ended: true });
+  await offline;
+  await ended;
+  const again = await rest("DELETE", `/v1/events/${encodeURIComponent(streamId)}`, aliceTok);
+  assert.equal(again.status, 404);
+  assert.equal(again.error.code, "not_found");
+  stream.close();
+  bob.close();
 });

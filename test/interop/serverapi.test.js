@@ -2,7 +2,8 @@
 // the official socket.io-client against a real `ecb demo`: a member the
 // backend added gets the thread with a threadToken of theirs and listens
 // with it at once; a removed one stops getting the thread; the discovery
-// document needs no token.
+// document needs no token; the backend adds an agent to a live support
+// conversation and ends it.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
@@ -70,10 +71,14 @@ test("a member added by the backend listens with the pushed threadToken; a remov
 
   await backend("/leaveThread", { userId: "carol", threadId: id });
   const removed = once(carol, "thread", 5000, (p) => p.change === "removed");
+  const memberGone = once(alice, "member", 5000, (p) => p.userId === "carol" && p.change !== "joined");
   const rm = await serverAPI("DELETE", `/threads/${id}/members/carol`);
   assert.equal(rm.status, 200, JSON.stringify(rm.body));
   assert.equal(rm.body.data.detached, 1);
   await removed;
+  const gone = await memberGone;
+  assert.equal(gone.change, "removed", "the listeners are told carol was removed, as by a moderator");
+  assert.equal(gone.by, undefined, "the backend removed her: no moderator");
   let leaked = false;
   carol.on("message", (p) => (leaked ||= p.threadId === id));
   await data(alice, "sendMessage", { threadToken: created.threadToken, body: "carol is gone" });
@@ -91,4 +96,47 @@ test("GET /v1/discover answers without a token", async () => {
   assert.ok(d.versions.protocol && d.versions.contract && d.versions.serverApi);
   assert.ok(d.capabilities.operations.includes("sendMessage"));
   assert.deepEqual(d.transports, ["socketio", "sse"]);
+});
+
+test("the backend adds an agent to a live support conversation and ends it through the Server API", async () => {
+  const alice = await demo.connect("alice");
+  const agent1 = await demo.connect("agent1");
+  const agent2 = await demo.connect("agent2");
+  try {
+    await data(agent1, "agent.setAvailability", { available: true });
+    const offer = once(agent1, "offer", 5000);
+    const asked = await data(alice, "support.ask", { workgroup: "support", question: "Server API close?" });
+    const o = await offer;
+    const inv = once(alice, "invitation", 5000);
+    await data(agent1, "offer.accept", { offerId: o.offerId });
+    const iv = await inv;
+    await data(alice, "getThread", { threadToken: iv.threadToken });
+
+    // An agent added by the backend (available, not offered this chat) is invited into it.
+    await data(agent2, "agent.setAvailability", { available: true });
+    const invited = once(agent2, "invitation", 5000, (p) => p.thread?.id === iv.thread.id);
+    const add = await serverAPI("POST", `/support/conversations/${asked.requestId}/agents`, { agent: "agent2" });
+    assert.equal(add.status, 201, JSON.stringify(add.body));
+    assert.deepEqual(add.body.data, { requestId: asked.requestId, agent: "agent2" });
+    await invited;
+    const wg = await serverAPI("GET", "/workgroups/support/conversations");
+    const conv = wg.body.data.conversations.find((c) => c.requestId === asked.requestId);
+    assert.ok(conv, JSON.stringify(wg.body));
+
+    // Closing ends it for both sides and frees the agent (no longer listed).
+    const ended = once(alice, "supportEnded", 5000);
+    const close = await serverAPI("POST", `/support/conversations/${asked.requestId}/close`);
+    assert.equal(close.status, 200, JSON.stringify(close.body));
+    assert.deepEqual(close.body.data, { requestId: asked.requestId, state: "closed" });
+    assert.equal((await ended).state, "closed");
+    const after = await serverAPI("GET", "/workgroups/support/conversations");
+    assert.equal(after.body.data.conversations.find((c) => c.requestId === asked.requestId), undefined);
+    const again = await serverAPI("POST", `/support/conversations/${asked.requestId}/close`);
+    assert.equal(again.status, 404);
+    assert.equal(again.body.error.code, "not_found");
+  } finally {
+    await data(agent1, "agent.setAvailability", { available: false });
+    await data(agent2, "agent.setAvailability", { available: false });
+    for (const s of [alice, agent1, agent2]) s.close();
+  }
 });

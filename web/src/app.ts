@@ -793,9 +793,11 @@ function onMember(ev: MemberEvent): void {
   if (ev.change === "joined") members.add(ev.userId);
   else members.delete(ev.userId);
   entry.thread = { ...entry.thread, members: [...members] };
-  if (ev.change === "left") stoppedTyping(ev.threadId, ev.userId); // what they read stays read
+  if (ev.change !== "joined") stoppedTyping(ev.threadId, ev.userId); // what they read stays read
   const hist = history(ev.threadId);
-  const what = ev.change === "joined" ? "joined the thread" : ev.change === "removed" ? `was removed by ${nameOf(ev.by ?? "")}` : "left the thread";
+  // removed with no by: the backend removed them (Server API).
+  const removed = ev.by ? `was removed by ${nameOf(ev.by)}` : "was removed";
+  const what = ev.change === "joined" ? "joined the thread" : ev.change === "removed" ? removed : "left the thread";
   hist.notices.push({ at: new Date().toISOString(), text: `${nameOf(ev.userId)} ${what}` });
   renderThreads();
   if (ev.threadId === state.current) {

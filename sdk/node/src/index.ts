@@ -13,3 +13,5 @@ export { createCallbackHandler, CallbackTypes } from "./callbacks.js";
 export type { CallbackHandlerOptions } from "./callbacks.js";
 export { DEFAULT_MAX_BODY_BYTES, consoleLogger, verifyRequest, signatureMiddleware } from "./receive.js";
 export type { Logger, ReceiverOptions } from "./receive.js";
+export { ServerApiClient, ServerApiError } from "./serverapi.js";
+export type { ServerApiClientOptions, ServerApiData, ServerApiBody } from "./serverapi.js";
