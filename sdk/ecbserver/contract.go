@@ -8,7 +8,7 @@ import (
 // ContractFullVersion is the version of the backend contract this package
 // implements: info.version of api/backend.yaml (semantic versioning; a test
 // of ECB checks that the two agree).
-const ContractFullVersion = "1.4.0"
+const ContractFullVersion = "1.5.0"
 
 // ContractVersion is the major number of ContractFullVersion. ECB sends it in
 // the ECB-Contract-Version header of every call. Minor versions only add
@@ -189,12 +189,21 @@ type AddThreadMessageRequest struct {
 	// user has role agent or supervisor); the backend stores it and answers
 	// it in the message, and never returns the message to other users.
 	Visibility string `json:"visibility,omitempty"`
+	// ThreadTokenExpiresAt and ThreadTokenAccess describe the threadToken
+	// the author sent with the message (contract 1.5): its exp and its acc
+	// claim. A backend re-issues a token only when this one nears its end or
+	// grants other access than the user now has; [TokenSigner.ReissueThreadToken]
+	// applies that rule. Both are absent from ECB older than 1.5.
+	ThreadTokenExpiresAt *time.Time `json:"threadTokenExpiresAt,omitempty"`
+	ThreadTokenAccess    *int       `json:"threadTokenAccess,omitempty"`
 }
 
-// AddThreadMessageResponse is the stored message and a fresh threadToken.
+// AddThreadMessageResponse is the stored message and, when the backend
+// re-issued one (contract 1.5), a fresh threadToken. Without one, ECB answers
+// the author with the token they sent.
 type AddThreadMessageResponse struct {
 	Message     Message `json:"message"`
-	ThreadToken string  `json:"threadToken"`
+	ThreadToken string  `json:"threadToken,omitempty"`
 }
 
 // MarkReadRequest records that UserID has read ThreadID up to and including

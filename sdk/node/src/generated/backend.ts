@@ -720,10 +720,18 @@ export interface components {
              * @enum {string}
              */
             visibility?: "agents";
+            /**
+             * Format: date-time
+             * @description (1.5) The exp of the threadToken the author sent with the message. Re-issue a token (answer `threadToken`) when it is near, or absent.
+             */
+            threadTokenExpiresAt?: string;
+            /** @description (1.5) The acc claim of the author's threadToken. Re-issue a token when it differs from the access the user has now, or is absent. */
+            threadTokenAccess?: number;
         };
         AddThreadMessageResponse: {
             message: components["schemas"]["Message"];
-            threadToken: components["schemas"]["ThreadToken"];
+            /** @description A fresh threadToken, only when you re-issue one (1.5): the author's nears its exp (`threadTokenExpiresAt`) or grants other access (`threadTokenAccess`). Leave it out otherwise; ECB then answers the author with the token they sent. Signing a token with every message is allowed, only costlier. */
+            threadToken?: components["schemas"]["ThreadToken"];
         };
         /** @description The backend's id of a message, as in `message.id`. */
         MessageId: string;
@@ -1196,7 +1204,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The stored message and a fresh threadToken. */
+            /** @description The stored message and, when re-issued, a fresh threadToken. */
             200: {
                 headers: {
                     [name: string]: unknown;
