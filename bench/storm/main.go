@@ -71,6 +71,7 @@ func serveBackend(args []string) error {
 	dir := fs.String("dir", "", "")
 	users := fs.Int("users", 0, "")
 	per := fs.Int("per-thread", 10, "")
+	always := fs.Bool("reissue-always", false, "")
 	_ = fs.Parse(args)
 	ctx := context.Background()
 	keyPEM, err := os.ReadFile(filepath.Join(*dir, "private.pem"))
@@ -81,7 +82,11 @@ func serveBackend(args []string) error {
 	if err != nil {
 		return err
 	}
-	signer, err := ecbserver.NewTokenSigner(key, ecbserver.SignerOptions{Audience: audience})
+	opts := ecbserver.SignerOptions{Audience: audience}
+	if *always {
+		opts.ReissueWithin = 1000 * time.Hour // every token is "due": a fresh one with every message, as before contract 1.5
+	}
+	signer, err := ecbserver.NewTokenSigner(key, opts)
 	if err != nil {
 		return err
 	}
@@ -159,6 +164,7 @@ type result struct {
 	AckMinusBackend float64        `json:"ackP50MinusBackendP50Ms"`
 	TokensReissued  int            `json:"threadTokensReissued"`
 	ECBFlags        []string       `json:"ecbSettings,omitempty"`
+	ReissueAlways   bool           `json:"reissueAlways"`
 	FileLimit       int            `json:"fileLimit"`
 }
 
@@ -174,7 +180,8 @@ func run() error {
 	ecbBin := flag.String("ecb", "bin/ecb", "the ecb binary")
 	sends := flag.Int("sends", 200, "sendMessage calls after the storm")
 	rate := flag.Float64("rate", 20, "sendMessage calls per second")
-	timeout := flag.Duration("timeout", 60*time.Second, "deadline of every client's getThreads+getThread")
+	timeout := flag.Duration("timeout", 120*time.Second, "deadline of every client's getThreads+getThread")
+	always := flag.Bool("reissue-always", false, "the backend signs a fresh threadToken with every message (the behaviour before contract 1.5)")
 	var sets multi
 	flag.Var(&sets, "set", "an ECB setting key=value (repeatable), e.g. backend.maxConcurrent=8")
 	flag.Parse()
@@ -212,7 +219,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	be := exec.CommandContext(ctx, self, "backend", "-dir", dir, "-users", strconv.Itoa(*clients), "-per-thread", strconv.Itoa(*per))
+	be := exec.CommandContext(ctx, self, "backend", "-dir", dir, "-users", strconv.Itoa(*clients), "-per-thread", strconv.Itoa(*per),
+		"-reissue-always="+strconv.FormatBool(*always))
 	be.Stderr = os.Stderr
 	beIn, _ := be.StdinPipe()
 	beOut, _ := be.StdoutPipe()
@@ -266,7 +274,7 @@ limits: {handshakesPerSecondPerIP: 1000000, handshakeBurstPerIP: 1000000, opsPer
 		}
 	}
 
-	res := result{Clients: *clients, WithinMs: within.Milliseconds(), FailedByCode: map[string]int{}, ECBFlags: sets, FileLimit: limit}
+	res := result{Clients: *clients, WithinMs: within.Milliseconds(), FailedByCode: map[string]int{}, ECBFlags: sets, FileLimit: limit, ReissueAlways: *always}
 	conns := make([]*client, *clients)
 	lat := make([]float64, *clients)
 	codes := make([]string, *clients)

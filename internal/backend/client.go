@@ -226,11 +226,15 @@ func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out 
 		}
 	}()
 
-	if !c.breaker.allow(start) {
-		return apierr.Wrap(ErrCircuitOpen, apierr.BackendUnavailable, "the backend is unavailable")
+	if err := c.breaker.allow(ctx); err != nil {
+		if errors.Is(err, ErrCircuitOpen) {
+			return apierr.Wrap(ErrCircuitOpen, apierr.BackendUnavailable, "the backend is unavailable")
+		}
+		return apierr.Wrap(fmt.Errorf("backend %s: waiting for the breaker's probe: %w", path, err), apierr.BackendUnavailable, "the request was cancelled")
 	}
 	release, err := c.acquire(ctx, path)
 	if err != nil {
+		c.breaker.release() // a probe that never went out proved nothing
 		return err
 	}
 	defer release()
