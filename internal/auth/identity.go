@@ -37,9 +37,11 @@ func (u *User) HasRole(role string) bool { return slices.Contains(u.Roles, role)
 
 // Thread is the verified content of a threadToken.
 type Thread struct {
-	ThreadID  string
-	UserID    string
-	Access    Access
+	ThreadID string
+	UserID   string
+	Access   Access // the token's acc; a live override replaces it (ops)
+	// Signed is the acc claim as signed, whatever override replaced Access.
+	Signed    Access
 	Members   []string
 	ExpiresAt time.Time
 }

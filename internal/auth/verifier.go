@@ -32,6 +32,8 @@ type Verifier struct {
 	jwks     keyfunc.Keyfunc                   // nil without Config.JWKSURL
 	audience string
 	issuer   string
+	threads  *threadCache // nil: Config.TokenCacheSize -1
+	now      func() time.Time
 }
 
 // NewVerifier validates cfg, loads its public key file and, when JWKSURL is
@@ -92,8 +94,11 @@ func NewVerifierFromKeys(cfg Config, keys ...crypto.PublicKey) (*Verifier, error
 // newVerifier builds a Verifier from a validated, defaulted cfg and checked keys.
 func newVerifier(cfg Config, keys []crypto.PublicKey) *Verifier {
 	algs := slices.Clone(cfg.Algorithms)
-	v := &Verifier{
+	v := &Verifier{now: time.Now}
+	*v = Verifier{
+		now: time.Now,
 		parser: jwt.NewParser(
+			jwt.WithTimeFunc(func() time.Time { return v.now() }),
 			jwt.WithValidMethods(algs),
 			jwt.WithLeeway(cfg.Leeway),
 			jwt.WithExpirationRequired(),
@@ -103,6 +108,10 @@ func newVerifier(cfg Config, keys []crypto.PublicKey) *Verifier {
 		static:   make(map[string]jwt.VerificationKeySet),
 		audience: cfg.Audience,
 		issuer:   cfg.Issuer,
+		threads:  newThreadCache(cfg.TokenCacheSize),
+	}
+	if v.threads != nil {
+		v.threads.now = func() time.Time { return v.now() }
 	}
 	if cfg.SharedSecret != "" {
 		v.secret = []byte(cfg.SharedSecret)
@@ -187,7 +196,23 @@ func (v *Verifier) VerifyUser(token, origin string) (*User, error) {
 
 // VerifyThread checks a threadToken. It does not compare the token's uid with
 // the caller: that is the job of whoever also holds the verified User.
+// A token that verified before is answered from the cache (cache.go) until
+// its exp, without a signature check; the Thread returned is always the
+// caller's own copy.
 func (v *Verifier) VerifyThread(token string) (*Thread, error) {
+	if t, ok := v.threads.get(token); ok {
+		return t, nil
+	}
+	t, err := v.verifyThread(token)
+	if err != nil {
+		return nil, err
+	}
+	v.threads.put(token, t)
+	return t, nil
+}
+
+// verifyThread is VerifyThread without the cache.
+func (v *Verifier) verifyThread(token string) (*Thread, error) {
 	var c threadClaims
 	if err := v.parse(token, &c); err != nil {
 		return nil, err
@@ -207,6 +232,7 @@ func (v *Verifier) VerifyThread(token string) (*Thread, error) {
 		ThreadID:  c.Subject,
 		UserID:    c.UID,
 		Access:    Access(*c.Acc),
+		Signed:    Access(*c.Acc),
 		Members:   c.Members,
 		ExpiresAt: timeOf(c.ExpiresAt),
 	}, nil

@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ecbridge/ecb/internal/apierr"
+	"github.com/ecbridge/ecb/internal/calltime"
 	"github.com/ecbridge/ecb/internal/reqid"
 	"github.com/ecbridge/ecb/internal/tracing"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
@@ -185,14 +186,17 @@ func (c *Client) GetThread(ctx context.Context, req *ecbserver.GetThreadRequest)
 	return &resp, nil
 }
 
-// AddThreadMessage stores a message.
+// AddThreadMessage stores a message; the answer's ThreadToken is "" when
+// the backend did not re-issue one.
 func (c *Client) AddThreadMessage(ctx context.Context, req *ecbserver.AddThreadMessageRequest) (*ecbserver.AddThreadMessageResponse, error) {
 	var resp ecbserver.AddThreadMessageResponse
 	if err := c.call(ctx, ecbserver.PathAddThreadMessage, req.ClientMessageID, req, &resp); err != nil {
 		return nil, err
 	}
-	if resp.Message.ID == "" || resp.ThreadToken == "" {
-		return nil, garbage(ecbserver.PathAddThreadMessage, "message.id and threadToken are required")
+	// threadToken is optional since contract 1.5: the backend re-issues one
+	// only when the author's nears its end.
+	if resp.Message.ID == "" {
+		return nil, garbage(ecbserver.PathAddThreadMessage, "message.id is required")
 	}
 	return &resp, nil
 }
@@ -214,17 +218,23 @@ func (c *Client) call(ctx context.Context, path, idempotencyKey string, in, out 
 		if err != nil {
 			outcome = string(apierr.From(err).Code)
 		}
-		c.obs.BackendCall(strings.TrimPrefix(path, "/"), outcome, time.Since(start))
+		d := time.Since(start)
+		c.obs.BackendCall(strings.TrimPrefix(path, "/"), outcome, d)
+		calltime.Add(ctx, d) // the operation's backend share (package calltime)
 		if span != nil {
 			endSpan(span, path, status, err)
 		}
 	}()
 
-	if !c.breaker.allow(start) {
-		return apierr.Wrap(ErrCircuitOpen, apierr.BackendUnavailable, "the backend is unavailable")
+	if err := c.breaker.allow(ctx); err != nil {
+		if errors.Is(err, ErrCircuitOpen) {
+			return apierr.Wrap(ErrCircuitOpen, apierr.BackendUnavailable, "the backend is unavailable")
+		}
+		return apierr.Wrap(fmt.Errorf("backend %s: waiting for the breaker's probe: %w", path, err), apierr.BackendUnavailable, "the request was cancelled")
 	}
 	release, err := c.acquire(ctx, path)
 	if err != nil {
+		c.breaker.release() // a probe that never went out proved nothing
 		return err
 	}
 	defer release()

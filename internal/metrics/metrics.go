@@ -18,6 +18,7 @@ type Metrics struct {
 	connections *prometheus.GaugeVec
 	operations  *prometheus.CounterVec
 	opLatency   *prometheus.HistogramVec
+	opOwn       *prometheus.HistogramVec
 	backend     *prometheus.HistogramVec
 	delivered   prometheus.Counter
 	dropped     prometheus.Counter
@@ -37,6 +38,11 @@ func New() *Metrics {
 		opLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "ecb_operation_duration_seconds", Help: "Client operation latency.", Buckets: prometheus.DefBuckets,
 		}, []string{"op"}),
+		opOwn: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ecb_operation_own_duration_seconds",
+			Help:    "ECB's own share of a successful client operation: its latency minus its backend calls.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"op"}),
 		backend: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "ecb_backend_call_duration_seconds", Help: "Backend contract call latency by call and outcome.", Buckets: prometheus.DefBuckets,
 		}, []string{"call", "outcome"}),
@@ -50,7 +56,7 @@ func New() *Metrics {
 			Name: "ecb_forwarded_requests_total", Help: "Requests of sessions and streams held by another node, by result.",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.connections, m.operations, m.opLatency, m.backend, m.delivered, m.dropped, m.forwarded,
+	m.reg.MustRegister(m.connections, m.operations, m.opLatency, m.opOwn, m.backend, m.delivered, m.dropped, m.forwarded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, result := range []string{"forwarded", "owner_gone", "owner_failed"} {
 		m.forwarded.WithLabelValues(result) // exported from the start, at 0
@@ -73,6 +79,14 @@ func (m *Metrics) Dropped(n int) { m.dropped.Add(float64(n)) }
 func (m *Metrics) Operation(op, outcome string, d time.Duration) {
 	m.operations.WithLabelValues(op, outcome).Inc()
 	m.opLatency.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// OperationOwn implements ops.Observer; only successful operations count
+// (a refused one rarely reaches the backend).
+func (m *Metrics) OperationOwn(op, outcome string, d time.Duration) {
+	if outcome == "ok" {
+		m.opOwn.WithLabelValues(op).Observe(max(d, 0).Seconds())
+	}
 }
 
 // BackendCall implements backend.Observer.

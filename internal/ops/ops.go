@@ -34,6 +34,7 @@ import (
 	"github.com/ecbridge/ecb/internal/apierr"
 	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/callbacks"
+	"github.com/ecbridge/ecb/internal/calltime"
 	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
@@ -66,11 +67,15 @@ type Verifier interface {
 // Observer is told about every operation; the server wires Prometheus to it.
 type Observer interface {
 	Operation(op, outcome string, d time.Duration)
+	// OperationOwn is ECB's own share of the operation: its latency minus
+	// the time its backend calls took (package calltime).
+	OperationOwn(op, outcome string, d time.Duration)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) Operation(string, string, time.Duration) {}
+func (nopObserver) Operation(string, string, time.Duration)    {}
+func (nopObserver) OperationOwn(string, string, time.Duration) {}
 
 // Config holds the operations' limits and switches; zero values mean the defaults.
 type Config struct {
@@ -241,6 +246,7 @@ func tokenError(err error, which string) error {
 // made with it are the span's children.
 func run[T any](ctx context.Context, s *Service, op string, c Caller, f func(ctx context.Context) (T, error)) (T, error) {
 	start := time.Now()
+	ctx, spent := calltime.Start(ctx)    // the backend client adds its calls' time
 	ctx, span := s.startSpan(ctx, op, c) // tracing.go; off: ctx as it is
 	var out T
 	err := s.admit(c)
@@ -264,7 +270,9 @@ func run[T any](ctx context.Context, s *Service, op string, c Caller, f func(ctx
 		}
 	}
 	endSpan(span, err)
-	s.obs.Operation(op, outcome, time.Since(start))
+	d := time.Since(start)
+	s.obs.Operation(op, outcome, d)
+	s.obs.OperationOwn(op, outcome, d-spent.Total())
 	return out, err
 }
 

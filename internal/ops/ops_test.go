@@ -31,6 +31,7 @@ type memBackend struct {
 	failAdd  error
 	calls    int
 	lastVis  string
+	lastAdd  ecbserver.AddThreadMessageRequest
 	// people (people_test.go): nil contacts means everyone has u00..u44.
 	contacts   map[string]map[string]bool
 	properties map[string]map[string]string
@@ -100,7 +101,8 @@ func (b *memBackend) AddThreadMessage(_ context.Context, req *ecbserver.AddThrea
 	if b.failAdd != nil {
 		return nil, b.failAdd
 	}
-	tok, err := b.signer.SignThreadToken(ecbserver.ThreadTokenParams{ThreadID: req.ThreadID, UserID: req.UserID, Access: 3})
+	tok, err := b.signer.ReissueThreadToken(req, ecbserver.ThreadTokenParams{ThreadID: req.ThreadID, UserID: req.UserID, Access: 3})
+	b.lastAdd = *req
 	if req.ClientMessageID != "" {
 		// A retry is answered with the message stored (the contract).
 		for _, m := range b.messages[req.ThreadID] {

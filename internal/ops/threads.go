@@ -488,12 +488,18 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 
 // storeAndPublish stores a message through the backend and pushes it.
 func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread, req SendMessageRequest) (*SendMessageResult, error) {
+	exp, acc := t.ExpiresAt, int(t.Signed)
 	resp, err := s.backend.AddThreadMessage(ctx, &ecbserver.AddThreadMessageRequest{
 		UserID: c.User.ID, ThreadID: t.ThreadID, Body: req.Body, ClientMessageID: req.ClientMessageID, Data: req.Data,
 		Visibility: req.Visibility, Attachments: req.Attachments,
+		ThreadTokenExpiresAt: &exp, ThreadTokenAccess: &acc,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if resp.ThreadToken == "" {
+		// The backend kept the author's token (contract 1.5): it stays theirs.
+		resp.ThreadToken = req.ThreadToken
 	}
 	if resp.Message.ThreadID == "" {
 		resp.Message.ThreadID = t.ThreadID

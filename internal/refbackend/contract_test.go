@@ -304,8 +304,12 @@ func TestContractCatchesDrift(t *testing.T) {
 	}{
 		{"good", ecbserver.PathGetContacts, 200, `{"contacts":[{"id":"b","name":"B"}]}`, true},
 		{"null list", ecbserver.PathGetContacts, 200, `{"contacts":null}`, false},
+		// threadToken is optional since 1.5 (re-issued only when due); a
+		// message without its id is still refused.
 		{"no threadToken", ecbserver.PathAddThreadMessage, 200,
-			`{"message":{"id":"m","threadId":"t","authorId":"a","body":"x","createdAt":"2026-01-02T03:04:05Z"}}`, false},
+			`{"message":{"id":"m","threadId":"t","authorId":"a","body":"x","createdAt":"2026-01-02T03:04:05Z"}}`, true},
+		{"no message id", ecbserver.PathGetThread, 200,
+			`{"thread":{"id":"t","members":["a"],"createdAt":"2026-01-02T03:04:05Z","updatedAt":"2026-01-02T03:04:05Z"},"messages":[]}`, false},
 		{"bad time", ecbserver.PathAddThreadMessage, 200,
 			`{"message":{"id":"m","threadId":"t","authorId":"a","body":"x","createdAt":"yesterday"},"threadToken":"x"}`, false},
 		{"good error", ecbserver.PathGetThread, 404, `{"error":{"code":"not_found","message":"no"}}`, true},

@@ -197,12 +197,21 @@ type AddThreadMessageRequest struct {
 	// attaches them to the message and answers them in Message.Attachments.
 	// Body may be empty when there are attachments.
 	Attachments []string `json:"attachments,omitempty"`
+	// ThreadTokenExpiresAt and ThreadTokenAccess describe the threadToken
+	// the author sent with the message (contract 1.5): its exp and its acc
+	// claim. A backend re-issues a token only when this one nears its end or
+	// grants other access than the user now has; [TokenSigner.ReissueThreadToken]
+	// applies that rule. Both are absent from ECB older than 1.5.
+	ThreadTokenExpiresAt *time.Time `json:"threadTokenExpiresAt,omitempty"`
+	ThreadTokenAccess    *int       `json:"threadTokenAccess,omitempty"`
 }
 
-// AddThreadMessageResponse is the stored message and a fresh threadToken.
+// AddThreadMessageResponse is the stored message and, when the backend
+// re-issued one (contract 1.5), a fresh threadToken. Without one, ECB answers
+// the author with the token they sent.
 type AddThreadMessageResponse struct {
 	Message     Message `json:"message"`
-	ThreadToken string  `json:"threadToken"`
+	ThreadToken string  `json:"threadToken,omitempty"`
 }
 
 // MarkReadRequest records that UserID has read ThreadID up to and including

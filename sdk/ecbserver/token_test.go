@@ -240,3 +240,40 @@ func TestThreadTokenCarriesZeroAccess(t *testing.T) {
 		t.Fatalf("acc claim = %v (present %v)", v, ok)
 	}
 }
+
+// ReissueThreadToken signs only when the author's token nears its exp, grants
+// other access, or is not described (an ECB older than contract 1.5).
+func TestReissueThreadToken(t *testing.T) {
+	t.Parallel()
+	s, err := NewTokenSigner(testKeys()["EdDSA"], SignerOptions{Audience: "ecb", ThreadTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	s.now = func() time.Time { return now }
+	p := ThreadTokenParams{ThreadID: "t", UserID: "u", Access: 3}
+	at := func(d time.Duration) *time.Time { v := now.Add(d); return &v }
+	acc := func(a int) *int { return &a }
+	cases := []struct {
+		name  string
+		req   *AddThreadMessageRequest
+		fresh bool
+	}{
+		{"valid for long", &AddThreadMessageRequest{ThreadTokenExpiresAt: at(30 * time.Minute), ThreadTokenAccess: acc(3)}, false},
+		{"within a quarter of the TTL", &AddThreadMessageRequest{ThreadTokenExpiresAt: at(14 * time.Minute), ThreadTokenAccess: acc(3)}, true},
+		{"expired", &AddThreadMessageRequest{ThreadTokenExpiresAt: at(-time.Minute), ThreadTokenAccess: acc(3)}, true},
+		{"other access", &AddThreadMessageRequest{ThreadTokenExpiresAt: at(30 * time.Minute), ThreadTokenAccess: acc(1)}, true},
+		{"no expiry sent", &AddThreadMessageRequest{ThreadTokenAccess: acc(3)}, true},
+		{"no access sent", &AddThreadMessageRequest{ThreadTokenExpiresAt: at(30 * time.Minute)}, true},
+		{"no request", nil, true},
+	}
+	for _, c := range cases {
+		tok, err := s.ReissueThreadToken(c.req, p)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if (tok != "") != c.fresh {
+			t.Errorf("%s: token %q, want fresh=%v", c.name, tok, c.fresh)
+		}
+	}
+}

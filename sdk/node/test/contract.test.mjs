@@ -145,7 +145,9 @@ test("the validation is not vacuous: calls and answers that break the contract a
   const responses = [
     ["good", "/getContacts", 200, '{"contacts":[{"id":"b","name":"B"}]}', true],
     ["null list", "/getContacts", 200, '{"contacts":null}', false],
-    ["no threadToken", "/addThreadMessage", 200, '{"message":{"id":"m","threadId":"t","authorId":"a","body":"x","createdAt":"2026-01-02T03:04:05Z"}}', false],
+    // threadToken is optional since contract 1.5 (re-issued only when due).
+    ["no threadToken", "/addThreadMessage", 200, '{"message":{"id":"m","threadId":"t","authorId":"a","body":"x","createdAt":"2026-01-02T03:04:05Z"}}', true],
+    ["no message", "/addThreadMessage", 200, '{"threadToken":"x"}', false],
     ["bad time", "/addThreadMessage", 200, '{"message":{"id":"m","threadId":"t","authorId":"a","body":"x","createdAt":"yesterday"},"threadToken":"x"}', false],
     ["good error", "/getThread", 404, '{"error":{"code":"not_found","message":"no"}}', true],
     ["unknown code", "/getThread", 404, '{"error":{"code":"gone","message":"no"}}', false],

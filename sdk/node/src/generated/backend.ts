@@ -760,10 +760,18 @@ export interface components {
             visibility?: "agents";
             /** @description Ids from getUploadUrl (contract 1.5), each once: attach them to the message, in this order, and answer them in `message.attachments`. Refuse (400) an id that is unknown, of another thread or user, not uploaded yet, or already attached. With attachments `body` may be empty. */
             attachments?: string[];
+            /**
+             * Format: date-time
+             * @description (1.5) The exp of the threadToken the author sent with the message. Re-issue a token (answer `threadToken`) when it is near, or absent.
+             */
+            threadTokenExpiresAt?: string;
+            /** @description (1.5) The acc claim of the author's threadToken. Re-issue a token when it differs from the access the user has now, or is absent. */
+            threadTokenAccess?: number;
         };
         AddThreadMessageResponse: {
             message: components["schemas"]["Message"];
-            threadToken: components["schemas"]["ThreadToken"];
+            /** @description A fresh threadToken, only when you re-issue one (1.5): the author's nears its exp (`threadTokenExpiresAt`) or grants other access (`threadTokenAccess`). Leave it out otherwise; ECB then answers the author with the token they sent. Signing a token with every message is allowed, only costlier. */
+            threadToken?: components["schemas"]["ThreadToken"];
         };
         GetUploadUrlRequest: {
             userId: components["schemas"]["UserId"];
@@ -1274,7 +1282,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The stored message and a fresh threadToken. */
+            /** @description The stored message and, when re-issued, a fresh threadToken. */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -469,6 +469,29 @@ export interface components {
             hours?: components["schemas"]["Hours"];
             /** @description Metadata keys (or `question`) a support.ask must carry, non-empty. */
             requiredFields?: string[];
+            /** @description The workgroup's ordered queues (since 1.2.0); absent or empty, one queue that every agent serves. A request lands in the first whose match its metadata all equals. A change that would leave a waiting request matching no queue is refused with 409 conflict. */
+            queues?: components["schemas"]["Queue"][];
+        };
+        /** @description One of a workgroup's queues. */
+        Queue: {
+            /** @description The queue's name */
+            queue: string;
+            /** @description Metadata fields and the values they must equal (a metadata number or boolean matches its JSON text); absent, a catch-all. */
+            match?: {
+                [key: string]: string;
+            };
+            /** @description User ids of the agents who serve the queue (they also need the workgroup in their token); absent, every agent of the workgroup. */
+            agents?: string[];
+        };
+        /** @description One queue's live figures. */
+        QueueStatus: {
+            queue: string;
+            /** @description Available agents who serve this queue. */
+            agentsAvailable: number;
+            /** @description Requests waiting in this queue. */
+            queueLength: number;
+            /** @description Seconds a new request of this queue would wait (a hint). */
+            estimatedWait: number;
         };
         /** @description The workgroup's live state on this node. */
         WorkgroupStatus: {
@@ -488,6 +511,8 @@ export interface components {
              * @description When open and it has hours, when they next close.
              */
             closesAt?: string;
+            /** @description Per queue, in their order (since 1.2.0; absent without queues). The figures above count every queue. */
+            queues?: components["schemas"]["QueueStatus"][];
         };
         Conversation: {
             requestId: string;
@@ -523,6 +548,8 @@ export interface components {
             open: boolean;
             hours?: components["schemas"]["Hours"];
             requiredFields: string[];
+            /** @description The ordered queues (since 1.2.0; absent without queues). */
+            queues?: components["schemas"]["Queue"][];
             status: components["schemas"]["WorkgroupStatus"];
         };
     };
@@ -1027,6 +1054,15 @@ export interface operations {
             403: components["responses"]["Error"];
             /** @description Customer support is not configured on this node. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The new queues would leave a waiting request matching none (since 1.2.0; add a catch-all). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
