@@ -130,6 +130,7 @@ func migrations(passwordIterations int) []migration {
 		{6, "the demo's bot user", seedBotUsers(passwordIterations)},
 		{7, "profile properties", schemaV7},
 		{8, "public threads, thread data, deleted messages, the Lobby", schemaV8},
+		{9, "edits, reactions, replies, message search", schemaV9},
 	}
 }
 

@@ -27,7 +27,8 @@
 //     "internal" answer whose details are logged, never sent. To serve the
 //     optional calls, implement [ReadMarker], [ParticipantManager],
 //     [SupportThreadCreator], [UserSearcher], [ContactManager],
-//     [ProfileEditor], [PublicThreads] or [Moderator] as well; the
+//     [ProfileEditor], [PublicThreads], [Moderator], [MessageEditor],
+//     [Reactor] or [MessageSearcher] as well; the
 //     handler answers 501 not_implemented
 //     for those you leave out. [NewCallbackHandler] receives the support
 //     events ECB posts to callbacks.url.

@@ -71,6 +71,10 @@ var optionalOps = map[string]string{
 	PathUpdateThread:          "updateThread",
 	PathDeleteMessage:         "deleteMessage",
 	PathDeleteThread:          "deleteThread",
+	PathEditMessage:           "editMessage",
+	PathReact:                 "react",
+	PathUnreact:               "unreact",
+	PathSearchMessages:        "searchMessages",
 }
 
 // OptionalCalls returns the optional calls of the contract: their paths
