@@ -10,6 +10,7 @@ var (
 		OpSetPresence, OpGetPresence, OpTyping, OpMarkRead, OpAddParticipants, OpLeaveThread, OpResume,
 		OpSearchUsers, OpAddContact, OpRemoveContact, OpSetProfile, OpDeleteProfileProperty,
 		OpJoinThread, OpRemoveParticipant, OpUpdateThread, OpDeleteMessage, OpDeleteThread, OpSetAccess,
+		OpEditMessage, OpReact, OpUnreact, OpSearchMessages,
 	}
 	supportOperations = []string{
 		OpGetWorkgroupStatus, OpSupportAsk, OpSupportCancel, OpSupportClose, OpAgentSetAvailability,

@@ -428,6 +428,10 @@ type SendMessageRequest struct {
 	MessageInput
 	// Visibility "agents" makes a whisper (agents and supervisors only).
 	Visibility string `json:"visibility,omitempty"`
+	// ReplyTo is the id of the message this one replies to (protocol 1.4):
+	// the backend refuses a message of another thread (invalid_argument)
+	// and answers the stored message with its parent's quote.
+	ReplyTo string `json:"replyTo,omitempty"`
 }
 
 // SendMessageResult is its answer.
@@ -449,6 +453,9 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 		}
 		if err := checkVisibility(c, req.Visibility); err != nil {
 			return nil, err
+		}
+		if len(req.ReplyTo) > maxIDBytes {
+			return nil, apierr.New(apierr.InvalidArgument, "replyTo exceeds %d bytes", maxIDBytes)
 		}
 		t, err := s.actInThread(c, req.ThreadToken, req.ThreadID, auth.AccessWrite)
 		if err != nil {
@@ -480,11 +487,17 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread, req SendMessageRequest) (*SendMessageResult, error) {
 	resp, err := s.backend.AddThreadMessage(ctx, &ecbserver.AddThreadMessageRequest{
 		UserID: c.User.ID, ThreadID: t.ThreadID, Body: req.Body, ClientMessageID: req.ClientMessageID, Data: req.Data,
-		Visibility: req.Visibility,
+		Visibility: req.Visibility, ReplyTo: req.ReplyTo,
 	})
 	if err != nil {
 		return nil, err
 	}
+	if req.ReplyTo != "" && (resp.Message.ReplyTo == nil || resp.Message.ReplyTo.MessageID != req.ReplyTo) {
+		// A backend older than contract 1.5 stored the message without its
+		// parent: say so rather than pretend.
+		s.log.Warn("sendMessage: the backend stored a reply without its replyTo (contract 1.5)", "thread", t.ThreadID)
+	}
+	resp.Message = forEveryone(resp.Message)
 	if resp.Message.ThreadID == "" {
 		resp.Message.ThreadID = t.ThreadID
 	}
