@@ -66,6 +66,19 @@ var optionalCalls = []optionalCall{
 	{"deleteThread", func(ctx context.Context, c *backend.Client) (any, error) {
 		return c.DeleteThread(ctx, &ecbserver.DeleteThreadRequest{UserID: "u", ThreadID: "t"})
 	}},
+	// Contract 1.5.
+	{"editMessage", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.EditMessage(ctx, &ecbserver.EditMessageRequest{UserID: "u", ThreadID: "t", MessageID: "m", Body: "b"})
+	}},
+	{"react", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.React(ctx, &ecbserver.ReactionRequest{UserID: "u", ThreadID: "t", MessageID: "m", Reaction: "+1"})
+	}},
+	{"unreact", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.Unreact(ctx, &ecbserver.ReactionRequest{UserID: "u", ThreadID: "t", MessageID: "m", Reaction: "+1"})
+	}},
+	{"searchMessages", func(ctx context.Context, c *backend.Client) (any, error) {
+		return c.SearchMessages(ctx, &ecbserver.SearchMessagesRequest{UserID: "u", Query: "q"})
+	}},
 }
 
 const threadJSON = `{"id":"t","members":["u","v"],"createdAt":"2026-01-01T00:00:00Z","updatedAt":"2026-01-01T00:00:00Z"}`
@@ -137,6 +150,12 @@ func TestOptionalCallsRefuseUnusableAnswers(t *testing.T) {
 		{"deleteMessage not deleted", "/ecb/v1/deleteMessage", `{"message":{"id":"m"}}`},
 		{"deleteMessage another message", "/ecb/v1/deleteMessage", `{"message":{"id":"x","deleted":true}}`},
 		{"deleteThread no thread", "/ecb/v1/deleteThread", `{}`},
+		{"editMessage no editedAt", "/ecb/v1/editMessage", `{"message":{"id":"m"}}`},
+		{"editMessage another message", "/ecb/v1/editMessage", `{"message":{"id":"x","editedAt":"2026-01-01T00:00:00Z"}}`},
+		{"react another message", "/ecb/v1/react", `{"message":{"id":"x"},"changed":true}`},
+		{"react negative count", "/ecb/v1/react", `{"message":{"id":"m","reactions":[{"reaction":"+1","count":-1}]}}`},
+		{"unreact unnamed reaction", "/ecb/v1/unreact", `{"message":{"id":"m","reactions":[{"count":1}]}}`},
+		{"searchMessages no token", "/ecb/v1/searchMessages", `{"hits":[{"message":{"id":"m","threadId":"t"}}]}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,6 +322,9 @@ func FuzzOptionalAnswers(f *testing.F) {
 	f.Add(200, `{"threads":[`+threadJSON+`]}`)
 	f.Add(200, `{"message":{"id":"m","deleted":true}}`)
 	f.Add(200, `{"thread":`+threadJSON+`,"threadToken":"tt","joined":true}`)
+	f.Add(200, `{"message":{"id":"m","editedAt":"2026-01-01T00:00:00Z"}}`)
+	f.Add(200, `{"message":{"id":"m","reactions":[{"reaction":"+1","count":2,"me":true}]},"changed":true}`)
+	f.Add(200, `{"hits":[{"message":{"id":"m","threadId":"t"},"threadToken":"tt"}],"nextCursor":"c"}`)
 
 	allowed := []apierr.Code{apierr.InvalidArgument, apierr.Unauthenticated, apierr.Forbidden, apierr.NotFound,
 		apierr.Conflict, apierr.PayloadTooLarge, apierr.BackendError, apierr.BackendUnavailable}

@@ -11,6 +11,7 @@ var (
 		OpSearchUsers, OpAddContact, OpRemoveContact, OpSetProfile, OpDeleteProfileProperty,
 		OpJoinThread, OpRemoveParticipant, OpUpdateThread, OpDeleteMessage, OpDeleteThread, OpSetAccess,
 		OpGetUploadURL,
+		OpEditMessage, OpReact, OpUnreact, OpSearchMessages,
 	}
 	supportOperations = []string{
 		OpGetWorkgroupStatus, OpSupportAsk, OpSupportCancel, OpSupportClose, OpAgentSetAvailability,

@@ -121,6 +121,14 @@ type Config struct {
 	// MaxAttachments caps the attachments of one message (default 10, at
 	// most ecbserver.MaxAttachments).
 	MaxAttachments int `yaml:"maxAttachments"`
+	// MaxReactionBytes caps a reaction of react/unreact in bytes (default 32).
+	MaxReactionBytes int `yaml:"maxReactionBytes"`
+	// Reactions, when not empty, is the allow-list of reactions; empty
+	// allows any short token without spaces.
+	Reactions []string `yaml:"reactions"`
+	// ReactionsPerSecond limits react and unreact per user (default 5,
+	// burst twice that), like typing.
+	ReactionsPerSecond int `yaml:"reactionsPerSecond"`
 }
 
 // SetDefaults fills in the zero values.
@@ -143,6 +151,8 @@ func (c *Config) SetDefaults() {
 	def(&c.MaxThreadsPerConnection, 1000)
 	def(&c.TypingPerSecond, 3)
 	def(&c.DedupeMaxEntries, 100000)
+	def(&c.MaxReactionBytes, 32)
+	def(&c.ReactionsPerSecond, 5)
 	if c.TypingTimeout <= 0 {
 		c.TypingTimeout = 6 * time.Second
 	}
@@ -324,6 +334,14 @@ func (s *Service) Call(ctx context.Context, c Caller, op string, payload json.Ra
 		return call(ctx, c, payload, s.SetAccess)
 	case OpGetUploadURL:
 		return call(ctx, c, payload, s.GetUploadURL)
+	case OpEditMessage:
+		return call(ctx, c, payload, s.EditMessage)
+	case OpReact:
+		return call(ctx, c, payload, s.React)
+	case OpUnreact:
+		return call(ctx, c, payload, s.Unreact)
+	case OpSearchMessages:
+		return call(ctx, c, payload, s.SearchMessages)
 	}
 	if res, ok, err := s.callSupport(ctx, c, op, payload); ok {
 		return res, err

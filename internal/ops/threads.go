@@ -435,6 +435,10 @@ type SendMessageRequest struct {
 	// Attachments are ids from getUploadUrl (protocol 1.4); with them the
 	// body may be empty.
 	Attachments []string `json:"attachments,omitempty"`
+	// ReplyTo is the id of the message this one replies to (protocol 1.4):
+	// the backend refuses a message of another thread (invalid_argument)
+	// and answers the stored message with its parent's quote.
+	ReplyTo string `json:"replyTo,omitempty"`
 }
 
 // SendMessageResult is its answer.
@@ -459,6 +463,9 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 		}
 		if err := checkVisibility(c, req.Visibility); err != nil {
 			return nil, err
+		}
+		if len(req.ReplyTo) > maxIDBytes {
+			return nil, apierr.New(apierr.InvalidArgument, "replyTo exceeds %d bytes", maxIDBytes)
 		}
 		t, err := s.actInThread(c, req.ThreadToken, req.ThreadID, auth.AccessWrite)
 		if err != nil {
@@ -491,7 +498,7 @@ func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread,
 	exp, acc := t.ExpiresAt, int(t.Signed)
 	resp, err := s.backend.AddThreadMessage(ctx, &ecbserver.AddThreadMessageRequest{
 		UserID: c.User.ID, ThreadID: t.ThreadID, Body: req.Body, ClientMessageID: req.ClientMessageID, Data: req.Data,
-		Visibility: req.Visibility, Attachments: req.Attachments,
+		Visibility: req.Visibility, Attachments: req.Attachments, ReplyTo: req.ReplyTo,
 		ThreadTokenExpiresAt: &exp, ThreadTokenAccess: &acc,
 	})
 	if err != nil {
@@ -501,6 +508,12 @@ func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread,
 		// The backend kept the author's token (contract 1.5): it stays theirs.
 		resp.ThreadToken = req.ThreadToken
 	}
+	if req.ReplyTo != "" && (resp.Message.ReplyTo == nil || resp.Message.ReplyTo.MessageID != req.ReplyTo) {
+		// A backend older than contract 1.5 stored the message without its
+		// parent: say so rather than pretend.
+		s.log.Warn("sendMessage: the backend stored a reply without its replyTo (contract 1.5)", "thread", t.ThreadID)
+	}
+	resp.Message = forEveryone(resp.Message)
 	if resp.Message.ThreadID == "" {
 		resp.Message.ThreadID = t.ThreadID
 	}

@@ -372,7 +372,11 @@ func (b *ecbBackend) GetThread(ctx context.Context, req *ecbserver.GetThreadRequ
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("get thread %s: messages: %w", req.ThreadID, err)
 	}
+	rows.Close()
 	slices.Reverse(msgs) // the query walks backwards; a page reads forwards
+	if err := decorate(ctx, b.s.db, req.UserID, msgs); err != nil {
+		return nil, fmt.Errorf("get messages of %s: %w", req.ThreadID, err)
+	}
 	if err := b.s.withAttachments(ctx, b.s.db, msgs); err != nil {
 		return nil, fmt.Errorf("get thread %s: %w", req.ThreadID, err)
 	}
@@ -436,6 +440,12 @@ func (b *ecbBackend) AddThreadMessage(ctx context.Context, req *ecbserver.AddThr
 		return nil, ecbserver.Forbidden("you may not write in this thread")
 	}
 
+	if req.ReplyTo != "" {
+		if err := checkReplyTo(ctx, tx, req.ThreadID, req.ReplyTo, req.Visibility); err != nil {
+			return nil, err
+		}
+	}
+
 	var msg *ecbserver.Message
 	if key != "" {
 		prev, err := scanMessage(tx.QueryRowContext(ctx, messageColumns+
@@ -465,6 +475,12 @@ func (b *ecbBackend) AddThreadMessage(ctx context.Context, req *ecbserver.AddThr
 		if err := attachTo(ctx, tx, req.ThreadID, req.UserID, msg.ID, req.Attachments); err != nil {
 			return nil, err
 		}
+		if req.ReplyTo != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET reply_to = ? WHERE id = ?`, req.ReplyTo, msg.ID); err != nil {
+				return nil, fmt.Errorf("add message to %s: replyTo: %w", req.ThreadID, err)
+			}
+			msg.ReplyTo = &ecbserver.ReplyQuote{MessageID: req.ReplyTo}
+		}
 		if err := advanceReadMark(ctx, tx, req.ThreadID, req.UserID, msg.ID); err != nil {
 			return nil, fmt.Errorf("add message to %s: %w", req.ThreadID, err)
 		}
@@ -476,11 +492,14 @@ func (b *ecbBackend) AddThreadMessage(ctx context.Context, req *ecbserver.AddThr
 	if err != nil {
 		return nil, fmt.Errorf("add message: %w", err)
 	}
-	one := []ecbserver.Message{*msg}
-	if err := b.s.withAttachments(ctx, tx, one); err != nil {
+	decorated := []ecbserver.Message{*msg}
+	if err := decorate(ctx, tx, req.UserID, decorated); err != nil {
+		return nil, fmt.Errorf("add message: %w", err)
+	}
+	if err := b.s.withAttachments(ctx, tx, decorated); err != nil {
 		return nil, fmt.Errorf("add message to %s: %w", req.ThreadID, err)
 	}
-	msg = &one[0]
+	msg = &decorated[0]
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("add message to %s: commit: %w", req.ThreadID, err)
 	}
@@ -579,7 +598,7 @@ func (b *ecbBackend) threadToken(th *ecbserver.Thread, userID string, acc int) (
 	return tok, nil
 }
 
-const messageColumns = `SELECT seq, id, thread_id, author_id, body, data, client_message_id, created_at, visibility, deleted FROM messages`
+const messageColumns = `SELECT seq, id, thread_id, author_id, body, data, client_message_id, created_at, visibility, deleted, edited_at, reply_to FROM messages`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -594,9 +613,18 @@ func scanMessageSeq(r rowScanner) (*ecbserver.Message, int64, error) {
 		seq       int64
 		data, cid sql.NullString
 		created   int64
+		edited    sql.NullInt64
+		replyTo   sql.NullString
 	)
-	if err := r.Scan(&seq, &m.ID, &m.ThreadID, &m.AuthorID, &m.Body, &data, &cid, &created, &m.Visibility, &m.Deleted); err != nil {
+	if err := r.Scan(&seq, &m.ID, &m.ThreadID, &m.AuthorID, &m.Body, &data, &cid, &created, &m.Visibility, &m.Deleted, &edited, &replyTo); err != nil {
 		return nil, 0, err
+	}
+	if edited.Valid {
+		at := fromMillis(edited.Int64)
+		m.EditedAt = &at
+	}
+	if replyTo.Valid {
+		m.ReplyTo = &ecbserver.ReplyQuote{MessageID: replyTo.String} // decorate fills in the quote
 	}
 	if data.Valid {
 		m.Data = json.RawMessage(data.String)

@@ -242,6 +242,14 @@ func (b *ecbBackend) DeleteMessage(ctx context.Context, req *ecbserver.DeleteMes
 	if err != nil {
 		return nil, fmt.Errorf("delete message %s: read back: %w", req.MessageID, err)
 	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM reactions WHERE message_id = ?`, req.MessageID); err != nil {
+		return nil, fmt.Errorf("delete message %s: reactions: %w", req.MessageID, err)
+	}
+	decorated := []ecbserver.Message{*m}
+	if err := decorate(ctx, tx, req.UserID, decorated); err != nil {
+		return nil, fmt.Errorf("delete message %s: %w", req.MessageID, err)
+	}
+	m = &decorated[0]
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("delete message %s: commit: %w", req.MessageID, err)
 	}

@@ -169,6 +169,7 @@ func migrations(passwordIterations int) []migration {
 		{7, "profile properties", schemaV7},
 		{8, "public threads, thread data, deleted messages, the Lobby", schemaV8},
 		{9, "attachments", schemaV9},
+		{10, "edits, reactions, replies, message search", schemaV10},
 	}
 }
 

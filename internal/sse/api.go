@@ -157,6 +157,10 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, metrics Met
 	m.HandleFunc("PATCH /v1/threads/{id}", a.authed(a.threadOp(ops.OpUpdateThread)))
 	m.HandleFunc("DELETE /v1/threads/{id}", a.authed(a.threadOp(ops.OpDeleteThread)))
 	m.HandleFunc("DELETE /v1/threads/{id}/messages/{messageId}", a.authed(a.threadOp(ops.OpDeleteMessage)))
+	m.HandleFunc("PATCH /v1/threads/{id}/messages/{messageId}", a.authed(a.threadOp(ops.OpEditMessage)))
+	m.HandleFunc("PUT /v1/threads/{id}/messages/{messageId}/reactions/{reaction}", a.authed(a.threadOp(ops.OpReact)))
+	m.HandleFunc("DELETE /v1/threads/{id}/messages/{messageId}/reactions/{reaction}", a.authed(a.threadOp(ops.OpUnreact)))
+	m.HandleFunc("GET /v1/messages", a.authed(a.searchMessages))
 	m.HandleFunc("PUT /v1/threads/{id}/access/{userId}", a.authed(a.threadOp(ops.OpSetAccess)))
 	m.HandleFunc("POST /v1/threads/{id}/uploads", a.authed(a.threadOp(ops.OpGetUploadURL)))
 	m.HandleFunc("POST /v1/presence", a.authed(a.bodyOp(ops.OpSetPresence)))
@@ -443,8 +447,8 @@ func (a *API) threadOp(op string) authedHandler {
 		fields["threadToken"], _ = json.Marshal(tok)
 		fields["threadId"], _ = json.Marshal(r.PathValue("id"))
 		// The other ids a route names (removeParticipant, setAccess,
-		// deleteMessage) win over the body's.
-		for _, k := range []string{"userId", "messageId"} {
+		// deleteMessage, editMessage, react) win over the body's.
+		for _, k := range []string{"userId", "messageId", "reaction"} {
 			if v := r.PathValue(k); v != "" {
 				fields[k], _ = json.Marshal(v)
 			}
@@ -453,6 +457,23 @@ func (a *API) threadOp(op string) authedHandler {
 		res, err := a.ops.Call(r.Context(), c, op, payload)
 		reply(w, http.StatusOK, res, err)
 	}
+}
+
+// searchMessages is GET /v1/messages?query=...&cursor=...&limit=...; the
+// ECB-Thread-Token header, when present, limits the search to its thread.
+func (a *API) searchMessages(w http.ResponseWriter, r *http.Request, c ops.Caller) {
+	q := r.URL.Query()
+	req := ops.SearchMessagesRequest{Query: q.Get("query"), ThreadToken: r.Header.Get(HeaderThreadToken), Cursor: q.Get("cursor")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			WriteError(w, apierr.New(apierr.InvalidArgument, "limit must be a whole number"))
+			return
+		}
+		req.Limit = n
+	}
+	res, err := a.ops.SearchMessages(r.Context(), c, req)
+	reply(w, http.StatusOK, res, err)
 }
 
 func (a *API) searchUsers(w http.ResponseWriter, r *http.Request, c ops.Caller) {

@@ -91,6 +91,35 @@ type Message struct {
 	// Attachments are the files attached to the message (optional call
 	// getUploadUrl, contract 1.5), in the order the author gave them.
 	Attachments []Attachment `json:"attachments,omitempty"`
+	// EditedAt is when the message was last edited (optional call
+	// editMessage, contract 1.5); Body and Data are then the last version.
+	EditedAt *time.Time `json:"editedAt,omitempty"`
+	// Reactions are the message's reactions aggregated (optional calls
+	// react and unreact, contract 1.5), each with whether the user the
+	// answer is for reacted with it; absent when there are none.
+	Reactions []ReactionCount `json:"reactions,omitempty"`
+	// ReplyTo quotes the message this one replies to (contract 1.5,
+	// AddThreadMessageRequest.ReplyTo), as the backend stores it.
+	ReplyTo *ReplyQuote `json:"replyTo,omitempty"`
+}
+
+// ReactionCount is one reaction of a message: how many users reacted with
+// it, and whether the user the answer is for did (Me).
+type ReactionCount struct {
+	Reaction string `json:"reaction"`
+	Count    int    `json:"count"`
+	Me       bool   `json:"me,omitempty"`
+}
+
+// ReplyQuote is the short quote of a parent message that a reply carries:
+// its id, author and an excerpt of its body (the backend chooses the
+// length; the reference backend keeps 140 characters). Deleted is set when
+// the parent was deleted since (Excerpt is then empty).
+type ReplyQuote struct {
+	MessageID string `json:"messageId"`
+	AuthorID  string `json:"authorId"`
+	Excerpt   string `json:"excerpt"`
+	Deleted   bool   `json:"deleted,omitempty"`
 }
 
 // VisibilityAgents is the Visibility of a whisper.
@@ -204,6 +233,11 @@ type AddThreadMessageRequest struct {
 	// applies that rule. Both are absent from ECB older than 1.5.
 	ThreadTokenExpiresAt *time.Time `json:"threadTokenExpiresAt,omitempty"`
 	ThreadTokenAccess    *int       `json:"threadTokenAccess,omitempty"`
+	// ReplyTo is the id of the message this one replies to (contract 1.5).
+	// The parent must be a message of ThreadID that the user may read:
+	// answer 400 invalid_argument otherwise. The stored message carries
+	// its quote in Message.ReplyTo. A backend older than 1.5 ignores it.
+	ReplyTo string `json:"replyTo,omitempty"`
 }
 
 // AddThreadMessageResponse is the stored message and, when the backend

@@ -28,7 +28,8 @@
 //     "internal" answer whose details are logged, never sent. To serve the
 //     optional calls, implement [ReadMarker], [ParticipantManager],
 //     [SupportThreadCreator], [UserSearcher], [ContactManager],
-//     [ProfileEditor], [PublicThreads], [Moderator] or [Uploader] as well; the
+//     [ProfileEditor], [PublicThreads], [Moderator], [Uploader], [MessageEditor],
+//     [Reactor] or [MessageSearcher] as well; the
 //     handler answers 501 not_implemented
 //     for those you leave out. [NewCallbackHandler] receives the support
 //     events ECB posts to callbacks.url.

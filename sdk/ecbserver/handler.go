@@ -191,6 +191,16 @@ func NewHandler(secret []byte, b Backend, opts HandlerOptions) http.Handler {
 	if u, ok := b.(Uploader); ok {
 		h.ops[PathGetUploadURL] = bind(u.GetUploadURL)
 	}
+	if e, ok := b.(MessageEditor); ok {
+		h.ops[PathEditMessage] = bind(e.EditMessage)
+	}
+	if r, ok := b.(Reactor); ok {
+		h.ops[PathReact] = bind(r.React)
+		h.ops[PathUnreact] = bind(r.Unreact)
+	}
+	if ms, ok := b.(MessageSearcher); ok {
+		h.ops[PathSearchMessages] = bind(ms.SearchMessages)
+	}
 	return h
 }
 

@@ -72,7 +72,11 @@ var optionalOps = map[string]string{
 	PathDeleteMessage:         "deleteMessage",
 	PathDeleteThread:          "deleteThread",
 
-	PathGetUploadURL: "getUploadUrl",
+	PathGetUploadURL:   "getUploadUrl",
+	PathEditMessage:    "editMessage",
+	PathReact:          "react",
+	PathUnreact:        "unreact",
+	PathSearchMessages: "searchMessages",
 }
 
 // OptionalCalls returns the optional calls of the contract: their paths

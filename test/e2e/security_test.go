@@ -1073,5 +1073,52 @@ func TestAttachAnotherThreadsFile(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+}
+
+// TestEditAnothersMessageAndReactAsAnotherUser: issue 16's attack rows.
+// Bob edits alice's message (REST and Socket.IO): forbidden, the backend
+// keeps her words. Bob reacts with alice's threadToken: forbidden; with his
+// own and "userId": "alice" in the payload: the reaction is his, not hers.
+func TestEditAnothersMessageAndReactAsAnotherUser(t *testing.T) {
+	d := startDemo(t)
+	alice, bob := d.login(t, "alice"), d.login(t, "bob")
+	c := decodeData[created](t, call(t, "POST", d.ECB+"/v1/threads", map[string]any{"participants": []string{"bob"}, "message": map[string]any{"body": "alice's words"}}, bearer(alice)))
+	bobTok := d.threadTokenFor(t, bob, c.Thread.ID)
+	msgPath := d.ECB + "/v1/threads/" + c.Thread.ID + "/messages/" + c.Message.ID
+	if r := call(t, "PATCH", msgPath, map[string]any{"body": "bob's words"}, bearer(bob), "ECB-Thread-Token: "+bobTok); r.Status != 403 || r.code() != "forbidden" {
+		t.Fatalf("REST edit of another's message: %d %s", r.Status, r.code())
+	}
+	sock, refused := sioDial(t, d.ECB, map[string]string{"userToken": bob})
+	if refused != nil {
+		t.Fatal(refused)
+	}
+	if a := sock.call("editMessage", map[string]any{"threadToken": bobTok, "messageId": c.Message.ID, "body": "bob's words"}); a.code() != "forbidden" {
+		t.Fatalf("socket.io edit of another's message: %s", a.code())
+	}
+	// alice's threadToken presented by bob: not his.
+	if a := sock.call("react", map[string]any{"threadToken": c.ThreadToken, "messageId": c.Message.ID, "reaction": "👎"}); a.code() != "forbidden" {
+		t.Fatalf("socket.io react with alice's threadToken: %s", a.code())
+	}
+	if r := call(t, "PUT", msgPath+"/reactions/%F0%9F%91%8E", nil, bearer(bob), "ECB-Thread-Token: "+c.ThreadToken); r.Status != 403 {
+		t.Fatalf("REST react with alice's threadToken: %d %s", r.Status, r.code())
+	}
+	// A userId in the payload names nobody: the caller is the userToken's user.
+	if a := sock.call("react", map[string]any{"threadToken": bobTok, "messageId": c.Message.ID, "reaction": "👍", "userId": "alice"}); a.code() != "" {
+		t.Fatalf("bob's own reaction: %s", a.code())
+	}
+	page := decodeData[struct {
+		Messages []struct {
+			Body      string `json:"body"`
+			Reactions []struct {
+				Reaction string `json:"reaction"`
+				Count    int    `json:"count"`
+				Me       bool   `json:"me"`
+			} `json:"reactions"`
+		} `json:"messages"`
+	}](t, call(t, "GET", d.ECB+"/v1/threads/"+c.Thread.ID, nil, bearer(alice), "ECB-Thread-Token: "+c.ThreadToken))
+	m := page.Messages[0]
+	if m.Body != "alice's words" || len(m.Reactions) != 1 || m.Reactions[0].Reaction != "👍" || m.Reactions[0].Count != 1 || m.Reactions[0].Me {
+		t.Fatalf("alice's message after the attacks: %+v", m)
+	}
 	d.healthy(t)
 }

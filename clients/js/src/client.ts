@@ -38,6 +38,13 @@ import type {
   ReadPush,
   DeleteMessageRequest,
   DeleteMessageResult,
+  EditMessageRequest,
+  MessageChangeResult,
+  MessageEditedPush,
+  ReactRequest,
+  ReactionPush,
+  SearchMessagesRequest,
+  SearchMessagesResult,
   DeleteThreadRequest,
   DeleteThreadResult,
   GetThreadsRequest,
@@ -146,6 +153,18 @@ export interface MessageDeletedEvent extends MessageDeletedPush {
   recovered: boolean;
 }
 
+/** The `messageEdited` event: a message of a thread this client listens to was edited. */
+export interface MessageEditedEvent extends MessageEditedPush {
+  /** True when the edit was missed while disconnected and replayed by `resume`. */
+  recovered: boolean;
+}
+
+/** The `reaction` event: a reaction to a message of a thread this client listens to was added or removed. */
+export interface ReactionEvent extends ReactionPush {
+  /** True when the change was missed while disconnected and replayed by `resume`. */
+  recovered: boolean;
+}
+
 /** The `error` event: something the client did on its own failed (recovery, token refresh). */
 export interface ErrorEvent {
   error: EcbError;
@@ -167,6 +186,8 @@ export interface EcbClientEvents {
   read: ReadEvent;
   member: MemberEvent;
   messageDeleted: MessageDeletedEvent;
+  messageEdited: MessageEditedEvent;
+  reaction: ReactionEvent;
   session: SessionEvent;
   tokenExpiring: TokenExpiringEvent;
   closing: ClosingEvent;
@@ -256,16 +277,18 @@ interface ThreadState {
 
 /**
  * A push that takes a place in a thread's history (an offset): `message`,
- * `read`, `member` and `messageDeleted`. Offsets count all four.
+ * `read`, `member`, `messageDeleted`, `messageEdited` and `reaction`. Offsets count them all.
  */
 interface HistoryPush {
-  kind: "message" | "read" | "member" | "messageDeleted";
+  kind: "message" | "read" | "member" | "messageDeleted" | "messageEdited" | "reaction";
   threadId: string;
   epoch: string;
   offset: number;
   message?: Message;
-  raw: MessagePush | ReadPush | MemberPush | MessageDeletedPush;
+  raw: AnyHistoryPush;
 }
+
+type AnyHistoryPush = MessagePush | ReadPush | MemberPush | MessageDeletedPush | MessageEditedPush | ReactionPush;
 
 /** noteTyping's state of one thread. */
 interface Typer {
@@ -597,6 +620,8 @@ export class EcbClient {
     socket.on("read", (p: ReadPush) => this.#onPush("read", p));
     socket.on("member", (p: MemberPush) => this.#onPush("member", p));
     socket.on("messageDeleted", (p: MessageDeletedPush) => this.#onPush("messageDeleted", p));
+    socket.on("messageEdited", (p: MessageEditedPush) => this.#onPush("messageEdited", p));
+    socket.on("reaction", (p: ReactionPush) => this.#onPush("reaction", p));
     socket.on("thread", (ev: ThreadEvent) => this.#onThread(ev));
     socket.on("presence", (ev: PresenceEvent) => {
       if (ev && typeof ev === "object" && typeof ev.userId === "string") this.#emit("presence", ev);
@@ -1104,6 +1129,7 @@ export class EcbClient {
     if (req.data !== undefined) entryReq.data = req.data;
     if (req.visibility !== undefined) entryReq.visibility = req.visibility;
     if (req.attachments !== undefined) entryReq.attachments = req.attachments;
+    if (req.replyTo !== undefined) entryReq.replyTo = req.replyTo;
     return new Promise<SendMessageResult>((resolve, reject) => {
       const entry: OutboxEntry = {
         req: entryReq,
@@ -1317,6 +1343,47 @@ export class EcbClient {
     check.checkDeleteMessage(req);
     const res = await this.#call<DeleteMessageResult>("deleteMessage", this.#threadPayload(req, { messageId: req.messageId }));
     // This connection gets no push of its own deletion: the answer is its position.
+    const id = req.threadId ?? this.#tokenToThread.get(req.threadToken);
+    const t = id !== undefined ? this.#threads.get(id) : undefined;
+    if (t) this.#own(t, res.epoch, res.offset);
+    return res;
+  }
+
+  /** Edits a message (the backend decides who may: the reference backend, its author only); the other listeners get `messageEdited`. */
+  async editMessage(req: EditMessageRequest): Promise<MessageChangeResult> {
+    check.checkEditMessage(req);
+    const rest: Record<string, unknown> = { messageId: req.messageId, body: req.body };
+    if (req.data !== undefined) rest.data = req.data;
+    return this.#ownChange(req, await this.#call<MessageChangeResult>("editMessage", this.#threadPayload(req, rest)));
+  }
+
+  /** Reacts to a message (once per reaction); the other listeners get `reaction`. */
+  async react(req: ReactRequest): Promise<MessageChangeResult> {
+    check.checkReact(req);
+    const res = await this.#call<MessageChangeResult>("react", this.#threadPayload(req, { messageId: req.messageId, reaction: req.reaction }));
+    return this.#ownChange(req, res);
+  }
+
+  /** Takes a reaction back; the other listeners get `reaction`. */
+  async unreact(req: ReactRequest): Promise<MessageChangeResult> {
+    check.checkReact(req);
+    const res = await this.#call<MessageChangeResult>("unreact", this.#threadPayload(req, { messageId: req.messageId, reaction: req.reaction }));
+    return this.#ownChange(req, res);
+  }
+
+  /** Searches the messages of the threads this user may read (the backend's search), newest first. */
+  async searchMessages(req: SearchMessagesRequest): Promise<SearchMessagesResult> {
+    check.checkSearchMessages(req);
+    const payload: Record<string, unknown> = { query: req.query };
+    if (req.threadToken !== undefined) payload.threadToken = req.threadToken;
+    if (req.cursor !== undefined) payload.cursor = req.cursor;
+    if (req.limit !== undefined) payload.limit = req.limit;
+    return this.#call<SearchMessagesResult>("searchMessages", payload);
+  }
+
+  /** This connection gets no push of its own change: the answer's position is its own. */
+  #ownChange(req: { threadToken: string; threadId?: string }, res: MessageChangeResult): MessageChangeResult {
+    if (typeof res.epoch !== "string" || typeof res.offset !== "number" || res.offset === 0) return res;
     const id = req.threadId ?? this.#tokenToThread.get(req.threadToken);
     const t = id !== undefined ? this.#threads.get(id) : undefined;
     if (t) this.#own(t, res.epoch, res.offset);
@@ -1736,7 +1803,7 @@ export class EcbClient {
     this.#emit("thread", ev);
   }
 
-  #onPush(kind: HistoryPush["kind"], p: MessagePush | ReadPush | MemberPush | MessageDeletedPush): void {
+  #onPush(kind: HistoryPush["kind"], p: AnyHistoryPush): void {
     if (!p || typeof p !== "object") return;
     const message = kind === "message" ? (p as MessagePush).message : undefined;
     if (kind === "message" && (!message || typeof message !== "object" || typeof message.id !== "string")) return;
@@ -1812,6 +1879,10 @@ export class EcbClient {
       this.#emit("read", { ...(h.raw as ReadPush), recovered });
     } else if (h.kind === "messageDeleted") {
       this.#emit("messageDeleted", { ...(h.raw as MessageDeletedPush), recovered });
+    } else if (h.kind === "messageEdited") {
+      this.#emit("messageEdited", { ...(h.raw as MessageEditedPush), recovered });
+    } else if (h.kind === "reaction") {
+      this.#emit("reaction", { ...(h.raw as ReactionPush), recovered });
     } else {
       this.#emit("member", { ...(h.raw as MemberPush), recovered });
     }

@@ -9,6 +9,8 @@ export type {
   ErrorEvent,
   MemberEvent,
   MessageDeletedEvent,
+  MessageEditedEvent,
+  ReactionEvent,
   MessageEvent,
   ReadEvent,
 } from "./client.js";

@@ -30,6 +30,12 @@ export interface Message {
   deleted?: boolean;
   /** Files attached with getUploadUrl (protocol 1.4), in the author's order. */
   attachments?: Attachment[];
+  /** When the message was last edited (protocol 1.4); `body` and `data` are the last version. */
+  editedAt?: string;
+  /** Its reactions counted (protocol 1.4); `me` (in answers and history, never in pushes): this user reacted. */
+  reactions?: ReactionCount[];
+  /** The quote of the message this one replies to (protocol 1.4), as the backend returns it. */
+  replyTo?: ReplyQuote;
 }
 
 /** A file attached to a message; `url` may be signed and expire (re-read the history for a fresh one). */
@@ -40,6 +46,21 @@ export interface Attachment {
   contentType: string;
   url: string;
   thumbnailUrl?: string;
+}
+
+/** One reaction of a message and how many users reacted with it. */
+export interface ReactionCount {
+  reaction: string;
+  count: number;
+  me?: boolean;
+}
+
+/** The short quote of a parent message that a reply carries. */
+export interface ReplyQuote {
+  messageId: string;
+  authorId?: string;
+  excerpt?: string;
+  deleted?: boolean;
 }
 
 /** Who may see a message: `"agents"` is a whisper (agents and supervisors only). */
@@ -140,6 +161,8 @@ export interface SendMessageRequest {
   visibility?: MessageVisibility;
   /** Ids from getUploadUrl, at most 10; with them `body` may be empty. */
   attachments?: string[];
+  /** The id of the message this one replies to, of the same thread (else `invalid_argument`). */
+  replyTo?: string;
 }
 export interface SendMessageResult {
   message: Message;
@@ -291,6 +314,66 @@ export interface DeleteMessageRequest {
 export interface DeleteMessageResult {
   /** The message as the history keeps it now (`deleted: true`). */
   message: Message;
+  epoch: string;
+  offset: number;
+}
+
+export interface EditMessageRequest {
+  threadToken: string;
+  threadId?: string;
+  messageId: string;
+  body: string;
+  /** Replaces the data; null clears it; absent keeps it. */
+  data?: Record<string, unknown> | null;
+}
+export interface ReactRequest {
+  threadToken: string;
+  threadId?: string;
+  messageId: string;
+  /** A short emoji or token: no spaces, within ECB's limit and allow-list. */
+  reaction: string;
+}
+/** The answer of editMessage, react and unreact: the message now, and the position of its push (none when nothing changed). */
+export interface MessageChangeResult {
+  message: Message;
+  epoch?: string;
+  offset?: number;
+}
+export interface SearchMessagesRequest {
+  query: string;
+  /** Search this thread only. */
+  threadToken?: string;
+  cursor?: string;
+  limit?: number;
+}
+export interface SearchHit {
+  message: Message;
+  /** A threadToken of the hit's thread, signed for this user (use it for getThread). */
+  threadToken: string;
+}
+export interface SearchMessagesResult {
+  hits: SearchHit[];
+  nextCursor?: string;
+}
+
+/** The `messageEdited` push: a message of a thread this client listens to was edited. */
+export interface MessageEditedPush {
+  threadId: string;
+  /** The last version, with `editedAt`. */
+  message: Message;
+  epoch: string;
+  offset: number;
+}
+
+/** The `reaction` push: someone reacted to a message, or took a reaction back. */
+export interface ReactionPush {
+  threadId: string;
+  messageId: string;
+  reaction: string;
+  userId: string;
+  change: "added" | "removed";
+  /** Every reaction of the message with its count after the change. */
+  counts: Record<string, number>;
   epoch: string;
   offset: number;
 }

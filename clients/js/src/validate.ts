@@ -7,6 +7,9 @@ import { EcbError } from "./errors.js";
 import type {
   AddParticipantsRequest,
   DeleteMessageRequest,
+  EditMessageRequest,
+  ReactRequest,
+  SearchMessagesRequest,
   DeleteThreadRequest,
   JoinThreadRequest,
   RemoveParticipantRequest,
@@ -129,6 +132,30 @@ export function checkSendMessage(req: SendMessageRequest): void {
   clientMessageId(req.clientMessageId, "clientMessageId");
   messageData(req.data, "data");
   if (req.visibility !== undefined && req.visibility !== "agents") throw bad('visibility must be absent or "agents"');
+  if (req.replyTo !== undefined) nonEmptyString(req.replyTo, "replyTo");
+}
+
+export function checkEditMessage(req: EditMessageRequest): void {
+  requireObject(req, "editMessage's argument");
+  threadRef(req);
+  nonEmptyString(req.messageId, "messageId");
+  nonEmptyString(req.body, "body");
+  if (req.data !== undefined && req.data !== null) messageData(req.data, "data");
+}
+
+export function checkReact(req: ReactRequest): void {
+  requireObject(req, "react's argument");
+  threadRef(req);
+  nonEmptyString(req.messageId, "messageId");
+  nonEmptyString(req.reaction, "reaction");
+}
+
+export function checkSearchMessages(req: SearchMessagesRequest): void {
+  requireObject(req, "searchMessages's argument");
+  nonEmptyString(req.query, "query");
+  if (req.threadToken !== undefined) nonEmptyString(req.threadToken, "threadToken");
+  if (req.cursor !== undefined && typeof req.cursor !== "string") throw bad("cursor must be a string");
+  if (req.limit !== undefined && (!Number.isInteger(req.limit) || req.limit < 0)) throw bad("limit must be a whole number of at least 0");
 }
 
 export function checkGetUploadUrl(req: GetUploadUrlRequest): void {

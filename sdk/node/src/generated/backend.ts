@@ -344,6 +344,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/editMessage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The author edits a message (optional).
+         * @description Optional (1.5). `userId` replaces the `body` (and `data`, when
+         *     present; null clears it) of `messageId` of `threadId`. Who may edit
+         *     is the backend's decision: the reference backend allows the author
+         *     only (403 for anyone else, admins included); a backend may let
+         *     admins edit too. A deleted message is 400. The answer carries
+         *     `editedAt`; the backend may keep revisions, ECB does not ask.
+         */
+        post: operations["editMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/react": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A member reacts to a message (optional).
+         * @description Optional (1.5). Adds `userId`'s `reaction` (a short emoji or token;
+         *     ECB has checked its length and its allow-list) to `messageId`. One
+         *     per user per reaction: reacting again answers `changed: false`.
+         *     The answer is the message with its `reactions` counted, `me` for
+         *     `userId`.
+         */
+        post: operations["react"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/unreact": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A member takes a reaction back (optional).
+         * @description Optional (1.5). Removes `userId`'s `reaction` from `messageId`;
+         *     `changed: false` when there was none.
+         */
+        post: operations["unreact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/searchMessages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Full-text search of the messages a user may read (optional).
+         * @description Optional (1.5). Finds the messages matching `query` in the threads
+         *     `userId` may read (only `threadId` when given), newest first, never
+         *     a deleted message, whispers only for agents and supervisors. Each
+         *     hit carries a threadToken of its thread signed for `userId`, which
+         *     ECB verifies (a hit whose token does not verify for the user with
+         *     the read bit is dropped). `cursor` pages on; the reference backend
+         *     uses SQLite FTS5, every word required, the last one a prefix.
+         */
+        post: operations["searchMessages"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/deleteThread": {
         parameters: {
             query?: never;
@@ -655,6 +751,23 @@ export interface components {
             deleted?: boolean;
             /** @description The files attached to the message (contract 1.5, getUploadUrl), in the order the author gave them. Sign a fresh download `url` in each answer when your URLs expire. */
             attachments?: components["schemas"]["Attachment"][];
+            /** @description When the message was last edited (1.5, editMessage). */
+            editedAt?: components["schemas"]["Timestamp"];
+            /** @description The message's reactions counted (1.5), `me` for the user the answer is for; absent or empty when there are none. */
+            reactions?: components["schemas"]["ReactionCount"][];
+            replyTo?: components["schemas"]["ReplyQuote"];
+        };
+        ReactionCount: {
+            reaction: string;
+            count: number;
+            me?: boolean;
+        };
+        /** @description The quote of the message a reply answers (1.5): its id, author and a short excerpt of its body (the backend chooses the length); `deleted` when the parent was deleted since. */
+        ReplyQuote: {
+            messageId: string;
+            authorId?: string;
+            excerpt?: string;
+            deleted?: boolean;
         };
         Thread: {
             id: components["schemas"]["ThreadId"];
@@ -767,6 +880,8 @@ export interface components {
             threadTokenExpiresAt?: string;
             /** @description (1.5) The acc claim of the author's threadToken. Re-issue a token when it differs from the access the user has now, or is absent. */
             threadTokenAccess?: number;
+            /** @description The id of the message this one replies to (1.5): a message of `threadId` the user may read, else 400 invalid_argument. The stored message carries its quote (`replyTo`). */
+            replyTo?: string;
         };
         AddThreadMessageResponse: {
             message: components["schemas"]["Message"];
@@ -889,6 +1004,42 @@ export interface components {
         };
         DeleteMessageResponse: {
             message: components["schemas"]["Message"];
+        };
+        EditMessageRequest: {
+            userId: components["schemas"]["UserId"];
+            threadId: components["schemas"]["ThreadId"];
+            messageId: string;
+            body: string;
+            /** @description A JSON object, or null to clear the message's data; absent keeps it. */
+            data?: unknown;
+        };
+        EditMessageResponse: {
+            message: components["schemas"]["Message"];
+        };
+        ReactionRequest: {
+            userId: components["schemas"]["UserId"];
+            threadId: components["schemas"]["ThreadId"];
+            messageId: string;
+            /** @description ECB sends at most limits of its config (operations.maxReactionBytes, default 32 bytes) */
+            reaction: string;
+        };
+        ReactionResponse: {
+            message: components["schemas"]["Message"];
+            changed: boolean;
+        };
+        SearchMessagesRequest: {
+            userId: components["schemas"]["UserId"];
+            query: string;
+            threadId?: components["schemas"]["ThreadId"];
+            cursor?: string;
+            limit?: number;
+        };
+        SearchMessagesResponse: {
+            hits: {
+                message: components["schemas"]["Message"];
+                threadToken: components["schemas"]["ThreadToken"];
+            }[];
+            nextCursor?: string;
         };
         DeleteThreadRequest: {
             userId: components["schemas"]["UserId"];
@@ -1584,6 +1735,154 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DeleteMessageResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    editMessage: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EditMessageRequest"];
+            };
+        };
+        responses: {
+            /** @description The message as the history keeps it now, with editedAt. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EditMessageResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    react: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReactionRequest"];
+            };
+        };
+        responses: {
+            /** @description The message after the call, and whether it changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReactionResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    unreact: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReactionRequest"];
+            };
+        };
+        responses: {
+            /** @description The message after the call, and whether it changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReactionResponse"];
+                };
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            500: components["responses"]["Internal"];
+            501: components["responses"]["NotImplemented"];
+        };
+    };
+    searchMessages: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The id of the client request the call serves (ECB's X-Request-Id, or a Socket.IO operation's own id), which ECB logs as request_id: the calls of one request share it and a client may choose it, so it correlates logs and never deduplicates (Idempotency-Key does). */
+                "ECB-Request-Id": components["parameters"]["RequestId"];
+                /** @description The major version of this contract. A backend answers 400 to a version it does not speak. */
+                "ECB-Contract-Version": components["parameters"]["ContractVersion"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SearchMessagesRequest"];
+            };
+        };
+        responses: {
+            /** @description A page of hits. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchMessagesResponse"];
                 };
             };
             400: components["responses"]["InvalidArgument"];
