@@ -100,7 +100,7 @@ func TestServerAPIAddsAndRemovesMembersLive(t *testing.T) {
 	if ch := decodeEvent[threadChange](t, carolStream.await(t, "thread")); ch.Change != "removed" || ch.ThreadID != id {
 		t.Fatalf("carol was told %+v", ch)
 	}
-	if m := decodeEvent[map[string]any](t, aliceStream.await(t, "member")); m["change"] != "left" {
+	if m := decodeEvent[map[string]any](t, aliceStream.await(t, "member")); m["change"] != "removed" {
 		t.Fatalf("alice was pushed %v", m)
 	}
 	d.send(t, alice, id, "carol is gone").ok(t)
