@@ -961,19 +961,7 @@ func runSteppedNode(ctx context.Context, cfg SteppedConfig, shape Shape, idle bo
 }
 
 // procRSS returns the resident set size (VmRSS) of process pid.
-func procRSS(pid int) (int64, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("no VmRSS")
-}
+func procRSS(pid int) (int64, error) { return procStatusBytes(pid, "VmRSS") }
 
 // saveURL writes the body of a GET of url to file.
 func saveURL(ctx context.Context, url, file string) error {
