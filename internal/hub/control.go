@@ -70,16 +70,16 @@ func (h *Hub) apply(cmd Command) int {
 		return h.detachThread(cmd)
 	}
 	h.connsMu.Lock()
-	conns := make([]Conn, 0, len(h.users[cmd.UserID]))
+	user := h.users[cmd.UserID]
+	conns := make([]Conn, 0, user.Len())
 	var targets, detached []Conn
-	for c := range h.users[cmd.UserID] {
+	for c := range user.All() {
 		st := h.conns[c]
 		if st == nil {
 			continue
 		}
 		conns = append(conns, c)
-		if _, ok := st.threads[cmd.ThreadID]; ok && cmd.Detach {
-			delete(st.threads, cmd.ThreadID)
+		if cmd.Detach && st.threads.Remove(cmd.ThreadID) {
 			detached = append(detached, c)
 		}
 		if cmd.Push != nil && st.id != cmd.Skip && (!cmd.Push.AgentsOnly || st.agents) {
@@ -140,7 +140,7 @@ func (h *Hub) detachThread(cmd Command) int {
 		h.connsMu.Lock()
 		for c := range listeners {
 			if st := h.conns[c]; st != nil {
-				delete(st.threads, cmd.ThreadID)
+				st.threads.Remove(cmd.ThreadID)
 			}
 		}
 		h.connsMu.Unlock()

@@ -42,6 +42,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ecbridge/ecb/internal/smallset"
 )
 
 // Encoding names a transport's wire form of a Push; the encoded bytes are
@@ -212,7 +214,7 @@ type Hub struct {
 
 	connsMu sync.Mutex
 	conns   map[Conn]*connState
-	users   map[string]map[Conn]struct{}
+	users   map[string]smallset.Set[Conn] // a Set is a value: read, change, store back
 
 	reapers sync.WaitGroup // closing slow connections found during a broker's delivery
 	closed  atomic.Bool
@@ -222,7 +224,7 @@ type connState struct {
 	id      string
 	userID  string
 	agents  bool // may receive AgentsOnly pushes (asked once, at Register)
-	threads map[string]struct{}
+	threads smallset.Set[string]
 }
 
 type shard struct {
@@ -276,7 +278,7 @@ func New(cfg Config) *Hub {
 		cfg.NodeID = NewEpoch()
 	}
 	h := &Hub{cfg: cfg, broker: cfg.Broker, ctl: cfg.Controller, nodeID: cfg.NodeID, seed: maphash.MakeSeed(),
-		conns: map[Conn]*connState{}, users: map[string]map[Conn]struct{}{}}
+		conns: map[Conn]*connState{}, users: map[string]smallset.Set[Conn]{}}
 	for i := range h.shards {
 		h.shards[i].threads = map[string]*thread{}
 	}
@@ -312,11 +314,8 @@ func (h *Hub) shard(threadID string) *shard {
 func (h *Hub) Register(c Conn, userID string) {
 	id := h.nodeID + "." + strconv.FormatUint(h.seq.Add(1), 36)
 	h.connsMu.Lock()
-	h.conns[c] = &connState{id: id, userID: userID, agents: seesAgentsOnly(c), threads: map[string]struct{}{}}
-	if h.users[userID] == nil {
-		h.users[userID] = map[Conn]struct{}{}
-	}
-	h.users[userID][c] = struct{}{}
+	h.conns[c] = &connState{id: id, userID: userID, agents: seesAgentsOnly(c)}
+	smallset.AddTo(h.users, userID, c)
 	h.connsMu.Unlock()
 	h.cfg.Observer.ConnRegistered(c, userID)
 }
@@ -341,17 +340,14 @@ func (h *Hub) Unregister(c Conn) {
 	st := h.conns[c]
 	delete(h.conns, c)
 	if st != nil {
-		delete(h.users[st.userID], c)
-		if len(h.users[st.userID]) == 0 {
-			delete(h.users, st.userID)
-		}
+		smallset.RemoveFrom(h.users, st.userID, c)
 	}
 	h.connsMu.Unlock()
 	if st == nil {
 		return
 	}
 	defer h.cfg.Observer.ConnUnregistered(c, st.userID)
-	for id := range st.threads {
+	for id := range st.threads.All() {
 		h.removeListener(id, c)
 	}
 }
@@ -368,7 +364,7 @@ func (h *Hub) attach(ctx context.Context, threadID string, c Conn, resuming bool
 	h.connsMu.Lock()
 	st := h.conns[c]
 	if st != nil {
-		st.threads[threadID] = struct{}{}
+		st.threads.Add(threadID)
 	}
 	h.connsMu.Unlock()
 	if st == nil {
@@ -474,7 +470,7 @@ func (h *Hub) unsubscribe(threadID string) {
 func (h *Hub) Detach(threadID string, c Conn) {
 	h.connsMu.Lock()
 	if st := h.conns[c]; st != nil {
-		delete(st.threads, threadID)
+		st.threads.Remove(threadID)
 	}
 	h.connsMu.Unlock()
 	h.removeListener(threadID, c)
@@ -485,7 +481,7 @@ func (h *Hub) Attached(c Conn) int {
 	h.connsMu.Lock()
 	defer h.connsMu.Unlock()
 	if st := h.conns[c]; st != nil {
-		return len(st.threads)
+		return st.threads.Len()
 	}
 	return 0
 }
@@ -498,8 +494,8 @@ func (h *Hub) Threads(c Conn) []string {
 	if st == nil {
 		return nil
 	}
-	out := make([]string, 0, len(st.threads))
-	for id := range st.threads {
+	out := make([]string, 0, st.threads.Len())
+	for id := range st.threads.All() {
 		out = append(out, id)
 	}
 	return out
@@ -763,7 +759,8 @@ func (h *Hub) Connections() int {
 func (h *Hub) UserConnections(userID string) int {
 	h.connsMu.Lock()
 	defer h.connsMu.Unlock()
-	return len(h.users[userID])
+	conns := h.users[userID]
+	return conns.Len()
 }
 
 // Shutdown closes every connection with ReasonShutdown and waits for the

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/ecbridge/ecb/internal/hub"
+	"github.com/ecbridge/ecb/internal/smallset"
 )
 
 // The values of show.
@@ -79,11 +80,11 @@ type Service struct {
 
 	mu         sync.Mutex
 	conns      map[hub.Conn]*connState
-	byUser     map[string]map[hub.Conn]*connState
-	contactsOf map[string]map[string]struct{} // watcher → contacts
-	watchers   map[string]map[string]struct{} // user → who has them as contact
-	membersOf  map[string][]string            // thread → members
-	threadsOf  map[string]map[string]struct{} // user → threads they are a member of
+	byUser     map[string]smallset.Set[*connState] // Sets are values: read, change, store back
+	contactsOf map[string]map[string]struct{}      // watcher → contacts
+	watchers   map[string]smallset.Set[string]     // user → who has them as contact
+	membersOf  map[string][]string                 // thread → members
+	threadsOf  map[string]smallset.Set[string]     // user → threads they are a member of
 }
 
 var (
@@ -96,11 +97,11 @@ var (
 func New() *Service {
 	s := &Service{
 		conns:      map[hub.Conn]*connState{},
-		byUser:     map[string]map[hub.Conn]*connState{},
+		byUser:     map[string]smallset.Set[*connState]{},
 		contactsOf: map[string]map[string]struct{}{},
-		watchers:   map[string]map[string]struct{}{},
+		watchers:   map[string]smallset.Set[string]{},
 		membersOf:  map[string][]string{},
-		threadsOf:  map[string]map[string]struct{}{},
+		threadsOf:  map[string]smallset.Set[string]{},
 	}
 	s.SetStore(NewMemoryStore())
 	return s
@@ -122,10 +123,7 @@ func (s *Service) ConnRegistered(c hub.Conn, userID string) {
 	s.mu.Lock()
 	st := &connState{userID: userID, show: Available, since: time.Now()}
 	s.conns[c] = st
-	if s.byUser[userID] == nil {
-		s.byUser[userID] = map[hub.Conn]*connState{}
-	}
-	s.byUser[userID][c] = st
+	smallset.AddTo(s.byUser, userID, st)
 	s.mu.Unlock()
 	s.store.Changed(userID)
 }
@@ -133,10 +131,9 @@ func (s *Service) ConnRegistered(c hub.Conn, userID string) {
 // ConnUnregistered implements hub.ConnObserver.
 func (s *Service) ConnUnregistered(c hub.Conn, userID string) {
 	s.mu.Lock()
-	delete(s.conns, c)
-	delete(s.byUser[userID], c)
-	if len(s.byUser[userID]) == 0 {
-		delete(s.byUser, userID)
+	if st := s.conns[c]; st != nil {
+		delete(s.conns, c)
+		smallset.RemoveFrom(s.byUser, userID, st)
 	}
 	s.mu.Unlock()
 	s.store.Changed(userID)
@@ -183,10 +180,10 @@ func (s *Service) Set(ctx context.Context, c hub.Conn, show, status string) Pres
 func (s *Service) Contribution(userID string) Contribution {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	conns := s.byUser[userID]
-	out := Contribution{Conns: len(conns)}
+	states := s.byUser[userID]
+	out := Contribution{Conns: states.Len()}
 	var best *connState
-	for _, st := range conns {
+	for st := range states.All() {
 		if st.away {
 			continue
 		}
@@ -265,35 +262,23 @@ func (s *Service) Noted(n Note) {
 
 func (s *Service) contactsLocked(watcher string, contacts []string) {
 	for c := range s.contactsOf[watcher] {
-		delete(s.watchers[c], watcher)
-		if len(s.watchers[c]) == 0 {
-			delete(s.watchers, c)
-		}
+		smallset.RemoveFrom(s.watchers, c, watcher)
 	}
 	set := make(map[string]struct{}, len(contacts))
 	for _, c := range contacts {
 		set[c] = struct{}{}
-		if s.watchers[c] == nil {
-			s.watchers[c] = map[string]struct{}{}
-		}
-		s.watchers[c][watcher] = struct{}{}
+		smallset.AddTo(s.watchers, c, watcher)
 	}
 	s.contactsOf[watcher] = set
 }
 
 func (s *Service) membersLocked(threadID string, members []string) {
 	for _, m := range s.membersOf[threadID] {
-		delete(s.threadsOf[m], threadID)
-		if len(s.threadsOf[m]) == 0 {
-			delete(s.threadsOf, m)
-		}
+		smallset.RemoveFrom(s.threadsOf, m, threadID)
 	}
 	s.membersOf[threadID] = slices.Clone(members)
 	for _, m := range members {
-		if s.threadsOf[m] == nil {
-			s.threadsOf[m] = map[string]struct{}{}
-		}
-		s.threadsOf[m][threadID] = struct{}{}
+		smallset.AddTo(s.threadsOf, m, threadID)
 	}
 }
 
@@ -308,7 +293,8 @@ func (s *Service) MaySee(viewer, userID string) bool {
 	if _, ok := s.contactsOf[viewer][userID]; ok {
 		return true
 	}
-	for t := range s.threadsOf[userID] {
+	threads := s.threadsOf[userID]
+	for t := range threads.All() {
 		if slices.Contains(s.membersOf[t], viewer) {
 			return true
 		}
@@ -324,11 +310,13 @@ func (s *Service) PresenceChanged(p Presence) {
 	}
 	s.mu.Lock()
 	targets := map[string]struct{}{}
-	for w := range s.watchers[p.UserID] {
+	watchers := s.watchers[p.UserID]
+	for w := range watchers.All() {
 		targets[w] = struct{}{}
 	}
-	threads := make([]string, 0, len(s.threadsOf[p.UserID]))
-	for t := range s.threadsOf[p.UserID] {
+	mine := s.threadsOf[p.UserID]
+	threads := make([]string, 0, mine.Len())
+	for t := range mine.All() {
 		threads = append(threads, t)
 	}
 	s.mu.Unlock()
