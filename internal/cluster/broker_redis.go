@@ -23,7 +23,8 @@ import (
 // offset, trimmed with the stream). ARGV: push
 // JSON, a fresh epoch (used when the thread has none), MAXLEN, history TTL
 // (s), meta TTL (s), "1" for SPUBLISH, the push's key ("" for none).
-// A key already in the set publishes nothing and answers its offset.
+// A key already in the set publishes nothing and answers its offset and a
+// third element, 1 (a repeat).
 var publishScript = redis.NewScript(`
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
@@ -34,7 +35,7 @@ end
 if ARGV[7] ~= '' then
   local seen = redis.call('ZSCORE', KEYS[4], ARGV[7])
   if seen then
-    return {epoch, tonumber(seen)}
+    return {epoch, tonumber(seen), 1}
   end
 end
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
@@ -256,11 +257,15 @@ func (b *Broker) Publish(ctx context.Context, threadID string, p *hub.Push) (hub
 		}
 		return hub.Position{}, unavailable("publish", err)
 	}
+	repeated := len(res) == 3 // the key was published already
+	if repeated {
+		res = res[:2]
+	}
 	pos, err := positionOf(res)
 	if err != nil {
 		return hub.Position{}, err
 	}
-	p.ThreadID, p.Epoch, p.Offset = threadID, pos.Epoch, pos.Offset
+	p.ThreadID, p.Epoch, p.Offset, p.Repeated = threadID, pos.Epoch, pos.Offset, repeated
 	return pos, nil
 }
 
@@ -303,6 +308,7 @@ func (b *Broker) publishLocal(threadID string, p *hub.Push) (hub.Position, bool)
 	if pos, ok := d.keys[p.Key]; ok && p.Key != "" {
 		b.divMu.Unlock()
 		part.mu.Unlock()
+		p.Repeated = true
 		return pos, true // a retry of a push already fanned out
 	}
 	s.offset++

@@ -151,8 +151,9 @@ func TestAnOutageFansOutLocallyThenEveryListenerResyncs(t *testing.T) {
 		}
 	}
 	// A retry of a push already fanned out answers its position again.
-	if pos, err := a.hub.Publish(ctx, "t", &hub.Push{Event: "message", Key: "mb", Data: []byte(`{"x":2}`)}, nil); err != nil || pos.Offset != 3 {
-		t.Fatalf("retried local publish: %+v %v, want offset 3", pos, err)
+	retry := &hub.Push{Event: "message", Key: "mb", Data: []byte(`{"x":2}`)}
+	if pos, err := a.hub.Publish(ctx, "t", retry, nil); err != nil || pos.Offset != 3 || !retry.Repeated {
+		t.Fatalf("retried local publish: %+v %v repeated %v, want offset 3, repeated", pos, err, retry.Repeated)
 	}
 	la.waitCount(t, 4)
 	if got := la.offsets(); len(got) != 4 || got[1] != 2 || got[2] != 3 || got[3] != 4 {

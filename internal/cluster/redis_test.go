@@ -301,13 +301,15 @@ func TestAKeyedPushIsPublishedOnceWhicheverNodeRetries(t *testing.T) {
 	if _, err := b.hub.Attach(context.Background(), "t", l); err != nil {
 		t.Fatal(err)
 	}
-	first, err := a.hub.Publish(context.Background(), "t", &hub.Push{Event: "message", Data: []byte(`{}`), Key: "m1"}, nil)
-	if err != nil {
-		t.Fatal(err)
+	p1 := &hub.Push{Event: "message", Data: []byte(`{}`), Key: "m1"}
+	first, err := a.hub.Publish(context.Background(), "t", p1, nil)
+	if err != nil || p1.Repeated {
+		t.Fatalf("first publish: %v, repeated %v", err, p1.Repeated)
 	}
-	again, err := b.hub.Publish(context.Background(), "t", &hub.Push{Event: "message", Data: []byte(`{}`), Key: "m1"}, nil)
-	if err != nil || again != first {
-		t.Fatalf("retry answered %+v, %v; want the first position %+v", again, err, first)
+	p2 := &hub.Push{Event: "message", Data: []byte(`{}`), Key: "m1"}
+	again, err := b.hub.Publish(context.Background(), "t", p2, nil)
+	if err != nil || again != first || !p2.Repeated {
+		t.Fatalf("retry answered %+v, %v, repeated %v; want the first position %+v, repeated", again, err, p2.Repeated, first)
 	}
 	publish(t, a.hub, "t", nil)
 	l.waitCount(t, 2)

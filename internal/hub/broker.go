@@ -26,8 +26,8 @@ type Broker interface {
 	// Publish appends p to threadID's history at the next position, sets
 	// p.Epoch and p.Offset, and hands p to the Sink of every node subscribed
 	// to the thread. Pushes of one thread reach each Sink in offset order.
-	// A p.Key already published in the kept history publishes nothing and
-	// returns the earlier position.
+	// A p.Key already published in the kept history publishes nothing,
+	// sets p.Repeated and returns the earlier position.
 	Publish(ctx context.Context, threadID string, p *Push) (Position, error)
 	// Broadcast hands p, which takes no place in the history (typing), to
 	// the Sink of every node subscribed to threadID, in order with the

@@ -101,6 +101,7 @@ func (b *MemoryBroker) Publish(_ context.Context, threadID string, p *Push) (Pos
 	t := b.threadLocked(s, threadID)
 	if off, ok := t.keys[p.Key]; ok && p.Key != "" {
 		s.mu.Unlock()
+		p.Repeated = true
 		return Position{Epoch: t.epoch, Offset: off}, nil // already published
 	}
 	t.offset++

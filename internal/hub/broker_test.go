@@ -150,20 +150,25 @@ func TestAKeyedPushIsPublishedOnce(t *testing.T) {
 	c := newConn(10)
 	h.Register(c, "u")
 	attach(t, h, "t", c)
-	key := func(k string) hub.Position {
-		pos, err := h.Publish(context.Background(), "t", &hub.Push{Event: "message", Data: []byte(`{}`), Key: k}, nil)
+	key := func(k string, repeated bool) hub.Position {
+		t.Helper()
+		p := &hub.Push{Event: "message", Data: []byte(`{}`), Key: k}
+		pos, err := h.Publish(context.Background(), "t", p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if p.Repeated != repeated {
+			t.Fatalf("push %s: Repeated %v, want %v", k, p.Repeated, repeated)
+		}
 		return pos
 	}
-	first := key("m1")
-	if again := key("m1"); again != first {
+	first := key("m1", false)
+	if again := key("m1", true); again != first {
 		t.Fatalf("retry got %+v, want %+v", again, first)
 	}
-	key("m2")
-	key("m3") // m1 leaves the history of 2
-	if again := key("m1"); again.Offset != 4 {
+	key("m2", false)
+	key("m3", false) // m1 leaves the history of 2
+	if again := key("m1", false); again.Offset != 4 {
 		t.Fatalf("a key older than the history published at %+v, want a new offset 4", again)
 	}
 	if got := c.offsets(); !slices.Equal(got, []uint64{1, 2, 3, 4}) {

@@ -80,6 +80,10 @@ type Push struct {
 	// again, and Publish returns its position (a retried message, whichever
 	// node the retry reaches).
 	Key string `json:"key,omitempty"`
+	// Repeated is set by Publish when p.Key was published already: nothing
+	// was published this time (the returned position is the earlier
+	// push's). It never travels between nodes.
+	Repeated bool `json:"-"`
 
 	frames [numEncodings]atomic.Pointer[[]byte]
 }

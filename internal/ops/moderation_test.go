@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecbridge/ecb/internal/access"
 	"github.com/ecbridge/ecb/internal/apierr"
@@ -49,21 +50,41 @@ func (m *modStack) callerTB(t testing.TB, user string, conn hub.Conn) ops.Caller
 	return ops.Caller{User: u, Conn: conn}
 }
 
+// lastPushWait bounds how long lastPush waits for a push that has not come:
+// a guard against a hung test, not a measure of speed.
+const lastPushWait = 10 * time.Second
+
+// lastPush returns the payload of the last push of event c got, waiting for
+// one to arrive, and fails the test when none comes.
 func lastPush(t *testing.T, c *inbox, event string) map[string]any {
 	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := len(c.got) - 1; i >= 0; i-- {
-		if c.got[i].Event == event {
+	timeout := time.NewTimer(lastPushWait)
+	defer timeout.Stop()
+	for {
+		c.mu.Lock()
+		var found *hub.Push
+		for i := len(c.got) - 1; i >= 0; i-- {
+			if c.got[i].Event == event {
+				found = c.got[i]
+				break
+			}
+		}
+		changed := c.changedLocked()
+		c.mu.Unlock()
+		if found != nil {
 			var m map[string]any
-			if err := json.Unmarshal(c.got[i].Payload(), &m); err != nil {
+			if err := json.Unmarshal(found.Payload(), &m); err != nil {
 				t.Fatal(err)
 			}
 			return m
 		}
+		select {
+		case <-changed:
+		case <-timeout.C:
+			t.Fatalf("no %s push among %v", event, c.events())
+			return nil
+		}
 	}
-	t.Fatalf("no %s push among %v", event, c.events())
-	return nil
 }
 
 func TestJoinTheLobby(t *testing.T) {

@@ -206,15 +206,31 @@ func (f *fixture) callerWith(tb testing.TB, p ecbserver.UserTokenParams, conn hu
 }
 
 type inbox struct {
-	mu  sync.Mutex
-	got []*hub.Push
+	mu      sync.Mutex
+	got     []*hub.Push
+	arrived chan struct{} // signalled (never blocking) on each Deliver; see changed
 }
 
 func (c *inbox) Deliver(p *hub.Push) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.got = append(c.got, p)
+	if c.arrived != nil {
+		select {
+		case c.arrived <- struct{}{}:
+		default: // a signal is pending already
+		}
+	}
 	return true
+}
+
+// changedLocked returns a channel that is signalled at the next Deliver.
+// c.mu must be held.
+func (c *inbox) changedLocked() <-chan struct{} {
+	if c.arrived == nil {
+		c.arrived = make(chan struct{}, 1)
+	}
+	return c.arrived
 }
 func (c *inbox) Close(hub.Reason) {}
 func (c *inbox) events() []string {
