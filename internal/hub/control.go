@@ -79,7 +79,7 @@ func (h *Hub) apply(cmd Command) int {
 			continue
 		}
 		conns = append(conns, c)
-		if cmd.Detach && st.threads.Remove(cmd.ThreadID) {
+		if cmd.Detach && dropThreadLocked(st, c, cmd.ThreadID) {
 			detached = append(detached, c)
 		}
 		if cmd.Push != nil && st.id != cmd.Skip && (!cmd.Push.AgentsOnly || st.agents) {
@@ -140,7 +140,7 @@ func (h *Hub) detachThread(cmd Command) int {
 		h.connsMu.Lock()
 		for c := range listeners {
 			if st := h.conns[c]; st != nil {
-				st.threads.Remove(cmd.ThreadID)
+				dropThreadLocked(st, c, cmd.ThreadID)
 			}
 		}
 		h.connsMu.Unlock()

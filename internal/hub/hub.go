@@ -22,7 +22,8 @@
 // lock inside Deliver. Deliver may take the Conn's own lock (a leaf: the SSE
 // stream's, the Engine.IO connection's queue lock) and must do nothing else:
 // no log, no close, no I/O, no call into the hub; it queues the push or
-// reports false. Under its locks the hub calls only Deliver.
+// reports false. Under its locks the hub calls only Deliver and the
+// PositionTracker methods, which take only the Conn's own lock too.
 //
 // Everything else happens after every hub lock is released: slow consumers
 // are cut (Unregister, then Close with ReasonSlow), the ConnObserver is told
@@ -133,9 +134,26 @@ type AgentsAudience interface {
 // thread, the position it listens from (an SSE stream, which hands its
 // threads over to another node when its own stops). The hub calls
 // ListensFrom under its locks, before any push of the thread after pos
-// reaches the Conn: it must only take the Conn's own lock.
+// reaches the Conn, and StopsListening under connsMu when the Conn stops
+// listening to the thread (so that what it keeps is bounded by what it
+// listens to): both must only take the Conn's own lock.
 type PositionTracker interface {
 	ListensFrom(threadID string, pos Position)
+	StopsListening(threadID string)
+}
+
+// dropThreadLocked stops c, whose state is st, listening to threadID and
+// reports whether it was. h.connsMu must be held: a later attach of the
+// same thread, which adds it under connsMu first, then tells the tracker
+// its new position, cannot be undone by this one.
+func dropThreadLocked(st *connState, c Conn, threadID string) bool {
+	if !st.threads.Remove(threadID) {
+		return false
+	}
+	if t, ok := c.(PositionTracker); ok {
+		t.StopsListening(threadID)
+	}
+	return true
 }
 
 func trackFrom(c Conn, threadID string, pos Position) {
@@ -474,7 +492,7 @@ func (h *Hub) unsubscribe(threadID string) {
 func (h *Hub) Detach(threadID string, c Conn) {
 	h.connsMu.Lock()
 	if st := h.conns[c]; st != nil {
-		st.threads.Remove(threadID)
+		dropThreadLocked(st, c, threadID)
 	}
 	h.connsMu.Unlock()
 	h.removeListener(threadID, c)

@@ -59,6 +59,15 @@ func (s *stream) ListensFrom(threadID string, pos hub.Position) {
 	s.mu.Unlock()
 }
 
+// StopsListening implements hub.PositionTracker: a thread the stream no
+// longer listens to is not handed over, and its position goes, so the map
+// stays as small as the threads listened to.
+func (s *stream) StopsListening(threadID string) {
+	s.mu.Lock()
+	delete(s.from, threadID)
+	s.mu.Unlock()
+}
+
 var _ hub.Conn = (*stream)(nil)
 
 // SeesAgentsOnly tells the hub whether whispers may go to this stream.
@@ -164,7 +173,10 @@ func (s *stream) pending(gen uint64, buf []byte) (out []byte, closed, kicked boo
 		buf = append(buf, e.body...)
 		s.written = e.seq
 		if e.thread != "" {
-			if cur, ok := s.from[e.thread]; !ok || cur.Epoch != e.pos.Epoch || e.pos.Offset > cur.Offset {
+			// Only a thread listened to (ListensFrom) moves on: an event
+			// written after its thread was left, or a push to the user
+			// that names a thread, adds nothing.
+			if cur, ok := s.from[e.thread]; ok && (cur.Epoch != e.pos.Epoch || e.pos.Offset > cur.Offset) {
 				s.from[e.thread] = e.pos
 			}
 		}

@@ -96,3 +96,41 @@ func (s *stream) resume(lastSeq uint64) bool {
 	defer s.mu.Unlock()
 	return s.resumeLocked(lastSeq)
 }
+
+// TestStreamKeepsPositionsOnlyOfThreadsItListensTo: a stream that listens to
+// thread after thread and leaves each keeps no position of the ones it left
+// (the map grew over the stream's life), and an event of a left thread that
+// is written afterwards, or one that names a thread not listened to, adds
+// none.
+func TestStreamKeepsPositionsOnlyOfThreadsItListensTo(t *testing.T) {
+	ctx := t.Context()
+	h := hub.New(hub.Config{})
+	st := newStream("s", "u", 1000, 1<<20)
+	h.Register(st, "u")
+	defer h.Unregister(st)
+	for i := range 50 {
+		id := fmt.Sprintf("t%d", i)
+		if _, err := h.Attach(ctx, id, st); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Publish(ctx, id, &hub.Push{Event: "message", Data: []byte(`{}`)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		h.Detach(id, st) // the push is still unwritten in the ring
+	}
+	if _, err := h.Attach(ctx, "kept", st); err != nil {
+		t.Fatal(err)
+	}
+	pos, err := h.Publish(ctx, "kept", &hub.Push{Event: "message", Data: []byte(`{}`)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Deliver(&hub.Push{Event: "removed", ThreadID: "elsewhere", Epoch: "e", Offset: 5, Data: []byte(`{}`)})
+	if _, _, _, _ = st.pending(0, nil); len(st.from) != 1 {
+		t.Fatalf("positions kept for %d threads after writing, want 1 (the thread listened to): %v", len(st.from), st.from)
+	}
+	rec, ok := st.handoff(h.Threads(st))
+	if !ok || rec.Partial || rec.Threads["kept"] != pos {
+		t.Fatalf("handoff = %+v, want the thread listened to at %+v", rec, pos)
+	}
+}
