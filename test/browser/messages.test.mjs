@@ -141,3 +141,52 @@ test("alice edits, bob reacts and replies, alice finds a message by search", asy
     await bob.context.close();
   }
 });
+
+/** Calls ECB's client REST API as user (a userToken from the backend's demo login) and returns the answer's data. */
+async function restAs(user) {
+  const login = await fetch(`${demo.backend}/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: user, password: user }) });
+  const { accessToken } = await login.json();
+  let token;
+  const call = async (method, path, body, threadToken) => {
+    for (;;) {
+      const r = await fetch(demo.url + path, {
+        method,
+        headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}), ...(threadToken ? { "ECB-Thread-Token": threadToken } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const env = await r.json();
+      if (r.status === 429) {
+        await new Promise((ok) => setTimeout(ok, (env.error?.retryAfter ?? 1) * 1000)); // the per-user rate limit
+        continue;
+      }
+      assert.ok(r.ok, `${method} ${path}: ${r.status} ${JSON.stringify(env)}`);
+      return env.data;
+    }
+  };
+  token = (await call("POST", "/v1/token", { accessToken })).userToken;
+  return call;
+}
+
+test("a hit older than the first page opens its thread at the message", async () => {
+  const alice = await signedIn("alice");
+  try {
+    // The word, then more messages after it than the thread's first page (30) shows.
+    const call = await restAs("alice");
+    const created = await call("POST", "/v1/threads", { participants: ["bob"], subject: "Archive", message: { body: "The needle is here." } });
+    for (let i = 1; i <= 35; i++) await call("POST", `/v1/threads/${created.thread.id}/messages`, { body: `hay ${i}` }, created.threadToken);
+    await alice.page.locator(".thread-item", { hasText: "Archive" }).waitFor();
+
+    await alice.page.getByLabel("Search messages").fill("needle");
+    const hit = alice.page.locator("#msg-search-results .msg-hit");
+    await hit.waitFor();
+    assert.equal(await hit.count(), 1);
+    await hit.click();
+    await alice.page.locator("#thread-title", { hasText: exact("Archive") }).waitFor();
+    await alice.page.locator("#messages .msg.flash").filter({ has: alice.page.locator(".msg-body", { hasText: exact("The needle is here.") }) }).waitFor();
+    await bodies(alice, "hay 35").waitFor();
+    await snap(alice, "44-search-older");
+    assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
+  } finally {
+    await alice.context.close();
+  }
+});

@@ -1753,7 +1753,10 @@ async function openHit(hit: SearchHit): Promise<void> {
     }
   }
   await openThread(threadId);
-  showMessage(hit.message.id);
+  // An older message: load older pages until it is there (at most 10 pages of 30).
+  const hist = history(threadId);
+  for (let i = 0; i < 10 && state.current === threadId && !hist.ids.has(hit.message.id) && hist.nextCursor; i++) await loadOlder();
+  if (state.current === threadId) showMessage(hit.message.id);
 }
 
 // ---------- user search and contacts (protocol 1.3) ----------
