@@ -57,9 +57,16 @@ test("alice edits, bob reacts and replies, alice finds a message by search", asy
     await say(alice, "I like apples.");
     await bodies(bob, "I like apples.").waitFor();
     assert.equal(await message(bob, "I like apples.").getByRole("button", { name: "Edit message" }).count(), 0, "only the author edits");
+    const input = alice.page.getByLabel("Message", { exact: true });
+    // Escape takes an edit back: the text to edit leaves the composer with it.
     await message(alice, "I like apples.").getByRole("button", { name: "Edit message" }).click();
     await alice.page.locator("#composer-context", { hasText: "Editing your message" }).waitFor();
-    const input = alice.page.getByLabel("Message", { exact: true });
+    await input.press("Escape");
+    await alice.page.locator("#composer-context").waitFor({ state: "hidden" });
+    assert.equal(await input.inputValue(), "", "a cancelled edit leaves the composer empty");
+    await alice.page.getByRole("button", { name: "Send" }).waitFor();
+    await message(alice, "I like apples.").getByRole("button", { name: "Edit message" }).click();
+    await alice.page.locator("#composer-context", { hasText: "Editing your message" }).waitFor();
     assert.equal(await input.inputValue(), "I like apples.", "the composer holds the text to edit");
     await alice.page.getByRole("button", { name: "Save" }).waitFor();
     await input.fill("I like pineapples.");
@@ -99,7 +106,11 @@ test("alice edits, bob reacts and replies, alice finds a message by search", asy
     await chip(bob, "I like pineapples.", "👍").click();
     for (const w of [alice, bob]) await chip(w, "I like pineapples.", "👍").waitFor({ state: "detached" });
 
-    // 3. bob replies to alice's message: both see the quote above his text.
+    // 3. bob replies to alice's message: both see the quote above his text. Escape first takes a reply back.
+    await message(bob, "I like pineapples.").getByRole("button", { name: "Reply" }).click();
+    await bob.page.locator("#composer-context", { hasText: "Replying to Alice" }).waitFor();
+    await bob.page.getByLabel("Message", { exact: true }).press("Escape");
+    await bob.page.locator("#composer-context").waitFor({ state: "hidden" });
     await message(bob, "I like pineapples.").getByRole("button", { name: "Reply" }).click();
     await bob.page.locator("#composer-context", { hasText: "Replying to Alice: I like pineapples." }).waitFor();
     await say(bob, "Me too!");
@@ -111,6 +122,9 @@ test("alice edits, bob reacts and replies, alice finds a message by search", asy
       assert.equal(await quote.locator(".msg-quote-text").textContent(), "I like pineapples.");
     }
     assert.equal(await message(alice, "I like pineapples.").locator(".msg-quote").count(), 0, "a message that replies to nothing has no quote");
+    // The quote leads to the message it quotes.
+    await message(bob, "Me too!").locator(".msg-quote").click();
+    await bob.page.locator("#messages .msg.flash").filter({ has: bob.page.locator(".msg-body", { hasText: exact("I like pineapples.") }) }).waitFor();
     await snap(alice, "42-reply");
 
     // The history keeps all of it: after a reload alice sees the edit mark and the quote again.
