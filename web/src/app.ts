@@ -1231,6 +1231,8 @@ function reactionsOf(m: Message): HTMLElement | null {
   const picking = state.reacting === m.id && !!token;
   if (!shown.length && !picking) return null;
   const chips = shown.map((r) => {
+    // Without a token (a monitor, the visitor's widget) the counts are shown, not offered.
+    if (!token) return h("span", { class: "reaction", role: "img", "aria-label": `${r.reaction} ${r.count}`, title: `${r.reaction} ${r.count}`, "data-reaction": r.reaction }, h("span", { class: "reaction-emoji", "aria-hidden": "true" }, r.reaction), h("span", { class: "reaction-count", "aria-hidden": "true" }, String(r.count)));
     const label = `${r.reaction} ${r.count}${r.me ? ", including you: take yours back" : ": react too"}`;
     const chip = h(
       "button",
@@ -1238,7 +1240,6 @@ function reactionsOf(m: Message): HTMLElement | null {
       h("span", { class: "reaction-emoji", "aria-hidden": "true" }, r.reaction),
       h("span", { class: "reaction-count", "aria-hidden": "true" }, String(r.count)),
     );
-    chip.disabled = !token;
     chip.addEventListener("click", () => void toggleReaction(m, r.reaction, !r.me));
     return chip;
   });
@@ -1276,10 +1277,10 @@ function messageActions(m: Message): HTMLElement | null {
   const token = state.client?.threadToken(m.threadId);
   if (m.deleted || !token) return null;
   const mine = m.authorId === state.me?.id;
-  const action = (key: string, label: string, glyph: string, onClick: () => void, pressed?: boolean) => {
+  const action = (key: string, label: string, glyph: string, onClick: () => void, expanded?: boolean) => {
     const btn = h(
       "button",
-      { type: "button", class: "msg-action", "aria-label": label, title: label, "data-key": `${m.id}:${key}`, "aria-pressed": pressed === undefined ? undefined : String(pressed) },
+      { type: "button", class: "msg-action", "aria-label": label, title: label, "data-key": `${m.id}:${key}`, "aria-expanded": expanded === undefined ? undefined : String(expanded) },
       glyph,
     );
     btn.addEventListener("click", onClick);
@@ -2772,6 +2773,19 @@ async function connectVisitor(): Promise<void> {
   client.on("supportEnded", onVisitorEnded);
   client.on("supportTransferred", onVisitorTransferred);
   client.on("message", ({ threadId, message }) => onVisitorMessage(threadId, message));
+  // What the agents change in the chat shows in the widget too (the widget itself only writes).
+  client.on("messageEdited", (ev) => {
+    onMessageChanged(ev.threadId, ev.message, { push: true });
+    if (ev.threadId === visitor.threadId) renderVisitorChat({});
+  });
+  client.on("messageDeleted", (ev) => {
+    onMessageDeleted(ev.threadId, ev.messageId);
+    if (ev.threadId === visitor.threadId) renderVisitorChat({});
+  });
+  client.on("reaction", (ev) => {
+    onReaction(ev);
+    if (ev.threadId === visitor.threadId) renderVisitorChat({});
+  });
   client.on("typing", (ev) => onTyping(ev));
   client.on("read", (ev) => {
     onRead(ev);
