@@ -145,6 +145,11 @@ test("a visitor asks, agent1 accepts within the countdown; chat with typing both
     await agent.page.getByRole("button", { name: "React with 👍" }).click();
     await own(visitor, "#visitor-messages", "Hello, any news about my parcel?").locator('.reaction[data-reaction="👍"] .reaction-count', { hasText: exact("1") }).waitFor();
     assert.equal(await visitor.page.locator("#visitor-messages .msg-action, #visitor-messages button.reaction").count(), 0, "the widget offers no reply, reaction or edit");
+    await write(agent, "Message", "Oops, wrong chat.");
+    await bodies(visitor, "Oops, wrong chat.").waitFor();
+    await own(agent, "#messages", "Oops, wrong chat.").getByRole("button", { name: "Delete message" }).click();
+    await visitor.page.locator("#visitor-messages .msg-deleted", { hasText: "Message deleted" }).waitFor();
+    await bodies(visitor, "Oops, wrong chat.").waitFor({ state: "detached" });
 
     // The supervisor sees the conversation live and monitors it.
     await sup.page.getByRole("button", { name: "Refresh" }).click();
@@ -175,6 +180,7 @@ test("a visitor asks, agent1 accepts within the countdown; chat with typing both
     assert.deepEqual(await visitor.page.locator("#visitor-messages .msg-body").allTextContents(), [
       "Hello, any news about my parcel?",
       "Let me check that for you, one moment.",
+      "Message deleted",
       "Your parcel arrives tomorrow.",
     ]);
     assert.equal(await agent.page.locator(".msg.whisper").count(), 1);
