@@ -105,6 +105,16 @@ test("alice edits, bob reacts and replies, alice finds a message by search", asy
     assert.equal(await chip(bob, "I like pineapples.", "👍").getAttribute("aria-pressed"), "true");
     await chip(bob, "I like pineapples.", "👍").click();
     for (const w of [alice, bob]) await chip(w, "I like pineapples.", "👍").waitFor({ state: "detached" });
+    // By keyboard: Enter opens the picker on its first reaction, Escape closes it back to the button.
+    const reactButton = message(bob, "Hello Bob.").getByRole("button", { name: "Add reaction" });
+    await reactButton.focus();
+    await bob.page.keyboard.press("Enter");
+    await bob.page.waitForFunction(() => document.activeElement?.getAttribute("aria-label") === "React with 👍");
+    assert.equal(await reactButton.getAttribute("aria-expanded"), "true");
+    await bob.page.keyboard.press("Escape");
+    await bob.page.locator(".reaction-picker").waitFor({ state: "detached" });
+    await bob.page.waitForFunction(() => document.activeElement?.getAttribute("aria-label") === "Add reaction");
+    assert.equal(await reactButton.getAttribute("aria-expanded"), "false");
 
     // 3. bob replies to alice's message: both see the quote above his text. Escape first takes a reply back.
     await message(bob, "I like pineapples.").getByRole("button", { name: "Reply" }).click();
