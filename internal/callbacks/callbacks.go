@@ -1,5 +1,5 @@
-// Package callbacks posts events of customer-support conversations to the
-// backend's callback URL (config callbacks.url): signed like every backend
+// Package callbacks posts events of customer-support conversations, and the
+// offline nudges of every thread, to the backend's callback URL (config callbacks.url): signed like every backend
 // call (ECB-Timestamp, ECB-Signature), with a unique event id, in order per
 // conversation, retried with exponential backoff for a bounded time.
 //
@@ -13,8 +13,15 @@
 // MaxRetryDuration, that does not fit its queue, or that is still queued when
 // the Poster is stopped, is counted by the Observer and dropped.
 //
-// Locks: mu guards the queues and the closed flag; nothing is called out
-// (no post, no Observer) while it is held.
+// The Batcher (offline.go) collects the messages stored in a thread for a
+// window and hands each batch to a flush function, which turns it into a
+// message.offline event for a Poster (internal/ops, offline.go); it bounds
+// the batches open or being flushed at once.
+//
+// Locks: the Poster's mu guards the queues and the closed flag, the
+// Batcher's mu its open batches; the two are never held together, and
+// nothing is called out (no post, no flush, no Observer) while either is
+// held.
 package callbacks
 
 import (
@@ -236,6 +243,14 @@ func (p *Poster) attempt(body []byte) error {
 		return fmt.Errorf("callback: status %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// Failed counts an event of type eventType that was not posted for reason
+// (an event its producer had to give up before Post).
+func (p *Poster) Failed(eventType, reason string) {
+	if p != nil {
+		p.cfg.Observer.CallbackFailed(eventType, reason)
+	}
 }
 
 // Wait blocks until every worker has ended (after ctx is done, or when all

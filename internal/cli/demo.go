@@ -183,8 +183,9 @@ func demoConfig(dataDir, listen, backendURL, secret, apiKey, configPath string, 
 		"auth.publicKeyFile=" + filepath.Join(dataDir, publicKeyFile),
 		"auth.audience=" + demoAudience,
 		"backend.url=" + backendURL + refbackend.ContractPrefix,
-		// The support events go to the reference backend, which stores
-		// them and shows them at GET /callbacks?requestId=...
+		// The support events and the offline nudges go to the reference
+		// backend, which stores them and shows them at GET
+		// /callbacks?requestId=... and GET /offline?threadId=...
 		"callbacks.url=" + backendURL + refbackend.ContractPrefix + ecbserver.PathCallbacks,
 		"backend.secret=" + secret,
 		"operations.enforceMembership=true",

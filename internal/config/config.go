@@ -101,6 +101,15 @@ type Callbacks struct {
 	URL string `yaml:"url"`
 	// MaxRetryDuration bounds the retries of one event (default 1m).
 	MaxRetryDuration time.Duration `yaml:"maxRetryDuration"`
+	// Offline posts message.offline, the offline nudge, for the messages
+	// of every thread (default true; only with a url).
+	Offline *bool `yaml:"offline"`
+	// OfflineWindow is how long a thread's messages are batched into one
+	// message.offline, from the first (default 2s).
+	OfflineWindow time.Duration `yaml:"offlineWindow"`
+	// OfflineMaxBatches caps the batches open or being sent at once
+	// (default 10000); a message that would open one more nudges nobody.
+	OfflineMaxBatches int `yaml:"offlineMaxBatches"`
 }
 
 // HTTP tunes the client listener.
@@ -213,6 +222,12 @@ func (c *Config) SetDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "json"
 	}
+	if c.Callbacks.Offline == nil {
+		on := true
+		c.Callbacks.Offline = &on
+	}
+	setDur(&c.Callbacks.OfflineWindow, 2*time.Second)
+	setInt(&c.Callbacks.OfflineMaxBatches, 10000)
 	c.Operations.SetDefaults()
 	c.Support.SetDefaults()
 	c.ServerAPI.SetDefaults()

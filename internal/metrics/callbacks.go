@@ -10,7 +10,7 @@ type CallbackFailures struct{ c *prometheus.CounterVec }
 func (m *Metrics) CallbackFailures() CallbackFailures {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ecb_callbacks_failed_total",
-		Help: "Backend callbacks given up by event type and reason (gave_up, queue_full, shutdown).",
+		Help: "Backend callbacks given up by event type and reason (gave_up, queue_full, shutdown; message.offline also batches_full, members_unknown, presence_unavailable).",
 	}, []string{"type", "reason"})
 	m.reg.MustRegister(c)
 	return CallbackFailures{c}

@@ -94,15 +94,23 @@ func (s *Service) SupportLeave(ctx context.Context, c Caller, req SupportRequest
 }
 
 // Joined and Left post the participant callbacks (the thread's member
-// pushes come from the backend calls that add or remove them).
+// pushes come from the backend calls that add or remove them), and note
+// the live chat again with its agents' side as it is now (the audience of
+// a whisper's offline nudge, offline.go).
 func (ev supportEvents) Joined(r support.Request, userID, role, invitedBy string) {
 	data := map[string]any{"role": role}
 	if invitedBy != "" {
 		data["invitedBy"] = invitedBy
 	}
 	ev.s.callback(r, callbacks.TypeParticipantJoined, userID, data)
+	if r.State == support.StateChat {
+		ev.s.noteSupportThread(r)
+	}
 }
 
 func (ev supportEvents) Left(r support.Request, userID, role string) {
 	ev.s.callback(r, callbacks.TypeParticipantLeft, userID, map[string]any{"role": role})
+	if r.State == support.StateChat {
+		ev.s.noteSupportThread(r)
+	}
 }

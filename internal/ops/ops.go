@@ -189,8 +189,9 @@ type Service struct {
 	support  SupportEngine // nil unless EnableSupport (support.go) or EnableSupportCluster
 	// supportCluster is set in cluster mode (support_cluster.go).
 	supportCluster *clusterEngine
-	cbs            *callbacks.Poster // nil: callbacks off (SetCallbacks, callbacks.go)
-	monitors       monitors          // threads supervisors watch read-only (supervisor.go)
+	cbs            *callbacks.Poster  // nil: callbacks off (SetCallbacks, callbacks.go)
+	offline        *callbacks.Batcher // nil: no offline nudge (EnableOfflineNudge, offline.go)
+	monitors       monitors           // threads supervisors watch read-only (supervisor.go)
 	// supportChats maps the threads of live support chats to their
 	// request, for the message.created callback (callbacks.go).
 	supportChats sync.Map

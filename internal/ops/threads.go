@@ -189,7 +189,7 @@ func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRe
 				return nil, hubError(err)
 			}
 		}
-		msg, pos, err := s.publishMessage(ctx, resp.Thread.ID, resp.Message, c.Conn)
+		msg, pos, err := s.publishStored(ctx, resp.Thread.ID, resp.Message, c.Conn)
 		if err != nil {
 			return nil, err
 		}
@@ -262,19 +262,38 @@ type threadPush struct {
 // A whisper (Visibility agents) goes only to the connections of agents and
 // supervisors (hub.AgentsAudience).
 func (s *Service) publishMessage(ctx context.Context, threadID string, m ecbserver.Message, skip hub.Conn) (ecbserver.Message, hub.Position, error) {
+	m, pos, _, err := s.publishMessageOnce(ctx, threadID, m, skip)
+	return m, pos, err
+}
+
+// publishStored is publishMessage for a message the backend has just
+// stored: its first publish (not a retry's repeat, which another node may
+// have published) also counts for the offline nudge (offline.go).
+func (s *Service) publishStored(ctx context.Context, threadID string, m ecbserver.Message, skip hub.Conn) (ecbserver.Message, hub.Position, error) {
+	m, pos, repeated, err := s.publishMessageOnce(ctx, threadID, m, skip)
+	if err == nil && !repeated {
+		s.noteOffline(threadID, m)
+	}
+	return m, pos, err
+}
+
+// publishMessageOnce is publishMessage that also says whether the message
+// was published already (hub.Push.Repeated): nothing was published then.
+func (s *Service) publishMessageOnce(ctx context.Context, threadID string, m ecbserver.Message, skip hub.Conn) (ecbserver.Message, hub.Position, bool, error) {
 	m.Offset = 0
 	data, err := json.Marshal(MessagePush{ThreadID: threadID, Message: m})
 	if err != nil {
-		return m, hub.Position{}, err
+		return m, hub.Position{}, false, err
 	}
 	// Keyed by the message id: a retry that the backend answered with the
 	// message it stored already is pushed once, whichever node it reaches.
-	pos, err := s.hub.Publish(ctx, threadID, &hub.Push{Event: EventMessage, Data: data, AgentsOnly: m.Visibility != "", Key: m.ID}, skip)
+	p := &hub.Push{Event: EventMessage, Data: data, AgentsOnly: m.Visibility != "", Key: m.ID}
+	pos, err := s.hub.Publish(ctx, threadID, p, skip)
 	if err != nil {
-		return m, hub.Position{}, hubError(err)
+		return m, hub.Position{}, false, hubError(err)
 	}
 	m.Offset = pos.Offset
-	return m, pos, nil
+	return m, pos, p.Repeated, nil
 }
 
 // pushToUser sends p to every connection of userID on every node but skip.
@@ -519,7 +538,7 @@ func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread,
 	}
 	// The audience is what the caller asked, whatever the backend echoed.
 	resp.Message.Visibility = req.Visibility
-	msg, pos, err := s.publishMessage(ctx, t.ThreadID, resp.Message, c.Conn)
+	msg, pos, err := s.publishStored(ctx, t.ThreadID, resp.Message, c.Conn)
 	if err != nil {
 		return nil, err
 	}

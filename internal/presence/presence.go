@@ -282,6 +282,15 @@ func (s *Service) membersLocked(threadID string, members []string) {
 	}
 }
 
+// Members returns threadID's members as the backend last returned them to
+// any node (nil: no node noted them since this one started). The slice is
+// the caller's.
+func (s *Service) Members(threadID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.membersOf[threadID])
+}
+
 // MaySee reports whether viewer may see userID's presence: userID is among
 // viewer's contacts, or both are members of a thread ECB has seen.
 func (s *Service) MaySee(viewer, userID string) bool {

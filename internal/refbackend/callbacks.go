@@ -15,15 +15,30 @@ const maxCallbacksListed = 1000
 
 // storeCallback records an event ECB posted to POST /ecb/v1/callbacks. An
 // event already stored (same id: a retry whose answer ECB did not see) is
-// ignored, so every event is kept once, at its first arrival.
+// ignored, so every event is kept once, at its first arrival. A
+// message.offline is also recorded as a nudge (offline.go), in the same
+// transaction.
 func (s *Server) storeCallback(ctx context.Context, ev ecbserver.CallbackEvent) error {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encode callback: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO callbacks (id, type, request_id, body, received_at)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store callback: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (id, type, request_id, body, received_at)
 		VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		ev.ID, ev.Type, ev.RequestID, string(body), s.now().UnixMilli()); err != nil {
+		return fmt.Errorf("store callback: %w", err)
+	}
+	if ev.Type == ecbserver.CallbackMessageOffline {
+		if err := s.storeNudge(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store callback: %w", err)
 	}
 	return nil

@@ -149,6 +149,7 @@ func Open(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("GET /files/{id}", http.HandlerFunc(s.handleFile))
 	mux.Handle("OPTIONS /files/{id}", s.cors(nil))
 	mux.Handle("GET /callbacks", http.HandlerFunc(s.handleCallbacks))
+	mux.Handle("GET /offline", http.HandlerFunc(s.handleNudges))
 	mux.Handle(ContractPrefix+ecbserver.PathCallbacks, ecbserver.NewCallbackHandler(cfg.Secret, s.storeCallback,
 		ecbserver.CallbackHandlerOptions{Logger: cfg.Logger}))
 	mux.Handle(ContractPrefix+"/", http.StripPrefix(ContractPrefix,
@@ -170,6 +171,7 @@ func migrations(passwordIterations int) []migration {
 		{8, "public threads, thread data, deleted messages, the Lobby", schemaV8},
 		{9, "attachments", schemaV9},
 		{10, "edits, reactions, replies, message search", schemaV10},
+		{12, "offline nudges", schemaV12},
 	}
 }
 
@@ -178,7 +180,7 @@ func migrations(passwordIterations int) []migration {
 const ContractPrefix = "/ecb/v1"
 
 // Handler returns the HTTP handler of the backend: /login, /users, /visitor, GET
-// /callbacks, the ECB contract under ContractPrefix and ECB's callbacks at
+// /callbacks, GET /offline, the ECB contract under ContractPrefix and ECB's callbacks at
 // ContractPrefix + ecbserver.PathCallbacks.
 func (s *Server) Handler() http.Handler { return s.handler }
 

@@ -41,8 +41,11 @@ func openDB(ctx context.Context, path string) (*sql.DB, error) {
 	return db, nil
 }
 
-// migration is one numbered step of the schema. Versions are dense and
-// increasing; a released migration is never edited, only followed by another.
+// migration is one numbered step of the schema. Versions are increasing;
+// a released migration is never edited, only followed by another. A gap
+// is allowed (a version kept for work that lands later, such as 11 for the
+// mentions beside 12's offline nudges): each step is applied when its own
+// version is not recorded, so a step filled into a gap later runs then.
 type migration struct {
 	version int
 	name    string
@@ -171,8 +174,8 @@ func migrate(ctx context.Context, db *sql.DB, steps []migration, now time.Time) 
 		return fmt.Errorf("migrate: database is at version %d, newer than this program's %d", current, latest)
 	}
 	for i, m := range steps {
-		if m.version != i+1 {
-			return fmt.Errorf("migrate: migration %q has version %d, want %d", m.name, m.version, i+1)
+		if m.version <= 0 || i > 0 && m.version <= steps[i-1].version {
+			return fmt.Errorf("migrate: migration %q has version %d, not above the one before it", m.name, m.version)
 		}
 		if err := applyMigration(ctx, db, m, now); err != nil {
 			return fmt.Errorf("migrate: %d %s: %w", m.version, m.name, err)

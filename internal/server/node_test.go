@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +38,8 @@ type testNode struct {
 }
 
 // startNode starts a node configured with sets (key=value, after the
-// node's own); it is stopped when the test ends.
+// node's own; $BACKEND in a value is the reference backend's URL); it is
+// stopped when the test ends.
 func startNode(tb testing.TB, sets ...string) *testNode {
 	tb.Helper()
 	pub, key, err := ed25519.GenerateKey(rand.Reader)
@@ -71,6 +73,9 @@ func startNode(tb testing.TB, sets ...string) *testNode {
 			tb.Errorf("refbackend: %v", err)
 		}
 	})
+	for i, kv := range sets {
+		sets[i] = strings.ReplaceAll(kv, "$BACKEND", backendSrv.URL)
+	}
 	cfg, err := config.Load("", nil, append([]string{
 		"listen=127.0.0.1:0",
 		"auth.publicKeyFile=" + pubFile,

@@ -143,9 +143,14 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 	s.watchHealth() // health.go
 	// Not the signal context: the events queued when it ends are delivered
 	// during the shutdown (Run), which stops the poster itself.
+	failures := s.metrics.CallbackFailures()
 	s.cbs = callbacks.New(context.WithoutCancel(ctx), callbacks.Config{URL: cfg.Callbacks.URL, Secret: []byte(cfg.Backend.Secret),
-		MaxRetryDuration: cfg.Callbacks.MaxRetryDuration, Observer: s.metrics.CallbackFailures()})
+		MaxRetryDuration: cfg.Callbacks.MaxRetryDuration, Observer: failures})
 	s.ops.SetCallbacks(s.cbs)
+	if *cfg.Callbacks.Offline {
+		s.ops.EnableOfflineNudge(context.WithoutCancel(ctx), callbacks.BatcherConfig{Window: cfg.Callbacks.OfflineWindow,
+			MaxBatches: cfg.Callbacks.OfflineMaxBatches, Observer: failures})
+	}
 	if err := s.newGuards(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -354,7 +359,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	stopBG()
 	wg.Wait()
-	// Last: the operations above may have queued events.
+	// Last: the operations above may have queued events. The open offline
+	// batches are posted first (their windows cut short).
+	if e := s.ops.ShutdownOffline(shutdownCtx); e != nil {
+		err = errors.Join(err, fmt.Errorf("offline nudge shutdown: %w", e))
+	}
 	if e := s.cbs.Shutdown(shutdownCtx); e != nil {
 		err = errors.Join(err, fmt.Errorf("callbacks shutdown: %w", e))
 	}

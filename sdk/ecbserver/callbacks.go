@@ -25,7 +25,36 @@ const (
 	CallbackMessageCreated          = "message.created"
 	CallbackConversationTransferred = "conversation.transferred"
 	CallbackConversationClosed      = "conversation.closed"
+	// CallbackMessageOffline is the offline nudge (contract 1.6): members
+	// of a thread with no live connection, and the users mentioned, after
+	// messages were stored in it; Data is an [OfflineNudge]. It is posted
+	// for every thread, not only support chats.
+	CallbackMessageOffline = "message.offline"
 )
+
+// OfflineNudge is the Data of a message.offline event (contract 1.6): one
+// batch of the messages stored in one thread within callbacks.offlineWindow,
+// so that the backend can send mobile or web push notifications.
+//
+// MessageID is the batch's last message and MessageIDs all of them, oldest
+// first (at most 100: the first 99 and the last; Count says how many there
+// were). UserIDs are the thread's members that had no live connection on
+// any node when the batch was sent, each of whom did not write every message
+// of the batch; Mentioned are the users the batch's messages mentioned
+// (online or not, never a message's own author). Both are sorted and may
+// overlap. Visibility is "agents" for a batch of whispers: its users are
+// the agents and supervisors of the support chat only; whispers and other
+// messages never share a batch. The event's ID is "ev_off_" followed by
+// MessageID, the same on every retry.
+type OfflineNudge struct {
+	ThreadID   string   `json:"threadId"`
+	MessageID  string   `json:"messageId"`
+	MessageIDs []string `json:"messageIds"`
+	Count      int      `json:"count"`
+	UserIDs    []string `json:"userIds"`
+	Mentioned  []string `json:"mentioned"`
+	Visibility string   `json:"visibility,omitempty"`
+}
 
 // CallbackEvent is the body of a callback ECB posts about a support
 // conversation, signed like every contract call.

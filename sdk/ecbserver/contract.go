@@ -8,7 +8,7 @@ import (
 // ContractFullVersion is the version of the backend contract this package
 // implements: info.version of api/backend.yaml (semantic versioning; a test
 // of ECB checks that the two agree).
-const ContractFullVersion = "1.5.0"
+const ContractFullVersion = "1.6.0"
 
 // ContractVersion is the major number of ContractFullVersion. ECB sends it in
 // the ECB-Contract-Version header of every call. Minor versions only add
@@ -100,7 +100,8 @@ type Message struct {
 	Reactions []ReactionCount `json:"reactions,omitempty"`
 	// ReplyTo quotes the message this one replies to (contract 1.5,
 	// AddThreadMessageRequest.ReplyTo), as the backend stores it.
-	ReplyTo *ReplyQuote `json:"replyTo,omitempty"`
+	ReplyTo  *ReplyQuote `json:"replyTo,omitempty"`
+	Mentions []string    `json:"mentions,omitempty"`
 }
 
 // ReactionCount is one reaction of a message: how many users reacted with

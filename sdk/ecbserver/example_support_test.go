@@ -127,6 +127,31 @@ func ExampleNewCallbackHandler() {
 	// 401
 }
 
+// The offline nudge (contract 1.6): a message.offline event's Data is an
+// OfflineNudge, one per batch of a thread's messages; send the push
+// notifications it asks for once per event id.
+func ExampleOfflineNudge() {
+	h := ecbserver.NewCallbackHandler(secret, func(_ context.Context, ev ecbserver.CallbackEvent) error {
+		if ev.Type != ecbserver.CallbackMessageOffline {
+			return nil // a support event, or a type this backend does not know
+		}
+		var n ecbserver.OfflineNudge
+		if err := json.Unmarshal(ev.Data, &n); err != nil {
+			return ecbserver.InvalidArgument("bad message.offline data")
+		}
+		fmt.Println(ev.ID, n.ThreadID, n.MessageID, n.Count, n.UserIDs, n.Mentioned)
+		return nil
+	}, ecbserver.CallbackHandlerOptions{})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	status, _ := postSigned(srv.URL, "", `{"id":"ev_off_m_2","type":"message.offline","at":"2026-01-02T03:04:05Z","threadId":"t_1",`+
+		`"data":{"threadId":"t_1","messageId":"m_2","messageIds":["m_1","m_2"],"count":2,"userIds":["bob","carol"],"mentioned":["carol"]}}`)
+	fmt.Println(status)
+	// Output:
+	// ev_off_m_2 t_1 m_2 2 [bob carol] [carol]
+	// 204
+}
+
 // A website visitor without an account chats with an anonymous userToken
 // that the backend mints and binds to the pages' origins: ECB accepts it
 // only from those, and only for the support operations and the support

@@ -6,7 +6,7 @@ import { EcbError, invalidArgument } from "./errors.js";
 import { type ReceiverOptions, newReceiver, readSigned, writeError } from "./receive.js";
 import type { Secret } from "./signature.js";
 
-/** The event types of contract 1.3 (ignore the ones you do not know: later versions add some). */
+/** The event types of contract 1.3, and 1.6's message.offline (ignore the ones you do not know: later versions add some). */
 export const CallbackTypes = {
   supportRequested: "support.requested",
   offerAccepted: "offer.accepted",
@@ -17,6 +17,8 @@ export const CallbackTypes = {
   messageCreated: "message.created",
   conversationTransferred: "conversation.transferred",
   conversationClosed: "conversation.closed",
+  /** The offline nudge (contract 1.6, any thread): `data` is an `OfflineNudge`. */
+  messageOffline: "message.offline",
 } as const;
 
 export interface CallbackHandlerOptions extends ReceiverOptions {

@@ -4,7 +4,7 @@
 import type { components } from "./generated/backend.js";
 
 /** info.version of api/backend.yaml: the backend contract this package implements. */
-export const CONTRACT_FULL_VERSION = "1.5.0";
+export const CONTRACT_FULL_VERSION = "1.6.0";
 /** The major version ECB sends in ECB-Contract-Version. */
 export const CONTRACT_VERSION = "1";
 
@@ -113,6 +113,8 @@ export type GetUploadUrlRequest = S["GetUploadUrlRequest"];
 export type GetUploadUrlResponse = S["GetUploadUrlResponse"];
 export type Attachment = S["Attachment"];
 export type CallbackEvent = S["CallbackEvent"];
+/** The data of a message.offline event (contract 1.6). */
+export type OfflineNudge = S["OfflineNudge"];
 export type Properties = S["Properties"];
 export type SearchUsersRequest = S["SearchUsersRequest"];
 export type SearchUsersResponse = S["SearchUsersResponse"];

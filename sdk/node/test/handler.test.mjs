@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import express from "express";
 import Fastify from "fastify";
-import { EcbError, Paths, conflict, createCallbackHandler, createHandler, forbidden, notImplemented } from "../dist/index.js";
+import { CallbackTypes, EcbError, Paths, conflict, createCallbackHandler, createHandler, forbidden, notImplemented } from "../dist/index.js";
 import { SECRET, memoryLogger, serve, signedCall } from "./helpers.mjs";
 
 const T0 = "2026-03-04T11:58:00Z";
@@ -249,6 +249,23 @@ test("callbacks: 204 for a signed event, each refusal as the Go SDK's NewCallbac
   assert.deepEqual([crash.status, crash.body.error], [500, { code: "internal", message: "internal error" }]);
   assert.equal(log.lines.at(-1).attrs.event, "ev_1");
   assert.equal(events.length, 1);
+});
+
+test("callbacks: a message.offline (contract 1.6) reaches the handler with its OfflineNudge data", async (t) => {
+  const events = [];
+  const srv = await serve(createCallbackHandler((ev) => events.push(ev), { secret: SECRET }));
+  t.after(srv.close);
+  const ev = {
+    id: "ev_off_m_2",
+    type: CallbackTypes.messageOffline,
+    at: "2026-03-04T12:00:00Z",
+    threadId: "t_1",
+    data: { threadId: "t_1", messageId: "m_2", messageIds: ["m_1", "m_2"], count: 2, userIds: ["bob"], mentioned: ["carol"] },
+  };
+  assert.equal(CallbackTypes.messageOffline, "message.offline");
+  const ok = await signedCall(srv.url, "/", ev);
+  assert.equal(ok.status, 204);
+  assert.deepEqual(events, [ev]);
 });
 
 test("an unexpected failure inside the handler is a 500, never a rejected promise", async (t) => {

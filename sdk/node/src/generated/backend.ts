@@ -693,6 +693,42 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    messageOffline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The offline nudge (contract 1.6), posted to callbacks.url.
+         * @description A `CallbackEvent` of type `message.offline`, posted like the support
+         *     events (same URL, signature, retries) for the messages stored in any
+         *     thread, so that the backend can send mobile or web push
+         *     notifications. ECB batches the messages of one thread within
+         *     `callbacks.offlineWindow` (default 2s, from the batch's first
+         *     message; whispers batch apart) into one event, whose `data` is an
+         *     `OfflineNudge`: `userIds` are the thread's members with no live
+         *     connection on any node when the batch is sent (never a member who
+         *     wrote every message of the batch), `mentioned` the users the
+         *     messages mentioned (their `mentions`), online or not, never a
+         *     message's own author. A whisper batch (`visibility: agents`) names
+         *     only the agents and supervisors of the support chat. No event is
+         *     posted when both lists are empty. `id` is `ev_off_<messageId>` (the
+         *     batch's last message), the same on every retry: dedupe on it. The
+         *     node that stored a message posts it (in cluster mode a thread's
+         *     nudges may come from several nodes, each batch from one). Turned off with
+         *     `callbacks.offline: false`.
+         */
+        post: operations["messageOffline"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface components {
     schemas: {
@@ -1075,7 +1111,8 @@ export interface components {
              * @description What happened: support.requested, offer.rejected,
              *     offer.revoked, offer.accepted, participant.joined,
              *     participant.left, message.created, conversation.transferred,
-             *     conversation.closed. Not an enum on purpose: a backend should
+             *     conversation.closed; message.offline (1.6, webhook
+             *     messageOffline, for every thread). Not an enum on purpose: a backend should
              *     ignore types it does not know, later versions may add some.
              */
             type: string;
@@ -1100,9 +1137,43 @@ export interface components {
              *     participant.left: role; message.created: messageId, body,
              *     offset, visibility (agents, for a whisper);
              *     conversation.transferred: fromAgent, toAgent or queued;
-             *     conversation.closed: state (closed, cancelled, dropped).
+             *     conversation.closed: state (closed, cancelled, dropped);
+             *     message.offline: an OfflineNudge.
              */
             data?: Record<string, unknown>;
+        };
+        /**
+         * @description The data of a message.offline event (contract 1.6): one batch of
+         *     the messages stored in one thread within callbacks.offlineWindow.
+         */
+        OfflineNudge: {
+            threadId: components["schemas"]["ThreadId"];
+            /** @description The batch's last message. */
+            messageId: string;
+            /**
+             * @description The batch's messages, oldest first: all of them, or the first
+             *     99 and the last when there were more (see count).
+             */
+            messageIds: string[];
+            /** @description How many messages the batch holds. */
+            count: number;
+            /**
+             * @description Sorted: the thread's members with no live connection on any
+             *     node when the batch was sent, without a member who wrote every
+             *     message of the batch.
+             */
+            userIds: components["schemas"]["UserId"][];
+            /**
+             * @description Sorted: the users the batch's messages mentioned, online or
+             *     not, without each message's own author. May overlap userIds.
+             */
+            mentioned: components["schemas"]["UserId"][];
+            /**
+             * @description Set for a batch of whispers: its users are the agents and
+             *     supervisors of the support chat only.
+             * @enum {string}
+             */
+            visibility?: "agents";
         };
         SearchUsersRequest: {
             userId: components["schemas"]["UserId"];
@@ -2192,6 +2263,31 @@ export interface operations {
         };
     };
     supportEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CallbackEvent"];
+            };
+        };
+        responses: {
+            /** @description Received (any 2xx will do). */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidArgument"];
+            401: components["responses"]["Unauthenticated"];
+            500: components["responses"]["Internal"];
+        };
+    };
+    messageOffline: {
         parameters: {
             query?: never;
             header?: never;
