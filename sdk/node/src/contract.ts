@@ -4,7 +4,7 @@
 import type { components } from "./generated/backend.js";
 
 /** info.version of api/backend.yaml: the backend contract this package implements. */
-export const CONTRACT_FULL_VERSION = "1.5.0";
+export const CONTRACT_FULL_VERSION = "1.6.0";
 /** The major version ECB sends in ECB-Contract-Version. */
 export const CONTRACT_VERSION = "1";
 

@@ -1,5 +1,5 @@
 // @ecb/server: the Node.js/TypeScript backend SDK of ECB (backend contract
-// 1.5.0), the counterpart of the Go SDK sdk/ecbserver: request signatures
+// 1.6.0), the counterpart of the Go SDK sdk/ecbserver: request signatures
 // with the replay window, token signing, the contract's typed handler and
 // the callbacks receiver. The request and response types are generated from
 // api/backend.yaml (src/generated/backend.ts).
