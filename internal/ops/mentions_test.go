@@ -115,8 +115,8 @@ func TestMentionReachesEveryConnectionOfTheKeptUsers(t *testing.T) {
 	}
 }
 
-// TestAWhisperMentionReachesAgentsOnly: a whisper mentions agents only, and
-// its mention push goes only to agents' connections.
+// TestAWhisperMentionReachesAgentsOnly: a whisper's mention push goes only
+// to agents' connections, and never to its author, whatever the backend kept.
 func TestAWhisperMentionReachesAgentsOnly(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -132,7 +132,7 @@ func TestAWhisperMentionReachesAgentsOnly(t *testing.T) {
 	// This backend keeps every mention it is given: ECB still pushes a
 	// whisper's mention to agents' connections only.
 	if _, err := f.svc.SendMessage(ctx, agent1, ops.SendMessageRequest{ThreadToken: ct.ThreadToken, MessageInput: ops.MessageInput{Body: "@agent2"},
-		Visibility: "agents", Mentions: []string{"agent2", "visitor"}}); err != nil {
+		Visibility: "agents", Mentions: []string{"agent2", "visitor", "agent1"}}); err != nil {
 		t.Fatal(err)
 	}
 	if p := lastPush(t, &a2Conn.inbox, ops.EventMention); p["message"].(map[string]any)["visibility"] != "agents" {
@@ -143,6 +143,9 @@ func TestAWhisperMentionReachesAgentsOnly(t *testing.T) {
 	}
 	if got := a2Visitor.mentions(t); len(got) != 0 {
 		t.Fatalf("a connection that sees no whispers got one's mention: %v", got)
+	}
+	if got := a1Conn.mentions(t); len(got) != 0 {
+		t.Fatalf("the author got their own mention: %v", got)
 	}
 }
 
