@@ -49,6 +49,8 @@ func TestMentionReachesEveryConnectionOfTheKeptUsers(t *testing.T) {
 	bob := m.caller(t, "bob", bobConn)
 	m.caller(t, "bob", bobPhone)
 	carol := m.caller(t, "carol", carolConn)
+	outsider := &inbox{}
+	m.caller(t, "agent1", outsider) // mentioned, but no member: dropped
 	created, err := m.Ops.CreateThread(ctx, alice, ops.CreateThreadRequest{Participants: []string{"bob", "carol"}, Message: ops.MessageInput{Body: "hi"}})
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +82,9 @@ func TestMentionReachesEveryConnectionOfTheKeptUsers(t *testing.T) {
 	}
 	if got := aliceConn.mentions(t); len(got) != 0 {
 		t.Fatalf("alice, the author, got %v", got)
+	}
+	if got := outsider.mentions(t); len(got) != 0 {
+		t.Fatalf("agent1, no member, got %v", got)
 	}
 	if slices.Contains(bobConn.events(), ops.EventMessage) {
 		t.Fatal("bob, not listening, got the message push")
