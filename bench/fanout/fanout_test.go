@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -176,7 +177,8 @@ func TestFanOutClusterDeliversEveryPublishOnce(t *testing.T) {
 func TestSteppedShortECB(t *testing.T) {
 	// A threshold no step reaches, so that the run never depends on the
 	// machine's speed: both steps run, whatever their latency.
-	code, out, errs := runCLI(t, "bench", "stepped", "--short", "--target", "ecb", "--idle", "20", "--threshold", "1h", "--timeout", "3m")
+	profiles := t.TempDir()
+	code, out, errs := runCLI(t, "bench", "stepped", "--short", "--target", "ecb", "--idle", "20", "--threshold", "1h", "--timeout", "3m", "--profile-dir", profiles)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
@@ -227,6 +229,23 @@ func TestSteppedShortECB(t *testing.T) {
 	for _, k := range []string{"stepped 1x10 serverapi", "stepped 1x10 sendmessage", "stepped 2x5 serverapi", "stepped 2x5 sendmessage", "idle  "} {
 		if !seen[k] {
 			t.Errorf("no scenario %q in %v", k, seen)
+		}
+	}
+	// --profile-dir: a heap profile and goroutine dump per scenario, a CPU
+	// profile per step of ECB.
+	var want []string
+	for _, shape := range []string{"1x10", "2x5"} {
+		want = append(want, "stepped-"+shape+".heap", "stepped-"+shape+".goroutines.txt")
+		for _, path := range []string{"serverapi", "sendmessage"} {
+			for _, rate := range []string{"200", "400"} {
+				want = append(want, "stepped-"+shape+"-"+path+"-"+rate+".cpu")
+			}
+		}
+	}
+	want = append(want, "idle-20.heap", "idle-20.goroutines.txt")
+	for _, name := range want {
+		if fi, err := os.Stat(filepath.Join(profiles, name)); err != nil || fi.Size() == 0 {
+			t.Errorf("profile %s: %v", name, err)
 		}
 	}
 }

@@ -63,7 +63,8 @@ type SteppedConfig struct {
 	Node    string
 	// ProfileDir, when set, receives ECB's heap profile (SCENARIO.heap,
 	// after a GC) and goroutine dump (SCENARIO.goroutines.txt) with every
-	// connection listening.
+	// connection listening, and a CPU profile of each of ECB's steps
+	// (SCENARIO-SHAPE-PATH-RATE.cpu, over the step's publishing time).
 	ProfileDir string
 
 	Stdout, Stderr io.Writer
@@ -236,6 +237,9 @@ type steppedRun struct {
 	pubErrs   atomic.Int64
 	acks      atomic.Int64
 	readers   sync.WaitGroup
+	// cpuProfile, when set, starts a CPU profile of the server over d for
+	// the step at rate and returns a wait for it (ECB with ProfileDir).
+	cpuProfile func(ctx context.Context, rate float64, d time.Duration) (wait func() error)
 }
 
 // steppedSub is one listening connection.
@@ -715,6 +719,15 @@ func runSteppedECB(ctx context.Context, cfg SteppedConfig, shape Shape, idle boo
 		default:
 			return emit(res, fmt.Errorf("unknown path %q", path))
 		}
+		if cfg.ProfileDir != "" {
+			r.cpuProfile = func(ctx context.Context, rate float64, d time.Duration) func() error {
+				name := filepath.Join(cfg.ProfileDir, fmt.Sprintf("%s-%s-%s-%.0f.cpu", res.Scenario, res.Shape, path, rate))
+				url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", e.admin, max(1, int(d.Seconds())))
+				done := make(chan error, 1)
+				go func() { done <- saveURL(ctx, url, name) }()
+				return func() error { return <-done }
+			}
+		}
 		res.Steps, res.MaxSustained, err = r.steps(ctx, cfg, send, path == PathServerAPI, []int{pid, e.backend.cmd.Process.Pid})
 		if err := emit(res, err); err != nil {
 			return err
@@ -834,6 +847,10 @@ func (r *steppedRun) steps(ctx context.Context, cfg SteppedConfig, send func(seq
 			cpu0[i], _ = procCPU(pid)
 		}
 		self0 := selfCPU()
+		profiled := func() error { return nil }
+		if r.cpuProfile != nil {
+			profiled = r.cpuProfile(ctx, rate, cfg.Step)
+		}
 		begin := time.Now()
 		var sent int64
 		var sendErr error
@@ -894,6 +911,9 @@ func (r *steppedRun) steps(ctx context.Context, cfg SteppedConfig, send func(seq
 			st.LoadgenCPUUs = round(float64((selfCPU()-self0).Microseconds())/float64(st.Deliveries), 2)
 		}
 		out = append(out, st)
+		if err := profiled(); err != nil {
+			return out, sustained, fmt.Errorf("cpu profile of the step at %v/s: %w", rate, err)
+		}
 		if sendErr != nil {
 			return out, sustained, sendErr
 		}

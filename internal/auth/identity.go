@@ -41,7 +41,9 @@ type Thread struct {
 	UserID   string
 	Access   Access // the token's acc; a live override replaces it (ops)
 	// Signed is the acc claim as signed, whatever override replaced Access.
-	Signed    Access
+	Signed Access
+	// Members is the members claim. It is read-only: a Thread answered
+	// from the token cache shares it with the other tokens of the thread.
 	Members   []string
 	ExpiresAt time.Time
 }

@@ -198,7 +198,7 @@ func (v *Verifier) VerifyUser(token, origin string) (*User, error) {
 // the caller: that is the job of whoever also holds the verified User.
 // A token that verified before is answered from the cache (cache.go) until
 // its exp, without a signature check; the Thread returned is always the
-// caller's own copy.
+// caller's own copy, but for its read-only Members.
 func (v *Verifier) VerifyThread(token string) (*Thread, error) {
 	if t, ok := v.threads.get(token); ok {
 		return t, nil

@@ -39,7 +39,7 @@ func runBenchStepped(ctx context.Context, args []string, env Env) (int, error) {
 	timeout := fs.Duration("timeout", 10*time.Minute, "deadline of each scenario")
 	short := fs.Bool("short", false, "a few seconds in all (CI's smoke test): shapes 1x10,2x5, rates 200,400, 1s steps, ECB only unless --target says otherwise")
 	nodeDir := fs.String("node-dir", "", "the Node server's directory (default: bench/node-server, searched from the working directory up)")
-	profileDir := fs.String("profile-dir", "", "write ECB's heap profile and goroutine dump, with every connection listening, to this directory (one pair per scenario)")
+	profileDir := fs.String("profile-dir", "", "write ECB's heap profile and goroutine dump, with every connection listening, to this directory (one pair per scenario), and a CPU profile of each of ECB's steps")
 	dataDir := fs.String("data", "", "directory for the run's keys and databases (default: a temporary one, removed afterwards)")
 	if err := fs.Parse(args); err != nil {
 		return 2, err

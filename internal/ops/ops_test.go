@@ -208,7 +208,7 @@ func (f *fixture) callerWith(tb testing.TB, p ecbserver.UserTokenParams, conn hu
 type inbox struct {
 	mu      sync.Mutex
 	got     []*hub.Push
-	arrived chan struct{} // signalled (never blocking) on each Deliver; see changed
+	arrived chan struct{} // signalled (never blocking) on each Deliver; see changedLocked
 }
 
 func (c *inbox) Deliver(p *hub.Push) bool {

@@ -135,6 +135,22 @@ test("a visitor asks, agent1 accepts within the countdown; chat with typing both
     await agent.page.getByLabel("Message", { exact: true }).press("Enter");
     await bodies(visitor, "Let me check that for you").waitFor();
 
+    // The agent edits a message and reacts to the visitor's: the widget shows both live (and offers neither).
+    const own = (w, list, text) => w.page.locator(`${list} .msg`).filter({ has: w.page.locator(".msg-body", { hasText: exact(text) }) });
+    await own(agent, "#messages", "Let me check that for you").getByRole("button", { name: "Edit message" }).click();
+    await agent.page.getByLabel("Message", { exact: true }).fill("Let me check that for you, one moment.");
+    await agent.page.getByLabel("Message", { exact: true }).press("Enter");
+    await own(visitor, "#visitor-messages", "Let me check that for you, one moment.").locator(".msg-edited", { hasText: "(edited)" }).waitFor();
+    await own(agent, "#messages", "Hello, any news about my parcel?").getByRole("button", { name: "Add reaction" }).click();
+    await agent.page.getByRole("button", { name: "React with 👍" }).click();
+    await own(visitor, "#visitor-messages", "Hello, any news about my parcel?").locator('.reaction[data-reaction="👍"] .reaction-count', { hasText: exact("1") }).waitFor();
+    assert.equal(await visitor.page.locator("#visitor-messages .msg-action, #visitor-messages button.reaction").count(), 0, "the widget offers no reply, reaction or edit");
+    await write(agent, "Message", "Oops, wrong chat.");
+    await bodies(visitor, "Oops, wrong chat.").waitFor();
+    await own(agent, "#messages", "Oops, wrong chat.").getByRole("button", { name: "Delete message" }).click();
+    await visitor.page.locator("#visitor-messages .msg-deleted", { hasText: "Message deleted" }).waitFor();
+    await bodies(visitor, "Oops, wrong chat.").waitFor({ state: "detached" });
+
     // The supervisor sees the conversation live and monitors it.
     await sup.page.getByRole("button", { name: "Refresh" }).click();
     const conv = sup.page.locator(".conversation", { hasText: "Where is my parcel? Order A-17." });
@@ -163,7 +179,8 @@ test("a visitor asks, agent1 accepts within the countdown; chat with typing both
     assert.equal(await visitor.page.getByText("Internal: VIP customer", { exact: false }).count(), 0, "the whisper is not on the visitor's page");
     assert.deepEqual(await visitor.page.locator("#visitor-messages .msg-body").allTextContents(), [
       "Hello, any news about my parcel?",
-      "Let me check that for you",
+      "Let me check that for you, one moment.",
+      "Message deleted",
       "Your parcel arrives tomorrow.",
     ]);
     assert.equal(await agent.page.locator(".msg.whisper").count(), 1);

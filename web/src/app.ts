@@ -10,6 +10,11 @@ import {
   type InvitationEvent,
   type MemberEvent,
   type Message,
+  type MessageChangeResult,
+  type ReactionCount,
+  type ReactionEvent,
+  type ReplyQuote,
+  type SearchHit,
   type OfferEvent,
   type OfferRevokedEvent,
   type Presence,
@@ -173,6 +178,9 @@ interface Pending {
   failed?: string;
   /** A whisper (agents and supervisors only). */
   whisper?: boolean;
+  /** The id of the message this one replies to (protocol 1.4), and its quote shown while it is sent. */
+  replyTo?: string;
+  quote?: ReplyQuote;
 }
 
 interface Notice {
@@ -220,6 +228,12 @@ const state = {
   workgroups: [] as string[],
   /** The public threads the backend lists that this user may join (protocol 1.3). */
   publicThreads: [] as Thread[],
+  /** What the composer does besides sending (protocol 1.4): reply to a message, or edit one of this user's. */
+  composing: null as { kind: "reply" | "edit"; threadId: string; messageId: string } | null,
+  /** The message whose reaction picker is open. */
+  reacting: null as string | null,
+  /** The message a search hit opened, marked for a moment. */
+  flash: null as string | null,
 };
 
 function nameOf(id: string): string {
@@ -423,6 +437,11 @@ function logout(message?: string): void {
   ($("me-status") as HTMLInputElement).value = "";
   state.markReadOff = false;
   state.current = null;
+  state.reacting = null;
+  state.flash = null;
+  setComposing(null);
+  ($("msg-search") as HTMLInputElement).value = "";
+  renderMessageHits([]);
   stopSupportConsole();
   show($("thread-view"), false);
   show($("thread-empty"), true);
@@ -452,6 +471,8 @@ async function start(accessToken: string): Promise<void> {
     state.contacts = state.contacts.map((c) => (c.id === user.id ? user : c));
   });
   client.on("messageDeleted", (ev) => onMessageDeleted(ev.threadId, ev.messageId));
+  client.on("messageEdited", (ev) => onMessageChanged(ev.threadId, ev.message, { push: true }));
+  client.on("reaction", (ev) => onReaction(ev));
   client.on("error", ({ error, operation, threadId }) => {
     if (operation === "support.monitor" && threadId) {
       monitorLost(threadId); // the chat ended while the connection was away
@@ -644,6 +665,7 @@ function dropThread(threadId: string): void {
   state.reads.delete(threadId);
   state.marked.delete(threadId);
   forgetTyping(threadId);
+  if (state.composing?.threadId === threadId) setComposing(null);
   if (state.current === threadId) {
     state.current = null;
     show($("thread-view"), false);
@@ -926,8 +948,12 @@ async function openThread(threadId: string): Promise<void> {
   const entry = state.threads.get(threadId);
   if (!client || !entry) return;
   if (state.current && state.current !== threadId) client.stopTyping(state.current);
-  // Whispering is a choice per message and chat: another chat starts public.
-  if (state.current !== threadId) ($("whisper") as HTMLInputElement).checked = false;
+  // Whispering is a choice per message and chat: another chat starts public; so are a reply and an edit.
+  if (state.current !== threadId) {
+    ($("whisper") as HTMLInputElement).checked = false;
+    state.reacting = null;
+    if (state.composing) setComposing(null);
+  }
   state.current = threadId;
   entry.unread = 0;
   renderThreads();
@@ -1045,7 +1071,11 @@ function renderMessages({ stick }: { stick?: boolean }): void {
   const hist = history(threadId);
   const scroller = $("scroller");
   const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
-  $("messages").replaceChildren(...messageItems(threadId));
+  const list = $("messages");
+  // A message's buttons are drawn anew: the one that had the focus gets it back.
+  const focusKey = list.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.key : undefined;
+  list.replaceChildren(...messageItems(threadId));
+  if (focusKey) list.querySelector<HTMLElement>(`[data-key="${CSS.escape(focusKey)}"]`)?.focus();
   show($("load-older"), !!hist.nextCursor);
   ($("load-older") as HTMLButtonElement).disabled = hist.loadingOlder;
   // A monitored chat shows only what came since monitoring began: not the start of it.
@@ -1130,9 +1160,15 @@ function renderMessage(m: Message, continued: boolean, readers: string[], others
     tick.append(checks(readers.length > 0));
   }
   const whisper = m.visibility === "agents";
+  // "(edited)" beside the body, not in it: the body is the text as its author wrote it last.
+  const edited = m.editedAt && !m.deleted ? h("span", { class: "msg-edited", title: `Edited ${new Date(m.editedAt).toLocaleString()}` }, "(edited)") : null;
+  const body = m.deleted ? h("p", { class: "msg-body msg-deleted" }, "Message deleted") : h("p", { class: "msg-body" }, m.body);
   return h(
     "li",
-    { class: `msg${mine ? " mine" : ""}${continued ? " cont" : ""}${whisper ? " whisper" : ""}`, "data-id": m.id },
+    {
+      class: `msg${mine ? " mine" : ""}${continued ? " cont" : ""}${whisper ? " whisper" : ""}${state.flash === m.id ? " flash" : ""}`,
+      "data-id": m.id,
+    },
     continued ? h("span", { class: "avatar-gap", "aria-hidden": "true" }) : avatar(m.authorId, nameOf(m.authorId)),
     h(
       "div",
@@ -1146,15 +1182,248 @@ function renderMessage(m: Message, continued: boolean, readers: string[], others
             whisper ? whisperTag() : null,
             h("time", { datetime: m.createdAt }, when(m.createdAt)),
           ),
-      m.deleted
-        ? h("p", { class: "msg-body msg-deleted" }, "Message deleted")
-        : tick
-          ? h("div", { class: "msg-line" }, h("p", { class: "msg-body" }, m.body), tick)
-          : h("p", { class: "msg-body" }, m.body),
+      m.replyTo ? quoteOf(m.replyTo) : null,
+      tick || edited ? h("div", { class: "msg-line" }, body, edited, tick) : body,
       m.deleted ? null : attachmentsOf(m),
-      deleteButton(m),
+      m.deleted ? null : reactionsOf(m),
     ),
+    messageActions(m),
   );
+}
+
+// ---------- edits, reactions, replies (protocol 1.4) ----------
+
+/** The reactions a person picks from (ECB's allow-list, when configured, has the last word). */
+const REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+/** The quote of the message a reply answers: its author and a short excerpt, or that it was deleted. */
+function quoteOf(q: ReplyQuote): HTMLElement {
+  const who = q.authorId ? (q.authorId === state.me?.id ? "You" : nameOf(q.authorId)) : "";
+  const text = q.deleted ? "Original message deleted" : (q.excerpt ?? "");
+  const btn = h(
+    "button",
+    { type: "button", class: "msg-quote", "data-reply-to": q.messageId, title: "Show the message this replies to" },
+    who ? h("span", { class: "msg-quote-author" }, who) : null,
+    h("span", { class: `msg-quote-text${q.deleted ? " msg-deleted" : ""}` }, text),
+  );
+  btn.addEventListener("click", () => showMessage(q.messageId));
+  return btn;
+}
+
+/** Scrolls the open thread to a message (when it is loaded) and marks it for a moment. */
+function showMessage(messageId: string): void {
+  const el = $("messages").querySelector<HTMLElement>(`[data-id="${CSS.escape(messageId)}"]`);
+  if (!el) return;
+  state.flash = messageId;
+  el.classList.add("flash");
+  el.scrollIntoView({ block: "center" });
+  setTimeout(() => {
+    if (state.flash !== messageId) return;
+    state.flash = null;
+    $("messages").querySelector(`[data-id="${CSS.escape(messageId)}"]`)?.classList.remove("flash");
+  }, 2000);
+}
+
+/** A message's reactions as chips (one per reaction: its count, pressed when this user reacted), and the picker when open. */
+function reactionsOf(m: Message): HTMLElement | null {
+  const token = state.client?.threadToken(m.threadId);
+  const shown = (m.reactions ?? []).filter((r) => r.count > 0);
+  const picking = state.reacting === m.id && !!token;
+  if (!shown.length && !picking) return null;
+  const chips = shown.map((r) => {
+    // Without a token (a monitor, the visitor's widget) the counts are shown, not offered.
+    if (!token) return h("span", { class: "reaction", role: "img", "aria-label": `${r.reaction} ${r.count}`, title: `${r.reaction} ${r.count}`, "data-reaction": r.reaction }, h("span", { class: "reaction-emoji", "aria-hidden": "true" }, r.reaction), h("span", { class: "reaction-count", "aria-hidden": "true" }, String(r.count)));
+    const label = `${r.reaction} ${r.count}${r.me ? ", including you: take yours back" : ": react too"}`;
+    const chip = h(
+      "button",
+      { type: "button", class: "reaction", "aria-pressed": r.me ? "true" : "false", "aria-label": label, title: label, "data-reaction": r.reaction, "data-key": `${m.id}:r:${r.reaction}` },
+      h("span", { class: "reaction-emoji", "aria-hidden": "true" }, r.reaction),
+      h("span", { class: "reaction-count", "aria-hidden": "true" }, String(r.count)),
+    );
+    chip.addEventListener("click", () => void toggleReaction(m, r.reaction, !r.me));
+    return chip;
+  });
+  const picker = picking
+    ? h(
+        "span",
+        { class: "reaction-picker", role: "group", "aria-label": "Pick a reaction" },
+        ...REACTIONS.map((r) => {
+          const btn = h("button", { type: "button", class: "reaction-pick", "aria-label": `React with ${r}`, title: `React with ${r}`, "data-key": `${m.id}:pick:${r}` }, r);
+          btn.addEventListener("click", () => {
+            state.reacting = null;
+            const mine = m.reactions?.find((x) => x.reaction === r)?.me;
+            // The picked reaction's chip takes the focus (the picker goes).
+            const focusChip = () => $("messages").querySelector<HTMLElement>(`[data-key="${CSS.escape(`${m.id}:r:${r}`)}"]`)?.focus();
+            if (mine) {
+              renderMessages({});
+              focusChip();
+            } else void toggleReaction(m, r, true).then(focusChip);
+          });
+          btn.addEventListener("keydown", (e) => {
+            if (e.key !== "Escape") return;
+            state.reacting = null;
+            renderMessages({});
+            $("messages").querySelector<HTMLElement>(`[data-key="${CSS.escape(`${m.id}:react`)}"]`)?.focus();
+          });
+          return btn;
+        }),
+      )
+    : null;
+  return h("div", { class: "msg-reactions" }, ...chips, picker);
+}
+
+/** Reply, react and edit (own messages), and delete: for members of the thread (a monitor has no token). */
+function messageActions(m: Message): HTMLElement | null {
+  const token = state.client?.threadToken(m.threadId);
+  if (m.deleted || !token) return null;
+  const mine = m.authorId === state.me?.id;
+  const action = (key: string, label: string, glyph: string, onClick: () => void, expanded?: boolean) => {
+    const btn = h(
+      "button",
+      { type: "button", class: "msg-action", "aria-label": label, title: label, "data-key": `${m.id}:${key}`, "aria-expanded": expanded === undefined ? undefined : String(expanded) },
+      glyph,
+    );
+    btn.addEventListener("click", onClick);
+    return btn;
+  };
+  return h(
+    "div",
+    { class: "msg-actions" },
+    // A whisper's reply would be public or need its own rule: whispers take no replies here.
+    m.visibility === "agents" ? null : action("reply", "Reply", "↩", () => startReply(m)),
+    action(
+      "react",
+      "Add reaction",
+      "☺",
+      () => {
+        state.reacting = state.reacting === m.id ? null : m.id;
+        renderMessages({});
+        if (state.reacting === m.id) $("messages").querySelector<HTMLElement>(`[data-key="${CSS.escape(`${m.id}:pick:${REACTIONS[0]}`)}"]`)?.focus();
+      },
+      state.reacting === m.id,
+    ),
+    mine ? action("edit", "Edit message", "✎", () => startEdit(m)) : null,
+    deleteButton(m),
+  );
+}
+
+/** Adds or takes back this user's reaction; the answer is the message now (this connection gets no push of its own). */
+async function toggleReaction(m: Message, reaction: string, add: boolean): Promise<void> {
+  const client = state.client;
+  const token = client?.threadToken(m.threadId);
+  if (!client || !token) return;
+  try {
+    const req = { threadToken: token, messageId: m.id, reaction };
+    const res: MessageChangeResult = add ? await client.react(req) : await client.unreact(req);
+    onMessageChanged(m.threadId, res.message, {});
+  } catch (e) {
+    banner(describe(e));
+    renderMessages({});
+  }
+}
+
+/**
+ * A message changed: edited (the messageEdited push, or this user's own edit answered) or
+ * reacted to (the answer of react/unreact). An answer is the history's version, with `me`; a
+ * push has no `me`, so this user's marks are kept from what was shown.
+ */
+function onMessageChanged(threadId: string, next: Message, { push }: { push?: boolean }): void {
+  const hist = state.histories.get(threadId);
+  const i = hist ? hist.messages.findIndex((x) => x.id === next.id) : -1;
+  if (hist && i >= 0) {
+    const old = hist.messages[i]!;
+    const m: Message = { ...next };
+    if (old.offset !== undefined) m.offset = old.offset; // its place in the thread stays
+    if (push) {
+      const mine = new Map((old.reactions ?? []).map((r) => [r.reaction, !!r.me]));
+      m.reactions = next.reactions?.map((r) => ({ ...r, me: mine.get(r.reaction) ?? false }));
+    }
+    hist.messages[i] = m;
+  }
+  const entry = state.threads.get(threadId);
+  const last = entry?.thread.lastMessage;
+  if (entry && last?.id === next.id) {
+    entry.thread = { ...entry.thread, lastMessage: { ...last, body: next.body, editedAt: next.editedAt } };
+    renderThreads();
+  }
+  if (threadId === state.current) renderMessages({});
+}
+
+/** The reaction push: the counts after someone's change ("me" moves only with this user's own, from another device). */
+function onReaction(ev: ReactionEvent): void {
+  const m = state.histories.get(ev.threadId)?.messages.find((x) => x.id === ev.messageId);
+  if (!m) return;
+  const mine = new Map((m.reactions ?? []).map((r) => [r.reaction, !!r.me]));
+  if (ev.userId === state.me?.id) mine.set(ev.reaction, ev.change === "added");
+  // Keep the order the chips had; new reactions go last.
+  const order = [...(m.reactions ?? []).map((r) => r.reaction), ...Object.keys(ev.counts)];
+  const next: ReactionCount[] = [];
+  for (const r of new Set(order)) {
+    const count = ev.counts[r] ?? 0;
+    if (count > 0) next.push({ reaction: r, count, me: mine.get(r) ?? false });
+  }
+  m.reactions = next;
+  if (ev.threadId === state.current) renderMessages({});
+}
+
+function startReply(m: Message): void {
+  setComposing({ kind: "reply", threadId: m.threadId, messageId: m.id });
+}
+
+function startEdit(m: Message): void {
+  const input = $("composer-input") as HTMLTextAreaElement;
+  setComposing({ kind: "edit", threadId: m.threadId, messageId: m.id });
+  input.value = m.body;
+  autosize(input);
+}
+
+/** Sets (or ends, with null) a reply or an edit, and shows it above the composer. */
+function setComposing(next: typeof state.composing): void {
+  const wasEdit = state.composing?.kind === "edit";
+  state.composing = next;
+  const input = $("composer-input") as HTMLTextAreaElement;
+  if (wasEdit && next?.kind !== "edit") {
+    input.value = ""; // the edited text is not a new message
+    autosize(input);
+  }
+  renderComposing();
+  if (next) input.focus();
+}
+
+function renderComposing(): void {
+  const c = state.composing;
+  const target = c ? state.histories.get(c.threadId)?.messages.find((m) => m.id === c.messageId) : undefined;
+  show($("composer-context"), !!c);
+  $("composer-send").textContent = c?.kind === "edit" ? "Save" : "Send";
+  const text = $("composer-context-text");
+  if (!c) {
+    text.textContent = "";
+    return;
+  }
+  $("composer-context-cancel").setAttribute("aria-label", c.kind === "edit" ? "Cancel the edit" : "Cancel the reply");
+  if (c.kind === "edit") text.textContent = "Editing your message";
+  else text.textContent = `Replying to ${target ? (target.authorId === state.me?.id ? "yourself" : nameOf(target.authorId)) : "a message"}${target?.body ? `: ${excerpt(target.body)}` : ""}`;
+}
+
+function excerpt(body: string): string {
+  const one = body.replace(/\s+/g, " ").trim();
+  return one.length > 80 ? `${one.slice(0, 79)}…` : one;
+}
+
+/** Saves an edit of this user's message; the answer is the message now (no push comes back to this connection). */
+async function saveEdit(threadId: string, messageId: string, body: string): Promise<void> {
+  const client = state.client;
+  const token = client?.threadToken(threadId);
+  const old = state.histories.get(threadId)?.messages.find((m) => m.id === messageId);
+  if (!client || !token) return;
+  if (old && old.body === body) return setComposing(null); // nothing changed
+  try {
+    const res = await client.editMessage({ threadToken: token, messageId, body });
+    if (state.composing?.kind === "edit" && state.composing.messageId === messageId) setComposing(null);
+    onMessageChanged(threadId, res.message, {});
+  } catch (e) {
+    banner(describe(e)); // the text stays in the composer, to try again
+  }
 }
 
 // ---------- public threads and moderation (protocol 1.3) ----------
@@ -1265,6 +1534,7 @@ function renderPending(p: Pending): HTMLElement {
       "div",
       { class: "bubble" },
       h("div", { class: "msg-head" }, h("span", { class: "msg-author" }, "You"), p.whisper ? whisperTag() : null, h("span", { class: "msg-status" }, status), retry),
+      p.quote ? quoteOf(p.quote) : null,
       h("p", { class: "msg-body" }, p.body),
     ),
   );
@@ -1282,6 +1552,7 @@ async function deliver(p: Pending): Promise<void> {
       body: p.body,
       clientMessageId: p.clientMessageId,
       visibility: p.whisper ? "agents" : undefined,
+      replyTo: p.replyTo,
     });
     state.pending.delete(p.clientMessageId);
     onMessage(p.threadId, res.message);
@@ -1302,10 +1573,21 @@ function onSend(ev: Event): void {
   if (!body || !threadId || !client) return;
   const token = client.threadToken(threadId);
   if (!token) return;
+  const c = state.composing?.threadId === threadId ? state.composing : null;
+  if (c?.kind === "edit") {
+    void saveEdit(threadId, c.messageId, body);
+    return;
+  }
   input.value = "";
   autosize(input);
   const whisper = !$("whisper-toggle").hidden && ($("whisper") as HTMLInputElement).checked;
-  void deliver({ clientMessageId: newClientMessageId(), threadId, threadToken: token, body, createdAt: new Date().toISOString(), whisper });
+  let quote: ReplyQuote | undefined;
+  if (c?.kind === "reply") {
+    const parent = history(threadId).messages.find((m) => m.id === c.messageId);
+    quote = { messageId: c.messageId, authorId: parent?.authorId, excerpt: parent ? excerpt(parent.body) : undefined };
+    setComposing(null);
+  }
+  void deliver({ clientMessageId: newClientMessageId(), threadId, threadToken: token, body, createdAt: new Date().toISOString(), whisper, replyTo: quote?.messageId, quote });
 }
 
 // ---------- attachments (protocol 1.4) ----------
@@ -1390,6 +1672,92 @@ function renderNewPeople(preselect: string[] = []): void {
       ),
     );
   }
+}
+
+// ---------- message search (protocol 1.4) ----------
+
+let messageSearchTimer: ReturnType<typeof setTimeout> | undefined;
+let messageSearchSeq = 0;
+let messageSearchQuery = "";
+let messageSearchCursor: string | undefined;
+
+/** Searches the messages of every thread this user may read as they type (after a short pause). */
+function onMessageSearchInput(): void {
+  clearTimeout(messageSearchTimer);
+  const query = ($("msg-search") as HTMLInputElement).value.trim();
+  const seq = ++messageSearchSeq;
+  if (!query) return renderMessageHits([]);
+  messageSearchTimer = setTimeout(() => void runMessageSearch(query, seq), 300);
+}
+
+/** One page of hits, newest first; with a cursor, the next page after those shown. */
+async function runMessageSearch(query: string, seq: number, cursor?: string, shown: SearchHit[] = []): Promise<void> {
+  const client = state.client;
+  if (!client) return;
+  try {
+    const page = await client.searchMessages({ query, cursor, limit: 20 });
+    if (seq !== messageSearchSeq) return;
+    messageSearchQuery = query;
+    messageSearchCursor = page.nextCursor;
+    const hits = [...shown, ...page.hits];
+    renderMessageHits(hits, hits.length ? "" : "No messages found.");
+  } catch (e) {
+    if (seq !== messageSearchSeq) return;
+    messageSearchCursor = undefined;
+    renderMessageHits([], e instanceof EcbError && e.code === "not_found" ? "This backend does not search messages." : describe(e));
+  }
+}
+
+function renderMessageHits(hits: SearchHit[], note = ""): void {
+  const list = $("msg-search-results");
+  list.replaceChildren();
+  for (const hit of hits) {
+    const m = hit.message;
+    const entry = state.threads.get(m.threadId);
+    const where = entry ? threadTitle(entry.thread) : "A thread";
+    const who = m.authorId === state.me?.id ? "You" : nameOf(m.authorId);
+    const btn = h(
+      "button",
+      { type: "button", class: "msg-hit", "data-thread-id": m.threadId, "data-id": m.id, title: `Open ${where}` },
+      h("span", { class: "msg-hit-head" }, h("span", { class: "msg-hit-thread" }, where), h("time", { datetime: m.createdAt }, when(m.createdAt))),
+      h("span", { class: "msg-hit-body" }, `${who}: ${excerpt(m.body)}`),
+    );
+    btn.addEventListener("click", () => void openHit(hit));
+    list.append(h("li", {}, btn));
+  }
+  if (hits.length && messageSearchCursor) {
+    const more = h("button", { type: "button", class: "btn btn-ghost btn-sm" }, "More results");
+    const query = messageSearchQuery;
+    more.addEventListener("click", () => void runMessageSearch(query, ++messageSearchSeq, messageSearchCursor, hits));
+    list.append(h("li", {}, more));
+  }
+  if (note) list.append(h("li", { class: "muted small pad" }, note));
+  show(list, hits.length > 0 || note !== "");
+}
+
+/** Opens a hit's thread (fetched with the hit's token when this page does not know it yet) and shows the message. */
+async function openHit(hit: SearchHit): Promise<void> {
+  const client = state.client;
+  const threadId = hit.message.threadId;
+  if (!client) return;
+  if (!state.threads.has(threadId)) {
+    try {
+      const page = await client.getThread({ threadToken: hit.threadToken, limit: 30 });
+      state.threads.set(threadId, { thread: page.thread, unread: 0 });
+      const hist = history(threadId);
+      addMessages(threadId, page.messages);
+      hist.nextCursor = page.nextCursor;
+      hist.loaded = true;
+    } catch (e) {
+      banner(describe(e));
+      return;
+    }
+  }
+  await openThread(threadId);
+  // An older message: load older pages until it is there (at most 10 pages of 30).
+  const hist = history(threadId);
+  for (let i = 0; i < 10 && state.current === threadId && !hist.ids.has(hit.message.id) && hist.nextCursor; i++) await loadOlder();
+  if (state.current === threadId) showMessage(hit.message.id);
 }
 
 // ---------- user search and contacts (protocol 1.3) ----------
@@ -2405,6 +2773,19 @@ async function connectVisitor(): Promise<void> {
   client.on("supportEnded", onVisitorEnded);
   client.on("supportTransferred", onVisitorTransferred);
   client.on("message", ({ threadId, message }) => onVisitorMessage(threadId, message));
+  // What the agents change in the chat shows in the widget too (the widget itself only writes).
+  client.on("messageEdited", (ev) => {
+    onMessageChanged(ev.threadId, ev.message, { push: true });
+    if (ev.threadId === visitor.threadId) renderVisitorChat({});
+  });
+  client.on("messageDeleted", (ev) => {
+    onMessageDeleted(ev.threadId, ev.messageId);
+    if (ev.threadId === visitor.threadId) renderVisitorChat({});
+  });
+  client.on("reaction", (ev) => {
+    onReaction(ev);
+    if (ev.threadId === visitor.threadId) renderVisitorChat({});
+  });
   client.on("typing", (ev) => onTyping(ev));
   client.on("read", (ev) => {
     onRead(ev);
@@ -2757,6 +3138,14 @@ function wire(): void {
   });
   $("new-form").addEventListener("submit", (e) => void onCreate(e as SubmitEvent));
   $("composer").addEventListener("submit", onSend);
+  $("composer-context-cancel").addEventListener("click", () => setComposing(null));
+  $("msg-search").addEventListener("input", onMessageSearchInput);
+  $("msg-search-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    clearTimeout(messageSearchTimer);
+    const query = ($("msg-search") as HTMLInputElement).value.trim();
+    if (query) void runMessageSearch(query, ++messageSearchSeq);
+  });
   $("attach").addEventListener("change", () => void onAttach());
   $("add-people").addEventListener("click", openAddDialog);
   $("add-cancel").addEventListener("click", () => ($("add-dialog") as HTMLDialogElement).close());
@@ -2777,10 +3166,14 @@ function wire(): void {
   const input = $("composer-input") as HTMLTextAreaElement;
   input.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) onSend(e);
+    if (e.key === "Escape" && state.composing) {
+      e.preventDefault();
+      setComposing(null);
+    }
   });
   input.addEventListener("input", () => {
     autosize(input);
-    if (!state.current) return;
+    if (!state.current || state.composing?.kind === "edit") return; // an edit is not a new message coming
     if (input.value.trim()) state.client?.noteTyping(state.current);
     else state.client?.stopTyping(state.current);
   });

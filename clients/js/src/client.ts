@@ -1251,7 +1251,11 @@ export class EcbClient {
    */
   async markRead(req: MarkReadRequest): Promise<MarkReadResult> {
     check.checkMarkRead(req);
-    return this.#call<MarkReadResult>("markRead", this.#threadPayload(req, { messageId: req.messageId }));
+    const res = await this.#call<MarkReadResult>("markRead", this.#threadPayload(req, { messageId: req.messageId }));
+    // Its read push skips this connection: without the answer's position, the next push would
+    // look like a gap (a resume for nothing; for a visitor, who may not resume, a re-fetch that
+    // loses the edits and reactions in it).
+    return this.#ownChange(req, res);
   }
 
   /** Adds members to a thread (needs the admin or owner bit); the listeners get a `member` push per new member. */
@@ -1391,7 +1395,7 @@ export class EcbClient {
   }
 
   /** This connection gets no push of its own change: the answer's position is its own. */
-  #ownChange(req: { threadToken: string; threadId?: string }, res: MessageChangeResult): MessageChangeResult {
+  #ownChange<R extends { epoch?: string; offset?: number }>(req: { threadToken: string; threadId?: string }, res: R): R {
     if (typeof res.epoch !== "string" || typeof res.offset !== "number" || res.offset === 0) return res;
     const id = req.threadId ?? this.#tokenToThread.get(req.threadToken);
     const t = id !== undefined ? this.#threads.get(id) : undefined;

@@ -244,6 +244,9 @@ export interface MarkReadResult {
    * (read marks only move forward; then nothing was pushed).
    */
   messageId?: string;
+  /** The position the read push took (absent when nothing was pushed). */
+  epoch?: string;
+  offset?: number;
 }
 
 export interface AddParticipantsRequest {

@@ -173,6 +173,9 @@ test("markRead: the read push reaches the other side; the reader's own offset do
     bobGot.map((e) => e.message.body),
     ["read me", "after read 1", "after read 2"],
   );
+  // ... and as live pushes: the read's position came with its answer, so no false gap was recovered.
+  assert.equal(res.offset, r.offset, "the answer carries the read push's position");
+  assert.deepEqual(bobGot.map((e) => e.recovered), [false, false, false]);
   assert.deepEqual(errors, []);
   // alice's stream counted the read push: her next message from bob comes without a gap.
   const aliceGot = collect(alice);
