@@ -16,7 +16,7 @@ import (
 const (
 	// ProtocolVersion is the version of the client protocol (docs/protocol.md,
 	// PROTOCOL_VERSION of clients/js).
-	ProtocolVersion = "1.4"
+	ProtocolVersion = "1.5"
 	// ServerAPIVersion is info.version of api/server.yaml (the Server API).
 	ServerAPIVersion = "1.2.0"
 )

@@ -112,7 +112,7 @@ func (b *memBackend) AddThreadMessage(_ context.Context, req *ecbserver.AddThrea
 		}
 	}
 	m := ecbserver.Message{ID: fmt.Sprintf("%s-m%d", req.ThreadID, len(b.messages[req.ThreadID])+1), ThreadID: req.ThreadID, AuthorID: req.UserID, Body: req.Body,
-		ClientMessageID: req.ClientMessageID}
+		ClientMessageID: req.ClientMessageID, Visibility: req.Visibility, Mentions: req.Mentions}
 	b.lastVis = req.Visibility
 	b.messages[req.ThreadID] = append(b.messages[req.ThreadID], m)
 	return &ecbserver.AddThreadMessageResponse{Message: m, ThreadToken: tok}, err
@@ -467,6 +467,8 @@ func FuzzCall(f *testing.F) {
 		{"createThread", `{"participants":["bob"],"message":{"body":"hi","data":{"k":1}}}`},
 		{"getThread", `{"threadToken":"a.b.c","limit":10}`},
 		{"sendMessage", `{"threadToken":"","body":"x"}`},
+		{"sendMessage", `{"threadToken":"a.b.c","body":"x","mentions":["bob","bob",""]}`},
+		{"sendMessage", `{"threadToken":"a.b.c","body":"x","mentions":[1,null]}`},
 		{"getUserToken", `{"accessToken":"access-alice"}`},
 		{"stopListening", `{"threadId":"t1"}`},
 		{"nope", `[]`},

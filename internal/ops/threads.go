@@ -189,7 +189,7 @@ func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRe
 				return nil, hubError(err)
 			}
 		}
-		msg, pos, err := s.publishStored(ctx, resp.Thread.ID, resp.Message, c.Conn)
+		msg, pos, _, err := s.publishStored(ctx, resp.Thread.ID, resp.Message, c.Conn)
 		if err != nil {
 			return nil, err
 		}
@@ -236,6 +236,7 @@ func (s *Service) checkListenLimit(c Caller) error {
 const (
 	EventMessage = "message"
 	EventThread  = "thread"
+	EventMention = "mention"
 )
 
 // MessagePush is the payload of a message push. Epoch and Offset are left
@@ -268,17 +269,20 @@ func (s *Service) publishMessage(ctx context.Context, threadID string, m ecbserv
 
 // publishStored is publishMessage for a message the backend has just
 // stored: its first publish (not a retry's repeat, which another node may
-// have published) also counts for the offline nudge (offline.go).
-func (s *Service) publishStored(ctx context.Context, threadID string, m ecbserver.Message, skip hub.Conn) (ecbserver.Message, hub.Position, error) {
+// have published) also counts for the offline nudge (offline.go) and
+// mentions its users (mentions.go); a repeat does neither. It reports
+// whether the push was a repeat.
+func (s *Service) publishStored(ctx context.Context, threadID string, m ecbserver.Message, skip hub.Conn) (ecbserver.Message, hub.Position, bool, error) {
 	m, pos, repeated, err := s.publishMessageOnce(ctx, threadID, m, skip)
 	if err == nil && !repeated {
 		s.noteOffline(threadID, m)
 	}
-	return m, pos, err
+	return m, pos, repeated, err
 }
 
-// publishMessageOnce is publishMessage that also says whether the message
-// was published already (hub.Push.Repeated): nothing was published then.
+// publishMessageOnce is publishMessage that also reports whether the push
+// was published before (hub.Push.Repeated): a retry of a message already
+// pushed, which publishes nothing this time.
 func (s *Service) publishMessageOnce(ctx context.Context, threadID string, m ecbserver.Message, skip hub.Conn) (ecbserver.Message, hub.Position, bool, error) {
 	m.Offset = 0
 	data, err := json.Marshal(MessagePush{ThreadID: threadID, Message: m})
@@ -458,6 +462,11 @@ type SendMessageRequest struct {
 	// the backend refuses a message of another thread (invalid_argument)
 	// and answers the stored message with its parent's quote.
 	ReplyTo string `json:"replyTo,omitempty"`
+	// Mentions are the user ids the message mentions (protocol 1.5): at
+	// most ecbserver.MaxMentions, repeats collapsed. The backend keeps the
+	// members among them (the others are dropped, not refused); each kept
+	// user but the author gets a mention push on all their connections.
+	Mentions []string `json:"mentions,omitempty"`
 }
 
 // SendMessageResult is its answer.
@@ -471,7 +480,8 @@ type SendMessageResult struct {
 // listener of the thread but the caller's own connection, which gets the answer.
 func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequest) (*SendMessageResult, error) {
 	return run(ctx, s, OpSendMessage, c, func(ctx context.Context) (*SendMessageResult, error) {
-		if err := requireThreadCaller(c); err != nil {
+		err := requireThreadCaller(c)
+		if err != nil {
 			return nil, err
 		}
 		if err := s.checkAttachmentIDs(req.Attachments); err != nil {
@@ -485,6 +495,9 @@ func (s *Service) SendMessage(ctx context.Context, c Caller, req SendMessageRequ
 		}
 		if len(req.ReplyTo) > maxIDBytes {
 			return nil, apierr.New(apierr.InvalidArgument, "replyTo exceeds %d bytes", maxIDBytes)
+		}
+		if req.Mentions, err = checkMentions(req.Mentions); err != nil {
+			return nil, err
 		}
 		t, err := s.actInThread(c, req.ThreadToken, req.ThreadID, auth.AccessWrite)
 		if err != nil {
@@ -517,7 +530,7 @@ func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread,
 	exp, acc := t.ExpiresAt, int(t.Signed)
 	resp, err := s.backend.AddThreadMessage(ctx, &ecbserver.AddThreadMessageRequest{
 		UserID: c.User.ID, ThreadID: t.ThreadID, Body: req.Body, ClientMessageID: req.ClientMessageID, Data: req.Data,
-		Visibility: req.Visibility, Attachments: req.Attachments, ReplyTo: req.ReplyTo,
+		Visibility: req.Visibility, Attachments: req.Attachments, ReplyTo: req.ReplyTo, Mentions: req.Mentions,
 		ThreadTokenExpiresAt: &exp, ThreadTokenAccess: &acc,
 	})
 	if err != nil {
@@ -538,9 +551,14 @@ func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread,
 	}
 	// The audience is what the caller asked, whatever the backend echoed.
 	resp.Message.Visibility = req.Visibility
-	msg, pos, err := s.publishStored(ctx, t.ThreadID, resp.Message, c.Conn)
+	msg, pos, repeated, err := s.publishStored(ctx, t.ThreadID, resp.Message, c.Conn)
 	if err != nil {
 		return nil, err
+	}
+	if !repeated {
+		// A retry the backend answered with the message it stored (a
+		// repeated push) mentioned its users the first time already.
+		s.pushMentions(t.ThreadID, msg)
 	}
 	s.messageCallback(ctx, t.ThreadID, msg)
 	return &SendMessageResult{Message: msg, ThreadToken: resp.ThreadToken, Epoch: pos.Epoch}, nil

@@ -155,6 +155,11 @@ func (b *ecbBackend) GetThreads(ctx context.Context, req *ecbserver.GetThreadsRe
 			return nil, fmt.Errorf("get threads of %s: %w", req.UserID, err)
 		}
 		th.Unread = &unread
+		mentioned, err := mentionedAfter(ctx, b.s.db, e.id, req.UserID, e.readSeq)
+		if err != nil {
+			return nil, fmt.Errorf("get threads of %s: %w", req.UserID, err)
+		}
+		th.Mentioned = &mentioned
 		tok, err := b.threadToken(th, req.UserID, e.acc)
 		if err != nil {
 			return nil, err
@@ -341,6 +346,17 @@ func (b *ecbBackend) GetThread(ctx context.Context, req *ecbserver.GetThreadRequ
 	if !member || acc&ecbserver.AccessRead == 0 {
 		return nil, ecbserver.Forbidden("you may not read this thread")
 	}
+	// Mentioned is the caller's own, like Unread in getThreads.
+	var readSeq int64
+	if err := b.s.db.QueryRowContext(ctx, `SELECT read_seq FROM thread_members WHERE thread_id = ? AND user_id = ?`,
+		req.ThreadID, req.UserID).Scan(&readSeq); err != nil {
+		return nil, fmt.Errorf("get thread %s: read mark: %w", req.ThreadID, err)
+	}
+	mentioned, err := mentionedAfter(ctx, b.s.db, req.ThreadID, req.UserID, readSeq)
+	if err != nil {
+		return nil, fmt.Errorf("get thread %s: %w", req.ThreadID, err)
+	}
+	th.Mentioned = &mentioned
 
 	// Whispers only for agents and supervisors.
 	agents, err := b.seesWhispers(ctx, req.UserID)
@@ -480,6 +496,9 @@ func (b *ecbBackend) AddThreadMessage(ctx context.Context, req *ecbserver.AddThr
 				return nil, fmt.Errorf("add message to %s: replyTo: %w", req.ThreadID, err)
 			}
 			msg.ReplyTo = &ecbserver.ReplyQuote{MessageID: req.ReplyTo}
+		}
+		if _, err := b.keepMentions(ctx, tx, msg, req.Mentions); err != nil {
+			return nil, fmt.Errorf("add message to %s: %w", req.ThreadID, err)
 		}
 		if err := advanceReadMark(ctx, tx, req.ThreadID, req.UserID, msg.ID); err != nil {
 			return nil, fmt.Errorf("add message to %s: %w", req.ThreadID, err)

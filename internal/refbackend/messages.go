@@ -62,7 +62,7 @@ var schemaV10 = execAll(
 )
 
 // decorate fills in what a stored message row does not hold: the quote of
-// its parent and its reactions counted, Me for viewer.
+// its parent, its reactions counted (Me for viewer) and its mentions.
 func decorate(ctx context.Context, q querier, viewer string, msgs []ecbserver.Message) error {
 	for i := range msgs {
 		m := &msgs[i]
@@ -86,6 +86,11 @@ func decorate(ctx context.Context, q querier, viewer string, msgs []ecbserver.Me
 			return err
 		}
 		m.Reactions = rs
+		if !m.Deleted { // a deleted message keeps nothing of what it said
+			if m.Mentions, err = mentionsOf(ctx, q, m.ID); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

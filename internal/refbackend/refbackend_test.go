@@ -387,7 +387,7 @@ func TestRestartKeepsData(t *testing.T) {
 		}
 		versions = append(versions, v)
 	}
-	if !slices.Equal(versions, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12}) {
+	if !slices.Equal(versions, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}) {
 		t.Fatalf("migrations %v", versions)
 	}
 	// The new messages continue after the old ones.

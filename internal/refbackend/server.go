@@ -171,6 +171,7 @@ func migrations(passwordIterations int) []migration {
 		{8, "public threads, thread data, deleted messages, the Lobby", schemaV8},
 		{9, "attachments", schemaV9},
 		{10, "edits, reactions, replies, message search", schemaV10},
+		{11, "mentions", schemaV11},
 		{12, "offline nudges", schemaV12},
 	}
 }

@@ -68,6 +68,12 @@ type Thread struct {
 	// Public marks a thread any authenticated user who knows its id may
 	// join (optional call joinThread, contract 1.4).
 	Public bool `json:"public,omitempty"`
+	// Mentioned tells the user the answer is for that a message after
+	// their read mark mentions them (contract 1.6, see
+	// AddThreadMessageRequest.Mentions); absent when the backend does not
+	// say. Like Unread it is the caller's own: set it only in answers for
+	// that user (getThreads, getThread).
+	Mentioned *bool `json:"mentioned,omitempty"`
 }
 
 // Message is one message of a thread. Offset is never set by the backend: ECB
@@ -100,8 +106,11 @@ type Message struct {
 	Reactions []ReactionCount `json:"reactions,omitempty"`
 	// ReplyTo quotes the message this one replies to (contract 1.5,
 	// AddThreadMessageRequest.ReplyTo), as the backend stores it.
-	ReplyTo  *ReplyQuote `json:"replyTo,omitempty"`
-	Mentions []string    `json:"mentions,omitempty"`
+	ReplyTo *ReplyQuote `json:"replyTo,omitempty"`
+	// Mentions are the users the message mentions (contract 1.6), as the
+	// backend kept them: members of the thread only, in the author's order,
+	// each once (see AddThreadMessageRequest.Mentions).
+	Mentions []string `json:"mentions,omitempty"`
 }
 
 // ReactionCount is one reaction of a message: how many users reacted with
@@ -239,6 +248,15 @@ type AddThreadMessageRequest struct {
 	// answer 400 invalid_argument otherwise. The stored message carries
 	// its quote in Message.ReplyTo. A backend older than 1.5 ignores it.
 	ReplyTo string `json:"replyTo,omitempty"`
+	// Mentions are the user ids the author mentions (contract 1.6): at most
+	// MaxMentions, each 1 to MaxMentionIDBytes bytes, no repeats (ECB
+	// checks that before the call). The backend keeps the mentions of
+	// members who may read the message and drops the others (a non-member,
+	// an unknown id, the author, a non-agent in a whisper) without refusing
+	// the message; it answers the kept list in Message.Mentions, and ECB
+	// pushes a mention to those users only. A backend older than 1.6
+	// ignores it (no mentions are kept).
+	Mentions []string `json:"mentions,omitempty"`
 }
 
 // AddThreadMessageResponse is the stored message and, when the backend

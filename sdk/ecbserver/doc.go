@@ -12,7 +12,8 @@
 //     addThreadMessage), of the optional ones (markRead, addParticipants and
 //     leaveThread of contract 1.1, createSupportThread of 1.2, searchUsers,
 //     addContact, removeContact, setProfile and deleteProfileProperty of 1.4,
-//     getUploadUrl of 1.5)
+//     getUploadUrl of 1.5; the mentions of 1.6 are fields of addThreadMessage,
+//     of its message and of a thread)
 //     and of the support callbacks (1.3), their paths, headers and error codes
 //     ([ContractFullVersion] is the version this package implements). The normative description is the OpenAPI 3.1 file
 //     api/backend.yaml in the ECB repository; docs/backend-contract.md

@@ -78,6 +78,8 @@ func FuzzHandlerDecode(f *testing.F) {
 		{PathGetUploadURL, `{"userId":"alice","threadId":"t1","name":"a.png","size":10,"contentType":"image/png"}`},
 		{PathGetUploadURL, `{"userId":"alice","threadId":"t1","name":"a.png","size":-1e30,"contentType":7}`},
 		{PathAddThreadMessage, `{"userId":"alice","threadId":"t1","body":"","attachments":["att_1",""]}`},
+		{PathAddThreadMessage, `{"userId":"alice","threadId":"t1","body":"hi @bob","mentions":["bob",""]}`},
+		{PathAddThreadMessage, `{"userId":"alice","threadId":"t1","body":"hi","mentions":[1]}`},
 		{"/unknown", `{}`},
 		{PathAuthenticate, "\xff\xfe"},
 	}

@@ -57,6 +57,9 @@ func (r *AddThreadMessageRequest) validate() error {
 	if r.Body == "" && len(r.Attachments) == 0 {
 		return errors.New("body is required")
 	}
+	if err := validateMentionIDs(r.Mentions); err != nil {
+		return err
+	}
 	return validateAttachmentIDs(r.Attachments)
 }
 

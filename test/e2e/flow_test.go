@@ -16,12 +16,13 @@ type user struct {
 }
 
 type message struct {
-	ID              string `json:"id"`
-	ThreadID        string `json:"threadId"`
-	AuthorID        string `json:"authorId"`
-	Body            string `json:"body"`
-	ClientMessageID string `json:"clientMessageId"`
-	Offset          uint64 `json:"offset"`
+	ID              string   `json:"id"`
+	ThreadID        string   `json:"threadId"`
+	AuthorID        string   `json:"authorId"`
+	Body            string   `json:"body"`
+	ClientMessageID string   `json:"clientMessageId"`
+	Offset          uint64   `json:"offset"`
+	Mentions        []string `json:"mentions"`
 }
 
 type thread struct {

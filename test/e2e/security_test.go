@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -1120,5 +1121,43 @@ func TestEditAnothersMessageAndReactAsAnotherUser(t *testing.T) {
 	if m.Body != "alice's words" || len(m.Reactions) != 1 || m.Reactions[0].Reaction != "👍" || m.Reactions[0].Count != 1 || m.Reactions[0].Me {
 		t.Fatalf("alice's message after the attacks: %+v", m)
 	}
+	d.healthy(t)
+}
+
+// TestMentionOutsideTheThread: mentions cannot reach beyond a thread's
+// members. Alice, in a thread with bob only, mentions carol (a non-member)
+// to page her: the message is stored, carol is dropped from its mentions
+// and her stream gets nothing; bob, mentioned too, does get it. 21 mentions
+// are refused before the backend is asked.
+func TestMentionOutsideTheThread(t *testing.T) {
+	d := startDemo(t)
+	alice, bob, carol := d.login(t, "alice"), d.login(t, "bob"), d.login(t, "carol")
+	threadID := newThread(t, d, alice, "bob")
+	aliceTT := d.threadTokenFor(t, alice, threadID)
+	carolS, bobS := openStream(t, d.ECB, carol), openStream(t, d.ECB, bob)
+	post := func(mentions []string) *response {
+		return call(t, "POST", d.ECB+"/v1/threads/"+threadID+"/messages", map[string]any{"body": "hey", "mentions": mentions}, bearer(alice), "ECB-Thread-Token: "+aliceTT)
+	}
+	many := make([]string, 21)
+	for i := range many {
+		many[i] = fmt.Sprintf("u%d", i)
+	}
+	if r := post(many); r.Status != 400 || r.code() != "invalid_argument" {
+		t.Fatalf("21 mentions: %d %s", r.Status, r.code())
+	}
+	if n := d.stored(t, alice, threadID); n != 1 {
+		t.Fatalf("a refused message was stored: %d messages", n)
+	}
+	r := post([]string{"carol", "bob"})
+	if r.Status != 201 {
+		t.Fatalf("sendMessage: %d %s", r.Status, r.code())
+	}
+	if got := decodeData[struct {
+		Message message `json:"message"`
+	}](t, r).Message.Mentions; !slices.Equal(got, []string{"bob"}) {
+		t.Fatalf("kept mentions %v, want [bob]", got)
+	}
+	bobS.await(t, "mention")
+	carolS.expectNoneOf(t, 500*time.Millisecond, "mention", "message")
 	d.healthy(t)
 }

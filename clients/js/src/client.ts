@@ -7,6 +7,7 @@ import type {
   ClosingEvent,
   ContactEvent,
   ContactRequest,
+  MentionEvent,
   ContactResult,
   CreateThreadRequest,
   DeleteProfilePropertyRequest,
@@ -203,6 +204,8 @@ export interface EcbClientEvents {
   // people (protocol 1.3)
   contact: ContactEvent;
   profile: ProfileEvent;
+  // mentions (protocol 1.5)
+  mention: MentionEvent;
 }
 
 export type EcbEventName = keyof EcbClientEvents;
@@ -645,6 +648,11 @@ export class EcbClient {
     });
     socket.on("profile", (ev: ProfileEvent) => {
       if (ev && typeof ev === "object" && ev.user && typeof ev.user.id === "string") this.#emit("profile", ev);
+    });
+    socket.on("mention", (ev: MentionEvent) => {
+      if (ev && typeof ev === "object" && typeof ev.threadId === "string" && ev.message && typeof ev.message.id === "string") {
+        this.#emit("mention", ev);
+      }
     });
     socket.connect();
   }
@@ -1130,6 +1138,7 @@ export class EcbClient {
     if (req.visibility !== undefined) entryReq.visibility = req.visibility;
     if (req.attachments !== undefined) entryReq.attachments = req.attachments;
     if (req.replyTo !== undefined) entryReq.replyTo = req.replyTo;
+    if (req.mentions !== undefined) entryReq.mentions = [...new Set(req.mentions)];
     return new Promise<SendMessageResult>((resolve, reject) => {
       const entry: OutboxEntry = {
         req: entryReq,

@@ -18,4 +18,4 @@ export { EcbError, isEcbError, PROTOCOL_ERROR_CODES, CLIENT_ERROR_CODES } from "
 export type { ClientErrorCode, EcbErrorCode, ErrorBody, ProtocolErrorCode } from "./errors.js";
 export type * from "./types.js";
 /** The version of ECB's client protocol this library speaks. */
-export const PROTOCOL_VERSION = "1.4";
+export const PROTOCOL_VERSION = "1.5";

@@ -36,6 +36,8 @@ export interface Message {
   reactions?: ReactionCount[];
   /** The quote of the message this one replies to (protocol 1.4), as the backend returns it. */
   replyTo?: ReplyQuote;
+  /** The users the message mentions (protocol 1.5), as the backend kept them (members only). */
+  mentions?: string[];
 }
 
 /** A file attached to a message; `url` may be signed and expire (re-read the history for a fresh one). */
@@ -75,6 +77,8 @@ export interface Thread {
   updatedAt: string;
   lastMessage?: Message;
   unread?: number;
+  /** True while a message after this user's read mark mentions them (protocol 1.5), when the backend says. */
+  mentioned?: boolean;
   data?: Record<string, unknown>;
   /** True for a public thread: any signed-in user who knows its id may `joinThread` it. */
   public?: boolean;
@@ -163,6 +167,11 @@ export interface SendMessageRequest {
   attachments?: string[];
   /** The id of the message this one replies to, of the same thread (else `invalid_argument`). */
   replyTo?: string;
+  /**
+   * User ids the message mentions (protocol 1.5): at most 20, repeats collapsed. The backend keeps
+   * the members among them (drops the others); each gets the `mention` event.
+   */
+  mentions?: string[];
 }
 export interface SendMessageResult {
   message: Message;
@@ -789,6 +798,17 @@ export interface ProfileResult {
 export interface ContactEvent {
   change: "added" | "removed";
   user: User;
+}
+
+/**
+ * The `mention` push (protocol 1.5): a message mentions this user. It reaches every connection of
+ * the user, listening to the thread or not; it is not part of the thread's history (no offset of
+ * its own, never replayed: `thread.mentioned` tells what was missed).
+ */
+export interface MentionEvent {
+  threadId: string;
+  /** The stored message, with its `offset` and `mentions`. */
+  message: Message;
 }
 
 /** The `profile` push: a contact's (or this user's, from another connection) profile after a change. */

@@ -133,6 +133,12 @@ export function checkSendMessage(req: SendMessageRequest): void {
   messageData(req.data, "data");
   if (req.visibility !== undefined && req.visibility !== "agents") throw bad('visibility must be absent or "agents"');
   if (req.replyTo !== undefined) nonEmptyString(req.replyTo, "replyTo");
+  if (req.mentions !== undefined) {
+    if (!Array.isArray(req.mentions) || req.mentions.length > 20) {
+      throw bad("mentions must be an array of at most 20 user ids");
+    }
+    for (const m of req.mentions) nonEmptyString(m, "each mentioned user id");
+  }
 }
 
 export function checkEditMessage(req: EditMessageRequest): void {

@@ -67,3 +67,22 @@ test("edit, react, reply and search, with the pushes in the thread's offsets", a
   assert.deepEqual(found.hits.map((h) => h.message.id), [mid]);
   assert.ok(found.hits[0].threadToken);
 });
+
+test("mentions: bob, not listening to the thread, gets the mention event; the thread says mentioned until read", async () => {
+  const alice = await connectAs("alice");
+  const bob = await connectAs("bob");
+  const created = await alice.createThread({ participants: ["bob", "carol"], message: { body: "plan" } });
+  const id = created.thread.id;
+  await assert.rejects(alice.sendMessage({ threadToken: alice.threadToken(id), body: "x", mentions: Array.from({ length: 21 }, (_, i) => `u${i}`) }), (e) => e instanceof EcbError && e.code === "invalid_argument");
+  const mentioned = waitEvent(bob, "mention", (e) => e.threadId === id);
+  const sent = await alice.sendMessage({ threadToken: alice.threadToken(id), body: "@bob @dave", mentions: ["bob", "dave", "bob"] });
+  assert.deepEqual(sent.message.mentions, ["bob"]);
+  const ev = await mentioned;
+  assert.equal(ev.message.id, sent.message.id);
+  assert.deepEqual(ev.message.mentions, ["bob"]);
+  const listed = (await bob.getThreads({ pageSize: 100 })).items.find((t) => t.thread.id === id);
+  assert.equal(listed.thread.mentioned, true);
+  await bob.markRead({ threadToken: bob.threadToken(id), messageId: sent.message.id });
+  const again = (await bob.getThreads({ pageSize: 100 })).items.find((t) => t.thread.id === id);
+  assert.equal(again.thread.mentioned, false);
+});

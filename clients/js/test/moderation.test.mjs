@@ -28,7 +28,7 @@ after(async () => {
 });
 
 test("join the Lobby, delete a message, set access, remove a member, delete the thread", async () => {
-  assert.equal(PROTOCOL_VERSION, "1.4");
+  assert.equal(PROTOCOL_VERSION, "1.5");
   const alice = await connectAs("alice");
   const bob = await connectAs("bob");
   const carol = await connectAs("carol");

@@ -75,14 +75,27 @@ export const validators = {
     return undefined;
   }),
   addThreadMessage: check(
-    { userId: "string", threadId: "string", body: "string", clientMessageId: "string", data: "any", visibility: "string", attachments: "strings" },
+    {
+      userId: "string",
+      threadId: "string",
+      body: "string",
+      clientMessageId: "string",
+      data: "any",
+      visibility: "string",
+      attachments: "strings",
+      mentions: "strings",
+    },
     (b) =>
       requireUser(b) ??
       (has(b.threadId) ? undefined : "threadId is required") ??
       (has(b.body) || (Array.isArray(b.attachments) && b.attachments.length > 0) ? undefined : "body is required") ??
       (b.attachments == null || (b.attachments.length <= 10 && b.attachments.every((a: string) => a.length >= 1 && a.length <= 128))
         ? undefined
-        : "at most 10 attachment ids of 1 to 128 bytes"),
+        : "at most 10 attachment ids of 1 to 128 bytes") ??
+      // Contract 1.6: mentions, as ECB checks them.
+      (b.mentions == null || (b.mentions.length <= 20 && b.mentions.every((m: string) => m.length >= 1 && m.length <= 128))
+        ? undefined
+        : "at most 20 mentioned user ids of 1 to 128 bytes"),
   ),
   markRead: check(
     { userId: "string", threadId: "string", messageId: "string" },

@@ -137,6 +137,10 @@ test("the validation is not vacuous: calls and answers that break the contract a
     ["unknown operation", "/getEverything", h, "{}", false],
     ["markRead without messageId", "/markRead", h, '{"userId":"a","threadId":"t"}', false],
     ["no participants to add", "/addParticipants", h, '{"userId":"a","threadId":"t","participants":[]}', false],
+    // Contract 1.6: mentions, at most 20 non-empty ids.
+    ["mentions", "/addThreadMessage", h, '{"userId":"a","threadId":"t","body":"x","mentions":["b","c"]}', true],
+    ["21 mentions", "/addThreadMessage", h, JSON.stringify({ userId: "a", threadId: "t", body: "x", mentions: Array.from({ length: 21 }, (_, i) => `u${i}`) }), false],
+    ["an empty mention", "/addThreadMessage", h, '{"userId":"a","threadId":"t","body":"x","mentions":[""]}', false],
   ];
   for (const [name, path, headers, body, valid] of requests) {
     const clean = Object.fromEntries(Object.entries(headers).filter(([, v]) => v !== undefined));
@@ -158,6 +162,10 @@ test("the validation is not vacuous: calls and answers that break the contract a
     ["markRead negative unread", "/markRead", 200, '{"unread":-1}', false],
     ["added missing", "/addParticipants", 200, '{"thread":{"id":"t","members":["a"],"createdAt":"2026-01-02T03:04:05Z","updatedAt":"2026-01-02T03:04:05Z"},"threadToken":"x"}', false],
     ["leave without thread", "/leaveThread", 200, "{}", false],
+    ["kept mentions", "/addThreadMessage", 200, '{"message":{"id":"m","threadId":"t","authorId":"a","body":"x","createdAt":"2026-01-02T03:04:05Z","mentions":["b"]}}', true],
+    ["mentions not a list", "/addThreadMessage", 200, '{"message":{"id":"m","threadId":"t","authorId":"a","body":"x","createdAt":"2026-01-02T03:04:05Z","mentions":"b"}}', false],
+    ["mentioned", "/getThreads", 200, '{"threads":[{"thread":{"id":"t","members":["a"],"createdAt":"2026-01-02T03:04:05Z","updatedAt":"2026-01-02T03:04:05Z","mentioned":true},"threadToken":"x"}]}', true],
+    ["mentioned not a boolean", "/getThreads", 200, '{"threads":[{"thread":{"id":"t","members":["a"],"createdAt":"2026-01-02T03:04:05Z","updatedAt":"2026-01-02T03:04:05Z","mentioned":"yes"},"threadToken":"x"}]}', false],
   ];
   for (const [name, path, status, body, valid] of responses) {
     assert.equal(responseProblems(path, status, "application/json", body).length === 0, valid, `response ${name}: ${responseProblems(path, status, "application/json", body)}`);

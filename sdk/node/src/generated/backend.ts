@@ -792,6 +792,8 @@ export interface components {
             /** @description The message's reactions counted (1.5), `me` for the user the answer is for; absent or empty when there are none. */
             reactions?: components["schemas"]["ReactionCount"][];
             replyTo?: components["schemas"]["ReplyQuote"];
+            /** @description The users the message mentions (1.6), as the backend kept them from `addThreadMessage`'s `mentions`: members only, each once, in the author's order; absent when none. ECB pushes `mention` to these users. */
+            mentions?: components["schemas"]["UserId"][];
         };
         ReactionCount: {
             reaction: string;
@@ -825,6 +827,14 @@ export interface components {
             data?: components["schemas"]["Data"];
             /** @description true for a public thread (contract 1.4): any authenticated user who knows its id may join it (joinThread). */
             public?: boolean;
+            /**
+             * @description (1.6) true when a message after the caller's read mark mentions
+             *     the caller; the caller's markRead past it, or their own message,
+             *     clears it. The caller's own, like `unread`: set it in getThreads
+             *     and getThread, leave it out elsewhere. Absent when the backend
+             *     does not say.
+             */
+            mentioned?: boolean;
         };
         SignedThread: {
             thread: components["schemas"]["Thread"];
@@ -918,6 +928,8 @@ export interface components {
             threadTokenAccess?: number;
             /** @description The id of the message this one replies to (1.5): a message of `threadId` the user may read, else 400 invalid_argument. The stored message carries its quote (`replyTo`). */
             replyTo?: string;
+            /** @description (1.6) The user ids the author mentions, each once (ECB has checked the count and the ids). Keep those of members who may read the message and drop the others (a non-member or unknown user, the author, a user without role agent or supervisor in a whisper): dropped, never refused. Answer the kept list in `message.mentions`; ECB pushes `mention` to those users only. */
+            mentions?: string[];
         };
         AddThreadMessageResponse: {
             message: components["schemas"]["Message"];
