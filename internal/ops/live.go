@@ -451,7 +451,9 @@ type ResumedThread struct {
 // the kept history).
 func (s *Service) Resume(ctx context.Context, c Caller, req ResumeRequest) (*ResumeResult, error) {
 	return run(ctx, s, OpResume, c, func(ctx context.Context) (*ResumeResult, error) {
-		if err := requireUser(c); err != nil {
+		// Visitors too: a whisper leaves a gap in the offsets they see, and a
+		// resume across it is how a client learns that it missed nothing.
+		if err := requireThreadCaller(c); err != nil {
 			return nil, err
 		}
 		if c.Conn == nil {

@@ -438,8 +438,8 @@ func (s *Service) GetUserToken(ctx context.Context, req GetUserTokenRequest) (*G
 }
 
 // requireThreadCaller admits any verified user, anonymous visitors included,
-// for the operations on one thread named by a threadToken (getThread,
-// sendMessage, typing, markRead): a visitor chats in the support thread
+// for the operations on threads named by threadTokens (getThread,
+// sendMessage, typing, markRead, resume): a visitor chats in the support thread
 // whose threadToken ECB handed them. verifyThread then holds an anonymous
 // visitor to a threadToken issued for them, whatever
 // operations.enforceMembership says.

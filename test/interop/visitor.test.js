@@ -81,7 +81,8 @@ test("visitor: anonymous token, ask, accept, chat both ways, no whisper, close, 
     assert.equal((await toAgent).message.authorId, v.user.id);
     const toVisitor = once(visitor, "message", 5000, (m) => m.message.body === "Let me look.");
     await data(agent1, "sendMessage", { threadToken: ia.threadToken, body: "Let me look." });
-    assert.equal((await toVisitor).message.authorId, "agent1");
+    const lookPush = await toVisitor;
+    assert.equal(lookPush.message.authorId, "agent1");
 
     // Typing both ways.
     const typingA = once(agent1, "typing", 5000, (t) => t.userId === v.user.id && t.state === "start");
@@ -95,7 +96,20 @@ test("visitor: anonymous token, ask, accept, chat both ways, no whisper, close, 
     await data(agent1, "sendMessage", { threadToken: ia.threadToken, body: "secret note", visibility: "agents" });
     const after = once(visitor, "message", 5000, (m) => m.message.body === "Found it.");
     await data(agent1, "sendMessage", { threadToken: ia.threadToken, body: "Found it." });
-    await after;
+    const found = await after;
+    // The whisper's offset is a gap the visitor sees (protocol 1.5): a
+    // resume from before it is recovered and replays the public message
+    // only, before its answer.
+    assert.equal(found.epoch, lookPush.epoch);
+    assert.ok(found.offset > lookPush.offset + 1, `no gap: ${lookPush.offset} then ${found.offset}`);
+    const replayed = once(visitor, "message", 5000, (m) => m.message.body === "Found it.");
+    const resumed = await data(visitor, "resume", { threads: [{ threadToken: iv.threadToken, epoch: lookPush.epoch, offset: lookPush.offset }] });
+    assert.equal(resumed.threads.length, 1);
+    assert.equal(resumed.threads[0].threadId, iv.thread.id);
+    assert.equal(resumed.threads[0].recovered, true, JSON.stringify(resumed));
+    assert.equal((await replayed).offset, found.offset);
+    // Only with a threadToken issued for the visitor: the agent's is refused.
+    assert.equal((await call(visitor, "resume", { threads: [{ threadToken: ia.threadToken, epoch: lookPush.epoch, offset: lookPush.offset }] })).error?.code, "forbidden");
     // The visitor may not whisper.
     const w = await call(visitor, "sendMessage", { threadToken: iv.threadToken, body: "x", visibility: "agents" });
     assert.equal(w.error?.code, "forbidden");

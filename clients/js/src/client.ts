@@ -1253,8 +1253,7 @@ export class EcbClient {
     check.checkMarkRead(req);
     const res = await this.#call<MarkReadResult>("markRead", this.#threadPayload(req, { messageId: req.messageId }));
     // Its read push skips this connection: without the answer's position, the next push would
-    // look like a gap (a resume for nothing; for a visitor, who may not resume, a re-fetch that
-    // loses the edits and reactions in it).
+    // look like a gap (a resume for nothing).
     return this.#ownChange(req, res);
   }
 
