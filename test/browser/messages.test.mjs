@@ -3,7 +3,8 @@
 // against a real `ecb demo`: alice edits her message and bob sees the new
 // text marked "(edited)"; bob reacts and takes it back, alice sees the count
 // come and go; bob replies and both see the quote (alice again after a
-// reload, from the history); alice searches a word and the hit opens its thread.
+// reload, from the history); alice searches a word and the hit opens its thread;
+// alice mentions bob, who is reading another thread.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { BrowserDemo, snap, exact } from "./harness.mjs";
@@ -212,5 +213,59 @@ test("a hit older than the first page opens its thread at the message", async ()
     assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
   } finally {
     await alice.context.close();
+  }
+});
+
+// Mentions (issue 16, item 5): alice writes "@bob" in a thread bob is not
+// reading; bob's page, showing another thread, gets the mention push (it
+// does not listen to that thread), badges the thread "@" and says who
+// mentioned him; opening it clears the badge. A reload before reading shows
+// the badge again, from getThreads' `mentioned`; once read, it stays gone.
+test("alice mentions bob in a thread he is not reading: the @ badge, the notice, cleared by reading", async () => {
+  const alice = await signedIn("alice");
+  const bob = await signedIn("bob");
+  try {
+    await newThread(alice, "Plans", "Lunch on Friday?");
+    await newThread(alice, "Other", "Something else.");
+    const plans = bob.page.locator(".thread-item", { hasText: "Plans" });
+    const other = bob.page.locator(".thread-item", { hasText: "Other" });
+    await other.waitFor();
+    await other.click();
+    await bodies(bob, "Something else.").waitFor();
+    const badge = plans.locator(".badge-mention");
+    assert.equal(await badge.count(), 0, "no mention yet");
+
+    await alice.page.locator(".thread-item", { hasText: "Plans" }).click();
+    await say(alice, "@bob can you book the table?");
+    await badge.waitFor();
+    assert.equal(await badge.getAttribute("aria-label"), "you were mentioned");
+    await bob.page.locator("#mention-notice", { hasText: "Alice mentioned you in Plans" }).waitFor();
+    // A message that mentions nobody (an unknown name) adds no badge elsewhere.
+    await alice.page.locator(".thread-item", { hasText: "Other" }).click();
+    await say(alice, "@nobody here?");
+    await bodies(bob, "@nobody here?").waitFor();
+    assert.equal(await other.locator(".badge-mention").count(), 0, "an unknown @name mentions no one");
+
+    // Not read yet: after a reload the badge comes from getThreads (`mentioned`).
+    await bob.page.reload();
+    await bob.page.locator('#conn[data-state="connected"]').waitFor();
+    await bob.page.locator(".thread-item", { hasText: "Plans" }).locator(".badge-mention").waitFor();
+
+    // Reading the thread clears it, here and after another reload.
+    await bob.page.locator(".thread-item", { hasText: "Plans" }).click();
+    const mentioning = message(bob, "@bob can you book the table?");
+    await mentioning.waitFor();
+    assert.match((await mentioning.getAttribute("class")) ?? "", /mentions-me/);
+    await bob.page.locator(".thread-item", { hasText: "Plans" }).locator(".badge-mention").waitFor({ state: "detached" });
+    await bob.page.waitForTimeout(500); // the read mark reaches the backend
+    await bob.page.reload();
+    await bob.page.locator('#conn[data-state="connected"]').waitFor();
+    await bob.page.locator(".thread-item", { hasText: "Plans" }).waitFor();
+    assert.equal(await bob.page.locator(".thread-item", { hasText: "Plans" }).locator(".badge-mention").count(), 0, "read: no badge after a reload");
+    await snap(bob, "messages-mention");
+    assert.deepEqual(demo.pageErrors, [], "no errors in the pages");
+  } finally {
+    await alice.context.close();
+    await bob.context.close();
   }
 });

@@ -165,6 +165,8 @@ interface DirectoryUser {
 interface ThreadEntry {
   thread: Thread;
   unread: number;
+  /** A message after this user's read mark mentions them (protocol 1.5): the "@" badge. */
+  mentioned?: boolean;
   /** A support chat a supervisor monitors: not a member, no threadToken, pushes only. */
   monitor?: boolean;
 }
@@ -181,6 +183,8 @@ interface Pending {
   /** The id of the message this one replies to (protocol 1.4), and its quote shown while it is sent. */
   replyTo?: string;
   quote?: ReplyQuote;
+  /** The members the body mentions (protocol 1.5). */
+  mentions?: string[];
 }
 
 interface Notice {
@@ -473,6 +477,7 @@ async function start(accessToken: string): Promise<void> {
   client.on("messageDeleted", (ev) => onMessageDeleted(ev.threadId, ev.messageId));
   client.on("messageEdited", (ev) => onMessageChanged(ev.threadId, ev.message, { push: true }));
   client.on("reaction", (ev) => onReaction(ev));
+  client.on("mention", ({ threadId, message }) => onMention(threadId, message));
   client.on("error", ({ error, operation, threadId }) => {
     if (operation === "support.monitor" && threadId) {
       monitorLost(threadId); // the chat ended while the connection was away
@@ -581,7 +586,8 @@ async function loadLists(): Promise<void> {
       const old = state.threads.get(st.thread.id);
       // The backend counts unread messages (read marks): the count survives a reload.
       const unread = old ? old.unread : st.thread.id === state.current ? 0 : (st.thread.unread ?? 0);
-      state.threads.set(st.thread.id, { thread: newer(old?.thread, st.thread), unread });
+      const mentioned = old ? old.mentioned : st.thread.id !== state.current && st.thread.mentioned === true;
+      state.threads.set(st.thread.id, { thread: newer(old?.thread, st.thread), unread, mentioned });
     }
     renderContacts();
     renderThreads();
@@ -674,6 +680,45 @@ function dropThread(threadId: string): void {
   renderThreads();
 }
 
+/**
+ * Someone mentioned this user (protocol 1.5): the push comes whether or not this page listens to
+ * the thread. The thread gets the "@" badge until it is read, and a notice says who and where.
+ */
+function onMention(threadId: string, message: Message): void {
+  const entry = state.threads.get(threadId);
+  if (!entry) {
+    void refreshLists(); // a thread this page does not list yet; getThreads says `mentioned`
+    return;
+  }
+  if (threadId === state.current && !document.hidden) return; // being read now
+  entry.mentioned = true;
+  renderThreads();
+  notify(`${nameOf(message.authorId)} mentioned you in ${threadTitle(entry.thread)}`);
+}
+
+let mentionNoticeTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Shows a short notice above the thread list (a live region: screen readers read it). */
+function notify(text: string): void {
+  const el = $("mention-notice");
+  el.textContent = text;
+  show(el, true);
+  clearTimeout(mentionNoticeTimer);
+  mentionNoticeTimer = setTimeout(() => show(el, false), 8000);
+}
+
+/** The user ids a composed body mentions: "@id" or "@Name" (first name) of the thread's other members, at most 20. */
+function mentionsIn(threadId: string, body: string): string[] | undefined {
+  const members = (state.threads.get(threadId)?.thread.members ?? []).filter((m) => m !== state.me?.id);
+  const out: string[] = [];
+  for (const [, word] of body.matchAll(/(?:^|\s)@([\p{L}\p{N}_.-]+)/gu)) {
+    const w = word.replace(/[.-]+$/, "").toLowerCase();
+    const id = members.find((m) => m.toLowerCase() === w || nameOf(m).split(/\s+/)[0].toLowerCase() === w);
+    if (id && !out.includes(id) && out.length < 20) out.push(id);
+  }
+  return out.length ? out : undefined;
+}
+
 function onMessage(threadId: string, message: Message): void {
   const entry = state.threads.get(threadId);
   // This user's message may come back (a recovery) before its own answer: no pending copy then.
@@ -758,8 +803,9 @@ function onRead(ev: ReadEvent): void {
     // Read on another device of this user.
     state.marked.set(ev.threadId, ev.messageId);
     const entry = state.threads.get(ev.threadId);
-    if (entry?.unread) {
+    if (entry?.unread || entry?.mentioned) {
       entry.unread = 0;
+      entry.mentioned = false;
       renderThreads();
     }
     return;
@@ -899,7 +945,7 @@ function renderThreads(): void {
   };
   const entries = [...state.threads.values()].filter((e) => !e.monitor && !live(e.thread.id)).sort((a, b) => ts(b.thread.updatedAt) - ts(a.thread.updatedAt));
   if (!entries.length) list.append(h("li", { class: "muted small pad" }, "No threads yet. Start one!"));
-  for (const { thread, unread } of entries) {
+  for (const { thread, unread, mentioned } of entries) {
     const last = thread.lastMessage;
     const typing = typingText(thread.id);
     const preview = typing || (last ? `${last.authorId === state.me?.id ? "You" : nameOf(last.authorId)}: ${last.deleted ? "message deleted" : last.body}` : "");
@@ -924,6 +970,7 @@ function renderThreads(): void {
         "span",
         { class: "thread-item-meta" },
         h("time", { datetime: thread.updatedAt }, when(thread.updatedAt)),
+        mentioned ? h("span", { class: "badge badge-mention", title: "You were mentioned", "aria-label": "you were mentioned" }, "@") : null,
         unread ? h("span", { class: "badge", "aria-label": `${unread} unread` }, String(unread)) : null,
       ),
     );
@@ -956,6 +1003,7 @@ async function openThread(threadId: string): Promise<void> {
   }
   state.current = threadId;
   entry.unread = 0;
+  entry.mentioned = false;
   renderThreads();
   show($("thread-empty"), false);
   show($("thread-view"), true);
@@ -1166,7 +1214,7 @@ function renderMessage(m: Message, continued: boolean, readers: string[], others
   return h(
     "li",
     {
-      class: `msg${mine ? " mine" : ""}${continued ? " cont" : ""}${whisper ? " whisper" : ""}${state.flash === m.id ? " flash" : ""}`,
+      class: `msg${mine ? " mine" : ""}${continued ? " cont" : ""}${whisper ? " whisper" : ""}${state.flash === m.id ? " flash" : ""}${!mine && state.me && m.mentions?.includes(state.me.id) ? " mentions-me" : ""}`,
       "data-id": m.id,
     },
     continued ? h("span", { class: "avatar-gap", "aria-hidden": "true" }) : avatar(m.authorId, nameOf(m.authorId)),
@@ -1553,6 +1601,7 @@ async function deliver(p: Pending): Promise<void> {
       clientMessageId: p.clientMessageId,
       visibility: p.whisper ? "agents" : undefined,
       replyTo: p.replyTo,
+      mentions: p.mentions,
     });
     state.pending.delete(p.clientMessageId);
     onMessage(p.threadId, res.message);
@@ -1587,7 +1636,8 @@ function onSend(ev: Event): void {
     quote = { messageId: c.messageId, authorId: parent?.authorId, excerpt: parent ? excerpt(parent.body) : undefined };
     setComposing(null);
   }
-  void deliver({ clientMessageId: newClientMessageId(), threadId, threadToken: token, body, createdAt: new Date().toISOString(), whisper, replyTo: quote?.messageId, quote });
+  const mentions = mentionsIn(threadId, body);
+  void deliver({ clientMessageId: newClientMessageId(), threadId, threadToken: token, body, createdAt: new Date().toISOString(), whisper, replyTo: quote?.messageId, quote, mentions });
 }
 
 // ---------- attachments (protocol 1.4) ----------
@@ -3237,8 +3287,9 @@ function wire(): void {
     if (!document.hidden) visitorMarkSeen();
     if (!document.hidden && state.current) {
       const entry = state.threads.get(state.current);
-      if (entry?.unread) {
+      if (entry?.unread || entry?.mentioned) {
         entry.unread = 0;
+        entry.mentioned = false;
         renderThreads();
       }
       markSeen(state.current);
