@@ -2,15 +2,12 @@ package ops_test
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/ecbridge/ecb/internal/auth"
 	"github.com/ecbridge/ecb/internal/callbacks"
 	"github.com/ecbridge/ecb/internal/cluster"
-	"github.com/ecbridge/ecb/internal/hub"
 	"github.com/ecbridge/ecb/internal/ops"
 	"github.com/ecbridge/ecb/internal/redistest"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
@@ -20,38 +17,17 @@ import (
 // nodes and the offline nudge posted to url.
 func startNudgeNode(tb testing.TB, base *fixture, cfg cluster.Config, url string, secret []byte) *fixture {
 	tb.Helper()
-	n, err := cluster.Open(context.Background(), cfg, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h := hub.New(hub.Config{Broker: n.Broker, Controller: n.Controller, NodeID: n.ID()})
-	v, err := auth.NewVerifierFromKeys(auth.Config{Audience: "ecb-test"}, &testKey.PublicKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	f := &fixture{svc: ops.New(ops.Config{}, base.backend, v, h, slog.New(slog.DiscardHandler), nil), hub: h, backend: base.backend, signer: base.signer}
-	f.svc.Presence().SetStore(n.Presence)
-	p := callbacks.New(context.Background(), callbacks.Config{URL: url, Secret: secret, InitialBackoff: 20 * time.Millisecond})
-	f.svc.SetCallbacks(p)
-	f.svc.EnableOfflineNudge(context.Background(), callbacks.BatcherConfig{Window: nudgeWindow})
-	ctx, cancel := context.WithCancel(context.Background())
-	n.Start(ctx)
-	tb.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = f.svc.ShutdownOffline(sctx)
-		_ = p.Shutdown(sctx)
-		cancel()
-		n.Close()
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for n.Ready(context.Background()) != nil {
-		if time.Now().After(deadline) {
-			tb.Fatal("the cluster node is not ready")
+	return startPeopleNodeWith(tb, base, cfg, func(f *fixture) func() {
+		p := callbacks.New(context.Background(), callbacks.Config{URL: url, Secret: secret, InitialBackoff: 20 * time.Millisecond})
+		f.svc.SetCallbacks(p)
+		f.svc.EnableOfflineNudge(context.Background(), callbacks.BatcherConfig{Window: nudgeWindow})
+		return func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			_ = f.svc.ShutdownOffline(sctx)
+			_ = p.Shutdown(sctx)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return f
+	})
 }
 
 // Two nodes on one Redis: bob is connected to node B only, carol nowhere.

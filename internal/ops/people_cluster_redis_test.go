@@ -19,6 +19,14 @@ import (
 // cluster.Node, with presence across the nodes.
 func startPeopleNode(tb testing.TB, base *fixture, cfg cluster.Config) *fixture {
 	tb.Helper()
+	return startPeopleNodeWith(tb, base, cfg, nil)
+}
+
+// startPeopleNodeWith is startPeopleNode with setup run on the Service
+// before the node starts; the stop it returns (if any) runs first at
+// cleanup, before the node closes.
+func startPeopleNodeWith(tb testing.TB, base *fixture, cfg cluster.Config, setup func(*fixture) (stop func())) *fixture {
+	tb.Helper()
 	n, err := cluster.Open(context.Background(), cfg, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -30,9 +38,16 @@ func startPeopleNode(tb testing.TB, base *fixture, cfg cluster.Config) *fixture 
 	}
 	f := &fixture{svc: ops.New(ops.Config{}, base.backend, v, h, slog.New(slog.DiscardHandler), nil), hub: h, backend: base.backend, signer: base.signer}
 	f.svc.Presence().SetStore(n.Presence)
+	stop := func() {}
+	if setup != nil {
+		if s := setup(f); s != nil {
+			stop = s
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.Start(ctx)
 	tb.Cleanup(func() {
+		stop()
 		cancel()
 		n.Close()
 	})

@@ -12,13 +12,7 @@ const demo = new BrowserDemo("ecb-browser-attach-");
 before(() => demo.start());
 after(() => demo.stop());
 
-async function signedIn(user) {
-  const w = await demo.newPage(user, { viewport: { width: 1180, height: 760 } });
-  await w.page.locator(`#user-${user}`).check();
-  await w.page.getByRole("button", { name: "Sign in" }).click();
-  await w.page.locator('#conn[data-state="connected"]').waitFor();
-  return w;
-}
+const signedIn = (user) => demo.signedIn(user, { viewport: { width: 1180, height: 760 } });
 
 // A 2x2 red PNG.
 const png = Buffer.from(

@@ -113,6 +113,26 @@ export class BrowserDemo {
     await page.goto(this.url + "/");
     return { context, page, user: who };
   }
+
+  /** signedIn opens the demo for user (newPage's options) and signs in as them, password = name. */
+  async signedIn(user, opts) {
+    const w = await this.newPage(user, opts);
+    await w.page.locator(`#user-${user}`).check();
+    await w.page.getByRole("button", { name: "Sign in" }).click();
+    await w.page.locator('#conn[data-state="connected"]').waitFor();
+    return w;
+  }
+}
+
+/** The bodies of the open thread's messages that read exactly text. */
+export const bodies = (w, text) => w.page.locator("#messages .msg-body", { hasText: exact(text) });
+
+/** say sends text from the composer of the open thread and waits until the server acknowledged it. */
+export async function say(w, text) {
+  await w.page.getByLabel("Message", { exact: true }).fill(text);
+  await w.page.getByLabel("Message", { exact: true }).press("Enter");
+  await bodies(w, text).waitFor();
+  await w.page.locator("#messages .msg.pending").waitFor({ state: "detached" });
 }
 
 /**

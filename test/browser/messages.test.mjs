@@ -7,32 +7,19 @@
 // alice mentions bob, who is reading another thread.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { BrowserDemo, snap, exact } from "./harness.mjs";
+import { BrowserDemo, bodies, say, snap, exact } from "./harness.mjs";
 
 const demo = new BrowserDemo("ecb-browser-messages-");
 
 before(() => demo.start());
 after(() => demo.stop());
 
-async function signedIn(user) {
-  const w = await demo.newPage(user, { viewport: { width: 1180, height: 760 } });
-  await w.page.locator(`#user-${user}`).check();
-  await w.page.getByRole("button", { name: "Sign in" }).click();
-  await w.page.locator('#conn[data-state="connected"]').waitFor();
-  return w;
-}
+const signedIn = (user) => demo.signedIn(user, { viewport: { width: 1180, height: 760 } });
 
-const bodies = (w, text) => w.page.locator("#messages .msg-body", { hasText: exact(text) });
 /** The message item whose own body is exactly text (a reply's quote of it does not count). */
 const message = (w, text) => w.page.locator("#messages .msg").filter({ has: w.page.locator(".msg-body", { hasText: exact(text) }) });
 const chip = (w, text, reaction) => message(w, text).locator(`.reaction[data-reaction="${reaction}"]`);
 
-async function say(w, text) {
-  await w.page.getByLabel("Message", { exact: true }).fill(text);
-  await w.page.getByLabel("Message", { exact: true }).press("Enter");
-  await bodies(w, text).waitFor();
-  await w.page.locator("#messages .msg.pending").waitFor({ state: "detached" });
-}
 
 async function newThread(w, subject, first) {
   await w.page.getByRole("button", { name: "New thread" }).click();

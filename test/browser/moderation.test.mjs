@@ -4,28 +4,16 @@
 // thread, deletes bob's message and removes carol, who sees the thread go.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { BrowserDemo, snap, exact } from "./harness.mjs";
+import { BrowserDemo, bodies, say, snap, exact } from "./harness.mjs";
 
 const demo = new BrowserDemo("ecb-browser-moderation-");
 
 before(() => demo.start());
 after(() => demo.stop());
 
-async function signedIn(user) {
-  const w = await demo.newPage(user, { viewport: { width: 1180, height: 760 } });
-  await w.page.locator(`#user-${user}`).check();
-  await w.page.getByRole("button", { name: "Sign in" }).click();
-  await w.page.locator('#conn[data-state="connected"]').waitFor();
-  return w;
-}
+const signedIn = (user) => demo.signedIn(user, { viewport: { width: 1180, height: 760 } });
 
-const bodies = (w, text) => w.page.locator("#messages .msg-body", { hasText: exact(text) });
 
-async function say(w, text) {
-  await w.page.getByLabel("Message", { exact: true }).fill(text);
-  await w.page.getByLabel("Message", { exact: true }).press("Enter");
-  await bodies(w, text).waitFor();
-}
 
 test("bob joins the public Lobby; alice deletes a message and removes carol", async () => {
   const alice = await signedIn("alice");

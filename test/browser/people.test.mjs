@@ -11,13 +11,7 @@ const demo = new BrowserDemo("ecb-browser-people-");
 before(() => demo.start());
 after(() => demo.stop());
 
-async function signedIn(user) {
-  const w = await demo.newPage(user);
-  await w.page.locator(`#user-${user}`).check();
-  await w.page.getByRole("button", { name: "Sign in" }).click();
-  await w.page.locator('#conn[data-state="connected"]').waitFor();
-  return w;
-}
+const signedIn = (user) => demo.signedIn(user);
 
 test("the New thread dialog searches users; adding and removing a contact shows on both sides at once", async () => {
   const alice = await signedIn("alice");

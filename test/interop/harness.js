@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { EventEmitter } from "node:events";
 import { io } from "socket.io-client";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -129,6 +130,44 @@ export class Demo {
   // connect opens a socket for user with a fresh userToken.
   async connect(user, opts = {}) {
     return this.socket({ userToken: await this.userToken(user) }, opts);
+  }
+
+  // events opens GET /v1/events for token and emits each named SSE event
+  // (its data decoded) on the returned emitter, then "end"; close() ends it;
+  // ready is the stream's first (ready) event.
+  async events(token) {
+    const ac = new AbortController();
+    const r = await fetch(this.url + "/v1/events", { headers: { authorization: "Bearer " + token }, signal: ac.signal });
+    assert.equal(r.status, 200);
+    const em = new EventEmitter();
+    em.close = () => ac.abort();
+    const ready = once(em, "ready");
+    (async () => {
+      const dec = new TextDecoder();
+      let buf = "";
+      try {
+        for await (const chunk of r.body) {
+          buf += dec.decode(chunk, { stream: true });
+          let i;
+          while ((i = buf.indexOf("\n\n")) >= 0) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            let name = "";
+            let payload = "";
+            for (const line of block.split("\n")) {
+              if (line.startsWith("event:")) name = line.slice(6).trim();
+              if (line.startsWith("data:")) payload = line.slice(5).trim();
+            }
+            if (name) em.emit(name, JSON.parse(payload));
+          }
+        }
+        em.emit("end");
+      } catch {
+        // aborted
+      }
+    })();
+    em.ready = await ready;
+    return em;
   }
 }
 

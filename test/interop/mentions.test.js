@@ -5,7 +5,6 @@
 // before the backend is asked; getThreads says mentioned until bob reads.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { EventEmitter } from "node:events";
 import { Demo, once, data, errorCode } from "./harness.js";
 
 let demo;
@@ -19,48 +18,12 @@ after(async () => {
   await demo.remove();
 });
 
-// events opens GET /v1/events for token and emits each named SSE event
-// (its data decoded) on the returned emitter; close() ends it.
-async function events(token) {
-  const ac = new AbortController();
-  const r = await fetch(demo.url + "/v1/events", { headers: { authorization: "Bearer " + token }, signal: ac.signal });
-  assert.equal(r.status, 200);
-  const em = new EventEmitter();
-  em.close = () => ac.abort();
-  const ready = once(em, "ready");
-  (async () => {
-    const dec = new TextDecoder();
-    let buf = "";
-    try {
-      for await (const chunk of r.body) {
-        buf += dec.decode(chunk, { stream: true });
-        let i;
-        while ((i = buf.indexOf("\n\n")) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          let name = "";
-          let payload = "";
-          for (const line of block.split("\n")) {
-            if (line.startsWith("event:")) name = line.slice(6).trim();
-            if (line.startsWith("data:")) payload = line.slice(5).trim();
-          }
-          if (name) em.emit(name, JSON.parse(payload));
-        }
-      }
-    } catch {
-      // aborted
-    }
-  })();
-  em.ready = await ready;
-  return em;
-}
-
 test("a mention reaches every connection of bob, who does not listen to the thread", async () => {
   const alice = await demo.connect("alice");
   const bob = await demo.connect("bob");
   const carol = await demo.connect("carol");
   const bobToken = await demo.userToken("bob");
-  const bobStream = await events(bobToken);
+  const bobStream = await demo.events(bobToken);
   const created = await data(alice, "createThread", { participants: ["bob", "carol"], message: { body: "standup" } });
   const id = created.thread.id;
   const pushed = { bob: [], carol: [], alice: [] };

@@ -4,7 +4,6 @@
 // profile properties pushed to the contacts.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { EventEmitter } from "node:events";
 import { Demo, once, call, data, errorCode } from "./harness.js";
 
 let demo;
@@ -25,43 +24,6 @@ async function rest(method, path, token, body) {
     body: body ? JSON.stringify(body) : undefined,
   });
   return { status: r.status, ...(await r.json()) };
-}
-
-// events opens GET /v1/events for token and emits each named SSE event
-// (its data decoded) on the returned emitter; close() ends it.
-async function events(token) {
-  const ac = new AbortController();
-  const r = await fetch(demo.url + "/v1/events", { headers: { authorization: "Bearer " + token }, signal: ac.signal });
-  assert.equal(r.status, 200);
-  const em = new EventEmitter();
-  em.close = () => ac.abort();
-  const ready = once(em, "ready");
-  (async () => {
-    const dec = new TextDecoder();
-    let buf = "";
-    try {
-      for await (const chunk of r.body) {
-        buf += dec.decode(chunk, { stream: true });
-        let i;
-        while ((i = buf.indexOf("\n\n")) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          let name = "";
-          let payload = "";
-          for (const line of block.split("\n")) {
-            if (line.startsWith("event:")) name = line.slice(6).trim();
-            if (line.startsWith("data:")) payload = line.slice(5).trim();
-          }
-          if (name) em.emit(name, JSON.parse(payload));
-        }
-      }
-      em.emit("end");
-    } catch {
-      // aborted
-    }
-  })();
-  em.ready = await ready;
-  return em;
 }
 
 test("searchUsers over Socket.IO and REST, with the bad-input rules", async () => {
@@ -116,7 +78,7 @@ test("addContact and removeContact: both sides are told, presence follows at onc
   await away;
 
   // The removal is told to the other side over SSE too.
-  const stream = await events(await demo.userToken("agent1"));
+  const stream = await demo.events(await demo.userToken("agent1"));
   const removed = once(stream, "contact", 5000, (c) => c.change === "removed");
   const removedIo = once(agent, "contact", 5000, (c) => c.change === "removed");
   await data(alice, "removeContact", { userId: "agent1" });
@@ -140,7 +102,7 @@ test("addContact and removeContact: both sides are told, presence follows at onc
 test("setProfile and deleteProfileProperty are pushed to the contacts (REST call, Socket.IO and SSE pushes)", async () => {
   const bob = await demo.connect("bob"); // alice's contact in the demo
   const agent = await demo.connect("agent2"); // nobody's contact
-  const stream = await events(await demo.userToken("carol"));
+  const stream = await demo.events(await demo.userToken("carol"));
   let stranger = false;
   agent.on("profile", () => (stranger = true));
 
@@ -195,7 +157,7 @@ test("REST + SSE log-off: DELETE /v1/events/{streamId} ends the stream and prese
   const bob = await demo.connect("bob");
   const aliceTok = await demo.userToken("alice");
   const online = once(bob, "presence", 5000, (p) => p.userId === "alice" && p.show === "available");
-  const stream = await events(aliceTok);
+  const stream = await demo.events(aliceTok);
   const { streamId } = stream.ready;
   assert.ok(streamId, JSON.stringify(stream.ready));
   await online;
