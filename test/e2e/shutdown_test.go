@@ -194,7 +194,8 @@ func (cr *callbackReceiver) events() []ecbserver.CallbackEvent {
 // TestShutdownDrains: on the shutdown signal a node stops accepting, tells
 // its Socket.IO clients closing {reason: "shutdown"}, lets the operation in
 // flight complete and be acked, refuses new ones, delivers the support
-// callbacks in flight and queued (with retries), and only then closes.
+// callbacks in flight and queued (with retries) and the open offline
+// nudge batches, and only then closes.
 func TestShutdownDrains(t *testing.T) {
 	d := startDemo(t)
 	gb := newGatedBackend(t, d.Backend)
@@ -286,10 +287,27 @@ func TestShutdownDrains(t *testing.T) {
 	if err := n.wait(t); err != nil {
 		t.Errorf("Run: %v", err)
 	}
-	got := cr.events()
+	var got []ecbserver.CallbackEvent
+	var nudged []string // the messages the offline nudges named for bob
+	for _, ev := range cr.events() {
+		if ev.Type != ecbserver.CallbackMessageOffline {
+			got = append(got, ev)
+			continue
+		}
+		var n ecbserver.OfflineNudge
+		if err := json.Unmarshal(ev.Data, &n); err != nil || n.ThreadID != c.Thread.ID || !slices.Equal(n.UserIDs, []string{"bob"}) {
+			t.Errorf("message.offline %s: %+v %v", ev.Data, n, err)
+		}
+		nudged = append(nudged, n.MessageIDs...)
+	}
 	if len(got) != 2 || got[0].Type != ecbserver.CallbackSupportRequested || got[1].Type != ecbserver.CallbackConversationClosed ||
 		got[0].RequestID != asked.RequestID || got[1].RequestID != asked.RequestID {
 		t.Errorf("(a) callbacks delivered after the shutdown signal: %+v", got)
+	}
+	// The message stored while draining was in an open nudge batch, which
+	// the shutdown posted at once (bob has no connection).
+	if sent.Message.ID == "" || !slices.Contains(nudged, sent.Message.ID) {
+		t.Errorf("(a) no message.offline named the message sent before the shutdown (%q): %v", sent.Message.ID, nudged)
 	}
 }
 
