@@ -62,6 +62,8 @@ type EngineConn struct {
 	timer      *time.Timer     // heartbeat, then the polling linger
 	closeFrame bool            // the writer must end with a close frame
 	lingering  bool            // closing, counted by the Engine's tracker until finish
+
+	pollKey uint64 // the connection's key in the Engine's poller (netpoll.go); never 0
 }
 
 // ID returns the Engine.IO session id.
@@ -238,6 +240,12 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 	state := c.state
 	c.mu.Unlock()
 
+	c.e.mu.RLock()
+	poll := c.e.poll
+	c.e.mu.RUnlock()
+	if poll != nil {
+		poll.forget(c) // after c.closed is set: no arm can add it again
+	}
 	if state == stateClosed {
 		c.e.unregister(c)
 	}
