@@ -341,7 +341,7 @@ func (c *EngineConn) enqueuePong(payload []byte) error {
 	if c.state != stateOpen {
 		return ErrClosed
 	}
-	c.queue = append(c.queue, frame{op: ws.OpPong, data: payload})
+	c.appendLocked(frame{op: ws.OpPong, data: payload})
 	c.queued += len(payload) + 1
 	c.kickLocked()
 	return nil
