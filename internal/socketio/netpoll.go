@@ -135,6 +135,28 @@ func (c *EngineConn) pollReady() {
 	c.readLoop(conn, nil, false)
 }
 
+// pollIdle is readLoop's step when its reader is idle and may use the
+// poller (fr.raw is set): it reads what has come (nil: go on reading), or
+// arms the poller and reports armed (the reader returns), or returns the
+// connection's error. When the poller cannot be armed (c is closing, or the
+// poller stopped) it clears fr.raw and reports nil: the reader waits on
+// its own goroutine from then on. It is a function of its own so that
+// readLoop's frame, on the stack of every blocked reader, stays small.
+//
+//go:noinline
+func (c *EngineConn) pollIdle(fr *frameReader) (armed bool, err error) {
+	err = fr.peek()
+	if !errors.Is(err, errWouldBlock) {
+		return false, err
+	}
+	fr.release()
+	if p := c.e.pollerFor(); p != nil && p.arm(c, fr.raw) {
+		return true, nil
+	}
+	fr.raw = nil
+	return false, nil
+}
+
 // rawConn returns conn's descriptor access, or nil (TLS).
 func rawConn(conn net.Conn) syscall.RawConn {
 	if sc, ok := conn.(syscall.Conn); ok {

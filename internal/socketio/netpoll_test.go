@@ -438,3 +438,37 @@ func TestReaderHeartbeat(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkReaderEcho: one message from the client and its echo, on one
+// connection: what readiness reading adds per message received (a
+// non-blocking read that finds nothing, an epoll_ctl, a wake-up and a
+// goroutine) against a reader blocked in Read.
+func BenchmarkReaderEcho(b *testing.B) {
+	for _, m := range readerModes {
+		b.Run(m.name, func(b *testing.B) {
+			h := &echoHandler{closed: map[string]string{}, done: make(chan string, 8)}
+			cfg := testConfig()
+			cfg.PingInterval = time.Minute
+			cfg.BlockingReader = m.blocking
+			e := NewEngine(cfg, func(*EngineConn) EngineHandler { return h })
+			hs := httptest.NewServer(e)
+			defer hs.Close()
+			c := dialWS(b, hs, "")
+			c.openSession()
+			msg := clientFrame(ws.OpText, true, []byte("4"+strings.Repeat("b", 100)))
+			b.ResetTimer()
+			for range b.N {
+				if _, err := c.conn.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := c.tryRead(5 * time.Second); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = e.Shutdown(ctx)
+		})
+	}
+}

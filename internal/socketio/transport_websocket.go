@@ -168,27 +168,20 @@ func (c *EngineConn) readLoop(conn net.Conn, br *bufio.Reader, probe bool) {
 		defer upgradeTimer.Stop()
 	}
 	fr := frameReader{conn: conn, br: br, max: c.e.cfg.MaxPayload}
-	var poll *poller
 	if p := c.e.pollerFor(); p != nil {
-		if fr.raw = rawConn(conn); fr.raw != nil {
-			poll = p
-		}
+		fr.raw = rawConn(conn)
 	}
 	defer fr.release()
 	busy := false
 	for {
 		var err error
 		if !probe && fr.idle() {
-			if poll != nil {
+			if fr.raw != nil {
 				// Between two messages with nothing buffered: read what
 				// has come, or leave the waiting to the poller (netpoll.go).
-				if err = fr.peek(); errors.Is(err, errWouldBlock) {
-					fr.release()
-					if poll.arm(c, fr.raw) {
-						return
-					}
-					// Not armed (closed, or the poller stopped): wait here.
-					poll, err = nil, nil
+				var armed bool
+				if armed, err = c.pollIdle(&fr); armed {
+					return
 				}
 			} else if busy {
 				// About to wait for the client with a stack that handlers may
@@ -435,12 +428,12 @@ type frameReader struct {
 	conn net.Conn
 	raw  syscall.RawConn // set when the reader may peek (readiness reading)
 	br   *bufio.Reader
-	own  bool        // br comes from readerPool, or is pr's
 	pr   *pollReader // br's pollReader, with raw
 	max  int
 	msg  []byte // the fragments of a message being assembled
-	op   ws.OpCode
 	hdr  [12]byte
+	own  bool // br comes from readerPool, or is pr's
+	op   ws.OpCode
 }
 
 func (fr *frameReader) release() {
