@@ -243,8 +243,9 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 	c.e.mu.RLock()
 	poll := c.e.poll
 	c.e.mu.RUnlock()
-	if poll != nil {
-		poll.forget(c) // after c.closed is set: no arm can add it again
+	if poll != nil && poll.disarm(c) { // after c.closed is set: no arm can add it again
+		c.e.track.add()
+		go c.pollReady()
 	}
 	if state == stateClosed {
 		c.e.unregister(c)

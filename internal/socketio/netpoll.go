@@ -24,8 +24,9 @@ import (
 // The descriptor is armed one-shot: at most one reader per connection, so
 // handlers still run one at a time in the client's order on "the
 // connection's reader". Heartbeats, the write path and closing are
-// unchanged: closing a connection closes its descriptor, which leaves the
-// epoll set, and forgets its entry.
+// unchanged: closing a connection drops its entry and gives it a reader
+// again, which drains what the client still sends until the descriptor is
+// closed (which takes it out of the epoll set), as a blocking reader does.
 
 // errWouldBlock is a non-blocking read that found no data.
 var errWouldBlock = errors.New("socketio: read would block")
@@ -122,13 +123,15 @@ func (e *Engine) pollerFor() *poller {
 	return p
 }
 
-// pollReady is a connection's reader started by the poller: its descriptor
-// is readable. The poller has called e.track.add for it.
+// pollReady is a connection's reader started by the poller (its
+// descriptor is readable) or by close (it was armed). A closed
+// connection's reader cannot arm the poller again: it reads, discarding,
+// until the descriptor is closed. The caller has called e.track.add for it.
 func (c *EngineConn) pollReady() {
 	c.mu.Lock()
 	conn := c.ws
 	c.mu.Unlock()
-	if conn == nil || c.closed.Load() {
+	if conn == nil {
 		c.e.track.done()
 		return
 	}

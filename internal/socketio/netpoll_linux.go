@@ -82,12 +82,19 @@ func (p *poller) arm(c *EngineConn, raw syscall.RawConn) bool {
 	return true
 }
 
-// forget drops c's entry, once c is closed (its descriptor leaves the epoll
-// set by itself when it is closed).
-func (p *poller) forget(c *EngineConn) {
+// disarm drops c's entry once c is closed, and reports whether it was
+// armed: the caller then starts c's reader, which drains what the client
+// sends until the descriptor is closed (as a blocking reader would have),
+// so that the close does not find unread bytes and answer with a reset.
+// The descriptor leaves the epoll set by itself when it is closed.
+func (p *poller) disarm(c *EngineConn) bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns[c.pollKey] == nil {
+		return false
+	}
 	delete(p.conns, c.pollKey)
-	p.mu.Unlock()
+	return true
 }
 
 // stop makes run return; arm fails from now on. The connections armed are

@@ -19,6 +19,6 @@ func newPoller() (*poller, error) {
 }
 
 func (p *poller) arm(*EngineConn, syscall.RawConn) bool { return false }
-func (p *poller) forget(*EngineConn)                    {}
+func (p *poller) disarm(*EngineConn) bool               { return false }
 func (p *poller) stop()                                 {}
 func (p *poller) run(e *Engine)                         { e.track.done() }
