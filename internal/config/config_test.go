@@ -64,6 +64,16 @@ func TestEnforceMembershipDefaultsOn(t *testing.T) {
 	if !*cfg.Operations.EnforceMembership {
 		t.Error("enforceMembership must default to true")
 	}
+	if !*cfg.SocketIO.Netpoll {
+		t.Error("socketio.netpoll must default to true")
+	}
+	cfg, err = config.Load("", []string{"ECB_AUTH_PUBLIC_KEY_FILE=" + writeKey(t), "ECB_BACKEND_URL=http://b/ecb/v1", "ECB_BACKEND_SECRET=" + strings.Repeat("x", 40), "ECB_SOCKETIO_NETPOLL=false"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *cfg.SocketIO.Netpoll {
+		t.Error("ECB_SOCKETIO_NETPOLL=false must turn socketio.netpoll off")
+	}
 }
 
 func TestErrorsNameTheKey(t *testing.T) {

@@ -180,6 +180,7 @@ func New(ctx context.Context, cfg *config.Config, opt Options) (*Server, error) 
 			ConnectTimeout:  cfg.SocketIO.ConnectTimeout,
 			WriteQueueBytes: cfg.SocketIO.QueueBytes,
 			WriteDelay:      cfg.SocketIO.WriteDelay,
+			BlockingReader:  cfg.SocketIO.Netpoll != nil && !*cfg.SocketIO.Netpoll, // nil (a Config not from Load): on
 			AllowedOrigins:  cfg.HTTP.AllowedOrigins,
 			CheckOrigin:     origins.allows,
 			// What sioapi reads of a connection's handshake request after

@@ -43,6 +43,15 @@ type Config struct {
 	// a browser's headers (cookies, user agent, accept lists) are often
 	// 1–3 KB per connection. Nil keeps every header.
 	KeepHeaders []string
+	// BlockingReader, when true, gives every WebSocket a reader goroutine
+	// of its own, blocked in Read while the client sends nothing (≈ 2.4 KB
+	// of stack and goroutine per idle connection). When false (the
+	// default), on Linux, a WebSocket idle between two messages has no
+	// goroutine: the Engine's readiness poller (one epoll instance and one
+	// goroutine) starts a reader when data arrives (see netpoll.go).
+	// Elsewhere, and for a connection without a file descriptor (TLS
+	// served by the process), reads block as with true.
+	BlockingReader bool
 	// UpgradeTimeout is how long a polling session may stay in the middle of
 	// an upgrade (between the WebSocket probe and the "5" upgrade packet)
 	// before the upgrade is abandoned. Default 10s.

@@ -57,7 +57,13 @@
 // (a backend call) to another goroutine and answer through the Ack, which
 // may be called from anywhere. Middlewares may do bounded I/O.
 //
-// Goroutines: per WebSocket connection, one reader goroutine. Writes go
+// Goroutines: per WebSocket connection, a reader goroutine while it has
+// data to read. On Linux (unless Config.BlockingReader), a connection idle
+// between two messages has none: the Engine's readiness poller, one epoll
+// instance and one goroutine, starts a fresh reader when the descriptor is
+// readable, one at a time per connection (netpoll.go); elsewhere, for TLS,
+// and with BlockingReader, every WebSocket keeps a reader blocked in Read.
+// Writes go
 // through the Engine's writer pool: a connection with something to write
 // joins a ready list, and at most a few writer goroutines per Engine, alive
 // only while the list is not empty, write each ready connection's every
@@ -72,7 +78,8 @@
 // connection: it lives on the request's goroutine only (a WebSocket refusal
 // for at most about 2 s: its write, then the wait for the client's close
 // frame), and holds no lock. Lock order: EngineConn.recvMu, then the Socket and
-// client locks, then EngineConn.mu, then Engine.mu or the writer pool's lock.
+// client locks, then EngineConn.mu, then Engine.mu or the writer pool's lock; the
+// poller's lock is taken alone (around an epoll_ctl, which does not block).
 //
 // docs/socketio.md lists what of the protocol is implemented, the knobs,
 // the limits and the close reasons.

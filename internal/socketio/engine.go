@@ -45,6 +45,10 @@ type Engine struct {
 	track   tracker
 	writers writePool // the WebSocket writes (writer.go)
 
+	pollOnce sync.Once
+	poll     *poller       // readiness reading (netpoll.go); under mu, nil until first used
+	pollKeys atomic.Uint64 // the last EngineConn.pollKey given
+
 	// refuseOrigin, when set (by a Server with Config.OriginRefusal),
 	// answers a request from an Origin not accepted instead of the 403; it
 	// reports false when it wrote nothing.
@@ -88,6 +92,12 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Unlock()
 	for _, c := range conns {
 		c.close(ReasonServerShutdown, closeGraceful)
+	}
+	e.mu.RLock()
+	p := e.poll
+	e.mu.RUnlock()
+	if p != nil {
+		p.stop() // every connection is closing: none needs its poller
 	}
 	return e.track.Wait(ctx)
 }
@@ -190,7 +200,7 @@ func (e *Engine) newConn(r *http.Request, transport uint8) *EngineConn {
 	if e.cfg.SessionIDPrefix != "" {
 		id = e.cfg.SessionIDPrefix + "." + id
 	}
-	c := &EngineConn{e: e, id: id, req: trimRequest(r, e.cfg.KeepHeaders), transport: transport}
+	c := &EngineConn{e: e, id: id, req: trimRequest(r, e.cfg.KeepHeaders), transport: transport, pollKey: e.pollKeys.Add(1)}
 	c.handler = e.accept(c)
 	if c.handler == nil {
 		return nil

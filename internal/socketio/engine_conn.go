@@ -62,6 +62,8 @@ type EngineConn struct {
 	timer      *time.Timer     // heartbeat, then the polling linger
 	closeFrame bool            // the writer must end with a close frame
 	lingering  bool            // closing, counted by the Engine's tracker until finish
+
+	pollKey uint64 // the connection's key in the Engine's poller (netpoll.go); never 0
 }
 
 // ID returns the Engine.IO session id.
@@ -116,7 +118,7 @@ func (c *EngineConn) tryEnqueue(f frame) error {
 	if c.queued > 0 && c.queued+n > c.e.cfg.WriteQueueBytes {
 		return ErrSlowConsumer
 	}
-	c.queue = append(c.queue, f)
+	c.appendLocked(f)
 	c.queued += n
 	c.kickLocked()
 	return nil
@@ -138,7 +140,7 @@ func (c *EngineConn) enqueueAll(fs []frame) error {
 		c.slow()
 		return ErrSlowConsumer
 	}
-	c.queue = append(c.queue, fs...)
+	c.appendLocked(fs...)
 	c.queued += n
 	c.kickLocked()
 	c.mu.Unlock()
@@ -238,6 +240,13 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 	state := c.state
 	c.mu.Unlock()
 
+	c.e.mu.RLock()
+	poll := c.e.poll
+	c.e.mu.RUnlock()
+	if poll != nil && poll.disarm(c) { // after c.closed is set: no arm can add it again
+		c.e.track.add()
+		go c.pollReady()
+	}
 	if state == stateClosed {
 		c.e.unregister(c)
 	}
@@ -293,9 +302,43 @@ func (c *EngineConn) finish() {
 	}
 }
 
+// queueArrayLen is the length of the pooled queue arrays: a connection
+// idle after a write holds no queue array; its next send takes one from
+// queuePool, and a steady flow of sends allocates none.
+const queueArrayLen = 8
+
+var queuePool = sync.Pool{New: func() any { return new([queueArrayLen]frame) }}
+
+// appendLocked queues fs, taking a pooled array for an empty queue.
+func (c *EngineConn) appendLocked(fs ...frame) {
+	if cap(c.queue) == 0 {
+		c.queue = queuePool.Get().(*[queueArrayLen]frame)[:0]
+	}
+	c.queue = append(c.queue, fs...)
+}
+
+// putQueueArray gives q's array back to queuePool if it is of its size.
+// Nothing may use q afterwards.
+func putQueueArray(q []frame) {
+	if cap(q) == queueArrayLen {
+		q = q[:queueArrayLen]
+		clear(q)
+		queuePool.Put((*[queueArrayLen]frame)(q))
+	}
+}
+
 // recycleLocked keeps a written (cleared) batch's array for the next
-// sends, so that a steady flow of sends allocates no queue.
+// sends while more are queued, so that a steady flow of sends allocates no
+// queue; when nothing is queued, the connection keeps no array (idle
+// connections hold none).
 func (c *EngineConn) recycleLocked(batch []frame) {
+	if len(c.queue) == 0 {
+		putQueueArray(batch)
+		putQueueArray(c.queue)
+		putQueueArray(c.spare)
+		c.queue, c.spare = nil, nil
+		return
+	}
 	if cap(batch) == 0 || cap(batch) > 256 {
 		return
 	}
@@ -336,7 +379,7 @@ func (c *EngineConn) onTimer() {
 	c.awaitPong = true
 	c.timer.Reset(c.e.cfg.PingTimeout)
 	// A ping always fits: it is not subject to the slow-consumer bound.
-	c.queue = append(c.queue, frame{typ: eioPing})
+	c.appendLocked(frame{typ: eioPing})
 	c.queued++
 	c.kickLocked()
 	c.mu.Unlock()

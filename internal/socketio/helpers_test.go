@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -16,13 +17,16 @@ import (
 	"github.com/gobwas/ws/wsutil"
 )
 
-// testConfig has short timers so that heartbeat tests are quick.
+// testConfig has short timers so that heartbeat tests are quick. With
+// SOCKETIO_TEST_BLOCKING_READER=1 in the environment its connections read
+// with blocking readers instead of the poller, so that the suite covers both.
 func testConfig() Config {
 	return Config{
 		PingInterval:   time.Second,
 		PingTimeout:    time.Second,
 		ConnectTimeout: 5 * time.Second,
 		AllowedOrigins: []string{"*"},
+		BlockingReader: os.Getenv("SOCKETIO_TEST_BLOCKING_READER") == "1",
 	}
 }
 

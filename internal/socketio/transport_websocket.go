@@ -17,9 +17,11 @@ import (
 )
 
 // The WebSocket transport, on github.com/gobwas/ws (chosen by measurement,
-// see docs/decisions.md). It keeps no buffer per idle connection: the reader
-// blocks on a 2-byte header read and borrows a pooled bufio.Reader only while
-// a frame is being read; writes go through the Engine's writer pool
+// see docs/decisions.md). It keeps no buffer per idle connection, and on
+// Linux no goroutine either: an idle connection waits in the Engine's
+// poller (netpoll.go), or, with blocking readers, its reader blocks on a
+// 2-byte header read; a reader borrows a pooled bufio.Reader only while a
+// frame is being read; writes go through the Engine's writer pool
 // (writer.go), and a blocking writer goroutine exists only while a client's
 // send buffer is full, borrowing a pooled bufio.Writer for one batch.
 
@@ -31,6 +33,8 @@ const (
 var (
 	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufSize) }}
+	// pollReaderPool holds the readers of readiness reading (netpoll.go).
+	pollReaderPool = sync.Pool{New: func() any { return newPollReader() }}
 )
 
 var (
@@ -164,20 +168,37 @@ func (c *EngineConn) readLoop(conn net.Conn, br *bufio.Reader, probe bool) {
 		defer upgradeTimer.Stop()
 	}
 	fr := frameReader{conn: conn, br: br, max: c.e.cfg.MaxPayload}
+	if p := c.e.pollerFor(); p != nil {
+		fr.raw = rawConn(conn)
+	}
 	defer fr.release()
 	busy := false
 	for {
-		if busy && !probe && fr.idle() {
-			// About to wait for the client with a stack that handlers may
-			// have grown: wait on a fresh goroutine (small stack) instead.
-			// This keeps idle connections at the minimum stack size.
-			fr.release()
-			c.e.track.add()
-			go c.readLoop(conn, nil, false)
-			return
+		var err error
+		if !probe && fr.idle() {
+			if fr.raw != nil {
+				// Between two messages with nothing buffered: read what
+				// has come, or leave the waiting to the poller (netpoll.go).
+				var armed bool
+				if armed, err = c.pollIdle(&fr); armed {
+					return
+				}
+			} else if busy {
+				// About to wait for the client with a stack that handlers may
+				// have grown: wait on a fresh goroutine (small stack) instead.
+				// This keeps idle connections at the minimum stack size.
+				fr.release()
+				c.e.track.add()
+				go c.readLoop(conn, nil, false)
+				return
+			}
 		}
 		busy = true
-		op, payload, err := fr.next()
+		var op ws.OpCode
+		var payload []byte
+		if err == nil {
+			op, payload, err = fr.next()
+		}
 		if err != nil {
 			if probe {
 				c.abortProbe(conn)
@@ -313,7 +334,7 @@ func (c *EngineConn) enqueuePong(payload []byte) error {
 	if c.state != stateOpen {
 		return ErrClosed
 	}
-	c.queue = append(c.queue, frame{op: ws.OpPong, data: payload})
+	c.appendLocked(frame{op: ws.OpPong, data: payload})
 	c.queued += len(payload) + 1
 	c.kickLocked()
 	return nil
@@ -405,20 +426,42 @@ var errTooBig = errors.New("socketio: message exceeds maxPayload")
 // and keeps it only while it holds buffered bytes.
 type frameReader struct {
 	conn net.Conn
+	raw  syscall.RawConn // set when the reader may peek (readiness reading)
 	br   *bufio.Reader
-	own  bool // br comes from readerPool
+	pr   *pollReader // br's pollReader, with raw
 	max  int
 	msg  []byte // the fragments of a message being assembled
-	op   ws.OpCode
 	hdr  [12]byte
+	own  bool // br comes from readerPool, or is pr's
+	op   ws.OpCode
 }
 
 func (fr *frameReader) release() {
-	if fr.br != nil && fr.own {
+	switch {
+	case fr.pr != nil:
+		fr.pr.br.Reset(&fr.pr.src)
+		fr.pr.src.conn, fr.pr.src.raw = nil, nil
+		pollReaderPool.Put(fr.pr)
+		fr.pr = nil
+	case fr.br != nil && fr.own:
 		fr.br.Reset(nil)
 		readerPool.Put(fr.br)
 	}
 	fr.br = nil
+}
+
+// peek, when the reader is idle, reads what the connection has without
+// waiting: nil when bytes are buffered now, errWouldBlock when there are
+// none, or the connection's error (io.EOF at its end). fr.raw is set.
+func (fr *frameReader) peek() error {
+	if fr.br != nil && fr.br.Buffered() == 0 {
+		fr.release() // perhaps the handshake's reader, which does not peek
+	}
+	r := fr.reader()
+	fr.pr.src.nonblock = true
+	_, err := r.Peek(1)
+	fr.pr.src.nonblock = false
+	return err
 }
 
 // idle reports whether the next read waits on the network: nothing is
@@ -429,8 +472,14 @@ func (fr *frameReader) idle() bool {
 
 func (fr *frameReader) reader() *bufio.Reader {
 	if fr.br == nil {
-		fr.br = readerPool.Get().(*bufio.Reader)
-		fr.br.Reset(fr.conn)
+		if fr.raw != nil {
+			fr.pr = pollReaderPool.Get().(*pollReader)
+			fr.pr.src.conn, fr.pr.src.raw = fr.conn, fr.raw
+			fr.br = fr.pr.br
+		} else {
+			fr.br = readerPool.Get().(*bufio.Reader)
+			fr.br.Reset(fr.conn)
+		}
 		fr.own = true
 	}
 	return fr.br

@@ -243,3 +243,30 @@ func TestWriteOverTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleConnectionKeepsNoQueueArray: once its queue is written, a
+// connection holds no queue array (they go back to queuePool), and what it
+// sends afterwards still arrives whole and in order.
+func TestIdleConnectionKeepsNoQueueArray(t *testing.T) {
+	c, s := connectSocket(t, testConfig())
+	conn := s.cl.conn
+	held := func() bool {
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		return cap(conn.queue) != 0 || conn.spare != nil || conn.writing
+	}
+	waitFor(t, func() bool { return !held() })
+	for round := range 3 {
+		for i := range 20 {
+			if err := s.Emit("n", round*100+i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 20 {
+			if got, want := c.readSkipPing(), fmt.Sprintf(`42["n",%d]`, round*100+i); got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		}
+		waitFor(t, func() bool { return !held() })
+	}
+}
