@@ -33,13 +33,17 @@ func (s *Server) storeCallback(ctx context.Context, ev ecbserver.CallbackEvent) 
 		ev.ID, ev.Type, ev.RequestID, string(body), s.now().UnixMilli()); err != nil {
 		return fmt.Errorf("store callback: %w", err)
 	}
+	var nudge *ecbserver.OfflineNudge
 	if ev.Type == ecbserver.CallbackMessageOffline {
-		if err := s.storeNudge(ctx, tx, ev); err != nil {
+		if nudge, err = s.storeNudge(ctx, tx, ev); err != nil {
 			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store callback: %w", err)
+	}
+	if nudge != nil {
+		s.logNudge(ctx, nudge)
 	}
 	return nil
 }

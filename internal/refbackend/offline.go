@@ -34,11 +34,11 @@ var schemaV12 = execAll(
 
 // storeNudge records a message.offline event in the transaction that
 // stores the event itself; a nudge already recorded (same event id) is
-// left as it is.
-func (s *Server) storeNudge(ctx context.Context, tx *sql.Tx, ev ecbserver.CallbackEvent) error {
+// left as it is. It returns the nudge when it was recorded now.
+func (s *Server) storeNudge(ctx context.Context, tx *sql.Tx, ev ecbserver.CallbackEvent) (*ecbserver.OfflineNudge, error) {
 	var n ecbserver.OfflineNudge
 	if err := json.Unmarshal(ev.Data, &n); err != nil || n.ThreadID == "" || n.MessageID == "" {
-		return ecbserver.InvalidArgument("message.offline needs data with a threadId and a messageId")
+		return nil, ecbserver.InvalidArgument("message.offline needs data with a threadId and a messageId")
 	}
 	enc := func(v []string) string {
 		if v == nil {
@@ -47,14 +47,26 @@ func (s *Server) storeNudge(ctx context.Context, tx *sql.Tx, ev ecbserver.Callba
 		b, _ := json.Marshal(v)
 		return string(b)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO offline_nudges
+	res, err := tx.ExecContext(ctx, `INSERT INTO offline_nudges
 		(event_id, thread_id, message_id, message_ids, count, user_ids, mentioned, visibility, received_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
 		ev.ID, n.ThreadID, n.MessageID, enc(n.MessageIDs), n.Count, enc(n.UserIDs), enc(n.Mentioned), n.Visibility,
-		s.now().UnixMilli()); err != nil {
-		return fmt.Errorf("store offline nudge: %w", err)
+		s.now().UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("store offline nudge: %w", err)
 	}
-	return nil
+	if added, err := res.RowsAffected(); err != nil || added == 0 {
+		return nil, err // a retry of a nudge recorded already
+	}
+	return &n, nil
+}
+
+// logNudge says, once per recorded nudge, what a real backend would send
+// as push notifications: where a person running the demo sees the nudge.
+func (s *Server) logNudge(ctx context.Context, n *ecbserver.OfflineNudge) {
+	s.log.LogAttrs(ctx, slog.LevelInfo, "reference backend: a real backend would send push notifications now (message.offline)",
+		slog.String("thread", n.ThreadID), slog.Int("messages", n.Count),
+		slog.Any("offline", n.UserIDs), slog.Any("mentioned", n.Mentioned))
 }
 
 // Nudge is one recorded message.offline batch, as GET /offline lists it.

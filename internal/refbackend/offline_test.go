@@ -1,12 +1,16 @@
 package refbackend
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +18,24 @@ import (
 	"github.com/ecbridge/ecb/internal/callbacks"
 	"github.com/ecbridge/ecb/sdk/ecbserver"
 )
+
+// lockedBuffer is a log destination the handlers' goroutines may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 func (e *env) nudges(threadID string) []Nudge {
 	e.tb.Helper()
@@ -33,6 +55,8 @@ func (e *env) nudges(threadID string) []Nudge {
 // once, with what the batch carried; GET /offline lists a thread's nudges.
 func TestOfflineNudgeRecordedOnceWhenRetried(t *testing.T) {
 	e := newEnv(t)
+	var logged lockedBuffer // what a person running the demo sees
+	e.srv.log = slog.New(slog.NewTextHandler(&logged, nil))
 	var attempts atomic.Int32
 	lossy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()
@@ -66,6 +90,12 @@ func TestOfflineNudgeRecordedOnceWhenRetried(t *testing.T) {
 	if g := got[0]; g.EventID != "ev_off_m_2" || g.MessageID != "m_2" || !slices.Equal(g.MessageIDs, nudge.MessageIDs) ||
 		g.Count != 2 || !slices.Equal(g.UserIDs, nudge.UserIDs) || !slices.Equal(g.Mentioned, nudge.Mentioned) || g.ReceivedAt == 0 {
 		t.Fatalf("recorded %+v", g)
+	}
+	if n := strings.Count(logged.String(), "would send push notifications"); n != 1 {
+		t.Fatalf("the nudge was logged %d times, want once:\n%s", n, logged.String())
+	}
+	if !strings.Contains(logged.String(), "offline=\"[bob carol]\"") {
+		t.Fatalf("the log line does not name the offline members:\n%s", logged.String())
 	}
 	if n := len(e.nudges("t_other")); n != 0 {
 		t.Fatalf("another thread: %d nudges", n)
