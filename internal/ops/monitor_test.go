@@ -2,7 +2,6 @@ package ops_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"testing"
 	"time"
@@ -62,14 +61,7 @@ func supportChat(t *testing.T) (f *fixture, b supportBackend, requestID, threadI
 	if err != nil {
 		t.Fatal(err)
 	}
-	var offer ops.OfferPush
-	agentConn.mu.Lock()
-	for _, p := range agentConn.got {
-		if p.Event == ops.EventOffer {
-			_ = json.Unmarshal(p.Data, &offer)
-		}
-	}
-	agentConn.mu.Unlock()
+	offer := agentConn.lastOffer()
 	if offer.OfferID == "" {
 		t.Fatal("agent1 got no offer")
 	}

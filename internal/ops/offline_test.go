@@ -215,14 +215,7 @@ func TestOfflineNudgeWhisper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var offer ops.OfferPush
-	agentConn.mu.Lock()
-	for _, p := range agentConn.got {
-		if p.Event == ops.EventOffer {
-			_ = json.Unmarshal(p.Data, &offer)
-		}
-	}
-	agentConn.mu.Unlock()
+	offer := agentConn.lastOffer()
 	acc, err := svc.OfferAccept(ctx, agent, ops.OfferRef{OfferID: offer.OfferID})
 	if err != nil {
 		t.Fatal(err)

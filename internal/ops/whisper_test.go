@@ -16,6 +16,19 @@ type agentInbox struct{ inbox }
 
 func (*agentInbox) SeesAgentsOnly() bool { return true }
 
+// lastOffer is the last offer pushed to the agent (zero: none yet).
+func (a *agentInbox) lastOffer() ops.OfferPush {
+	var offer ops.OfferPush
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, p := range a.got {
+		if p.Event == ops.EventOffer {
+			_ = json.Unmarshal(p.Data, &offer)
+		}
+	}
+	return offer
+}
+
 func (f *fixture) roleCaller(tb testing.TB, id string, roles []string, conn hub.Conn) ops.Caller {
 	tb.Helper()
 	tok, err := f.signer.SignUserToken(ecbserver.UserTokenParams{ID: id, Name: id, Roles: roles, Workgroups: []string{"support"}})
