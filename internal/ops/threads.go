@@ -189,7 +189,7 @@ func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRe
 				return nil, hubError(err)
 			}
 		}
-		msg, pos, _, err := s.publishStored(ctx, resp.Thread.ID, resp.Message, c.Conn)
+		msg, pos, err := s.publishStored(ctx, resp.Thread.ID, resp.Message, c.Conn)
 		if err != nil {
 			return nil, err
 		}
@@ -269,15 +269,15 @@ func (s *Service) publishMessage(ctx context.Context, threadID string, m ecbserv
 
 // publishStored is publishMessage for a message the backend has just
 // stored: its first publish (not a retry's repeat, which another node may
-// have published) also counts for the offline nudge (offline.go) and
-// mentions its users (mentions.go); a repeat does neither. It reports
-// whether the push was a repeat.
-func (s *Service) publishStored(ctx context.Context, threadID string, m ecbserver.Message, skip hub.Conn) (ecbserver.Message, hub.Position, bool, error) {
+// have published) also mentions its users (mentions.go) and counts for the
+// offline nudge (offline.go); a repeat does neither.
+func (s *Service) publishStored(ctx context.Context, threadID string, m ecbserver.Message, skip hub.Conn) (ecbserver.Message, hub.Position, error) {
 	m, pos, repeated, err := s.publishMessageOnce(ctx, threadID, m, skip)
 	if err == nil && !repeated {
+		s.pushMentions(threadID, m)
 		s.noteOffline(threadID, m)
 	}
-	return m, pos, repeated, err
+	return m, pos, err
 }
 
 // publishMessageOnce is publishMessage that also reports whether the push
@@ -551,14 +551,9 @@ func (s *Service) storeAndPublish(ctx context.Context, c Caller, t *auth.Thread,
 	}
 	// The audience is what the caller asked, whatever the backend echoed.
 	resp.Message.Visibility = req.Visibility
-	msg, pos, repeated, err := s.publishStored(ctx, t.ThreadID, resp.Message, c.Conn)
+	msg, pos, err := s.publishStored(ctx, t.ThreadID, resp.Message, c.Conn)
 	if err != nil {
 		return nil, err
-	}
-	if !repeated {
-		// A retry the backend answered with the message it stored (a
-		// repeated push) mentioned its users the first time already.
-		s.pushMentions(t.ThreadID, msg)
 	}
 	s.messageCallback(ctx, t.ThreadID, msg)
 	return &SendMessageResult{Message: msg, ThreadToken: resp.ThreadToken, Epoch: pos.Epoch}, nil
