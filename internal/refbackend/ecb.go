@@ -297,10 +297,9 @@ func (b *ecbBackend) replayCreate(ctx context.Context, tx *sql.Tx, req *ecbserve
 func (b *ecbBackend) checkParticipants(ctx context.Context, q querier, creator string, participants []string) error {
 	// Staff (agents, supervisors) may start threads with any known user, not
 	// only their contacts: an agent answers customers who are nobody's contact.
-	var staff int
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM user_roles WHERE user_id = ? AND role IN ('agent', 'supervisor')`,
-		creator).Scan(&staff); err != nil {
-		return fmt.Errorf("check participants: roles of %s: %w", creator, err)
+	staff, err := seesWhispers(ctx, q, creator)
+	if err != nil {
+		return fmt.Errorf("check participants: %w", err)
 	}
 	for _, p := range participants {
 		var known, contact int
@@ -312,7 +311,7 @@ func (b *ecbBackend) checkParticipants(ctx context.Context, q querier, creator s
 		if known == 0 {
 			return ecbserver.InvalidArgument("unknown participant " + strconv.Quote(p))
 		}
-		if contact == 0 && staff == 0 {
+		if contact == 0 && !staff {
 			return ecbserver.Forbidden(strconv.Quote(p) + " is not one of your contacts")
 		}
 	}
@@ -359,7 +358,7 @@ func (b *ecbBackend) GetThread(ctx context.Context, req *ecbserver.GetThreadRequ
 	th.Mentioned = &mentioned
 
 	// Whispers only for agents and supervisors.
-	agents, err := b.seesWhispers(ctx, req.UserID)
+	agents, err := seesWhispers(ctx, b.s.db, req.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +419,7 @@ func (b *ecbBackend) AddThreadMessage(ctx context.Context, req *ecbserver.AddThr
 	switch req.Visibility {
 	case "":
 	case ecbserver.VisibilityAgents:
-		agents, err := b.seesWhispers(ctx, req.UserID)
+		agents, err := seesWhispers(ctx, b.s.db, req.UserID)
 		if err != nil {
 			return nil, err
 		}

@@ -46,7 +46,7 @@ func (b *ecbBackend) keepMentions(ctx context.Context, q querier, msg *ecbserver
 			continue
 		}
 		if msg.Visibility != "" {
-			agents, err := b.seesWhispersIn(ctx, q, id)
+			agents, err := seesWhispers(ctx, q, id)
 			if err != nil {
 				return nil, err
 			}
@@ -94,14 +94,4 @@ func mentionedAfter(ctx context.Context, q querier, threadID, userID string, rea
 		return false, fmt.Errorf("mentions of %s in %s: %w", userID, threadID, err)
 	}
 	return yes, nil
-}
-
-// seesWhispersIn is seesWhispers read through q (inside a transaction).
-func (b *ecbBackend) seesWhispersIn(ctx context.Context, q querier, userID string) (bool, error) {
-	var staff bool
-	if err := q.QueryRowContext(ctx, `SELECT EXISTS(SELECT 1 FROM user_roles WHERE user_id = ? AND role IN ('agent', 'supervisor'))`,
-		userID).Scan(&staff); err != nil {
-		return false, fmt.Errorf("roles of %s: %w", userID, err)
-	}
-	return staff, nil
 }

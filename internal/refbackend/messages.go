@@ -154,7 +154,7 @@ func (b *ecbBackend) messageIn(ctx context.Context, q querier, threadID, message
 		return nil, fmt.Errorf("read message %s: %w", messageID, err)
 	}
 	if m.Visibility != "" {
-		agents, err := b.seesWhispers(ctx, userID)
+		agents, err := seesWhispers(ctx, b.s.db, userID)
 		if err != nil {
 			return nil, err
 		}
@@ -316,7 +316,7 @@ func (b *ecbBackend) SearchMessages(ctx context.Context, req *ecbserver.SearchMe
 		}
 		before = seq
 	}
-	agents, err := b.seesWhispers(ctx, req.UserID)
+	agents, err := seesWhispers(ctx, b.s.db, req.UserID)
 	if err != nil {
 		return nil, err
 	}
