@@ -344,12 +344,7 @@ func (c *EngineConn) enqueuePong(payload []byte) error {
 // shared yet.
 func (c *EngineConn) setWS(conn net.Conn) {
 	c.ws = conn
-	c.wsRaw = nil
-	if sc, ok := conn.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.wsRaw = raw
-		}
-	}
+	c.wsRaw = rawConn(conn)
 }
 
 // writeLoop is the blocking write path (see writer.go): it drains the queue
