@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"io"
 	"slices"
 	"time"
 
@@ -97,10 +98,14 @@ func (tc *threadCache) shared(threadID string, members []string) []string {
 func listKey(threadID string, members []string) [sha256.Size]byte {
 	h := sha256.New()
 	var n [8]byte
-	for _, s := range append([]string{threadID}, members...) {
+	put := func(s string) {
 		binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
 		h.Write(n[:])
-		h.Write([]byte(s))
+		io.WriteString(h, s)
+	}
+	put(threadID)
+	for _, m := range members {
+		put(m)
 	}
 	var key [sha256.Size]byte
 	h.Sum(key[:0])

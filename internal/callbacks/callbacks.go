@@ -1,7 +1,9 @@
 // Package callbacks posts events of customer-support conversations, and the
-// offline nudges of every thread, to the backend's callback URL (config callbacks.url): signed like every backend
-// call (ECB-Timestamp, ECB-Signature), with a unique event id, in order per
-// conversation, retried with exponential backoff for a bounded time.
+// offline nudges of every thread, to the backend's callback URL (config
+// callbacks.url): signed like every backend call (ECB-Timestamp,
+// ECB-Signature), with a unique event id, in order per conversation (a
+// thread's nudges: per thread), retried with exponential backoff for a
+// bounded time.
 //
 // Each conversation key (the support request id) has its own bounded queue
 // and at most one worker goroutine, started on the first event and ended
