@@ -41,6 +41,7 @@ import (
 	"github.com/ecbridge/ecb/internal/ops"
 	"github.com/ecbridge/ecb/internal/reqid"
 	"github.com/ecbridge/ecb/internal/socketio"
+	"github.com/ecbridge/ecb/internal/timerheap"
 )
 
 // Config tunes the transport.
@@ -84,6 +85,8 @@ type API struct {
 	conns    map[*conn]struct{} // the connected sockets
 	draining bool               // Shutdown began
 	workers  sync.WaitGroup     // the operation workers; Add only under mu while !draining
+
+	expiries *timerheap.Heap[*conn] // every socket's token-expiry deadline
 }
 
 // New returns the transport, ready to serve /socket.io/.
@@ -108,6 +111,7 @@ func New(cfg Config, svc *ops.Service, h *hub.Hub, log *slog.Logger, gauge Gauge
 		}
 	}
 	a := &API{cfg: cfg, srv: socketio.NewServer(cfg.Socket), ops: svc, hub: h, log: log, gauge: gauge, conns: map[*conn]struct{}{}}
+	a.expiries = timerheap.New((*conn).onExpiry)
 	ns := a.srv.Namespace("/")
 	ns.Use(a.handshake)
 	ns.OnConnection(a.connected)
@@ -157,7 +161,9 @@ func (a *API) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("socket.io: operations still running: %w", ctx.Err())
 	}
-	return errors.Join(err, a.srv.Shutdown(ctx))
+	err = errors.Join(err, a.srv.Shutdown(ctx))
+	a.expiries.Close()
+	return err
 }
 
 // startWorker counts a new operation worker; false once Shutdown began.
@@ -275,13 +281,15 @@ type conn struct {
 	api    *API
 	sess   *session
 
-	mu       sync.Mutex
-	queue    []func()
-	running  bool
-	gone     bool               // disconnected: operations start cancelled
-	cancelOp context.CancelFunc // of the operation running now (one at a time: work)
-	expiry   *time.Timer        // warns before the token expires, then disconnects at expiry
-	expiryN  uint64             // generation of expiry: a timer of an older one does nothing
+	mu         sync.Mutex
+	queue      []func()
+	running    bool
+	gone       bool               // disconnected: operations start cancelled
+	cancelOp   context.CancelFunc // of the operation running now (one at a time: work)
+	expiry     timerheap.Entry    // in the API's expiries: warns before the token expires, then disconnects at expiry
+	expiryUser *auth.User         // whose token expiry is armed; nil when stopped
+	expiryDue  time.Time          // when the armed deadline is due
+	warned     bool               // tokenExpiring was sent for expiryUser
 }
 
 var _ hub.Conn = (*conn)(nil)
@@ -491,42 +499,48 @@ func (c *conn) cancelOps() {
 	}
 }
 
-// armExpiry (re)sets the timer that warns before the token expires and
-// disconnects at expiry: one timer, reset from the warning to the expiry
-// (an idle socket keeps one timer for its token, not two).
+// armExpiry (re)sets the deadline that warns before the token expires and
+// disconnects at expiry: one place in the API's expiry heap, moved from
+// the warning to the expiry (an idle socket holds no timer of its own).
 func (c *conn) armExpiry(u *auth.User) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.expiry != nil {
-		c.expiry.Stop()
-	}
-	c.expiryN++
-	gen, warned := c.expiryN, false
-	c.expiry = time.AfterFunc(max(time.Until(u.ExpiresAt)-c.api.cfg.TokenExpiryWarning, 0), func() {
-		c.mu.Lock()
-		if c.expiryN != gen { // re-armed (refreshToken) or stopped meanwhile
-			c.mu.Unlock()
-			return
-		}
-		if !warned {
-			warned = true
-			c.expiry.Reset(max(time.Until(u.ExpiresAt), 0))
-			c.mu.Unlock()
-			_ = c.socket.Emit(EventTokenExpiring, expiringEvent{ExpiresAt: u.ExpiresAt})
-			return
-		}
+	c.expiryUser, c.warned = u, false
+	d := max(time.Until(u.ExpiresAt)-c.api.cfg.TokenExpiryWarning, 0)
+	c.expiryDue = time.Now().Add(d)
+	c.api.expiries.Schedule(c, d)
+}
+
+// TimerEntry is the socket's place in the API's expiry heap.
+func (c *conn) TimerEntry() *timerheap.Entry { return &c.expiry }
+
+// onExpiry, called by the expiry heap, warns (tokenExpiring) and moves the
+// deadline to the expiry, or disconnects at the expiry.
+func (c *conn) onExpiry() {
+	c.mu.Lock()
+	u := c.expiryUser
+	if u == nil || time.Now().Before(c.expiryDue) {
 		c.mu.Unlock()
-		c.api.log.Debug("socket token expired", "user", u.ID)
-		c.end("token_expired")
-	})
+		return // stopped, or a fire of the deadline before armExpiry moved it
+	}
+	if !c.warned {
+		c.warned = true
+		d := max(time.Until(u.ExpiresAt), 0)
+		c.expiryDue = time.Now().Add(d)
+		c.api.expiries.Schedule(c, d)
+		c.mu.Unlock()
+		_ = c.socket.Emit(EventTokenExpiring, expiringEvent{ExpiresAt: u.ExpiresAt})
+		return
+	}
+	c.expiryUser = nil
+	c.mu.Unlock()
+	c.api.log.Debug("socket token expired", "user", u.ID)
+	c.end("token_expired")
 }
 
 func (c *conn) stopExpiry() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.expiryN++
-	if c.expiry != nil {
-		c.expiry.Stop()
-		c.expiry = nil
-	}
+	c.expiryUser = nil
+	c.api.expiries.Stop(c)
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ecbridge/ecb/internal/timerheap"
 )
 
 // EngineHandler receives the events of one Engine.IO connection. Its methods
@@ -43,7 +45,8 @@ type Engine struct {
 
 	count   atomic.Int64
 	track   tracker
-	writers writePool // the WebSocket writes (writer.go)
+	writers writePool                    // the WebSocket writes (writer.go)
+	timers  *timerheap.Heap[*EngineConn] // every connection's heartbeat or linger deadline
 
 	pollOnce sync.Once
 	poll     *poller       // readiness reading (netpoll.go); under mu, nil until first used
@@ -61,6 +64,7 @@ type Engine struct {
 func NewEngine(cfg Config, accept func(c *EngineConn) EngineHandler) *Engine {
 	cfg = cfg.withDefaults()
 	e := &Engine{cfg: cfg, log: cfg.Logger, accept: accept, conns: make(map[string]*EngineConn)}
+	e.timers = timerheap.New((*EngineConn).onTimer)
 	tail := func(upgrades string) []byte {
 		b := []byte(`","upgrades":` + upgrades + `,"pingInterval":`)
 		b = strconv.AppendInt(b, cfg.PingInterval.Milliseconds(), 10)
@@ -99,7 +103,11 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	if p != nil {
 		p.stop() // every connection is closing: none needs its poller
 	}
-	return e.track.Wait(ctx)
+	if err := e.track.Wait(ctx); err != nil {
+		return err // lingering connections still need their deadlines
+	}
+	e.timers.Close()
+	return nil
 }
 
 func (e *Engine) lookup(sid string) *EngineConn {

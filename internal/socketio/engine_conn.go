@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ecbridge/ecb/internal/timerheap"
 )
 
 const (
@@ -59,7 +61,7 @@ type EngineConn struct {
 	wsRaw      syscall.RawConn // ws's descriptor, for the pool's non-blocking writes; nil for TLS
 	probe      net.Conn        // a WebSocket being probed for upgrade
 	pollWake   chan struct{}   // signalled when a waiting GET has something to do
-	timer      *time.Timer     // heartbeat, then the polling linger
+	deadline   timerheap.Entry // in the Engine's timers: the heartbeat, then the polling linger
 	closeFrame bool            // the writer must end with a close frame
 	lingering  bool            // closing, counted by the Engine's tracker until finish
 
@@ -187,9 +189,7 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 	}
 	c.closed.Store(true)
 	c.reason, c.mode = reason, mode
-	if c.timer != nil {
-		c.timer.Stop()
-	}
+	c.e.timers.Stop(c)
 	if c.probe != nil {
 		_ = c.probe.Close()
 		c.probe = nil
@@ -270,10 +270,7 @@ func (c *EngineConn) lingerLocked() {
 		c.lingering = true
 		c.e.track.add()
 	}
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-	c.timer = time.AfterFunc(c.lingerTime(), c.finish)
+	c.e.timers.Schedule(c, c.lingerTime())
 }
 
 func (c *EngineConn) lingerTime() time.Duration {
@@ -289,9 +286,7 @@ func (c *EngineConn) finish() {
 		return
 	}
 	c.state = stateClosed
-	if c.timer != nil {
-		c.timer.Stop()
-	}
+	c.e.timers.Stop(c)
 	c.dropQueueLocked()
 	lingered := c.lingering
 	c.lingering = false
@@ -359,14 +354,23 @@ func (c *EngineConn) dropQueueLocked() {
 // startHeartbeat schedules the first ping.
 func (c *EngineConn) startHeartbeat() {
 	c.mu.Lock()
-	c.timer = time.AfterFunc(c.e.cfg.PingInterval, c.onTimer)
+	c.e.timers.Schedule(c, c.e.cfg.PingInterval)
 	c.mu.Unlock()
 }
 
-// onTimer sends a ping, or closes the connection when the previous ping
-// went unanswered for PingTimeout.
+// TimerEntry is the connection's place in its Engine's timer heap.
+func (c *EngineConn) TimerEntry() *timerheap.Entry { return &c.deadline }
+
+// onTimer, called by the Engine's timer heap, ends a lingering polling
+// connection; on an open one it sends a ping, or closes the connection when
+// the previous ping went unanswered for PingTimeout.
 func (c *EngineConn) onTimer() {
 	c.mu.Lock()
+	if c.state == stateClosing {
+		c.mu.Unlock()
+		c.finish()
+		return
+	}
 	if c.state != stateOpen {
 		c.mu.Unlock()
 		return
@@ -377,7 +381,7 @@ func (c *EngineConn) onTimer() {
 		return
 	}
 	c.awaitPong = true
-	c.timer.Reset(c.e.cfg.PingTimeout)
+	c.e.timers.Schedule(c, c.e.cfg.PingTimeout)
 	// A ping always fits: it is not subject to the slow-consumer bound.
 	c.appendLocked(frame{typ: eioPing})
 	c.queued++
@@ -389,7 +393,7 @@ func (c *EngineConn) onPong() {
 	c.mu.Lock()
 	if c.state == stateOpen && c.awaitPong {
 		c.awaitPong = false
-		c.timer.Reset(c.e.cfg.PingInterval)
+		c.e.timers.Schedule(c, c.e.cfg.PingInterval)
 	}
 	c.mu.Unlock()
 }
