@@ -217,11 +217,11 @@ func (a *API) handshake(h *socketio.Handshake) error {
 	if err := ops.Decode(h.Auth, &ha); err != nil {
 		return connectError(err)
 	}
-	origin := auth.RequestOrigin(h.Request)
+	origin := auth.RequestOrigin(h.Request())
 	sess := &session{}
 	token := ha.UserToken
 	if token == "" && ha.AccessToken != "" {
-		res, err := a.ops.GetUserToken(h.Request.Context(), ops.GetUserTokenRequest{AccessToken: ha.AccessToken})
+		res, err := a.ops.GetUserToken(context.Background(), ops.GetUserTokenRequest{AccessToken: ha.AccessToken})
 		if err != nil {
 			return connectError(err)
 		}
@@ -443,7 +443,7 @@ func (c *conn) refresh(payload json.RawMessage) (any, error) {
 	if err := ops.Decode(payload, &req); err != nil {
 		return nil, err
 	}
-	origin := auth.RequestOrigin(c.socket.Handshake().Request)
+	origin := auth.RequestOrigin(c.socket.Handshake().Request())
 	u, err := c.api.ops.Authenticate(req.UserToken, origin)
 	if err != nil {
 		return nil, err

@@ -134,7 +134,7 @@ func (cl *client) connect(p sioPacket) {
 	if len(auth) == 0 {
 		auth = []byte("{}")
 	}
-	h := &Handshake{Namespace: ns.name, Auth: auth, Request: cl.conn.req, Conn: cl.conn}
+	h := &Handshake{Namespace: ns.name, Auth: auth, Conn: cl.conn}
 	mws, onConn := ns.handlers()
 	for _, m := range mws {
 		if err := m(h); err != nil {

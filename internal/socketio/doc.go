@@ -7,7 +7,7 @@
 //
 //	srv := socketio.NewServer(socketio.Config{AllowedOrigins: []string{"https://app.example"}})
 //	ns := srv.Namespace("/")                         // "/" always exists; others on first use
-//	ns.Use(func(h *socketio.Handshake) error {       // middleware: h.Auth, h.Request
+//	ns.Use(func(h *socketio.Handshake) error {       // middleware: h.Auth, h.Request()
 //		if !ok(h.Auth) {
 //			return &socketio.ConnectError{Message: "unauthorized", Data: map[string]string{"code": "unauthenticated"}}
 //		}

@@ -3,9 +3,11 @@ package socketio
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -208,7 +210,7 @@ func (e *Engine) newConn(r *http.Request, transport uint8) *EngineConn {
 	if e.cfg.SessionIDPrefix != "" {
 		id = e.cfg.SessionIDPrefix + "." + id
 	}
-	c := &EngineConn{e: e, id: id, req: trimRequest(r, e.cfg.KeepHeaders), transport: transport, pollKey: e.pollKeys.Add(1)}
+	c := &EngineConn{e: e, id: id, hreq: keepRequest(r, e.cfg.KeepHeaders), transport: transport, pollKey: e.pollKeys.Add(1)}
 	c.handler = e.accept(c)
 	if c.handler == nil {
 		return nil
@@ -249,10 +251,22 @@ func newID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// trimRequest keeps what a handshake hook may read from r (method, URL,
-// headers, remote address, TLS state) without its body or context; with
+// handshakeRequest is what a connection keeps of its handshake request for
+// the handshake hooks of later namespaces and for Request: the request line,
+// Host, RemoteAddr, TLS state and the headers (with Config.KeepHeaders, only
+// those). The strings are those of the request as read; the *http.Request
+// and its URL are built on demand, so that an idle connection keeps a few
+// words instead of a request, a URL and their strings (issue 14).
+type handshakeRequest struct {
+	method, requestURI, proto, host, remoteAddr string
+	header                                      http.Header
+	tls                                         *tls.ConnectionState
+}
+
+// keepRequest takes from r what a handshake hook may read (method, URL,
+// headers, remote address, TLS state), without its body or context; with
 // keep not nil, only the headers it names (canonical or not).
-func trimRequest(r *http.Request, keep []string) *http.Request {
+func keepRequest(r *http.Request, keep []string) handshakeRequest {
 	h := r.Header
 	if keep != nil {
 		h = nil
@@ -265,18 +279,37 @@ func trimRequest(r *http.Request, keep []string) *http.Request {
 			}
 		}
 	}
+	uri := r.RequestURI
+	if uri == "" { // a request made in process (tests) rather than read
+		uri = r.URL.RequestURI()
+	}
+	return handshakeRequest{method: r.Method, requestURI: uri, proto: r.Proto, host: r.Host,
+		remoteAddr: r.RemoteAddr, header: h, tls: r.TLS}
+}
+
+// request builds the *http.Request of the handshake: a new one per call.
+func (k *handshakeRequest) request() *http.Request {
+	u, err := url.ParseRequestURI(k.requestURI)
+	if err != nil {
+		u = &url.URL{} // it parsed once already, as the request was read
+	}
+	major, minor, _ := http.ParseHTTPVersion(k.proto)
+	header := k.header
+	if header == nil {
+		header = http.Header{}
+	}
 	return &http.Request{
-		Method:     r.Method,
-		URL:        r.URL,
-		Proto:      r.Proto,
-		ProtoMajor: r.ProtoMajor,
-		ProtoMinor: r.ProtoMinor,
-		Header:     h,
+		Method:     k.method,
+		URL:        u,
+		Proto:      k.proto,
+		ProtoMajor: major,
+		ProtoMinor: minor,
+		Header:     header,
 		Body:       http.NoBody,
-		Host:       r.Host,
-		RemoteAddr: r.RemoteAddr,
-		RequestURI: r.RequestURI,
-		TLS:        r.TLS,
+		Host:       k.host,
+		RemoteAddr: k.remoteAddr,
+		RequestURI: k.requestURI,
+		TLS:        k.tls,
 	}
 }
 

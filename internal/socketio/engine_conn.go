@@ -36,7 +36,7 @@ const (
 type EngineConn struct {
 	e       *Engine
 	id      string
-	req     *http.Request
+	hreq    handshakeRequest
 	handler EngineHandler
 
 	closed atomic.Bool
@@ -72,9 +72,10 @@ type EngineConn struct {
 func (c *EngineConn) ID() string { return c.id }
 
 // Request returns the handshake request: method, URL (with the query),
-// headers (with Origin and cookies), RemoteAddr, Host and TLS. Its Body is
-// empty and it has no context; do not modify it.
-func (c *EngineConn) Request() *http.Request { return c.req }
+// headers (with Origin and cookies, or only Config.KeepHeaders), RemoteAddr,
+// Host and TLS. Its Body is empty and it has no context. Each call builds a
+// new one; its Header is shared: do not modify it.
+func (c *EngineConn) Request() *http.Request { return c.hreq.request() }
 
 // Transport returns "polling" or "websocket": the transport in use now.
 func (c *EngineConn) Transport() string {
@@ -154,7 +155,7 @@ func (c *EngineConn) slow() {
 		return // closed already (CloseSlow after the end): nothing to say
 	}
 	c.e.log.Warn("socketio: slow consumer, closing connection",
-		"sid", c.id, "remote", c.req.RemoteAddr, "max_queue_bytes", c.e.cfg.WriteQueueBytes)
+		"sid", c.id, "remote", c.hreq.remoteAddr, "max_queue_bytes", c.e.cfg.WriteQueueBytes)
 	c.close(ReasonSlowConsumer, closeAbort)
 }
 

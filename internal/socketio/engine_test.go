@@ -598,23 +598,30 @@ func TestClientCloseEndsInFlightPoll(t *testing.T) {
 }
 
 // With KeepHeaders, a connection keeps only the headers named (canonical
-// or not) from its handshake request; without, every header.
-func TestTrimRequestKeepHeaders(t *testing.T) {
+// or not) from its handshake request; without, every header. The request
+// built from what it kept has the method, URL, proto, host and address.
+func TestKeepRequestKeepHeaders(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=websocket", nil)
 	r.Header.Set("Origin", "https://app.example")
 	r.Header.Set("Cookie", strings.Repeat("c", 2000))
 	r.Header.Set("User-Agent", "browser")
-	kept := trimRequest(r, []string{"origin", "Sec-Fetch-Site"})
-	if len(kept.Header) != 1 || kept.Header.Get("Origin") != "https://app.example" {
-		t.Fatalf("kept %v", kept.Header)
+	k := keepRequest(r, []string{"origin", "Sec-Fetch-Site"})
+	if len(k.header) != 1 || k.header.Get("Origin") != "https://app.example" {
+		t.Fatalf("kept %v", k.header)
 	}
-	if kept.URL.Query().Get("EIO") != "4" || kept.RemoteAddr != r.RemoteAddr || kept.Host != r.Host {
-		t.Fatalf("lost the URL, remote address or host: %+v", kept)
+	kept := k.request()
+	if kept.Method != http.MethodGet || kept.URL.Path != "/socket.io/" || kept.URL.Query().Get("EIO") != "4" ||
+		kept.RemoteAddr != r.RemoteAddr || kept.Host != r.Host || kept.ProtoMajor != 1 || kept.ProtoMinor != 1 ||
+		kept.RequestURI != "/socket.io/?EIO=4&transport=websocket" || kept.Header.Get("Origin") != "https://app.example" {
+		t.Fatalf("lost the method, URL, proto, remote address, host or header: %+v", kept)
 	}
-	if none := trimRequest(httptest.NewRequest(http.MethodGet, "/", nil), []string{"Origin"}); none.Header != nil {
-		t.Fatalf("a map made for no header: %v", none.Header)
+	if kept == k.request() {
+		t.Fatal("request returned the same *http.Request twice: a caller could change another's")
 	}
-	if all := trimRequest(r, nil); len(all.Header) != 3 {
-		t.Fatalf("nil KeepHeaders dropped headers: %v", all.Header)
+	if none := keepRequest(httptest.NewRequest(http.MethodGet, "/", nil), []string{"Origin"}); none.header != nil {
+		t.Fatalf("a map made for no header: %v", none.header)
+	}
+	if all := keepRequest(r, nil); len(all.header) != 3 {
+		t.Fatalf("nil KeepHeaders dropped headers: %v", all.header)
 	}
 }

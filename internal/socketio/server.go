@@ -112,15 +112,18 @@ type Handshake struct {
 	// packet as read: a middleware that has taken what it needs may set it
 	// to nil, so that the socket does not keep it (and its frame) alive.
 	Auth json.RawMessage
-	// Request is the Engine.IO handshake request: URL and query, headers
-	// (Origin, Cookie, User-Agent, ...), RemoteAddr. Its body is empty.
-	Request *http.Request
 	// Conn is the Engine.IO connection.
 	Conn *EngineConn
 	// Data is free for middlewares to fill (the verified identity, say); the
 	// socket starts with it as its Data.
 	Data any
 }
+
+// Request returns the Engine.IO handshake request: URL and query, headers
+// (Origin, Cookie, User-Agent, ..., or only Config.KeepHeaders), RemoteAddr.
+// Its body is empty. It is built on each call (EngineConn.Request): a
+// middleware that reads it often keeps the one it got.
+func (h *Handshake) Request() *http.Request { return h.Conn.Request() }
 
 // Name returns the namespace name.
 func (n *Namespace) Name() string { return n.name }

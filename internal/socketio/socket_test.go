@@ -238,7 +238,7 @@ func TestMiddlewareAndHandshake(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 	<-done
-	if data != "user-1" || h.Namespace != "/admin" || h.Request.URL.Query().Get("x") != "1" || h.Request.RemoteAddr == "" || h.Request.Header.Get("Sec-WebSocket-Version") != "13" {
+	if data != "user-1" || h.Namespace != "/admin" || h.Request().URL.Query().Get("x") != "1" || h.Request().RemoteAddr == "" || h.Request().Header.Get("Sec-WebSocket-Version") != "13" {
 		t.Fatalf("handshake: %v %+v", data, h)
 	}
 	// Connecting twice answers again, without running the middlewares.
