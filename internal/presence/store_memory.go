@@ -16,8 +16,8 @@ import (
 type memoryStore struct {
 	local Local
 
-	mu       sync.Mutex // then Local's locks (Contribution is called under mu)
-	online   map[string]Presence
+	mu       sync.Mutex       // then Local's locks (Contribution is called under mu)
+	online   map[string]shown // the users online here, as last pushed
 	lastSeen map[string]time.Time
 	queue    []Presence
 	draining bool
@@ -25,8 +25,12 @@ type memoryStore struct {
 
 // NewMemoryStore returns the in-memory Store of a node alone.
 func NewMemoryStore() Store {
-	return &memoryStore{online: map[string]Presence{}, lastSeen: map[string]time.Time{}}
+	return &memoryStore{online: map[string]shown{}, lastSeen: map[string]time.Time{}}
 }
+
+// shown is what a push of a user's presence said: what a change is told
+// against (Differs).
+type shown struct{ show, status string }
 
 func (m *memoryStore) Bind(l Local) { m.local = l }
 
@@ -49,8 +53,8 @@ func (m *memoryStore) Changed(userID string) {
 	switch {
 	case p.Show != Offline:
 		delete(m.lastSeen, userID)
-		m.online[userID] = p
-		if was && !Differs(prev, p) {
+		m.online[userID] = shown{p.Show, p.Status}
+		if was && !Differs(Presence{Show: prev.show, Status: prev.status}, p) {
 			m.mu.Unlock()
 			return
 		}

@@ -288,7 +288,6 @@ type conn struct {
 	cancelOp   context.CancelFunc // of the operation running now (one at a time: work)
 	expiry     timerheap.Entry    // in the API's expiries: warns before the token expires, then disconnects at expiry
 	expiryUser *auth.User         // whose token expiry is armed; nil when stopped
-	expiryDue  time.Time          // when the armed deadline is due
 	warned     bool               // tokenExpiring was sent for expiryUser
 }
 
@@ -506,9 +505,7 @@ func (c *conn) armExpiry(u *auth.User) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.expiryUser, c.warned = u, false
-	d := max(time.Until(u.ExpiresAt)-c.api.cfg.TokenExpiryWarning, 0)
-	c.expiryDue = time.Now().Add(d)
-	c.api.expiries.Schedule(c, d)
+	c.api.expiries.Schedule(c, max(time.Until(u.ExpiresAt)-c.api.cfg.TokenExpiryWarning, 0))
 }
 
 // TimerEntry is the socket's place in the API's expiry heap.
@@ -519,15 +516,13 @@ func (c *conn) TimerEntry() *timerheap.Entry { return &c.expiry }
 func (c *conn) onExpiry() {
 	c.mu.Lock()
 	u := c.expiryUser
-	if u == nil || time.Now().Before(c.expiryDue) {
+	if u == nil || c.api.expiries.Scheduled(c) {
 		c.mu.Unlock()
 		return // stopped, or a fire of the deadline before armExpiry moved it
 	}
 	if !c.warned {
 		c.warned = true
-		d := max(time.Until(u.ExpiresAt), 0)
-		c.expiryDue = time.Now().Add(d)
-		c.api.expiries.Schedule(c, d)
+		c.api.expiries.Schedule(c, max(time.Until(u.ExpiresAt), 0))
 		c.mu.Unlock()
 		_ = c.socket.Emit(EventTokenExpiring, expiringEvent{ExpiresAt: u.ExpiresAt})
 		return

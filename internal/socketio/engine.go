@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ecbridge/ecb/internal/timerheap"
 )
@@ -49,6 +50,7 @@ type Engine struct {
 	track   tracker
 	writers writePool                    // the WebSocket writes (writer.go)
 	timers  *timerheap.Heap[*EngineConn] // every connection's heartbeat or linger deadline
+	epoch   time.Time                    // EngineConn.probedAt counts from it
 
 	pollOnce sync.Once
 	poll     *poller       // readiness reading (netpoll.go); under mu, nil until first used
@@ -67,6 +69,7 @@ func NewEngine(cfg Config, accept func(c *EngineConn) EngineHandler) *Engine {
 	cfg = cfg.withDefaults()
 	e := &Engine{cfg: cfg, log: cfg.Logger, accept: accept, conns: make(map[string]*EngineConn)}
 	e.timers = timerheap.New((*EngineConn).onTimer)
+	e.epoch = time.Now()
 	tail := func(upgrades string) []byte {
 		b := []byte(`","upgrades":` + upgrades + `,"pingInterval":`)
 		b = strconv.AppendInt(b, cfg.PingInterval.Milliseconds(), 10)
@@ -258,9 +261,10 @@ func newID() string {
 // and its URL are built on demand, so that an idle connection keeps a few
 // words instead of a request, a URL and their strings (issue 14).
 type handshakeRequest struct {
-	method, requestURI, proto, host, remoteAddr string
-	header                                      http.Header
-	tls                                         *tls.ConnectionState
+	requestURI, host, remoteAddr string // no method: a handshake is a GET
+	header                       http.Header
+	tls                          *tls.ConnectionState
+	protoMajor, protoMinor       uint8
 }
 
 // keepRequest takes from r what a handshake hook may read (method, URL,
@@ -283,8 +287,8 @@ func keepRequest(r *http.Request, keep []string) handshakeRequest {
 	if uri == "" { // a request made in process (tests) rather than read
 		uri = r.URL.RequestURI()
 	}
-	return handshakeRequest{method: r.Method, requestURI: uri, proto: r.Proto, host: r.Host,
-		remoteAddr: r.RemoteAddr, header: h, tls: r.TLS}
+	return handshakeRequest{requestURI: uri, host: r.Host, remoteAddr: r.RemoteAddr, header: h, tls: r.TLS,
+		protoMajor: uint8(r.ProtoMajor), protoMinor: uint8(r.ProtoMinor)}
 }
 
 // request builds the *http.Request of the handshake: a new one per call.
@@ -293,17 +297,16 @@ func (k *handshakeRequest) request() *http.Request {
 	if err != nil {
 		u = &url.URL{} // it parsed once already, as the request was read
 	}
-	major, minor, _ := http.ParseHTTPVersion(k.proto)
 	header := k.header
 	if header == nil {
 		header = http.Header{}
 	}
 	return &http.Request{
-		Method:     k.method,
+		Method:     http.MethodGet,
 		URL:        u,
-		Proto:      k.proto,
-		ProtoMajor: major,
-		ProtoMinor: minor,
+		Proto:      "HTTP/" + strconv.Itoa(int(k.protoMajor)) + "." + strconv.Itoa(int(k.protoMinor)),
+		ProtoMajor: int(k.protoMajor),
+		ProtoMinor: int(k.protoMinor),
 		Header:     header,
 		Body:       http.NoBody,
 		Host:       k.host,

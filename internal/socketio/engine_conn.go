@@ -45,13 +45,13 @@ type EngineConn struct {
 	mu         sync.Mutex
 	state      uint8
 	transport  uint8
-	probing    bool      // a WebSocket probe is reserved or connected (probe), upgrade not complete
-	upgrading  bool      // the probe was answered ("3probe"); polls from before it answer at once
-	probedAt   time.Time // when upgrading became true
-	awaitPong  bool      // a ping is out
-	writing    bool      // the WebSocket queue is in the ready list or being written
-	polling    bool      // a GET is being served
-	posting    bool      // a POST is being served
+	probing    bool          // a WebSocket probe is reserved or connected (probe), upgrade not complete
+	upgrading  bool          // the probe was answered ("3probe"); polls from before it answer at once
+	probedAt   time.Duration // when upgrading became true, since the Engine's epoch
+	awaitPong  bool          // a ping is out
+	writing    bool          // the WebSocket queue is in the ready list or being written
+	polling    bool          // a GET is being served
+	posting    bool          // a POST is being served
 	queue      []frame
 	spare      []frame
 	queued     int // bytes queued or being written
@@ -367,6 +367,10 @@ func (c *EngineConn) TimerEntry() *timerheap.Entry { return &c.deadline }
 // the previous ping went unanswered for PingTimeout.
 func (c *EngineConn) onTimer() {
 	c.mu.Lock()
+	if c.e.timers.Scheduled(c) {
+		c.mu.Unlock()
+		return // stale: a pong or the linger moved the deadline after it was taken out
+	}
 	if c.state == stateClosing {
 		c.mu.Unlock()
 		c.finish()

@@ -47,7 +47,7 @@ func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
 	late := c.probing
 	bound := c.e.cfg.upgradeNoop
 	for len(c.queue) == 0 && c.state == stateOpen && c.transport == transportPolling &&
-		!(c.upgrading && (!late || time.Since(c.probedAt) >= bound)) {
+		!(c.upgrading && (!late || c.sinceProbed() >= bound)) {
 		if c.pollWake == nil {
 			c.pollWake = make(chan struct{}, 1)
 		}
@@ -55,7 +55,7 @@ func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
 		var noop <-chan time.Time
 		var t *time.Timer
 		if late && c.upgrading {
-			t = time.NewTimer(bound - time.Since(c.probedAt))
+			t = time.NewTimer(bound - c.sinceProbed())
 			noop = t.C
 		}
 		c.mu.Unlock()

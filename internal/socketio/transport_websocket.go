@@ -269,7 +269,7 @@ func (c *EngineConn) readLoop(conn net.Conn, br *bufio.Reader, probe bool) {
 				_ = conn.SetWriteDeadline(time.Time{})
 				c.mu.Lock()
 				c.upgrading = true
-				c.probedAt = time.Now()
+				c.probedAt = time.Since(c.e.epoch)
 				c.wakePollLocked()
 				c.mu.Unlock()
 			case p.typ == eioUpgrade && c.upgradingOn(conn):
@@ -290,6 +290,9 @@ func (c *EngineConn) readLoop(conn net.Conn, br *bufio.Reader, probe bool) {
 		}
 	}
 }
+
+// sinceProbed is how long ago upgrading became true.
+func (c *EngineConn) sinceProbed() time.Duration { return time.Since(c.e.epoch) - c.probedAt }
 
 func (c *EngineConn) upgradingOn(conn net.Conn) bool {
 	c.mu.Lock()

@@ -82,6 +82,15 @@ func (h *Heap[T]) Stop(x T) bool {
 	return true
 }
 
+// Scheduled reports whether x has a deadline in the heap. A fire that finds
+// its item scheduled is stale: it was taken out of the heap just before a
+// Schedule put the item back with a new deadline, which will fire.
+func (h *Heap[T]) Scheduled(x T) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return x.TimerEntry().idx != 0
+}
+
 // Len returns how many items are scheduled.
 func (h *Heap[T]) Len() int {
 	h.mu.Lock()

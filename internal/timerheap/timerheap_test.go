@@ -215,3 +215,39 @@ func BenchmarkScheduleReschedule(b *testing.B) {
 		h.Schedule(items[i%len(items)], time.Hour+time.Duration(i))
 	}
 }
+
+// TestScheduledTellsAStaleFire: an item is not scheduled while its fire
+// runs, unless it was scheduled again meanwhile.
+func TestScheduledTellsAStaleFire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var h *Heap[*item]
+		var mu sync.Mutex
+		var during []bool
+		h = New(func(it *item) {
+			mu.Lock()
+			during = append(during, h.Scheduled(it))
+			mu.Unlock()
+		})
+		a := &item{id: 1}
+		if h.Scheduled(a) {
+			t.Fatal("a new item is scheduled")
+		}
+		h.Schedule(a, time.Second)
+		if !h.Scheduled(a) {
+			t.Fatal("a scheduled item is not")
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		got := append([]bool(nil), during...)
+		mu.Unlock()
+		if len(got) != 1 || got[0] {
+			t.Fatalf("Scheduled during its fire: %v, want [false]", got)
+		}
+		h.Schedule(a, time.Second)
+		h.Stop(a)
+		if h.Scheduled(a) {
+			t.Fatal("a stopped item is scheduled")
+		}
+	})
+}
