@@ -283,12 +283,12 @@ type conn struct {
 
 	mu         sync.Mutex
 	queue      []func()
-	running    bool
-	gone       bool               // disconnected: operations start cancelled
 	cancelOp   context.CancelFunc // of the operation running now (one at a time: work)
 	expiry     timerheap.Entry    // in the API's expiries: warns before the token expires, then disconnects at expiry
 	expiryUser *auth.User         // whose token expiry is armed; nil when stopped
-	warned     bool               // tokenExpiring was sent for expiryUser
+	running    bool
+	gone       bool // disconnected: operations start cancelled
+	warned     bool // tokenExpiring was sent for expiryUser
 }
 
 var _ hub.Conn = (*conn)(nil)

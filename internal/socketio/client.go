@@ -17,8 +17,15 @@ type client struct {
 	joined  bool
 	closed  bool
 
-	// Reader-only state (OnMessage calls are serialized).
-	pending  *sioPacket
+	// Reader-only state (OnMessage calls are serialized): a binary packet
+	// waiting for its attachments; nil between packets.
+	pending *binaryPacket
+}
+
+// binaryPacket is a binary packet being assembled: kept apart from client,
+// so that a connection between packets holds one pointer for it.
+type binaryPacket struct {
+	p        sioPacket
 	atts     [][]byte
 	attBytes int
 }
@@ -31,17 +38,18 @@ func (cl *client) OnMessage(c *EngineConn, data []byte, binary bool) {
 			cl.protocolError("binary data outside a binary packet")
 			return
 		}
-		cl.attBytes += len(data)
-		if cl.attBytes > cl.srv.cfg.MaxPayload {
+		b := cl.pending
+		b.attBytes += len(data)
+		if b.attBytes > cl.srv.cfg.MaxPayload {
 			cl.protocolError("binary attachments exceed maxPayload")
 			return
 		}
-		cl.atts = append(cl.atts, data)
-		if len(cl.atts) < cl.pending.attachments {
+		b.atts = append(b.atts, data)
+		if len(b.atts) < b.p.attachments {
 			return
 		}
-		p, atts := *cl.pending, cl.atts
-		cl.pending, cl.atts, cl.attBytes = nil, nil, 0
+		p, atts := b.p, b.atts
+		cl.pending = nil
 		for i, a := range p.args {
 			r, err := replacePlaceholders(a, atts)
 			if err != nil {
@@ -63,7 +71,7 @@ func (cl *client) OnMessage(c *EngineConn, data []byte, binary bool) {
 		return
 	}
 	if p.attachments > 0 {
-		cl.pending = &p
+		cl.pending = &binaryPacket{p: p}
 		return
 	}
 	cl.dispatch(p)
@@ -71,7 +79,7 @@ func (cl *client) OnMessage(c *EngineConn, data []byte, binary bool) {
 
 func (cl *client) protocolError(what string) {
 	cl.srv.log.Debug("socketio: closing connection on protocol error", "sid", cl.conn.id, "error", what)
-	cl.pending, cl.atts = nil, nil
+	cl.pending = nil
 	cl.conn.close(ReasonParseError, closeAbort)
 }
 
