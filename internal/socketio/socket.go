@@ -23,26 +23,25 @@ type Ack func(args ...any) error
 // Socket is a client connected to one namespace. Its methods are safe for
 // concurrent use.
 type Socket struct {
-	id     string
-	ns     *Namespace
-	cl     *client
-	hs     *Handshake
-	ctx    context.Context    // made by Context on first use; guarded by mu
-	cancel context.CancelFunc // of ctx; nil until then
+	id  string
+	ns  *Namespace
+	cl  *client
+	hs  Handshake  // as the middlewares left it
+	ctx *socketCtx // made by Context on first use; guarded by mu
 
 	connected atomic.Bool
 
 	mu       sync.Mutex
 	handlers map[string]EventHandler
 	anyH     AnyHandler
-	onDisc   []func(reason string)
+	onDisc   func(reason string) // the OnDisconnect functions, chained in order
 	acks     map[int64]chan []json.RawMessage
 	nextAck  int64
 	data     any
 }
 
 func newSocket(cl *client, ns *Namespace, h *Handshake) *Socket {
-	s := &Socket{id: newID(), ns: ns, cl: cl, hs: h, data: h.Data}
+	s := &Socket{id: newID(), ns: ns, cl: cl, hs: *h, data: h.Data}
 	s.connected.Store(true)
 	return s
 }
@@ -55,7 +54,14 @@ func (s *Socket) ID() string { return s.id }
 func (s *Socket) Namespace() string { return s.ns.name }
 
 // Handshake returns the handshake the socket connected with.
-func (s *Socket) Handshake() *Handshake { return s.hs }
+func (s *Socket) Handshake() *Handshake { return &s.hs }
+
+// socketCtx is a socket's context, apart from the Socket: most sockets are
+// never asked for one.
+type socketCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
 
 // Conn returns the underlying Engine.IO connection, shared by the sockets
 // of every namespace the client joined through it.
@@ -67,12 +73,13 @@ func (s *Socket) Context() context.Context {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ctx == nil {
-		s.ctx, s.cancel = context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(context.Background())
+		s.ctx = &socketCtx{ctx, cancel}
 		if !s.connected.Load() {
-			s.cancel()
+			cancel()
 		}
 	}
-	return s.ctx
+	return s.ctx.ctx
 }
 
 // Connected reports whether the socket is still connected.
@@ -117,7 +124,11 @@ func (s *Socket) OnAny(h AnyHandler) {
 // the socket has returned. Register it in the namespace's OnConnection.
 func (s *Socket) OnDisconnect(fn func(reason string)) {
 	s.mu.Lock()
-	s.onDisc = append(s.onDisc, fn)
+	if prev := s.onDisc; prev != nil {
+		s.onDisc = func(reason string) { prev(reason); fn(reason) }
+	} else {
+		s.onDisc = fn
+	}
 	s.mu.Unlock()
 }
 
@@ -266,10 +277,10 @@ func (s *Socket) detach() bool {
 		return false
 	}
 	s.connected.Store(false)
-	cancel := s.cancel
+	ctx := s.ctx
 	s.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if ctx != nil {
+		ctx.cancel()
 	}
 	s.cl.remove(s)
 	return true
@@ -279,11 +290,11 @@ func (s *Socket) detach() bool {
 // receive lock (it runs on the reader, or in OnClose).
 func (s *Socket) finish(reason string) {
 	s.mu.Lock()
-	fns := s.onDisc
+	fn := s.onDisc
 	s.onDisc = nil
 	s.acks = nil
 	s.mu.Unlock()
-	for _, fn := range fns {
+	if fn != nil {
 		fn(reason)
 	}
 }

@@ -490,3 +490,32 @@ func TestSocketContextOnDemand(t *testing.T) {
 		t.Fatal("a context asked after the disconnect is not done")
 	}
 }
+
+// Every function given to OnDisconnect runs once, in the order given.
+func TestOnDisconnectRunsEveryFunctionInOrder(t *testing.T) {
+	calls := make(chan string, 8)
+	_, hs, socks := sockServer(t, testConfig(), func(s *Socket) {
+		for _, name := range []string{"first", "second", "third"} {
+			s.OnDisconnect(func(r string) { calls <- name + ":" + r })
+		}
+	})
+	c := dialWSURL(t, hs.URL, "")
+	c.connect("/", "")
+	s := <-socks
+	s.Disconnect(false)
+	for _, want := range []string{"first", "second", "third"} {
+		select {
+		case got := <-calls:
+			if got != want+":"+ReasonServerDisconnect {
+				t.Fatalf("got %q, want %q", got, want+":"+ReasonServerDisconnect)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s never ran", want)
+		}
+	}
+	select {
+	case extra := <-calls:
+		t.Fatalf("a function ran twice: %q", extra)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
