@@ -1,8 +1,9 @@
 // Package smallset owns Set, a set of comparable values for the many
 // per-connection and per-user sets that hold one or a few members (a
-// connection's threads, a user's connections): a slice while it is small,
-// a map once it is large, so that the common case costs a few words and
-// not a map's header and first group (issue 14, idle memory).
+// connection's threads, a user's connections): the first member in the Set
+// itself, the others in a slice while they are few and a map once they are
+// many, so that the common case, one member, costs the Set's own words and
+// no allocation (issue 14, idle memory).
 //
 // A Set is not safe for concurrent use; its owner's lock guards it. A Set
 // is a value: one stored in a map is read, changed and stored back.
@@ -14,101 +15,154 @@ import "iter"
 // below it a linear scan of a slice is as fast as hashing.
 const spill = 16
 
-// Set is a set of T. The zero Set is empty and ready to use.
+// Set is a set of T. The zero Set is empty and ready to use. Its first
+// member is held in the Set itself, so that the usual Set of one costs no
+// allocation at all; the others are in a slice, then a map.
 type Set[T comparable] struct {
+	one  T        // a member when n > 0
+	more *more[T] // the members beside one; nil when there are none
+	n    int      // the number of members
+}
+
+// more holds a Set's members beside its first.
+type more[T comparable] struct {
 	few  []T            // the members while len ≤ spill; nil once spilled
 	many map[T]struct{} // the members once spilled
 }
 
-// Len returns the number of members.
-func (s *Set[T]) Len() int {
-	if s.many != nil {
-		return len(s.many)
-	}
-	return len(s.few)
-}
-
-// Has reports whether v is a member.
-func (s *Set[T]) Has(v T) bool {
-	if s.many != nil {
-		_, ok := s.many[v]
+func (m *more[T]) has(v T) bool {
+	if m.many != nil {
+		_, ok := m.many[v]
 		return ok
 	}
-	for _, x := range s.few {
+	for _, x := range m.few {
 		if x == v {
 			return true
 		}
 	}
 	return false
+}
+
+func (m *more[T]) add(v T) {
+	if m.many != nil {
+		m.many[v] = struct{}{}
+		return
+	}
+	if len(m.few) < spill {
+		m.few = append(m.few, v)
+		return
+	}
+	m.many = make(map[T]struct{}, 2*spill)
+	for _, x := range m.few {
+		m.many[x] = struct{}{}
+	}
+	m.many[v] = struct{}{}
+	m.few = nil
+}
+
+// remove drops v, a member. A spilled set stays a map until it is empty: a
+// set that grew large once tends to again.
+func (m *more[T]) remove(v T) {
+	if m.many != nil {
+		delete(m.many, v)
+		return
+	}
+	for i, x := range m.few {
+		if x == v {
+			last := len(m.few) - 1
+			m.few[i] = m.few[last]
+			var zero T
+			m.few[last] = zero // let the removed value be collected
+			m.few = m.few[:last]
+			return
+		}
+	}
+}
+
+// take removes and returns any member.
+func (m *more[T]) take() T {
+	if m.many != nil {
+		for v := range m.many {
+			delete(m.many, v)
+			return v
+		}
+	}
+	last := len(m.few) - 1
+	v := m.few[last]
+	var zero T
+	m.few[last] = zero
+	m.few = m.few[:last]
+	return v
+}
+
+// Len returns the number of members.
+func (s *Set[T]) Len() int { return s.n }
+
+// Has reports whether v is a member.
+func (s *Set[T]) Has(v T) bool {
+	return s.n > 0 && s.one == v || s.more != nil && s.more.has(v)
 }
 
 // Add makes v a member and reports whether it was not one before.
 func (s *Set[T]) Add(v T) bool {
-	if s.many != nil {
-		if _, ok := s.many[v]; ok {
-			return false
-		}
-		s.many[v] = struct{}{}
-		return true
-	}
 	if s.Has(v) {
 		return false
 	}
-	if len(s.few) < spill {
-		s.few = append(s.few, v)
-		return true
+	if s.n == 0 {
+		s.one = v
+	} else {
+		if s.more == nil {
+			s.more = &more[T]{}
+		}
+		s.more.add(v)
 	}
-	s.many = make(map[T]struct{}, 2*spill)
-	for _, x := range s.few {
-		s.many[x] = struct{}{}
-	}
-	s.many[v] = struct{}{}
-	s.few = nil
+	s.n++
 	return true
 }
 
-// Remove drops v and reports whether it was a member. A spilled Set stays
-// a map until it is empty: a set that grew large once tends to again.
+// Remove drops v and reports whether it was a member.
 func (s *Set[T]) Remove(v T) bool {
-	if s.many != nil {
-		if _, ok := s.many[v]; !ok {
-			return false
+	switch {
+	case s.n > 0 && s.one == v:
+		var zero T
+		s.one = zero // let the removed value be collected
+		if s.n > 1 {
+			s.one = s.more.take()
 		}
-		delete(s.many, v)
-		if len(s.many) == 0 {
-			s.many = nil
-		}
-		return true
+	case s.more != nil && s.more.has(v):
+		s.more.remove(v)
+	default:
+		return false
 	}
-	for i, x := range s.few {
-		if x == v {
-			last := len(s.few) - 1
-			s.few[i] = s.few[last]
-			var zero T
-			s.few[last] = zero // let the removed value be collected
-			s.few = s.few[:last]
-			if last == 0 {
-				s.few = nil
-			}
-			return true
-		}
+	s.n--
+	if s.n <= 1 {
+		s.more = nil
 	}
-	return false
+	return true
 }
 
 // All yields every member once, in no particular order. The Set must not
 // change while All runs.
 func (s *Set[T]) All() iter.Seq[T] {
 	return func(yield func(T) bool) {
-		if s.many != nil {
-			for v := range s.many {
+		if s.n == 0 {
+			return
+		}
+		if !yield(s.one) {
+			return
+		}
+		if s.more == nil {
+			return
+		}
+		if s.more.many != nil {
+			for v := range s.more.many {
 				if !yield(v) {
 					return
 				}
 			}
 			return
 		}
-		for _, v := range s.few {
+		for _, v := range s.more.few {
 			if !yield(v) {
 				return
 			}

@@ -51,19 +51,40 @@ func TestZeroSetIsEmptyAndSpillsAndShrinks(t *testing.T) {
 	if s.Len() != 0 || s.Has("a") || s.Remove("a") {
 		t.Fatal("the zero Set is not empty")
 	}
-	for i := range spill + 1 {
+	for i := range spill + 2 { // the first in the Set itself, spill+1 beside it
 		s.Add(string(rune('a' + i)))
 	}
-	if s.many == nil || s.few != nil {
-		t.Fatalf("a Set of %d did not spill into a map", spill+1)
+	if s.more == nil || s.more.many == nil || s.more.few != nil {
+		t.Fatalf("a Set of %d did not spill into a map", spill+2)
 	}
-	for i := range spill + 1 {
+	for i := range spill + 2 {
 		if !s.Remove(string(rune('a' + i))) {
 			t.Fatalf("Remove of member %d failed", i)
 		}
 	}
-	if s.many != nil || s.few != nil || s.Len() != 0 {
-		t.Fatal("an emptied Set still holds storage")
+	if s.more != nil || s.one != "" || s.Len() != 0 {
+		t.Fatal("an emptied Set still holds storage or a member")
+	}
+}
+
+// The usual Set, of one member, allocates nothing; back to one member, it
+// drops what held the others.
+func TestSetOfOneAllocatesNothing(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() {
+		var s Set[string]
+		s.Add("thread")
+		if !s.Has("thread") || s.Len() != 1 {
+			t.Fatal("lost its member")
+		}
+	}); n != 0 {
+		t.Fatalf("a Set of one allocated %v times", n)
+	}
+	var s Set[string]
+	s.Add("a")
+	s.Add("b")
+	s.Remove("a")
+	if s.more != nil || s.one != "b" || s.Len() != 1 {
+		t.Fatalf("a Set back to one member: one %q, more %v, len %d", s.one, s.more, s.Len())
 	}
 }
 
