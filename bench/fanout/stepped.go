@@ -668,6 +668,9 @@ func runSteppedECB(ctx context.Context, cfg SteppedConfig, shape Shape, idle boo
 	}
 	ecbRuntimeStats(ctx, e.admin, &base)
 	if cfg.ProfileDir != "" {
+		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
+			return emit(base, err)
+		}
 		name := filepath.Join(cfg.ProfileDir, fmt.Sprintf("%s-%d", base.Scenario, base.Connections))
 		if !idle {
 			name = filepath.Join(cfg.ProfileDir, base.Scenario+"-"+base.Shape)

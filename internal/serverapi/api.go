@@ -16,10 +16,12 @@
 // make in Redis with an error wrapping hub.ErrUnavailable (503 unavailable).
 //
 // Keys are compared in constant time and never logged; each call is logged
-// with the key's name. The API is safe for concurrent use.
+// with the key's name (at debug level for a system message published, the
+// busiest call; see ServeHTTP). The API is safe for concurrent use.
 package serverapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -133,36 +135,59 @@ func Disabled() http.Handler {
 
 // ServeHTTP authenticates the key, then routes. A request without a valid
 // key learns nothing, not even whether its route exists.
+//
+// Each call is logged ("server API call") at info level, at error level
+// when it failed with a 5xx status, except a system message published
+// (2xx): that one is at debug level, since a busy backend publishes many
+// (docs/decisions.md, "The Server API's log line").
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	k := a.authenticate(r)
-	if k == nil {
-		sse.WriteError(rec, apierr.New(apierr.Unauthenticated, "a valid API key is required: Authorization: Bearer <key>"))
+	c := &call{ResponseWriter: w, status: http.StatusOK, key: a.authenticate(r)}
+	if c.key == nil {
+		sse.WriteError(c, apierr.New(apierr.Unauthenticated, "a valid API key is required: Authorization: Bearer <key>"))
 	} else {
-		a.mux.ServeHTTP(rec, r.WithContext(withKey(r.Context(), k)))
-	}
-	name := ""
-	if k != nil {
-		name = k.name
+		a.mux.ServeHTTP(c, r)
 	}
 	level := slog.LevelInfo
-	if rec.status >= 500 {
+	switch {
+	case c.status >= 500:
 		level = slog.LevelError
+	case c.routine:
+		level = slog.LevelDebug
+	}
+	if !a.log.Enabled(r.Context(), level) {
+		return
+	}
+	name := ""
+	if c.key != nil {
+		name = c.key.name
 	}
 	// The path names threads and users, never a secret; the key is logged by name only.
 	a.log.Log(r.Context(), level, "server API call", "key", name, "method", r.Method, "path", r.URL.Path,
-		"status", rec.status, "duration", time.Since(start))
+		"status", c.status, "duration", time.Since(start))
 }
 
-type statusRecorder struct {
+// call is the ResponseWriter the routes get: it records the status for the
+// log line and carries the authenticated key (not in the request's context,
+// which would copy the request).
+type call struct {
 	http.ResponseWriter
 	status int
+	key    *hashedKey
+	// routine marks a call that succeeded and is logged at debug level.
+	routine bool
 }
 
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
+func (c *call) WriteHeader(code int) {
+	c.status = code
+	c.ResponseWriter.WriteHeader(code)
+}
+
+// routine marks w's call, which succeeded, as one logged at debug level.
+func routine(w http.ResponseWriter) {
+	if c, ok := w.(*call); ok {
+		c.routine = true
+	}
 }
 
 func (a *API) authenticate(r *http.Request) *hashedKey {
@@ -173,14 +198,17 @@ func (a *API) authenticate(r *http.Request) *hashedKey {
 	return a.keys.find(strings.TrimSpace(h[7:]))
 }
 
+// pathIDs are the path values scoped checks.
+var pathIDs = [...]string{"threadId", "userId", "requestId"}
+
 // scoped refuses a key without scope with forbidden.
 func (a *API) scoped(scope string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if k := keyFrom(r.Context()); k == nil || !k.allows(scope) {
+		if c, _ := w.(*call); c == nil || c.key == nil || !c.key.allows(scope) {
 			sse.WriteError(w, apierr.New(apierr.Forbidden, "this API key lacks the scope %s", scope))
 			return
 		}
-		for _, p := range []string{"threadId", "userId", "requestId"} {
+		for _, p := range pathIDs {
 			if !validID(r.PathValue(p)) {
 				sse.WriteError(w, apierr.New(apierr.InvalidArgument, "%s must be at most 256 bytes of printable UTF-8", p))
 				return
@@ -206,8 +234,8 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, v any, required boo
 		}
 		return apierr.Wrap(err, apierr.InvalidArgument, "could not read the request body")
 	}
-	body := strings.TrimSpace(string(raw))
-	if body == "" {
+	body := bytes.TrimSpace(raw)
+	if len(body) == 0 {
 		if required {
 			return apierr.New(apierr.InvalidArgument, "a JSON body is required")
 		}
@@ -216,7 +244,7 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, v any, required boo
 	if body[0] != '{' {
 		return apierr.New(apierr.InvalidArgument, "the body must be a JSON object")
 	}
-	dec := json.NewDecoder(strings.NewReader(body))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return apierr.Wrap(err, apierr.InvalidArgument, "invalid body: "+bodyProblem(err))
@@ -356,6 +384,7 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) {
 		sse.WriteError(w, err)
 		return
 	}
+	routine(w)
 	sse.WriteJSON(w, http.StatusCreated, res)
 }
 
@@ -522,15 +551,4 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sse.WriteJSON(w, http.StatusOK, Presence{UserID: userID, Online: n > 0, Connections: n})
-}
-
-type keyCtx struct{}
-
-func withKey(ctx context.Context, k *hashedKey) context.Context {
-	return context.WithValue(ctx, keyCtx{}, k)
-}
-
-func keyFrom(ctx context.Context) *hashedKey {
-	k, _ := ctx.Value(keyCtx{}).(*hashedKey)
-	return k
 }

@@ -534,3 +534,51 @@ func TestDisabled(t *testing.T) {
 		t.Fatalf("%d %s", status, code)
 	}
 }
+
+// TestPublishLoggedAtDebug: a system message published is logged at debug
+// level, a publish refused and every other call at info level (error for a
+// 5xx), each with the key's name and status.
+func TestPublishLoggedAtDebug(t *testing.T) {
+	var buf syncBuffer
+	h := hub.New(hub.Config{})
+	svc := ops.New(ops.Config{MaxMessageBytes: 100}, nil, nil, h, slog.New(slog.DiscardHandler), nil)
+	store := access.New(access.Config{MaxEntries: 50})
+	svc.SetGuards(ops.Guards{Access: store, Threads: store, Revocations: store})
+	api := serverapi.New(serverapi.Config{Keys: serverapi.Keys{{Name: "backend", Key: allKey, Scopes: []string{"*"}}}},
+		serverapi.Options{Ops: svc, Store: store, Hub: h, Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	call := func(method, path, body string) int {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+allKey)
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, r)
+		return w.Code
+	}
+	lines := func() []string {
+		buf.mu.Lock()
+		defer buf.mu.Unlock()
+		out := strings.Split(strings.TrimSpace(buf.b.String()), "\n")
+		buf.b.Reset()
+		return out
+	}
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		level              string
+	}{
+		{"POST", "/server/v1/threads/t1/messages", `{"body":"hello"}`, 201, "DEBUG"},
+		{"POST", "/server/v1/threads/t1/messages", `{"body":"` + strings.Repeat("x", 101) + `"}`, 413, "INFO"},
+		{"POST", "/server/v1/threads/t1/messages", `{"body":1}`, 400, "INFO"},
+		{"GET", "/server/v1/users/u/presence", "", 200, "INFO"},
+		{"POST", "/server/v1/threads/t1/events", `{"change":"updated"}`, 200, "INFO"},
+	} {
+		if got := call(tc.method, tc.path, tc.body); got != tc.status {
+			t.Fatalf("%s %s: %d, want %d", tc.method, tc.path, got, tc.status)
+		}
+		l := lines()
+		want := fmt.Sprintf("status=%d", tc.status)
+		if len(l) != 1 || !strings.Contains(l[0], "level="+tc.level+" ") || !strings.Contains(l[0], `msg="server API call"`) ||
+			!strings.Contains(l[0], "key=backend") || !strings.Contains(l[0], "path="+tc.path) || !strings.Contains(l[0], want) {
+			t.Fatalf("%s %s %d logged %q, want one %s line", tc.method, tc.path, tc.status, l, tc.level)
+		}
+	}
+}
