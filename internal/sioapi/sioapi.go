@@ -19,9 +19,10 @@
 // accepted (they complete and are acked), then closes the Engine.IO
 // connections, after which clients reconnect by themselves (to another node).
 //
-// Locks: conn.mu (a socket's queue and timers) may be held while API.mu (the
-// sockets, the draining flag, the workers' count) is taken, never the other
-// way round; neither is held while sending to a socket.
+// Locks: conn.mu (a socket's queue and token expiry) may be held while API.mu
+// (the sockets, the draining flag, the workers' count) or the expiry heap's
+// lock (a leaf: the heap calls conn.onExpiry with none of its own held) is
+// taken, never the other way round; none is held while sending to a socket.
 package sioapi
 
 import (

@@ -72,14 +72,18 @@
 // client does not read fast enough (its send buffer full), that closes, or
 // that has no file descriptor (TLS) gets a writer goroutine of its own, until
 // its queue is empty; its batches have a write deadline. A polling connection has no
-// goroutine of its own: its HTTP requests carry it. Heartbeats and timeouts
-// are timers. Server.Shutdown closes every connection and waits for all
+// goroutine of its own: its HTTP requests carry it. Heartbeats and the
+// polling linger are deadlines in the Engine's one timer heap
+// (internal/timerheap), not a timer per connection; the handshake and upgrade
+// timeouts are timers while they run. Server.Shutdown closes every connection and waits for all
 // these goroutines. A refusal (Server.Refuse, Config.OriginRefusal) is no
 // connection: it lives on the request's goroutine only (a WebSocket refusal
 // for at most about 2 s: its write, then the wait for the client's close
 // frame), and holds no lock. Lock order: EngineConn.recvMu, then the Socket and
-// client locks, then EngineConn.mu, then Engine.mu or the writer pool's lock; the
-// poller's lock is taken alone (around an epoll_ctl, which does not block).
+// client locks, then EngineConn.mu, then Engine.mu, the writer pool's lock or
+// the timer heap's (a leaf: the heap calls EngineConn.onTimer with none of its
+// own held); the poller's lock is taken alone (around an epoll_ctl, which does
+// not block).
 //
 // docs/socketio.md lists what of the protocol is implemented, the knobs,
 // the limits and the close reasons.
