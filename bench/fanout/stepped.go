@@ -125,15 +125,20 @@ type SteppedResult struct {
 	// RSSPerConn is (the server's RSS with every connection listening −
 	// its RSS before the first connection) ÷ connections, after a GC (ECB:
 	// /debug/pprof/heap?gc=1) and IdleWait.
-	RSSPerConn   float64      `json:"rss_bytes_per_conn"`
-	RSSBaseMB    float64      `json:"rss_base_mb"`
-	RSSMB        float64      `json:"rss_mb"`
-	Goroutines   int          `json:"goroutines,omitempty"` // ECB, with every connection listening
-	HeapInUseMB  float64      `json:"heap_inuse_mb,omitempty"`
-	StackInUseMB float64      `json:"stack_inuse_mb,omitempty"`
-	Steps        []StepResult `json:"steps,omitempty"`
-	LoadAvg      float64      `json:"loadavg"`
-	Error        string       `json:"error,omitempty"`
+	RSSPerConn float64 `json:"rss_bytes_per_conn"`
+	// RSSSettledPerConn is the same, read rssSettle later, with no other GC
+	// asked for: what the runtime keeps once it has returned on its own
+	// what it returns (Go's scavenger frees the memory above its heap goal
+	// gradually after a GC, so the first reading depends on how far it got).
+	RSSSettledPerConn float64      `json:"rss_settled_bytes_per_conn,omitempty"`
+	RSSBaseMB         float64      `json:"rss_base_mb"`
+	RSSMB             float64      `json:"rss_mb"`
+	Goroutines        int          `json:"goroutines,omitempty"` // ECB, with every connection listening
+	HeapInUseMB       float64      `json:"heap_inuse_mb,omitempty"`
+	StackInUseMB      float64      `json:"stack_inuse_mb,omitempty"`
+	Steps             []StepResult `json:"steps,omitempty"`
+	LoadAvg           float64      `json:"loadavg"`
+	Error             string       `json:"error,omitempty"`
 }
 
 // RunStepped runs every scenario and prints one JSON line each. It returns
@@ -801,11 +806,26 @@ func measureRSS(ctx context.Context, cfg SteppedConfig, res *SteppedResult, pid 
 	}
 	res.RSSBaseMB = round(float64(rss0)/(1<<20), 2)
 	res.RSSMB = round(float64(rss)/(1<<20), 2)
-	if res.Connections > 0 {
-		res.RSSPerConn = round(float64(rss-rss0)/float64(res.Connections), 0)
+	if res.Connections == 0 {
+		return nil
 	}
+	res.RSSPerConn = round(float64(rss-rss0)/float64(res.Connections), 0)
+	select {
+	case <-time.After(rssSettle):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	settled, err := procRSS(pid)
+	if err != nil {
+		return err
+	}
+	res.RSSSettledPerConn = round(float64(settled-rss0)/float64(res.Connections), 0)
 	return nil
 }
+
+// rssSettle is how long after the first RSS reading the settled one is
+// taken (SteppedResult.RSSSettledPerConn).
+const rssSettle = 5 * time.Second
 
 // steps runs the rate steps: each publishes open-loop at its rate for
 // cfg.Step, then waits for the deliveries to drain; the run stops after the

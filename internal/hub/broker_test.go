@@ -175,3 +175,50 @@ func TestAKeyedPushIsPublishedOnce(t *testing.T) {
 		t.Fatalf("listener got %v", got)
 	}
 }
+
+// lateBroker subscribes at once and returns its position only on a signal,
+// so that pushes reach the hub while its subscription is not yet synced.
+type lateBroker struct {
+	*hub.MemoryBroker
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *lateBroker) Subscribe(ctx context.Context, threadID string) (hub.Position, error) {
+	pos, err := b.MemoryBroker.Subscribe(ctx, threadID)
+	close(b.entered)
+	<-b.release
+	return pos, err
+}
+
+// Pushes that arrive between the broker's subscription and its answer wait,
+// then fan out after it: the connection that joined meanwhile listens from
+// the subscription's position (not from where those pushes left the
+// thread), and gets each of them once.
+func TestAttachWhileSubscribingListensFromTheSubscription(t *testing.T) {
+	mem := hub.NewMemoryBroker(64, 0)
+	b := &lateBroker{MemoryBroker: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	h := hub.New(hub.Config{Broker: b})
+	c := newConn(100)
+	h.Register(c, "u")
+	var pos hub.Position
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pos = attach(t, h, "t", c)
+	}()
+	<-b.entered
+	for range 3 {
+		if _, err := mem.Publish(context.Background(), "t", &hub.Push{Event: "message", Data: []byte(`{}`)}); err != nil {
+			t.Error(err)
+		}
+	}
+	close(b.release)
+	<-done
+	if pos.Offset != 0 {
+		t.Fatalf("attach position %+v, want offset 0 (the subscription's)", pos)
+	}
+	if got := c.offsets(); !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Fatalf("listener got %v, want [1 2 3]", got)
+	}
+}

@@ -73,6 +73,7 @@ func (h *Hub) apply(cmd Command) int {
 	user := h.users[cmd.UserID]
 	conns := make([]Conn, 0, user.Len())
 	var targets, detached []Conn
+	skip := h.localSeq(cmd.Skip)
 	for c := range user.All() {
 		st := h.conns[c]
 		if st == nil {
@@ -82,7 +83,7 @@ func (h *Hub) apply(cmd Command) int {
 		if cmd.Detach && dropThreadLocked(st, c, cmd.ThreadID) {
 			detached = append(detached, c)
 		}
-		if cmd.Push != nil && st.id != cmd.Skip && (!cmd.Push.AgentsOnly || st.agents) {
+		if cmd.Push != nil && st.seq != skip && (!cmd.Push.AgentsOnly || st.agents) {
 			targets = append(targets, c)
 		}
 	}

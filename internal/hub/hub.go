@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -243,7 +244,7 @@ type Hub struct {
 }
 
 type connState struct {
-	id      string
+	seq     uint64 // this node's number for the connection; its id is nodeID.seq (ConnID)
 	userID  string
 	agents  bool // may receive AgentsOnly pushes (asked once, at Register)
 	threads smallset.Set[string]
@@ -267,19 +268,19 @@ type thread struct {
 	// epoch and offset are the position of the last push fanned out.
 	epoch  string
 	offset uint64
+	// syncedAt is the subscription's position: where the connections that
+	// joined while subscribing listen from (what their Attach returns).
+	syncedAt Position
 }
 
 type listener struct {
-	id     string
+	seq    uint64 // the connection's connState.seq
 	agents bool
-	// resuming: the connection is being given its missed pushes; live ones
-	// wait in pending so that they come after them.
-	resuming bool
-	pending  []*Push
-	// from is the position the connection listens from (what Attach
-	// returned): the thread's position when it joined a synced thread, or
-	// the subscription's position when it joined while subscribing.
-	from Position
+	// resume is not nil while the connection is being given its missed
+	// pushes: live ones wait in it so that they come after them. A pointer,
+	// not the slice, because a listener lives as long as the connection
+	// listens and resumes only for a moment.
+	resume *[]*Push
 }
 
 // New returns an empty hub.
@@ -334,9 +335,9 @@ func (h *Hub) shard(threadID string) *shard {
 // Register adds a connection of userID. A connection must be registered before
 // it can Attach, and Unregistered when it ends.
 func (h *Hub) Register(c Conn, userID string) {
-	id := h.nodeID + "." + strconv.FormatUint(h.seq.Add(1), 36)
+	seq := h.seq.Add(1)
 	h.connsMu.Lock()
-	h.conns[c] = &connState{id: id, userID: userID, agents: seesAgentsOnly(c)}
+	h.conns[c] = &connState{seq: seq, userID: userID, agents: seesAgentsOnly(c)}
 	smallset.AddTo(h.users, userID, c)
 	h.connsMu.Unlock()
 	h.cfg.Observer.ConnRegistered(c, userID)
@@ -351,9 +352,25 @@ func (h *Hub) ConnID(c Conn) string {
 	h.connsMu.Lock()
 	defer h.connsMu.Unlock()
 	if st := h.conns[c]; st != nil {
-		return st.id
+		return h.nodeID + "." + strconv.FormatUint(st.seq, 36)
 	}
 	return ""
+}
+
+// localSeq returns the seq of the connection of this node that the
+// cluster-wide id skip names (ConnID), or 0 for "" or another node's: a
+// connection keeps its number, not its id string, and a push's Skip is read
+// once per push rather than compared per listener.
+func (h *Hub) localSeq(skip string) uint64 {
+	rest, ok := strings.CutPrefix(skip, h.nodeID)
+	if !ok || len(rest) < 2 || rest[0] != '.' {
+		return 0
+	}
+	seq, err := strconv.ParseUint(rest[1:], 36, 64)
+	if err != nil {
+		return 0
+	}
+	return seq
 }
 
 // Unregister detaches c from every thread and forgets it. Safe to call twice.
@@ -400,15 +417,18 @@ func (h *Hub) attach(ctx context.Context, threadID string, c Conn, resuming bool
 		t = &thread{listeners: map[Conn]*listener{}, ready: make(chan struct{})}
 		s.threads[threadID] = t
 	}
-	l := &listener{id: st.id, agents: st.agents, resuming: resuming}
+	l := &listener{seq: st.seq, agents: st.agents}
+	if resuming {
+		l.resume = new([]*Push)
+	}
 	t.listeners[c] = l
 	if t.synced {
-		l.from = Position{Epoch: t.epoch, Offset: t.offset}
+		from := Position{Epoch: t.epoch, Offset: t.offset}
 		if !resuming {
-			trackFrom(c, threadID, l.from)
+			trackFrom(c, threadID, from)
 		}
 		s.mu.Unlock()
-		return l.from, nil
+		return from, nil
 	}
 	ready := t.ready
 	s.mu.Unlock()
@@ -424,7 +444,7 @@ func (h *Hub) attach(ctx context.Context, threadID string, c Conn, resuming bool
 		return Position{}, ctx.Err()
 	}
 	s.mu.Lock()
-	err, pos := t.err, l.from
+	err, pos := t.err, t.syncedAt
 	if err == nil && t.listeners[c] != l {
 		err = ErrNotRegistered // cut (slow, detached) while subscribing
 	}
@@ -451,10 +471,9 @@ func (h *Hub) finishSync(threadID string, t *thread, pos Position, err error) {
 			delete(s.threads, threadID)
 		}
 	default:
-		t.synced, t.epoch, t.offset = true, pos.Epoch, pos.Offset
+		t.synced, t.epoch, t.offset, t.syncedAt = true, pos.Epoch, pos.Offset, pos
 		for c, l := range t.listeners {
-			l.from = pos
-			if !l.resuming {
+			if l.resume == nil {
 				trackFrom(c, threadID, pos)
 			}
 		}
@@ -613,13 +632,14 @@ func (h *Hub) fanOutLocked(t *thread, p *Push) (slow []Conn, delivered int) {
 		}
 		t.epoch, t.offset = p.Epoch, p.Offset
 	}
+	skip := h.localSeq(p.Skip)
 	for c, l := range t.listeners {
-		if l.id == p.Skip || (p.AgentsOnly && !l.agents) {
+		if l.seq == skip || (p.AgentsOnly && !l.agents) {
 			continue
 		}
-		if l.resuming {
-			if len(l.pending) < pendingMax {
-				l.pending = append(l.pending, p)
+		if l.resume != nil {
+			if len(*l.resume) < pendingMax {
+				*l.resume = append(*l.resume, p)
 				continue
 			}
 		} else if c.Deliver(p) {
@@ -721,15 +741,15 @@ func (h *Hub) Resume(ctx context.Context, threadID string, c Conn, from Position
 	s := h.shard(threadID)
 	s.mu.Lock()
 	if t := s.threads[threadID]; t != nil && !slow {
-		if l := t.listeners[c]; l != nil {
-			for _, p := range l.pending {
+		if l := t.listeners[c]; l != nil && l.resume != nil {
+			for _, p := range *l.resume {
 				if !c.Deliver(p) {
 					slow = true
 					delete(t.listeners, c)
 					break
 				}
 			}
-			l.pending, l.resuming = nil, false
+			l.resume = nil
 		}
 	}
 	s.mu.Unlock()

@@ -98,7 +98,7 @@ func (s *Service) checkRevoked(u *auth.User) error {
 		return nil
 	}
 	before, ok := s.guards.Revocations.RevokedBefore(u.ID)
-	if ok && (u.IssuedAt.IsZero() || !u.IssuedAt.After(before.Truncate(time.Second))) {
+	if ok && (u.IssuedAt == 0 || u.IssuedAt <= before.Unix()) {
 		return apierr.New(apierr.Unauthenticated, "this userToken was revoked: get a fresh one")
 	}
 	return nil

@@ -80,11 +80,35 @@ type Service struct {
 
 	mu         sync.Mutex
 	conns      map[hub.Conn]*connState
-	byUser     map[string]smallset.Set[*connState] // Sets are values: read, change, store back
-	contactsOf map[string]map[string]struct{}      // watcher → contacts
-	watchers   map[string]smallset.Set[string]     // user → who has them as contact
-	membersOf  map[string][]string                 // thread → members
-	threadsOf  map[string]smallset.Set[string]     // user → threads they are a member of
+	users      map[string]*userEntry           // a user's connections here and threads; gone when both are empty
+	contactsOf map[string]map[string]struct{}  // watcher → contacts
+	watchers   map[string]smallset.Set[string] // user → who has them as contact; Sets are values: read, change, store back
+	membersOf  map[string][]string             // thread → members
+}
+
+// userEntry is what the Service keeps of one user. The user's connections
+// and threads share one map entry: most users have one of each, and a map
+// entry per user costs more than the two Sets it would hold.
+type userEntry struct {
+	conns   smallset.Set[*connState] // the user's connections on this node
+	threads smallset.Set[string]     // the threads ECB saw the user a member of
+}
+
+// userLocked returns userID's entry, making it when there is none.
+func (s *Service) userLocked(userID string) *userEntry {
+	u := s.users[userID]
+	if u == nil {
+		u = &userEntry{}
+		s.users[userID] = u
+	}
+	return u
+}
+
+// forgetEmptyLocked drops u, userID's entry, once it holds nothing.
+func (s *Service) forgetEmptyLocked(userID string, u *userEntry) {
+	if u.conns.Len() == 0 && u.threads.Len() == 0 {
+		delete(s.users, userID)
+	}
 }
 
 var (
@@ -97,11 +121,10 @@ var (
 func New() *Service {
 	s := &Service{
 		conns:      map[hub.Conn]*connState{},
-		byUser:     map[string]smallset.Set[*connState]{},
+		users:      map[string]*userEntry{},
 		contactsOf: map[string]map[string]struct{}{},
 		watchers:   map[string]smallset.Set[string]{},
 		membersOf:  map[string][]string{},
-		threadsOf:  map[string]smallset.Set[string]{},
 	}
 	s.SetStore(NewMemoryStore())
 	return s
@@ -123,7 +146,7 @@ func (s *Service) ConnRegistered(c hub.Conn, userID string) {
 	s.mu.Lock()
 	st := &connState{userID: userID, show: Available, since: time.Now().UnixNano()}
 	s.conns[c] = st
-	smallset.AddTo(s.byUser, userID, st)
+	s.userLocked(userID).conns.Add(st)
 	s.mu.Unlock()
 	s.store.Changed(userID)
 }
@@ -133,7 +156,10 @@ func (s *Service) ConnUnregistered(c hub.Conn, userID string) {
 	s.mu.Lock()
 	if st := s.conns[c]; st != nil {
 		delete(s.conns, c)
-		smallset.RemoveFrom(s.byUser, userID, st)
+		if u := s.users[userID]; u != nil {
+			u.conns.Remove(st)
+			s.forgetEmptyLocked(userID, u)
+		}
 	}
 	s.mu.Unlock()
 	s.store.Changed(userID)
@@ -180,7 +206,10 @@ func (s *Service) Set(ctx context.Context, c hub.Conn, show, status string) Pres
 func (s *Service) Contribution(userID string) Contribution {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	states := s.byUser[userID]
+	var states smallset.Set[*connState]
+	if u := s.users[userID]; u != nil {
+		states = u.conns
+	}
 	out := Contribution{Conns: states.Len()}
 	var best *connState
 	for st := range states.All() {
@@ -274,11 +303,14 @@ func (s *Service) contactsLocked(watcher string, contacts []string) {
 
 func (s *Service) membersLocked(threadID string, members []string) {
 	for _, m := range s.membersOf[threadID] {
-		smallset.RemoveFrom(s.threadsOf, m, threadID)
+		if u := s.users[m]; u != nil {
+			u.threads.Remove(threadID)
+			s.forgetEmptyLocked(m, u)
+		}
 	}
 	s.membersOf[threadID] = slices.Clone(members)
 	for _, m := range members {
-		smallset.AddTo(s.threadsOf, m, threadID)
+		s.userLocked(m).threads.Add(threadID)
 	}
 }
 
@@ -302,7 +334,10 @@ func (s *Service) MaySee(viewer, userID string) bool {
 	if _, ok := s.contactsOf[viewer][userID]; ok {
 		return true
 	}
-	threads := s.threadsOf[userID]
+	var threads smallset.Set[string]
+	if u := s.users[userID]; u != nil {
+		threads = u.threads
+	}
 	for t := range threads.All() {
 		if slices.Contains(s.membersOf[t], viewer) {
 			return true
@@ -323,7 +358,10 @@ func (s *Service) PresenceChanged(p Presence) {
 	for w := range watchers.All() {
 		targets[w] = struct{}{}
 	}
-	mine := s.threadsOf[p.UserID]
+	var mine smallset.Set[string]
+	if u := s.users[p.UserID]; u != nil {
+		mine = u.threads
+	}
 	threads := make([]string, 0, mine.Len())
 	for t := range mine.All() {
 		threads = append(threads, t)

@@ -260,20 +260,26 @@ func (a *API) connected(s *socketio.Socket) {
 	a.hub.Register(c, sess.user.ID)
 	a.gauge.StreamOpened()
 	c.armExpiry(sess.user)
-	s.OnDisconnect(func(string) {
-		c.stopExpiry()
-		c.cancelOps()
-		a.hub.Unregister(c)
-		a.gauge.StreamClosed()
-		a.mu.Lock()
-		delete(a.conns, c)
-		a.mu.Unlock()
-	})
+	s.OnDisconnect(c.disconnected)
 	s.OnAny(c.onEvent)
 	if sess.announce != nil {
 		_ = s.Emit(EventSession, sess.announce)
 		sess.announce = nil
 	}
+}
+
+// disconnected forgets the connection once its socket is gone. A method
+// value (one word of state, c) rather than a closure over c and a: it is
+// kept for the connection's life.
+func (c *conn) disconnected(string) {
+	a := c.api
+	c.stopExpiry()
+	c.cancelOps()
+	a.hub.Unregister(c)
+	a.gauge.StreamClosed()
+	a.mu.Lock()
+	delete(a.conns, c)
+	a.mu.Unlock()
 }
 
 // conn is a socket as the hub sees it, and its operation queue.

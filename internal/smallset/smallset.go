@@ -18,16 +18,26 @@ const spill = 16
 // Set is a set of T. The zero Set is empty and ready to use. Its first
 // member is held in the Set itself, so that the usual Set of one costs no
 // allocation at all; the others are in a slice, then a map.
+//
+// one holds a member unless it is T's zero value: a zero member (a valid
+// one) lives in more. So a Set needs no count of its own, two words fewer
+// than with one, in the maps of per-user Sets that every connection has.
 type Set[T comparable] struct {
-	one  T        // a member when n > 0
+	one  T        // a member, unless zero
 	more *more[T] // the members beside one; nil when there are none
-	n    int      // the number of members
 }
 
 // more holds a Set's members beside its first.
 type more[T comparable] struct {
 	few  []T            // the members while len ≤ spill; nil once spilled
 	many map[T]struct{} // the members once spilled
+}
+
+func (m *more[T]) len() int {
+	if m.many != nil {
+		return len(m.many)
+	}
+	return len(m.few)
 }
 
 func (m *more[T]) has(v T) bool {
@@ -96,11 +106,22 @@ func (m *more[T]) take() T {
 }
 
 // Len returns the number of members.
-func (s *Set[T]) Len() int { return s.n }
+func (s *Set[T]) Len() int {
+	var zero T
+	n := 0
+	if s.one != zero {
+		n = 1
+	}
+	if s.more != nil {
+		n += s.more.len()
+	}
+	return n
+}
 
 // Has reports whether v is a member.
 func (s *Set[T]) Has(v T) bool {
-	return s.n > 0 && s.one == v || s.more != nil && s.more.has(v)
+	var zero T
+	return v != zero && s.one == v || s.more != nil && s.more.has(v)
 }
 
 // Add makes v a member and reports whether it was not one before.
@@ -108,34 +129,39 @@ func (s *Set[T]) Add(v T) bool {
 	if s.Has(v) {
 		return false
 	}
-	if s.n == 0 {
+	var zero T
+	if v != zero && s.one == zero {
 		s.one = v
-	} else {
-		if s.more == nil {
-			s.more = &more[T]{}
-		}
-		s.more.add(v)
+		return true
 	}
-	s.n++
+	if s.more == nil {
+		s.more = &more[T]{}
+	}
+	s.more.add(v)
 	return true
 }
 
-// Remove drops v and reports whether it was a member.
+// Remove drops v and reports whether it was a member. When one goes,
+// another member takes its place, so that a Set back to one member holds
+// it in itself again.
 func (s *Set[T]) Remove(v T) bool {
+	var zero T
 	switch {
-	case s.n > 0 && s.one == v:
-		var zero T
+	case v != zero && s.one == v:
 		s.one = zero // let the removed value be collected
-		if s.n > 1 {
-			s.one = s.more.take()
+		if s.more != nil {
+			if x := s.more.take(); x != zero {
+				s.one = x
+			} else {
+				s.more.add(x) // the zero member stays beside
+			}
 		}
 	case s.more != nil && s.more.has(v):
 		s.more.remove(v)
 	default:
 		return false
 	}
-	s.n--
-	if s.n <= 1 {
+	if s.more != nil && s.more.len() == 0 {
 		s.more = nil
 	}
 	return true
@@ -145,10 +171,8 @@ func (s *Set[T]) Remove(v T) bool {
 // change while All runs.
 func (s *Set[T]) All() iter.Seq[T] {
 	return func(yield func(T) bool) {
-		if s.n == 0 {
-			return
-		}
-		if !yield(s.one) {
+		var zero T
+		if s.one != zero && !yield(s.one) {
 			return
 		}
 		if s.more == nil {

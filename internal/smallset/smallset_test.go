@@ -141,3 +141,22 @@ func TestAddToAndRemoveFromKeepTheMapTidy(t *testing.T) {
 		t.Fatalf("an emptied set stays in the map: %v", m)
 	}
 }
+
+// T's zero value is a member like any other: it is held beside the first
+// member, and stays when the first goes.
+func TestZeroValueIsAMember(t *testing.T) {
+	var s Set[int]
+	s.Add(5)
+	if !s.Add(0) || !s.Has(0) || s.Len() != 2 {
+		t.Fatalf("0 was not added beside 5: len %d", s.Len())
+	}
+	if !s.Remove(5) || !s.Has(0) || s.Has(5) || s.Len() != 1 {
+		t.Fatalf("removing 5 lost 0 or kept 5: len %d", s.Len())
+	}
+	if got := slices.Collect(s.All()); !slices.Equal(got, []int{0}) {
+		t.Fatalf("All = %v, want [0]", got)
+	}
+	if !s.Remove(0) || s.Len() != 0 || s.more != nil {
+		t.Fatalf("the emptied Set holds len %d, more %v", s.Len(), s.more)
+	}
+}

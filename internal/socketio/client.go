@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"encoding/base64"
 	"sync"
 	"time"
 )
@@ -174,10 +175,10 @@ func (cl *client) connect(p sioPacket) {
 }
 
 func (cl *client) sendConnect(s *Socket) error {
-	pkt := make([]byte, 0, 16+len(s.ns.name)+len(s.id))
+	pkt := make([]byte, 0, 16+len(s.ns.name)+base64.RawURLEncoding.EncodedLen(len(s.id)))
 	pkt = appendSIOHeader(pkt, sioConnect, 0, s.ns.name, -1)
 	pkt = append(pkt, `{"sid":"`...)
-	pkt = append(pkt, s.id...)
+	pkt = base64.RawURLEncoding.AppendEncode(pkt, s.id[:])
 	pkt = append(pkt, `"}`...)
 	return cl.send(pkt)
 }

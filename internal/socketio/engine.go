@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -214,6 +215,9 @@ func (e *Engine) newConn(r *http.Request, transport uint8) *EngineConn {
 		id = e.cfg.SessionIDPrefix + "." + id
 	}
 	c := &EngineConn{e: e, id: id, hreq: keepRequest(r, e.cfg.KeepHeaders), transport: transport, pollKey: e.pollKeys.Add(1)}
+	if transport == transportPolling {
+		c.poll = &pollState{}
+	}
 	c.handler = e.accept(c)
 	if c.handler == nil {
 		return nil
@@ -248,8 +252,11 @@ func (e *Engine) openPacket(c *EngineConn, tail []byte) []byte {
 }
 
 // newID returns a random 20-character URL-safe identifier.
+// idBytes is the random bytes of a session or socket id (20 characters).
+const idBytes = 15
+
 func newID() string {
-	var b [15]byte
+	var b [idBytes]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
@@ -283,7 +290,9 @@ func keepRequest(r *http.Request, keep []string) handshakeRequest {
 			}
 		}
 	}
-	uri := r.RequestURI
+	// A copy: r.RequestURI is a slice of the whole request line, which
+	// would otherwise be kept for the connection's life with it.
+	uri := strings.Clone(r.RequestURI)
 	if uri == "" { // a request made in process (tests) rather than read
 		uri = r.URL.RequestURI()
 	}

@@ -42,30 +42,40 @@ type EngineConn struct {
 	closed atomic.Bool
 	recvMu sync.Mutex // held while the handler runs: one call at a time
 
+	// The one-byte fields sit together: EngineConn is kept for every
+	// connection's life, and padding between them cost a size class.
 	mu         sync.Mutex
 	state      uint8
 	transport  uint8
-	probing    bool          // a WebSocket probe is reserved or connected (probe), upgrade not complete
-	upgrading  bool          // the probe was answered ("3probe"); polls from before it answer at once
-	probedAt   time.Duration // when upgrading became true, since the Engine's epoch
-	awaitPong  bool          // a ping is out
-	writing    bool          // the WebSocket queue is in the ready list or being written
-	polling    bool          // a GET is being served
-	posting    bool          // a POST is being served
+	mode       closeMode
+	probing    bool // a WebSocket probe is reserved or connected (poll.probe), upgrade not complete
+	upgrading  bool // the probe was answered ("3probe"); polls from before it answer at once
+	awaitPong  bool // a ping is out
+	writing    bool // the WebSocket queue is in the ready list or being written
+	polling    bool // a GET is being served
+	posting    bool // a POST is being served
+	closeFrame bool // the writer must end with a close frame
+	lingering  bool // closing, counted by the Engine's tracker until finish
 	queue      []frame
 	spare      []frame
 	queued     int // bytes queued or being written
 	reason     string
-	mode       closeMode
 	ws         net.Conn        // the WebSocket, once the connection is on it
 	wsRaw      syscall.RawConn // ws's descriptor, for the pool's non-blocking writes; nil for TLS
-	probe      net.Conn        // a WebSocket being probed for upgrade
-	pollWake   chan struct{}   // signalled when a waiting GET has something to do
+	poll       *pollState      // nil for a session opened on a WebSocket
 	deadline   timerheap.Entry // in the Engine's timers: the heartbeat, then the polling linger
-	closeFrame bool            // the writer must end with a close frame
-	lingering  bool            // closing, counted by the Engine's tracker until finish
 
 	pollKey uint64 // the connection's key in the Engine's poller (netpoll.go); never 0
+}
+
+// pollState is what only a session opened on long-polling needs: the
+// wake-up of its waiting GET and its upgrade probe. Apart, so that the
+// usual connection, opened on a WebSocket, does not carry them for its life.
+// Guarded by EngineConn.mu.
+type pollState struct {
+	wake     chan struct{} // signalled when a waiting GET has something to do
+	probe    net.Conn      // a WebSocket being probed for upgrade
+	probedAt time.Duration // when upgrading became true, since the Engine's epoch
 }
 
 // ID returns the Engine.IO session id.
@@ -172,9 +182,9 @@ func (c *EngineConn) kickLocked() {
 }
 
 func (c *EngineConn) wakePollLocked() {
-	if c.pollWake != nil {
+	if c.poll != nil && c.poll.wake != nil {
 		select {
-		case c.pollWake <- struct{}{}:
+		case c.poll.wake <- struct{}{}:
 		default:
 		}
 	}
@@ -191,9 +201,9 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 	c.closed.Store(true)
 	c.reason, c.mode = reason, mode
 	c.e.timers.Stop(c)
-	if c.probe != nil {
-		_ = c.probe.Close()
-		c.probe = nil
+	if c.poll != nil && c.poll.probe != nil {
+		_ = c.poll.probe.Close()
+		c.poll.probe = nil
 	}
 	linger := false
 	if c.transport == transportWebSocket {
@@ -216,7 +226,7 @@ func (c *EngineConn) close(reason string, mode closeMode) {
 			c.dropQueueLocked()
 		}
 		switch {
-		case c.pollWake != nil:
+		case c.poll != nil && c.poll.wake != nil:
 			// A waiting GET delivers the end and unregisters.
 			c.state = stateClosing
 			c.wakePollLocked()

@@ -540,7 +540,7 @@ func TestLatePollDuringUpgrade(t *testing.T) {
 			c := srv.engine.lookup(sid)
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			return c.pollWake != nil
+			return c.poll.wake != nil
 		})
 		return ch
 	}

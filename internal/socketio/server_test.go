@@ -70,3 +70,28 @@ func TestWebSocketConnectAndEcho(t *testing.T) {
 		t.Fatalf("att1 %q", got)
 	}
 }
+
+// The sid of the CONNECT reply is the socket's ID, 20 URL-safe characters,
+// and ID answers the same every time.
+func TestConnectReplyCarriesTheSocketID(t *testing.T) {
+	srv := NewServer(testConfig())
+	srv.Namespace("/").OnConnection(func(s *Socket) {
+		if s.ID() != s.ID() {
+			t.Error("ID changed between two calls")
+		}
+		_ = s.Emit("id", s.ID())
+	})
+	hs := startServer(t, srv)
+	c := dialWSURL(t, hs.URL, "")
+	c.openSession()
+	c.send(`40`)
+	reply := c.readSkipPing()
+	var sid struct{ Sid string }
+	if !strings.HasPrefix(reply, "40") || json.Unmarshal([]byte(reply[2:]), &sid) != nil || len(sid.Sid) != 20 ||
+		strings.Trim(sid.Sid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		t.Fatalf("connect reply %q", reply)
+	}
+	if got, want := c.readSkipPing(), `42["id","`+sid.Sid+`"]`; got != want {
+		t.Fatalf("ID() emitted %q, want %q", got, want)
+	}
+}

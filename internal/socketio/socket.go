@@ -2,6 +2,8 @@ package socketio
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"sync"
 	"sync/atomic"
@@ -23,11 +25,11 @@ type Ack func(args ...any) error
 // Socket is a client connected to one namespace. Its methods are safe for
 // concurrent use.
 type Socket struct {
-	id  string
-	ns  *Namespace
-	cl  *client
-	hs  Handshake  // as the middlewares left it
-	ctx *socketCtx // made by Context on first use; guarded by mu
+	id   [idBytes]byte // random; ID is its encoding, made when asked (it is sent once, in the CONNECT reply)
+	ns   *Namespace
+	cl   *client
+	auth json.RawMessage // Handshake.Auth as the middlewares left it; the rest of the Handshake is in ns, cl and data
+	ctx  *socketCtx      // made by Context on first use; guarded by mu
 
 	connected atomic.Bool
 
@@ -41,20 +43,26 @@ type Socket struct {
 }
 
 func newSocket(cl *client, ns *Namespace, h *Handshake) *Socket {
-	s := &Socket{id: newID(), ns: ns, cl: cl, hs: *h, data: h.Data}
+	s := &Socket{ns: ns, cl: cl, auth: h.Auth, data: h.Data}
+	_, _ = rand.Read(s.id[:])
 	s.connected.Store(true)
 	return s
 }
 
 // ID returns the socket id (the "sid" of the CONNECT reply). It differs
 // from the Engine.IO session id.
-func (s *Socket) ID() string { return s.id }
+func (s *Socket) ID() string { return base64.RawURLEncoding.EncodeToString(s.id[:]) }
 
 // Namespace returns the name of the socket's namespace.
 func (s *Socket) Namespace() string { return s.ns.name }
 
-// Handshake returns the handshake the socket connected with.
-func (s *Socket) Handshake() *Handshake { return &s.hs }
+// Handshake returns the handshake the socket connected with: its
+// namespace, Auth as the middlewares left it, the Engine.IO connection, and
+// Data as it is now (SetData). Each call builds a new one (the socket keeps
+// only what is not elsewhere: it lives as long as the connection).
+func (s *Socket) Handshake() *Handshake {
+	return &Handshake{Namespace: s.ns.name, Auth: s.auth, Conn: s.cl.conn, Data: s.Data()}
+}
 
 // socketCtx is a socket's context, apart from the Socket: most sockets are
 // never asked for one.

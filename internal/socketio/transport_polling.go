@@ -48,10 +48,10 @@ func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
 	bound := c.e.cfg.upgradeNoop
 	for len(c.queue) == 0 && c.state == stateOpen && c.transport == transportPolling &&
 		!(c.upgrading && (!late || c.sinceProbed() >= bound)) {
-		if c.pollWake == nil {
-			c.pollWake = make(chan struct{}, 1)
+		if c.poll.wake == nil {
+			c.poll.wake = make(chan struct{}, 1)
 		}
-		wake := c.pollWake
+		wake := c.poll.wake
 		var noop <-chan time.Time
 		var t *time.Timer
 		if late && c.upgrading {
@@ -68,7 +68,7 @@ func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
 			}
 			c.mu.Lock()
 			c.polling = false
-			c.pollWake = nil
+			c.poll.wake = nil
 			closing := c.state == stateClosing
 			c.mu.Unlock()
 			if closing {
@@ -81,7 +81,7 @@ func (c *EngineConn) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 		c.mu.Lock()
 	}
-	c.pollWake = nil
+	c.poll.wake = nil
 	if c.transport != transportPolling {
 		// Upgraded while waiting: a poll from before the probe ends with a
 		// noop, a late one is a poll after the upgrade.

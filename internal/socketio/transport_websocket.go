@@ -150,7 +150,7 @@ func (c *EngineConn) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	c.probe = conn
+	c.poll.probe = conn
 	c.mu.Unlock()
 	c.e.track.add()
 	go c.readLoop(conn, br, true)
@@ -269,7 +269,7 @@ func (c *EngineConn) readLoop(conn net.Conn, br *bufio.Reader, probe bool) {
 				_ = conn.SetWriteDeadline(time.Time{})
 				c.mu.Lock()
 				c.upgrading = true
-				c.probedAt = time.Since(c.e.epoch)
+				c.poll.probedAt = time.Since(c.e.epoch)
 				c.wakePollLocked()
 				c.mu.Unlock()
 			case p.typ == eioUpgrade && c.upgradingOn(conn):
@@ -292,22 +292,22 @@ func (c *EngineConn) readLoop(conn net.Conn, br *bufio.Reader, probe bool) {
 }
 
 // sinceProbed is how long ago upgrading became true.
-func (c *EngineConn) sinceProbed() time.Duration { return time.Since(c.e.epoch) - c.probedAt }
+func (c *EngineConn) sinceProbed() time.Duration { return time.Since(c.e.epoch) - c.poll.probedAt }
 
 func (c *EngineConn) upgradingOn(conn net.Conn) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.upgrading && c.probe == conn
+	return c.upgrading && c.poll.probe == conn
 }
 
 // completeUpgrade moves the session onto conn.
 func (c *EngineConn) completeUpgrade(conn net.Conn) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != stateOpen || c.probe != conn {
+	if c.state != stateOpen || c.poll.probe != conn {
 		return false
 	}
-	c.probe = nil
+	c.poll.probe = nil
 	c.probing = false
 	c.upgrading = false
 	c.transport = transportWebSocket
@@ -323,8 +323,8 @@ func (c *EngineConn) completeUpgrade(conn net.Conn) bool {
 func (c *EngineConn) abortProbe(conn net.Conn) {
 	_ = conn.Close()
 	c.mu.Lock()
-	if c.probe == conn {
-		c.probe = nil
+	if c.poll.probe == conn {
+		c.poll.probe = nil
 		c.probing = false
 		c.upgrading = false
 	}
