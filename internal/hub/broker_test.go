@@ -31,27 +31,36 @@ func TestPayloadPutsThePositionBesideTheData(t *testing.T) {
 }
 
 // gatedBroker is a MemoryBroker whose Subscribe waits for a signal, so that
-// pushes can be published while a node subscribes.
+// pushes can be published while a node subscribes: before the memory
+// broker's own subscription, or (subscribeFirst) after it and before its
+// answer, when they reach the hub while its subscription is not yet synced.
 type gatedBroker struct {
 	*hub.MemoryBroker
-	entered chan struct{}
-	release chan struct{}
+	subscribeFirst bool
+	entered        chan struct{}
+	release        chan struct{}
 }
 
 func (b *gatedBroker) Subscribe(ctx context.Context, threadID string) (hub.Position, error) {
+	if b.subscribeFirst {
+		pos, err := b.MemoryBroker.Subscribe(ctx, threadID)
+		close(b.entered)
+		<-b.release
+		return pos, err
+	}
 	close(b.entered)
 	<-b.release
 	return b.MemoryBroker.Subscribe(ctx, threadID)
 }
 
-// The first listener's subscription races with publishes: the pushes up to
-// the position Attach returns never reach it, every later one does, once.
-func TestAttachWhileSubscribingGivesExactlyThePushesAfterItsPosition(t *testing.T) {
+// attachWhilePublishing attaches a connection to thread "t" while three
+// pushes are published during the hub's subscription, and returns what
+// Attach returned.
+func attachWhilePublishing(t *testing.T, subscribeFirst bool) (*hub.Hub, *testConn, hub.Position) {
+	t.Helper()
 	mem := hub.NewMemoryBroker(64, 0)
-	b := &gatedBroker{MemoryBroker: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	b := &gatedBroker{MemoryBroker: mem, subscribeFirst: subscribeFirst, entered: make(chan struct{}), release: make(chan struct{})}
 	h := hub.New(hub.Config{Broker: b})
-	// Another node (a second hub on the same broker would need a fan-out
-	// broker); here the history grows while this node subscribes.
 	c := newConn(100)
 	h.Register(c, "u")
 	var pos hub.Position
@@ -68,6 +77,13 @@ func TestAttachWhileSubscribingGivesExactlyThePushesAfterItsPosition(t *testing.
 	}
 	close(b.release)
 	<-done
+	return h, c, pos
+}
+
+// The first listener's subscription races with publishes: the pushes up to
+// the position Attach returns never reach it, every later one does, once.
+func TestAttachWhileSubscribingGivesExactlyThePushesAfterItsPosition(t *testing.T) {
+	h, c, pos := attachWhilePublishing(t, false)
 	publish(t, h, "t", nil)
 	publish(t, h, "t", nil)
 	if pos.Offset != 3 {
@@ -75,6 +91,20 @@ func TestAttachWhileSubscribingGivesExactlyThePushesAfterItsPosition(t *testing.
 	}
 	if got := c.offsets(); !slices.Equal(got, []uint64{4, 5}) {
 		t.Fatalf("listener got %v, want [4 5]", got)
+	}
+}
+
+// Pushes that arrive between the broker's subscription and its answer wait,
+// then fan out after it: the connection that joined meanwhile listens from
+// the subscription's position (not from where those pushes left the
+// thread), and gets each of them once.
+func TestAttachWhileSubscribingListensFromTheSubscription(t *testing.T) {
+	_, c, pos := attachWhilePublishing(t, true)
+	if pos.Offset != 0 {
+		t.Fatalf("attach position %+v, want offset 0 (the subscription's)", pos)
+	}
+	if got := c.offsets(); !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Fatalf("listener got %v, want [1 2 3]", got)
 	}
 }
 
@@ -173,52 +203,5 @@ func TestAKeyedPushIsPublishedOnce(t *testing.T) {
 	}
 	if got := c.offsets(); !slices.Equal(got, []uint64{1, 2, 3, 4}) {
 		t.Fatalf("listener got %v", got)
-	}
-}
-
-// lateBroker subscribes at once and returns its position only on a signal,
-// so that pushes reach the hub while its subscription is not yet synced.
-type lateBroker struct {
-	*hub.MemoryBroker
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (b *lateBroker) Subscribe(ctx context.Context, threadID string) (hub.Position, error) {
-	pos, err := b.MemoryBroker.Subscribe(ctx, threadID)
-	close(b.entered)
-	<-b.release
-	return pos, err
-}
-
-// Pushes that arrive between the broker's subscription and its answer wait,
-// then fan out after it: the connection that joined meanwhile listens from
-// the subscription's position (not from where those pushes left the
-// thread), and gets each of them once.
-func TestAttachWhileSubscribingListensFromTheSubscription(t *testing.T) {
-	mem := hub.NewMemoryBroker(64, 0)
-	b := &lateBroker{MemoryBroker: mem, entered: make(chan struct{}), release: make(chan struct{})}
-	h := hub.New(hub.Config{Broker: b})
-	c := newConn(100)
-	h.Register(c, "u")
-	var pos hub.Position
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		pos = attach(t, h, "t", c)
-	}()
-	<-b.entered
-	for range 3 {
-		if _, err := mem.Publish(context.Background(), "t", &hub.Push{Event: "message", Data: []byte(`{}`)}); err != nil {
-			t.Error(err)
-		}
-	}
-	close(b.release)
-	<-done
-	if pos.Offset != 0 {
-		t.Fatalf("attach position %+v, want offset 0 (the subscription's)", pos)
-	}
-	if got := c.offsets(); !slices.Equal(got, []uint64{1, 2, 3}) {
-		t.Fatalf("listener got %v, want [1 2 3]", got)
 	}
 }
