@@ -104,6 +104,15 @@ func (s *Service) userLocked(userID string) *userEntry {
 	return u
 }
 
+// entryLocked returns a copy of userID's entry, empty when there is none,
+// to read (its Sets share their members with the entry's).
+func (s *Service) entryLocked(userID string) userEntry {
+	if u := s.users[userID]; u != nil {
+		return *u
+	}
+	return userEntry{}
+}
+
 // forgetEmptyLocked drops u, userID's entry, once it holds nothing.
 func (s *Service) forgetEmptyLocked(userID string, u *userEntry) {
 	if u.conns.Len() == 0 && u.threads.Len() == 0 {
@@ -206,10 +215,7 @@ func (s *Service) Set(ctx context.Context, c hub.Conn, show, status string) Pres
 func (s *Service) Contribution(userID string) Contribution {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var states smallset.Set[*connState]
-	if u := s.users[userID]; u != nil {
-		states = u.conns
-	}
+	states := s.entryLocked(userID).conns
 	out := Contribution{Conns: states.Len()}
 	var best *connState
 	for st := range states.All() {
@@ -334,10 +340,7 @@ func (s *Service) MaySee(viewer, userID string) bool {
 	if _, ok := s.contactsOf[viewer][userID]; ok {
 		return true
 	}
-	var threads smallset.Set[string]
-	if u := s.users[userID]; u != nil {
-		threads = u.threads
-	}
+	threads := s.entryLocked(userID).threads
 	for t := range threads.All() {
 		if slices.Contains(s.membersOf[t], viewer) {
 			return true
@@ -358,10 +361,7 @@ func (s *Service) PresenceChanged(p Presence) {
 	for w := range watchers.All() {
 		targets[w] = struct{}{}
 	}
-	var mine smallset.Set[string]
-	if u := s.users[p.UserID]; u != nil {
-		mine = u.threads
-	}
+	mine := s.entryLocked(p.UserID).threads
 	threads := make([]string, 0, mine.Len())
 	for t := range mine.All() {
 		threads = append(threads, t)

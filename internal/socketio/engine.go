@@ -251,10 +251,10 @@ func (e *Engine) openPacket(c *EngineConn, tail []byte) []byte {
 	return append(b, tail...)
 }
 
-// newID returns a random 20-character URL-safe identifier.
 // idBytes is the random bytes of a session or socket id (20 characters).
 const idBytes = 15
 
+// newID returns a random 20-character URL-safe identifier.
 func newID() string {
 	var b [idBytes]byte
 	_, _ = rand.Read(b[:])

@@ -76,10 +76,11 @@ func TestWebSocketConnectAndEcho(t *testing.T) {
 func TestConnectReplyCarriesTheSocketID(t *testing.T) {
 	srv := NewServer(testConfig())
 	srv.Namespace("/").OnConnection(func(s *Socket) {
-		if s.ID() != s.ID() {
-			t.Error("ID changed between two calls")
+		first := s.ID()
+		if again := s.ID(); again != first {
+			t.Errorf("ID changed between two calls: %q, then %q", first, again)
 		}
-		_ = s.Emit("id", s.ID())
+		_ = s.Emit("id", first)
 	})
 	hs := startServer(t, srv)
 	c := dialWSURL(t, hs.URL, "")
