@@ -20,7 +20,7 @@ const spill = 16
 // allocation at all; the others are in a slice, then a map.
 //
 // one holds a member unless it is T's zero value: a zero member (a valid
-// one) lives in more. So a Set needs no count of its own, two words fewer
+// one) lives in more. So a Set needs no count of its own, a word fewer
 // than with one, in the maps of per-user Sets that every connection has.
 type Set[T comparable] struct {
 	one  T        // a member, unless zero
