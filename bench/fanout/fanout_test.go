@@ -178,7 +178,7 @@ func TestSteppedShortECB(t *testing.T) {
 	// A threshold no step reaches, so that the run never depends on the
 	// machine's speed: both steps run, whatever their latency.
 	profiles := t.TempDir()
-	code, out, errs := runCLI(t, "bench", "stepped", "--short", "--target", "ecb", "--idle", "20", "--threshold", "1h", "--timeout", "3m", "--profile-dir", profiles)
+	code, out, errs := runCLI(t, "bench", "stepped", "--short", "--target", "ecb", "--idle", "20", "--threshold", "1h", "--timeout", "3m", "--warmup", "500ms", "--profile-dir", profiles)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 	}
@@ -211,11 +211,16 @@ func TestSteppedShortECB(t *testing.T) {
 			}
 			continue
 		}
-		if len(r.Steps) != 2 || r.MaxSustained != 400 {
+		if len(r.Steps) != 2 || r.MaxSustained != 400 || r.WarmupSec != 0.5 {
 			t.Errorf("steps of %s", line)
 		}
 		for _, st := range r.Steps {
-			if st.Publishes == 0 || st.Deliveries != st.Publishes*int64(r.Listeners) || st.Lost != 0 || st.PublishErrors != 0 {
+			// The warm-up's publishes are in no step: each has exactly
+			// its own rate × duration, and only their deliveries.
+			if planned := int64(st.Rate / float64(r.Listeners) * r.StepSec); st.Publishes != planned {
+				t.Errorf("step at %v/s published %d, want %d", st.Rate, st.Publishes, planned)
+			}
+			if st.Deliveries != st.Publishes*int64(r.Listeners) || st.Lost != 0 || st.PublishErrors != 0 {
 				t.Errorf("step %+v of %s", st, line)
 			}
 			if st.P99ms < st.P50ms || st.ServerCPUUs < 0 {

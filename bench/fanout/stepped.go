@@ -42,11 +42,15 @@ const (
 
 // SteppedConfig is one run of the stepped scenario.
 type SteppedConfig struct {
-	Shapes    []Shape
-	Paths     []string // ECB's publish paths (Node always uses PathSocket)
-	Targets   []string
-	Rates     []float64     // deliveries per second offered, one step each, in order
-	Step      time.Duration // how long each step publishes
+	Shapes  []Shape
+	Paths   []string // ECB's publish paths (Node always uses PathSocket)
+	Targets []string
+	Rates   []float64     // deliveries per second offered, one step each, in order
+	Step    time.Duration // how long each step publishes
+	// Warmup is how long the first rate is published before the first
+	// step, not reported: the servers' first seconds of load (Node's JIT,
+	// the Go runtime growing its heap and threads) are not a step's p99.
+	Warmup    time.Duration
 	Threshold time.Duration // the run of a scenario stops after the first step whose p99 reaches it
 	Size      int           // message body bytes
 	Idle      int           // connections of the idle scenario (0: none)
@@ -119,6 +123,7 @@ type SteppedResult struct {
 	Size        int     `json:"size,omitempty"`
 	ThresholdMs float64 `json:"threshold_ms,omitempty"`
 	StepSec     float64 `json:"step_sec,omitempty"`
+	WarmupSec   float64 `json:"warmup_sec,omitempty"`
 	// MaxSustained is the highest offered rate whose step kept p99 under the
 	// threshold and lost nothing (0: none did).
 	MaxSustained float64 `json:"max_sustained_deliveries_per_sec"`
@@ -606,7 +611,7 @@ func runSteppedECB(ctx context.Context, cfg SteppedConfig, shape Shape, idle boo
 	if idle {
 		base.Scenario, base.Shape = "idle", ""
 	} else {
-		base.Size, base.ThresholdMs, base.StepSec = cfg.Size, float64(cfg.Threshold)/1e6, cfg.Step.Seconds()
+		base.Size, base.ThresholdMs, base.StepSec, base.WarmupSec = cfg.Size, float64(cfg.Threshold)/1e6, cfg.Step.Seconds(), cfg.Warmup.Seconds()
 	}
 	e, threads, err := startECB(ctx, cfg, shape, shape.String())
 	if err != nil {
@@ -829,7 +834,8 @@ const rssSettle = 5 * time.Second
 
 // steps runs the rate steps: each publishes open-loop at its rate for
 // cfg.Step, then waits for the deliveries to drain; the run stops after the
-// first step with p99 ≥ Threshold or a loss. async sends each publish from
+// first step with p99 ≥ Threshold or a loss. A warm-up (cfg.Warmup at the
+// first rate) goes first, the same way, and is neither reported nor judged. async sends each publish from
 // a pool of workers (an HTTP request each) instead of the scheduler itself.
 func (r *steppedRun) steps(ctx context.Context, cfg SteppedConfig, send func(seq int64, thread int, body string) error, async bool, pids []int) ([]StepResult, float64, error) {
 	var out []StepResult
@@ -855,10 +861,23 @@ func (r *steppedRun) steps(ctx context.Context, cfg SteppedConfig, send func(seq
 		}
 		defer func() { close(jobs); workers.Wait() }()
 	}
+	type stepPlan struct {
+		rate   float64
+		dur    time.Duration
+		warmup bool // published and drained, not reported, never stops the run
+	}
+	var plan []stepPlan
+	if cfg.Warmup > 0 && len(cfg.Rates) > 0 {
+		plan = append(plan, stepPlan{cfg.Rates[0], cfg.Warmup, true})
+	}
 	for _, rate := range cfg.Rates {
+		plan = append(plan, stepPlan{rate, cfg.Step, false})
+	}
+	for _, p := range plan {
+		rate := p.rate
 		perSec := rate / float64(r.shape.Listeners) // publishes/s over all threads
 		interval := time.Duration(float64(time.Second) / perSec)
-		n := int64(cfg.Step.Seconds() * perSec)
+		n := int64(p.dur.Seconds() * perSec)
 		if n < 1 {
 			n = 1
 		}
@@ -871,8 +890,8 @@ func (r *steppedRun) steps(ctx context.Context, cfg SteppedConfig, send func(seq
 		}
 		self0 := selfCPU()
 		profiled := func() error { return nil }
-		if r.cpuProfile != nil {
-			profiled = r.cpuProfile(ctx, rate, cfg.Step)
+		if r.cpuProfile != nil && !p.warmup {
+			profiled = r.cpuProfile(ctx, rate, p.dur)
 		}
 		begin := time.Now()
 		var sent int64
@@ -910,6 +929,12 @@ func (r *steppedRun) steps(ctx context.Context, cfg SteppedConfig, send func(seq
 			case <-ctx.Done():
 				return out, sustained, ctx.Err()
 			}
+		}
+		if p.warmup {
+			if sendErr != nil {
+				return out, sustained, fmt.Errorf("warm-up: %w", sendErr)
+			}
+			continue
 		}
 		elapsed := time.Since(begin)
 		st := StepResult{Rate: rate, Publishes: sent, PublishErrors: r.pubErrs.Load() - e0, Deliveries: r.delivered.Load() - d0}
@@ -954,7 +979,7 @@ func runSteppedNode(ctx context.Context, cfg SteppedConfig, shape Shape, idle bo
 	if idle {
 		res.Scenario, res.Shape, res.Path = "idle", "", ""
 	} else {
-		res.Size, res.ThresholdMs, res.StepSec = cfg.Size, float64(cfg.Threshold)/1e6, cfg.Step.Seconds()
+		res.Size, res.ThresholdMs, res.StepSec, res.WarmupSec = cfg.Size, float64(cfg.Threshold)/1e6, cfg.Step.Seconds(), cfg.Warmup.Seconds()
 	}
 	srv, err := startServer(ctx, argv, dir, nil, cfg.Stderr)
 	if err != nil {

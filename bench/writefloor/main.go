@@ -38,19 +38,23 @@ import (
 )
 
 type result struct {
-	Scenario          string  `json:"scenario"`
-	Conns             int     `json:"conns"`
-	Size              int     `json:"size"`
-	Batch             int     `json:"batch"`
-	Fanout            int     `json:"fanout"`
-	Rate              float64 `json:"rate"`
-	Writes            int     `json:"writes"`
-	Frames            int     `json:"frames"`
-	Seconds           float64 `json:"seconds"`
-	WriterCPUUsPerFr  float64 `json:"writer_cpu_us_per_frame"`
-	WriterCPUUsPerWr  float64 `json:"writer_cpu_us_per_write"`
-	WriterSysShare    float64 `json:"writer_sys_share"`
-	ReaderCPUUsPerFr  float64 `json:"reader_cpu_us_per_frame"`
+	Scenario         string  `json:"scenario"`
+	Conns            int     `json:"conns"`
+	Size             int     `json:"size"`
+	Batch            int     `json:"batch"`
+	Fanout           int     `json:"fanout"`
+	Rate             float64 `json:"rate"`
+	Writes           int     `json:"writes"`
+	Frames           int     `json:"frames"`
+	Seconds          float64 `json:"seconds"`
+	WriterCPUUsPerFr float64 `json:"writer_cpu_us_per_frame"`
+	WriterCPUUsPerWr float64 `json:"writer_cpu_us_per_write"`
+	WriterSysShare   float64 `json:"writer_sys_share"`
+	ReaderCPUUsPerFr float64 `json:"reader_cpu_us_per_frame"`
+	// NullSyscallUs is the CPU of one system call that does nothing
+	// (getppid), the entry and exit that every write(2) pays too: what
+	// writing many connections in one call (io_uring) could save at most.
+	NullSyscallUs     float64 `json:"null_syscall_us"`
 	BytesReadByReader int64   `json:"bytes_read_by_reader"`
 	LoadAvg           float64 `json:"loadavg"`
 }
@@ -69,6 +73,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "writefloor:", err)
 		os.Exit(1)
 	}
+	res.NullSyscallUs = nullSyscallUs(200000)
 	line, _ := json.Marshal(res)
 	fmt.Println(string(line))
 }
@@ -212,6 +217,18 @@ func reader(addr string, conns int) error {
 	}
 	u, s := rusage()
 	return json.NewEncoder(os.Stdout).Encode(map[string]int64{"bytes": total.Load(), "cpu_ns": int64(u + s)})
+}
+
+// nullSyscallUs is the CPU per call of n getppid system calls, made
+// without the Go scheduler's bookkeeping (RawSyscall), as
+// result.NullSyscallUs.
+func nullSyscallUs(n int) float64 {
+	u0, s0 := rusage()
+	for range n {
+		syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
+	}
+	u1, s1 := rusage()
+	return round(float64(((u1-u0)+(s1-s0)).Nanoseconds())/1e3/float64(n), 3)
 }
 
 func rusage() (user, sys time.Duration) {

@@ -37,6 +37,7 @@ func runBenchStepped(ctx context.Context, args []string, env Env) (int, error) {
 	idle := fs.Int("idle", 0, "also measure this many idle listening connections (RSS per connection)")
 	idleWait := fs.Duration("idle-wait", 5*time.Second, "how long the connections sit before RSS is read")
 	timeout := fs.Duration("timeout", 10*time.Minute, "deadline of each scenario")
+	warmup := fs.Duration("warmup", 2*time.Second, "publish at the first rate for this long before the first step, unreported (0: none)")
 	short := fs.Bool("short", false, "a few seconds in all (CI's smoke test): shapes 1x10,2x5, rates 200,400, 1s steps, ECB only unless --target says otherwise")
 	nodeDir := fs.String("node-dir", "", "the Node server's directory (default: bench/node-server, searched from the working directory up)")
 	profileDir := fs.String("profile-dir", "", "write ECB's heap profile and goroutine dump, with every connection listening, to this directory (one pair per scenario), and a CPU profile of each of ECB's steps")
@@ -63,6 +64,9 @@ func runBenchStepped(ctx context.Context, args []string, env Env) (int, error) {
 		}
 		if !set["idle-wait"] {
 			*idleWait = 500 * time.Millisecond
+		}
+		if !set["warmup"] {
+			*warmup = 0
 		}
 	}
 	var err error
@@ -101,8 +105,8 @@ func runBenchStepped(ctx context.Context, args []string, env Env) (int, error) {
 		}
 		rs = append(rs, v)
 	}
-	if *size < 40 || *step <= 0 || *threshold <= 0 || *idle < 0 {
-		return 2, fmt.Errorf("%w: --size must be at least 40, --step and --threshold positive, --idle not negative", errUsage)
+	if *size < 40 || *step <= 0 || *threshold <= 0 || *idle < 0 || *warmup < 0 {
+		return 2, fmt.Errorf("%w: --size must be at least 40, --step and --threshold positive, --idle and --warmup not negative", errUsage)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -121,7 +125,7 @@ func runBenchStepped(ctx context.Context, args []string, env Env) (int, error) {
 		}
 	}
 	err = fanout.RunStepped(ctx, fanout.SteppedConfig{
-		Shapes: sh, Paths: ps, Targets: targets, Rates: rs, Step: *step, Threshold: *threshold, Size: *size,
+		Shapes: sh, Paths: ps, Targets: targets, Rates: rs, Step: *step, Warmup: *warmup, Threshold: *threshold, Size: *size,
 		Idle: *idle, IdleWait: *idleWait, Timeout: *timeout, ECB: self, DataDir: dir, NodeDir: *nodeDir,
 		ProfileDir: *profileDir, Stdout: env.Stdout, Stderr: env.Stderr,
 	})
