@@ -35,8 +35,8 @@ type Controller struct {
 }
 
 var (
-	_ hub.Controller   = (*Controller)(nil)
-	_ hub.BrokerBinder = (*Controller)(nil)
+	_ hub.BatchController = (*Controller)(nil)
+	_ hub.BrokerBinder    = (*Controller)(nil)
 )
 
 // controlMessage is what travels on the control channel.
@@ -63,6 +63,31 @@ func (c *Controller) Bind(s hub.Sink) { c.sink = s }
 // Send implements hub.Controller.
 func (c *Controller) Send(ctx context.Context, cmd hub.Command) error {
 	return c.publish(ctx, controlMessage{Node: c.node, Cmd: &cmd})
+}
+
+// SendAll implements hub.BatchController: the commands in one pipeline on
+// one connection, so in their order, for one round trip.
+func (c *Controller) SendAll(ctx context.Context, cmds []hub.Command) error {
+	msgs := make([][]byte, len(cmds))
+	for i := range cmds {
+		b, err := json.Marshal(controlMessage{Node: c.node, Cmd: &cmds[i]})
+		if err != nil {
+			return fmt.Errorf("cluster: encode command: %w", err)
+		}
+		msgs[i] = b
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, b := range msgs {
+			p.Publish(ctx, c.channel, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return unavailable("commands", err)
+	}
+	return nil
 }
 
 func (c *Controller) publish(ctx context.Context, m controlMessage) error {

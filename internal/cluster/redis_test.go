@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -317,3 +318,105 @@ func TestAKeyedPushIsPublishedOnceWhicheverNodeRetries(t *testing.T) {
 		t.Fatalf("listener got %v, want [1 2]", got)
 	}
 }
+
+// SendToUsers reaches every named user's connections on every node, each
+// with its own push, in the order given, but the skipped connection; it
+// reaches nobody else. Then a command sent after it arrives after it (one
+// node's commands keep their order, pipelined or not).
+func TestSendToUsersReachesEveryUserOnEveryNodeInOrder(t *testing.T) {
+	cfg := clusterConfig(t)
+	a, b := newNode(t, cfg), newNode(t, cfg)
+	users := []string{"u1", "u2", "u3", "u4", "u5"}
+	onA, onB := map[string]*conn{}, map[string]*conn{}
+	for _, u := range users {
+		onA[u], onB[u] = newConn(), newConn()
+		a.hub.Register(onA[u], u)
+		b.hub.Register(onB[u], u)
+	}
+	bob := newConn()
+	b.hub.Register(bob, "bob")
+	var pushes []hub.UserPush
+	for i, u := range users {
+		pushes = append(pushes, hub.UserPush{UserID: u, Push: &hub.Push{Event: "mention", Data: []byte(`{"i":` + strconv.Itoa(i) + `}`)}})
+	}
+	// The same user twice: two pushes, in order.
+	pushes = append(pushes, hub.UserPush{UserID: "u1", Push: &hub.Push{Event: "mention", Data: []byte(`{"i":9}`)}})
+	n, err := a.hub.SendToUsers(pushes, onA["u2"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(pushes)-1 { // this node's connections reached: all but the skipped one
+		t.Errorf("SendToUsers reached %d connections on its node, want %d", n, len(pushes)-1)
+	}
+	if _, err := a.hub.SendToUser("u1", &hub.Push{Event: "after", Data: []byte(`{}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	data := func(c *conn) []string {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		var out []string
+		for _, p := range c.got {
+			out = append(out, p.Event+string(p.Data))
+		}
+		return out
+	}
+	onB["u1"].waitCount(t, 3)
+	for i, u := range users {
+		want := []string{`mention{"i":` + strconv.Itoa(i) + `}`}
+		if u == "u1" {
+			want = append(want, `mention{"i":9}`, "after{}")
+		}
+		onB[u].waitCount(t, len(want))
+		if got := data(onB[u]); !slices.Equal(got, want) {
+			t.Errorf("%s on the other node got %v, want %v", u, got, want)
+		}
+		if u == "u2" {
+			want = nil
+		}
+		onA[u].waitCount(t, len(want))
+		if got := data(onA[u]); !slices.Equal(got, want) {
+			t.Errorf("%s on the sending node got %v, want %v", u, got, want)
+		}
+	}
+	if got := data(bob); len(got) != 0 {
+		t.Errorf("bob, not named, got %v", got)
+	}
+}
+
+// BenchmarkSendToUsers: a push to each of 20 users (a message's most
+// mentions) from one node, with the users on another node, over the real
+// Redis: one SendToUser per user against one SendToUsers for all. One op is
+// the 20 pushes sent (not yet received).
+func BenchmarkSendToUsers(b *testing.B) {
+	cfg := clusterConfig(b)
+	a, other := newNode(b, cfg), newNode(b, cfg)
+	var pushes []hub.UserPush
+	for i := range 20 {
+		u := "user" + strconv.Itoa(i)
+		other.hub.Register(newDrain(), u)
+		pushes = append(pushes, hub.UserPush{UserID: u, Push: &hub.Push{Event: "mention", Data: []byte(`{"threadId":"t","message":{"id":"m","body":"hello"}}`)}})
+	}
+	b.Run("one_by_one", func(b *testing.B) {
+		for b.Loop() {
+			for _, up := range pushes {
+				if _, err := a.hub.SendToUser(up.UserID, up.Push, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("batched", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := a.hub.SendToUsers(pushes, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// drain is a connection that takes every push and keeps none.
+type drain struct{}
+
+func newDrain() *drain                { return &drain{} }
+func (*drain) Deliver(*hub.Push) bool { return true }
+func (*drain) Close(hub.Reason)       {}

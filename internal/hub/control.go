@@ -20,6 +20,28 @@ func (h *Hub) SendToUser(userID string, p *Push, skip Conn) (int, error) {
 	return h.send(Command{UserID: userID, Push: p, Skip: h.ConnID(skip)})
 }
 
+// UserPush is one push to the connections of one user (SendToUsers).
+type UserPush struct {
+	UserID string
+	Push   *Push
+}
+
+// SendToUsers is SendToUser for several users at once: one deadline for
+// all of them and, with a BatchController, one round trip to the other
+// nodes instead of one per user, so that a message that mentions twenty
+// users does not wait for twenty.
+func (h *Hub) SendToUsers(pushes []UserPush, skip Conn) (int, error) {
+	if len(pushes) == 0 {
+		return 0, nil
+	}
+	skipID := h.ConnID(skip)
+	cmds := make([]Command, len(pushes))
+	for i, up := range pushes {
+		cmds[i] = Command{UserID: up.UserID, Push: up.Push, Skip: skipID}
+	}
+	return h.send(cmds...)
+}
+
 // DetachUser stops every connection of userID, on every node, listening to
 // threadID.
 func (h *Hub) DetachUser(threadID, userID string) (int, error) {
@@ -38,11 +60,26 @@ func (h *Hub) DisconnectUser(userID string, reason Reason) (int, error) {
 	return h.send(Command{UserID: userID, Disconnect: reason})
 }
 
-func (h *Hub) send(cmd Command) (int, error) {
-	n := h.apply(cmd)
+// send applies cmds on this node, then sends them to the other nodes, in
+// order, under one deadline: in one SendAll where the Controller has it.
+func (h *Hub) send(cmds ...Command) (int, error) {
+	n := 0
+	for _, cmd := range cmds {
+		n += h.apply(cmd)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := h.ctl.Send(ctx, cmd); err != nil {
+	var err error
+	if b, ok := h.ctl.(BatchController); ok && len(cmds) > 1 {
+		err = b.SendAll(ctx, cmds)
+	} else {
+		for _, cmd := range cmds {
+			if err = h.ctl.Send(ctx, cmd); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
 		return n, fmt.Errorf("hub: command to the other nodes: %w", err)
 	}
 	return n, nil

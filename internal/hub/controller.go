@@ -32,6 +32,14 @@ type Controller interface {
 	Send(ctx context.Context, cmd Command) error
 }
 
+// BatchController is a Controller that sends several commands in one round
+// trip; each other node gets them in their order, as if sent one by one.
+// The hub uses it where it has several commands at once (SendToUsers).
+type BatchController interface {
+	Controller
+	SendAll(ctx context.Context, cmds []Command) error
+}
+
 // localController is the Controller of a node alone: there is nobody else.
 type localController struct{}
 

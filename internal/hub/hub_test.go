@@ -270,6 +270,76 @@ func TestSendToUserReachesEveryConnectionButSkip(t *testing.T) {
 	}
 }
 
+// sendRecorder is a Controller that records the commands sent to the other
+// nodes; batching adds SendAll, which records them as one call.
+type sendRecorder struct {
+	mu    sync.Mutex
+	calls [][]hub.Command
+}
+
+func (r *sendRecorder) Send(_ context.Context, cmd hub.Command) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, []hub.Command{cmd})
+	return nil
+}
+
+type batchRecorder struct{ sendRecorder }
+
+func (r *batchRecorder) SendAll(_ context.Context, cmds []hub.Command) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, cmds)
+	return nil
+}
+
+// SendToUsers applies every push on this node but to skip, and sends the
+// commands to the other nodes in one SendAll when the Controller has it,
+// else one Send each, in order either way.
+func TestSendToUsersBatchesWhereTheControllerCan(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rec   func() (hub.Controller, *sendRecorder)
+		calls int
+	}{
+		{"batch", func() (hub.Controller, *sendRecorder) { r := &batchRecorder{}; return r, &r.sendRecorder }, 1},
+		{"one by one", func() (hub.Controller, *sendRecorder) { r := &sendRecorder{}; return r, r }, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctl, rec := tc.rec()
+			h := hub.New(hub.Config{Controller: ctl, NodeID: "n1"})
+			a1, a2, b, c := newConn(10), newConn(10), newConn(10), newConn(10)
+			h.Register(a1, "alice")
+			h.Register(a2, "alice")
+			h.Register(b, "bob")
+			h.Register(c, "carol")
+			p1, p2 := &hub.Push{Event: "mention", Data: []byte(`{"n":1}`)}, &hub.Push{Event: "mention", Data: []byte(`{"n":2}`)}
+			n, err := h.SendToUsers([]hub.UserPush{{UserID: "alice", Push: p1}, {UserID: "bob", Push: p2}, {UserID: "dave", Push: p1}}, a2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 2 || len(a1.got) != 1 || len(a2.got) != 0 || len(b.got) != 1 || b.got[0] != p2 || len(c.got) != 0 {
+				t.Errorf("reached %d on this node; alice %d+%d, bob %d, carol %d", n, len(a1.got), len(a2.got), len(b.got), len(c.got))
+			}
+			if len(rec.calls) != tc.calls {
+				t.Fatalf("%d calls to the controller, want %d", len(rec.calls), tc.calls)
+			}
+			var sent []string
+			for _, call := range rec.calls {
+				for _, cmd := range call {
+					if cmd.Skip != h.ConnID(a2) {
+						t.Errorf("command %+v does not skip %s", cmd, h.ConnID(a2))
+					}
+					sent = append(sent, cmd.UserID+string(cmd.Push.Data))
+				}
+			}
+			if want := []string{`alice{"n":1}`, `bob{"n":2}`, `dave{"n":1}`}; fmt.Sprint(sent) != fmt.Sprint(want) {
+				t.Errorf("sent %v, want %v", sent, want)
+			}
+		})
+	}
+}
+
 func TestFrameEncodesOncePerEncoding(t *testing.T) {
 	p := &hub.Push{Event: "message", Data: []byte(`{"a":1}`)}
 	calls := 0

@@ -56,12 +56,16 @@ func (s *Service) pushMentions(threadID string, m ecbserver.Message) {
 		return
 	}
 	p := &hub.Push{Event: EventMention, Data: data, AgentsOnly: m.Visibility != ""}
-	var done []string
+	var pushes []hub.UserPush
 	for _, u := range m.Mentions {
-		if u == "" || u == m.AuthorID || slices.Contains(done, u) {
+		if u == "" || u == m.AuthorID || slices.ContainsFunc(pushes, func(up hub.UserPush) bool { return up.UserID == u }) {
 			continue
 		}
-		done = append(done, u)
-		s.pushToUser(u, p, nil)
+		pushes = append(pushes, hub.UserPush{UserID: u, Push: p})
+	}
+	// One call for all of them: the ack of the message waits for one round
+	// trip to the other nodes, not one per mentioned user.
+	if _, err := s.hub.SendToUsers(pushes, nil); err != nil {
+		s.log.Warn("mention pushes to the other nodes failed", "thread", threadID, "users", len(pushes), "err", err)
 	}
 }
