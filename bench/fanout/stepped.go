@@ -835,8 +835,9 @@ const rssSettle = 5 * time.Second
 // steps runs the rate steps: each publishes open-loop at its rate for
 // cfg.Step, then waits for the deliveries to drain; the run stops after the
 // first step with p99 ≥ Threshold or a loss. A warm-up (cfg.Warmup at the
-// first rate) goes first, the same way, and is neither reported nor judged. async sends each publish from
-// a pool of workers (an HTTP request each) instead of the scheduler itself.
+// first rate) goes first, the same way, and is neither reported nor judged.
+// async sends each publish from a pool of workers (an HTTP request each)
+// instead of the scheduler itself.
 func (r *steppedRun) steps(ctx context.Context, cfg SteppedConfig, send func(seq int64, thread int, body string) error, async bool, pids []int) ([]StepResult, float64, error) {
 	var out []StepResult
 	var sustained float64

@@ -38,7 +38,7 @@ func runBenchStepped(ctx context.Context, args []string, env Env) (int, error) {
 	idleWait := fs.Duration("idle-wait", 5*time.Second, "how long the connections sit before RSS is read")
 	timeout := fs.Duration("timeout", 10*time.Minute, "deadline of each scenario")
 	warmup := fs.Duration("warmup", 2*time.Second, "publish at the first rate for this long before the first step, unreported (0: none)")
-	short := fs.Bool("short", false, "a few seconds in all (CI's smoke test): shapes 1x10,2x5, rates 200,400, 1s steps, ECB only unless --target says otherwise")
+	short := fs.Bool("short", false, "a few seconds in all (CI's smoke test): shapes 1x10,2x5, rates 200,400, 1s steps, no warm-up, ECB only unless --target says otherwise")
 	nodeDir := fs.String("node-dir", "", "the Node server's directory (default: bench/node-server, searched from the working directory up)")
 	profileDir := fs.String("profile-dir", "", "write ECB's heap profile and goroutine dump, with every connection listening, to this directory (one pair per scenario), and a CPU profile of each of ECB's steps")
 	dataDir := fs.String("data", "", "directory for the run's keys and databases (default: a temporary one, removed afterwards)")

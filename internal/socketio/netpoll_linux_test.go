@@ -1,10 +1,8 @@
 package socketio
 
 import (
-	"context"
 	"errors"
 	"io"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -31,13 +29,7 @@ func TestReaderDrainsAfterCloseWhileIdle(t *testing.T) {
 	cfg.WriteTimeout = 30 * time.Second
 	cfg.BlockingReader = false
 	e := NewEngine(cfg, func(c *EngineConn) EngineHandler { conns <- c; return h })
-	hs := httptest.NewServer(e)
-	defer hs.Close()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = e.Shutdown(ctx)
-	}()
+	hs := serveEngine(t, e)
 	cl := dialWS(t, hs, "")
 	cl.openSession()
 	c := <-conns

@@ -68,6 +68,20 @@ func startEcho(t *testing.T, blocking bool) (*Engine, *httptest.Server, *echoHan
 	return e, hs, h
 }
 
+// serveEngine serves e (at any path) until the test ends, then shuts it
+// down and closes the server.
+func serveEngine(t *testing.T, e *Engine) *httptest.Server {
+	t.Helper()
+	hs := httptest.NewServer(e)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+		hs.Close()
+	})
+	return hs
+}
+
 // clientFrame is a masked client frame, as bytes to write in any pieces.
 func clientFrame(op ws.OpCode, fin bool, payload []byte) []byte {
 	f := ws.NewFrame(op, fin, append([]byte(nil), payload...))
@@ -403,13 +417,7 @@ func TestReaderHeartbeat(t *testing.T) {
 			cfg.PingInterval, cfg.PingTimeout = 40*time.Millisecond, 200*time.Millisecond
 			cfg.BlockingReader = m.blocking
 			e := NewEngine(cfg, func(*EngineConn) EngineHandler { return h })
-			hs := httptest.NewServer(e)
-			defer hs.Close()
-			defer func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = e.Shutdown(ctx)
-			}()
+			hs := serveEngine(t, e)
 			c := dialWS(t, hs, "")
 			c.openSession()
 			for i := range 15 {
