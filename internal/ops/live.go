@@ -362,10 +362,7 @@ func (s *Service) AddParticipants(ctx context.Context, c Caller, req AddParticip
 		if err != nil {
 			return nil, err
 		}
-		p := &hub.Push{Event: EventThread, Data: data, At: time.Now()}
-		for _, u := range resp.Added {
-			s.pushToUser(u, p, nil)
-		}
+		s.pushToUsers(resp.Added, &hub.Push{Event: EventThread, Data: data, At: time.Now()}, nil)
 		return &AddParticipantsResult{Thread: resp.Thread, ThreadToken: resp.ThreadToken, Added: resp.Added}, nil
 	})
 }

@@ -55,17 +55,6 @@ func (s *Service) pushMentions(threadID string, m ecbserver.Message) {
 		s.log.Warn("mention push not encoded", "thread", threadID, "err", err)
 		return
 	}
-	p := &hub.Push{Event: EventMention, Data: data, AgentsOnly: m.Visibility != ""}
-	var pushes []hub.UserPush
-	for _, u := range m.Mentions {
-		if u == "" || u == m.AuthorID || slices.ContainsFunc(pushes, func(up hub.UserPush) bool { return up.UserID == u }) {
-			continue
-		}
-		pushes = append(pushes, hub.UserPush{UserID: u, Push: p})
-	}
-	// One call for all of them: the ack of the message waits for one round
-	// trip to the other nodes, not one per mentioned user.
-	if _, err := s.hub.SendToUsers(pushes, nil); err != nil {
-		s.log.Warn("mention pushes to the other nodes failed", "thread", threadID, "users", len(pushes), "err", err)
-	}
+	users := slices.DeleteFunc(slices.Clone(m.Mentions), func(u string) bool { return u == m.AuthorID })
+	s.pushToUsers(users, &hub.Push{Event: EventMention, Data: data, AgentsOnly: m.Visibility != ""}, nil)
 }

@@ -35,6 +35,29 @@ func (c *inbox) mentions(t *testing.T) []ops.MentionPush {
 	return out
 }
 
+// TestPushToUsersOncePerUser: the lists the backend answers (members, users
+// added, users it kept as mentioned) are pushed to as given, but a repeated
+// id is pushed to once and an empty one not at all, and skip gets nothing.
+func TestPushToUsersOncePerUser(t *testing.T) {
+	m := newModStack(t)
+	bobConn, bobPhone, carolConn, agentConn := &inbox{}, &inbox{}, &inbox{}, &inbox{}
+	m.caller(t, "bob", bobConn)
+	m.caller(t, "bob", bobPhone)
+	m.caller(t, "carol", carolConn)
+	m.caller(t, "agent1", agentConn) // not named
+	m.Ops.PushToUsers([]string{"bob", "", "carol", "bob", "carol"}, &hub.Push{Event: ops.EventMention, Data: []byte(`{}`)}, bobPhone)
+	for name, c := range map[string]*inbox{"bob's first": bobConn, "carol's": carolConn} {
+		if got := len(c.mentions(t)); got != 1 {
+			t.Errorf("%s connection got %d pushes, want 1", name, got)
+		}
+	}
+	for name, c := range map[string]*inbox{"bob's skipped": bobPhone, "agent1's": agentConn} {
+		if got := len(c.mentions(t)); got != 0 {
+			t.Errorf("%s connection got %d pushes, want none", name, got)
+		}
+	}
+}
+
 // TestMentionReachesEveryConnectionOfTheKeptUsers walks item 5 on the
 // reference backend: bob, with two connections and listening to nothing,
 // gets the mention push on both; a non-member, the author and repeats are

@@ -197,10 +197,7 @@ func (s *Service) CreateThread(ctx context.Context, c Caller, req CreateThreadRe
 		if err != nil {
 			return nil, err
 		}
-		p := &hub.Push{Event: EventThread, Data: created}
-		for _, member := range resp.Thread.Members {
-			s.pushToUser(member, p, c.Conn)
-		}
+		s.pushToUsers(resp.Thread.Members, &hub.Push{Event: EventThread, Data: created}, c.Conn)
 		return &CreateThreadResult{Thread: resp.Thread, ThreadToken: resp.ThreadToken, Message: msg, Epoch: pos.Epoch}, nil
 	})
 }
@@ -307,6 +304,24 @@ func (s *Service) publishMessageOnce(ctx context.Context, threadID string, m ecb
 func (s *Service) pushToUser(userID string, p *hub.Push, skip hub.Conn) {
 	if _, err := s.hub.SendToUser(userID, p, skip); err != nil {
 		s.log.Warn("push to a user's connections on the other nodes failed", "user", userID, "event", p.Event, "err", err)
+	}
+}
+
+// pushToUsers is pushToUser for several users (a repeated or empty id
+// once, or not at all) in one call to the hub: the caller waits for one
+// round trip to the other nodes, not one per user.
+func (s *Service) pushToUsers(userIDs []string, p *hub.Push, skip hub.Conn) {
+	pushes := make([]hub.UserPush, 0, len(userIDs))
+	seen := make(map[string]struct{}, len(userIDs))
+	for _, u := range userIDs {
+		if _, dup := seen[u]; dup || u == "" {
+			continue
+		}
+		seen[u] = struct{}{}
+		pushes = append(pushes, hub.UserPush{UserID: u, Push: p})
+	}
+	if _, err := s.hub.SendToUsers(pushes, skip); err != nil {
+		s.log.Warn("push to users' connections on the other nodes failed", "users", len(pushes), "event", p.Event, "err", err)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -46,7 +45,7 @@ func (h *echoHandler) OnClose(c *EngineConn, reason string) {
 	h.done <- c.ID()
 }
 
-// startEcho runs an Engine that echoes, at /socket.io/.
+// startEcho runs an Engine that echoes (at any path).
 func startEcho(t *testing.T, blocking bool) (*Engine, *httptest.Server, *echoHandler) {
 	t.Helper()
 	h := &echoHandler{closed: map[string]string{}, done: make(chan string, 4096)}
@@ -54,18 +53,7 @@ func startEcho(t *testing.T, blocking bool) (*Engine, *httptest.Server, *echoHan
 	cfg.PingInterval, cfg.PingTimeout = 30*time.Second, 5*time.Second // the clients do not answer pings
 	cfg.BlockingReader = blocking
 	e := NewEngine(cfg, func(*EngineConn) EngineHandler { return h })
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", e)
-	hs := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := e.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		hs.Close()
-	})
-	return e, hs, h
+	return e, serveEngine(t, e), h
 }
 
 // serveEngine serves e (at any path) until the test ends, then shuts it
@@ -76,7 +64,9 @@ func serveEngine(t *testing.T, e *Engine) *httptest.Server {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = e.Shutdown(ctx)
+		if err := e.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
 		hs.Close()
 	})
 	return hs
